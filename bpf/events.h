@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The event ABI between the kernel programs (bpf/) and user space (native/, src/receiver/).
+ *
+ * Rules that keep the two sides from drifting:
+ *  - fixed-width types only and no includes: the includer provides __u8..__u64 (vmlinux.h in BPF,
+ *    <linux/types.h> in user space);
+ *  - every record starts with struct ks_header and is a fixed size; hdr.size is that size;
+ *  - every pad byte is named (_padN) and zeroed by the producer;
+ *  - event type and op numbers are explicit and never reused: a retired one moves to the retired
+ *    list in a comment and its number stays taken;
+ *  - src/receiver/layout.ts mirrors these structs, and test/layout.test.ts compares it with the
+ *    BTF of the compiled object, so a field that moves here without the decoder following fails CI.
+ */
+#ifndef KUBESENTRY_EVENTS_H
+#define KUBESENTRY_EVENTS_H
+
+#define KS_ABI_VERSION 1
+
+#define KS_COMM_LEN 16
+#define KS_PATH_LEN 256
+#define KS_ARGS_LEN 512
+#define KS_FSTYPE_LEN 32
+#define KS_NAME_LEN 64
+#define KS_PAYLOAD_LEN 128
+#define KS_UNIX_PATH_LEN 108
+
+/* Record types. Numbers are ABI: never renumber, never reuse. */
+enum ks_event_type {
+	KS_EVENT_EXEC = 1,        /* struct ks_exec: execve/execveat, and snapshots of existing processes */
+	KS_EVENT_FORK = 2,        /* struct ks_fork: a new thread group (process) */
+	KS_EVENT_EXIT = 3,        /* struct ks_exit: a thread group leader exits */
+	KS_EVENT_NAMESPACE = 4,   /* struct ks_namespace: unshare, clone, clone3 carrying CLONE_NEW* flags */
+	KS_EVENT_SETNS = 5,       /* struct ks_setns */
+	KS_EVENT_MOUNT = 6,       /* struct ks_mount: mount, umount2, fsopen, fsmount, move_mount */
+	KS_EVENT_ROOT_CHANGE = 7, /* struct ks_root_change: chroot, pivot_root */
+	KS_EVENT_OPEN = 8,        /* struct ks_open: opens of sensitive paths (filtered in kernel), open_by_handle_at */
+	KS_EVENT_CONNECT = 9,     /* struct ks_connect */
+	KS_EVENT_PAYLOAD = 10,    /* struct ks_payload: first bytes on a fresh TCP connection; DNS over UDP */
+	KS_EVENT_MODULE = 11,     /* struct ks_module: init_module, finit_module, delete_module */
+	KS_EVENT_PTRACE = 12,     /* struct ks_ptrace: ptrace, process_vm_writev */
+	KS_EVENT_BPF = 13,        /* struct ks_bpf: bpf(), perf_event_open */
+	KS_EVENT_FD_CREATE = 14,  /* struct ks_fd_create: memfd_create, userfaultfd */
+	KS_EVENT_CREDS = 15,      /* struct ks_creds: setuid family, capset */
+	KS_EVENT_CGROUP = 16,     /* struct ks_cgroup: cgroup mkdir, rmdir */
+	KS_EVENT_TYPE_MAX = 17,   /* one past the highest type; sizes the per-type counter maps */
+};
+
+/* Which syscall (or kernel path) produced a record, for records that several produce. Never reused. */
+enum ks_op {
+	KS_OP_NONE = 0,
+	KS_OP_UNSHARE = 1,
+	KS_OP_CLONE = 2,
+	KS_OP_CLONE3 = 3,
+	KS_OP_MOUNT = 10,
+	KS_OP_UMOUNT = 11,
+	KS_OP_FSOPEN = 12,
+	KS_OP_FSMOUNT = 13,
+	KS_OP_MOVE_MOUNT = 14,
+	KS_OP_CHROOT = 20,
+	KS_OP_PIVOT_ROOT = 21,
+	KS_OP_OPEN = 30,
+	KS_OP_OPENAT = 31,
+	KS_OP_OPENAT2 = 32,
+	KS_OP_CREAT = 33,
+	KS_OP_OPEN_BY_HANDLE_AT = 34,
+	KS_OP_CONNECT = 40,
+	KS_OP_WRITE = 41,
+	KS_OP_SENDTO = 42,
+	KS_OP_SENDMSG = 43,
+	KS_OP_INIT_MODULE = 50,
+	KS_OP_FINIT_MODULE = 51,
+	KS_OP_DELETE_MODULE = 52,
+	KS_OP_PTRACE = 60,
+	KS_OP_PROCESS_VM_WRITEV = 61,
+	KS_OP_BPF = 70,
+	KS_OP_PERF_EVENT_OPEN = 71,
+	KS_OP_MEMFD_CREATE = 80,
+	KS_OP_USERFAULTFD = 81,
+	KS_OP_SETUID = 90,
+	KS_OP_SETGID = 91,
+	KS_OP_SETREUID = 92,
+	KS_OP_SETREGID = 93,
+	KS_OP_SETRESUID = 94,
+	KS_OP_SETRESGID = 95,
+	KS_OP_SETFSUID = 96,
+	KS_OP_SETFSGID = 97,
+	KS_OP_CAPSET = 98,
+	KS_OP_CGROUP_MKDIR = 100,
+	KS_OP_CGROUP_RMDIR = 101,
+};
+
+/* hdr.flags */
+#define KS_HDR_FLAG_TRUNCATED (1u << 0) /* a string or argv in this record was cut at its bound */
+
+/* ks_exec.exe_flags */
+#define KS_EXEC_FLAG_SNAPSHOT (1u << 0) /* not an exec: a process that existed when the agent started */
+#define KS_EXEC_FLAG_MEMFD (1u << 1)    /* the executable is a memfd (fileless execution) */
+#define KS_EXEC_FLAG_UNLINKED (1u << 2) /* the executable has no links left (deleted after open) */
+
+/* ks_payload.kind */
+#define KS_PAYLOAD_TCP_FIRST_BYTES 1
+#define KS_PAYLOAD_DNS_QUERY 2
+
+struct ks_header {
+	__u16 type;        /* enum ks_event_type */
+	__u16 size;        /* bytes of the whole record, header included */
+	__u32 flags;       /* KS_HDR_FLAG_* */
+	__u64 ktime_ns;    /* bpf_ktime_get_boot_ns(): CLOCK_BOOTTIME */
+	__u64 cgroup_id;   /* cgroup v2 id of the task (bpf_get_current_cgroup_id) */
+	__u32 tgid;        /* host process id */
+	__u32 pid;         /* host thread id */
+	__u32 uid;         /* real uid, as seen from the initial user namespace */
+	__u32 gid;
+	char comm[KS_COMM_LEN];
+};
+
+struct ks_exec {
+	struct ks_header hdr;
+	__u64 start_boottime_ns; /* task start, with tgid the identity of a process across pid reuse */
+	__u64 exe_ino;
+	__u64 exe_mtime_ns;      /* lets user space tell binaries written after a container started */
+	__u32 ppid;              /* real parent's tgid */
+	__u32 euid;
+	__u32 egid;
+	__u32 exe_flags;         /* KS_EXEC_FLAG_* */
+	__u32 exe_nlink;
+	__u32 mnt_ns;            /* namespace inode numbers of the task after exec */
+	__u32 pid_ns;
+	__u32 net_ns;
+	__u32 user_ns;
+	__u32 uts_ns;
+	__u32 ipc_ns;
+	__u32 cgroup_ns;
+	__u64 cap_effective;
+	__u16 path_len;          /* bytes used in path, without the NUL */
+	__u16 args_len;          /* bytes used in args: NUL-separated argv */
+	__u32 argc;              /* the real argc, which may exceed what fit in args */
+	char path[KS_PATH_LEN];
+	char args[KS_ARGS_LEN];
+};
+
+struct ks_fork {
+	struct ks_header hdr;    /* hdr.tgid is the parent */
+	__u64 child_start_boottime_ns;
+	__u32 child_tgid;
+	__u32 child_pid;
+	__u64 clone_flags;
+};
+
+struct ks_exit {
+	struct ks_header hdr;
+	__u64 start_boottime_ns;
+	__s32 exit_code;         /* as wait(2) reports it: status << 8 | signal */
+	__u32 _pad0;
+};
+
+struct ks_namespace {
+	struct ks_header hdr;
+	__u64 flags;             /* unshare/clone flags; only records with CLONE_NEW* bits are emitted */
+	__u32 op;                /* KS_OP_UNSHARE, KS_OP_CLONE, KS_OP_CLONE3 */
+	__u32 _pad0;
+};
+
+struct ks_setns {
+	struct ks_header hdr;
+	__s32 fd;
+	__s32 nstype;            /* CLONE_NEW* or 0 */
+	__u32 target_ns_ino;     /* inode of the namespace the fd names; 0 when the fd is a pidfd or unresolvable */
+	__u32 target_ns_type;    /* CLONE_NEW* of that namespace, from the nsfs file's operations; 0 if unknown */
+};
+
+struct ks_mount {
+	struct ks_header hdr;
+	__u64 flags;             /* mount: mountflags; umount2: flags; fsmount/move_mount: their flags */
+	__u32 op;                /* KS_OP_MOUNT .. KS_OP_MOVE_MOUNT */
+	__u32 _pad0;
+	char source[KS_PATH_LEN];
+	char target[KS_PATH_LEN];
+	char fstype[KS_FSTYPE_LEN];
+};
+
+struct ks_root_change {
+	struct ks_header hdr;
+	__u32 op;                /* KS_OP_CHROOT, KS_OP_PIVOT_ROOT */
+	__u32 _pad0;
+	char new_root[KS_PATH_LEN];
+	char put_old[KS_PATH_LEN];
+};
+
+struct ks_open {
+	struct ks_header hdr;
+	__u32 op;                /* KS_OP_OPEN .. KS_OP_OPEN_BY_HANDLE_AT */
+	__s32 dirfd;             /* AT_FDCWD (-100) for absolute and cwd-relative opens; mount_fd for open_by_handle_at */
+	__u32 flags;             /* O_* */
+	__u32 mode;
+	__u32 pattern_id;        /* index of the sensitive-path pattern that matched */
+	__u32 _pad0;
+	char path[KS_PATH_LEN];  /* as passed by the caller; empty for open_by_handle_at */
+};
+
+struct ks_connect {
+	struct ks_header hdr;
+	__s32 fd;
+	__u16 family;            /* AF_INET, AF_INET6, AF_UNIX */
+	__u16 port;              /* host byte order */
+	__u8 addr[16];           /* IPv4 in the first 4 bytes, IPv6 whole */
+	char unix_path[KS_UNIX_PATH_LEN]; /* AF_UNIX; an abstract socket starts with a NUL */
+	__u32 _pad0;
+};
+
+struct ks_payload {
+	struct ks_header hdr;
+	__u32 op;                /* KS_OP_WRITE, KS_OP_SENDTO, KS_OP_SENDMSG */
+	__u32 kind;              /* KS_PAYLOAD_* */
+	__s32 fd;
+	__u16 family;
+	__u16 port;              /* remote port, host byte order */
+	__u8 addr[16];           /* remote address */
+	__u32 total_len;         /* bytes the caller passed */
+	__u32 data_len;          /* bytes captured in data */
+	__u8 data[KS_PAYLOAD_LEN];
+};
+
+struct ks_module {
+	struct ks_header hdr;
+	__u32 op;                /* KS_OP_INIT_MODULE, KS_OP_FINIT_MODULE, KS_OP_DELETE_MODULE */
+	__s32 fd;                /* finit_module */
+	__u32 flags;
+	__u32 _pad0;
+	char name[KS_NAME_LEN];  /* delete_module: the module; finit_module: the file's name when resolvable */
+};
+
+struct ks_ptrace {
+	struct ks_header hdr;
+	__u32 op;                /* KS_OP_PTRACE, KS_OP_PROCESS_VM_WRITEV */
+	__u32 target_tgid;       /* host id of the traced / written process, when it could be resolved */
+	__s64 request;           /* PTRACE_* (ptrace only) */
+	__u64 addr;
+	__u32 target_pid_arg;    /* the pid argument as the caller gave it (its own pid namespace) */
+	__u32 _pad0;
+};
+
+struct ks_bpf {
+	struct ks_header hdr;
+	__u32 op;                /* KS_OP_BPF, KS_OP_PERF_EVENT_OPEN */
+	__u32 cmd;               /* bpf(): the command; perf_event_open: attr.type */
+	__u32 prog_type;         /* bpf(BPF_PROG_LOAD): the program type */
+	__s32 target_pid;        /* perf_event_open: pid argument */
+	__u64 config;            /* perf_event_open: attr.config */
+};
+
+struct ks_fd_create {
+	struct ks_header hdr;
+	__u32 op;                /* KS_OP_MEMFD_CREATE, KS_OP_USERFAULTFD */
+	__u32 flags;
+	char name[KS_NAME_LEN];  /* memfd_create name */
+};
+
+struct ks_creds {
+	struct ks_header hdr;
+	__u32 op;                /* KS_OP_SETUID .. KS_OP_CAPSET */
+	__u32 arg0;              /* the ids as passed, (__u32)-1 where "unchanged" */
+	__u32 arg1;
+	__u32 arg2;
+	__u64 cap_effective_before;
+	__u64 cap_permitted_before;
+	__u64 cap_effective_new; /* capset only: what was asked for */
+	__u64 cap_permitted_new;
+	__u32 euid_before;
+	__u32 _pad0;
+};
+
+struct ks_cgroup {
+	struct ks_header hdr;
+	__u64 id;                /* the cgroup's id, equal to hdr.cgroup_id of tasks inside it */
+	__u32 op;                /* KS_OP_CGROUP_MKDIR, KS_OP_CGROUP_RMDIR */
+	__u32 level;
+	char path[KS_PATH_LEN];  /* relative to the cgroup2 root, starting with '/' */
+};
+
+#endif /* KUBESENTRY_EVENTS_H */
