@@ -1,0 +1,278 @@
+// Decoded kernel events: the TypeScript side of bpf/events.h. The numbers mirror the C enums and are ABI.
+// src/receiver/layout.ts holds byte offsets; this file holds only the shapes that the rest of the agent uses.
+
+export const EventType = {
+  Exec: 1,
+  Fork: 2,
+  Exit: 3,
+  Namespace: 4,
+  Setns: 5,
+  Mount: 6,
+  RootChange: 7,
+  Open: 8,
+  Connect: 9,
+  Payload: 10,
+  Module: 11,
+  Ptrace: 12,
+  Bpf: 13,
+  FdCreate: 14,
+  Creds: 15,
+  Cgroup: 16,
+} as const;
+export type EventType = (typeof EventType)[keyof typeof EventType];
+export const EVENT_TYPE_MAX = 17;
+
+export const EventTypeName: Record<EventType, string> = {
+  1: 'exec',
+  2: 'fork',
+  3: 'exit',
+  4: 'namespace',
+  5: 'setns',
+  6: 'mount',
+  7: 'root_change',
+  8: 'open',
+  9: 'connect',
+  10: 'payload',
+  11: 'module',
+  12: 'ptrace',
+  13: 'bpf',
+  14: 'fd_create',
+  15: 'creds',
+  16: 'cgroup',
+};
+
+export const Op = {
+  None: 0,
+  Unshare: 1,
+  Clone: 2,
+  Clone3: 3,
+  Mount: 10,
+  Umount: 11,
+  Fsopen: 12,
+  Fsmount: 13,
+  MoveMount: 14,
+  Chroot: 20,
+  PivotRoot: 21,
+  Open: 30,
+  Openat: 31,
+  Openat2: 32,
+  Creat: 33,
+  OpenByHandleAt: 34,
+  Connect: 40,
+  Write: 41,
+  Sendto: 42,
+  Sendmsg: 43,
+  InitModule: 50,
+  FinitModule: 51,
+  DeleteModule: 52,
+  Ptrace: 60,
+  ProcessVmWritev: 61,
+  Bpf: 70,
+  PerfEventOpen: 71,
+  MemfdCreate: 80,
+  Userfaultfd: 81,
+  Setuid: 90,
+  Setgid: 91,
+  Setreuid: 92,
+  Setregid: 93,
+  Setresuid: 94,
+  Setresgid: 95,
+  Setfsuid: 96,
+  Setfsgid: 97,
+  Capset: 98,
+  CgroupMkdir: 100,
+  CgroupRmdir: 101,
+} as const;
+export type Op = (typeof Op)[keyof typeof Op];
+
+export const HeaderFlag = { Truncated: 1 } as const;
+export const ExecFlag = { Snapshot: 1, Memfd: 2, Unlinked: 4 } as const;
+export const PayloadKind = { TcpFirstBytes: 1, DnsQuery: 2 } as const;
+
+/** Fields every record carries (struct ks_header). */
+export interface EventHeader {
+  type: EventType;
+  flags: number;
+  /** CLOCK_BOOTTIME nanoseconds, as the kernel stamped it. */
+  ktimeNs: bigint;
+  cgroupId: bigint;
+  tgid: number;
+  pid: number;
+  uid: number;
+  gid: number;
+  comm: string;
+}
+
+export interface NamespaceInodes {
+  mnt: number;
+  pid: number;
+  net: number;
+  user: number;
+  uts: number;
+  ipc: number;
+  cgroup: number;
+}
+
+export interface ExecEvent extends EventHeader {
+  type: typeof EventType.Exec;
+  startBoottimeNs: bigint;
+  exeIno: bigint;
+  exeMtimeNs: bigint;
+  ppid: number;
+  euid: number;
+  egid: number;
+  exeFlags: number;
+  exeNlink: number;
+  ns: NamespaceInodes;
+  capEffective: bigint;
+  argc: number;
+  path: string;
+  argv: string[];
+}
+
+export interface ForkEvent extends EventHeader {
+  type: typeof EventType.Fork;
+  childStartBoottimeNs: bigint;
+  childTgid: number;
+  childPid: number;
+  cloneFlags: bigint;
+}
+
+export interface ExitEvent extends EventHeader {
+  type: typeof EventType.Exit;
+  startBoottimeNs: bigint;
+  exitCode: number;
+}
+
+export interface NamespaceEvent extends EventHeader {
+  type: typeof EventType.Namespace;
+  op: Op;
+  cloneFlags: bigint;
+}
+
+export interface SetnsEvent extends EventHeader {
+  type: typeof EventType.Setns;
+  fd: number;
+  nstype: number;
+  targetNsIno: number;
+  targetNsType: number;
+}
+
+export interface MountEvent extends EventHeader {
+  type: typeof EventType.Mount;
+  op: Op;
+  mountFlags: bigint;
+  source: string;
+  target: string;
+  fstype: string;
+}
+
+export interface RootChangeEvent extends EventHeader {
+  type: typeof EventType.RootChange;
+  op: Op;
+  newRoot: string;
+  putOld: string;
+}
+
+export interface OpenEvent extends EventHeader {
+  type: typeof EventType.Open;
+  op: Op;
+  dirfd: number;
+  openFlags: number;
+  mode: number;
+  patternId: number;
+  path: string;
+}
+
+export interface ConnectEvent extends EventHeader {
+  type: typeof EventType.Connect;
+  fd: number;
+  family: number;
+  port: number;
+  /** Dotted IPv4, IPv6 text, or '' for AF_UNIX. */
+  address: string;
+  /** AF_UNIX path; an abstract socket is shown with a leading '@'. */
+  unixPath: string;
+}
+
+export interface PayloadEvent extends EventHeader {
+  type: typeof EventType.Payload;
+  op: Op;
+  kind: number;
+  fd: number;
+  family: number;
+  port: number;
+  address: string;
+  totalLen: number;
+  data: Uint8Array;
+}
+
+export interface ModuleEvent extends EventHeader {
+  type: typeof EventType.Module;
+  op: Op;
+  fd: number;
+  moduleFlags: number;
+  name: string;
+}
+
+export interface PtraceEvent extends EventHeader {
+  type: typeof EventType.Ptrace;
+  op: Op;
+  targetTgid: number;
+  request: bigint;
+  addr: bigint;
+  targetPidArg: number;
+}
+
+export interface BpfEvent extends EventHeader {
+  type: typeof EventType.Bpf;
+  op: Op;
+  cmd: number;
+  progType: number;
+  targetPid: number;
+  config: bigint;
+}
+
+export interface FdCreateEvent extends EventHeader {
+  type: typeof EventType.FdCreate;
+  op: Op;
+  fdFlags: number;
+  name: string;
+}
+
+export interface CredsEvent extends EventHeader {
+  type: typeof EventType.Creds;
+  op: Op;
+  args: [number, number, number];
+  capEffectiveBefore: bigint;
+  capPermittedBefore: bigint;
+  capEffectiveNew: bigint;
+  capPermittedNew: bigint;
+  euidBefore: number;
+}
+
+export interface CgroupEvent extends EventHeader {
+  type: typeof EventType.Cgroup;
+  op: Op;
+  id: bigint;
+  level: number;
+  path: string;
+}
+
+export type KernelEvent =
+  | ExecEvent
+  | ForkEvent
+  | ExitEvent
+  | NamespaceEvent
+  | SetnsEvent
+  | MountEvent
+  | RootChangeEvent
+  | OpenEvent
+  | ConnectEvent
+  | PayloadEvent
+  | ModuleEvent
+  | PtraceEvent
+  | BpfEvent
+  | FdCreateEvent
+  | CredsEvent
+  | CgroupEvent;
