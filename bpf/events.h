@@ -279,4 +279,27 @@ struct ks_cgroup {
 	char path[KS_PATH_LEN];  /* relative to the cgroup2 root, starting with '/' */
 };
 
+/*
+ * Configuration written by user space before the programs run (not events).
+ * The sensitive-path filter: opens whose path matches none of these never leave the kernel.
+ */
+#define KS_MAX_PATH_PATTERNS 64
+#define KS_PATTERN_LEN 64
+
+enum ks_pattern_kind {
+	KS_PATTERN_UNUSED = 0,
+	KS_PATTERN_EXACT = 1,        /* path == prefix */
+	KS_PATTERN_PREFIX = 2,       /* path starts with prefix ("prefix*") */
+	KS_PATTERN_PREFIX_SUFFIX = 3, /* starts with prefix, ends with second ("prefix*second") */
+	KS_PATTERN_PREFIX_INFIX = 4, /* starts with prefix, contains second after it ("prefix*second*") */
+};
+
+struct ks_path_pattern {
+	__u32 kind;                  /* enum ks_pattern_kind */
+	__u16 prefix_len;
+	__u16 second_len;
+	char prefix[KS_PATTERN_LEN];
+	char second[KS_PATTERN_LEN];
+};
+
 #endif /* KUBESENTRY_EVENTS_H */
