@@ -1,0 +1,225 @@
+// The agent's configuration: one JSON Schema is the single source of truth for the YAML file, its defaults,
+// validation messages and the command-line flags (every leaf `a.bKey` is also `--a.b-key`).
+
+import { readFileSync } from 'node:fs';
+import { Ajv, type ErrorObject } from 'ajv';
+import { parse as parseYaml } from 'yaml';
+
+export interface AgentConfig {
+  nodeName: string;
+  clusterName: string;
+  stateDir: string;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  console: { enabled: boolean; statusIntervalMs: number; minSeverity: string };
+  outputs: string[];
+  kernel: { objectPath: string; ringBytes: number; wakeupBatchBytes: number; btfPath: string; tracefsPath: string };
+  processTable: { maxEntries: number; exitedGraceMs: number };
+  otlp: {
+    endpoint: string;
+    insecure: boolean;
+    headers: Record<string, string>;
+    caFile: string;
+    certFile: string;
+    keyFile: string;
+    incidentQuietWindowMs: number;
+  };
+  spool: { maxBytes: number; fsync: 'always' | 'interval' | 'never' };
+  kubernetes: { enabled: 'auto' | 'on' | 'off'; kubeconfig: string; labelAllowList: string[]; holdMs: number };
+  health: { listen: string };
+  prometheus: { listen: string };
+  rules: Record<string, unknown>;
+  rulesFile: string;
+}
+
+const str = (d: string, description: string) => ({ type: 'string', default: d, description });
+const int = (d: number, description: string, minimum = 0) => ({ type: 'integer', default: d, minimum, description });
+const bool = (d: boolean, description: string) => ({ type: 'boolean', default: d, description });
+const obj = (properties: Record<string, object>, description = '') => ({
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  description,
+  properties,
+});
+
+export const CONFIG_SCHEMA = obj({
+  nodeName: str('', 'Kubernetes node name (defaults to $K8S_NODE_NAME, then the host name)'),
+  clusterName: str('', 'k8s.cluster.name on every record'),
+  stateDir: str('/var/lib/kubesentry', 'Directory for the OTLP spool and other state'),
+  logLevel: { type: 'string', enum: ['debug', 'info', 'warn', 'error'], default: 'info', description: 'Agent log level' },
+  console: obj({
+    enabled: bool(true, 'Print detections and a status line on the console'),
+    statusIntervalMs: int(2000, 'Status line refresh interval (0 disables it)'),
+    minSeverity: { type: 'string', enum: ['critical', 'high', 'medium', 'low', 'info'], default: 'info', description: 'Lowest severity printed' },
+  }),
+  outputs: {
+    type: 'array',
+    items: { type: 'string', pattern: '^jsonl:.+' },
+    default: [],
+    description: 'Extra outputs: jsonl:PATH appends one detection per line',
+  },
+  kernel: obj({
+    objectPath: str('', 'Compiled BPF object (default: build/kubesentry.bpf.o next to the agent)'),
+    ringBytes: int(8 << 20, 'BPF ring buffer size in bytes (power of two)', 4096),
+    wakeupBatchBytes: int(64 << 10, 'Ring buffer bytes that wake the consumer early', 0),
+    btfPath: str('/sys/kernel/btf/vmlinux', 'Kernel BTF'),
+    tracefsPath: str('/sys/kernel/tracing', 'tracefs mount point'),
+  }),
+  processTable: obj({
+    maxEntries: int(65536, 'Most processes tracked', 1024),
+    exitedGraceMs: int(30000, 'How long an exited process still resolves ancestry'),
+  }),
+  otlp: obj({
+    endpoint: str('', 'OTLP gRPC endpoint (default $OTEL_EXPORTER_OTLP_ENDPOINT; empty: no OTLP)'),
+    insecure: bool(false, 'Allow plaintext to a non-loopback endpoint'),
+    headers: { type: 'object', additionalProperties: { type: 'string' }, default: {}, description: 'Extra gRPC headers' },
+    caFile: str('', 'CA bundle for the endpoint'),
+    certFile: str('', 'Client certificate (mTLS)'),
+    keyFile: str('', 'Client key (mTLS)'),
+    incidentQuietWindowMs: int(300000, 'Detections of a container this close together share one incident trace'),
+  }),
+  spool: obj({
+    maxBytes: int(256 << 20, 'On-disk spool bound; oldest records are evicted past it', 1 << 20),
+    fsync: { type: 'string', enum: ['always', 'interval', 'never'], default: 'interval', description: 'When spool appends are fsynced' },
+  }),
+  kubernetes: obj({
+    enabled: { type: 'string', enum: ['auto', 'on', 'off'], default: 'auto', description: 'Pod metadata from the API server (auto: when in a cluster or KUBECONFIG is set)' },
+    kubeconfig: str('', 'kubeconfig path (default in-cluster, then $KUBECONFIG)'),
+    labelAllowList: { type: 'array', items: { type: 'string' }, default: ['app', 'app.kubernetes.io/name'], description: 'Pod labels copied as k8s.pod.label.<key>' },
+    holdMs: int(2000, 'How long a detection waits for its pod to reach the cache'),
+  }),
+  health: obj({ listen: str('', 'host:port of the /healthz and /readyz endpoint (empty: off)') }),
+  prometheus: obj({ listen: str('', 'host:port of a Prometheus scrape endpoint (empty: off)') }),
+  rules: { type: 'object', default: {}, description: 'Per-rule settings (see docs/detections.md)' },
+  rulesFile: str('', 'YAML file with per-rule settings, reloaded on SIGHUP or change'),
+});
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const ajv = new Ajv({ allErrors: false, useDefaults: true, strict: false });
+const validate = ajv.compile(CONFIG_SCHEMA);
+
+function describe(error: ErrorObject, source: string): string {
+  const where = error.instancePath.replace(/^\//, '').replaceAll('/', '.') || '(top level)';
+  if (error.keyword === 'additionalProperties') {
+    const key = (error.params as { additionalProperty: string }).additionalProperty;
+    const full = where === '(top level)' ? key : `${where}.${key}`;
+    return `${source}: unknown config key '${full}'`;
+  }
+  return `${source}: ${where} ${error.message ?? 'is invalid'}`;
+}
+
+/** Validates and fills defaults; throws ConfigError with a one-line reason. */
+export function resolveConfig(raw: unknown, source: string): AgentConfig {
+  const copy = structuredClone(raw ?? {});
+  if (!validate(copy)) throw new ConfigError(describe(validate.errors![0], source));
+  return copy as unknown as AgentConfig;
+}
+
+export function readConfigFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`${path}: cannot read config file: ${(e as Error).message}`);
+  }
+  try {
+    return parseYaml(text) ?? {};
+  } catch (e) {
+    throw new ConfigError(`${path}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+  }
+}
+
+interface SchemaNode {
+  type?: string;
+  properties?: Record<string, SchemaNode>;
+  items?: SchemaNode;
+  description?: string;
+  enum?: string[];
+}
+
+const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+/** Every schema leaf as a flag: `--kernel.ring-bytes` ↔ kernel.ringBytes. */
+export function configFlags(): Map<string, { path: string[]; node: SchemaNode }> {
+  const flags = new Map<string, { path: string[]; node: SchemaNode }>();
+  const walk = (node: SchemaNode, path: string[]) => {
+    if (node.type === 'object' && node.properties) {
+      for (const [k, child] of Object.entries(node.properties)) walk(child, [...path, k]);
+      return;
+    }
+    flags.set(`--${path.map(kebab).join('.')}`, { path, node });
+  };
+  walk(CONFIG_SCHEMA as SchemaNode, []);
+  return flags;
+}
+
+function coerce(value: string, node: SchemaNode, flag: string): unknown {
+  switch (node.type) {
+    case 'integer': {
+      if (!/^\d+$/.test(value)) throw new ConfigError(`${flag}: expected a whole number, got '${value}'`);
+      return Number(value);
+    }
+    case 'boolean':
+      if (value === 'true' || value === '') return true;
+      if (value === 'false') return false;
+      throw new ConfigError(`${flag}: expected true or false, got '${value}'`);
+    case 'object': {
+      // key=value,key=value (headers), the same shape as OTEL_EXPORTER_OTLP_HEADERS.
+      const out: Record<string, string> = {};
+      for (const pair of value.split(',').filter(Boolean)) {
+        const eq = pair.indexOf('=');
+        if (eq <= 0) throw new ConfigError(`${flag}: expected key=value pairs, got '${pair}'`);
+        out[pair.slice(0, eq).trim()] = decodeURIComponent(pair.slice(eq + 1).trim());
+      }
+      return out;
+    }
+    default:
+      return value;
+  }
+}
+
+/**
+ * Applies `--a.b value`/`--a.b=value` flags on top of the file's object. Array options append per use.
+ * Returns what was not a config flag (command words and command-specific flags) for the caller to parse.
+ */
+export function applyFlags(base: Record<string, unknown>, argv: string[], shorthands: Record<string, string> = {}): string[] {
+  const flags = configFlags();
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    let arg = argv[i];
+    let value: string | undefined;
+    const eq = arg.indexOf('=');
+    if (arg.startsWith('--') && eq > 0) {
+      value = arg.slice(eq + 1);
+      arg = arg.slice(0, eq);
+    }
+    arg = shorthands[arg] ?? arg;
+    const spec = flags.get(arg);
+    if (!spec) {
+      rest.push(argv[i]);
+      continue;
+    }
+    if (value === undefined) {
+      const next = argv[i + 1];
+      if (spec.node.type === 'boolean' && (next === undefined || next.startsWith('--'))) value = 'true';
+      else if (next === undefined) throw new ConfigError(`${arg}: missing value`);
+      else value = argv[++i];
+    }
+    let target = base;
+    for (const key of spec.path.slice(0, -1)) {
+      if (typeof target[key] !== 'object' || target[key] === null) target[key] = {};
+      target = target[key] as Record<string, unknown>;
+    }
+    const leaf = spec.path[spec.path.length - 1];
+    if (spec.node.type === 'array') {
+      const list = Array.isArray(target[leaf]) ? (target[leaf] as unknown[]) : [];
+      target[leaf] = [...list, value];
+    } else {
+      target[leaf] = coerce(value, spec.node, arg);
+    }
+  }
+  return rest;
+}

@@ -1,0 +1,71 @@
+// Human output: one line per detection on stdout and, on a terminal, a live status line on stderr.
+
+import type { Writable } from 'node:stream';
+import { SEVERITIES, type Detection, type Severity } from '../detection.ts';
+
+const COLOURS: Record<Severity, string> = {
+  critical: '\x1b[1;41;97m',
+  high: '\x1b[1;31m',
+  medium: '\x1b[33m',
+  low: '\x1b[36m',
+  info: '\x1b[2m',
+};
+
+export interface StatusSnapshot {
+  eventsPerSecond: number;
+  kernelDrops: bigint;
+  containers: number;
+  processes: number;
+  detections: number;
+}
+
+export class ConsoleOutput {
+  #out: Writable & { isTTY?: boolean };
+  #err: Writable & { isTTY?: boolean };
+  #minRank: number;
+  #statusShown = false;
+
+  constructor(out: Writable, err: Writable, minSeverity: Severity) {
+    this.#out = out;
+    this.#err = err;
+    this.#minRank = SEVERITIES.indexOf(minSeverity);
+  }
+
+  write(d: Detection): void {
+    if (SEVERITIES.indexOf(d.severity) > this.#minRank) return;
+    const a = d.attributes;
+    const colour = this.#out.isTTY ? COLOURS[d.severity] : '';
+    const reset = this.#out.isTTY ? '\x1b[0m' : '';
+    const where = a['container.id']
+      ? `container=${String(a['container.id']).slice(0, 12)}${a['k8s.pod.name'] ? ` pod=${a['k8s.namespace.name']}/${a['k8s.pod.name']}` : a['k8s.pod.uid'] ? ` pod.uid=${a['k8s.pod.uid']}` : ''}`
+      : 'host';
+    this.#clearStatus();
+    this.#out.write(
+      `${d.time} ${colour}${d.severity.toUpperCase().padEnd(8)}${reset} ${d.rule} ${where} pid=${a['process.pid'] ?? '?'} ` +
+        `${a['process.command_line'] ?? a['process.executable.path'] ?? ''} — ${d.summary}\n`,
+    );
+  }
+
+  status(s: StatusSnapshot): void {
+    const line =
+      `events/s ${Math.round(s.eventsPerSecond)}  drops ${s.kernelDrops}  containers ${s.containers}  ` +
+      `processes ${s.processes}  detections ${s.detections}`;
+    if (this.#err.isTTY) {
+      this.#err.write(`\r\x1b[2K${line}`);
+      this.#statusShown = true;
+    } else {
+      this.#err.write(`status: ${line}\n`);
+    }
+  }
+
+  #clearStatus(): void {
+    if (this.#statusShown) {
+      this.#err.write('\r\x1b[2K');
+      this.#statusShown = false;
+    }
+  }
+
+  close(): void {
+    this.#clearStatus();
+  }
+}
