@@ -1,0 +1,60 @@
+// Kernel records carry CLOCK_BOOTTIME (bpf_ktime_get_boot_ns); people and OTLP want wall-clock time.
+// Node exposes CLOCK_MONOTONIC (process.hrtime) and CLOCK_REALTIME, not BOOTTIME. BOOTTIME = MONOTONIC + time
+// spent suspended; /proc/uptime reads BOOTTIME at 10 ms resolution, enough to learn that suspend offset, which is
+// either zero (servers, VMs that never suspend) or far larger than 10 ms.
+// The offset is re-learned periodically so NTP steps of the wall clock reach the records.
+
+import { readFileSync } from 'node:fs';
+
+const SUSPEND_NOISE_NS = 50_000_000n;
+
+function realtimeNs(): bigint {
+  return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n;
+}
+
+function suspendedNs(monotonic: bigint): bigint {
+  try {
+    const uptimeSeconds = readFileSync('/proc/uptime', 'latin1').split(' ')[0];
+    const [whole, frac = '0'] = uptimeSeconds.split('.');
+    const boottime = BigInt(whole) * 1_000_000_000n + BigInt(frac.padEnd(9, '0').slice(0, 9));
+    const delta = boottime - monotonic;
+    return delta > SUSPEND_NOISE_NS ? delta : 0n;
+  } catch {
+    return 0n;
+  }
+}
+
+export class BootClock {
+  #bootToWallNs = 0n;
+  #learnedAtMs = 0;
+
+  constructor() {
+    this.relearn();
+  }
+
+  relearn(): void {
+    const monotonic = process.hrtime.bigint();
+    const boottime = monotonic + suspendedNs(monotonic);
+    this.#bootToWallNs = realtimeNs() - boottime;
+    this.#learnedAtMs = Date.now();
+  }
+
+  /** Wall-clock Unix ns for a CLOCK_BOOTTIME ns value. */
+  toUnixNs(bootNs: bigint): bigint {
+    if (Date.now() - this.#learnedAtMs > 60_000) this.relearn();
+    return bootNs + this.#bootToWallNs;
+  }
+
+  /** CLOCK_BOOTTIME ns now. */
+  nowBootNs(): bigint {
+    return realtimeNs() - this.#bootToWallNs;
+  }
+}
+
+/** RFC 3339 UTC with nanoseconds: 2026-11-25T07:03:01.123456789Z. */
+export function rfc3339Nano(unixNs: bigint): string {
+  const ms = Number(unixNs / 1_000_000n);
+  const iso = new Date(ms).toISOString(); // ...SS.mmmZ
+  const nanos = (unixNs % 1_000_000_000n).toString().padStart(9, '0');
+  return `${iso.slice(0, 19)}.${nanos}Z`;
+}
