@@ -1,0 +1,130 @@
+// The agent's own metrics: the single list that src/otel/AgentMetrics.ts instruments, docs/otel.md documents and
+// the Grafana dashboards query. Renaming anything here breaks dashboards: add, never rename.
+//
+// Prometheus names (exporter-prometheus scrape endpoint) are derived from `name`: dots become underscores, and
+// counters get a `_total` suffix; they are listed in `prometheus` so dashboards need not re-derive them.
+
+export type MetricKind = 'counter' | 'gauge';
+
+export interface MetricDefinition {
+  readonly name: string;
+  readonly prometheus: string;
+  readonly kind: MetricKind;
+  readonly unit: string;
+  readonly description: string;
+  /** Attribute keys every data point of this metric carries. */
+  readonly attributes: readonly string[];
+}
+
+/** Attribute keys used on the agent's metrics. */
+export const MetricAttribute = {
+  /** Kernel event type name, as in src/receiver/events.ts EventTypeName (exec, fork, open, ...). */
+  eventType: 'kubesentry.event.type',
+  /** Short machine-readable reason (e.g. truncated, unknown_type, bad_size; for exports the gRPC status name). */
+  errorType: 'error.type',
+  ruleName: 'security_rule.name',
+  severity: 'kubesentry.detection.severity',
+  /** OTLP signal the spool item belongs to: logs | traces. */
+  signal: 'kubesentry.otel.signal',
+} as const;
+
+export const MetricNames = {
+  eventsReceived: {
+    name: 'kubesentry.events.received',
+    prometheus: 'kubesentry_events_received_total',
+    kind: 'counter',
+    unit: '{event}',
+    description: 'Kernel events read from the ring buffer and decoded.',
+    attributes: [MetricAttribute.eventType],
+  },
+  kernelDrops: {
+    name: 'kubesentry.events.kernel_dropped',
+    prometheus: 'kubesentry_events_kernel_dropped_total',
+    kind: 'counter',
+    unit: '{event}',
+    description: 'Events the BPF programs could not submit (ring buffer full), by event type.',
+    attributes: [MetricAttribute.eventType],
+  },
+  decoderErrors: {
+    name: 'kubesentry.decoder.errors',
+    prometheus: 'kubesentry_decoder_errors_total',
+    kind: 'counter',
+    unit: '{record}',
+    description: 'Ring-buffer records that could not be decoded and were discarded.',
+    attributes: [MetricAttribute.errorType],
+  },
+  detections: {
+    name: 'kubesentry.detections',
+    prometheus: 'kubesentry_detections_total',
+    kind: 'counter',
+    unit: '{detection}',
+    description: 'Detections raised, by rule and severity.',
+    attributes: [MetricAttribute.ruleName, MetricAttribute.severity],
+  },
+  exportQueueDepth: {
+    name: 'kubesentry.export.queue.depth',
+    prometheus: 'kubesentry_export_queue_depth',
+    kind: 'gauge',
+    unit: '{item}',
+    description: 'Telemetry items (log records, spans) spooled and not yet acknowledged by the Collector.',
+    attributes: [MetricAttribute.signal],
+  },
+  spoolBytes: {
+    name: 'kubesentry.export.spool.size',
+    prometheus: 'kubesentry_export_spool_size_bytes',
+    kind: 'gauge',
+    unit: 'By',
+    description: 'Bytes on disk in the export spool.',
+    attributes: [],
+  },
+  spoolEvictions: {
+    name: 'kubesentry.export.spool.evictions',
+    prometheus: 'kubesentry_export_spool_evictions_total',
+    kind: 'counter',
+    unit: '{item}',
+    description: 'Spooled items evicted oldest-first because the spool was full (data lost).',
+    attributes: [MetricAttribute.signal],
+  },
+  exportFailures: {
+    name: 'kubesentry.export.failures',
+    prometheus: 'kubesentry_export_failures_total',
+    kind: 'counter',
+    unit: '{request}',
+    description: 'OTLP export requests that failed (each is retried; items stay spooled).',
+    attributes: [MetricAttribute.signal, MetricAttribute.errorType],
+  },
+  exportedItems: {
+    name: 'kubesentry.export.items',
+    prometheus: 'kubesentry_export_items_total',
+    kind: 'counter',
+    unit: '{item}',
+    description: 'Telemetry items acknowledged by the Collector.',
+    attributes: [MetricAttribute.signal],
+  },
+  processTableSize: {
+    name: 'kubesentry.process_table.size',
+    prometheus: 'kubesentry_process_table_size',
+    kind: 'gauge',
+    unit: '{process}',
+    description: 'Processes tracked in the agent process table.',
+    attributes: [],
+  },
+  containerCacheSize: {
+    name: 'kubesentry.container_cache.size',
+    prometheus: 'kubesentry_container_cache_size',
+    kind: 'gauge',
+    unit: '{container}',
+    description: 'Containers in the cgroup-to-container cache.',
+    attributes: [],
+  },
+  k8sMetadataMisses: {
+    name: 'kubesentry.k8s.metadata.misses',
+    prometheus: 'kubesentry_k8s_metadata_misses_total',
+    kind: 'counter',
+    unit: '{lookup}',
+    description: 'Container-to-pod lookups that found no Kubernetes metadata.',
+    attributes: [],
+  },
+} as const satisfies Record<string, MetricDefinition>;
+
+export type MetricKey = keyof typeof MetricNames;
