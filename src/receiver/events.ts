@@ -88,6 +88,8 @@ export type Op = (typeof Op)[keyof typeof Op];
 export const HeaderFlag = { Truncated: 1 } as const;
 export const ExecFlag = { Snapshot: 1, Memfd: 2, Unlinked: 4 } as const;
 export const PayloadKind = { TcpFirstBytes: 1, DnsQuery: 2 } as const;
+/** ks_connect.family / ks_payload.family values (Linux AF_*). */
+export const AddressFamily = { Unix: 1, Inet: 2, Inet6: 10 } as const;
 
 /** Fields every record carries (struct ks_header). */
 export interface EventHeader {

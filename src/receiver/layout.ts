@@ -19,6 +19,10 @@ export interface FieldLayout {
   readonly struct?: string;
 }
 
+export interface ArrayFieldLayout extends FieldLayout {
+  readonly length: number;
+}
+
 export interface StructLayout {
   readonly size: number;
   /** The record type carried in hdr.type; absent for structs that are not ring-buffer records. */
@@ -42,8 +46,8 @@ const u32 = (offset: number): FieldLayout => ({ offset, kind: 'u32' });
 const u64 = (offset: number): FieldLayout => ({ offset, kind: 'u64' });
 const s32 = (offset: number): FieldLayout => ({ offset, kind: 's32' });
 const s64 = (offset: number): FieldLayout => ({ offset, kind: 's64' });
-const chars = (offset: number, length: number): FieldLayout => ({ offset, kind: 'char', length });
-const bytes = (offset: number, length: number): FieldLayout => ({ offset, kind: 'u8', length });
+const chars = (offset: number, length: number): ArrayFieldLayout => ({ offset, kind: 'char', length });
+const bytes = (offset: number, length: number): ArrayFieldLayout => ({ offset, kind: 'u8', length });
 const header: FieldLayout = { offset: 0, kind: 'struct', struct: 'ks_header' };
 
 export const LAYOUT = {

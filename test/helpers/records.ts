@@ -1,0 +1,42 @@
+// Builds raw ring-buffer records from layout.ts for tests and benchmarks that need bytes the kernel would write.
+// (Decoder correctness against the real C layout is tested separately from C-written records.)
+
+import { KIND_SIZE, LAYOUT, type StructLayout, type StructName } from '../../src/receiver/layout.ts';
+
+export type FieldValue = number | bigint | string | Uint8Array;
+
+function writeField(buf: Buffer, at: number, layout: StructLayout, name: string, value: FieldValue): void {
+  const field = layout.fields[name];
+  if (!field) throw new Error(`no field ${name} in layout`);
+  const o = at + field.offset;
+  if (field.length !== undefined) {
+    const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : (value as Uint8Array);
+    const size = field.length * KIND_SIZE[field.kind as 'u8'];
+    if (bytes.length > size) throw new Error(`${name}: ${bytes.length} bytes do not fit in ${size}`);
+    buf.set(bytes, o);
+    return;
+  }
+  switch (field.kind) {
+    case 'u16': buf.writeUInt16LE(Number(value), o); break;
+    case 'u32': buf.writeUInt32LE(Number(value), o); break;
+    case 's32': buf.writeInt32LE(Number(value), o); break;
+    case 'u64': buf.writeBigUInt64LE(BigInt(value as number | bigint), o); break;
+    case 's64': buf.writeBigInt64LE(BigInt(value as number | bigint), o); break;
+    default: throw new Error(`${name}: cannot write kind ${field.kind}`);
+  }
+}
+
+/**
+ * One record of `struct`, with hdr.type and hdr.size filled from the layout unless `hdr` overrides them.
+ * Keys are the C member names.
+ */
+export function record(struct: StructName, fields: Record<string, FieldValue> = {}, hdr: Record<string, FieldValue> = {}): Buffer {
+  const layout: StructLayout = LAYOUT[struct];
+  const buf = Buffer.alloc(layout.size);
+  if (layout.eventType !== undefined) {
+    const headerFields = { type: layout.eventType, size: layout.size, ...hdr };
+    for (const [name, value] of Object.entries(headerFields)) writeField(buf, 0, LAYOUT.ks_header, name, value);
+  }
+  for (const [name, value] of Object.entries(fields)) writeField(buf, 0, layout, name, value);
+  return buf;
+}
