@@ -1,0 +1,291 @@
+#include "ring_buffer_reader.h"
+
+#include <bpf/libbpf.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "kernel_error.h"
+
+namespace kubesentry {
+
+namespace {
+
+void FreeBatchData(Napi::Env, uint8_t* data) { free(data); }
+
+}  // namespace
+
+// Runs on the JS thread for each batch; env is null when the environment is going away with batches still
+// queued, and then the batch is only freed.
+void DeliverBatch(Napi::Env env, Napi::Function callback, std::shared_ptr<ReaderShared>* shared_pointer, Batch* batch) {
+  ReaderShared& shared = **shared_pointer;
+  bool deliver = env != nullptr && callback != nullptr;
+  {
+    std::lock_guard<std::mutex> lock(shared.mutex);
+    shared.queued_bytes -= batch->size;
+    if (shared.closed) deliver = false;
+  }
+  shared.changed.notify_all();
+  if (!deliver) {
+    shared.undelivered_batches.fetch_add(1, std::memory_order_relaxed);
+    free(batch->data);
+    delete batch;
+    return;
+  }
+  Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::NewOrCopy(env, batch->data, batch->size, FreeBatchData);
+  delete batch;
+  callback.Call({buffer});
+}
+
+Napi::Function RingBufferReader::Define(Napi::Env env) {
+  return DefineClass(env, "RingBufferReader",
+                     {
+                         InstanceMethod<&RingBufferReader::Pause>("pause"),
+                         InstanceMethod<&RingBufferReader::Resume>("resume"),
+                         InstanceMethod<&RingBufferReader::Stats>("stats"),
+                         InstanceMethod<&RingBufferReader::Close>("close"),
+                     });
+}
+
+// new RingBufferReader(mapFd: number, onBatch: (batch: Buffer) => void,
+//                      options: { maxBatchBytes: number, maxQueuedBytes: number, pollIntervalMs: number })
+RingBufferReader::RingBufferReader(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RingBufferReader>(info) {
+  Napi::Env env = info.Env();
+  state_ = GetAddonState(env);
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsFunction() || !info[2].IsObject()) {
+    Napi::TypeError::New(env, "RingBufferReader(mapFd, onBatch, options) expects a number, a function and an object")
+        .ThrowAsJavaScriptException();
+    return;
+  }
+  Napi::Object options = info[2].As<Napi::Object>();
+  shared_ = std::make_shared<ReaderShared>();
+  max_batch_bytes_ = options.Get("maxBatchBytes").ToNumber().Int64Value();
+  shared_->max_queued_bytes = options.Get("maxQueuedBytes").ToNumber().Int64Value();
+  poll_interval_ms_ = options.Get("pollIntervalMs").ToNumber().Int32Value();
+
+  map_fd_ = dup(info[0].As<Napi::Number>().Int32Value());
+  if (map_fd_ < 0) {
+    ThrowKernelError(env, "EBPF_RINGBUF", errno, "cannot duplicate ring buffer map fd");
+    return;
+  }
+  ring_ = ring_buffer__new(map_fd_, &RingBufferReader::OnRecord, this, nullptr);
+  if (ring_ == nullptr) {
+    ThrowKernelError(env, "EBPF_RINGBUF", errno, "cannot map ring buffer");
+    CloseResources();
+    return;
+  }
+  // A private epoll set watching the ring's epoll fd and an eventfd, so close() and pause() wake the thread
+  // at once instead of waiting out the poll interval.
+  wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  epoll_event ring_event = {};
+  ring_event.events = EPOLLIN;
+  ring_event.data.u32 = 0;
+  epoll_event wake_event = {};
+  wake_event.events = EPOLLIN;
+  wake_event.data.u32 = 1;
+  if (wake_fd_ < 0 || epoll_fd_ < 0 ||
+      epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, ring_buffer__epoll_fd(ring_), &ring_event) != 0 ||
+      epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &wake_event) != 0) {
+    ThrowKernelError(env, "EBPF_RINGBUF", errno, "cannot set up ring buffer polling");
+    CloseResources();
+    return;
+  }
+  deliver_ = BatchFunction::New(env, info[1].As<Napi::Function>(), "kubesentry.ringBuffer", 0, 1,
+                                new std::shared_ptr<ReaderShared>(shared_),
+                                [](Napi::Env, void*, std::shared_ptr<ReaderShared>* context) { delete context; });
+  running_ = true;
+  state_->live_resources.insert(this);
+  thread_ = std::thread(&RingBufferReader::Run, this);
+}
+
+RingBufferReader::~RingBufferReader() { CloseResources(); }
+
+void RingBufferReader::Wake() {
+  if (wake_fd_ < 0) return;
+  uint64_t one = 1;
+  ssize_t ignored = write(wake_fd_, &one, sizeof(one));
+  (void)ignored;
+}
+
+int RingBufferReader::OnRecord(void* context, void* data, size_t size) {
+  static_cast<RingBufferReader*>(context)->AppendRecord(data, size);
+  return 0;
+}
+
+void RingBufferReader::AppendRecord(const void* data, size_t size) {
+  if (current_.data != nullptr && current_.size + size > max_batch_bytes_) Flush();
+  if (current_.data == nullptr) {
+    size_t capacity = size > max_batch_bytes_ ? size : max_batch_bytes_;
+    current_.data = static_cast<uint8_t*>(malloc(capacity));
+    if (current_.data == nullptr) abort();  // out of memory: nothing sensible to do on this thread
+  }
+  memcpy(current_.data + current_.size, data, size);
+  current_.size += size;
+  current_.records++;
+}
+
+void RingBufferReader::Flush() {
+  if (current_.data == nullptr) return;
+  // Shrinking in place returns the unused tail of the batch allocation without copying.
+  uint8_t* shrunk = static_cast<uint8_t*>(realloc(current_.data, current_.size));
+  Batch* batch = new Batch{shrunk != nullptr ? shrunk : current_.data, current_.size, current_.records};
+  current_ = {nullptr, 0, 0};
+  {
+    std::lock_guard<std::mutex> lock(shared_->mutex);
+    shared_->queued_bytes += batch->size;
+  }
+  shared_->batches.fetch_add(1, std::memory_order_relaxed);
+  shared_->records.fetch_add(batch->records, std::memory_order_relaxed);
+  shared_->bytes.fetch_add(batch->size, std::memory_order_relaxed);
+  if (deliver_.NonBlockingCall(batch) != napi_ok) {
+    // The environment is closing: nobody is left to read the batch.
+    std::lock_guard<std::mutex> lock(shared_->mutex);
+    shared_->queued_bytes -= batch->size;
+    shared_->undelivered_batches.fetch_add(1, std::memory_order_relaxed);
+    free(batch->data);
+    delete batch;
+  }
+}
+
+void RingBufferReader::Run() {
+  ReaderShared& shared = *shared_;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(shared.mutex);
+      if (shared.paused && !shared.stop) {
+        shared.parked = true;
+        shared.changed.notify_all();
+        shared.changed.wait(lock, [&] { return !shared.paused || shared.stop; });
+        shared.parked = false;
+      }
+      if (!shared.stop && shared.queued_bytes >= shared.max_queued_bytes) {
+        shared.flow_control_waits.fetch_add(1, std::memory_order_relaxed);
+        shared.changed.wait(lock, [&] {
+          return shared.queued_bytes < shared.max_queued_bytes || shared.stop || shared.paused;
+        });
+      }
+      if (shared.stop) break;
+      if (shared.paused) continue;
+    }
+    epoll_event events[2];
+    int ready = epoll_wait(epoll_fd_, events, 2, poll_interval_ms_);
+    if (ready < 0 && errno != EINTR) {
+      shared.last_error.store(errno);
+      break;
+    }
+    for (int i = 0; i < ready; i++) {
+      if (events[i].data.u32 == 1) {
+        uint64_t count;
+        ssize_t ignored = read(wake_fd_, &count, sizeof(count));
+        (void)ignored;
+      }
+    }
+    {
+      // Re-check after waking: a pause() that raced with the wait must not see records consumed after it.
+      std::lock_guard<std::mutex> lock(shared.mutex);
+      if (shared.stop) break;
+      if (shared.paused) continue;
+    }
+    // Consuming on timeouts too picks up records the BPF side submitted without a wakeup (batched wakeups).
+    int consumed = ring_buffer__consume(ring_);
+    if (consumed < 0) {
+      shared.last_error.store(-consumed);
+      break;
+    }
+    Flush();
+  }
+  Flush();
+  // Unblock a pause() waiting for acknowledgement if the loop ended for another reason.
+  std::lock_guard<std::mutex> lock(shared.mutex);
+  shared.parked = true;
+  shared.changed.notify_all();
+}
+
+// pause(): returns once the thread has stopped reading; from then on the kernel ring fills up.
+Napi::Value RingBufferReader::Pause(const Napi::CallbackInfo& info) {
+  if (!running_) return info.Env().Undefined();
+  std::unique_lock<std::mutex> lock(shared_->mutex);
+  shared_->paused = true;
+  shared_->parked = false;
+  lock.unlock();
+  shared_->changed.notify_all();
+  Wake();
+  lock.lock();
+  shared_->changed.wait(lock, [&] { return shared_->parked || shared_->stop; });
+  return info.Env().Undefined();
+}
+
+Napi::Value RingBufferReader::Resume(const Napi::CallbackInfo& info) {
+  if (!running_) return info.Env().Undefined();
+  {
+    std::lock_guard<std::mutex> lock(shared_->mutex);
+    shared_->paused = false;
+  }
+  shared_->changed.notify_all();
+  Wake();
+  return info.Env().Undefined();
+}
+
+Napi::Value RingBufferReader::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object stats = Napi::Object::New(env);
+  if (!shared_) return stats;
+  uint64_t queued;
+  bool paused;
+  {
+    std::lock_guard<std::mutex> lock(shared_->mutex);
+    queued = shared_->queued_bytes;
+    paused = shared_->paused;
+  }
+  stats.Set("batches", Napi::BigInt::New(env, shared_->batches.load()));
+  stats.Set("records", Napi::BigInt::New(env, shared_->records.load()));
+  stats.Set("bytes", Napi::BigInt::New(env, shared_->bytes.load()));
+  stats.Set("queuedBytes", Napi::BigInt::New(env, queued));
+  stats.Set("flowControlWaits", Napi::BigInt::New(env, shared_->flow_control_waits.load()));
+  stats.Set("undeliveredBatches", Napi::BigInt::New(env, shared_->undelivered_batches.load()));
+  stats.Set("paused", Napi::Boolean::New(env, paused));
+  stats.Set("lastErrno", Napi::Number::New(env, shared_->last_error.load()));
+  return stats;
+}
+
+void RingBufferReader::CloseResources() {
+  if (running_) {
+    {
+      std::lock_guard<std::mutex> lock(shared_->mutex);
+      shared_->stop = true;
+    }
+    shared_->changed.notify_all();
+    Wake();
+    thread_.join();
+    {
+      std::lock_guard<std::mutex> lock(shared_->mutex);
+      shared_->closed = true;
+    }
+    deliver_.Release();
+    running_ = false;
+  }
+  if (ring_ != nullptr) {
+    ring_buffer__free(ring_);
+    ring_ = nullptr;
+  }
+  for (int* fd : {&epoll_fd_, &wake_fd_, &map_fd_}) {
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+  }
+  if (state_ != nullptr) {
+    state_->live_resources.erase(this);
+    state_ = nullptr;
+  }
+}
+
+Napi::Value RingBufferReader::Close(const Napi::CallbackInfo& info) {
+  CloseResources();
+  return info.Env().Undefined();
+}
+
+}  // namespace kubesentry
