@@ -1,0 +1,158 @@
+// kubesentry-validate checks rendered Kubernetes manifests against the upstream API types, offline.
+//
+// No schema site is reachable from CI, so instead of downloading OpenAPI/JSON schemas this decodes every document
+// into the typed structs of k8s.io/api with the API machinery's strict decoder: an unknown or misspelt field, a
+// duplicate field, a wrong type or an unregistered kind is an error. The same types also produce the strict JSON
+// schemas that kubeconform reads (-emit-schemas), so both checks share one source of truth.
+//
+//	kubesentry-validate FILE...             # "-" reads stdin; exit 1 on the first file with any invalid document
+//	kubesentry-validate -emit-schemas DIR   # writes DIR/<kind>[-<group>]-<version>.json for kubeconform
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	sigsyaml "sigs.k8s.io/yaml"
+)
+
+func main() {
+	emitDir := flag.String("emit-schemas", "", "write strict JSON schemas for kubeconform into this directory and exit")
+	flag.Usage = func() {
+		fmt.Fprintln(os.Stderr, "usage: kubesentry-validate FILE... | kubesentry-validate -emit-schemas DIR")
+	}
+	flag.Parse()
+
+	scheme := newScheme()
+	if *emitDir != "" {
+		count, err := emitSchemas(scheme, *emitDir)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "kubesentry-validate: %v\n", err)
+			os.Exit(1)
+		}
+		fmt.Fprintf(os.Stderr, "kubesentry-validate: wrote %d schemas to %s\n", count, *emitDir)
+		return
+	}
+	if flag.NArg() == 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+
+	decoder := serializer.NewCodecFactory(scheme, serializer.EnableStrict).UniversalDeserializer()
+	failed := false
+	for _, path := range flag.Args() {
+		problems, documents, err := validateFile(decoder, path)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", path, err)
+			failed = true
+			continue
+		}
+		for _, p := range problems {
+			fmt.Fprintf(os.Stderr, "%s: %s\n", path, p)
+		}
+		if len(problems) > 0 {
+			failed = true
+			continue
+		}
+		fmt.Printf("%s: %d documents valid\n", path, documents)
+	}
+	if failed {
+		os.Exit(1)
+	}
+}
+
+func validateFile(decoder runtime.Decoder, path string) (problems []string, documents int, err error) {
+	var input io.Reader
+	if path == "-" {
+		input = os.Stdin
+	} else {
+		file, err := os.Open(path)
+		if err != nil {
+			return nil, 0, err
+		}
+		defer file.Close()
+		input = file
+	}
+
+	reader := utilyaml.NewYAMLReader(bufio.NewReader(input))
+	for index := 0; ; index++ {
+		document, err := reader.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, documents, fmt.Errorf("document %d: cannot split YAML: %w", index, err)
+		}
+		if isBlankDocument(document) {
+			continue
+		}
+		documents++
+		if problem := validateDocument(decoder, document); problem != "" {
+			problems = append(problems, fmt.Sprintf("document %d (%s): %s", index, describe(document), problem))
+		}
+	}
+	if documents == 0 {
+		return nil, 0, errors.New("no Kubernetes documents found")
+	}
+	return problems, documents, nil
+}
+
+func validateDocument(decoder runtime.Decoder, document []byte) string {
+	// The strict YAML pass rejects duplicate keys, which the JSON decoder below would silently collapse.
+	var generic map[string]any
+	if err := sigsyaml.UnmarshalStrict(document, &generic); err != nil {
+		return err.Error()
+	}
+	object, gvk, err := decoder.Decode(document, nil, nil)
+	if err != nil {
+		// Strict errors still return the decoded object; any error at all fails validation.
+		return err.Error()
+	}
+	return checkMetadata(object, gvk)
+}
+
+// checkMetadata catches what the type system allows but the API server rejects for every kind we render.
+func checkMetadata(object runtime.Object, gvk *schema.GroupVersionKind) string {
+	accessor, ok := object.(interface{ GetName() string })
+	if !ok {
+		return fmt.Sprintf("%s has no object metadata", gvk)
+	}
+	if accessor.GetName() == "" {
+		return "metadata.name is empty"
+	}
+	return ""
+}
+
+func isBlankDocument(document []byte) bool {
+	for _, line := range bytes.Split(document, []byte("\n")) {
+		trimmed := strings.TrimSpace(string(line))
+		if trimmed != "" && !strings.HasPrefix(trimmed, "#") && trimmed != "---" {
+			return false
+		}
+	}
+	return true
+}
+
+// describe names a document in error messages even when it does not decode.
+func describe(document []byte) string {
+	var header struct {
+		Kind     string `json:"kind"`
+		Metadata struct {
+			Name string `json:"name"`
+		} `json:"metadata"`
+	}
+	if err := sigsyaml.Unmarshal(document, &header); err != nil || header.Kind == "" {
+		return "unknown kind"
+	}
+	return header.Kind + "/" + header.Metadata.Name
+}
