@@ -1,0 +1,113 @@
+// The detector contract (tracee-style): static metadata plus one pure onEvent(). Detectors do no I/O; all they
+// know about processes, containers, the host and the clock comes through DetectionContext.
+
+import type { KernelEvent, NamespaceInodes, EventType } from '../receiver/events.ts';
+import type { ContainerIdentity, ProcessInfo } from '../receiver/identity.ts';
+import type { AttributeValue, Category, Severity } from '../detection.ts';
+import type { DetectorSettings } from './config.ts';
+
+/**
+ * Event types that do not come from the kernel. Numbered far above the kernel's so the two never collide;
+ * the agent synthesises these from other sources (cgroup CPU statistics).
+ */
+export const SyntheticEventType = {
+  ContainerCpuSample: 64,
+} as const;
+export type SyntheticEventType = (typeof SyntheticEventType)[keyof typeof SyntheticEventType];
+export type DetectorEventType = EventType | SyntheticEventType;
+/** One past the highest type a detector can declare; sizes the engine's dispatch table. */
+export const DETECTOR_EVENT_TYPE_LIMIT = 65;
+
+/**
+ * A container's CPU use over one sampling window, fed by the agent from the container cgroup's cpu.stat
+ * (usage_usec delta / window / CPU limit). The cryptomining incident needs it for "sustained saturation".
+ */
+export interface ContainerCpuSampleEvent {
+  type: typeof SyntheticEventType.ContainerCpuSample;
+  /** CLOCK_BOOTTIME ns at the end of the window (same clock as kernel events). */
+  ktimeNs: bigint;
+  cgroupId: bigint;
+  container: ContainerIdentity;
+  /** CPU time used in the window divided by what the container may use (its quota, or all node CPUs). 0..1. */
+  utilization: number;
+  windowNs: bigint;
+}
+
+export type DetectorEvent = KernelEvent | ContainerCpuSampleEvent;
+
+export interface MitreTechnique {
+  /** ATT&CK technique id, e.g. 'T1611' or 'T1055.008'. */
+  technique: string;
+  name: string;
+}
+
+export interface RuleMetadata {
+  /** Stable rule id: 'KS-ESC-001'. Never reused for a different behaviour. */
+  id: string;
+  /** Bumped when the rule's logic changes what it reports. */
+  version: string;
+  title: string;
+  category: Category;
+  /** Severity of a plain finding; a finding may raise it (Finding.severity). */
+  severity: Severity;
+  mitre: MitreTechnique;
+  /** The only event types this detector is given. */
+  events: readonly DetectorEventType[];
+  /** What triggers the rule, one paragraph. */
+  description: string;
+  falsePositives: readonly string[];
+  tuning: string;
+  /** Stable UUID exported as security_rule.uuid. */
+  uuid: string;
+  /**
+   * Sensitive-path patterns this rule needs the kernel's open filter to let through (syntax in paths.ts).
+   * The kernel only reports opens that match one of the union of these.
+   */
+  openPathPatterns?: readonly string[];
+}
+
+export interface Finding {
+  /** Overrides the rule's severity for this finding (e.g. raised to critical). */
+  severity?: Severity;
+  /** One sentence. */
+  summary: string;
+  /** Semantic-convention keys plus ours under kubesentry.*; process/container keys are added by the engine. */
+  attributes: Record<string, AttributeValue>;
+  /** Process whose identity and ancestry to attach; defaults to the event's tgid. */
+  tgid?: number;
+}
+
+/** What the agent knows about a pod, for exceptions and attributes. */
+export interface PodAttributes {
+  namespace?: string;
+  podName?: string;
+  /** Image of the container (as the pod spec names it). */
+  image?: string;
+}
+
+/** What the agent provides to the engine for every event. */
+export interface AgentContext {
+  process(tgid: number): ProcessInfo | undefined;
+  /** null: a host process (its cgroup is not a container's). */
+  container(event: DetectorEvent): ContainerIdentity | null;
+  /** Kubernetes metadata of a container's pod, when the agent knows it. */
+  podAttributes?(container: ContainerIdentity): PodAttributes | undefined;
+  /** Namespace inodes of the host (read from /proc/2/ns at start). */
+  hostNamespaces: NamespaceInodes;
+  /** CLOCK_BOOTTIME ns now. */
+  nowNs: bigint;
+  /** CLOCK_BOOTTIME ns → Unix-epoch ns (CLOCK_REALTIME), for comparing with inode times and for output. */
+  bootToWallNs(bootNs: bigint): bigint;
+}
+
+/** What a detector sees: the agent's context plus the current rule settings (owned by the engine's config). */
+export interface DetectionContext extends AgentContext {
+  settings: DetectorSettings;
+}
+
+export interface Detector {
+  readonly meta: RuleMetadata;
+  onEvent(event: DetectorEvent, ctx: DetectionContext): readonly Finding[];
+}
+
+export const NO_FINDINGS: readonly Finding[] = Object.freeze([]);

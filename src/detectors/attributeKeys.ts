@@ -1,0 +1,101 @@
+// Every attribute key a detection can carry: semantic-convention keys (from @opentelemetry/semantic-conventions,
+// incubating where the key is not yet stable) and ours under kubesentry.*. Dashboards and exporters use this list;
+// detectors and the engine use the constants so that a key exists in one place only.
+
+import {
+  ATTR_CONTAINER_ID,
+  ATTR_CONTAINER_IMAGE_NAME,
+  ATTR_K8S_NAMESPACE_NAME,
+  ATTR_K8S_POD_NAME,
+  ATTR_K8S_POD_UID,
+  ATTR_NETWORK_TRANSPORT,
+  ATTR_NETWORK_TYPE,
+  ATTR_SERVER_ADDRESS,
+  ATTR_SERVER_PORT,
+} from '@opentelemetry/semantic-conventions';
+import {
+  ATTR_CONTAINER_RUNTIME_NAME,
+  ATTR_DNS_QUESTION_NAME,
+  ATTR_FILE_PATH,
+  ATTR_PROCESS_COMMAND_LINE,
+  ATTR_PROCESS_EXECUTABLE_NAME,
+  ATTR_PROCESS_EXECUTABLE_PATH,
+  ATTR_PROCESS_PARENT_PID,
+  ATTR_PROCESS_PID,
+  ATTR_PROCESS_USER_ID,
+  ATTR_SECURITY_RULE_CATEGORY,
+  ATTR_SECURITY_RULE_DESCRIPTION,
+  ATTR_SECURITY_RULE_NAME,
+  ATTR_SECURITY_RULE_REFERENCE,
+  ATTR_SECURITY_RULE_RULESET_NAME,
+  ATTR_SECURITY_RULE_UUID,
+  ATTR_SECURITY_RULE_VERSION,
+} from '@opentelemetry/semantic-conventions/incubating';
+
+export const Attr = {
+  // process (added by the engine from the process table)
+  processPid: ATTR_PROCESS_PID,
+  processParentPid: ATTR_PROCESS_PARENT_PID,
+  processExecutablePath: ATTR_PROCESS_EXECUTABLE_PATH,
+  processExecutableName: ATTR_PROCESS_EXECUTABLE_NAME,
+  processCommandLine: ATTR_PROCESS_COMMAND_LINE,
+  processUserId: ATTR_PROCESS_USER_ID,
+  // container / pod (added by the engine)
+  containerId: ATTR_CONTAINER_ID,
+  containerRuntimeName: ATTR_CONTAINER_RUNTIME_NAME,
+  containerImageName: ATTR_CONTAINER_IMAGE_NAME,
+  k8sPodUid: ATTR_K8S_POD_UID,
+  k8sPodName: ATTR_K8S_POD_NAME,
+  k8sNamespaceName: ATTR_K8S_NAMESPACE_NAME,
+  // rule (added by the engine)
+  securityRuleUuid: ATTR_SECURITY_RULE_UUID,
+  securityRuleName: ATTR_SECURITY_RULE_NAME,
+  securityRuleVersion: ATTR_SECURITY_RULE_VERSION,
+  securityRuleCategory: ATTR_SECURITY_RULE_CATEGORY,
+  securityRuleDescription: ATTR_SECURITY_RULE_DESCRIPTION,
+  securityRuleReference: ATTR_SECURITY_RULE_REFERENCE,
+  securityRuleRulesetName: ATTR_SECURITY_RULE_RULESET_NAME,
+  detectionId: 'kubesentry.detection.id',
+  ruleId: 'kubesentry.rule.id',
+  mitreTechniqueId: 'kubesentry.mitre.technique.id',
+  mitreTechniqueName: 'kubesentry.mitre.technique.name',
+  // what happened (added by detectors)
+  serverAddress: ATTR_SERVER_ADDRESS,
+  serverPort: ATTR_SERVER_PORT,
+  networkTransport: ATTR_NETWORK_TRANSPORT,
+  networkType: ATTR_NETWORK_TYPE,
+  filePath: ATTR_FILE_PATH,
+  dnsQuestionName: ATTR_DNS_QUESTION_NAME,
+  syscall: 'kubesentry.syscall',
+  namespaceFlags: 'kubesentry.namespace.flags',
+  namespaceType: 'kubesentry.namespace.type',
+  namespaceTargetInode: 'kubesentry.namespace.target_inode',
+  namespaceShared: 'kubesentry.namespace.shared_with_host',
+  openFlags: 'kubesentry.open.flags',
+  mountSource: 'kubesentry.mount.source',
+  mountTarget: 'kubesentry.mount.target',
+  mountFsType: 'kubesentry.mount.fstype',
+  mountFlags: 'kubesentry.mount.flags',
+  rootNew: 'kubesentry.root.new',
+  moduleName: 'kubesentry.module.name',
+  unixSocketPath: 'kubesentry.socket.unix_path',
+  targetPid: 'kubesentry.target.pid',
+  targetExecutable: 'kubesentry.target.executable',
+  targetContainerId: 'kubesentry.target.container_id',
+  ptraceRequest: 'kubesentry.ptrace.request',
+  bpfCommand: 'kubesentry.bpf.command',
+  bpfProgramType: 'kubesentry.bpf.program_type',
+  credsArgs: 'kubesentry.creds.args',
+  capsAdded: 'kubesentry.creds.capabilities_added',
+  execReasons: 'kubesentry.exec.reasons',
+  miningConfidence: 'kubesentry.mining.confidence',
+  miningSignals: 'kubesentry.mining.signals',
+  cpuUtilization: 'kubesentry.container.cpu.utilization',
+} as const;
+
+export type AttributeKey = (typeof Attr)[keyof typeof Attr];
+
+/** Every key a detection can carry, sorted, without duplicates. */
+export const DETECTION_ATTRIBUTE_KEYS: readonly AttributeKey[] = Object.freeze(
+  [...new Set(Object.values(Attr))].sort(),
+);

@@ -1,0 +1,230 @@
+// The rules configuration: per-rule enable/severity/exceptions plus the settings detectors read. Validated by hand
+// so every mistake gets one line that names the path and what is allowed.
+//
+//   rules:
+//     KS-ESC-002: { enabled: false }
+//     KS-ESC-008:
+//       severity: medium
+//       exceptions:
+//         - { namespaces: [ci], images: ['docker:*-dind'] }      # all given fields must match
+//         - { executables: [/usr/local/bin/dockerd] }
+//   settings:
+//     miningPoolPorts: [3333, 4444]
+//
+// Exception values match exactly, or as a prefix when they end in '*'.
+
+import { SEVERITIES, type Severity } from '../detection.ts';
+
+export interface RuleException {
+  namespaces?: string[];
+  images?: string[];
+  executables?: string[];
+  parentExecutables?: string[];
+}
+
+export interface RuleConfig {
+  enabled?: boolean;
+  /** Replaces the rule's base severity; findings that raise their own severity (e.g. to critical) keep it. */
+  severity?: Severity;
+  exceptions?: RuleException[];
+}
+
+export interface SettingsConfig {
+  miningPoolPorts?: number[];
+  miningPoolDomains?: string[];
+  minerExecutables?: string[];
+  miningConfidenceThreshold?: number;
+  miningSignalWindowSeconds?: number;
+  cpuSaturationUtilization?: number;
+  cpuSaturationSeconds?: number;
+  longLivedConnectionSeconds?: number;
+  runtimeSockets?: string[];
+  kubeletPorts?: number[];
+  runtimeExecutables?: string[];
+  userNamespaceFollowUpSeconds?: number;
+}
+
+export interface RulesConfig {
+  rules?: Record<string, RuleConfig>;
+  settings?: SettingsConfig;
+}
+
+/** Settings in the form detectors use them (sets for lookups, ns for times). */
+export interface DetectorSettings {
+  miningPoolPorts: ReadonlySet<number>;
+  /** Lower-case domain suffixes; a name matches when equal or ending in '.' + suffix. */
+  miningPoolDomains: readonly string[];
+  /** Lower-case executable base names. */
+  minerExecutables: ReadonlySet<string>;
+  miningConfidenceThreshold: number;
+  miningSignalWindowNs: bigint;
+  cpuSaturationUtilization: number;
+  cpuSaturationNs: bigint;
+  longLivedConnectionNs: bigint;
+  /** Base names of container-runtime API sockets. */
+  runtimeSockets: ReadonlySet<string>;
+  kubeletPorts: ReadonlySet<number>;
+  /** Base names of runtime binaries: their own setup work inside a new container (mounts, setns) is not an attack. */
+  runtimeExecutables: ReadonlySet<string>;
+  userNamespaceFollowUpNs: bigint;
+}
+
+export const DEFAULT_SETTINGS: Required<SettingsConfig> = {
+  miningPoolPorts: [3333, 3334, 3357, 4444, 5555, 5556, 6666, 7777, 8888, 9999, 14433, 14444, 20580, 45560, 45700],
+  miningPoolDomains: [
+    'minexmr.com', 'nanopool.org', 'supportxmr.com', 'moneroocean.stream', '2miners.com', 'f2pool.com',
+    'hashvault.pro', 'herominers.com', 'c3pool.com', 'xmrpool.eu', 'monerohash.com', 'nicehash.com',
+    'unmineable.com', 'ethermine.org', 'viabtc.com', 'antpool.com', 'poolin.com', 'miningpoolhub.com',
+    'zpool.ca', 'mining-dutch.nl', 'p2pool.io', 'kryptex.network', 'woolypooly.com', 'flockpool.com',
+  ],
+  minerExecutables: [
+    'xmrig', 'xmrig-notls', 'xmr-stak', 'xmr-stak-rx', 'xmr-stak-cpu', 'cpuminer', 'cpuminer-multi', 'cpuminer-opt',
+    'minerd', 't-rex', 'lolminer', 'nbminer', 'ccminer', 'ethminer', 'phoenixminer', 'nanominer', 'gminer',
+    'teamredminer', 'srbminer-multi', 'cgminer', 'bfgminer', 'bminer', 'xmrig-cuda', 'kawpowminer',
+  ],
+  miningConfidenceThreshold: 0.6,
+  miningSignalWindowSeconds: 1800,
+  cpuSaturationUtilization: 0.9,
+  cpuSaturationSeconds: 300,
+  longLivedConnectionSeconds: 60,
+  runtimeSockets: [
+    'docker.sock', 'containerd.sock', 'crio.sock', 'podman.sock', 'dockershim.sock', 'cri-dockerd.sock',
+    'containerd-shim.sock', 'kubelet.sock',
+  ],
+  kubeletPorts: [10250, 10255],
+  runtimeExecutables: ['runc', 'crun', 'conmon', 'youki', 'runsc', 'containerd-shim', 'containerd-shim-runc-v2'],
+  userNamespaceFollowUpSeconds: 60,
+};
+
+export class RulesConfigError extends Error {
+  override name = 'RulesConfigError';
+}
+
+const RULE_KEYS = ['enabled', 'severity', 'exceptions'] as const;
+const EXCEPTION_KEYS = ['namespaces', 'images', 'executables', 'parentExecutables'] as const;
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function checkKeys(obj: Record<string, unknown>, allowed: readonly string[], where: string): void {
+  for (const key of Object.keys(obj)) {
+    if (!allowed.includes(key)) {
+      throw new RulesConfigError(`${where}.${key}: unknown key (allowed: ${allowed.join(', ')})`);
+    }
+  }
+}
+
+function stringList(v: unknown, where: string): string[] {
+  if (!Array.isArray(v) || v.some((s) => typeof s !== 'string' || s.length === 0)) {
+    throw new RulesConfigError(`${where}: must be a list of non-empty strings`);
+  }
+  return v as string[];
+}
+
+function portList(v: unknown, where: string): number[] {
+  if (!Array.isArray(v) || v.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) {
+    throw new RulesConfigError(`${where}: must be a list of port numbers 1..65535`);
+  }
+  return v as number[];
+}
+
+function numberIn(v: unknown, min: number, max: number, where: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
+    throw new RulesConfigError(`${where}: must be a number from ${min} to ${max}`);
+  }
+  return v;
+}
+
+/** Checks a parsed (JSON/YAML) config against the known rule ids; throws RulesConfigError with one line. */
+export function validateRulesConfig(raw: unknown, knownRuleIds: readonly string[]): RulesConfig {
+  if (raw === undefined || raw === null) return {};
+  if (!isPlainObject(raw)) throw new RulesConfigError('rules config: must be an object with "rules" and/or "settings"');
+  checkKeys(raw, ['rules', 'settings'], 'config');
+  const out: RulesConfig = {};
+  if (raw.rules !== undefined) {
+    if (!isPlainObject(raw.rules)) throw new RulesConfigError('rules: must be a map from rule id to rule settings');
+    out.rules = {};
+    for (const [id, rule] of Object.entries(raw.rules)) {
+      const where = `rules.${id}`;
+      if (!knownRuleIds.includes(id)) {
+        throw new RulesConfigError(`${where}: unknown rule id (known: ${knownRuleIds.join(', ')})`);
+      }
+      if (!isPlainObject(rule)) throw new RulesConfigError(`${where}: must be an object (${RULE_KEYS.join(', ')})`);
+      checkKeys(rule, RULE_KEYS, where);
+      const rc: RuleConfig = {};
+      if (rule.enabled !== undefined) {
+        if (typeof rule.enabled !== 'boolean') throw new RulesConfigError(`${where}.enabled: must be true or false`);
+        rc.enabled = rule.enabled;
+      }
+      if (rule.severity !== undefined) {
+        if (!SEVERITIES.includes(rule.severity as Severity)) {
+          throw new RulesConfigError(`${where}.severity: must be one of ${SEVERITIES.join(', ')}`);
+        }
+        rc.severity = rule.severity as Severity;
+      }
+      if (rule.exceptions !== undefined) {
+        if (!Array.isArray(rule.exceptions)) throw new RulesConfigError(`${where}.exceptions: must be a list`);
+        rc.exceptions = rule.exceptions.map((ex, i) => {
+          const exWhere = `${where}.exceptions[${i}]`;
+          if (!isPlainObject(ex)) throw new RulesConfigError(`${exWhere}: must be an object (${EXCEPTION_KEYS.join(', ')})`);
+          checkKeys(ex, EXCEPTION_KEYS, exWhere);
+          const re: RuleException = {};
+          for (const key of EXCEPTION_KEYS) {
+            if (ex[key] !== undefined) re[key] = stringList(ex[key], `${exWhere}.${key}`);
+          }
+          if (Object.keys(re).length === 0) {
+            throw new RulesConfigError(`${exWhere}: empty exception would silence the whole rule; use enabled: false`);
+          }
+          return re;
+        });
+      }
+      out.rules[id] = rc;
+    }
+  }
+  if (raw.settings !== undefined) {
+    if (!isPlainObject(raw.settings)) throw new RulesConfigError('settings: must be an object');
+    checkKeys(raw.settings, Object.keys(DEFAULT_SETTINGS), 'settings');
+    const s = raw.settings;
+    const st: SettingsConfig = {};
+    if (s.miningPoolPorts !== undefined) st.miningPoolPorts = portList(s.miningPoolPorts, 'settings.miningPoolPorts');
+    if (s.kubeletPorts !== undefined) st.kubeletPorts = portList(s.kubeletPorts, 'settings.kubeletPorts');
+    for (const key of ['miningPoolDomains', 'minerExecutables', 'runtimeSockets', 'runtimeExecutables'] as const) {
+      if (s[key] !== undefined) st[key] = stringList(s[key], `settings.${key}`);
+    }
+    if (s.miningConfidenceThreshold !== undefined) {
+      st.miningConfidenceThreshold = numberIn(s.miningConfidenceThreshold, 0.01, 1, 'settings.miningConfidenceThreshold');
+    }
+    if (s.cpuSaturationUtilization !== undefined) {
+      st.cpuSaturationUtilization = numberIn(s.cpuSaturationUtilization, 0.01, 1, 'settings.cpuSaturationUtilization');
+    }
+    for (const key of [
+      'miningSignalWindowSeconds', 'cpuSaturationSeconds', 'longLivedConnectionSeconds', 'userNamespaceFollowUpSeconds',
+    ] as const) {
+      if (s[key] !== undefined) st[key] = numberIn(s[key], 0, 86400 * 7, `settings.${key}`);
+    }
+    out.settings = st;
+  }
+  return out;
+}
+
+const NS_PER_SECOND = 1_000_000_000;
+
+export function compileSettings(config: SettingsConfig | undefined): DetectorSettings {
+  const s = { ...DEFAULT_SETTINGS, ...config };
+  const seconds = (v: number): bigint => BigInt(Math.round(v * NS_PER_SECOND));
+  return {
+    miningPoolPorts: new Set(s.miningPoolPorts),
+    miningPoolDomains: s.miningPoolDomains.map((d) => d.toLowerCase().replace(/^\.+|\.+$/g, '')),
+    minerExecutables: new Set(s.minerExecutables.map((n) => n.toLowerCase())),
+    miningConfidenceThreshold: s.miningConfidenceThreshold,
+    miningSignalWindowNs: seconds(s.miningSignalWindowSeconds),
+    cpuSaturationUtilization: s.cpuSaturationUtilization,
+    cpuSaturationNs: seconds(s.cpuSaturationSeconds),
+    longLivedConnectionNs: seconds(s.longLivedConnectionSeconds),
+    runtimeSockets: new Set(s.runtimeSockets),
+    kubeletPorts: new Set(s.kubeletPorts),
+    runtimeExecutables: new Set(s.runtimeExecutables),
+    userNamespaceFollowUpNs: seconds(s.userNamespaceFollowUpSeconds),
+  };
+}

@@ -1,0 +1,309 @@
+// The detector engine: dispatches each event only to the enabled detectors that declared its type, turns their
+// findings into Detection records (rule, severity, process/container attributes, ancestry, id, time), applies
+// per-rule exceptions and severity overrides, and reloads its configuration without losing detector state.
+
+import type { AncestryEntry, AttributeValue, Detection, Severity } from '../detection.ts';
+import type { NamespaceInodes } from '../receiver/events.ts';
+import type { ContainerIdentity, ProcessInfo } from '../receiver/identity.ts';
+import { Attr } from './attributeKeys.ts';
+import {
+  compileSettings,
+  validateRulesConfig,
+  RulesConfigError,
+  type DetectorSettings,
+  type RuleException,
+  type RulesConfig,
+} from './config.ts';
+import {
+  DETECTOR_EVENT_TYPE_LIMIT,
+  SyntheticEventType,
+  type AgentContext,
+  type DetectionContext,
+  type Detector,
+  type DetectorEvent,
+  type Finding,
+  type PodAttributes,
+  type RuleMetadata,
+} from './Detector.ts';
+import { allDetectors } from './registry.ts';
+import { basename } from './internal/util.ts';
+import { rfc3339Nano } from './internal/time.ts';
+import { uuidV7 } from './internal/uuid.ts';
+
+const MAX_ANCESTRY = 32;
+const RULESET_NAME = 'kubesentry';
+const NO_DETECTIONS: readonly Detection[] = Object.freeze([]);
+
+export interface RuleCounters {
+  /** Detections produced. */
+  detections: number;
+  /** Findings dropped because an exception matched. */
+  suppressed: number;
+}
+
+export type ReloadResult = { ok: true } | { ok: false; error: string };
+
+interface ActiveRule {
+  detector: Detector;
+  severity: Severity;
+  exceptions: readonly RuleException[];
+  counters: RuleCounters;
+  /** Attributes every detection of this rule carries; computed once per configuration. */
+  ruleAttributes: Record<string, AttributeValue>;
+}
+
+interface CompiledConfig {
+  byType: (ActiveRule[] | undefined)[];
+  enabled: ActiveRule[];
+  settings: DetectorSettings;
+}
+
+/** The DetectionContext detectors see: the agent's context for the current event plus the engine's settings. */
+class EngineContext implements DetectionContext {
+  agent: AgentContext;
+  settings: DetectorSettings;
+
+  constructor(agent: AgentContext, settings: DetectorSettings) {
+    this.agent = agent;
+    this.settings = settings;
+  }
+  process(tgid: number): ProcessInfo | undefined {
+    return this.agent.process(tgid);
+  }
+  container(event: DetectorEvent): ContainerIdentity | null {
+    return event.type === SyntheticEventType.ContainerCpuSample ? event.container : this.agent.container(event);
+  }
+  podAttributes(container: ContainerIdentity): PodAttributes | undefined {
+    return this.agent.podAttributes?.(container);
+  }
+  get hostNamespaces(): NamespaceInodes {
+    return this.agent.hostNamespaces;
+  }
+  get nowNs(): bigint {
+    return this.agent.nowNs;
+  }
+  bootToWallNs(bootNs: bigint): bigint {
+    return this.agent.bootToWallNs(bootNs);
+  }
+}
+
+const UNSET_AGENT: AgentContext = {
+  process: () => undefined,
+  container: () => null,
+  hostNamespaces: { mnt: 0, pid: 0, net: 0, user: 0, uts: 0, ipc: 0, cgroup: 0 },
+  nowNs: 0n,
+  bootToWallNs: (ns) => ns,
+};
+
+export class DetectorEngine {
+  readonly #detectors: readonly Detector[];
+  readonly #counters = new Map<string, RuleCounters>();
+  #compiled: CompiledConfig;
+  readonly #ctx: EngineContext;
+
+  /**
+   * @param config parsed rules configuration (see config.ts); throws RulesConfigError when it is invalid.
+   * @param detectors the detectors to run; every one of the registry by default.
+   */
+  constructor(config?: unknown, detectors: readonly Detector[] = allDetectors()) {
+    const ids = new Set<string>();
+    for (const d of detectors) {
+      if (ids.has(d.meta.id)) throw new Error(`two detectors share rule id ${d.meta.id}`);
+      ids.add(d.meta.id);
+      this.#counters.set(d.meta.id, { detections: 0, suppressed: 0 });
+    }
+    this.#detectors = detectors;
+    this.#compiled = this.#compile(validateRulesConfig(config, [...ids]));
+    this.#ctx = new EngineContext(UNSET_AGENT, this.#compiled.settings);
+  }
+
+  /** Metadata of every known rule, enabled or not. */
+  get rules(): readonly RuleMetadata[] {
+    return this.#detectors.map((d) => d.meta);
+  }
+
+  get settings(): DetectorSettings {
+    return this.#compiled.settings;
+  }
+
+  /** Event types at least one enabled rule needs; the agent may skip decoding the others. */
+  get eventTypes(): ReadonlySet<number> {
+    const types = new Set<number>();
+    this.#compiled.byType.forEach((rules, type) => rules && types.add(type));
+    return types;
+  }
+
+  isEnabled(ruleId: string): boolean {
+    return this.#compiled.enabled.some((r) => r.detector.meta.id === ruleId);
+  }
+
+  counters(): ReadonlyMap<string, Readonly<RuleCounters>> {
+    return this.#counters;
+  }
+
+  /**
+   * Validates and applies a new configuration. On error the current rules stay in force and the reason is
+   * returned. Detector state (e.g. a user namespace awaiting its uid_map write) survives for every rule.
+   */
+  reload(config: unknown): ReloadResult {
+    try {
+      const ids = this.#detectors.map((d) => d.meta.id);
+      this.#compiled = this.#compile(validateRulesConfig(config, ids));
+      this.#ctx.settings = this.#compiled.settings;
+      return { ok: true };
+    } catch (err) {
+      if (err instanceof RulesConfigError) return { ok: false, error: err.message };
+      throw err;
+    }
+  }
+
+  /** Runs the event through every enabled detector that declared its type. */
+  process(event: DetectorEvent, agent: AgentContext): readonly Detection[] {
+    const rules = this.#compiled.byType[event.type];
+    if (rules === undefined) return NO_DETECTIONS;
+    const ctx = this.#ctx;
+    ctx.agent = agent;
+    let out: Detection[] | undefined;
+    for (let i = 0; i < rules.length; i++) {
+      const rule = rules[i];
+      const findings = rule.detector.onEvent(event, ctx);
+      for (let j = 0; j < findings.length; j++) {
+        const detection = this.#toDetection(rule, findings[j], event, ctx);
+        if (detection === undefined) continue;
+        (out ??= []).push(detection);
+      }
+    }
+    return out ?? NO_DETECTIONS;
+  }
+
+  #compile(config: RulesConfig): CompiledConfig {
+    const byType: (ActiveRule[] | undefined)[] = new Array(DETECTOR_EVENT_TYPE_LIMIT).fill(undefined);
+    const enabled: ActiveRule[] = [];
+    for (const detector of this.#detectors) {
+      const rc = config.rules?.[detector.meta.id];
+      if (rc?.enabled === false) continue;
+      const rule: ActiveRule = {
+        detector,
+        severity: rc?.severity ?? detector.meta.severity,
+        exceptions: rc?.exceptions ?? [],
+        counters: this.#counters.get(detector.meta.id)!,
+        ruleAttributes: ruleAttributes(detector.meta),
+      };
+      enabled.push(rule);
+      for (const type of detector.meta.events) {
+        if (type < 0 || type >= DETECTOR_EVENT_TYPE_LIMIT) throw new Error(`${detector.meta.id}: event type ${type} out of range`);
+        (byType[type] ??= []).push(rule);
+      }
+    }
+    return { byType, enabled, settings: compileSettings(config.settings) };
+  }
+
+  #toDetection(rule: ActiveRule, finding: Finding, event: DetectorEvent, ctx: EngineContext): Detection | undefined {
+    const tgid = finding.tgid ?? ('tgid' in event ? event.tgid : 0);
+    const proc = tgid === 0 ? undefined : ctx.process(tgid);
+    const container = proc ? proc.container : ctx.container(event);
+    const pod = container ? ctx.podAttributes(container) : undefined;
+    if (rule.exceptions.length > 0 && matchesException(rule.exceptions, proc, pod, ctx)) {
+      rule.counters.suppressed++;
+      return undefined;
+    }
+    rule.counters.detections++;
+    const wallNs = ctx.bootToWallNs(event.ktimeNs);
+    const id = uuidV7(Number(wallNs / 1_000_000n));
+    const attributes: Record<string, AttributeValue> = {};
+    if (proc) {
+      attributes[Attr.processPid] = proc.tgid;
+      attributes[Attr.processParentPid] = proc.ppid;
+      attributes[Attr.processExecutablePath] = proc.executable;
+      attributes[Attr.processExecutableName] = basename(proc.executable);
+      attributes[Attr.processCommandLine] = proc.commandLine;
+      attributes[Attr.processUserId] = proc.uid;
+    } else if ('comm' in event && tgid === event.tgid) {
+      attributes[Attr.processPid] = event.tgid;
+      attributes[Attr.processExecutableName] = event.comm;
+      attributes[Attr.processUserId] = event.uid;
+    }
+    if (container) {
+      attributes[Attr.containerId] = container.id;
+      attributes[Attr.containerRuntimeName] = container.runtime;
+      if (container.podUid !== undefined) attributes[Attr.k8sPodUid] = container.podUid;
+      if (pod?.namespace !== undefined) attributes[Attr.k8sNamespaceName] = pod.namespace;
+      if (pod?.podName !== undefined) attributes[Attr.k8sPodName] = pod.podName;
+      if (pod?.image !== undefined) attributes[Attr.containerImageName] = pod.image;
+    }
+    Object.assign(attributes, finding.attributes, rule.ruleAttributes);
+    attributes[Attr.detectionId] = id;
+    const meta = rule.detector.meta;
+    return {
+      id,
+      time: rfc3339Nano(wallNs),
+      timeUnixNs: wallNs,
+      rule: meta.id,
+      category: meta.category,
+      severity: finding.severity ?? rule.severity,
+      summary: finding.summary,
+      attributes,
+      ancestry: proc ? ancestry(proc, ctx) : [],
+    };
+  }
+}
+
+function ruleAttributes(meta: RuleMetadata): Record<string, AttributeValue> {
+  const techniquePath = meta.mitre.technique.replace('.', '/');
+  return {
+    [Attr.ruleId]: meta.id,
+    [Attr.securityRuleUuid]: meta.uuid,
+    [Attr.securityRuleName]: meta.title,
+    [Attr.securityRuleVersion]: meta.version,
+    [Attr.securityRuleCategory]: meta.category,
+    [Attr.securityRuleRulesetName]: RULESET_NAME,
+    [Attr.securityRuleReference]: `https://attack.mitre.org/techniques/${techniquePath}/`,
+    [Attr.mitreTechniqueId]: meta.mitre.technique,
+    [Attr.mitreTechniqueName]: meta.mitre.name,
+  };
+}
+
+function parentOf(proc: ProcessInfo, ctx: DetectionContext): ProcessInfo | undefined {
+  if (proc.ppid === 0 || proc.ppid === proc.tgid) return undefined;
+  const parent = ctx.process(proc.ppid);
+  // A reused pid is a different process: ancestry only follows the parent that really started this one.
+  return parent && parent.startBoottimeNs === proc.parentStartBoottimeNs ? parent : undefined;
+}
+
+/** The process and its ancestors up to its container's first process (or the host's init). */
+function ancestry(proc: ProcessInfo, ctx: DetectionContext): AncestryEntry[] {
+  const chain: AncestryEntry[] = [];
+  const containerId = proc.container?.id;
+  for (let p: ProcessInfo | undefined = proc; p && chain.length < MAX_ANCESTRY; p = parentOf(p, ctx)) {
+    if (chain.length > 0 && p.container?.id !== containerId) break;
+    chain.push({
+      pid: p.tgid,
+      executable: p.executable,
+      command_line: p.commandLine,
+      start_time: rfc3339Nano(ctx.bootToWallNs(p.execTimeNs)),
+      start_boottime_ns: p.startBoottimeNs.toString(),
+    });
+  }
+  return chain;
+}
+
+function matchesValue(patterns: readonly string[] | undefined, value: string | undefined): boolean {
+  if (patterns === undefined) return true;
+  if (value === undefined) return false;
+  return patterns.some((p) => (p.endsWith('*') ? value.startsWith(p.slice(0, -1)) : value === p));
+}
+
+function matchesException(
+  exceptions: readonly RuleException[],
+  proc: ProcessInfo | undefined,
+  pod: PodAttributes | undefined,
+  ctx: DetectionContext,
+): boolean {
+  return exceptions.some(
+    (ex) =>
+      matchesValue(ex.namespaces, pod?.namespace) &&
+      matchesValue(ex.images, pod?.image) &&
+      matchesValue(ex.executables, proc?.executable) &&
+      matchesValue(ex.parentExecutables, proc ? parentOf(proc, ctx)?.executable : undefined),
+  );
+}

@@ -1,0 +1,61 @@
+// Small pure helpers shared by several detectors.
+
+import type { KernelEvent } from '../../receiver/events.ts';
+import type { DetectionContext } from '../Detector.ts';
+
+const O_ACCMODE = 0o3;
+const O_CREAT = 0o100;
+const O_TRUNC = 0o1000;
+
+/** Opened for writing: write access mode, or creating/truncating the file. */
+export function isWriteOpen(flags: number): boolean {
+  return (flags & O_ACCMODE) !== 0 || (flags & (O_CREAT | O_TRUNC)) !== 0;
+}
+
+export function basename(path: string): string {
+  const slash = path.lastIndexOf('/');
+  return slash < 0 ? path : path.slice(slash + 1);
+}
+
+/** '/a/b/' → '/a/b'; keeps '/' itself. */
+export function trimTrailingSlash(path: string): string {
+  let end = path.length;
+  while (end > 1 && path.charCodeAt(end - 1) === 47) end--;
+  return end === path.length ? path : path.slice(0, end);
+}
+
+/**
+ * Splits '/proc/<pid>/<rest>' into its pid part and rest; undefined for any other path. The pid part is as written
+ * ('self', 'thread-self' or digits): it is in the caller's pid namespace, so it cannot be compared with host ids.
+ */
+export function splitProcPath(path: string): { pid: string; rest: string } | undefined {
+  if (!path.startsWith('/proc/')) return undefined;
+  const slash = path.indexOf('/', 6);
+  if (slash < 0) return { pid: path.slice(6), rest: '' };
+  return { pid: path.slice(6, slash), rest: path.slice(slash + 1) };
+}
+
+export function isOwnProcReference(pid: string): boolean {
+  return pid === 'self' || pid === 'thread-self';
+}
+
+/**
+ * True for the container runtime's own set-up work inside a new container: runc/crun join the container's cgroup
+ * before they mount its filesystems, pivot_root and setns, so those records carry the container's cgroup id.
+ * runc's init stages name themselves 'runc:[0:PARENT]', 'runc:[1:CHILD]', 'runc:[2:INIT]'.
+ */
+export function isRuntimeSetup(event: KernelEvent, ctx: DetectionContext): boolean {
+  if (event.comm.startsWith('runc:[')) return true;
+  if (ctx.settings.runtimeExecutables.has(event.comm)) return true;
+  const proc = ctx.process(event.tgid);
+  return proc !== undefined && ctx.settings.runtimeExecutables.has(basename(proc.executable));
+}
+
+export function hex(n: bigint | number): string {
+  return '0x' + n.toString(16);
+}
+
+/** Start time of a live process, 0n when the process table does not know it: half of a stable process key. */
+export function startTimeOf(tgid: number, ctx: DetectionContext): bigint {
+  return ctx.process(tgid)?.startBoottimeNs ?? 0n;
+}

@@ -1,0 +1,84 @@
+// The kernel's sensitive-path open filter: which opens leave the kernel at all. The patterns are derived from the
+// rules (RuleMetadata.openPathPatterns), so a rule that needs a path also makes the kernel report it.
+//
+// Syntax (mirrors enum ks_pattern_kind in bpf/events.h):
+//   '/dev/mem'          exact
+//   '/etc/kubernetes/*' prefix
+//   '/proc/*/uid_map'   prefix*suffix
+//   '/proc/*/root/*'    prefix*infix*  (infix anywhere after the prefix)
+// The kernel compares the path string exactly as the caller passed it: relative paths ('../../proc/1/root',
+// opens relative to a directory fd) and paths through symlinks are not resolved and do not match.
+
+import { allDetectors } from './registry.ts';
+
+export const MAX_PATH_PATTERNS = 64;
+export const MAX_PATTERN_PART_BYTES = 63;
+
+export const PathPatternKind = { Exact: 1, Prefix: 2, PrefixSuffix: 3, PrefixInfix: 4 } as const;
+export type PathPatternKind = (typeof PathPatternKind)[keyof typeof PathPatternKind];
+
+export interface CompiledPathPattern {
+  kind: PathPatternKind;
+  prefix: string;
+  /** Suffix (PrefixSuffix) or infix (PrefixInfix); '' otherwise. */
+  second: string;
+}
+
+/** Parses one pattern; throws a one-line Error naming the pattern when it is not expressible in the kernel filter. */
+export function compilePathPattern(pattern: string): CompiledPathPattern {
+  const stars = pattern.split('*').length - 1;
+  let compiled: CompiledPathPattern;
+  if (stars === 0) {
+    compiled = { kind: PathPatternKind.Exact, prefix: pattern, second: '' };
+  } else if (stars === 1 && pattern.endsWith('*')) {
+    compiled = { kind: PathPatternKind.Prefix, prefix: pattern.slice(0, -1), second: '' };
+  } else if (stars === 1) {
+    const star = pattern.indexOf('*');
+    compiled = { kind: PathPatternKind.PrefixSuffix, prefix: pattern.slice(0, star), second: pattern.slice(star + 1) };
+  } else if (stars === 2 && pattern.endsWith('*') && !pattern.endsWith('**')) {
+    const star = pattern.indexOf('*');
+    compiled = { kind: PathPatternKind.PrefixInfix, prefix: pattern.slice(0, star), second: pattern.slice(star + 1, -1) };
+  } else {
+    throw new Error(`path pattern '${pattern}': use 'exact', 'prefix*', 'prefix*suffix' or 'prefix*infix*'`);
+  }
+  if (!compiled.prefix.startsWith('/')) throw new Error(`path pattern '${pattern}': must start with '/'`);
+  for (const part of [compiled.prefix, compiled.second]) {
+    if (Buffer.byteLength(part) > MAX_PATTERN_PART_BYTES) {
+      throw new Error(`path pattern '${pattern}': '${part}' is longer than ${MAX_PATTERN_PART_BYTES} bytes`);
+    }
+  }
+  return compiled;
+}
+
+/** The same match the kernel performs, for tests and for user space to tell which pattern a path hits. */
+export function matchesPathPattern(compiled: CompiledPathPattern, path: string): boolean {
+  switch (compiled.kind) {
+    case PathPatternKind.Exact:
+      return path === compiled.prefix;
+    case PathPatternKind.Prefix:
+      return path.startsWith(compiled.prefix);
+    case PathPatternKind.PrefixSuffix:
+      return (
+        path.length >= compiled.prefix.length + compiled.second.length &&
+        path.startsWith(compiled.prefix) &&
+        path.endsWith(compiled.second)
+      );
+    case PathPatternKind.PrefixInfix:
+      return path.startsWith(compiled.prefix) && path.indexOf(compiled.second, compiled.prefix.length) >= 0;
+  }
+}
+
+/** The union of every rule's open-path patterns, in registry order, without duplicates; at most 64. */
+export function sensitivePathPatterns(): string[] {
+  const patterns: string[] = [];
+  for (const detector of allDetectors()) {
+    for (const p of detector.meta.openPathPatterns ?? []) {
+      if (!patterns.includes(p)) patterns.push(p);
+    }
+  }
+  if (patterns.length > MAX_PATH_PATTERNS) {
+    throw new Error(`rules need ${patterns.length} sensitive-path patterns; the kernel filter holds ${MAX_PATH_PATTERNS}`);
+  }
+  for (const p of patterns) compilePathPattern(p);
+  return patterns;
+}

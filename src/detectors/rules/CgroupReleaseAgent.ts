@@ -1,0 +1,63 @@
+// KS-ESC-004: the cgroup v1 release_agent escape (CVE-2022-0492): mount a cgroup fs, set notify_on_release and
+// point release_agent at a script the kernel then runs as root on the host.
+
+import { EventType, Op } from '../../receiver/events.ts';
+import { Attr } from '../attributeKeys.ts';
+import { NO_FINDINGS, type DetectionContext, type Detector, type DetectorEvent, type Finding, type RuleMetadata } from '../Detector.ts';
+import { basename, hex, isRuntimeSetup, isWriteOpen } from '../internal/util.ts';
+
+const CONTROL_FILES = new Set(['release_agent', 'notify_on_release']);
+export const CGROUP_FSTYPES = new Set(['cgroup', 'cgroup2']);
+
+export class CgroupReleaseAgent implements Detector {
+  readonly meta: RuleMetadata = {
+    id: 'KS-ESC-004',
+    version: '1.0.0',
+    title: 'cgroup release_agent escape',
+    category: 'container_escape',
+    severity: 'high',
+    mitre: { technique: 'T1611', name: 'Escape to Host' },
+    events: [EventType.Open, EventType.Mount],
+    description:
+      'A container process opens a cgroup release_agent (critical) or notify_on_release file for writing, or ' +
+      'mounts a cgroup/cgroup2 filesystem (CVE-2022-0492). The attempt is reported even when the kernel refuses ' +
+      'it. Opens are matched on absolute paths ending in /release_agent or /notify_on_release; a relative path ' +
+      'from a directory fd inside the cgroup mount is not seen by the kernel filter.',
+    falsePositives: ['Privileged system containers (e.g. a nested container runtime) that manage cgroup v1 hierarchies.'],
+    tuning: 'Exception by image for nested runtimes (kind, docker-in-docker).',
+    uuid: 'b0e93496-ef54-485b-bcf9-b678733c1dc3',
+    openPathPatterns: ['/*/release_agent', '/*/notify_on_release'],
+  };
+
+  onEvent(event: DetectorEvent, ctx: DetectionContext): readonly Finding[] {
+    if (event.type === EventType.Open) {
+      if (!isWriteOpen(event.openFlags)) return NO_FINDINGS;
+      const file = basename(event.path);
+      if (!CONTROL_FILES.has(file) || ctx.container(event) === null) return NO_FINDINGS;
+      return [
+        {
+          severity: file === 'release_agent' ? 'critical' : undefined,
+          summary: `${event.comm} opened ${event.path} for writing inside a container`,
+          attributes: { [Attr.filePath]: event.path, [Attr.openFlags]: hex(event.openFlags) },
+        },
+      ];
+    }
+    if (event.type === EventType.Mount) {
+      if (event.op !== Op.Mount && event.op !== Op.Fsopen) return NO_FINDINGS;
+      if (!CGROUP_FSTYPES.has(event.fstype)) return NO_FINDINGS;
+      if (ctx.container(event) === null || isRuntimeSetup(event, ctx)) return NO_FINDINGS;
+      return [
+        {
+          summary: `${event.comm} mounted a ${event.fstype} filesystem inside a container`,
+          attributes: {
+            [Attr.syscall]: event.op === Op.Fsopen ? 'fsopen' : 'mount',
+            [Attr.mountFsType]: event.fstype,
+            [Attr.mountSource]: event.source,
+            [Attr.mountTarget]: event.target,
+          },
+        },
+      ];
+    }
+    return NO_FINDINGS;
+  }
+}

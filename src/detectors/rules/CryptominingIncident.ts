@@ -1,0 +1,313 @@
+// KS-MIN-001: cryptomining as ONE incident per container. Each indicator is a signal with a weight; signals seen
+// within a window combine as independent evidence (1 − Π(1 − w)) into a confidence. The incident is reported
+// when confidence crosses the threshold and again only when its severity rises, so a miner yields at most three
+// detections however many connections and executions it makes.
+
+import { EventType, PayloadKind, type ConnectEvent, type ExecEvent, type OpenEvent, type PayloadEvent } from '../../receiver/events.ts';
+import type { Severity } from '../../detection.ts';
+import { Attr } from '../attributeKeys.ts';
+import {
+  NO_FINDINGS,
+  SyntheticEventType,
+  type ContainerCpuSampleEvent,
+  type DetectionContext,
+  type Detector,
+  type DetectorEvent,
+  type Finding,
+  type RuleMetadata,
+} from '../Detector.ts';
+import { BoundedMap } from '../internal/BoundedMap.ts';
+import { dnsQuestionName, matchesDomainSuffix } from '../internal/dns.ts';
+import { basename, isWriteOpen } from '../internal/util.ts';
+
+/** Evidence weights: the probability each signal alone means mining. Exported for the docs. */
+export const MINING_SIGNAL_WEIGHTS = {
+  stratum_protocol: 0.9,
+  miner_executable: 0.7,
+  miner_arguments: 0.7,
+  pool_domain_query: 0.6,
+  cpu_saturation_with_outbound_connection: 0.4,
+  msr_access: 0.4,
+  miner_arguments_weak: 0.3,
+  hugepages_tuning: 0.3,
+  pool_port_connection: 0.2,
+} as const;
+export type MiningSignal = keyof typeof MINING_SIGNAL_WEIGHTS;
+
+/** Signals that mean something on the host too; the rest (MSR, huge pages, CPU) are normal node administration. */
+const HOST_SIGNALS: ReadonlySet<MiningSignal> = new Set([
+  'stratum_protocol', 'miner_executable', 'miner_arguments', 'pool_domain_query',
+]);
+
+const SEVERITY_RANK: Record<Severity, number> = { info: 0, low: 1, medium: 2, high: 3, critical: 4 };
+const TRACKED_INCIDENTS = 8192;
+const AF_INET = 2;
+const AF_INET6 = 10;
+const HOST_KEY = 'host';
+
+const STRATUM_METHODS = ['mining.subscribe', 'mining.authorize', 'mining.submit', 'mining.extranonce'];
+const STRONG_ARGUMENTS: ReadonlyArray<[RegExp, string]> = [
+  [/stratum\+(tcp|ssl|tls):\/\//i, 'stratum_url'],
+  [/^--donate-level(=|$)/, '--donate-level'],
+  [/^--randomx/, '--randomx'],
+  [/^--cpu-max-threads-hint(=|$)/, '--cpu-max-threads-hint'],
+  [/^(--algo=|-a=?)?(rx\/0|rx\/wow|cn\/r|cn\/0|randomx|cryptonight|ghostrider|kawpow|ethash|autolykos2?)$/i, 'mining_algorithm'],
+];
+const POOL_ENDPOINT = /^[a-z0-9.-]+\.[a-z]{2,}:\d{2,5}$/i;
+
+interface SignalHit {
+  atNs: bigint;
+  tgid: number;
+}
+
+interface Incident {
+  signals: Map<MiningSignal, SignalHit>;
+  reportedSeverity?: Severity;
+  serverAddress?: string;
+  serverPort?: number;
+  dnsName?: string;
+  indicators: Set<string>;
+  outbound?: { tgid: number; startNs: bigint; atNs: bigint };
+  saturatedSinceNs?: bigint;
+  utilization?: number;
+}
+
+export class CryptominingIncident implements Detector {
+  readonly meta: RuleMetadata = {
+    id: 'KS-MIN-001',
+    version: '1.0.0',
+    title: 'Cryptomining',
+    category: 'cryptomining',
+    severity: 'medium',
+    mitre: { technique: 'T1496', name: 'Resource Hijacking' },
+    events: [
+      EventType.Payload, EventType.Connect, EventType.Exec, EventType.Open, SyntheticEventType.ContainerCpuSample,
+    ],
+    description:
+      'One incident per container (and one for host processes) combining signals seen within ' +
+      'settings.miningSignalWindowSeconds: stratum JSON-RPC (mining.subscribe/authorize/submit, "method":"login" ' +
+      'with "agent") in the first bytes of a TCP connection (0.9); a known miner executable (0.7); miner arguments ' +
+      '(stratum+tcp:// URLs, --donate-level, --randomx, -a rx/0, --cpu-max-threads-hint: 0.7; --coin or ' +
+      '-o host:port with -u: 0.3); DNS queries for pool domains (0.6); sustained CPU saturation while holding an ' +
+      'outbound connection (0.4); /dev/cpu/*/msr opens (0.4); huge-page tuning (0.3); connections to pool ports ' +
+      '(0.2). Confidence = 1 − Π(1 − weight). Reported when it reaches settings.miningConfidenceThreshold ' +
+      '(medium; high from 0.8, critical from 0.95), then again only when the severity rises. MSR, huge-page and ' +
+      'CPU signals count only in containers. Stratum over TLS is only visible through ports, DNS and executables.',
+    falsePositives: [
+      'Services that legitimately use the listed ports (3333, 4444, 5555, 7777, 8888, 9999 are common dev ports): ' +
+        'port matches alone stay below the threshold.',
+      'Batch jobs that saturate CPU while streaming results: this signal alone stays below the threshold.',
+    ],
+    tuning:
+      'settings.miningPoolPorts, miningPoolDomains, minerExecutables, miningConfidenceThreshold, ' +
+      'miningSignalWindowSeconds, cpuSaturationUtilization, cpuSaturationSeconds, longLivedConnectionSeconds.',
+    uuid: '2e78780b-f31a-4741-8ea1-482c62b8d3f7',
+    openPathPatterns: ['/dev/cpu/*/msr', '/proc/sys/vm/nr_hugepages', '/sys/kernel/mm/hugepages/*'],
+  };
+
+  readonly #incidents = new BoundedMap<string, Incident>(TRACKED_INCIDENTS);
+
+  onEvent(event: DetectorEvent, ctx: DetectionContext): readonly Finding[] {
+    if (event.type === SyntheticEventType.ContainerCpuSample) return this.#onCpuSample(event, ctx);
+    const container = ctx.container(event);
+    const key = container === null ? HOST_KEY : container.id;
+    switch (event.type) {
+      case EventType.Payload:
+        return this.#onPayload(event, key, ctx);
+      case EventType.Connect:
+        return this.#onConnect(event, key, ctx);
+      case EventType.Exec:
+        return this.#onExec(event, key, ctx);
+      case EventType.Open:
+        return this.#onOpen(event, key, ctx);
+      default:
+        return NO_FINDINGS;
+    }
+  }
+
+  #incident(key: string): Incident {
+    let incident = this.#incidents.get(key);
+    if (!incident) {
+      incident = { signals: new Map(), indicators: new Set() };
+      this.#incidents.set(key, incident);
+    }
+    return incident;
+  }
+
+  #onPayload(event: PayloadEvent, key: string, ctx: DetectionContext): readonly Finding[] {
+    if (event.kind === PayloadKind.DnsQuery) {
+      const name = dnsQuestionName(event.data);
+      if (name === undefined || matchesDomainSuffix(name, ctx.settings.miningPoolDomains) === undefined) return NO_FINDINGS;
+      const incident = this.#incident(key);
+      incident.dnsName = name;
+      return this.#signal(incident, key, 'pool_domain_query', event.tgid, event.ktimeNs, ctx);
+    }
+    if (event.kind !== PayloadKind.TcpFirstBytes) return NO_FINDINGS;
+    const method = stratumMethod(event.data);
+    const poolPort = ctx.settings.miningPoolPorts.has(event.port);
+    if (method === undefined && !poolPort) return NO_FINDINGS;
+    const incident = this.#incident(key);
+    incident.serverAddress = event.address;
+    incident.serverPort = event.port;
+    if (method !== undefined) incident.indicators.add(method);
+    return this.#signal(incident, key, method !== undefined ? 'stratum_protocol' : 'pool_port_connection', event.tgid, event.ktimeNs, ctx);
+  }
+
+  #onConnect(event: ConnectEvent, key: string, ctx: DetectionContext): readonly Finding[] {
+    if ((event.family !== AF_INET && event.family !== AF_INET6) || isLoopback(event.address)) return NO_FINDINGS;
+    const poolPort = ctx.settings.miningPoolPorts.has(event.port);
+    if (key === HOST_KEY && !poolPort) return NO_FINDINGS;
+    const incident = key === HOST_KEY ? undefined : this.#incident(key);
+    if (incident && incident.outbound === undefined) {
+      // The oldest live connection is what "long-lived" is measured from; replaced once its process is gone.
+      incident.outbound = { tgid: event.tgid, startNs: ctx.process(event.tgid)?.startBoottimeNs ?? 0n, atNs: event.ktimeNs };
+    } else if (incident?.outbound && !isAlive(incident.outbound, ctx)) {
+      incident.outbound = { tgid: event.tgid, startNs: ctx.process(event.tgid)?.startBoottimeNs ?? 0n, atNs: event.ktimeNs };
+    }
+    if (!poolPort) return NO_FINDINGS;
+    const target = incident ?? this.#incident(key);
+    target.serverAddress = event.address;
+    target.serverPort = event.port;
+    return this.#signal(target, key, 'pool_port_connection', event.tgid, event.ktimeNs, ctx);
+  }
+
+  #onExec(event: ExecEvent, key: string, ctx: DetectionContext): readonly Finding[] {
+    const names = [basename(event.path), basename(event.argv[0] ?? ''), event.comm].map((n) => n.toLowerCase());
+    const executable = names.find((n) => isMinerName(n, ctx.settings.minerExecutables));
+    const { strong, weak } = minerArguments(event.argv);
+    if (executable === undefined && strong.length === 0 && weak.length === 0) return NO_FINDINGS;
+    const incident = this.#incident(key);
+    let findings: readonly Finding[] = NO_FINDINGS;
+    if (executable !== undefined) {
+      incident.indicators.add(`executable:${executable}`);
+      findings = this.#signal(incident, key, 'miner_executable', event.tgid, event.ktimeNs, ctx);
+    }
+    for (const a of [...strong, ...weak]) incident.indicators.add(a);
+    if (strong.length > 0 || weak.length > 0) {
+      const more = this.#signal(incident, key, strong.length > 0 ? 'miner_arguments' : 'miner_arguments_weak', event.tgid, event.ktimeNs, ctx);
+      if (more.length > 0) findings = more;
+    }
+    return findings;
+  }
+
+  #onOpen(event: OpenEvent, key: string, ctx: DetectionContext): readonly Finding[] {
+    if (key === HOST_KEY) return NO_FINDINGS;
+    let signal: MiningSignal;
+    if (/^\/dev\/cpu\/[^/]+\/msr$/.test(event.path)) signal = 'msr_access';
+    else if (
+      isWriteOpen(event.openFlags) &&
+      (event.path === '/proc/sys/vm/nr_hugepages' || (event.path.startsWith('/sys/kernel/mm/hugepages/') && event.path.endsWith('/nr_hugepages')))
+    ) {
+      signal = 'hugepages_tuning';
+    } else return NO_FINDINGS;
+    return this.#signal(this.#incident(key), key, signal, event.tgid, event.ktimeNs, ctx);
+  }
+
+  #onCpuSample(event: ContainerCpuSampleEvent, ctx: DetectionContext): readonly Finding[] {
+    const key = event.container.id;
+    const existing = this.#incidents.peek(key);
+    if (event.utilization < ctx.settings.cpuSaturationUtilization) {
+      if (existing) existing.saturatedSinceNs = undefined;
+      return NO_FINDINGS;
+    }
+    const incident = existing ?? this.#incident(key);
+    incident.saturatedSinceNs ??= event.ktimeNs - event.windowNs;
+    incident.utilization = event.utilization;
+    const outbound = incident.outbound;
+    if (event.ktimeNs - incident.saturatedSinceNs < ctx.settings.cpuSaturationNs) return NO_FINDINGS;
+    if (!outbound || !isAlive(outbound, ctx) || event.ktimeNs - outbound.atNs < ctx.settings.longLivedConnectionNs) {
+      return NO_FINDINGS;
+    }
+    return this.#signal(incident, key, 'cpu_saturation_with_outbound_connection', outbound.tgid, event.ktimeNs, ctx);
+  }
+
+  #signal(incident: Incident, key: string, signal: MiningSignal, tgid: number, nowNs: bigint, ctx: DetectionContext): readonly Finding[] {
+    if (key === HOST_KEY && !HOST_SIGNALS.has(signal)) return NO_FINDINGS;
+    incident.signals.set(signal, { atNs: nowNs, tgid });
+    let miss = 1;
+    let strongest: MiningSignal = signal;
+    for (const [name, hit] of incident.signals) {
+      if (nowNs - hit.atNs > ctx.settings.miningSignalWindowNs) {
+        incident.signals.delete(name);
+        continue;
+      }
+      miss *= 1 - MINING_SIGNAL_WEIGHTS[name];
+      if (MINING_SIGNAL_WEIGHTS[name] > MINING_SIGNAL_WEIGHTS[strongest]) strongest = name;
+    }
+    const confidence = 1 - miss;
+    if (confidence < ctx.settings.miningConfidenceThreshold) return NO_FINDINGS;
+    const severity: Severity = confidence >= 0.95 ? 'critical' : confidence >= 0.8 ? 'high' : 'medium';
+    if (incident.reportedSeverity !== undefined && SEVERITY_RANK[severity] <= SEVERITY_RANK[incident.reportedSeverity]) {
+      return NO_FINDINGS;
+    }
+    incident.reportedSeverity = severity;
+    const signals = [...incident.signals.keys()].sort();
+    const rounded = Math.round(confidence * 100) / 100;
+    const attributes: Finding['attributes'] = {
+      [Attr.miningConfidence]: rounded,
+      [Attr.miningSignals]: signals,
+    };
+    if (incident.serverAddress !== undefined) attributes[Attr.serverAddress] = incident.serverAddress;
+    if (incident.serverPort !== undefined) attributes[Attr.serverPort] = incident.serverPort;
+    if (incident.dnsName !== undefined) attributes[Attr.dnsQuestionName] = incident.dnsName;
+    if (incident.utilization !== undefined) attributes[Attr.cpuUtilization] = incident.utilization;
+    const where = key === HOST_KEY ? 'on the host' : `in container ${key.slice(0, 12)}`;
+    return [
+      {
+        severity,
+        summary: `Cryptomining ${where}: confidence ${rounded} from ${signals.join(', ')}`,
+        attributes,
+        tgid: incident.signals.get(strongest)?.tgid ?? tgid,
+      },
+    ];
+  }
+}
+
+/** The stratum method a JSON-RPC message calls, or 'login' for the XMR-style login with an agent string. */
+export function stratumMethod(data: Uint8Array): string | undefined {
+  let start = 0;
+  while (start < data.length && (data[start] === 0x20 || data[start] === 0x0a || data[start] === 0x0d || data[start] === 0x09)) start++;
+  if (data[start] !== 0x7b /* '{' */) return undefined;
+  let text = '';
+  for (let i = start; i < data.length; i++) text += String.fromCharCode(data[i]);
+  for (const method of STRATUM_METHODS) if (text.includes(`"${method}"`)) return method;
+  if (/"method"\s*:\s*"login"/.test(text) && text.includes('"agent"')) return 'login';
+  return undefined;
+}
+
+function isMinerName(name: string, miners: ReadonlySet<string>): boolean {
+  if (name === '') return false;
+  if (miners.has(name)) return true;
+  // Versioned or platform-suffixed release names: xmrig-6.21.0, t-rex.exe
+  const cut = name.search(/[-_.]\d|\.exe$/);
+  return cut > 0 && miners.has(name.slice(0, cut));
+}
+
+export function minerArguments(argv: readonly string[]): { strong: string[]; weak: string[] } {
+  const strong: string[] = [];
+  const weak: string[] = [];
+  for (let i = 1; i < argv.length; i++) {
+    const arg = argv[i];
+    for (const [pattern, name] of STRONG_ARGUMENTS) {
+      if (pattern.test(arg) && !strong.includes(name)) strong.push(name);
+    }
+    if ((arg === '-a' || arg === '--algo') && i + 1 < argv.length && STRONG_ARGUMENTS[4][0].test(argv[i + 1])) {
+      if (!strong.includes('mining_algorithm')) strong.push('mining_algorithm');
+    }
+    if ((arg === '--coin' || arg.startsWith('--coin=')) && !weak.includes('--coin')) weak.push('--coin');
+  }
+  const o = argv.indexOf('-o');
+  if (o > 0 && POOL_ENDPOINT.test(argv[o + 1] ?? '') && (argv.includes('-u') || argv.includes('--user'))) {
+    weak.push('pool_and_wallet_arguments');
+  }
+  return { strong, weak };
+}
+
+function isLoopback(address: string): boolean {
+  return address.startsWith('127.') || address === '::1' || address.startsWith('::ffff:127.');
+}
+
+function isAlive(conn: { tgid: number; startNs: bigint }, ctx: DetectionContext): boolean {
+  const proc = ctx.process(conn.tgid);
+  return proc !== undefined && (conn.startNs === 0n || proc.startBoottimeNs === conn.startNs);
+}

@@ -1,0 +1,66 @@
+// KS-ESC-012: opening host memory, raw disks, or another process's root directory from a container.
+
+import { EventType } from '../../receiver/events.ts';
+import { Attr } from '../attributeKeys.ts';
+import { NO_FINDINGS, type DetectionContext, type Detector, type DetectorEvent, type Finding, type RuleMetadata } from '../Detector.ts';
+import { hex, isOwnProcReference, splitProcPath } from '../internal/util.ts';
+
+const MEMORY_DEVICES = new Set(['/proc/kcore', '/dev/mem', '/dev/kmem', '/dev/port']);
+const DISK_PREFIXES = ['/dev/sd', '/dev/vd', '/dev/nvme', '/dev/xvd', '/dev/dm-', '/dev/hd', '/dev/mmcblk'];
+
+export class HostResourceAccess implements Detector {
+  readonly meta: RuleMetadata = {
+    id: 'KS-ESC-012',
+    version: '1.0.0',
+    title: 'Host memory, raw disk or other process root opened from a container',
+    category: 'container_escape',
+    severity: 'high',
+    mitre: { technique: 'T1611', name: 'Escape to Host' },
+    events: [EventType.Open],
+    description:
+      'A container process opens /proc/kcore, /dev/mem, /dev/kmem or /dev/port (critical), a raw disk device ' +
+      '(/dev/sd*, /dev/vd*, /dev/nvme*, /dev/xvd*, /dev/dm-*, /dev/hd*, /dev/mmcblk*: critical), or a path ' +
+      'through /proc/<pid>/root of another process (high; critical when the process shares the host pid namespace, ' +
+      'where /proc/1/root is the node\'s root). Only absolute paths are seen by the kernel filter.',
+    falsePositives: [
+      'Storage daemonsets (CSI node plugins, Ceph OSDs) that open raw disks.',
+      'Node-inspection tools in privileged pods that read /proc/<pid>/root of other processes.',
+    ],
+    tuning: 'Exception by namespace or image for storage and node-inspection daemonsets.',
+    uuid: 'b7be129c-622d-4417-a9ab-f2b3cddfa64a',
+    openPathPatterns: [
+      '/proc/kcore', '/dev/mem', '/dev/kmem', '/dev/port', '/proc/*/root', '/proc/*/root/*',
+      ...DISK_PREFIXES.map((p) => `${p}*`),
+    ],
+  };
+
+  onEvent(event: DetectorEvent, ctx: DetectionContext): readonly Finding[] {
+    if (event.type !== EventType.Open) return NO_FINDINGS;
+    const path = event.path;
+    let severity: 'critical' | undefined;
+    let what: string;
+    if (MEMORY_DEVICES.has(path)) {
+      severity = 'critical';
+      what = 'host memory device';
+    } else if (DISK_PREFIXES.some((p) => path.startsWith(p))) {
+      severity = 'critical';
+      what = 'raw disk device';
+    } else {
+      const proc = splitProcPath(path);
+      if (!proc || isOwnProcReference(proc.pid) || !(proc.rest === 'root' || proc.rest.startsWith('root/'))) {
+        return NO_FINDINGS;
+      }
+      what = 'another process\'s root';
+      const self = ctx.process(event.tgid);
+      if (self && self.ns.pid !== 0 && self.ns.pid === ctx.hostNamespaces.pid) severity = 'critical';
+    }
+    if (ctx.container(event) === null) return NO_FINDINGS;
+    return [
+      {
+        severity,
+        summary: `${event.comm} opened ${path} (${what}) inside a container`,
+        attributes: { [Attr.filePath]: path, [Attr.openFlags]: hex(event.openFlags) },
+      },
+    ];
+  }
+}

@@ -1,0 +1,52 @@
+// KS-ESC-010: loading eBPF programs or opening perf events from a container: both reach into the host kernel.
+
+import { EventType, Op } from '../../receiver/events.ts';
+import { Attr } from '../attributeKeys.ts';
+import { NO_FINDINGS, type DetectionContext, type Detector, type DetectorEvent, type Finding, type RuleMetadata } from '../Detector.ts';
+
+const BPF_PROG_LOAD = 5;
+
+export class KernelProgramLoad implements Detector {
+  readonly meta: RuleMetadata = {
+    id: 'KS-ESC-010',
+    version: '1.0.0',
+    title: 'eBPF program load or perf_event_open from a container',
+    category: 'container_escape',
+    severity: 'high',
+    mitre: { technique: 'T1611', name: 'Escape to Host' },
+    events: [EventType.Bpf],
+    description:
+      'A container process calls bpf(BPF_PROG_LOAD) (high) or perf_event_open (medium). eBPF programs and ' +
+      'perf events observe or alter the whole host; both are common kernel-exploit primitives. Reported on the ' +
+      'attempt, even when the kernel refuses it.',
+    falsePositives: [
+      'Observability agents (Cilium, Pixie, Parca, other eBPF tools) running as privileged pods.',
+      'Profilers using perf_event_open inside development pods.',
+    ],
+    tuning: 'Exception by namespace or image for eBPF-based node agents.',
+    uuid: '0915c3bc-9884-43d7-9108-1613128f971a',
+  };
+
+  onEvent(event: DetectorEvent, ctx: DetectionContext): readonly Finding[] {
+    if (event.type !== EventType.Bpf) return NO_FINDINGS;
+    const isProgLoad = event.op === Op.Bpf && event.cmd === BPF_PROG_LOAD;
+    const isPerf = event.op === Op.PerfEventOpen;
+    if (!isProgLoad && !isPerf) return NO_FINDINGS;
+    if (ctx.container(event) === null) return NO_FINDINGS;
+    if (isProgLoad) {
+      return [
+        {
+          summary: `${event.comm} loaded an eBPF program (type ${event.progType}) from inside a container`,
+          attributes: { [Attr.syscall]: 'bpf', [Attr.bpfCommand]: 'BPF_PROG_LOAD', [Attr.bpfProgramType]: event.progType },
+        },
+      ];
+    }
+    return [
+      {
+        severity: 'medium',
+        summary: `${event.comm} called perf_event_open from inside a container`,
+        attributes: { [Attr.syscall]: 'perf_event_open', [Attr.targetPid]: event.targetPid },
+      },
+    ];
+  }
+}

@@ -1,0 +1,88 @@
+// KS-ESC-006: mounting host-revealing filesystems inside a container, and chroot/pivot_root into them.
+
+import { EventType, Op, type MountEvent, type RootChangeEvent } from '../../receiver/events.ts';
+import type { ContainerIdentity } from '../../receiver/identity.ts';
+import { Attr } from '../attributeKeys.ts';
+import { NO_FINDINGS, type DetectionContext, type Detector, type DetectorEvent, type Finding, type RuleMetadata } from '../Detector.ts';
+import { BoundedMap } from '../internal/BoundedMap.ts';
+import { hex, isRuntimeSetup, trimTrailingSlash } from '../internal/util.ts';
+import { CGROUP_FSTYPES } from './CgroupReleaseAgent.ts';
+
+const SENSITIVE_FSTYPES = new Set(['proc', 'sysfs', 'debugfs', 'securityfs', 'tracefs', 'bpf', 'configfs']);
+const MS_BIND = 0x1000n;
+const TRACKED_CONTAINERS = 4096;
+const TARGETS_PER_CONTAINER = 64;
+
+export class SensitiveMount implements Detector {
+  readonly meta: RuleMetadata = {
+    id: 'KS-ESC-006',
+    version: '1.0.0',
+    title: 'Sensitive filesystem mounted in a container',
+    category: 'container_escape',
+    severity: 'high',
+    mitre: { technique: 'T1611', name: 'Escape to Host' },
+    events: [EventType.Mount, EventType.RootChange],
+    description:
+      'A container process mounts a block device (/dev/...), proc, sysfs, debugfs, securityfs, tracefs, bpf or ' +
+      'configfs, or bind-mounts (MS_BIND) a path; critical when it then chroots or pivot_roots into such a mount ' +
+      'target or into /proc/<pid>/root. cgroup filesystems are reported by KS-ESC-004. The container runtime\'s ' +
+      'own mounts while it sets a container up (runc, crun) are not reported.',
+    falsePositives: ['Privileged nested-container workloads (kind, docker-in-docker, build sandboxes).'],
+    tuning: 'Exception by image for nested runtimes.',
+    uuid: '6cb1e3f1-56db-4ac1-96de-7e44b960493f',
+  };
+
+  /** container id → mount targets it created, to recognise a later chroot/pivot_root into one. */
+  readonly #targets = new BoundedMap<string, Set<string>>(TRACKED_CONTAINERS);
+
+  onEvent(event: DetectorEvent, ctx: DetectionContext): readonly Finding[] {
+    if (event.type !== EventType.Mount && event.type !== EventType.RootChange) return NO_FINDINGS;
+    const container = ctx.container(event);
+    if (container === null || isRuntimeSetup(event, ctx)) return NO_FINDINGS;
+    return event.type === EventType.Mount ? this.#onMount(event, container) : this.#onRootChange(event, container);
+  }
+
+  #onMount(event: MountEvent, container: ContainerIdentity): readonly Finding[] {
+    if (event.op !== Op.Mount && event.op !== Op.Fsopen) return NO_FINDINGS;
+    if (CGROUP_FSTYPES.has(event.fstype)) return NO_FINDINGS;
+    let what: string;
+    if (SENSITIVE_FSTYPES.has(event.fstype)) what = `a ${event.fstype} filesystem`;
+    else if (event.source.startsWith('/dev/') && event.op === Op.Mount && (event.mountFlags & MS_BIND) === 0n) {
+      what = `block device ${event.source}`;
+    } else if (event.op === Op.Mount && (event.mountFlags & MS_BIND) !== 0n) what = `a bind mount of ${event.source}`;
+    else return NO_FINDINGS;
+    if (event.target !== '') {
+      let targets = this.#targets.get(container.id);
+      if (!targets) this.#targets.set(container.id, (targets = new Set()));
+      if (targets.size < TARGETS_PER_CONTAINER) targets.add(trimTrailingSlash(event.target));
+    }
+    return [
+      {
+        summary: `${event.comm} mounted ${what} on ${event.target || '(detached)'} inside a container`,
+        attributes: {
+          [Attr.syscall]: event.op === Op.Fsopen ? 'fsopen' : 'mount',
+          [Attr.mountSource]: event.source,
+          [Attr.mountTarget]: event.target,
+          [Attr.mountFsType]: event.fstype,
+          [Attr.mountFlags]: hex(event.mountFlags),
+        },
+      },
+    ];
+  }
+
+  #onRootChange(event: RootChangeEvent, container: ContainerIdentity): readonly Finding[] {
+    const newRoot = trimTrailingSlash(event.newRoot);
+    const targets = this.#targets.peek(container.id);
+    const intoMount = targets !== undefined && [...targets].some((t) => newRoot === t || newRoot.startsWith(t + '/'));
+    const intoProcRoot = /^\/proc\/[^/]+\/root(\/|$)/.test(newRoot);
+    if (!intoMount && !intoProcRoot) return NO_FINDINGS;
+    const syscall = event.op === Op.PivotRoot ? 'pivot_root' : 'chroot';
+    return [
+      {
+        severity: 'critical',
+        summary: `${event.comm} called ${syscall} into ${newRoot}, ${intoMount ? 'a filesystem it mounted' : 'another process\'s root'}, inside a container`,
+        attributes: { [Attr.syscall]: syscall, [Attr.rootNew]: newRoot },
+      },
+    ];
+  }
+}

@@ -1,0 +1,100 @@
+// KS-ESC-001: a container process creates a user namespace; raised to critical when it (or a child) then
+// writes an id map, the step that turns the new namespace into full capabilities over it.
+
+import { EventType, type KernelEvent, type NamespaceEvent, type OpenEvent } from '../../receiver/events.ts';
+import { Attr } from '../attributeKeys.ts';
+import { NO_FINDINGS, type DetectionContext, type Detector, type DetectorEvent, type Finding, type RuleMetadata } from '../Detector.ts';
+import { BoundedMap } from '../internal/BoundedMap.ts';
+import { hex, isWriteOpen, splitProcPath, startTimeOf } from '../internal/util.ts';
+
+export const CLONE_NEWUSER = 0x10000000n;
+const ID_MAP_FILES = new Set(['uid_map', 'gid_map', 'setgroups']);
+const TRACKED_PROCESSES = 4096;
+
+interface Incident {
+  createdNs: bigint;
+  escalated: boolean;
+}
+
+export class UserNamespaceCreation implements Detector {
+  readonly meta: RuleMetadata = {
+    id: 'KS-ESC-001',
+    version: '1.0.0',
+    title: 'User namespace created in a container',
+    category: 'container_escape',
+    severity: 'high',
+    mitre: { technique: 'T1611', name: 'Escape to Host' },
+    events: [EventType.Namespace, EventType.Fork, EventType.Exit, EventType.Open],
+    description:
+      'A process in a container called unshare/clone/clone3 with CLONE_NEWUSER. A new user namespace gives full ' +
+      'capabilities inside it and opens kernel attack surface (most container-escape exploits start here). ' +
+      'Raised to critical when the same process or a child then opens /proc/<pid>/uid_map, gid_map or setgroups ' +
+      'for writing within the follow-up window. The id-map write is seen only through absolute /proc paths.',
+    falsePositives: [
+      'Rootless container builders (buildah, kaniko in rootless mode) and sandboxing browsers running in a pod.',
+      'Tools that use unshare(1) for isolation in CI jobs.',
+    ],
+    tuning: 'Add an exception for the builder image or executable; settings.userNamespaceFollowUpSeconds sets the window.',
+    uuid: '72345771-7586-48f9-aa46-2c9652a69b71',
+    openPathPatterns: ['/proc/*/uid_map', '/proc/*/gid_map', '/proc/*/setgroups'],
+  };
+
+  /** tgid:start → the incident it belongs to (a child shares its parent's). */
+  readonly #tracked = new BoundedMap<string, Incident>(TRACKED_PROCESSES);
+
+  onEvent(event: DetectorEvent, ctx: DetectionContext): readonly Finding[] {
+    switch (event.type) {
+      case EventType.Namespace:
+        return this.#onNamespace(event, ctx);
+      case EventType.Fork: {
+        const incident = this.#lookup(event, ctx);
+        if (incident) this.#tracked.set(`${event.childTgid}:${event.childStartBoottimeNs}`, incident);
+        return NO_FINDINGS;
+      }
+      case EventType.Exit:
+        this.#tracked.delete(`${event.tgid}:${event.startBoottimeNs}`);
+        return NO_FINDINGS;
+      case EventType.Open:
+        return this.#onOpen(event, ctx);
+      default:
+        return NO_FINDINGS;
+    }
+  }
+
+  #lookup(event: KernelEvent, ctx: DetectionContext): Incident | undefined {
+    return this.#tracked.get(`${event.tgid}:${startTimeOf(event.tgid, ctx)}`);
+  }
+
+  #onNamespace(event: NamespaceEvent, ctx: DetectionContext): readonly Finding[] {
+    if ((event.cloneFlags & CLONE_NEWUSER) === 0n) return NO_FINDINGS;
+    if (ctx.container(event) === null) return NO_FINDINGS;
+    this.#tracked.set(`${event.tgid}:${startTimeOf(event.tgid, ctx)}`, { createdNs: event.ktimeNs, escalated: false });
+    return [
+      {
+        summary: `${event.comm} created a user namespace inside a container`,
+        attributes: { [Attr.syscall]: syscallName(event.op), [Attr.namespaceFlags]: hex(event.cloneFlags) },
+      },
+    ];
+  }
+
+  #onOpen(event: OpenEvent, ctx: DetectionContext): readonly Finding[] {
+    if (!isWriteOpen(event.openFlags)) return NO_FINDINGS;
+    const proc = splitProcPath(event.path);
+    if (!proc || !ID_MAP_FILES.has(proc.rest)) return NO_FINDINGS;
+    const incident = this.#lookup(event, ctx);
+    if (!incident || incident.escalated) return NO_FINDINGS;
+    if (event.ktimeNs - incident.createdNs > ctx.settings.userNamespaceFollowUpNs) return NO_FINDINGS;
+    incident.escalated = true;
+    return [
+      {
+        severity: 'critical',
+        summary: `${event.comm} wrote ${event.path} after creating a user namespace inside a container`,
+        attributes: { [Attr.filePath]: event.path, [Attr.openFlags]: hex(event.openFlags) },
+      },
+    ];
+  }
+}
+
+function syscallName(op: number): string {
+  return op === 1 ? 'unshare' : op === 3 ? 'clone3' : 'clone';
+}
