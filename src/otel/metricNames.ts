@@ -26,6 +26,8 @@ export const MetricAttribute = {
   severity: 'kubesentry.detection.severity',
   /** OTLP signal the spool item belongs to: logs | traces. */
   signal: 'kubesentry.otel.signal',
+  /** Why telemetry was dropped without eviction: rejected | non_retryable | too_large | memory_full | encode_error | spool_error | shut_down. */
+  dropReason: 'kubesentry.drop.reason',
 } as const;
 
 export const MetricNames = {
@@ -92,6 +94,14 @@ export const MetricNames = {
     unit: '{request}',
     description: 'OTLP export requests that failed (each is retried; items stay spooled).',
     attributes: [MetricAttribute.signal, MetricAttribute.errorType],
+  },
+  exportDropped: {
+    name: 'kubesentry.export.dropped',
+    prometheus: 'kubesentry_export_dropped_total',
+    kind: 'counter',
+    unit: '{item}',
+    description: 'Telemetry items lost for reasons other than spool eviction (see kubesentry.drop.reason).',
+    attributes: [MetricAttribute.signal, MetricAttribute.dropReason],
   },
   exportedItems: {
     name: 'kubesentry.export.items',

@@ -1,0 +1,115 @@
+// The agent's self-metrics, named by src/otel/metricNames.ts. Callers record facts; gauges are read at collection
+// time from the last value set, so hot paths only store a number.
+import type { Attributes, Counter, Meter } from '@opentelemetry/api';
+import type { Severity } from '../detection.ts';
+import { MetricAttribute, MetricNames, type MetricDefinition } from './metricNames.ts';
+
+export interface AgentMetrics {
+  /** Decoded kernel events; eventType is the EventTypeName value (exec, fork, ...). */
+  eventsReceived(eventType: string, count?: number): void;
+  /** Events the kernel side could not submit (its per-type drop counters; pass the delta since the last read). */
+  kernelDropped(eventType: string, count: number): void;
+  /** A ring-buffer record discarded by the decoder; errorType is a short reason (truncated, unknown_type, ...). */
+  decoderError(errorType: string, count?: number): void;
+  /** Called by Telemetry.emit(); only call it yourself for detections that are not emitted. */
+  detection(rule: string, severity: Severity): void;
+  k8sMetadataMiss(count?: number): void;
+  setProcessTableSize(size: number): void;
+  setContainerCacheSize(size: number): void;
+}
+
+/** Export-side facts, recorded by the telemetry pipeline itself. */
+export interface ExportMetricsRecorder {
+  exportFailure(signal: 'logs' | 'traces', errorType: string): void;
+  exported(signal: 'logs' | 'traces', items: number): void;
+  evicted(signal: 'logs' | 'traces', items: number): void;
+  dropped(signal: 'logs' | 'traces', reason: string, items: number): void;
+  observeSpool(read: () => { bytes: number; pending: { logs: number; traces: number } }): void;
+}
+
+export class OtelAgentMetrics implements AgentMetrics, ExportMetricsRecorder {
+  readonly #counters = new Map<string, Counter>();
+  #processTableSize = 0;
+  #containerCacheSize = 0;
+  #spool: () => { bytes: number; pending: { logs: number; traces: number } } = () => ({
+    bytes: 0,
+    pending: { logs: 0, traces: 0 },
+  });
+
+  constructor(meter: Meter) {
+    for (const def of Object.values(MetricNames) as MetricDefinition[]) {
+      if (def.kind === 'counter') {
+        this.#counters.set(def.name, meter.createCounter(def.name, { unit: def.unit, description: def.description }));
+      }
+    }
+    const gauge = (def: MetricDefinition, read: () => [number, Attributes?][]): void => {
+      meter
+        .createObservableGauge(def.name, { unit: def.unit, description: def.description })
+        .addCallback((result) => {
+          for (const [value, attributes] of read()) result.observe(value, attributes);
+        });
+    };
+    gauge(MetricNames.processTableSize, () => [[this.#processTableSize]]);
+    gauge(MetricNames.containerCacheSize, () => [[this.#containerCacheSize]]);
+    gauge(MetricNames.spoolBytes, () => [[this.#spool().bytes]]);
+    gauge(MetricNames.exportQueueDepth, () => {
+      const { pending } = this.#spool();
+      return [
+        [pending.logs, { [MetricAttribute.signal]: 'logs' }],
+        [pending.traces, { [MetricAttribute.signal]: 'traces' }],
+      ];
+    });
+  }
+
+  #add(def: MetricDefinition, value: number, attributes?: Attributes): void {
+    if (value > 0) this.#counters.get(def.name)!.add(value, attributes);
+  }
+
+  eventsReceived(eventType: string, count = 1): void {
+    this.#add(MetricNames.eventsReceived, count, { [MetricAttribute.eventType]: eventType });
+  }
+
+  kernelDropped(eventType: string, count: number): void {
+    this.#add(MetricNames.kernelDrops, count, { [MetricAttribute.eventType]: eventType });
+  }
+
+  decoderError(errorType: string, count = 1): void {
+    this.#add(MetricNames.decoderErrors, count, { [MetricAttribute.errorType]: errorType });
+  }
+
+  detection(rule: string, severity: Severity): void {
+    this.#add(MetricNames.detections, 1, { [MetricAttribute.ruleName]: rule, [MetricAttribute.severity]: severity });
+  }
+
+  k8sMetadataMiss(count = 1): void {
+    this.#add(MetricNames.k8sMetadataMisses, count);
+  }
+
+  setProcessTableSize(size: number): void {
+    this.#processTableSize = size;
+  }
+
+  setContainerCacheSize(size: number): void {
+    this.#containerCacheSize = size;
+  }
+
+  exportFailure(signal: 'logs' | 'traces', errorType: string): void {
+    this.#add(MetricNames.exportFailures, 1, { [MetricAttribute.signal]: signal, [MetricAttribute.errorType]: errorType });
+  }
+
+  exported(signal: 'logs' | 'traces', items: number): void {
+    this.#add(MetricNames.exportedItems, items, { [MetricAttribute.signal]: signal });
+  }
+
+  evicted(signal: 'logs' | 'traces', items: number): void {
+    this.#add(MetricNames.spoolEvictions, items, { [MetricAttribute.signal]: signal });
+  }
+
+  dropped(signal: 'logs' | 'traces', reason: string, items: number): void {
+    this.#add(MetricNames.exportDropped, items, { [MetricAttribute.signal]: signal, [MetricAttribute.dropReason]: reason });
+  }
+
+  observeSpool(read: () => { bytes: number; pending: { logs: number; traces: number } }): void {
+    this.#spool = read;
+  }
+}

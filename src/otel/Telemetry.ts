@@ -1,0 +1,333 @@
+// The agent's telemetry pipeline: detections → OTLP log records + incident-trace spans → on-disk spool → OTLP/gRPC
+// sender with retries; plus the agent's self-metrics (OTLP and optionally a Prometheus scrape endpoint).
+//
+// emit() runs on the kernel event path: it encodes and queues in memory, nothing else. A setImmediate flush writes
+// the queue to the spool in one append; a single sender loop drains the spool oldest-first.
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import grpc from '@grpc/grpc-js';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
+import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
+import { MeterProvider, PeriodicExportingMetricReader, type MetricReader } from '@opentelemetry/sdk-metrics';
+import type { Detection } from '../detection.ts';
+import packageJson from '../../package.json' with { type: 'json' };
+import { OtelAgentMetrics, type AgentMetrics } from './AgentMetrics.ts';
+import { resolveTelemetryConfig, type ResolvedTelemetryConfig, type TelemetryConfig } from './TelemetryConfig.ts';
+import { IncidentTracker } from './internal/incidents.ts';
+import { OtlpGrpcClient } from './internal/OtlpGrpcClient.ts';
+import {
+  detectionLogRecord,
+  detectionSpans,
+  overflowLogRecord,
+  serializeLogs,
+  serializeSpans,
+  type Scope,
+} from './internal/records.ts';
+import { Spool, SPOOL_KIND_NAME, SpoolKind, type Eviction, type SpoolItem } from './internal/Spool.ts';
+
+export interface TelemetryStatus {
+  /** Spooled records not yet acknowledged, per signal. */
+  pending: { logs: number; traces: number };
+  spoolBytes: number;
+  /** Records acknowledged by the Collector since start. */
+  delivered: { logs: number; traces: number };
+  /** Consecutive failed export attempts (0 when the last one succeeded). */
+  consecutiveFailures: number;
+  /** The most recent export error, e.g. "UNAVAILABLE: No connection established ...". */
+  lastError?: string;
+}
+
+export interface Telemetry {
+  /** Never throws and never waits: failures are counted (kubesentry.export.dropped) and reported via status(). */
+  emit(detection: Detection): void;
+  readonly metrics: AgentMetrics;
+  readonly resource: Resource;
+  /** Resolves once everything emitted so far is written to the spool (and fsynced when fsync is 'always'). */
+  persisted(): Promise<void>;
+  /** Resolves once everything emitted so far has been acknowledged by the Collector; rejects after timeoutMs. */
+  forceFlush(timeoutMs?: number): Promise<void>;
+  status(): TelemetryStatus;
+  /** Tries to deliver for up to timeoutMs; whatever is left stays spooled for the next start. Safe to call twice. */
+  shutdown(timeoutMs?: number): Promise<void>;
+}
+
+// Bound on encoded-but-not-yet-spooled bytes: only reachable if the disk stalls while detections keep coming.
+const MAX_QUEUED_BYTES = 32 * 1024 * 1024;
+
+export function createTelemetry(config: TelemetryConfig): Telemetry {
+  const resolved = resolveTelemetryConfig(config, packageJson.version);
+  return new TelemetryPipeline(resolved, config.onDiagnostic);
+}
+
+class TelemetryPipeline implements Telemetry {
+  readonly metrics: OtelAgentMetrics;
+  readonly resource: Resource;
+  readonly #config: ResolvedTelemetryConfig;
+  readonly #diagnostic: (message: string) => void;
+  readonly #scope: Scope = { name: 'kubesentry', version: packageJson.version };
+  readonly #hostName: string;
+  readonly #incidents: IncidentTracker;
+  readonly #spool: Spool;
+  readonly #client: OtlpGrpcClient;
+  readonly #meterProvider: MeterProvider;
+  #queue: SpoolItem[] = [];
+  #queuedBytes = 0;
+  #flushScheduled = false;
+  #flushWaiters: (() => void)[] = [];
+  #drainWaiters: (() => void)[] = [];
+  #wakeSender: (() => void) | undefined;
+  #stopping = false;
+  #senderDone: Promise<void>;
+  #delivered = { logs: 0, traces: 0 };
+  #consecutiveFailures = 0;
+  #lastError: string | undefined;
+  #shutdown: Promise<void> | undefined;
+
+  constructor(config: ResolvedTelemetryConfig, onDiagnostic: ((message: string) => void) | undefined) {
+    this.#config = config;
+    this.#diagnostic = onDiagnostic ?? (() => {});
+    fs.mkdirSync(config.stateDir, { recursive: true });
+    const attributes = { ...config.resourceAttributes };
+    attributes['service.instance.id'] ??= instanceId(config.stateDir);
+    this.resource = resourceFromAttributes(attributes);
+    this.#hostName = attributes['host.name'] ?? '';
+    this.#incidents = new IncidentTracker(config.incidentQuietWindowMs);
+
+    const readers: MetricReader[] = [];
+    if (config.metricsOtlp) {
+      readers.push(
+        new PeriodicExportingMetricReader({
+          exporter: new OTLPMetricExporter({
+            url: config.endpoint.href,
+            credentials: config.tls
+              ? grpc.credentials.createSsl(config.ca ?? null, config.clientKey ?? null, config.clientCert ?? null)
+              : grpc.credentials.createInsecure(),
+            metadata: metadataOf(config.headers),
+          }),
+          exportIntervalMillis: config.metricsExportIntervalMs,
+        }),
+      );
+    }
+    if (config.prometheus) {
+      readers.push(new PrometheusExporter({ host: config.prometheus.host, port: config.prometheus.port }));
+    }
+    this.#meterProvider = new MeterProvider({ resource: this.resource, readers });
+    this.metrics = new OtelAgentMetrics(this.#meterProvider.getMeter('kubesentry', packageJson.version));
+
+    this.#spool = new Spool(path.join(config.stateDir, 'spool'), {
+      maxBytes: config.spoolMaxBytes,
+      fsync: config.fsync,
+      fsyncIntervalMs: config.fsyncIntervalMs,
+      onEvict: (eviction) => this.#onEvict(eviction),
+    });
+    this.metrics.observeSpool(() => ({ bytes: this.#spool.bytes, pending: this.#spool.pending }));
+    this.#client = new OtlpGrpcClient(config);
+    this.#senderDone = this.#sendLoop();
+  }
+
+  emit(d: Detection): void {
+    try {
+      if (this.#stopping) {
+        this.metrics.dropped('logs', 'shut_down', 1);
+        return;
+      }
+      this.metrics.detection(d.rule, d.severity);
+      const plan = this.#incidents.plan(d, this.#hostName);
+      const logs = serializeLogs([detectionLogRecord(d, plan, this.resource, this.#scope)]);
+      const spans = serializeSpans(detectionSpans(d, plan, this.resource, this.#scope));
+      if (this.#queuedBytes + logs.length + spans.length > MAX_QUEUED_BYTES) {
+        this.metrics.dropped('logs', 'memory_full', 1);
+        this.metrics.dropped('traces', 'memory_full', 1);
+        return;
+      }
+      this.#enqueue({ kind: SpoolKind.Logs, payload: logs }, { kind: SpoolKind.Traces, payload: spans });
+    } catch (error) {
+      this.metrics.dropped('logs', 'encode_error', 1);
+      this.#lastError = `encode: ${(error as Error).message}`;
+    }
+  }
+
+  persisted(): Promise<void> {
+    if (!this.#flushScheduled) return Promise.resolve();
+    return new Promise((resolve) => this.#flushWaiters.push(resolve));
+  }
+
+  async forceFlush(timeoutMs = 30_000): Promise<void> {
+    await this.persisted();
+    if (!this.#spool.isEmpty) {
+      let timer: NodeJS.Timeout | undefined;
+      let onDrained: (() => void) | undefined;
+      try {
+        await new Promise<void>((resolve, reject) => {
+          onDrained = resolve;
+          this.#drainWaiters.push(resolve);
+          timer = setTimeout(() => {
+            const { logs, traces } = this.#spool.pending;
+            reject(
+              new Error(
+                `telemetry: ${logs} log records and ${traces} span batches still undelivered after ${timeoutMs} ms` +
+                  (this.#lastError ? `; last export error: ${this.#lastError}` : ''),
+              ),
+            );
+          }, timeoutMs);
+        });
+      } finally {
+        clearTimeout(timer);
+        this.#drainWaiters = this.#drainWaiters.filter((w) => w !== onDrained);
+      }
+    }
+    await this.#meterProvider.forceFlush().catch(() => {});
+  }
+
+  status(): TelemetryStatus {
+    return {
+      pending: this.#spool.pending,
+      spoolBytes: this.#spool.bytes,
+      delivered: { ...this.#delivered },
+      consecutiveFailures: this.#consecutiveFailures,
+      lastError: this.#lastError,
+    };
+  }
+
+  shutdown(timeoutMs = 5_000): Promise<void> {
+    this.#shutdown ??= (async () => {
+      await this.forceFlush(timeoutMs).catch((error: Error) => this.#diagnostic(error.message));
+      this.#stopping = true;
+      this.#wakeSender?.();
+      await this.#senderDone;
+      this.#client.close();
+      this.#spool.close();
+      await this.#meterProvider.shutdown().catch(() => {});
+    })();
+    return this.#shutdown;
+  }
+
+  #enqueue(...items: SpoolItem[]): void {
+    for (const item of items) {
+      this.#queue.push(item);
+      this.#queuedBytes += item.payload.length;
+    }
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(() => this.#flush());
+    }
+  }
+
+  #flush(): void {
+    const items = this.#queue;
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    this.#flushScheduled = false;
+    try {
+      const refused = this.#spool.append(items);
+      if (refused > 0) this.metrics.dropped('traces', 'too_large', refused);
+    } catch (error) {
+      for (const item of items) this.metrics.dropped(SPOOL_KIND_NAME[item.kind], 'spool_error', 1);
+      this.#lastError = `spool: ${(error as Error).message}`;
+      this.#diagnostic(`telemetry: cannot write export spool, ${items.length} items lost: ${(error as Error).message}`);
+    }
+    const waiters = this.#flushWaiters;
+    this.#flushWaiters = [];
+    for (const resolve of waiters) resolve();
+    this.#wakeSender?.();
+  }
+
+  #onEvict(eviction: Eviction): void {
+    if (eviction.logs) this.metrics.evicted('logs', eviction.logs);
+    if (eviction.traces) this.metrics.evicted('traces', eviction.traces);
+    this.#diagnostic(
+      `telemetry: export spool full, evicted ${eviction.logs} log records and ${eviction.traces} span batches (oldest first)`,
+    );
+    // In-band: whoever reads the detections downstream also learns that some are missing.
+    this.#enqueue({ kind: SpoolKind.Logs, payload: serializeLogs([overflowLogRecord(eviction, this.resource, this.#scope)]) });
+  }
+
+  async #sendLoop(): Promise<void> {
+    let backoffMs = this.#config.initialBackoffMs;
+    while (!this.#stopping) {
+      let batch;
+      try {
+        batch = this.#spool.peek(this.#config.maxBatchItems);
+      } catch (error) {
+        this.#lastError = `spool: ${(error as Error).message}`;
+        await this.#pause(backoffMs);
+        continue;
+      }
+      if (!batch) {
+        for (const resolve of this.#drainWaiters.splice(0)) resolve();
+        await this.#pause();
+        continue;
+      }
+      const signal = SPOOL_KIND_NAME[batch.kind];
+      const result = await this.#client.send(batch.kind, batch.payloads);
+      if (result.outcome === 'retry') {
+        this.#failed(signal, result.code, result.message);
+        // The server's hint wins; otherwise exponential backoff with full jitter so restarted agents don't stampede.
+        const delay = result.retryAfterMs ?? Math.random() * backoffMs;
+        backoffMs = Math.min(backoffMs * 2, this.#config.maxBackoffMs);
+        await this.#pause(Math.max(delay, 50));
+        continue;
+      }
+      backoffMs = this.#config.initialBackoffMs;
+      this.#spool.ack(batch);
+      if (result.outcome === 'fatal') {
+        this.#failed(signal, result.code, result.message);
+        this.metrics.dropped(signal, 'non_retryable', batch.payloads.length);
+        continue;
+      }
+      if (this.#consecutiveFailures > 0) this.#diagnostic(`telemetry: export to ${this.#config.target} recovered`);
+      this.#consecutiveFailures = 0;
+      this.#delivered[signal] += batch.payloads.length;
+      this.metrics.exported(signal, batch.payloads.length);
+      if (result.rejected > 0) {
+        this.metrics.dropped(signal, 'rejected', result.rejected);
+        this.#diagnostic(`telemetry: collector rejected ${result.rejected} ${signal} items: ${result.rejectedMessage ?? ''}`);
+      }
+    }
+  }
+
+  #failed(signal: 'logs' | 'traces', code: string, message: string): void {
+    this.metrics.exportFailure(signal, code);
+    const error = `${code}: ${message}`;
+    if (this.#consecutiveFailures === 0 || error !== this.#lastError) {
+      this.#diagnostic(`telemetry: OTLP export of ${signal} to ${this.#config.endpoint.href} failed: ${error}`);
+    }
+    this.#consecutiveFailures++;
+    this.#lastError = error;
+  }
+
+  /** Waits for new spool data (no timeout) or for ms; shutdown ends either wait. */
+  #pause(ms?: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = ms === undefined ? undefined : setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      // A timed pause (backoff) ignores new data: only the timer or shutdown end it.
+      this.#wakeSender = ms === undefined ? done : () => this.#stopping && done();
+    });
+  }
+}
+
+function metadataOf(headers: Record<string, string>): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  for (const [key, value] of Object.entries(headers)) metadata.set(key.toLowerCase(), value);
+  return metadata;
+}
+
+/** A stable service.instance.id per state directory, so a restarted agent keeps its identity. */
+function instanceId(stateDir: string): string {
+  const file = path.join(stateDir, 'instance-id');
+  try {
+    const id = fs.readFileSync(file, 'utf8').trim();
+    if (id) return id;
+  } catch {
+    // First start.
+  }
+  const id = randomUUID();
+  fs.writeFileSync(file, `${id}\n`);
+  return id;
+}

@@ -1,0 +1,344 @@
+// A bounded on-disk FIFO of serialized OTLP requests that survives agent restarts (SIGKILL included).
+//
+// Layout under <dir>: numbered segment files written append-only, and a `cursor` file naming the first record not
+// yet acknowledged by the Collector. Records are [u32 payload length][u32 crc32 of the rest][u8 kind]
+// [f64 spooled-at ms][payload]; a torn or corrupt tail (crash mid-write) is cut off when the spool is reopened.
+// Only acknowledged records move the cursor, so a crash between send and cursor write re-sends (duplicates carry
+// the detection id), never loses. When full, whole segments are evicted oldest first and reported to onEvict.
+//
+// All file I/O is synchronous and runs from the telemetry flush and sender loops, never from emit().
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import type { FsyncPolicy } from '../TelemetryConfig.ts';
+
+export const SpoolKind = { Logs: 1, Traces: 2 } as const;
+export type SpoolKind = (typeof SpoolKind)[keyof typeof SpoolKind];
+export const SPOOL_KIND_NAME: Record<SpoolKind, 'logs' | 'traces'> = { 1: 'logs', 2: 'traces' };
+
+const HEADER_BYTES = 17;
+const SEGMENT_SUFFIX = '.seg';
+
+export interface SpoolItem {
+  kind: SpoolKind;
+  payload: Uint8Array;
+}
+
+export interface SpoolBatch {
+  kind: SpoolKind;
+  payloads: Buffer[];
+  /** Position of the first record, for ack(). */
+  readonly segmentSeq: number;
+  readonly firstRecord: number;
+}
+
+export interface Eviction {
+  logs: number;
+  traces: number;
+  /** Spool-time range of the evicted records (ms since epoch). */
+  firstSpooledMs: number;
+  lastSpooledMs: number;
+}
+
+export interface SpoolOptions {
+  maxBytes: number;
+  fsync: FsyncPolicy;
+  fsyncIntervalMs: number;
+  onEvict: (eviction: Eviction) => void;
+}
+
+interface RecordIndex {
+  offset: number;
+  length: number;
+  kind: SpoolKind;
+  spooledMs: number;
+}
+
+interface Segment {
+  seq: number;
+  file: string;
+  size: number;
+  records: RecordIndex[];
+}
+
+export class Spool {
+  readonly #dir: string;
+  readonly #options: SpoolOptions;
+  readonly #segmentMaxBytes: number;
+  #segments: Segment[] = [];
+  /** First unacknowledged record: in #segments[0] once acked records' segments are deleted. */
+  #cursorRecord = 0;
+  #activeFd: number | undefined;
+  #bytes = 0;
+  #pending = { logs: 0, traces: 0 };
+  #dirty = false;
+  #fsyncTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(dir: string, options: SpoolOptions) {
+    this.#dir = dir;
+    this.#options = options;
+    // Eviction is per segment, so a segment is at most an eighth of the budget: a full spool loses ~1/8 at a time.
+    this.#segmentMaxBytes = Math.max(64 * 1024, Math.min(16 * 1024 * 1024, Math.floor(options.maxBytes / 8)));
+    fs.mkdirSync(dir, { recursive: true });
+    this.#load();
+    if (options.fsync === 'interval') {
+      this.#fsyncTimer = setInterval(() => this.#syncIfDirty(), options.fsyncIntervalMs);
+      this.#fsyncTimer.unref();
+    }
+  }
+
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Unacknowledged records per signal. */
+  get pending(): { logs: number; traces: number } {
+    return { ...this.#pending };
+  }
+
+  get isEmpty(): boolean {
+    return this.#pending.logs + this.#pending.traces === 0;
+  }
+
+  /** Appends items in one write; returns how many were refused because a single item exceeds the whole budget. */
+  append(items: SpoolItem[]): number {
+    if (this.#closed) throw new Error('spool is closed');
+    let refused = 0;
+    const now = Date.now();
+    const encoded: { item: SpoolItem; bytes: Buffer }[] = [];
+    for (const item of items) {
+      const bytes = encodeRecord(item, now);
+      if (bytes.length > this.#options.maxBytes) {
+        refused++;
+        continue;
+      }
+      encoded.push({ item, bytes });
+    }
+    let start = 0;
+    while (start < encoded.length) {
+      let segment = this.#activeSegment();
+      if (segment.size >= this.#segmentMaxBytes) segment = this.#rotate();
+      // Write as many as fit in this segment in one syscall, so a batch is one append rather than many.
+      let end = start;
+      let size = 0;
+      while (end < encoded.length && (end === start || segment.size + size + encoded[end].bytes.length <= this.#segmentMaxBytes)) {
+        size += encoded[end].bytes.length;
+        end++;
+      }
+      this.#makeRoom(size);
+      segment = this.#activeSegment();
+      const chunk = Buffer.concat(encoded.slice(start, end).map((e) => e.bytes));
+      fs.writeSync(this.#activeFd!, chunk);
+      let offset = segment.size;
+      for (let i = start; i < end; i++) {
+        const { item, bytes } = encoded[i];
+        segment.records.push({ offset, length: bytes.length, kind: item.kind, spooledMs: now });
+        offset += bytes.length;
+        this.#pending[SPOOL_KIND_NAME[item.kind]]++;
+      }
+      segment.size += size;
+      this.#bytes += size;
+      start = end;
+    }
+    this.#dirty = true;
+    if (this.#options.fsync === 'always') this.#syncIfDirty();
+    return refused;
+  }
+
+  /** The next unacknowledged records of one kind, oldest first, at most maxItems. */
+  peek(maxItems: number): SpoolBatch | undefined {
+    // A fully acknowledged segment stays until a newer one exists (it may still be the one being appended to).
+    while (this.#segments.length > 1 && this.#cursorRecord >= this.#segments[0].records.length) {
+      this.#dropOldestSegment();
+      this.#writeCursor();
+    }
+    const segment = this.#segments[0];
+    if (!segment || this.#cursorRecord >= segment.records.length) return undefined;
+    const first = segment.records[this.#cursorRecord];
+    let last = this.#cursorRecord;
+    while (
+      last + 1 < segment.records.length &&
+      last + 1 - this.#cursorRecord < maxItems &&
+      segment.records[last + 1].kind === first.kind
+    ) {
+      last++;
+    }
+    const end = segment.records[last].offset + segment.records[last].length;
+    const bytes = Buffer.allocUnsafe(end - first.offset);
+    const fd = fs.openSync(segment.file, 'r');
+    try {
+      readFully(fd, bytes, first.offset);
+    } finally {
+      fs.closeSync(fd);
+    }
+    const payloads: Buffer[] = [];
+    for (let i = this.#cursorRecord; i <= last; i++) {
+      const r = segment.records[i];
+      const start = r.offset - first.offset;
+      payloads.push(bytes.subarray(start + HEADER_BYTES, start + r.length));
+    }
+    return { kind: first.kind, payloads, segmentSeq: segment.seq, firstRecord: this.#cursorRecord };
+  }
+
+  /** Marks a peeked batch delivered. A batch whose records were evicted meanwhile is ignored. */
+  ack(batch: SpoolBatch): void {
+    const segment = this.#segments[0];
+    if (!segment || segment.seq !== batch.segmentSeq || this.#cursorRecord !== batch.firstRecord) return;
+    for (let i = 0; i < batch.payloads.length; i++) {
+      this.#pending[SPOOL_KIND_NAME[segment.records[this.#cursorRecord + i].kind]]--;
+    }
+    this.#cursorRecord += batch.payloads.length;
+    if (this.#cursorRecord >= segment.records.length && this.#segments.length > 1) {
+      this.#dropOldestSegment();
+    }
+    this.#writeCursor();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#fsyncTimer) clearInterval(this.#fsyncTimer);
+    if (this.#options.fsync !== 'never') this.#syncIfDirty();
+    if (this.#activeFd !== undefined) fs.closeSync(this.#activeFd);
+    this.#activeFd = undefined;
+  }
+
+  #activeSegment(): Segment {
+    const last = this.#segments.at(-1);
+    if (last && this.#activeFd !== undefined) return last;
+    return this.#rotate();
+  }
+
+  #rotate(): Segment {
+    if (this.#activeFd !== undefined) {
+      if (this.#options.fsync !== 'never') this.#syncIfDirty();
+      fs.closeSync(this.#activeFd);
+    }
+    const seq = (this.#segments.at(-1)?.seq ?? 0) + 1;
+    const file = path.join(this.#dir, `${String(seq).padStart(16, '0')}${SEGMENT_SUFFIX}`);
+    this.#activeFd = fs.openSync(file, 'a');
+    const segment: Segment = { seq, file, size: 0, records: [] };
+    this.#segments.push(segment);
+    return segment;
+  }
+
+  #makeRoom(incoming: number): void {
+    let evicted: Eviction | undefined;
+    while (this.#bytes + incoming > this.#options.maxBytes && this.#segments.length > 0) {
+      if (this.#segments.length === 1) this.#rotate();
+      const segment = this.#segments[0];
+      for (let i = this.#cursorRecord; i < segment.records.length; i++) {
+        const r = segment.records[i];
+        evicted ??= { logs: 0, traces: 0, firstSpooledMs: r.spooledMs, lastSpooledMs: r.spooledMs };
+        evicted[SPOOL_KIND_NAME[r.kind]]++;
+        this.#pending[SPOOL_KIND_NAME[r.kind]]--;
+        evicted.firstSpooledMs = Math.min(evicted.firstSpooledMs, r.spooledMs);
+        evicted.lastSpooledMs = Math.max(evicted.lastSpooledMs, r.spooledMs);
+      }
+      this.#dropOldestSegment();
+      this.#writeCursor();
+    }
+    if (evicted) this.#options.onEvict(evicted);
+  }
+
+  #dropOldestSegment(): void {
+    const segment = this.#segments.shift()!;
+    this.#bytes -= segment.size;
+    this.#cursorRecord = 0;
+    fs.rmSync(segment.file, { force: true });
+  }
+
+  #writeCursor(): void {
+    const segment = this.#segments[0];
+    const cursor = segment
+      ? { seq: segment.seq, offset: segment.records[this.#cursorRecord]?.offset ?? segment.size }
+      : { seq: 0, offset: 0 };
+    const tmp = path.join(this.#dir, 'cursor.tmp');
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      fs.writeSync(fd, JSON.stringify(cursor));
+      if (this.#options.fsync === 'always') fs.fdatasyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, path.join(this.#dir, 'cursor'));
+  }
+
+  #syncIfDirty(): void {
+    if (!this.#dirty || this.#activeFd === undefined) return;
+    fs.fdatasyncSync(this.#activeFd);
+    this.#dirty = false;
+  }
+
+  #load(): void {
+    const files = fs
+      .readdirSync(this.#dir)
+      .filter((f) => /^\d{16}\.seg$/.test(f))
+      .sort();
+    let cursor = { seq: 0, offset: 0 };
+    try {
+      cursor = JSON.parse(fs.readFileSync(path.join(this.#dir, 'cursor'), 'utf8'));
+    } catch {
+      // No cursor yet (fresh spool) or an unreadable one: start from the oldest record; at worst re-sends.
+    }
+    for (const name of files) {
+      const seq = Number(name.slice(0, 16));
+      const file = path.join(this.#dir, name);
+      if (seq < cursor.seq) {
+        fs.rmSync(file, { force: true });
+        continue;
+      }
+      const segment = scanSegment(seq, file);
+      this.#segments.push(segment);
+      this.#bytes += segment.size;
+    }
+    const first = this.#segments[0];
+    if (first && first.seq === cursor.seq) {
+      const index = first.records.findIndex((r) => r.offset >= cursor.offset);
+      this.#cursorRecord = index === -1 ? first.records.length : index;
+    }
+    this.#segments.forEach((segment, i) => {
+      for (let r = i === 0 ? this.#cursorRecord : 0; r < segment.records.length; r++) {
+        this.#pending[SPOOL_KIND_NAME[segment.records[r].kind]]++;
+      }
+    });
+    // Appends always go to a fresh segment after a restart, so a torn tail is never appended to.
+  }
+}
+
+function encodeRecord(item: SpoolItem, spooledMs: number): Buffer {
+  const bytes = Buffer.allocUnsafe(HEADER_BYTES + item.payload.length);
+  bytes.writeUInt32LE(item.payload.length, 0);
+  bytes.writeUInt8(item.kind, 8);
+  bytes.writeDoubleLE(spooledMs, 9);
+  bytes.set(item.payload, HEADER_BYTES);
+  bytes.writeUInt32LE(zlib.crc32(bytes.subarray(8)), 4);
+  return bytes;
+}
+
+function scanSegment(seq: number, file: string): Segment {
+  const data = fs.readFileSync(file);
+  const records: RecordIndex[] = [];
+  let offset = 0;
+  while (offset + HEADER_BYTES <= data.length) {
+    const length = HEADER_BYTES + data.readUInt32LE(offset);
+    if (offset + length > data.length) break;
+    if (zlib.crc32(data.subarray(offset + 8, offset + length)) !== data.readUInt32LE(offset + 4)) break;
+    const kind = data.readUInt8(offset + 8);
+    if (kind !== SpoolKind.Logs && kind !== SpoolKind.Traces) break;
+    records.push({ offset, length, kind, spooledMs: data.readDoubleLE(offset + 9) });
+    offset += length;
+  }
+  if (offset < data.length) fs.truncateSync(file, offset);
+  return { seq, file, size: offset, records };
+}
+
+function readFully(fd: number, into: Buffer, position: number): void {
+  let done = 0;
+  while (done < into.length) {
+    const n = fs.readSync(fd, into, done, into.length - done, position + done);
+    if (n === 0) throw new Error('spool segment shorter than its index');
+    done += n;
+  }
+}

@@ -1,0 +1,78 @@
+// Incident traces: a container's detections (host processes: the host's) form one trace until the quiet window
+// passes without a detection. Each detection becomes a span under the spans of its process ancestry; an ancestry
+// span is emitted once per incident, with an id derived from (trace id, pid, start boot time) so every later
+// detection of the same process finds the same parent without any lookup beyond this tracker.
+import { createHash, randomBytes } from 'node:crypto';
+import type { AncestryEntry, Detection } from '../../detection.ts';
+
+export interface IncidentSpanPlan {
+  traceId: string;
+  detectionSpanId: string;
+  /** Parent of the detection span: the span of ancestry[0], or none when the detection has no ancestry. */
+  detectionParentSpanId?: string;
+  /** Ancestry spans not yet emitted in this incident, with their parents (undefined = trace root). */
+  newAncestry: { entry: AncestryEntry; spanId: string; parentSpanId?: string }[];
+}
+
+interface Incident {
+  traceId: string;
+  lastDetectionMs: number;
+  emittedSpans: Set<string>;
+}
+
+// Bounds memory if a node churns through many containers: the least recently active incidents are forgotten
+// (a later detection there starts a new trace, which is the right outcome for something quiet that long).
+const MAX_INCIDENTS = 10_000;
+
+export class IncidentTracker {
+  readonly #quietWindowMs: number;
+  readonly #incidents = new Map<string, Incident>();
+
+  constructor(quietWindowMs: number) {
+    this.#quietWindowMs = quietWindowMs;
+  }
+
+  plan(d: Detection, hostName: string): IncidentSpanPlan {
+    const key = incidentKey(d, hostName);
+    const nowMs = Number(d.timeUnixNs / 1_000_000n);
+    let incident = this.#incidents.get(key);
+    if (!incident || nowMs - incident.lastDetectionMs > this.#quietWindowMs) {
+      incident = { traceId: randomBytes(16).toString('hex'), lastDetectionMs: nowMs, emittedSpans: new Set() };
+    }
+    incident.lastDetectionMs = Math.max(incident.lastDetectionMs, nowMs);
+    // Re-insert to keep the map in least-recently-used order for eviction.
+    this.#incidents.delete(key);
+    this.#incidents.set(key, incident);
+    if (this.#incidents.size > MAX_INCIDENTS) this.#incidents.delete(this.#incidents.keys().next().value!);
+
+    const ids = d.ancestry.map((entry) => ancestrySpanId(incident.traceId, entry));
+    const newAncestry: IncidentSpanPlan['newAncestry'] = [];
+    d.ancestry.forEach((entry, i) => {
+      if (incident.emittedSpans.has(ids[i])) return;
+      incident.emittedSpans.add(ids[i]);
+      newAncestry.push({ entry, spanId: ids[i], parentSpanId: ids[i + 1] });
+    });
+    return {
+      traceId: incident.traceId,
+      detectionSpanId: spanIdOf(`detection\0${d.id}`),
+      detectionParentSpanId: ids[0],
+      newAncestry,
+    };
+  }
+}
+
+function incidentKey(d: Detection, hostName: string): string {
+  const container = d.attributes['container.id'];
+  return typeof container === 'string' && container !== '' ? `container:${container}` : `host:${hostName}`;
+}
+
+export function ancestrySpanId(traceId: string, entry: AncestryEntry): string {
+  return spanIdOf(`${traceId}\0${entry.pid}\0${entry.start_boottime_ns}`);
+}
+
+function spanIdOf(seed: string): string {
+  const id = createHash('sha256').update(seed).digest().subarray(0, 8);
+  // An all-zero span id is invalid in OTLP.
+  if (id.every((b) => b === 0)) id[7] = 1;
+  return id.toString('hex');
+}
