@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Getting a record into the ring: the agent filter, reservation with drop counting, the common
+ * header, bounded strings, and submission with batched wakeups.
+ */
+#ifndef KS_LIB_EMIT_H
+#define KS_LIB_EMIT_H
+
+/*
+ * `value & mask` that survives optimisation: clang drops a mask it can prove redundant from an
+ * earlier comparison, but the verifier tracks bounds through masks more reliably than through
+ * branches, so variable offsets into buffers are bounded with this.
+ */
+static __always_inline __u32 ks_bounded(__u32 value, __u32 mask)
+{
+	barrier_var(value);
+	return value & mask;
+}
+
+static __always_inline bool ks_from_agent(void)
+{
+	return (__u32)(bpf_get_current_pid_tgid() >> 32) == agent_tgid;
+}
+
+static __always_inline void ks_count_drop(__u32 type)
+{
+	__u64 *count = bpf_map_lookup_elem(&drops, &type);
+
+	if (count)
+		*count += 1;
+}
+
+/* Reserved memory is not zeroed: callers zero the record before filling it, so no stale ring bytes leak. */
+static __always_inline void *ks_reserve(__u32 type, __u32 size)
+{
+	void *record = bpf_ringbuf_reserve(&events, size, 0);
+
+	if (!record)
+		ks_count_drop(type);
+	return record;
+}
+
+static __always_inline __u64 ks_wakeup_flag(__u32 size)
+{
+	__u64 waiting = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + size;
+
+	return waiting >= wakeup_batch_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void ks_submit(void *record, __u32 size)
+{
+	bpf_ringbuf_submit(record, ks_wakeup_flag(size));
+}
+
+/* For records assembled in a per-CPU scratch buffer (too big for the stack, or built before we know we emit). */
+static __always_inline void ks_output(void *record, __u32 size, __u32 type)
+{
+	if (bpf_ringbuf_output(&events, record, size, ks_wakeup_flag(size)) < 0)
+		ks_count_drop(type);
+}
+
+/* The header for an event caused by the current task. */
+static __always_inline void ks_fill_header(struct ks_header *hdr, __u16 type, __u16 size)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid(); /* kuid/kgid mapped into the initial user namespace */
+
+	hdr->type = type;
+	hdr->size = size;
+	hdr->ktime_ns = bpf_ktime_get_boot_ns();
+	hdr->cgroup_id = bpf_get_current_cgroup_id();
+	hdr->tgid = pid_tgid >> 32;
+	hdr->pid = (__u32)pid_tgid;
+	hdr->uid = (__u32)uid_gid;
+	hdr->gid = uid_gid >> 32;
+	bpf_get_current_comm(hdr->comm, sizeof(hdr->comm));
+}
+
+static __always_inline void ks_mark_truncated_if(struct ks_header *hdr, bool truncated)
+{
+	if (truncated)
+		hdr->flags |= KS_HDR_FLAG_TRUNCATED;
+}
+
+/*
+ * Copies a user string into a zeroed field of `size` bytes and returns its length without the NUL.
+ * A string that filled the field is truncated only if the caller's string goes on past it.
+ */
+static __always_inline __u32 ks_read_user_str(char *dst, __u32 size, const void *src, struct ks_header *hdr)
+{
+	long copied = bpf_probe_read_user_str(dst, size, src);
+	char next = 0;
+
+	if (copied <= 0)
+		return 0;
+	if (copied == size && bpf_probe_read_user(&next, 1, (const char *)src + size - 1) == 0)
+		ks_mark_truncated_if(hdr, next != 0);
+	return copied - 1;
+}
+
+static __always_inline __u32 ks_read_kernel_str(char *dst, __u32 size, const void *src, struct ks_header *hdr)
+{
+	long copied = bpf_probe_read_kernel_str(dst, size, src);
+	char next = 0;
+
+	if (copied <= 0)
+		return 0;
+	if (copied == size && bpf_probe_read_kernel(&next, 1, (const char *)src + size - 1) == 0)
+		ks_mark_truncated_if(hdr, next != 0);
+	return copied - 1;
+}
+
+#endif /* KS_LIB_EMIT_H */

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Maps and tunables shared by every program of build/kubesentry.bpf.o.
+ *
+ * Each bpf/<group>.bpf.c is compiled on its own and `bpftool gen object` links them; exactly one unit
+ * (maps.bpf.c) defines KS_DEFINE_MAPS and so owns the definitions, the others see `extern`
+ * declarations that the linker resolves to the same map. User space finds them by these names.
+ */
+#ifndef KS_LIB_MAPS_H
+#define KS_LIB_MAPS_H
+
+#ifdef KS_DEFINE_MAPS
+#define KS_SHARED
+#define KS_TUNABLE(type, name, value) const volatile type name = value
+#else
+#define KS_SHARED extern
+#define KS_TUNABLE(type, name, value) extern const volatile type name
+#endif
+
+/* 8 MiB by default; user space may bpf_map__set_max_entries() before load (a power of two of pages). */
+#define KS_EVENTS_RING_BYTES (8u << 20)
+
+KS_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, KS_EVENTS_RING_BYTES);
+} events SEC(".maps");
+
+/* drops[type]: records of that type lost because the ring buffer was full. */
+KS_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KS_EVENT_TYPE_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+/*
+ * Sensitive-path patterns, written by user space before the open programs are attached.
+ * Packed from index 0: the first KS_PATTERN_UNUSED entry ends the list, which keeps the
+ * per-open scan as short as the configured list.
+ */
+KS_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KS_MAX_PATH_PATTERNS);
+	__type(key, __u32);
+	__type(value, struct ks_path_pattern);
+} path_patterns SEC(".maps");
+
+/* Events caused by the agent itself would feed back into the ring; they are dropped, not counted. */
+KS_TUNABLE(__u32, agent_tgid, 0);
+
+/*
+ * Wake the consumer only once this many bytes wait in the ring (0: on every record). A wakeup costs
+ * microseconds here, so per-event wakeups would dominate; user space also polls with a short timeout,
+ * which bounds the latency of a quiet ring.
+ */
+KS_TUNABLE(__u64, wakeup_batch_bytes, 64 * 1024);
+
+#endif /* KS_LIB_MAPS_H */

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Filling struct ks_exec. Three producers share it: the exec tracepoint in both variants (current is
+ * the task after exec) and the task iterator (any task, KS_EXEC_FLAG_SNAPSHOT). They differ only in
+ * where the path comes from and how user memory of the task is read, so those two stay with the
+ * callers and everything read from the task_struct lives here.
+ */
+#ifndef KS_PROCESS_EXEC_H
+#define KS_PROCESS_EXEC_H
+
+#include "lib/task.h"
+
+/* Inode timestamps moved: a timespec64 i_mtime until 6.5, __i_mtime in 6.6, split sec/nsec since 6.7. */
+struct inode___timespec_mtime {
+	struct timespec64 i_mtime;
+} __attribute__((preserve_access_index));
+
+struct inode___private_mtime {
+	struct timespec64 __i_mtime;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u64 ks_inode_mtime_ns(struct inode *inode)
+{
+	struct inode___timespec_mtime *timespec_inode = (void *)inode;
+	struct inode___private_mtime *private_inode = (void *)inode;
+	__u64 sec = 0, nsec = 0;
+
+	if (bpf_core_field_exists(inode->i_mtime_sec)) {
+		sec = BPF_CORE_READ(inode, i_mtime_sec);
+		nsec = BPF_CORE_READ(inode, i_mtime_nsec);
+	} else if (bpf_core_field_exists(private_inode->__i_mtime)) {
+		sec = BPF_CORE_READ(private_inode, __i_mtime.tv_sec);
+		nsec = BPF_CORE_READ(private_inode, __i_mtime.tv_nsec);
+	} else if (bpf_core_field_exists(timespec_inode->i_mtime)) {
+		sec = BPF_CORE_READ(timespec_inode, i_mtime.tv_sec);
+		nsec = BPF_CORE_READ(timespec_inode, i_mtime.tv_nsec);
+	}
+	return sec * 1000000000ULL + nsec;
+}
+
+/* memfd_create() names its dentry "memfd:<name>"; executing one leaves no file on disk. */
+static __always_inline bool ks_dentry_is_memfd(struct dentry *dentry)
+{
+	char name[8] = {};
+
+	bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(dentry, d_name.name));
+	return name[0] == 'm' && name[1] == 'e' && name[2] == 'm' && name[3] == 'f' && name[4] == 'd' &&
+	       name[5] == ':';
+}
+
+static __always_inline void ks_exec_fill_exe(struct ks_exec *e, struct file *exe)
+{
+	struct inode *inode;
+
+	if (!exe)
+		return;
+	inode = BPF_CORE_READ(exe, f_inode);
+	e->exe_ino = BPF_CORE_READ(inode, i_ino);
+	e->exe_mtime_ns = ks_inode_mtime_ns(inode);
+	e->exe_nlink = BPF_CORE_READ(inode, __i_nlink);
+	if (e->exe_nlink == 0)
+		e->exe_flags |= KS_EXEC_FLAG_UNLINKED;
+	if (ks_dentry_is_memfd(BPF_CORE_READ(exe, f_path.dentry)))
+		e->exe_flags |= KS_EXEC_FLAG_MEMFD;
+}
+
+static __always_inline void ks_exec_fill_task(struct ks_exec *e, struct task_struct *task)
+{
+	const struct cred *cred = ks_task_cred(task);
+	struct nsproxy *namespaces = BPF_CORE_READ(task, nsproxy);
+
+	e->start_boottime_ns = ks_process_start_boottime(task);
+	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	e->euid = BPF_CORE_READ(cred, euid.val);
+	e->egid = BPF_CORE_READ(cred, egid.val);
+	e->cap_effective = ks_cap_effective(cred);
+	e->user_ns = BPF_CORE_READ(cred, user_ns, ns.inum);
+	e->pid_ns = ks_task_pid_ns_inum(task);
+	/* nsproxy is NULL once a task is exiting; an iterator can meet such a task */
+	if (namespaces) {
+		e->mnt_ns = BPF_CORE_READ(namespaces, mnt_ns, ns.inum);
+		e->net_ns = BPF_CORE_READ(namespaces, net_ns, ns.inum);
+		e->uts_ns = BPF_CORE_READ(namespaces, uts_ns, ns.inum);
+		e->ipc_ns = BPF_CORE_READ(namespaces, ipc_ns, ns.inum);
+		e->cgroup_ns = BPF_CORE_READ(namespaces, cgroup_ns, ns.inum);
+	}
+	ks_exec_fill_exe(e, BPF_CORE_READ(task, mm, exe_file));
+}
+
+/*
+ * Where the task's argv strings are and how many bytes of them fit in ks_exec.args. The strings are
+ * contiguous and NUL-separated between mm->arg_start and mm->arg_end.
+ */
+static __always_inline __u32 ks_exec_args_window(struct ks_exec *e, struct mm_struct *mm, unsigned long *start)
+{
+	unsigned long arg_start, arg_end, len;
+
+	if (!mm)
+		return 0;
+	arg_start = BPF_CORE_READ(mm, arg_start);
+	arg_end = BPF_CORE_READ(mm, arg_end);
+	if (arg_end <= arg_start)
+		return 0;
+	len = arg_end - arg_start;
+	if (len > KS_ARGS_LEN) {
+		len = KS_ARGS_LEN;
+		e->hdr.flags |= KS_HDR_FLAG_TRUNCATED;
+	}
+	*start = arg_start;
+	return len;
+}
+
+/*
+ * After exec the ELF loader leaves argc at the initial stack pointer, which it records as
+ * mm->start_stack; the fallback tracepoint and the iterator have no linux_binprm to ask.
+ */
+static __always_inline unsigned long ks_exec_argc_address(struct mm_struct *mm)
+{
+	return mm ? BPF_CORE_READ(mm, start_stack) : 0;
+}
+
+/* args and argc of the current task, just after its exec. */
+static __always_inline void ks_exec_fill_args_of_current(struct ks_exec *e, struct task_struct *task, long argc)
+{
+	struct mm_struct *mm = BPF_CORE_READ(task, mm);
+	unsigned long start = 0;
+	__u32 len = ks_exec_args_window(e, mm, &start);
+
+	if (len > 0 && len <= KS_ARGS_LEN && bpf_probe_read_user(e->args, len, (void *)start) == 0)
+		e->args_len = len;
+	if (argc < 0 && bpf_probe_read_user(&argc, sizeof(argc), (void *)ks_exec_argc_address(mm)))
+		argc = 0;
+	e->argc = argc;
+}
+
+#define KS_ARGC_UNKNOWN (-1L)
+
+static __always_inline struct ks_exec *ks_exec_reserve_for_current(void)
+{
+	struct ks_exec *e = ks_reserve(KS_EVENT_EXEC, sizeof(*e));
+
+	if (!e)
+		return NULL;
+	__builtin_memset(e, 0, sizeof(*e));
+	ks_fill_header(&e->hdr, KS_EVENT_EXEC, sizeof(*e));
+	return e;
+}
+
+#endif /* KS_PROCESS_EXEC_H */

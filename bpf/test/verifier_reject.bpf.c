@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Compiles, links and is rejected at load: it dereferences a map lookup without the NULL check the
+ * verifier demands. The loader's tests use it to check that a verifier refusal reaches user space as a
+ * clear error carrying the verifier log.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} rejected_counter SEC(".maps");
+
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int verifier_reject__tp(void *ctx)
+{
+	__u32 key = 0;
+	__u64 *count = bpf_map_lookup_elem(&rejected_counter, &key);
+
+	*count += 1; /* no NULL check: "invalid mem access 'map_value_or_null'" */
+	return 0;
+}
