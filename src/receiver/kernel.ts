@@ -1,0 +1,460 @@
+// The kernel side of the receiver as the agent sees it: open → (choose hook variants, configure, load) →
+// start(onBatch) (attach, drain the ring buffer in batches) → snapshot() → close().
+//
+// Hook variants. Every hook in the object comes as programs named `<hook>__tp_btf`, `<hook>__raw_tp` and/or
+// `<hook>__tp`; exactly one per hook is loaded. The preference is tp_btf > raw_tp > tp, limited to the hook types
+// this kernel accepts (probed with build/probe.bpf.o) and, for tp, to tracepoints present in tracefs. A variant
+// the verifier still refuses is demoted and the object reloaded with the next one, so one odd hook never costs
+// the others their best variant. hooks() reports the choice and why every other variant was not taken.
+
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { compilePathPattern, MAX_PATH_PATTERNS, type CompiledPathPattern } from '../detectors/paths.ts';
+import { EVENT_TYPE_MAX, type EventType } from './events.ts';
+import { KernelError } from './KernelError.ts';
+import { LAYOUT } from './layout.ts';
+import {
+  nativeAddon,
+  type NativeBpfObject,
+  type NativeReaderStats,
+  type NativeRingBufferReader,
+} from './nativeAddon.ts';
+import {
+  DEFAULT_BPFFS_PATH,
+  DEFAULT_BTF_PATH,
+  DEFAULT_PROBE_OBJECT_PATH,
+  DEFAULT_TRACEFS_PATH,
+  ensureMounted,
+  probeHookTypes,
+  requireBtf,
+  tracepointId,
+  type HookType,
+} from './probe.ts';
+
+export const DEFAULT_OBJECT_PATH = fileURLToPath(new URL('../../build/kubesentry.bpf.o', import.meta.url));
+
+/** In preference order. */
+export const HOOK_VARIANTS = ['tp_btf', 'raw_tp', 'tp'] as const;
+export type HookVariant = (typeof HOOK_VARIANTS)[number];
+
+const VARIANT_HOOK_TYPE: Record<HookVariant, HookType> = { tp_btf: 'tp_btf', raw_tp: 'raw_tp', tp: 'tracepoint' };
+/** The section prefix libbpf gives each variant; checked so a misnamed program fails loudly. */
+const VARIANT_SECTIONS: Record<HookVariant, readonly string[]> = {
+  tp_btf: ['tp_btf/'],
+  raw_tp: ['raw_tp/', 'raw_tracepoint/'],
+  tp: ['tracepoint/', 'tp/'],
+};
+
+// Names fixed by the contract in bpf/events.h and bpf/lib/maps.h.
+const EVENTS_MAP = 'events';
+const DROPS_MAP = 'drops';
+const PATH_PATTERNS_MAP = 'path_patterns';
+const SNAPSHOT_PROGRAM = 'snapshot_tasks__iter';
+const ITERATOR_SUFFIX = '__iter';
+const BPF_STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
+
+const PAGE_SIZE = 4096;
+const MAX_RING_BYTES = 1 << 30;
+
+export interface KernelSourceOptions {
+  /** Default: build/kubesentry.bpf.o of this checkout. */
+  objectPath?: string;
+  /** The agent's own process id: its events are dropped in the kernel rather than fed back. */
+  agentTgid: number;
+  /** Wake the reader once this many bytes wait in the ring; 0 wakes on every record. Default: the object's. */
+  wakeupBatchBytes?: number;
+  /** Ring buffer size: a power of two, at least one page. Default: the object's. */
+  ringBytes?: number;
+  /** Sensitive-path globs for the kernel open filter (syntax in src/detectors/paths.ts). */
+  pathPatterns: readonly string[];
+  btfPath?: string;
+  tracefsPath?: string;
+  bpffsPath?: string;
+  /** Default: build/probe.bpf.o. Without it variants are chosen by trial loading alone. */
+  probeObjectPath?: string;
+  /** Restricts the variants considered (default all), e.g. to exercise the fallbacks. */
+  variants?: readonly HookVariant[];
+  /** Turn on the kernel's per-program run statistics (a global sysctl, restored by close()). Default false. */
+  programStats?: boolean;
+}
+
+export interface ReaderOptions {
+  /** Upper bound of one batch handed to onBatch. Default 1 MiB. */
+  maxBatchBytes?: number;
+  /** Bytes handed over but not yet processed by JS before the reader stops reading. Default 64 MiB. */
+  maxQueuedBytes?: number;
+  /** How often the reader looks at the ring when no wakeup came (wakeups are batched). Default 50 ms. */
+  pollIntervalMs?: number;
+}
+
+export interface RejectedVariant {
+  variant: HookVariant;
+  program: string;
+  reason: string;
+}
+
+export interface HookChoice {
+  hook: string;
+  variant: HookVariant;
+  program: string;
+  /** Preferred variants that were not taken, with why; less preferred ones are not listed. */
+  rejected: RejectedVariant[];
+}
+
+export interface ProgramStats {
+  program: string;
+  runCount: bigint;
+  runTimeNs: bigint;
+  recursionMisses: bigint;
+}
+
+export type ReaderStats = NativeReaderStats;
+
+interface HookCandidates {
+  hook: string;
+  /** Still possible, in preference order. */
+  candidates: { variant: HookVariant; program: string; section: string }[];
+  rejected: RejectedVariant[];
+}
+
+/** Parses sensitive-path globs into the kernel filter's entries; a bad one is a one-line KernelError. */
+export function compilePathPatterns(patterns: readonly string[]): CompiledPathPattern[] {
+  if (patterns.length > MAX_PATH_PATTERNS) {
+    throw new KernelError('EPATTERN', `${patterns.length} path patterns; the kernel filter holds ${MAX_PATH_PATTERNS}`);
+  }
+  return patterns.map((pattern) => {
+    try {
+      return compilePathPattern(pattern);
+    } catch (error) {
+      throw new KernelError('EPATTERN', (error as Error).message, { cause: error });
+    }
+  });
+}
+
+/** struct ks_path_pattern, laid out from src/receiver/layout.ts. */
+export function encodePathPattern(pattern: CompiledPathPattern): Buffer {
+  const layout = LAYOUT.ks_path_pattern;
+  const entry = Buffer.alloc(layout.size);
+  const prefix = Buffer.from(pattern.prefix);
+  const second = Buffer.from(pattern.second);
+  entry.writeUInt32LE(pattern.kind, layout.fields.kind.offset);
+  entry.writeUInt16LE(prefix.length, layout.fields.prefix_len.offset);
+  entry.writeUInt16LE(second.length, layout.fields.second_len.offset);
+  prefix.copy(entry, layout.fields.prefix.offset);
+  second.copy(entry, layout.fields.second.offset);
+  return entry;
+}
+
+function u32(value: number): Buffer {
+  const buffer = Buffer.alloc(4);
+  buffer.writeUInt32LE(value);
+  return buffer;
+}
+
+function u64(value: number): Buffer {
+  const buffer = Buffer.alloc(8);
+  buffer.writeBigUInt64LE(BigInt(value));
+  return buffer;
+}
+
+function validateOptions(options: KernelSourceOptions): void {
+  const { agentTgid, ringBytes, wakeupBatchBytes } = options;
+  if (!Number.isInteger(agentTgid) || agentTgid <= 0 || agentTgid > 0xffffffff) {
+    throw new KernelError('EOPTION', `agentTgid must be a positive process id, got ${agentTgid}`);
+  }
+  if (
+    ringBytes !== undefined &&
+    (!Number.isInteger(ringBytes) || ringBytes < PAGE_SIZE || ringBytes > MAX_RING_BYTES || (ringBytes & (ringBytes - 1)) !== 0)
+  ) {
+    throw new KernelError('EOPTION', `ringBytes must be a power of two from ${PAGE_SIZE} to ${MAX_RING_BYTES}, got ${ringBytes}`);
+  }
+  if (wakeupBatchBytes !== undefined && (!Number.isSafeInteger(wakeupBatchBytes) || wakeupBatchBytes < 0)) {
+    throw new KernelError('EOPTION', `wakeupBatchBytes must be a non-negative integer, got ${wakeupBatchBytes}`);
+  }
+  for (const variant of options.variants ?? []) {
+    if (!HOOK_VARIANTS.includes(variant)) {
+      throw new KernelError('EOPTION', `unknown hook variant '${variant}' (use ${HOOK_VARIANTS.join(', ')})`);
+    }
+  }
+}
+
+function validateReaderOptions(options: ReaderOptions): Required<ReaderOptions> {
+  const resolved = {
+    maxBatchBytes: options.maxBatchBytes ?? 1 << 20,
+    maxQueuedBytes: options.maxQueuedBytes ?? 64 << 20,
+    pollIntervalMs: options.pollIntervalMs ?? 50,
+  };
+  for (const [name, value] of Object.entries(resolved)) {
+    if (!Number.isSafeInteger(value) || value <= 0) {
+      throw new KernelError('EOPTION', `${name} must be a positive integer, got ${value}`);
+    }
+  }
+  if (resolved.maxBatchBytes < LAYOUT.ks_header.size) {
+    throw new KernelError('EOPTION', `maxBatchBytes must hold at least one record header (${LAYOUT.ks_header.size})`);
+  }
+  return resolved;
+}
+
+/** Groups the object's programs by hook; anything not named `<hook>__<variant>` or `*__iter` breaks the contract. */
+function collectHooks(object: NativeBpfObject, objectPath: string): Map<string, HookCandidates> {
+  const hooks = new Map<string, HookCandidates>();
+  const found = new Map<string, Map<HookVariant, { program: string; section: string }>>();
+  for (const program of object.programs()) {
+    if (program.name.endsWith(ITERATOR_SUFFIX)) continue;
+    const variant = HOOK_VARIANTS.find((v) => program.name.endsWith(`__${v}`));
+    if (variant === undefined) {
+      throw new KernelError(
+        'EBPF_CONTRACT',
+        `${objectPath}: program '${program.name}' is not named <hook>__{${HOOK_VARIANTS.join('|')}} or *${ITERATOR_SUFFIX}`,
+      );
+    }
+    if (!VARIANT_SECTIONS[variant].some((prefix) => program.section.startsWith(prefix))) {
+      throw new KernelError(
+        'EBPF_CONTRACT',
+        `${objectPath}: program '${program.name}' is in section '${program.section}', not a ${variant} section`,
+      );
+    }
+    const hook = program.name.slice(0, -(variant.length + 2));
+    if (!found.has(hook)) found.set(hook, new Map());
+    found.get(hook)!.set(variant, { program: program.name, section: program.section });
+  }
+  for (const [hook, variants] of found) {
+    const candidates = HOOK_VARIANTS.filter((v) => variants.has(v)).map((variant) => ({ variant, ...variants.get(variant)! }));
+    hooks.set(hook, { hook, candidates, rejected: [] });
+  }
+  return hooks;
+}
+
+/** The tracefs 'category/name' of a tp section ('tracepoint/syscalls/sys_enter_openat'). */
+function tracepointOfSection(section: string): string {
+  return section.slice(section.indexOf('/') + 1);
+}
+
+/** The program libbpf names in its last "prog 'x': ..." line: the one that failed to load. */
+function failingProgram(error: KernelError): string | undefined {
+  const matches = [...error.verifierLog.matchAll(/prog '([^']+)'/g)];
+  return matches.at(-1)?.[1];
+}
+
+/** Why the verifier refused, in one line: the last log line that is not libbpf's own framing. */
+function verifierReason(error: KernelError): string {
+  const lines = error.verifierLog.split('\n').filter((l) => l !== '' && !l.startsWith('libbpf:') && !l.startsWith('--'));
+  const detail = lines.filter((l) => !/^processed \d+ insns/.test(l)).at(-1);
+  return detail === undefined ? error.message : `${error.message}: ${detail}`;
+}
+
+export class KernelSource {
+  readonly #object: NativeBpfObject;
+  readonly #choices: HookChoice[];
+  readonly #tracefsPath: string;
+  readonly #restoreBpfStats: boolean;
+  #reader: NativeRingBufferReader | undefined;
+  #closed = false;
+
+  /** Use openKernelSource(). */
+  constructor(object: NativeBpfObject, choices: HookChoice[], tracefsPath: string, restoreBpfStats: boolean) {
+    this.#object = object;
+    this.#choices = choices;
+    this.#tracefsPath = tracefsPath;
+    this.#restoreBpfStats = restoreBpfStats;
+  }
+
+  #ensureOpen(): void {
+    if (this.#closed) throw new KernelError('EBPF_CLOSED', 'kernel source is closed', { errno: 9 });
+  }
+
+  /**
+   * Starts draining the ring buffer into onBatch, then attaches the chosen programs (so nothing they emit waits
+   * for a reader). Each batch holds whole records back to back, each delimited by its hdr.size.
+   */
+  start(onBatch: (records: Buffer) => void, readerOptions: ReaderOptions = {}): void {
+    this.#ensureOpen();
+    if (this.#reader !== undefined) throw new KernelError('EOPTION', 'kernel source already started');
+    const options = validateReaderOptions(readerOptions);
+    const addon = nativeAddon();
+    this.#reader = new addon.RingBufferReader(this.#object.mapFd(EVENTS_MAP), onBatch, options);
+    for (const choice of this.#choices) {
+      if (choice.variant === 'tp') {
+        const section = this.#object.programs().find((p) => p.name === choice.program)!.section;
+        this.#object.attachTracepoint(choice.program, tracepointId(this.#tracefsPath, tracepointOfSection(section)));
+      } else {
+        this.#object.attach(choice.program);
+      }
+    }
+  }
+
+  /** Emits a snapshot record for every existing process into the ring (runs the task iterator to its end). */
+  snapshot(): void {
+    this.#ensureOpen();
+    this.#object.runIterator(SNAPSHOT_PROGRAM);
+  }
+
+  /** Stops reading: the ring fills and the kernel counts what it cannot reserve in drops(). */
+  pause(): void {
+    this.#ensureOpen();
+    this.#reader?.pause();
+  }
+
+  resume(): void {
+    this.#ensureOpen();
+    this.#reader?.resume();
+  }
+
+  /** Records the kernel could not reserve, by event type (every type, zeros included). */
+  drops(): Map<EventType, bigint> {
+    this.#ensureOpen();
+    const drops = new Map<EventType, bigint>();
+    for (let type = 1; type < EVENT_TYPE_MAX; type++) {
+      drops.set(type as EventType, this.#object.perCpuSum(DROPS_MAP, type));
+    }
+    return drops;
+  }
+
+  readerStats(): ReaderStats | undefined {
+    this.#ensureOpen();
+    return this.#reader?.stats();
+  }
+
+  /** Per-program run counts and time; zeros unless opened with programStats: true. */
+  programStats(): ProgramStats[] {
+    this.#ensureOpen();
+    return this.#object.programStats().map(({ name, runCount, runTimeNs, recursionMisses }) => ({
+      program: name,
+      runCount,
+      runTimeNs,
+      recursionMisses,
+    }));
+  }
+
+  hooks(): HookChoice[] {
+    return this.#choices.map((c) => ({ ...c, rejected: [...c.rejected] }));
+  }
+
+  /** Detaches everything and stops the reader; batches not yet delivered are freed. Safe to call twice. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#reader?.close();
+    this.#object.close();
+    if (this.#restoreBpfStats) writeFileSync(BPF_STATS_SYSCTL, '0');
+  }
+}
+
+export function openKernelSource(options: KernelSourceOptions): KernelSource {
+  validateOptions(options);
+  const objectPath = options.objectPath ?? DEFAULT_OBJECT_PATH;
+  const btfPath = options.btfPath ?? DEFAULT_BTF_PATH;
+  const tracefsPath = options.tracefsPath ?? DEFAULT_TRACEFS_PATH;
+  const probeObjectPath = options.probeObjectPath ?? DEFAULT_PROBE_OBJECT_PATH;
+  const patterns = compilePathPatterns(options.pathPatterns);
+  requireBtf(btfPath);
+  if (!existsSync(objectPath)) {
+    throw new KernelError('EBPF_OPEN', `BPF object not found at ${objectPath} (run \`make bpf\`)`, { errno: 2 });
+  }
+  const tracefs = ensureMounted('tracefs', tracefsPath, true);
+  if (!tracefs.mounted) throw new KernelError('EMOUNT', `tracefs: ${tracefs.reason}`);
+  // Nothing is pinned today; bpffs is mounted so bpftool on the node can inspect the agent's objects.
+  ensureMounted('bpf', options.bpffsPath ?? DEFAULT_BPFFS_PATH, true);
+
+  const addon = nativeAddon();
+  const hooks = collectHooks(new addon.BpfObject(objectPath, btfPath), objectPath);
+  rejectUnusableVariants(hooks, options, { btfPath, tracefsPath, probeObjectPath });
+
+  let restoreBpfStats = false;
+  if (options.programStats === true && readFileSync(BPF_STATS_SYSCTL, 'utf8').trim() === '0') {
+    writeFileSync(BPF_STATS_SYSCTL, '1');
+    restoreBpfStats = true;
+  }
+  try {
+    const object = loadWithFallback(objectPath, btfPath, hooks, options);
+    try {
+      for (const [index, pattern] of patterns.entries()) {
+        object.mapUpdate(PATH_PATTERNS_MAP, u32(index), encodePathPattern(pattern));
+      }
+    } catch (error) {
+      object.close();
+      throw error;
+    }
+    const choices = [...hooks.values()].map(({ hook, candidates, rejected }) => ({
+      hook,
+      variant: candidates[0].variant,
+      program: candidates[0].program,
+      rejected,
+    }));
+    return new KernelSource(object, choices, tracefsPath, restoreBpfStats);
+  } catch (error) {
+    if (restoreBpfStats) writeFileSync(BPF_STATS_SYSCTL, '0');
+    throw error;
+  }
+}
+
+/** Drops candidates this kernel cannot run: hook types it refuses, and tp variants whose tracepoint is missing. */
+function rejectUnusableVariants(
+  hooks: Map<string, HookCandidates>,
+  options: KernelSourceOptions,
+  paths: { btfPath: string; tracefsPath: string; probeObjectPath: string },
+): void {
+  const allowed = new Set<HookVariant>(options.variants ?? HOOK_VARIANTS);
+  const refusedTypes = new Map<HookType, string>();
+  if (existsSync(paths.probeObjectPath)) {
+    const types = HOOK_VARIANTS.filter((v) => allowed.has(v)).map((v) => VARIANT_HOOK_TYPE[v]);
+    for (const support of probeHookTypes(types, paths)) {
+      if (!support.supported) refusedTypes.set(support.hookType, `kernel refuses ${support.hookType}: ${support.reason}`);
+    }
+  }
+  for (const entry of hooks.values()) {
+    entry.candidates = entry.candidates.filter((candidate) => {
+      let reason: string | undefined;
+      if (!allowed.has(candidate.variant)) {
+        reason = `variant ${candidate.variant} not enabled in options.variants`;
+      } else if (refusedTypes.has(VARIANT_HOOK_TYPE[candidate.variant])) {
+        reason = refusedTypes.get(VARIANT_HOOK_TYPE[candidate.variant]);
+      } else if (candidate.variant === 'tp') {
+        const tracepoint = tracepointOfSection(candidate.section);
+        if (!existsSync(`${paths.tracefsPath}/events/${tracepoint}/id`)) {
+          reason = `tracepoint ${tracepoint} not in ${paths.tracefsPath}/events`;
+        }
+      }
+      if (reason !== undefined) entry.rejected.push({ variant: candidate.variant, program: candidate.program, reason });
+      return reason === undefined;
+    });
+    if (entry.candidates.length === 0) {
+      const why = entry.rejected.map((r) => `${r.variant}: ${r.reason}`).join('; ');
+      throw new KernelError('EBPF_CONTRACT', `hook ${entry.hook} has no usable variant (${why})`);
+    }
+  }
+}
+
+/** Loads the object with each hook's best remaining variant, demoting a variant the verifier refuses. */
+function loadWithFallback(
+  objectPath: string,
+  btfPath: string,
+  hooks: Map<string, HookCandidates>,
+  options: KernelSourceOptions,
+): NativeBpfObject {
+  const addon = nativeAddon();
+  const owner = new Map<string, HookCandidates>();
+  for (const entry of hooks.values()) for (const c of entry.candidates) owner.set(c.program, entry);
+  for (;;) {
+    const object = new addon.BpfObject(objectPath, btfPath);
+    try {
+      for (const program of object.programs()) {
+        const entry = owner.get(program.name);
+        if (entry !== undefined) object.setAutoload(program.name, entry.candidates[0].program === program.name);
+      }
+      object.setRodata('agent_tgid', u32(options.agentTgid));
+      if (options.wakeupBatchBytes !== undefined) object.setRodata('wakeup_batch_bytes', u64(options.wakeupBatchBytes));
+      if (options.ringBytes !== undefined) object.resizeMap(EVENTS_MAP, options.ringBytes);
+      object.load();
+      return object;
+    } catch (error) {
+      object.close();
+      if (!(error instanceof KernelError) || error.code !== 'EBPF_LOAD') throw error;
+      const program = failingProgram(error);
+      const entry = program === undefined ? undefined : owner.get(program);
+      if (entry === undefined || entry.candidates.length < 2 || entry.candidates[0].program !== program) throw error;
+      const refused = entry.candidates.shift()!;
+      entry.rejected.push({ variant: refused.variant, program: refused.program, reason: verifierReason(error) });
+    }
+  }
+}

@@ -1,0 +1,106 @@
+// Loads native/build/Release/kubesentry.node and describes its surface. Only kernel.ts and probe.ts use it; the
+// rest of the agent sees KernelSource and probeKernel. Argument validation happens in those callers: the addon
+// trusts what it is given beyond what would corrupt memory.
+
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { KernelError } from './KernelError.ts';
+
+export interface NativeProgramInfo {
+  name: string;
+  section: string;
+  /** libbpf's name of the program type, e.g. 'tracepoint', 'raw_tracepoint', 'tracing'. */
+  type: string;
+  autoload: boolean;
+}
+
+export interface NativeMapInfo {
+  name: string;
+  type: string;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+}
+
+export interface NativeProgramStats {
+  name: string;
+  runCount: bigint;
+  runTimeNs: bigint;
+  recursionMisses: bigint;
+}
+
+export interface NativeBpfObject {
+  programs(): NativeProgramInfo[];
+  maps(): NativeMapInfo[];
+  setAutoload(program: string, autoload: boolean): void;
+  setRodata(variable: string, value: Buffer): void;
+  resizeMap(map: string, maxEntries: number): void;
+  load(): void;
+  /** Attaches where the program's SEC() says; returns a link id for detach(). */
+  attach(program: string): number;
+  attachTracepoint(program: string, tracepointId: number): number;
+  attachUprobe(program: string, binaryPath: string, functionName: string): number;
+  detach(linkId: number): void;
+  mapFd(map: string): number;
+  mapUpdate(map: string, key: Buffer, value: Buffer): void;
+  mapLookup(map: string, key: Buffer): Buffer | null;
+  perCpuSum(map: string, key: number): bigint;
+  runIterator(program: string): Buffer;
+  programStats(): NativeProgramStats[];
+  close(): void;
+}
+
+export interface NativeReaderStats {
+  batches: bigint;
+  records: bigint;
+  bytes: bigint;
+  queuedBytes: bigint;
+  flowControlWaits: bigint;
+  undeliveredBatches: bigint;
+  paused: boolean;
+  lastErrno: number;
+}
+
+export interface NativeRingBufferReader {
+  pause(): void;
+  resume(): void;
+  stats(): NativeReaderStats;
+  close(): void;
+}
+
+export interface NativeReaderOptions {
+  maxBatchBytes: number;
+  maxQueuedBytes: number;
+  pollIntervalMs: number;
+}
+
+export interface NativeAddon {
+  BpfObject: new (objectPath: string, btfPath?: string) => NativeBpfObject;
+  RingBufferReader: new (
+    mapFd: number,
+    onBatch: (batch: Buffer) => void,
+    options: NativeReaderOptions,
+  ) => NativeRingBufferReader;
+  setErrorClass(errorClass: typeof KernelError): void;
+  mountFilesystem(fstype: string, target: string): void;
+  /** 0 when the kernel supports the map type, else the errno of the refusal. */
+  probeMapType(type: string): number;
+  libbpfVersion: string;
+}
+
+export const ADDON_PATH = fileURLToPath(new URL('../../native/build/Release/kubesentry.node', import.meta.url));
+
+let addon: NativeAddon | undefined;
+
+export function nativeAddon(): NativeAddon {
+  if (addon !== undefined) return addon;
+  try {
+    addon = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
+  } catch (error) {
+    throw new KernelError('EADDON', `cannot load the native addon ${ADDON_PATH} (run \`make native\`)`, {
+      cause: error,
+    });
+  }
+  addon.setErrorClass(KernelError);
+  return addon;
+}

@@ -1,0 +1,224 @@
+// What this kernel lets the agent do, for `kubesentry check` and for kernel.ts's choice of hook variants.
+// Every hook type is probed the same way: load one tiny program of that type from build/probe.bpf.o (built from
+// bpf/probe.bpf.c) and attach it, so a refusal reports the stage and errno the agent itself would hit.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { release } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { KernelError } from './KernelError.ts';
+import { nativeAddon } from './nativeAddon.ts';
+
+export const HOOK_TYPES = ['tracepoint', 'raw_tp', 'tp_btf', 'iter', 'uprobe', 'lsm', 'fentry'] as const;
+export type HookType = (typeof HOOK_TYPES)[number];
+
+export const DEFAULT_BTF_PATH = '/sys/kernel/btf/vmlinux';
+export const DEFAULT_TRACEFS_PATH = '/sys/kernel/tracing';
+export const DEFAULT_BPFFS_PATH = '/sys/fs/bpf';
+export const DEFAULT_PROBE_OBJECT_PATH = fileURLToPath(new URL('../../build/probe.bpf.o', import.meta.url));
+
+/** The program in bpf/probe.bpf.c that stands for each hook type. */
+const PROBE_PROGRAM: Record<HookType, string> = {
+  tracepoint: 'probe_tracepoint',
+  raw_tp: 'probe_raw_tp',
+  tp_btf: 'probe_tp_btf',
+  iter: 'probe_iter',
+  uprobe: 'probe_uprobe',
+  lsm: 'probe_lsm',
+  fentry: 'probe_fentry',
+};
+/** Where probe_tracepoint attaches; a syscall tracepoint, like most of the agent's. */
+const PROBE_TRACEPOINT = 'syscalls/sys_enter_getpid';
+const PROBE_UPROBE_TARGET = { binary: 'libc.so.6', functionName: 'getpid' };
+
+export interface HookTypeSupport {
+  hookType: HookType;
+  supported: boolean;
+  /** Where a refusal happened. */
+  stage?: 'load' | 'attach';
+  errno?: number;
+  /** One line: why it is refused. */
+  reason?: string;
+}
+
+export interface FilesystemStatus {
+  path: string;
+  mounted: boolean;
+  /** True when this probe mounted it (it was not mounted before). */
+  mountedByProbe: boolean;
+  /** Why it is not mounted, when it is not. */
+  reason?: string;
+}
+
+export interface KernelProbeReport {
+  kernelRelease: string;
+  libbpfVersion: string;
+  btf: { path: string; present: boolean };
+  tracefs: FilesystemStatus;
+  bpffs: FilesystemStatus;
+  ringBuffer: { supported: boolean; errno?: number };
+  hookTypes: HookTypeSupport[];
+  /** Mount point of the cgroup v2 hierarchy, from /proc/self/mountinfo; null when there is none. */
+  cgroup2Mount: string | null;
+  /** The agent needs BTF, tracepoints and a ring buffer; everything else has a fallback. */
+  canRun: boolean;
+  /** One line per reason the agent cannot run. */
+  problems: string[];
+}
+
+export interface ProbeOptions {
+  btfPath?: string;
+  tracefsPath?: string;
+  bpffsPath?: string;
+  probeObjectPath?: string;
+  /** Mount tracefs and bpffs when they are not mounted (default true: the agent would do the same). */
+  mount?: boolean;
+}
+
+export interface MountEntry {
+  mountPoint: string;
+  fstype: string;
+  source: string;
+}
+
+/** Parses /proc/self/mountinfo (proc(5)): the mount point is field 5; fstype and source follow the ' - '. */
+export function readMountInfo(mountInfoPath = '/proc/self/mountinfo'): MountEntry[] {
+  const entries: MountEntry[] = [];
+  for (const line of readFileSync(mountInfoPath, 'utf8').split('\n')) {
+    if (line === '') continue;
+    const [before, after] = line.split(' - ');
+    const fields = before.split(' ');
+    const tail = (after ?? '').split(' ');
+    if (fields.length < 5 || tail.length < 2) continue;
+    entries.push({ mountPoint: unescapeMountField(fields[4]), fstype: tail[0], source: unescapeMountField(tail[1]) });
+  }
+  return entries;
+}
+
+/** mountinfo escapes space, tab, newline and backslash as \ooo octal. */
+function unescapeMountField(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+}
+
+export function findCgroup2Mount(mounts: readonly MountEntry[] = readMountInfo()): string | null {
+  return mounts.find((m) => m.fstype === 'cgroup2')?.mountPoint ?? null;
+}
+
+/** Mounts `fstype` at `path` unless a filesystem of that type is already mounted there. */
+export function ensureMounted(fstype: 'tracefs' | 'bpf', path: string, mount: boolean): FilesystemStatus {
+  if (readMountInfo().some((m) => m.fstype === fstype && m.mountPoint === path)) {
+    return { path, mounted: true, mountedByProbe: false };
+  }
+  if (!mount) return { path, mounted: false, mountedByProbe: false, reason: `${fstype} is not mounted at ${path}` };
+  try {
+    nativeAddon().mountFilesystem(fstype, path);
+    return { path, mounted: true, mountedByProbe: true };
+  } catch (error) {
+    return { path, mounted: false, mountedByProbe: false, reason: (error as Error).message };
+  }
+}
+
+/** Fails with a one-line KernelError naming the path when the kernel's BTF is not there. */
+export function requireBtf(btfPath: string): void {
+  if (!existsSync(btfPath)) {
+    throw new KernelError('EBTF_MISSING', `kernel BTF not found at ${btfPath} (needs CONFIG_DEBUG_INFO_BTF=y)`, {
+      errno: 2,
+    });
+  }
+}
+
+/** The id perf_event_open needs for a tracepoint ('category/name'), or a KernelError when tracefs lacks it. */
+export function tracepointId(tracefsPath: string, tracepoint: string): number {
+  const idPath = `${tracefsPath}/events/${tracepoint}/id`;
+  let text: string;
+  try {
+    text = readFileSync(idPath, 'utf8');
+  } catch (error) {
+    throw new KernelError('ETRACEFS', `tracepoint ${tracepoint} not found (${idPath}: ${(error as Error).message})`, {
+      errno: (error as NodeJS.ErrnoException).errno === undefined ? 0 : -(error as NodeJS.ErrnoException).errno!,
+      cause: error,
+    });
+  }
+  return Number.parseInt(text, 10);
+}
+
+/** Loads and attaches the probe program of each requested hook type, one object per type. */
+export function probeHookTypes(
+  hookTypes: readonly HookType[],
+  options: { btfPath: string; tracefsPath: string; probeObjectPath: string },
+): HookTypeSupport[] {
+  const addon = nativeAddon();
+  if (!existsSync(options.probeObjectPath)) {
+    throw new KernelError('EBPF_OPEN', `probe object not found at ${options.probeObjectPath} (run \`make probe\`)`, {
+      errno: 2,
+    });
+  }
+  return hookTypes.map((hookType): HookTypeSupport => {
+    const program = PROBE_PROGRAM[hookType];
+    const object = new addon.BpfObject(options.probeObjectPath, options.btfPath);
+    let stage: 'load' | 'attach' = 'load';
+    try {
+      for (const other of object.programs()) object.setAutoload(other.name, other.name === program);
+      object.load();
+      stage = 'attach';
+      if (hookType === 'tracepoint') {
+        object.attachTracepoint(program, tracepointId(options.tracefsPath, PROBE_TRACEPOINT));
+      } else if (hookType === 'uprobe') {
+        object.attachUprobe(program, PROBE_UPROBE_TARGET.binary, PROBE_UPROBE_TARGET.functionName);
+      } else {
+        object.attach(program);
+      }
+      return { hookType, supported: true };
+    } catch (error) {
+      if (!(error instanceof KernelError)) throw error;
+      return { hookType, supported: false, stage, errno: error.errno, reason: error.message };
+    } finally {
+      object.close();
+    }
+  });
+}
+
+export function probeKernel(options: ProbeOptions = {}): KernelProbeReport {
+  const btfPath = options.btfPath ?? DEFAULT_BTF_PATH;
+  const tracefsPath = options.tracefsPath ?? DEFAULT_TRACEFS_PATH;
+  const bpffsPath = options.bpffsPath ?? DEFAULT_BPFFS_PATH;
+  const probeObjectPath = options.probeObjectPath ?? DEFAULT_PROBE_OBJECT_PATH;
+  const mount = options.mount ?? true;
+  const addon = nativeAddon();
+  const problems: string[] = [];
+
+  const btfPresent = existsSync(btfPath);
+  if (!btfPresent) problems.push(`kernel BTF not found at ${btfPath}`);
+  const tracefs = ensureMounted('tracefs', tracefsPath, mount);
+  if (!tracefs.mounted) problems.push(`tracefs: ${tracefs.reason}`);
+  const bpffs = ensureMounted('bpf', bpffsPath, mount);
+  const ringBufferErrno = addon.probeMapType('ringbuf');
+  if (ringBufferErrno !== 0) problems.push(`BPF ring buffers are not supported (errno ${ringBufferErrno})`);
+
+  let hookTypes: HookTypeSupport[];
+  if (btfPresent) {
+    hookTypes = probeHookTypes(HOOK_TYPES, { btfPath, tracefsPath, probeObjectPath });
+  } else {
+    hookTypes = HOOK_TYPES.map((hookType) => ({
+      hookType,
+      supported: false,
+      stage: 'load' as const,
+      errno: 2,
+      reason: 'not probed: no kernel BTF',
+    }));
+  }
+  const tracepoints = hookTypes.find((h) => h.hookType === 'tracepoint');
+  if (btfPresent && !tracepoints?.supported) problems.push(`tracepoints: ${tracepoints?.reason}`);
+
+  return {
+    kernelRelease: release(),
+    libbpfVersion: addon.libbpfVersion,
+    btf: { path: btfPath, present: btfPresent },
+    tracefs,
+    bpffs,
+    ringBuffer: ringBufferErrno === 0 ? { supported: true } : { supported: false, errno: ringBufferErrno },
+    hookTypes,
+    cgroup2Mount: findCgroup2Mount(),
+    canRun: problems.length === 0,
+    problems,
+  };
+}
