@@ -1,49 +1,49 @@
 #!/usr/bin/env bash
-# Builds the deployment validators from Go modules into a cache directory, so CI on a fresh machine needs only the
-# Go module proxy: helm and kubeconform are not packaged in Debian 12 and no release-download site is reachable.
-# Re-running is cheap: each tool is rebuilt only when its pinned version (or the validator source) changes.
-#
-#   scripts/build-validators.sh            # prints the bin directory on stdout
-#   KUBESENTRY_TOOLS_DIR=/some/cache scripts/build-validators.sh
+# Builds the deployment validators from Go modules and prints the directory holding them on stdout (progress on
+# stderr): helm and kubeconform are not packaged in Debian 12 and no release-download or schema site is reachable,
+# so CI needs nothing but the Go module proxy. Binaries are cached outside the repository; each is rebuilt only when
+# its pinned version (or, for our own validator, its source) or the Go toolchain changes. Cold builds take minutes
+# (helm is large); warm runs take well under a second.
+#   KUBESENTRY_CACHE_DIR   cache root (default /var/cache/kubesentry)
 set -euo pipefail
 
-HELM_VERSION=v3.22.0
-KUBECONFORM_VERSION=v0.8.0
+readonly HELM_VERSION=v3.22.0
+readonly KUBECONFORM_VERSION=v0.8.0
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-tools_dir=${KUBESENTRY_TOOLS_DIR:-$repo_root/.cache/tools}
-bin_dir=$tools_dir/bin
-stamp_dir=$tools_dir/stamps
+cache_root="${KUBESENTRY_CACHE_DIR:-/var/cache/kubesentry}"
+bin_dir=$cache_root/deploy-tools/bin
+stamp_dir=$cache_root/deploy-tools/stamps
+validator_src=$repo_root/deploy/validate
+
+command -v go >/dev/null || { echo "build-validators: go is not on PATH (Go >= 1.26 needed)" >&2; exit 1; }
 mkdir -p "$bin_dir" "$stamp_dir"
+export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:-} -buildvcs=false"
+toolchain=$(go env GOVERSION GOOS GOARCH | tr '\n' ' ')
 
-command -v go >/dev/null || { echo "build-validators: go is not on PATH (install Go >= 1.24)" >&2; exit 1; }
-
-# Go's own caches live under the tools dir too, so a CI cache of that one directory makes the next run offline.
-export GOMODCACHE=${GOMODCACHE:-$tools_dir/gomodcache}
-export GOCACHE=${GOCACHE:-$tools_dir/gocache}
-export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
-export CGO_ENABLED=0
-
-install_module_tool() {
-  local name=$1 module=$2 version=$3
+# Builds into a scratch directory and renames into place, so an interrupted build never leaves a binary that the
+# stamp check would trust.
+build_if_changed() {
+  local name=$1 key=$2
+  shift 2
   local stamp=$stamp_dir/$name
-  if [[ -x $bin_dir/$name && -f $stamp && $(<"$stamp") == "$version" ]]; then return; fi
-  echo "build-validators: go install $module@$version" >&2
-  GOBIN=$bin_dir go install "$module@$version" >&2
-  echo "$version" >"$stamp"
+  if [[ -x $bin_dir/$name && -f $stamp && $(<"$stamp") == "$key" ]]; then return; fi
+  local work
+  work=$(mktemp -d "$cache_root/deploy-tools/.build-XXXXXX")
+  echo "build-validators: building $name" >&2
+  if ! "$@" "$work" >&2; then rm -rf "$work"; echo "build-validators: building $name failed" >&2; exit 1; fi
+  mv "$work/$name" "$bin_dir/$name"
+  rm -rf "$work"
+  echo "$key" >"$stamp"
 }
 
-install_module_tool helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
-install_module_tool kubeconform github.com/yannh/kubeconform/cmd/kubeconform "$KUBECONFORM_VERSION"
+go_install() { GOBIN=$2 go install "$1"; }
+build_validator() { (cd "$validator_src" && go build -o "$1/kubesentry-validate" .); }
 
-# The strict validator is our own source: rebuild when any of its files change.
-validator_src=$repo_root/deploy/validate
-validator_hash=$(cat "$validator_src"/go.mod "$validator_src"/go.sum "$validator_src"/*.go | sha256sum | cut -d' ' -f1)
-validator_stamp=$stamp_dir/kubesentry-validate
-if [[ ! -x $bin_dir/kubesentry-validate || ! -f $validator_stamp || $(<"$validator_stamp") != "$validator_hash" ]]; then
-  echo "build-validators: building deploy/validate" >&2
-  (cd "$validator_src" && go build -o "$bin_dir/kubesentry-validate" . >&2)
-  echo "$validator_hash" >"$validator_stamp"
-fi
+build_if_changed helm "$HELM_VERSION $toolchain" go_install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+build_if_changed kubeconform "$KUBECONFORM_VERSION $toolchain" \
+  go_install "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"
+validator_hash=$(cat "$validator_src"/go.mod "$validator_src"/go.sum "$validator_src"/*.go | sha256sum | cut -c1-16)
+build_if_changed kubesentry-validate "$validator_hash $toolchain" build_validator
 
 echo "$bin_dir"
