@@ -1,12 +1,12 @@
 # One pattern rule per artifact; everything lands in build/ (git-ignored); half-written files are deleted on error.
 .DELETE_ON_ERROR:
-.PHONY: all bpf native clean
+.PHONY: all bpf probe native clean
 
 BUILD := build
 # node-gyp must build against the Node the agent runs on (Node 24), not the machine's default.
 NODE_DIR ?= $(shell dirname $$(dirname $$(command -v node)))
 
-all: bpf native
+all: bpf probe native
 
 # --- bpf: owned by the kernel programs (bpf/) ---
 # Each bpf/*.bpf.c is one hook group, compiled alone (CO-RE, BTF kept) and linked into ONE object.
@@ -14,7 +14,8 @@ CLANG ?= clang
 BPFTOOL ?= bpftool
 VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
 BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_x86 -Wall -Werror -I$(BUILD) -Ibpf
-BPF_UNITS := $(wildcard bpf/*.bpf.c)
+# bpf/probe.bpf.c is not a hook group: it is built alone by the `probe` target below.
+BPF_UNITS := $(filter-out bpf/probe.bpf.c,$(wildcard bpf/*.bpf.c))
 BPF_UNIT_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_UNITS))
 BPF_HEADERS := bpf/events.h $(wildcard bpf/lib/*.h bpf/*/*.h)
 
@@ -35,11 +36,18 @@ $(BUILD)/kubesentry.bpf.o: $(BPF_UNIT_OBJS)
 $(BUILD)/kubesentry-test-bad.bpf.o: bpf/test/verifier_reject.bpf.c $(BUILD)/vmlinux.h $(BPF_HEADERS)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
+# --- probe: one tiny program per hook type, loaded one at a time to learn what the kernel allows ---
+probe: $(BUILD)/probe.bpf.o
+
+$(BUILD)/probe.bpf.o: bpf/probe.bpf.c $(BUILD)/vmlinux.h
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
 # --- native: the N-API addon ---
 native: native/build/Release/kubesentry.node
 
 native/build/Release/kubesentry.node: $(wildcard native/*.cc native/*.h native/binding.gyp) bpf/events.h
-	cd native && npx --no-install node-gyp rebuild --nodedir=$(NODE_DIR) >/dev/null
+	# npx exports the user's npmrc `nodedir` (here /usr, Node 20's headers), which beats --nodedir.
+	cd native && npm_config_nodedir=$(NODE_DIR) npx --no-install node-gyp rebuild --nodedir=$(NODE_DIR) >/dev/null
 
 clean:
 	rm -rf $(BUILD) native/build
