@@ -1,0 +1,281 @@
+// `kubesentry run`: the receive pipeline, the detector engine, Kubernetes enrichment and every output, wired
+// together with one shutdown path. Nothing on the event path waits on I/O: outputs are synchronous appends or
+// hand-offs to the telemetry spool.
+
+import { createServer, type Server } from 'node:http';
+import { hostname } from 'node:os';
+import { readFileSync, watchFile, unwatchFile } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import type { AgentConfig } from './config.ts';
+import type { Detection } from './detection.ts';
+import { DetectorEngine, RulesConfigError, sensitivePathPatterns, type AgentContext, type DetectorEvent } from './detectors/index.ts';
+import { KubernetesMetadata } from './k8s/index.ts';
+import { createLogger, type Logger } from './log.ts';
+import { createTelemetry, type Telemetry } from './otel/index.ts';
+import { ConsoleOutput } from './output/ConsoleOutput.ts';
+import { JsonlOutput } from './output/JsonlOutput.ts';
+import { AgentStartError, Pipeline } from './pipeline.ts';
+import { EventTypeName, type KernelEvent } from './receiver/events.ts';
+import type { ContainerIdentity } from './receiver/identity.ts';
+
+function loadRules(config: AgentConfig): unknown {
+  if (!config.rulesFile) return config.rules;
+  try {
+    return parseYaml(readFileSync(config.rulesFile, 'utf8')) ?? {};
+  } catch (e) {
+    throw new RulesConfigError(`${config.rulesFile}: ${(e as Error).message.split('\n')[0]}`);
+  }
+}
+
+function otlpEndpoint(config: AgentConfig): string {
+  return config.otlp.endpoint || process.env.OTEL_EXPORTER_OTLP_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_LOGS_ENDPOINT || '';
+}
+
+export interface AgentHandle {
+  /** Resolves with the exit code once the agent has stopped. */
+  done: Promise<number>;
+  stop(): Promise<void>;
+}
+
+export async function runAgent(config: AgentConfig): Promise<number> {
+  const agent = startAgent(config);
+  const stop = () => void agent.stop();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return agent.done;
+}
+
+export function startAgent(config: AgentConfig): AgentHandle {
+  const log = createLogger(config.logLevel);
+  const nodeName = config.nodeName || process.env.K8S_NODE_NAME || process.env.NODE_NAME || hostname();
+
+  let engine: DetectorEngine;
+  try {
+    engine = new DetectorEngine(loadRules(config));
+  } catch (e) {
+    if (e instanceof RulesConfigError) throw new AgentStartError(`rules: ${e.message}`);
+    throw e;
+  }
+
+  const outputs: ((d: Detection) => void)[] = [];
+  const closers: (() => void | Promise<void>)[] = [];
+  const consoleOut = config.console.enabled
+    ? new ConsoleOutput(process.stdout, process.stderr, config.console.minSeverity as Detection['severity'])
+    : undefined;
+  if (consoleOut) {
+    outputs.push((d) => consoleOut.write(d));
+    closers.push(() => consoleOut.close());
+  }
+  for (const spec of config.outputs) {
+    const path = spec.slice('jsonl:'.length);
+    let out: JsonlOutput;
+    try {
+      out = new JsonlOutput(path);
+    } catch (e) {
+      throw new AgentStartError(`--output ${spec}: ${(e as Error).message}`);
+    }
+    outputs.push((d) => out.write(d));
+    closers.push(() => out.close());
+  }
+
+  let telemetry: Telemetry | undefined;
+  const endpoint = otlpEndpoint(config);
+  if (endpoint || config.prometheus.listen) {
+    const [promHost, promPort] = splitHostPort(config.prometheus.listen);
+    try {
+      telemetry = createTelemetry({
+        endpoint: endpoint || undefined,
+        insecure: config.otlp.insecure || undefined,
+        headers: Object.keys(config.otlp.headers).length ? config.otlp.headers : undefined,
+        caFile: config.otlp.caFile || undefined,
+        clientCertFile: config.otlp.certFile || undefined,
+        clientKeyFile: config.otlp.keyFile || undefined,
+        nodeName,
+        clusterName: config.clusterName || undefined,
+        stateDir: config.stateDir,
+        spool: { maxBytes: config.spool.maxBytes, fsync: config.spool.fsync },
+        incidentQuietWindowMs: config.otlp.incidentQuietWindowMs,
+        metrics: { otlp: Boolean(endpoint), prometheus: promPort ? { port: promPort, host: promHost } : undefined },
+        onDiagnostic: (m) => log.warn(m),
+      });
+    } catch (e) {
+      throw new AgentStartError(`otlp: ${(e as Error).message}`);
+    }
+    const t = telemetry;
+    if (endpoint) outputs.push((d) => t.emit(d));
+    closers.push(() => t.shutdown());
+  }
+  const metrics = telemetry?.metrics;
+
+  const k8sWanted =
+    config.kubernetes.enabled === 'on' ||
+    (config.kubernetes.enabled === 'auto' && Boolean(process.env.KUBERNETES_SERVICE_HOST || process.env.KUBECONFIG || config.kubernetes.kubeconfig));
+  const k8s = k8sWanted
+    ? new KubernetesMetadata({
+        nodeName,
+        kubeconfigPath: config.kubernetes.kubeconfig || undefined,
+        labelAllowList: config.kubernetes.labelAllowList,
+        holdMs: config.kubernetes.holdMs,
+        log: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
+      })
+    : undefined;
+  if (k8s) closers.push(() => k8s.stop());
+
+  let detections = 0;
+  const deliver = (d: Detection) => {
+    detections++;
+    metrics?.detection(d.rule, d.severity);
+    for (const out of outputs) out(d);
+  };
+  const route = (d: Detection) => {
+    const podUid = d.attributes['k8s.pod.uid'] as string | undefined;
+    const containerId = d.attributes['container.id'] as string | undefined;
+    if (!k8s || !containerId) return deliver(d);
+    k8s.enricher.hold(podUid, containerId, (attributes) => {
+      Object.assign(d.attributes, attributes);
+      deliver(d);
+    });
+  };
+
+  let pipeline: Pipeline;
+  const context: AgentContext = {
+    process: (tgid) => pipeline.process(tgid),
+    container: (event: DetectorEvent): ContainerIdentity | null =>
+      'tgid' in event ? pipeline.container(event.cgroupId, event.tgid) : null,
+    podAttributes: k8s
+      ? (c) => {
+          const found = k8s.enricher.enrich(c.podUid, c.id);
+          if (typeof found !== 'object') return undefined;
+          return { namespace: found['k8s.namespace.name'], podName: found['k8s.pod.name'], image: found['container.image.name'] };
+        }
+      : undefined,
+    hostNamespaces: { mnt: 0, pid: 0, net: 0, user: 0, uts: 0, ipc: 0, cgroup: 0 },
+    nowNs: 0n,
+    bootToWallNs: (ns) => pipeline.clock.toUnixNs(ns),
+  };
+  const onEvent = (event: KernelEvent) => {
+    context.nowNs = event.ktimeNs;
+    const found = engine.process(event, context);
+    for (let i = 0; i < found.length; i++) route(found[i]);
+  };
+
+  try {
+    pipeline = new Pipeline({ config, log, pathPatterns: sensitivePathPatterns(), onEvent });
+  } catch (e) {
+    for (const close of closers) void close();
+    throw e;
+  }
+  context.hostNamespaces = pipeline.host.inodes;
+  log.info(
+    `kubesentry running on ${nodeName}: ${pipeline.kernel.hooks().length} hooks attached, ` +
+      `${engine.rules.length} rules, cgroup2 at ${pipeline.containers.mountPoint}` +
+      (endpoint ? `, OTLP to ${endpoint}` : ', OTLP off (no endpoint)'),
+  );
+
+  // Rules reload: SIGHUP or a change of the rules file. A bad file keeps the running rules.
+  const reload = (why: string) => {
+    let next: unknown;
+    try {
+      next = loadRules(config);
+    } catch (e) {
+      log.error(`rules reload (${why}) rejected, keeping the current rules: ${(e as Error).message}`);
+      return;
+    }
+    const result = engine.reload(next);
+    if (result.ok) log.info(`rules reloaded (${why})`);
+    else log.error(`rules reload (${why}) rejected, keeping the current rules: ${result.error}`);
+  };
+  const onHup = () => reload('SIGHUP');
+  process.on('SIGHUP', onHup);
+  if (config.rulesFile) watchFile(config.rulesFile, { interval: 1000 }, () => reload('file changed'));
+
+  // Metrics and the status line read the same counters.
+  let lastRecords = 0;
+  let lastAt = performance.now();
+  const reportedDrops = new Map<string, bigint>();
+  const reportedDecoder = { unknown_type: 0, size_mismatch: 0, truncated: 0, bad_size: 0 } as Record<string, number>;
+  const recordsByTypeSeen = new Array<number>(pipeline.decoderStats.recordsByType.length).fill(0);
+  const tick = () => {
+    const now = performance.now();
+    const stats = pipeline.decoderStats;
+    const rate = ((stats.records - lastRecords) * 1000) / Math.max(1, now - lastAt);
+    lastRecords = stats.records;
+    lastAt = now;
+    let totalDrops = 0n;
+    for (const [type, count] of pipeline.kernelDrops()) {
+      totalDrops += count;
+      const delta = count - (reportedDrops.get(type) ?? 0n);
+      if (delta > 0n) metrics?.kernelDropped(type, Number(delta));
+      reportedDrops.set(type, count);
+    }
+    if (metrics) {
+      stats.recordsByType.forEach((n, type) => {
+        const delta = n - recordsByTypeSeen[type];
+        if (delta > 0) metrics.eventsReceived(EventTypeName[type as keyof typeof EventTypeName] ?? String(type), delta);
+        recordsByTypeSeen[type] = n;
+      });
+      for (const [reason, n] of Object.entries(stats.dropped)) {
+        const delta = n - reportedDecoder[reason];
+        if (delta > 0) metrics.decoderError(reason, delta);
+        reportedDecoder[reason] = n;
+      }
+      metrics.setProcessTableSize(pipeline.processes.size);
+      metrics.setContainerCacheSize(pipeline.containers.containerCount);
+    }
+    consoleOut?.status({
+      eventsPerSecond: rate,
+      kernelDrops: totalDrops,
+      containers: pipeline.containers.containerCount,
+      processes: pipeline.processes.size,
+      detections,
+    });
+  };
+  const interval = config.console.statusIntervalMs || 5000;
+  const ticker = setInterval(tick, interval);
+
+  const health = config.health.listen ? serveHealth(config.health.listen, () => !stopped, log) : undefined;
+
+  let stopped = false;
+  let resolveDone!: (code: number) => void;
+  const done = new Promise<number>((r) => (resolveDone = r));
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    clearInterval(ticker);
+    process.off('SIGHUP', onHup);
+    if (config.rulesFile) unwatchFile(config.rulesFile);
+    pipeline.close();
+    health?.close();
+    for (const close of closers) {
+      try {
+        await close();
+      } catch (e) {
+        log.warn(`shutdown: ${(e as Error).message}`);
+      }
+    }
+    resolveDone(0);
+  };
+  return { done, stop };
+}
+
+function splitHostPort(listen: string): [string, number] {
+  if (!listen) return ['', 0];
+  const i = listen.lastIndexOf(':');
+  const port = Number(listen.slice(i + 1));
+  if (i < 0 || !Number.isInteger(port) || port <= 0 || port > 65535) throw new AgentStartError(`listen address '${listen}' is not host:port`);
+  return [listen.slice(0, i) || '0.0.0.0', port];
+}
+
+/** /healthz: the process is alive. /readyz: the kernel programs are attached and the pipeline runs. */
+function serveHealth(listen: string, ready: () => boolean, log: Logger): Server {
+  const [host, port] = splitHostPort(listen);
+  const server = createServer((req, res) => {
+    const ok = req.url === '/healthz' ? true : req.url === '/readyz' ? ready() : undefined;
+    res.statusCode = ok === undefined ? 404 : ok ? 200 : 503;
+    res.end(ok === undefined ? 'not found\n' : ok ? 'ok\n' : 'not ready\n');
+  });
+  server.on('error', (e) => log.error(`health endpoint ${listen}: ${e.message}`));
+  server.listen(port, host);
+  server.unref();
+  return server;
+}

@@ -1,0 +1,86 @@
+// The receive path shared by `run` and `events`: kernel programs → ring buffer batches → decoder → process table and
+// container identity. Whoever builds a pipeline gets each decoded event after the tables have taken it in.
+
+import { BootClock } from './clock.ts';
+import type { AgentConfig } from './config.ts';
+import type { Logger } from './log.ts';
+import { ContainerResolver } from './receiver/ContainerResolver.ts';
+import { createDecoderStats, decodeBatch, type DecoderStats } from './receiver/decoder.ts';
+import { EventType, EventTypeName, type KernelEvent } from './receiver/events.ts';
+import { readHostNamespaces, type HostNamespaces } from './receiver/hostNamespaces.ts';
+import type { ContainerIdentity, ProcessInfo } from './receiver/identity.ts';
+import { openKernelSource, type KernelSource } from './receiver/kernel.ts';
+import { ProcessTable } from './receiver/ProcessTable.ts';
+
+export class AgentStartError extends Error {
+  override name = 'AgentStartError';
+}
+
+export interface PipelineOptions {
+  config: AgentConfig;
+  log: Logger;
+  /** Sensitive-path patterns for the kernel's open filter. */
+  pathPatterns: readonly string[];
+  onEvent: (event: KernelEvent) => void;
+}
+
+export class Pipeline {
+  readonly clock = new BootClock();
+  readonly decoderStats: DecoderStats = createDecoderStats();
+  readonly containers: ContainerResolver;
+  readonly processes: ProcessTable;
+  readonly host: HostNamespaces;
+  readonly kernel: KernelSource;
+  #closed = false;
+
+  constructor(options: PipelineOptions) {
+    const { config, log } = options;
+    this.host = readHostNamespaces((m) => log.warn(m));
+    this.containers = new ContainerResolver({ nowBootNs: () => this.clock.nowBootNs() });
+    this.containers.start();
+    this.processes = new ProcessTable({
+      maxEntries: config.processTable.maxEntries,
+      exitedGraceMs: config.processTable.exitedGraceMs,
+      containers: this.containers,
+    });
+    this.kernel = openKernelSource({
+      objectPath: config.kernel.objectPath || undefined,
+      agentTgid: process.pid,
+      ringBytes: config.kernel.ringBytes,
+      wakeupBatchBytes: config.kernel.wakeupBatchBytes,
+      btfPath: config.kernel.btfPath,
+      tracefsPath: config.kernel.tracefsPath,
+      pathPatterns: options.pathPatterns,
+    });
+    const onEvent = options.onEvent;
+    const take = (event: KernelEvent) => {
+      if (event.type === EventType.Cgroup) this.containers.onCgroupEvent(event);
+      this.processes.onEvent(event);
+      onEvent(event);
+    };
+    this.kernel.start((batch) => decodeBatch(batch, take, this.decoderStats));
+    // Processes that existed before us: the iterator's records arrive through the same ring buffer.
+    this.kernel.snapshot();
+  }
+
+  process(tgid: number): ProcessInfo | undefined {
+    return this.processes.get(tgid);
+  }
+
+  container(cgroupId: bigint, tgid: number): ContainerIdentity | null {
+    return this.containers.resolve(cgroupId, tgid);
+  }
+
+  /** Kernel drops per event type name, summed over CPUs. */
+  kernelDrops(): Map<string, bigint> {
+    const out = new Map<string, bigint>();
+    for (const [type, count] of this.kernel.drops()) out.set(EventTypeName[type] ?? String(type), count);
+    return out;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.kernel.close();
+  }
+}
