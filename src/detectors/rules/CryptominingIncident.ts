@@ -23,9 +23,9 @@ import { basename, isWriteOpen } from '../internal/util.ts';
 /** Evidence weights: the probability each signal alone means mining. Exported for the docs. */
 export const MINING_SIGNAL_WEIGHTS = {
   stratum_protocol: 0.9,
-  miner_executable: 0.7,
-  miner_arguments: 0.7,
-  pool_domain_query: 0.6,
+  miner_executable: 0.8,
+  miner_arguments: 0.8,
+  pool_domain_query: 0.5,
   cpu_saturation_with_outbound_connection: 0.4,
   msr_access: 0.4,
   miner_arguments_weak: 0.3,
@@ -86,9 +86,9 @@ export class CryptominingIncident implements Detector {
     description:
       'One incident per container (and one for host processes) combining signals seen within ' +
       'settings.miningSignalWindowSeconds: stratum JSON-RPC (mining.subscribe/authorize/submit, "method":"login" ' +
-      'with "agent") in the first bytes of a TCP connection (0.9); a known miner executable (0.7); miner arguments ' +
-      '(stratum+tcp:// URLs, --donate-level, --randomx, -a rx/0, --cpu-max-threads-hint: 0.7; --coin or ' +
-      '-o host:port with -u: 0.3); DNS queries for pool domains (0.6); sustained CPU saturation while holding an ' +
+      'with "agent") in the first bytes of a TCP connection (0.9); a known miner executable (0.8); miner arguments ' +
+      '(stratum+tcp:// URLs, --donate-level, --randomx, -a rx/0, --cpu-max-threads-hint: 0.8; --coin or ' +
+      '-o host:port with -u: 0.3); DNS queries for pool domains (0.5); sustained CPU saturation while holding an ' +
       'outbound connection (0.4); /dev/cpu/*/msr opens (0.4); huge-page tuning (0.3); connections to pool ports ' +
       '(0.2). Confidence = 1 − Π(1 − weight). Reported when it reaches settings.miningConfidenceThreshold ' +
       '(medium; high from 0.8, critical from 0.95), then again only when the severity rises. MSR, huge-page and ' +

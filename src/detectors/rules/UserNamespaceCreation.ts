@@ -16,6 +16,12 @@ interface Incident {
   escalated: boolean;
 }
 
+interface Tracked {
+  /** Start time of the tracked process; 0n when the process table did not know it. */
+  startNs: bigint;
+  incident: Incident;
+}
+
 export class UserNamespaceCreation implements Detector {
   readonly meta: RuleMetadata = {
     id: 'KS-ESC-001',
@@ -39,8 +45,8 @@ export class UserNamespaceCreation implements Detector {
     openPathPatterns: ['/proc/*/uid_map', '/proc/*/gid_map', '/proc/*/setgroups'],
   };
 
-  /** tgid:start → the incident it belongs to (a child shares its parent's). */
-  readonly #tracked = new BoundedMap<string, Incident>(TRACKED_PROCESSES);
+  /** tgid → the incident it belongs to (a child shares its parent's); the start time guards against pid reuse. */
+  readonly #tracked = new BoundedMap<number, Tracked>(TRACKED_PROCESSES);
 
   onEvent(event: DetectorEvent, ctx: DetectionContext): readonly Finding[] {
     switch (event.type) {
@@ -48,12 +54,14 @@ export class UserNamespaceCreation implements Detector {
         return this.#onNamespace(event, ctx);
       case EventType.Fork: {
         const incident = this.#lookup(event, ctx);
-        if (incident) this.#tracked.set(`${event.childTgid}:${event.childStartBoottimeNs}`, incident);
+        if (incident) this.#tracked.set(event.childTgid, { startNs: event.childStartBoottimeNs, incident });
         return NO_FINDINGS;
       }
-      case EventType.Exit:
-        this.#tracked.delete(`${event.tgid}:${event.startBoottimeNs}`);
+      case EventType.Exit: {
+        const tracked = this.#tracked.peek(event.tgid);
+        if (tracked && sameStart(tracked.startNs, event.startBoottimeNs)) this.#tracked.delete(event.tgid);
         return NO_FINDINGS;
+      }
       case EventType.Open:
         return this.#onOpen(event, ctx);
       default:
@@ -62,13 +70,14 @@ export class UserNamespaceCreation implements Detector {
   }
 
   #lookup(event: KernelEvent, ctx: DetectionContext): Incident | undefined {
-    return this.#tracked.get(`${event.tgid}:${startTimeOf(event.tgid, ctx)}`);
+    const tracked = this.#tracked.get(event.tgid);
+    return tracked && sameStart(tracked.startNs, startTimeOf(event.tgid, ctx)) ? tracked.incident : undefined;
   }
 
   #onNamespace(event: NamespaceEvent, ctx: DetectionContext): readonly Finding[] {
     if ((event.cloneFlags & CLONE_NEWUSER) === 0n) return NO_FINDINGS;
     if (ctx.container(event) === null) return NO_FINDINGS;
-    this.#tracked.set(`${event.tgid}:${startTimeOf(event.tgid, ctx)}`, { createdNs: event.ktimeNs, escalated: false });
+    this.#tracked.set(event.tgid, { startNs: startTimeOf(event.tgid, ctx), incident: { createdNs: event.ktimeNs, escalated: false } });
     return [
       {
         summary: `${event.comm} created a user namespace inside a container`,
@@ -93,6 +102,11 @@ export class UserNamespaceCreation implements Detector {
       },
     ];
   }
+}
+
+/** Equal start times, or one side unknown (0n): the process table may learn of a fork after the detector. */
+function sameStart(a: bigint, b: bigint): boolean {
+  return a === 0n || b === 0n || a === b;
 }
 
 function syscallName(op: number): string {

@@ -1,0 +1,31 @@
+// Runs a detector's case table: one test per case, named as a sentence.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { EventType, Op } from '../../src/receiver/events.ts';
+import type { Detector } from '../../src/detectors/Detector.ts';
+import { compilePathPattern, matchesPathPattern, sensitivePathPatterns } from '../../src/detectors/paths.ts';
+import { runCase, type Case } from './fixtures.ts';
+
+const kernelFilter = sensitivePathPatterns().map(compilePathPattern);
+
+export function detectorTable(make: () => Detector, cases: Case[]): void {
+  const meta = make().meta;
+  describe(`${meta.id} ${meta.title}`, () => {
+    for (const c of cases) {
+      it(c.name, () => {
+        const { findings, severities } = runCase(make, c);
+        assert.deepEqual(severities, c.expect);
+        c.check?.(findings);
+        for (const f of findings) assert.ok(f.summary.length > 0 && !f.summary.includes('\n'), 'summary is one line');
+        const last = c.events.at(-1)!;
+        if (findings.length > 0 && last.type === EventType.Open && last.op !== Op.OpenByHandleAt) {
+          assert.ok(
+            kernelFilter.some((p) => matchesPathPattern(p, last.path)),
+            `${last.path} fires the rule but the kernel open filter would never report it`,
+          );
+        }
+      });
+    }
+  });
+}
