@@ -45,8 +45,8 @@ $(BUILD)/probe.bpf.o: bpf/probe.bpf.c $(BUILD)/vmlinux.h
 # --- native: the N-API addon ---
 native: native/build/Release/kubesentry.node
 
+# npx exports the user's npmrc `nodedir` (here /usr, Node 20's headers) to node-gyp, which beats --nodedir.
 native/build/Release/kubesentry.node: $(wildcard native/*.cc native/*.h native/binding.gyp) bpf/events.h
-	# npx exports the user's npmrc `nodedir` (here /usr, Node 20's headers), which beats --nodedir.
 	cd native && npm_config_nodedir=$(NODE_DIR) npx --no-install node-gyp rebuild --nodedir=$(NODE_DIR) >/dev/null
 
 clean:
