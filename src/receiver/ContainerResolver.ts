@@ -127,6 +127,11 @@ export class ContainerResolver {
     return this.#identityFor(path, 0n, this.#nowBootNs());
   }
 
+  /** The cgroup id of a path relative to the cgroup2 root, or null when there is no such cgroup (any more). */
+  idOfPath(path: string): bigint | null {
+    return cgroupIdOf(this.#absolute(path));
+  }
+
   /** Applies a cgroup mkdir/rmdir record. */
   onCgroupEvent(event: CgroupEvent): void {
     if (event.op === Op.CgroupMkdir) {

@@ -1,0 +1,378 @@
+// tgid → ProcessInfo, kept current from exec (and snapshot), fork and exit records, with /proc as the fallback for
+// processes whose exec the agent never saw. A pid can be reused at any time, so a process is (tgid, start time):
+// records for a different start time never update an entry, and the ancestry walk never follows a "parent" that
+// started after its child. Memory is bounded: exited processes stay for a grace window (so detections on
+// short-lived processes still resolve their ancestry), then go; past maxEntries the oldest exited go first, then
+// the least recently used live ones.
+
+import { EventType, ExecFlag, type ExecEvent, type ExitEvent, type ForkEvent, type KernelEvent } from './events.ts';
+import type { ContainerIdentity, ProcessInfo } from './identity.ts';
+import { listProcessIds, readProcProcess, sameStartTime, type ProcProcess } from './procfs.ts';
+import { RateLimiter } from './RateLimiter.ts';
+
+/** What the table needs from the container resolver (ContainerResolver implements it). */
+export interface ContainerLookup {
+  resolve(cgroupId: bigint, tgid?: number): ContainerIdentity | null;
+  resolvePath(path: string): ContainerIdentity | null;
+  idOfPath(path: string): bigint | null;
+}
+
+export interface ProcessTableOptions {
+  maxEntries: number;
+  exitedGraceMs: number;
+  containers: ContainerLookup;
+  /** /proc reads per second for misses (burst: 20); 0 disables the fallback. */
+  procfsReadsPerSecond?: number;
+  procRoot?: string;
+}
+
+export interface ProcessTableStats {
+  /** Exited processes dropped after their grace window. */
+  expired: number;
+  /** Exited processes dropped before their grace window ended, to stay within maxEntries. */
+  evictedExited: number;
+  /** Live processes dropped (least recently used) to stay within maxEntries. */
+  evictedLive: number;
+  /** Processes read from /proc (start-up seeding and misses). */
+  procfsReads: number;
+  /** /proc reads for processes already gone. */
+  procfsGone: number;
+  /** Misses not looked up in /proc because the fallback was at its rate limit. */
+  procfsRateLimited: number;
+  /** Records about a process the table does not know (or knows under another start time). */
+  unknownProcess: number;
+}
+
+export interface AncestryOptions {
+  /** Stop at the topmost ancestor still in the process's container (its init), instead of host init. */
+  stopAtContainerInit?: boolean;
+  /** Bound on the chain length, whatever the data says. */
+  maxDepth?: number;
+}
+
+interface Entry {
+  info: ProcessInfo;
+  /** CLOCK_BOOTTIME ns of the exit record; -1n while the process lives. */
+  exitedAtNs: bigint;
+  /** The start time came from /proc (clock ticks), so it matches kernel start times only to the tick. */
+  coarseStart: boolean;
+}
+
+const NOT_EXITED = -1n;
+const DEFAULT_MAX_DEPTH = 64;
+const EMPTY_NS = { mnt: 0, pid: 0, net: 0, user: 0, uts: 0, ipc: 0, cgroup: 0 };
+
+function isSameStart(entry: Entry, startNs: bigint): boolean {
+  return entry.coarseStart ? sameStartTime(entry.info.startBoottimeNs, startNs) : entry.info.startBoottimeNs === startNs;
+}
+
+/** Whether `parent` could be the parent of `child`: it started no later (to the tick when either is coarse). */
+function startedNoLater(parent: Entry, child: Entry): boolean {
+  const p = parent.info.startBoottimeNs;
+  const c = child.info.startBoottimeNs;
+  if (parent.coarseStart || child.coarseStart) return p / 10_000_000n <= c / 10_000_000n;
+  return p <= c;
+}
+
+export class ProcessTable {
+  readonly stats: ProcessTableStats = {
+    expired: 0,
+    evictedExited: 0,
+    evictedLive: 0,
+    procfsReads: 0,
+    procfsGone: 0,
+    procfsRateLimited: 0,
+    unknownProcess: 0,
+  };
+  readonly #maxEntries: number;
+  readonly #graceNs: bigint;
+  readonly #containers: ContainerLookup;
+  readonly #procRoot: string;
+  readonly #procfsLimiter: RateLimiter | null;
+  /** The process currently holding each tgid; Map order is least recently used first. */
+  readonly #byTgid = new Map<number, Entry>();
+  /** Exited processes whose tgid was reused during their grace window, by `${tgid}:${start}`. */
+  readonly #displaced = new Map<string, Entry>();
+  /** Exited entries in exit order, so expiry and eviction take the oldest first. */
+  readonly #exited = new Set<Entry>();
+  /** Latest kernel time seen: the table's clock, so expiry follows the event stream, not wall time. */
+  #nowNs = 0n;
+
+  constructor(options: ProcessTableOptions) {
+    if (!(options.maxEntries >= 1)) throw new RangeError(`processTable.maxEntries must be at least 1, got ${options.maxEntries}`);
+    this.#maxEntries = options.maxEntries;
+    this.#graceNs = BigInt(Math.round(options.exitedGraceMs)) * 1_000_000n;
+    this.#containers = options.containers;
+    this.#procRoot = options.procRoot ?? '/proc';
+    const rate = options.procfsReadsPerSecond ?? 50;
+    this.#procfsLimiter = rate > 0 ? new RateLimiter(rate, 20) : null;
+  }
+
+  /** Processes held, live and exited-in-grace (gauge). */
+  get size(): number {
+    return this.#byTgid.size + this.#displaced.size;
+  }
+
+  /** Feeds a decoded record; only exec, fork and exit change the table. */
+  onEvent(event: KernelEvent): void {
+    if (event.ktimeNs > this.#nowNs) this.#nowNs = event.ktimeNs;
+    switch (event.type) {
+      case EventType.Exec:
+        this.#onExec(event);
+        break;
+      case EventType.Fork:
+        this.#onFork(event);
+        break;
+      case EventType.Exit:
+        this.#onExit(event);
+        break;
+    }
+    this.#expire();
+  }
+
+  /**
+   * The process holding `tgid`, optionally only if it started at `startBoottimeNs`; falls back to /proc for a live
+   * process the table never saw. Counts as a use for LRU eviction.
+   */
+  get(tgid: number, startBoottimeNs?: bigint): ProcessInfo | undefined {
+    const entry = this.#find(tgid, startBoottimeNs) ?? this.#readFromProc(tgid, startBoottimeNs);
+    if (!entry) return undefined;
+    if (this.#byTgid.get(tgid) === entry) {
+      this.#byTgid.delete(tgid);
+      this.#byTgid.set(tgid, entry);
+    }
+    return entry.info;
+  }
+
+  /** Whether the process has exited (and is only kept for its grace window). */
+  hasExited(tgid: number, startBoottimeNs: bigint): boolean {
+    return (this.#find(tgid, startBoottimeNs)?.exitedAtNs ?? NOT_EXITED) !== NOT_EXITED;
+  }
+
+  /**
+   * The process and its ancestors, nearest first, up to host init or (stopAtContainerInit) the topmost ancestor
+   * in the same container. Parents the table lacks are read from /proc when possible; the walk ends at a parent
+   * that cannot be found, started after its child (a reused pid), or repeats.
+   */
+  ancestry(tgid: number, options: AncestryOptions = {}): ProcessInfo[] {
+    const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
+    let entry = this.#find(tgid) ?? this.#readFromProc(tgid);
+    const chain: ProcessInfo[] = [];
+    const seen = new Set<Entry>();
+    while (entry && chain.length < maxDepth && !seen.has(entry)) {
+      seen.add(entry);
+      chain.push(entry.info);
+      const { ppid, parentStartBoottimeNs } = entry.info;
+      if (ppid <= 0) break;
+      const known = parentStartBoottimeNs !== 0n;
+      const parent = this.#find(ppid, known ? parentStartBoottimeNs : undefined) ?? this.#readFromProc(ppid, known ? parentStartBoottimeNs : undefined);
+      if (!parent || !startedNoLater(parent, entry)) break;
+      if (!known) entry.info.parentStartBoottimeNs = parent.info.startBoottimeNs; // learnt: pin the parent's identity
+      if (options.stopAtContainerInit && entry.info.container !== null && parent.info.container?.id !== entry.info.container.id) break;
+      entry = parent;
+    }
+    return chain;
+  }
+
+  /** Adds every process in /proc the table does not know yet; for start-up when no kernel snapshot is available. */
+  seedFromProc(): number {
+    let added = 0;
+    for (const pid of listProcessIds(this.#procRoot)) {
+      if (this.#byTgid.has(pid)) continue;
+      const proc = readProcProcess(pid, this.#procRoot);
+      this.stats.procfsReads++;
+      if (!proc) {
+        this.stats.procfsGone++;
+        continue;
+      }
+      this.#insert(this.#entryFromProc(proc));
+      added++;
+    }
+    return added;
+  }
+
+  #find(tgid: number, startBoottimeNs?: bigint): Entry | undefined {
+    const entry = this.#byTgid.get(tgid);
+    if (startBoottimeNs === undefined) return entry;
+    if (entry && isSameStart(entry, startBoottimeNs)) return entry;
+    return this.#displaced.get(`${tgid}:${startBoottimeNs}`);
+  }
+
+  #readFromProc(tgid: number, startBoottimeNs?: bigint): Entry | undefined {
+    if (!this.#procfsLimiter) return undefined;
+    if (!this.#procfsLimiter.tryAcquire()) {
+      this.stats.procfsRateLimited++;
+      return undefined;
+    }
+    this.stats.procfsReads++;
+    const proc = readProcProcess(tgid, this.#procRoot);
+    if (!proc) {
+      this.stats.procfsGone++;
+      return undefined;
+    }
+    // A different start time means the pid was reused since the process asked about: /proc shows someone else.
+    if (startBoottimeNs !== undefined && !sameStartTime(proc.startBoottimeNs, startBoottimeNs)) return undefined;
+    const entry = this.#entryFromProc(proc);
+    this.#insert(entry);
+    return entry;
+  }
+
+  #entryFromProc(proc: ProcProcess): Entry {
+    const parent = this.#byTgid.get(proc.ppid);
+    const cgroupId = proc.cgroupPath === null ? 0n : (this.#containers.idOfPath(proc.cgroupPath) ?? 0n);
+    return {
+      info: {
+        tgid: proc.tgid,
+        startBoottimeNs: proc.startBoottimeNs,
+        ppid: proc.ppid,
+        parentStartBoottimeNs: parent ? parent.info.startBoottimeNs : 0n,
+        executable: proc.executable,
+        argv: proc.argv,
+        commandLine: proc.argv.join(' '),
+        uid: proc.uid,
+        euid: proc.euid,
+        gid: proc.gid,
+        comm: proc.comm,
+        // /proc does not say when the last exec happened; the start is the closest lower bound it offers.
+        execTimeNs: proc.startBoottimeNs,
+        exeMtimeNs: proc.exeMtimeNs,
+        exeFlags: proc.exeUnlinked ? ExecFlag.Unlinked : 0,
+        ns: proc.ns,
+        capEffective: proc.capEffective,
+        cgroupId,
+        container: proc.cgroupPath === null ? null : this.#containers.resolvePath(proc.cgroupPath),
+      },
+      exitedAtNs: NOT_EXITED,
+      coarseStart: true,
+    };
+  }
+
+  #onExec(e: ExecEvent): void {
+    const existing = this.#find(e.tgid, e.startBoottimeNs);
+    const isSame = existing !== undefined && existing.exitedAtNs === NOT_EXITED;
+    let parentStart = isSame && existing.info.ppid === e.ppid ? existing.info.parentStartBoottimeNs : 0n;
+    if (parentStart === 0n) {
+      // Snapshot records arrive in pid order, so a parent can come after its child: then it stays unknown (0) and
+      // the ancestry walk pins it later.
+      const parent = this.#byTgid.get(e.ppid);
+      if (parent && parent.info.startBoottimeNs <= e.startBoottimeNs) parentStart = parent.info.startBoottimeNs;
+    }
+    const info: ProcessInfo = {
+      tgid: e.tgid,
+      startBoottimeNs: e.startBoottimeNs,
+      ppid: e.ppid,
+      parentStartBoottimeNs: parentStart,
+      executable: e.path,
+      argv: e.argv,
+      commandLine: e.argv.join(' '),
+      uid: e.uid,
+      euid: e.euid,
+      gid: e.gid,
+      comm: e.comm,
+      execTimeNs: e.ktimeNs,
+      exeMtimeNs: e.exeMtimeNs,
+      exeFlags: e.exeFlags,
+      ns: e.ns,
+      capEffective: e.capEffective,
+      cgroupId: e.cgroupId,
+      container: this.#containers.resolve(e.cgroupId, e.tgid),
+    };
+    if (isSame) {
+      existing.info = info;
+      existing.coarseStart = false;
+    } else {
+      this.#insert({ info, exitedAtNs: NOT_EXITED, coarseStart: false });
+    }
+  }
+
+  #onFork(e: ForkEvent): void {
+    const parent = this.#byTgid.get(e.tgid) ?? this.#readFromProc(e.tgid);
+    // The child runs the parent's image until it execs. Namespaces and (with CLONE_INTO_CGROUP) the cgroup can
+    // differ already; the child's exec record corrects them.
+    const base: ProcessInfo = parent
+      ? parent.info
+      : {
+          tgid: e.tgid,
+          startBoottimeNs: 0n,
+          ppid: 0,
+          parentStartBoottimeNs: 0n,
+          executable: '',
+          argv: [],
+          commandLine: '',
+          uid: e.uid,
+          euid: e.uid,
+          gid: e.gid,
+          comm: e.comm,
+          execTimeNs: e.ktimeNs,
+          exeMtimeNs: 0n,
+          exeFlags: 0,
+          ns: EMPTY_NS,
+          capEffective: 0n,
+          cgroupId: e.cgroupId,
+          container: this.#containers.resolve(e.cgroupId, e.tgid),
+        };
+    if (!parent) this.stats.unknownProcess++;
+    this.#insert({
+      info: {
+        ...base,
+        tgid: e.childTgid,
+        startBoottimeNs: e.childStartBoottimeNs,
+        ppid: e.tgid,
+        parentStartBoottimeNs: parent ? parent.info.startBoottimeNs : 0n,
+      },
+      exitedAtNs: NOT_EXITED,
+      coarseStart: false,
+    });
+  }
+
+  #onExit(e: ExitEvent): void {
+    const entry = this.#find(e.tgid, e.startBoottimeNs);
+    if (!entry || entry.exitedAtNs !== NOT_EXITED) {
+      this.stats.unknownProcess++;
+      return;
+    }
+    entry.exitedAtNs = e.ktimeNs;
+    this.#exited.add(entry);
+  }
+
+  #insert(entry: Entry): void {
+    const tgid = entry.info.tgid;
+    const previous = this.#byTgid.get(tgid);
+    if (previous) {
+      this.#byTgid.delete(tgid);
+      // An exited process still in its grace window keeps resolving under its own start time.
+      if (previous.exitedAtNs !== NOT_EXITED) this.#displaced.set(`${tgid}:${previous.info.startBoottimeNs}`, previous);
+    }
+    this.#byTgid.set(tgid, entry);
+    while (this.size > this.#maxEntries) this.#evictOne();
+  }
+
+  #remove(entry: Entry): void {
+    this.#exited.delete(entry);
+    const tgid = entry.info.tgid;
+    if (this.#byTgid.get(tgid) === entry) this.#byTgid.delete(tgid);
+    else this.#displaced.delete(`${tgid}:${entry.info.startBoottimeNs}`);
+  }
+
+  #expire(): void {
+    for (const entry of this.#exited) {
+      if (entry.exitedAtNs + this.#graceNs > this.#nowNs) break;
+      this.#remove(entry);
+      this.stats.expired++;
+    }
+  }
+
+  #evictOne(): void {
+    const oldestExited = this.#exited.values().next();
+    if (!oldestExited.done) {
+      this.#remove(oldestExited.value);
+      this.stats.evictedExited++;
+      return;
+    }
+    const leastRecent = this.#byTgid.values().next();
+    if (!leastRecent.done) {
+      this.#remove(leastRecent.value);
+      this.stats.evictedLive++;
+    }
+  }
+}
