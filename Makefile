@@ -15,7 +15,8 @@ BPFTOOL ?= bpftool
 VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
 BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_x86 -Wall -Werror -I$(BUILD) -Ibpf
 # bpf/probe.bpf.c is not a hook group: it is built alone by the `probe` target below.
-BPF_UNITS := $(filter-out bpf/probe.bpf.c,$(wildcard bpf/*.bpf.c))
+# maps.bpf.c first: the linker misplaces maps when an extern declaration precedes the definition.
+BPF_UNITS := bpf/maps.bpf.c $(filter-out bpf/probe.bpf.c bpf/maps.bpf.c,$(wildcard bpf/*.bpf.c))
 BPF_UNIT_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_UNITS))
 BPF_HEADERS := bpf/events.h $(wildcard bpf/lib/*.h bpf/*/*.h)
 

@@ -30,7 +30,6 @@ static __always_inline void ks_count_drop(__u32 type)
 		*count += 1;
 }
 
-/* Reserved memory is not zeroed: callers zero the record before filling it, so no stale ring bytes leak. */
 static __always_inline void *ks_reserve(__u32 type, __u32 size)
 {
 	void *record = bpf_ringbuf_reserve(&events, size, 0);
@@ -74,6 +73,21 @@ static __always_inline void ks_fill_header(struct ks_header *hdr, __u16 type, __
 	hdr->uid = (__u32)uid_gid;
 	hdr->gid = uid_gid >> 32;
 	bpf_get_current_comm(hdr->comm, sizeof(hdr->comm));
+}
+
+/*
+ * Reserves a record of `size` bytes, zeroes it (reserved ring memory holds older records' bytes) and
+ * fills its header for the current task. NULL, counted as a drop, when the ring is full.
+ */
+static __always_inline void *ks_begin(__u16 type, __u16 size)
+{
+	struct ks_header *hdr = ks_reserve(type, size);
+
+	if (!hdr)
+		return NULL;
+	__builtin_memset(hdr, 0, size);
+	ks_fill_header(hdr, type, size);
+	return hdr;
 }
 
 static __always_inline void ks_mark_truncated_if(struct ks_header *hdr, bool truncated)

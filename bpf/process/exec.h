@@ -137,13 +137,7 @@ static __always_inline void ks_exec_fill_args_of_current(struct ks_exec *e, stru
 
 static __always_inline struct ks_exec *ks_exec_reserve_for_current(void)
 {
-	struct ks_exec *e = ks_reserve(KS_EVENT_EXEC, sizeof(*e));
-
-	if (!e)
-		return NULL;
-	__builtin_memset(e, 0, sizeof(*e));
-	ks_fill_header(&e->hdr, KS_EVENT_EXEC, sizeof(*e));
-	return e;
+	return ks_begin(KS_EVENT_EXEC, sizeof(struct ks_exec));
 }
 
 #endif /* KS_PROCESS_EXEC_H */

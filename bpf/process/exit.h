@@ -16,11 +16,9 @@ static __always_inline void ks_emit_exit(struct task_struct *task)
 
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return;
-	e = ks_reserve(KS_EVENT_EXIT, sizeof(*e));
+	e = ks_begin(KS_EVENT_EXIT, sizeof(*e));
 	if (!e)
 		return;
-	__builtin_memset(e, 0, sizeof(*e));
-	ks_fill_header(&e->hdr, KS_EVENT_EXIT, sizeof(*e));
 	e->start_boottime_ns = ks_process_start_boottime(task);
 	/* for exit_group() and fatal signals every thread carries the group's code */
 	e->exit_code = BPF_CORE_READ(task, exit_code);

@@ -64,11 +64,9 @@ static __always_inline void ks_emit_fork(struct task_struct *parent, struct task
 
 	if (child_pid != child_tgid)
 		return;
-	e = ks_reserve(KS_EVENT_FORK, sizeof(*e));
+	e = ks_begin(KS_EVENT_FORK, sizeof(*e));
 	if (!e)
 		return;
-	__builtin_memset(e, 0, sizeof(*e));
-	ks_fill_header(&e->hdr, KS_EVENT_FORK, sizeof(*e));
 	e->child_start_boottime_ns = BPF_CORE_READ(child, start_boottime);
 	e->child_tgid = child_tgid;
 	e->child_pid = child_pid;

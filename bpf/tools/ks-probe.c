@@ -207,12 +207,29 @@ static int set_rodata(struct bpf_object *obj, const char *name, const void *valu
 }
 
 /* Which variant of each hook to load: "<hook>__tp_btf" unless --fallback, else "__tp"/"__raw_tp". */
-static bool want_program(struct bpf_object *obj, const char *name, bool fallback)
+static bool tracepoint_exists(struct bpf_program *prog)
 {
+	const char *sec = bpf_program__section_name(prog);
+	char path[256];
+
+	if (strncmp(sec, "tracepoint/", 11) != 0)
+		return true;
+	snprintf(path, sizeof(path), "/sys/kernel/tracing/events/%s", sec + 11);
+	if (access(path, F_OK) == 0)
+		return true;
+	fprintf(stderr, "skipping %s: no tracepoint %s\n", bpf_program__name(prog), sec + 11);
+	return false;
+}
+
+static bool want_program(struct bpf_object *obj, struct bpf_program *prog, bool fallback)
+{
+	const char *name = bpf_program__name(prog);
 	const char *sep = strstr(name, "__");
 	char sibling[128];
 
 	if (!sep)
+		return false;
+	if (!tracepoint_exists(prog))
 		return false;
 	if (strcmp(sep, "__iter") == 0)
 		return true;
@@ -284,7 +301,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	bpf_object__for_each_program(prog, obj) {
-		bool load = want_program(obj, bpf_program__name(prog), fallback);
+		bool load = want_program(obj, prog, fallback);
 		bpf_program__set_autoload(prog, load);
 		if (load && strstr(bpf_program__name(prog), "__iter"))
 			iter = prog;
