@@ -1,0 +1,160 @@
+// The engine: dispatch by event type, Detection records, exceptions, overrides, enable/disable, reload.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { EventType } from '../../src/receiver/events.ts';
+import { DetectorEngine } from '../../src/detectors/engine.ts';
+import { Attr, DETECTION_ATTRIBUTE_KEYS } from '../../src/detectors/attributeKeys.ts';
+import { NO_FINDINGS, type Detector, type DetectorEvent, type Finding } from '../../src/detectors/Detector.ts';
+import { BOOT_TO_WALL, FakeAgent, HOST_CGROUP, O_WRONLY, WEB, ev } from './fixtures.ts';
+
+const coreWrite = () => ev.open({ path: '/proc/sys/kernel/core_pattern', openFlags: O_WRONLY });
+
+function agentWithShell(): FakeAgent {
+  const agent = new FakeAgent();
+  agent.addProcess({ tgid: 1, startBoottimeNs: 1000n, ppid: 0, executable: '/pause', commandLine: '/pause' });
+  agent.addProcess({
+    tgid: 4000, startBoottimeNs: 4000n, ppid: 1, parentStartBoottimeNs: 1000n, executable: '/usr/bin/bash', commandLine: 'bash',
+  });
+  agent.addProcess({
+    tgid: 4242, startBoottimeNs: 4242000n, ppid: 4000, parentStartBoottimeNs: 4000n, executable: '/usr/bin/tee',
+    commandLine: 'tee /proc/sys/kernel/core_pattern', uid: 1000,
+  });
+  agent.pods.set(WEB.id, { namespace: 'shop', podName: 'web-0', image: 'registry.example/web:1.2' });
+  return agent;
+}
+
+describe('DetectorEngine', () => {
+  it('turns a finding into a Detection with rule, process, container, pod and rule attributes', () => {
+    const engine = new DetectorEngine();
+    const agent = agentWithShell();
+    const event = coreWrite();
+    const [d, ...rest] = engine.process(event, agent);
+    assert.equal(rest.length, 0);
+    assert.equal(d.rule, 'KS-ESC-005');
+    assert.equal(d.severity, 'critical');
+    assert.equal(d.category, 'container_escape');
+    assert.equal(d.timeUnixNs, event.ktimeNs + BOOT_TO_WALL);
+    assert.match(d.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
+    assert.match(d.id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.equal(d.attributes[Attr.detectionId], d.id);
+    assert.equal(d.attributes[Attr.processPid], 4242);
+    assert.equal(d.attributes[Attr.processParentPid], 4000);
+    assert.equal(d.attributes[Attr.processExecutableName], 'tee');
+    assert.equal(d.attributes[Attr.containerId], WEB.id);
+    assert.equal(d.attributes[Attr.k8sPodUid], WEB.podUid);
+    assert.equal(d.attributes[Attr.k8sNamespaceName], 'shop');
+    assert.equal(d.attributes[Attr.containerImageName], 'registry.example/web:1.2');
+    assert.equal(d.attributes[Attr.securityRuleUuid], '34779103-e21f-42a5-b548-8e68b8b917c3');
+    assert.equal(d.attributes[Attr.filePath], '/proc/sys/kernel/core_pattern');
+    assert.deepEqual(d.ancestry.map((a) => a.executable), ['/usr/bin/tee', '/usr/bin/bash', '/pause']);
+  });
+
+  it('uses only attribute keys from the exported list', () => {
+    const engine = new DetectorEngine();
+    const d = engine.process(coreWrite(), agentWithShell())[0];
+    for (const key of Object.keys(d.attributes)) assert.ok(DETECTION_ATTRIBUTE_KEYS.includes(key as never), key);
+  });
+
+  it('stops the ancestry at a reused parent pid', () => {
+    const agent = agentWithShell();
+    agent.addProcess({ tgid: 4000, startBoottimeNs: 9999n, executable: '/usr/bin/other' });
+    const d = new DetectorEngine().process(coreWrite(), agent)[0];
+    assert.deepEqual(d.ancestry.map((a) => a.pid), [4242]);
+  });
+
+  it('gives an event only to the detectors that declared its type', () => {
+    const seen: number[] = [];
+    const spy: Detector = {
+      meta: { ...new DetectorEngine().rules[0], id: 'KS-TEST-001', events: [EventType.Connect] },
+      onEvent(e: DetectorEvent): readonly Finding[] {
+        seen.push(e.type);
+        return NO_FINDINGS;
+      },
+    };
+    const engine = new DetectorEngine(undefined, [spy]);
+    engine.process(ev.exec(), new FakeAgent());
+    engine.process(ev.connect(), new FakeAgent());
+    assert.deepEqual(seen, [EventType.Connect]);
+    assert.deepEqual([...engine.eventTypes], [EventType.Connect]);
+  });
+
+  it('does not run a disabled rule', () => {
+    const engine = new DetectorEngine({ rules: { 'KS-ESC-005': { enabled: false } } });
+    assert.equal(engine.process(coreWrite(), agentWithShell()).length, 0);
+    assert.equal(engine.isEnabled('KS-ESC-005'), false);
+  });
+
+  it('drops and counts a finding that matches an exception by namespace and image prefix', () => {
+    const engine = new DetectorEngine({
+      rules: { 'KS-ESC-005': { exceptions: [{ namespaces: ['shop'], images: ['registry.example/web:*'] }] } },
+    });
+    assert.equal(engine.process(coreWrite(), agentWithShell()).length, 0);
+    assert.deepEqual(engine.counters().get('KS-ESC-005'), { detections: 0, suppressed: 1 });
+  });
+
+  it('keeps a finding when only some fields of an exception match', () => {
+    const engine = new DetectorEngine({
+      rules: { 'KS-ESC-005': { exceptions: [{ namespaces: ['shop'], images: ['registry.example/other:*'] }] } },
+    });
+    assert.equal(engine.process(coreWrite(), agentWithShell()).length, 1);
+  });
+
+  it('matches an exception by parent executable', () => {
+    const engine = new DetectorEngine({ rules: { 'KS-ESC-005': { exceptions: [{ parentExecutables: ['/usr/bin/bash'] }] } } });
+    assert.equal(engine.process(coreWrite(), agentWithShell()).length, 0);
+  });
+
+  it('does not match a namespace exception when pod metadata is unknown', () => {
+    const agent = agentWithShell();
+    agent.pods.clear();
+    const engine = new DetectorEngine({ rules: { 'KS-ESC-005': { exceptions: [{ namespaces: ['shop'] }] } } });
+    assert.equal(engine.process(coreWrite(), agent).length, 1);
+  });
+
+  it('replaces the base severity but keeps a raised one', () => {
+    const engine = new DetectorEngine({ rules: { 'KS-ESC-001': { severity: 'low' } } });
+    const agent = agentWithShell();
+    assert.equal(engine.process(ev.namespace(), agent)[0].severity, 'low');
+    assert.equal(engine.process(ev.open({ path: '/proc/self/uid_map', openFlags: O_WRONLY }), agent)[0].severity, 'critical');
+  });
+
+  it('reports a host process without container attributes or ancestry beyond the host', () => {
+    const d = new DetectorEngine().process(ev.module({ cgroupId: HOST_CGROUP, comm: 'insmod' }), new FakeAgent())[0];
+    assert.equal(d.attributes[Attr.containerId], undefined);
+    assert.equal(d.attributes[Attr.processExecutableName], 'insmod');
+    assert.deepEqual(d.ancestry, []);
+  });
+
+  it('rejects an invalid reload, keeps the old rules and says why', () => {
+    const engine = new DetectorEngine({ rules: { 'KS-ESC-005': { enabled: false } } });
+    const result = engine.reload({ rules: { 'KS-ESC-999': { enabled: false } } });
+    assert.equal(result.ok, false);
+    assert.match(!result.ok ? result.error : '', /rules\.KS-ESC-999: unknown rule id/);
+    assert.equal(engine.isEnabled('KS-ESC-005'), false);
+    assert.equal(engine.process(coreWrite(), agentWithShell()).length, 0);
+  });
+
+  it('keeps detector state across a valid reload', () => {
+    const engine = new DetectorEngine();
+    const agent = agentWithShell();
+    assert.equal(engine.process(ev.namespace(), agent).length, 1);
+    assert.deepEqual(engine.reload({ rules: { 'KS-ESC-005': { enabled: false } } }), { ok: true });
+    const escalation = engine.process(ev.open({ path: '/proc/self/uid_map', openFlags: O_WRONLY }), agent);
+    assert.equal(escalation[0]?.severity, 'critical');
+  });
+
+  it('applies new settings on reload', () => {
+    const engine = new DetectorEngine();
+    const agent = agentWithShell();
+    assert.equal(engine.process(ev.connect({ family: 2, port: 10250 }), agent).length, 1);
+    assert.deepEqual(engine.reload({ settings: { kubeletPorts: [10251] } }), { ok: true });
+    assert.equal(engine.process(ev.connect({ family: 2, port: 10250 }), agent).length, 0);
+  });
+
+  it('refuses two detectors with the same rule id', () => {
+    const d = new DetectorEngine().rules[0];
+    const make = (): Detector => ({ meta: d, onEvent: () => NO_FINDINGS });
+    assert.throws(() => new DetectorEngine(undefined, [make(), make()]), /two detectors share rule id/);
+  });
+});

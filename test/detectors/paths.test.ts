@@ -1,0 +1,68 @@
+// The sensitive-path patterns for the kernel's open filter.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  MAX_PATH_PATTERNS,
+  MAX_PATTERN_PART_BYTES,
+  PathPatternKind,
+  compilePathPattern,
+  matchesPathPattern,
+  sensitivePathPatterns,
+} from '../../src/detectors/paths.ts';
+
+describe('compilePathPattern', () => {
+  const cases: [string, PathPatternKind, string, string][] = [
+    ['/dev/mem', PathPatternKind.Exact, '/dev/mem', ''],
+    ['/etc/kubernetes/*', PathPatternKind.Prefix, '/etc/kubernetes/', ''],
+    ['/proc/*/uid_map', PathPatternKind.PrefixSuffix, '/proc/', '/uid_map'],
+    ['/proc/*/root/*', PathPatternKind.PrefixInfix, '/proc/', '/root/'],
+  ];
+  for (const [pattern, kind, prefix, second] of cases) {
+    it(`parses ${pattern}`, () => assert.deepEqual(compilePathPattern(pattern), { kind, prefix, second }));
+  }
+  it('rejects three wildcards', () => assert.throws(() => compilePathPattern('/a/*/b/*/c*'), /path pattern '\/a\/\*\/b\/\*\/c\*'/));
+  it('rejects a relative pattern', () => assert.throws(() => compilePathPattern('proc/*'), /must start with '\/'/));
+  it('rejects a part longer than the kernel holds', () => {
+    assert.throws(() => compilePathPattern('/' + 'a'.repeat(MAX_PATTERN_PART_BYTES)), /longer than 63 bytes/);
+  });
+});
+
+describe('matchesPathPattern', () => {
+  const m = (p: string, path: string) => matchesPathPattern(compilePathPattern(p), path);
+  it('matches a suffix only after the prefix', () => {
+    assert.ok(m('/proc/*/uid_map', '/proc/self/uid_map'));
+    assert.ok(!m('/proc/*/uid_map', '/proc/uid_map'));
+  });
+  it('matches an infix after the prefix', () => {
+    assert.ok(m('/proc/*/root/*', '/proc/1/root/etc/shadow'));
+    assert.ok(!m('/proc/*/root/*', '/proc/1/rootfs'));
+  });
+  it('does not resolve relative paths (documented evasion limit)', () => {
+    assert.ok(!m('/dev/mem', '../dev/mem'));
+  });
+});
+
+describe('sensitivePathPatterns', () => {
+  const patterns = sensitivePathPatterns();
+  it('fits the kernel table', () => {
+    assert.ok(patterns.length > 0 && patterns.length <= MAX_PATH_PATTERNS, `${patterns.length} patterns`);
+    assert.equal(new Set(patterns).size, patterns.length);
+  });
+  it('covers the paths the escape and mining rules are about', () => {
+    const compiled = patterns.map(compilePathPattern);
+    for (const path of [
+      '/proc/self/uid_map', '/sys/fs/cgroup/memory/release_agent', '/proc/sys/kernel/core_pattern', '/var/run/docker.sock',
+      '/proc/12/mem', '/dev/mem', '/proc/1/root/etc/shadow', '/dev/sda', '/proc/self/exe', '/usr/bin/runc',
+      '/var/lib/kubelet/pki/kubelet.crt', '/dev/cpu/0/msr', '/proc/sys/vm/nr_hugepages',
+    ]) {
+      assert.ok(compiled.some((c) => matchesPathPattern(c, path)), path);
+    }
+  });
+  it('does not let ordinary opens through', () => {
+    const compiled = patterns.map(compilePathPattern);
+    for (const path of ['/etc/passwd', '/usr/lib/x86_64-linux-gnu/libc.so.6', '/proc/self/status', '/dev/null', '/tmp/x']) {
+      assert.ok(!compiled.some((c) => matchesPathPattern(c, path)), path);
+    }
+  });
+});
