@@ -172,8 +172,10 @@ export class CryptominingIncident implements Detector {
   }
 
   #onExec(event: ExecEvent, key: string, ctx: DetectionContext): readonly Finding[] {
-    const names = [basename(event.path), basename(event.argv[0] ?? ''), event.comm].map((n) => n.toLowerCase());
-    const executable = names.find((n) => isMinerName(n, ctx.settings.minerExecutables));
+    const miners = ctx.settings.minerExecutables;
+    const executable = [basename(event.path), basename(event.argv[0] ?? ''), event.comm]
+      .map((n) => n.toLowerCase())
+      .find((n) => isMinerName(n, miners));
     const { strong, weak } = minerArguments(event.argv);
     if (executable === undefined && strong.length === 0 && weak.length === 0) return NO_FINDINGS;
     const incident = this.#incident(key);
@@ -288,6 +290,8 @@ export function minerArguments(argv: readonly string[]): { strong: string[]; wea
   const weak: string[] = [];
   for (let i = 1; i < argv.length; i++) {
     const arg = argv[i];
+    // Every indicator is an option or a stratum URL or an algorithm name: skip the rest cheaply.
+    if (arg.charCodeAt(0) !== 45 /* '-' */ && !arg.includes('stratum') && !arg.includes('/') && !/^[a-z]/i.test(arg)) continue;
     for (const [pattern, name] of STRONG_ARGUMENTS) {
       if (pattern.test(arg) && !strong.includes(name)) strong.push(name);
     }
