@@ -217,7 +217,11 @@ export function compareLayout(
   for (const [structName, layout] of Object.entries(expected)) {
     const btf = actual.get(structName);
     if (!btf) {
-      mismatches.push({ struct: structName, message: `struct ${structName} is not in the object's BTF` });
+      // clang emits BTF only for types reachable from globals, maps and function signatures, not from locals.
+      mismatches.push({
+        struct: structName,
+        message: `struct ${structName} is not in the object's BTF (reference it from a global in bpf/ so clang emits its BTF)`,
+      });
       continue;
     }
     if (btf.size !== layout.size) {
