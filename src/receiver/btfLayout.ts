@@ -277,3 +277,15 @@ function fieldSize(field: StructLayout['fields'][string], layouts: Readonly<Reco
 export async function checkObjectLayout(objectPath: string, expected: Readonly<Record<string, StructLayout>> = LAYOUT): Promise<LayoutMismatch[]> {
   return compareLayout(parseBtfStructs(await readFile(objectPath), objectPath), expected);
 }
+
+/**
+ * The agent's start-up self-check: throws one line naming the first mismatches when the object and the decoder
+ * disagree, because every event decoded after that would be wrong.
+ */
+export async function assertObjectLayout(objectPath: string): Promise<void> {
+  const mismatches = await checkObjectLayout(objectPath);
+  if (mismatches.length === 0) return;
+  const shown = mismatches.slice(0, 3).map((m) => m.message).join('; ');
+  const more = mismatches.length > 3 ? ` (+${mismatches.length - 3} more)` : '';
+  throw new Error(`${objectPath} does not match the decoder's layout (src/receiver/layout.ts): ${shown}${more}`);
+}
