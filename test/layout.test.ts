@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { checkObjectLayout, parseBtfStructs } from '../src/receiver/btfLayout.ts';
+import { assertObjectLayout, checkObjectLayout, parseBtfStructs } from '../src/receiver/btfLayout.ts';
 import { LAYOUT, RECORD_ALIGN } from '../src/receiver/layout.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -120,6 +120,16 @@ describe('event layout', () => {
       for (const pattern of m.expect) assert.ok(messages.some((msg) => pattern.test(msg)), `no message matching ${pattern} in:\n${messages.join('\n')}`);
     });
   }
+
+  it('makes the start-up self-check refuse a mismatching object with one line', async () => {
+    const object = compileScratchObject('self-check', swapMembers(pristineHeader, 'ks_fork', 'child_tgid', 'child_pid'));
+    await assert.rejects(assertObjectLayout(object), (error: Error) => {
+      assert.match(error.message, /does not match the decoder's layout .*ks_fork\.child_tgid is at offset 68/);
+      assert.doesNotMatch(error.message, /\n/);
+      return true;
+    });
+    await assertObjectLayout(compileScratchObject('self-check-pristine', pristineHeader));
+  });
 
   it('matches the BTF of the agent object build/kubesentry.bpf.o', async (t) => {
     const make = spawnSync('make', ['-s', '-C', ROOT, 'bpf'], { encoding: 'utf8' });
