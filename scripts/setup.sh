@@ -86,29 +86,48 @@ mount_if_absent() {
   fi
 }
 
-# podman's default adds RLIMIT_NOFILE/NPROC settings that runc applies with setrlimit, which fails without
-# CAP_SYS_RESOURCE in this sandbox ("error setting rlimit type 7"); an empty list makes podman set none.
+# Sets `key = value` inside [section] of a flat TOML file such as containers.conf, replacing an existing
+# assignment of that key in that section (including a multi-line array) and creating the section if absent.
+toml_set() {
+  local file=$1 section=$2 key=$3 value=$4 tmp
+  tmp=$(mktemp)
+  awk -v section="[$section]" -v key="$key" -v line="$key = $value" '
+    function header(s) { gsub(/^[ \t]+|[ \t]+$/, "", s); return s }
+    /^[ \t]*\[/ { current = header($0) }
+    skipping { if ($0 ~ /\]/) skipping = 0; next }
+    current == section && $0 ~ "^[ \t]*" key "[ \t]*=" {
+      rest = $0; sub(/^[^=]*=[ \t]*/, "", rest)
+      skipping = (rest ~ /^\[/ && rest !~ /\]/)
+      next
+    }
+    { print }
+    current == section && !done && header($0) == section { print line; done = 1 }
+    END { if (!done) { print ""; print section; print line } }
+  ' "$file" >"$tmp"
+  cat "$tmp" >"$file"
+  rm -f "$tmp"
+}
+
+# - default_ulimits = []: podman's default sets RLIMIT_NOFILE/NPROC, which runc applies with setrlimit and which
+#   fails without CAP_SYS_RESOURCE in this sandbox ("error setting rlimit type 7").
+# - runtime = "runc": crun refuses the hybrid cgroup layout, and apt may pick crun for podman's "crun | runc".
+# - cgroup_manager = "cgroupfs": there is no systemd as PID 1 to delegate to; --cgroup-parent is then a plain
+#   path such as /kubepods/besteffort/pod<uid>.
+# The test helpers pass the same runtime and manager on the command line; this makes ad-hoc podman agree.
 configure_podman() {
   local conf=/etc/containers/containers.conf
   mkdir -p /etc/containers
   [[ -f $conf ]] || : >"$conf"
-  if grep -Eq '^[[:space:]]*default_ulimits[[:space:]]*=[[:space:]]*\[[[:space:]]*\][[:space:]]*$' "$conf"; then
-    log "podman: default_ulimits = [] already set"
-    return
+  local before
+  before=$(cat "$conf")
+  toml_set "$conf" containers default_ulimits '[]'
+  toml_set "$conf" engine runtime '"runc"'
+  toml_set "$conf" engine cgroup_manager '"cgroupfs"'
+  if [[ $(cat "$conf") == "$before" ]]; then
+    log "podman: $conf already configured"
+  else
+    log "podman: configured $conf (default_ulimits = [], runtime = runc, cgroup_manager = cgroupfs)"
   fi
-  local tmp
-  tmp=$(mktemp)
-  # Drop any other default_ulimits line, then put ours directly under [containers] (created if absent).
-  awk '
-    /^[[:space:]]*default_ulimits[[:space:]]*=/ { skipping = ($0 !~ /\]/); next }
-    skipping { if ($0 ~ /\]/) skipping = 0; next }
-    { print }
-    /^[[:space:]]*\[containers\][[:space:]]*$/ { print "default_ulimits = []"; done = 1 }
-    END { if (!done) { print ""; print "[containers]"; print "default_ulimits = []" } }
-  ' "$conf" >"$tmp"
-  cat "$tmp" >"$conf"
-  rm -f "$tmp"
-  log "podman: set default_ulimits = [] in $conf"
 }
 
 install_npm_deps() {
