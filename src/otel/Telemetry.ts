@@ -16,7 +16,7 @@ import packageJson from '../../package.json' with { type: 'json' };
 import { OtelAgentMetrics, type AgentMetrics } from './AgentMetrics.ts';
 import { resolveTelemetryConfig, type ResolvedTelemetryConfig, type TelemetryConfig } from './TelemetryConfig.ts';
 import { IncidentTracker } from './internal/incidents.ts';
-import { OtlpGrpcClient } from './internal/OtlpGrpcClient.ts';
+import { OtlpGrpcClient, type SendResult } from './internal/OtlpGrpcClient.ts';
 import {
   detectionLogRecord,
   detectionSpans,
@@ -84,6 +84,8 @@ class TelemetryPipeline implements Telemetry {
   #consecutiveFailures = 0;
   #lastError: string | undefined;
   #shutdown: Promise<void> | undefined;
+  readonly #evictionsFile: string;
+  #unreportedEvictions: Eviction | undefined;
 
   constructor(config: ResolvedTelemetryConfig, onDiagnostic: ((message: string) => void) | undefined) {
     this.#config = config;
@@ -94,6 +96,8 @@ class TelemetryPipeline implements Telemetry {
     this.resource = resourceFromAttributes(attributes);
     this.#hostName = attributes['host.name'] ?? '';
     this.#incidents = new IncidentTracker(config.incidentQuietWindowMs);
+    this.#evictionsFile = path.join(config.stateDir, 'unreported-evictions.json');
+    this.#unreportedEvictions = this.#loadUnreportedEvictions();
 
     const readers: MetricReader[] = [];
     if (config.metricsOtlp) {
@@ -156,7 +160,7 @@ class TelemetryPipeline implements Telemetry {
 
   async forceFlush(timeoutMs = 30_000): Promise<void> {
     await this.persisted();
-    if (!this.#spool.isEmpty) {
+    if (!this.#spool.isEmpty || this.#unreportedEvictions) {
       let timer: NodeJS.Timeout | undefined;
       let onDrained: (() => void) | undefined;
       try {
@@ -240,13 +244,69 @@ class TelemetryPipeline implements Telemetry {
     this.#diagnostic(
       `telemetry: export spool full, evicted ${eviction.logs} log records and ${eviction.traces} span batches (oldest first)`,
     );
-    // In-band: whoever reads the detections downstream also learns that some are missing.
-    this.#enqueue({ kind: SpoolKind.Logs, payload: serializeLogs([overflowLogRecord(eviction, this.resource, this.#scope)]) });
+    const t = this.#unreportedEvictions;
+    this.#unreportedEvictions = t
+      ? {
+          logs: t.logs + eviction.logs,
+          traces: t.traces + eviction.traces,
+          firstSpooledMs: Math.min(t.firstSpooledMs, eviction.firstSpooledMs),
+          lastSpooledMs: Math.max(t.lastSpooledMs, eviction.lastSpooledMs),
+        }
+      : eviction;
+    this.#saveUnreportedEvictions();
+  }
+
+  // The in-band loss report is sent ahead of the spool rather than through it: spooled, it could itself be evicted
+  // by the same overflow it reports. The running tally is kept in the state dir, so a restart still reports it.
+  #loadUnreportedEvictions(): Eviction | undefined {
+    try {
+      return JSON.parse(fs.readFileSync(this.#evictionsFile, 'utf8')) as Eviction;
+    } catch {
+      return undefined;
+    }
+  }
+
+  #saveUnreportedEvictions(): void {
+    try {
+      if (!this.#unreportedEvictions) {
+        fs.rmSync(this.#evictionsFile, { force: true });
+        return;
+      }
+      fs.writeFileSync(`${this.#evictionsFile}.tmp`, JSON.stringify(this.#unreportedEvictions));
+      fs.renameSync(`${this.#evictionsFile}.tmp`, this.#evictionsFile);
+    } catch (error) {
+      this.#diagnostic(`telemetry: cannot record spool evictions: ${(error as Error).message}`);
+    }
+  }
+
+  /** Sends the eviction report if there is one; false when it must be retried. */
+  async #reportEvictions(): Promise<'none' | 'sent' | SendResult> {
+    const report = this.#unreportedEvictions;
+    if (!report) return 'none';
+    const payload = Buffer.from(serializeLogs([overflowLogRecord(report, this.resource, this.#scope)]));
+    const result = await this.#client.send(SpoolKind.Logs, [payload]);
+    if (result.outcome === 'retry') return result;
+    // Evictions that happened while the report was in flight stay for the next report.
+    const now = this.#unreportedEvictions!;
+    const rest = { ...now, logs: now.logs - report.logs, traces: now.traces - report.traces };
+    this.#unreportedEvictions = rest.logs > 0 || rest.traces > 0 ? rest : undefined;
+    this.#saveUnreportedEvictions();
+    return result.outcome === 'ok' ? 'sent' : result;
   }
 
   async #sendLoop(): Promise<void> {
     let backoffMs = this.#config.initialBackoffMs;
     while (!this.#stopping) {
+      const report = await this.#reportEvictions();
+      if (report !== 'none' && report !== 'sent' && report.outcome !== 'ok') {
+        this.#failed('logs', report.code, report.message);
+        if (report.outcome === 'retry') {
+          const delay = report.retryAfterMs ?? Math.random() * backoffMs;
+          backoffMs = Math.min(backoffMs * 2, this.#config.maxBackoffMs);
+          await this.#pause(Math.max(delay, 50));
+          continue;
+        }
+      }
       let batch;
       try {
         batch = this.#spool.peek(this.#config.maxBatchItems);
@@ -256,6 +316,7 @@ class TelemetryPipeline implements Telemetry {
         continue;
       }
       if (!batch) {
+        if (this.#unreportedEvictions) continue;
         for (const resolve of this.#drainWaiters.splice(0)) resolve();
         await this.#pause();
         continue;

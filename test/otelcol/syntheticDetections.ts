@@ -58,3 +58,8 @@ export function syntheticDetection(options: { id?: string; sequence?: number; se
     ancestry: chain,
   };
 }
+
+/** A UUID-shaped id that encodes the sequence number, so a checker knows exactly which ids must arrive. */
+export function detectionIdFor(sequence: number): string {
+  return `00000000-0000-7000-8000-${String(sequence).padStart(12, '0')}`;
+}
