@@ -145,6 +145,11 @@ install_npm_deps() {
 install_apt_packages
 install_node
 export PATH=$NODE_PREFIX/bin:$PATH
+# The machine image ships Go here (Debian 12's golang is too old for the Collector builder); a login PATH
+# has it, a bare CI environment may not.
+if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then
+  export PATH=$PATH:/usr/local/go/bin
+fi
 
 mount_if_absent tracefs /sys/kernel/tracing required
 mount_if_absent bpf /sys/fs/bpf required
