@@ -137,8 +137,8 @@ describe('process table', () => {
     const t = table();
     t.onEvent(exec({ tgid: 811, start: 7n * S, ppid: 810, path: '/child', at: 20n * S, snapshot: true }));
     t.onEvent(exec({ tgid: 810, start: 6n * S, ppid: 0, path: '/parent', at: 20n * S, snapshot: true }));
-    assert.deepEqual(pids(t.ancestry(811)), [811, 810]);
     assert.equal(t.get(811)!.parentStartBoottimeNs, 6n * S);
+    assert.deepEqual(pids(t.ancestry(811)), [811, 810]);
   });
 
   describe('ancestry across a container boundary', () => {
@@ -238,6 +238,27 @@ describe('process table /proc fallback', () => {
       assert.deepEqual([info.executable, info.argv, info.ppid, info.container], [realpathSync(`/proc/${pid}/exe`), ['sleep', '1000'], process.pid, null]);
       assert.equal(pids(t.ancestry(pid)).slice(0, 2).join(), `${pid},${process.pid}`);
       assert.ok(t.stats.procfsReads >= 2);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('keeps children linked to a process read from /proc once its exec record brings the precise start time', async () => {
+    const child = spawn('sleep', ['1000'], { stdio: 'ignore' });
+    try {
+      const pid = child.pid!;
+      await waitFor(() => readProcProcess(pid)?.executable.endsWith('sleep'), { what: 'the sleep child to exec' });
+      const t = table({ procfsReadsPerSecond: 100 });
+      const coarse = t.get(pid)!.startBoottimeNs;
+      const precise = coarse + 3_000_000n; // same clock tick
+      t.onEvent(fork({ parent: pid, child: 4_100_000, childStart: precise + S, at: precise + S }));
+      t.onEvent(exec({ tgid: pid, start: precise, ppid: process.pid, path: '/usr/bin/sleep', at: precise + 2n * S }));
+      assert.equal(t.get(pid)!.startBoottimeNs, precise);
+      // Gone from /proc, so only the table itself can link the child to it.
+      const reaped = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await reaped;
+      assert.deepEqual(pids(t.ancestry(4_100_000)).slice(0, 3), [4_100_000, pid, process.pid]);
     } finally {
       child.kill('SIGKILL');
     }

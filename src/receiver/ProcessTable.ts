@@ -62,8 +62,12 @@ const NOT_EXITED = -1n;
 const DEFAULT_MAX_DEPTH = 64;
 const EMPTY_NS = { mnt: 0, pid: 0, net: 0, user: 0, uts: 0, ipc: 0, cgroup: 0 };
 
+/**
+ * Start times match to the clock tick: /proc-seeded entries (and parent links copied from them) only know the tick,
+ * and a pid cannot be handed out twice within one tick (the kernel would have to cycle through pid_max).
+ */
 function isSameStart(entry: Entry, startNs: bigint): boolean {
-  return entry.coarseStart ? sameStartTime(entry.info.startBoottimeNs, startNs) : entry.info.startBoottimeNs === startNs;
+  return sameStartTime(entry.info.startBoottimeNs, startNs);
 }
 
 /** Whether `parent` could be the parent of `child`: it started no later (to the tick when either is coarse). */
@@ -137,6 +141,7 @@ export class ProcessTable {
   get(tgid: number, startBoottimeNs?: bigint): ProcessInfo | undefined {
     const entry = this.#find(tgid, startBoottimeNs) ?? this.#readFromProc(tgid, startBoottimeNs);
     if (!entry) return undefined;
+    if (entry.info.parentStartBoottimeNs === 0n) this.#pinParent(entry);
     if (this.#byTgid.get(tgid) === entry) {
       this.#byTgid.delete(tgid);
       this.#byTgid.set(tgid, entry);
@@ -189,6 +194,12 @@ export class ProcessTable {
       added++;
     }
     return added;
+  }
+
+  /** Fills in a parent start time that was unknown when the entry was made (parent recorded after the child). */
+  #pinParent(entry: Entry): void {
+    const parent = entry.info.ppid > 0 ? this.#byTgid.get(entry.info.ppid) : undefined;
+    if (parent && startedNoLater(parent, entry)) entry.info.parentStartBoottimeNs = parent.info.startBoottimeNs;
   }
 
   #find(tgid: number, startBoottimeNs?: bigint): Entry | undefined {
