@@ -95,6 +95,7 @@ describe('helm chart', () => {
       'every optional feature on',
       [
         '--set', 'prometheus.enabled=true',
+        '--set', 'otlp.endpoint=https://collector.example.internal:4317',
         '--set', 'otlp.tls.enabled=true', '--set', 'otlp.tls.secretName=collector-tls',
         '--set', 'otlp.tls.clientCertificate=true',
         '--set', 'otlp.headersSecret.name=otlp-auth',
@@ -115,11 +116,28 @@ describe('helm chart', () => {
     });
   }
 
-  it('refuses otlp.tls.enabled without a secret name, with a message naming the value', async () => {
-    const result = await run('bash', [join(ROOT, 'scripts/render-manifests.sh'), '--stdout', '--set', 'otlp.tls.enabled=true']);
-    assert.notEqual(result.code, 0);
-    assert.match(result.stderr, /otlp\.tls\.secretName is required/);
-  });
+  // Bad values must stop the render with a message that names the value, not produce a broken agent.
+  const badValues: Array<[string, string[], RegExp]> = [
+    ['a misspelt key', ['--set', 'legacyKernal=true'], /additional properties 'legacyKernal' not allowed/],
+    ['a port that is not a number', ['--set', 'health.port=http'], /\/health\/port': got string, want integer/],
+    [
+      'TLS without a secret name',
+      ['--set', 'otlp.endpoint=https://collector:4317', '--set', 'otlp.tls.enabled=true'],
+      /otlp\.tls\.secretName is required/,
+    ],
+    [
+      'TLS to a plaintext endpoint',
+      ['--set', 'otlp.tls.enabled=true', '--set', 'otlp.tls.secretName=collector-tls'],
+      /otlp\.tls\.enabled needs an https:\/\/ otlp\.endpoint/,
+    ],
+  ];
+  for (const [name, args, message] of badValues) {
+    it(`refuses ${name} with a message naming the value`, async () => {
+      const result = await run('bash', [join(ROOT, 'scripts/render-manifests.sh'), '--stdout', ...args]);
+      assert.notEqual(result.code, 0);
+      assert.match(result.stderr, message);
+    });
+  }
 });
 
 describe('rendered DaemonSet', () => {
@@ -211,6 +229,7 @@ describe('rendered DaemonSet', () => {
   it('writes an agent config that the agent accepts, with the TLS files where the secret is mounted', async () => {
     const rendered = parseManifests(
       await render(
+        '--set', 'otlp.endpoint=https://collector.example.internal:4317',
         '--set', 'otlp.tls.enabled=true', '--set', 'otlp.tls.secretName=collector-tls',
         '--set', 'otlp.tls.clientCertificate=true', '--set', 'prometheus.enabled=true',
       ),

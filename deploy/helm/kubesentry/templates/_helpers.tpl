@@ -49,6 +49,9 @@ always valid YAML; test/deploy-chart.test.ts checks it against the agent's own c
 {{- define "kubesentry.agentConfig" -}}
 {{- $otlp := dict "endpoint" .Values.otlp.endpoint "insecure" .Values.otlp.insecure "headers" .Values.otlp.headers "incidentQuietWindowMs" (int .Values.otlp.incidentQuietWindowMs) -}}
 {{- if .Values.otlp.tls.enabled -}}
+{{- if not (hasPrefix "https://" .Values.otlp.endpoint) -}}
+{{- fail (printf "otlp.tls.enabled needs an https:// otlp.endpoint, got %q" .Values.otlp.endpoint) -}}
+{{- end -}}
 {{- $_ := set $otlp "caFile" (printf "%s/ca.crt" (include "kubesentry.paths.tls" .)) -}}
 {{- if .Values.otlp.tls.clientCertificate -}}
 {{- $_ := set $otlp "certFile" (printf "%s/tls.crt" (include "kubesentry.paths.tls" .)) -}}
