@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { ContainerResolver } from '../src/receiver/ContainerResolver.ts';
@@ -10,10 +11,14 @@ import {
   walkCgroups,
   type ParsedContainerCgroup,
 } from '../src/receiver/cgroups.ts';
-import { EventType, Op, type CgroupEvent } from '../src/receiver/events.ts';
+import { createDecoderStats, decodeBatch } from '../src/receiver/decoder.ts';
+import { EventType, Op, type CgroupEvent, type ExecEvent, type KernelEvent } from '../src/receiver/events.ts';
+import { openKernelSource, type KernelSource } from '../src/receiver/kernel.ts';
+import { ProcessTable } from '../src/receiver/ProcessTable.ts';
 import { namespacesDifferingFromHost, parseNamespaceLink, readHostNamespaces, readNamespaceInodes } from '../src/receiver/hostNamespaces.ts';
 import { cgroup2Root, cgroupIdOf, createCgroup, runInCgroup, type Cgroup } from './helpers/cgroup.ts';
 import { startContainer } from './helpers/podman.ts';
+import { waitFor } from './helpers/wait.ts';
 
 const ID = 'a'.repeat(60) + '0b1c';
 const ID2 = '4f0c2a1e9b8d7c6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a21';
@@ -324,5 +329,81 @@ describe('host namespaces', () => {
   it('parses a namespace link and rejects anything else', () => {
     assert.equal(parseNamespaceLink('mnt:[4026531841]'), 4026531841);
     assert.throws(() => parseNamespaceLink('/proc/self/ns/mnt'), /unexpected namespace link target/);
+  });
+});
+
+describe('container identity from the real kernel programs', () => {
+  // Records of the agent's own process are dropped in the kernel, so every cgroup and process here is made by a
+  // child process, as runtimes make them.
+  let source: KernelSource;
+  let resolver: ContainerResolver;
+  let processes: ProcessTable;
+  const events: KernelEvent[] = [];
+  const decoderStats = createDecoderStats();
+  const top = `/ks-identity-kernel-${randomBytes(4).toString('hex')}`;
+
+  before(() => {
+    resolver = new ContainerResolver({ nowBootNs: () => 0n });
+    resolver.start();
+    processes = new ProcessTable({ maxEntries: 100_000, exitedGraceMs: 30_000, containers: resolver });
+    source = openKernelSource({ agentTgid: process.pid, pathPatterns: [] });
+    source.start((batch) =>
+      decodeBatch(batch, (event) => {
+        if (event.type === EventType.Cgroup) resolver.onCgroupEvent(event);
+        processes.onEvent(event);
+        events.push(event);
+      }, decoderStats),
+    );
+  });
+
+  after(() => {
+    source?.close();
+    spawnSync('rmdir', ['-p', '--ignore-fail-on-non-empty', ...[...new Set(createdByChild)].reverse()], { stdio: 'ignore' });
+  });
+  const createdByChild: string[] = [];
+
+  it('stamps records with the inode of the process cgroup, which resolves to the container', async () => {
+    const containerId = randomBytes(32).toString('hex');
+    const path = `${top}/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${UID_}.slice/cri-containerd-${containerId}.scope`;
+    const inside = await runInCgroup(path, 'sleep', ['1000']);
+    try {
+      const exec = await waitFor(
+        () => events.find((e): e is ExecEvent => e.type === EventType.Exec && e.tgid === inside.pid && e.path.endsWith('sleep')),
+        { what: `the exec record of sleep (pid ${inside.pid})` },
+      );
+      assert.equal(exec.cgroupId, inside.cgroup.id);
+      const identity = resolver.resolve(exec.cgroupId, exec.tgid);
+      assert.deepEqual([identity?.id, identity?.podUid, identity?.qosClass], [containerId, UID, 'besteffort']);
+      const info = processes.get(inside.pid);
+      assert.deepEqual([info?.argv, info?.container?.id], [['sleep', '1000'], containerId]);
+      assert.deepEqual(decoderStats.dropped, { unknown_type: 0, size_mismatch: 0, truncated: 0, bad_size: 0 });
+    } finally {
+      await inside.stop();
+    }
+  });
+
+  it('learns a cgroup another process creates from its mkdir record, without re-walking', async () => {
+    const containerId = randomBytes(32).toString('hex');
+    const path = `${top}/kubepods/burstable/pod${UID}/${containerId}`;
+    const absolute = cgroup2Root() + path;
+    createdByChild.push(absolute);
+    const made = spawnSync('mkdir', ['-p', absolute]);
+    assert.equal(made.status, 0, made.stderr.toString());
+    const mkdir = await waitFor(
+      () => events.find((e): e is CgroupEvent => e.type === EventType.Cgroup && e.op === Op.CgroupMkdir && e.path === path),
+      { what: `the mkdir record of ${path}` },
+    );
+    assert.equal(mkdir.id, cgroupIdOf(path));
+    const rewalks = resolver.stats.rewalks;
+    assert.deepEqual([resolver.resolve(mkdir.id)?.id, resolver.resolve(mkdir.id)?.qosClass], [containerId, 'burstable']);
+    assert.equal(resolver.stats.rewalks, rewalks);
+
+    const removed = spawnSync('rmdir', [absolute]);
+    assert.equal(removed.status, 0, removed.stderr.toString());
+    await waitFor(
+      () => events.find((e) => e.type === EventType.Cgroup && e.op === Op.CgroupRmdir && e.path === path),
+      { what: `the rmdir record of ${path}` },
+    );
+    assert.equal(resolver.resolve(mkdir.id)?.id, containerId, 'a removed container still resolves for late events');
   });
 });
