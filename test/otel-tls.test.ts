@@ -1,35 +1,17 @@
 // TLS to the real Collector with a CA generated here: the right CA delivers, a wrong one fails with a clear error.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createTelemetry } from '../src/otel/index.ts';
 import { TestCollector, waitFor } from './otelcol/collector.ts';
+import { makePki, type TestPki } from './otelcol/pki.ts';
 import { syntheticDetection } from './otelcol/syntheticDetections.ts';
-
-function openssl(...args: string[]): void {
-  execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-}
-
-/** A CA and a server certificate for 127.0.0.1 signed by it; plus an unrelated CA. */
-function makePki(dir: string): { ca: string; wrongCa: string; cert: string; key: string } {
-  const p = (name: string): string => path.join(dir, name);
-  for (const name of ['ca', 'wrong-ca']) {
-    openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=kubesentry test ${name}`,
-      '-keyout', p(`${name}.key`), '-out', p(`${name}.pem`));
-  }
-  openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', p('server.key'), '-out', p('server.csr'));
-  fs.writeFileSync(p('server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
-  openssl('x509', '-req', '-in', p('server.csr'), '-CA', p('ca.pem'), '-CAkey', p('ca.key'), '-CAcreateserial',
-    '-days', '2', '-extfile', p('server.ext'), '-out', p('server.pem'));
-  return { ca: p('ca.pem'), wrongCa: p('wrong-ca.pem'), cert: p('server.pem'), key: p('server.key') };
-}
 
 describe('OTLP over TLS', () => {
   let dir: string;
-  let pki: ReturnType<typeof makePki>;
+  let pki: TestPki;
   let collector: TestCollector;
 
   before(async () => {

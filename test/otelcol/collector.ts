@@ -55,6 +55,8 @@ export async function waitFor<T>(what: string, check: () => T | undefined | fals
 export interface CollectorOptions {
   tls?: { certFile: string; keyFile: string };
   port?: number;
+  /** Also accept OTLP/HTTP (plaintext); logsPath overrides /v1/logs, e.g. /otlp/v1/logs to stand in for Loki. */
+  http?: { logsPath?: string };
 }
 
 export type Attributes = Record<string, unknown>;
@@ -90,11 +92,13 @@ export class TestCollector {
   readonly port: number;
   readonly outputFile: string;
   readonly endpoint: string;
+  /** http://127.0.0.1:<port> when started with the http option. */
+  httpEndpoint: string | undefined;
   readonly #configFile: string;
   #process: ChildProcess | undefined;
   #stderr = '';
 
-  private constructor(dir: string, port: number, options: CollectorOptions) {
+  private constructor(dir: string, port: number, httpPort: number | undefined, options: CollectorOptions) {
     this.dir = dir;
     this.port = port;
     this.outputFile = path.join(dir, 'output.jsonl');
@@ -102,11 +106,16 @@ export class TestCollector {
     this.#configFile = path.join(dir, 'config.yaml');
     const grpc: Record<string, unknown> = { endpoint: `127.0.0.1:${port}` };
     if (options.tls) grpc.tls = { cert_file: options.tls.certFile, key_file: options.tls.keyFile };
+    const protocols: Record<string, unknown> = { grpc };
+    if (httpPort !== undefined) {
+      this.httpEndpoint = `http://127.0.0.1:${httpPort}`;
+      protocols.http = { endpoint: `127.0.0.1:${httpPort}`, ...(options.http?.logsPath ? { logs_url_path: options.http.logsPath } : {}) };
+    }
     const pipeline = { receivers: ['otlp'], exporters: ['file'] };
     fs.writeFileSync(
       this.#configFile,
       stringify({
-        receivers: { otlp: { protocols: { grpc } } },
+        receivers: { otlp: { protocols } },
         exporters: { file: { path: this.outputFile, format: 'json', flush_interval: '50ms' } },
         service: {
           // No self-telemetry listener: several test collectors may run at once and must not fight over :8888.
@@ -119,7 +128,9 @@ export class TestCollector {
 
   static async start(options: CollectorOptions = {}): Promise<TestCollector> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kubesentry-otelcol-'));
-    const collector = new TestCollector(dir, options.port ?? (await freeLoopbackPort()), options);
+    const port = options.port ?? (await freeLoopbackPort());
+    const httpPort = options.http ? await freeLoopbackPort() : undefined;
+    const collector = new TestCollector(dir, port, httpPort, options);
     await collector.start();
     return collector;
   }
@@ -264,4 +275,35 @@ function attributesOf(list: any[] | undefined): Attributes {
   const out: Attributes = {};
   for (const kv of list ?? []) out[kv.key] = valueOf(kv.value);
   return out;
+}
+
+/** Runs the collector on a shipped config file with the given environment; resolves once `port` accepts connections. */
+export async function runCollectorWithConfig(configFile: string, env: Record<string, string>, port: number): Promise<{ stop(): Promise<void>; stderr(): string }> {
+  let stderr = '';
+  let exited = false;
+  const child = spawn(collectorBinary(), ['--config', configFile], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr = (stderr + chunk).slice(-16_000);
+  });
+  const exit = new Promise<void>((resolve) => child.once('exit', () => {
+    exited = true;
+    resolve();
+  }));
+  const stop = async (): Promise<void> => {
+    if (exited) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    await exit;
+    clearTimeout(timer);
+  };
+  try {
+    await waitFor(`collector (${path.basename(configFile)}) to listen on 127.0.0.1:${port}`, async () => {
+      if (exited) throw new Error(`collector exited during startup:\n${stderr}`);
+      return canConnect(port);
+    });
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { stop, stderr: () => stderr };
 }
