@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Network: every connect() (IPv4, IPv6, unix), the first bytes a process sends on a TCP connection
+ * it opened, and DNS queries over UDP (sent to port 53, or on a socket connected to it).
+ * Outbound only: inbound first bytes and recv paths are out of scope. writev/sendfile are not hooked.
+ */
+#include "lib/common.h"
+#include "lib/syscall.h"
+#include "net/sockaddr.h"
+#include "net/tracked_socket.h"
+#include "net/payload.h"
+
+static __always_inline void ks_fill_unix_path(struct ks_connect *e, const void *user_addr, __u32 addrlen)
+{
+	/* sun_path follows the 2-byte family; abstract names start with NUL and are not terminated */
+	__u32 len = addrlen > 2 ? addrlen - 2 : 0;
+
+	if (len > KS_UNIX_PATH_LEN)
+		len = KS_UNIX_PATH_LEN;
+	len = ks_bounded(len, 255); /* a power of two above KS_UNIX_PATH_LEN */
+	if (len > 0 && len <= KS_UNIX_PATH_LEN)
+		bpf_probe_read_user(e->unix_path, len, (const char *)user_addr + 2);
+}
+
+/* connect(fd, addr, addrlen) */
+SEC("tracepoint/syscalls/sys_enter_connect")
+int sys_enter_connect__tp(struct trace_event_raw_sys_enter *ctx)
+{
+	const void *user_addr = KS_ARG_PTR(ctx, 1);
+	__u32 addrlen = KS_ARG(ctx, 2);
+	struct ks_pending_connect pending = { .fd = KS_ARG(ctx, 0) };
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct ks_connect *e;
+	__u16 family = 0;
+
+	if (ks_from_agent() || bpf_probe_read_user(&family, sizeof(family), user_addr))
+		return 0;
+	if (family == KS_AF_INET || family == KS_AF_INET6) {
+		if (!ks_read_inet_peer(user_addr, addrlen, &pending.peer))
+			return 0;
+	} else if (family != KS_AF_UNIX) {
+		return 0;
+	}
+	e = ks_begin(KS_EVENT_CONNECT, sizeof(*e));
+	if (!e)
+		return 0;
+	e->fd = pending.fd;
+	e->family = family;
+	if (family == KS_AF_UNIX) {
+		ks_fill_unix_path(e, user_addr, addrlen);
+	} else {
+		e->port = pending.peer.port;
+		__builtin_memcpy(e->addr, pending.peer.addr, sizeof(e->addr));
+		bpf_map_update_elem(&pending_connect, &pid_tgid, &pending, BPF_ANY);
+	}
+	ks_submit(e, sizeof(*e));
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int sys_exit_connect__tp(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct ks_pending_connect *pending = bpf_map_lookup_elem(&pending_connect, &pid_tgid);
+	long ret = KS_RET(ctx);
+
+	if (!pending)
+		return 0;
+	/* a non-blocking connect returns EINPROGRESS and its first write may come before it completes */
+	if (ret == 0 || ret == -KS_EINPROGRESS)
+		ks_track_connected(pending->fd, &pending->peer);
+	bpf_map_delete_elem(&pending_connect, &pid_tgid);
+	return 0;
+}
+
+/* A write or send on a connected socket: the payload if the socket is tracked. */
+static __always_inline void ks_on_send_connected(__u32 op, __s32 fd, const void *user_buf, __u64 len)
+{
+	struct ks_tracked_socket tracked;
+
+	if (ks_take_tracked(fd, &tracked))
+		ks_emit_payload(op, tracked.kind, fd, &tracked.peer, user_buf, len);
+}
+
+/* A send with an explicit destination: a DNS query if it goes to port 53 over UDP. */
+static __always_inline void ks_on_send_to(__u32 op, __s32 fd, const void *user_addr, __u32 addrlen,
+					  const void *user_buf, __u64 len)
+{
+	struct ks_peer peer = {};
+
+	if (!ks_read_inet_peer(user_addr, addrlen, &peer) || peer.port != KS_DNS_PORT)
+		return;
+	if (ks_socket_type(ks_fd_file(fd)) == KS_SOCK_DGRAM)
+		ks_emit_payload(op, KS_PAYLOAD_DNS_QUERY, fd, &peer, user_buf, len);
+}
+
+/* write(fd, buf, count) */
+SEC("tracepoint/syscalls/sys_enter_write")
+int sys_enter_write__tp(struct trace_event_raw_sys_enter *ctx)
+{
+	ks_on_send_connected(KS_OP_WRITE, KS_ARG(ctx, 0), KS_ARG_PTR(ctx, 1), KS_ARG(ctx, 2));
+	return 0;
+}
+
+/* sendto(fd, buf, len, flags, addr, addrlen); send(2) is sendto with no address */
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int sys_enter_sendto__tp(struct trace_event_raw_sys_enter *ctx)
+{
+	const void *user_addr = KS_ARG_PTR(ctx, 4);
+
+	if (user_addr)
+		ks_on_send_to(KS_OP_SENDTO, KS_ARG(ctx, 0), user_addr, KS_ARG(ctx, 5), KS_ARG_PTR(ctx, 1), KS_ARG(ctx, 2));
+	else
+		ks_on_send_connected(KS_OP_SENDTO, KS_ARG(ctx, 0), KS_ARG_PTR(ctx, 1), KS_ARG(ctx, 2));
+	return 0;
+}
+
+struct ks_user_msghdr {
+	void *name;
+	__u32 namelen;
+	__u32 _pad0;
+	struct iovec *iov;
+	__u64 iovlen;
+};
+
+/* The first iovec carries the payload we capture; a DNS query is always a single one. */
+static __always_inline void ks_on_msghdr(__s32 fd, const void *user_msghdr)
+{
+	struct ks_user_msghdr msg = {};
+	struct iovec first = {};
+
+	if (bpf_probe_read_user(&msg, sizeof(msg), user_msghdr) || msg.iovlen == 0 ||
+	    bpf_probe_read_user(&first, sizeof(first), msg.iov))
+		return;
+	if (msg.name)
+		ks_on_send_to(KS_OP_SENDMSG, fd, msg.name, msg.namelen, first.iov_base, first.iov_len);
+	else
+		ks_on_send_connected(KS_OP_SENDMSG, fd, first.iov_base, first.iov_len);
+}
+
+/* sendmsg(fd, msg, flags) */
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int sys_enter_sendmsg__tp(struct trace_event_raw_sys_enter *ctx)
+{
+	ks_on_msghdr(KS_ARG(ctx, 0), KS_ARG_PTR(ctx, 1));
+	return 0;
+}
+
+/* sendmmsg(fd, msgvec, vlen, flags): glibc's resolver sends its A and AAAA queries this way; the
+ * first message is captured, as KS_OP_SENDMSG */
+SEC("tracepoint/syscalls/sys_enter_sendmmsg")
+int sys_enter_sendmmsg__tp(struct trace_event_raw_sys_enter *ctx)
+{
+	/* struct mmsghdr begins with its struct msghdr */
+	if (KS_ARG(ctx, 2) > 0)
+		ks_on_msghdr(KS_ARG(ctx, 0), KS_ARG_PTR(ctx, 1));
+	return 0;
+}
