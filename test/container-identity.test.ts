@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { rmdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ContainerResolver } from '../src/receiver/ContainerResolver.ts';
 import {
@@ -358,7 +360,17 @@ describe('container identity from the real kernel programs', () => {
 
   after(() => {
     source?.close();
-    spawnSync('rmdir', ['-p', '--ignore-fail-on-non-empty', ...[...new Set(createdByChild)].reverse()], { stdio: 'ignore' });
+    // Deepest first, up to and including the test's own top directory.
+    const topAbsolute = cgroup2Root() + top;
+    for (const created of createdByChild) {
+      for (let dir = created; dir.startsWith(topAbsolute); dir = dirname(dir)) {
+        try {
+          rmdirSync(dir);
+        } catch {
+          // already gone, or still holds another test's cgroup
+        }
+      }
+    }
   });
   const createdByChild: string[] = [];
 
