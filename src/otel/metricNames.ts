@@ -1,8 +1,9 @@
 // The agent's own metrics: the single list that src/otel/AgentMetrics.ts instruments, docs/otel.md documents and
 // the Grafana dashboards query. Renaming anything here breaks dashboards: add, never rename.
 //
-// Prometheus names (exporter-prometheus scrape endpoint) are derived from `name`: dots become underscores, and
-// counters get a `_total` suffix; they are listed in `prometheus` so dashboards need not re-derive them.
+// Prometheus names are derived from `name`: dots become underscores and counters get `_total`; they are listed in
+// `prometheus` so dashboards need not re-derive them. They are the same whether scraped from the agent's endpoint
+// or ingested through Prometheus's OTLP receiver (test/otel-metrics.test.ts checks the scrape side).
 
 export type MetricKind = 'counter' | 'gauge';
 
@@ -72,8 +73,10 @@ export const MetricNames = {
     attributes: [MetricAttribute.signal],
   },
   spoolBytes: {
-    name: 'kubesentry.export.spool.size',
-    prometheus: 'kubesentry_export_spool_size_bytes',
+    // The unit is in the name so that the scrape endpoint (which adds no unit suffix) and Prometheus's own OTLP
+    // ingestion (which adds _bytes unless already there) produce the same series name.
+    name: 'kubesentry.export.spool.bytes',
+    prometheus: 'kubesentry_export_spool_bytes',
     kind: 'gauge',
     unit: 'By',
     description: 'Bytes on disk in the export spool.',

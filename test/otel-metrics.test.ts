@@ -1,0 +1,97 @@
+// Agent metrics: every name in MetricNames reaches the Collector over OTLP, and the Prometheus scrape endpoint
+// exposes exactly the `prometheus` names the dashboards are built against.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { createTelemetry, MetricNames, type Telemetry } from '../src/otel/index.ts';
+import { freeLoopbackPort, TestCollector, valueOf, waitFor } from './otelcol/collector.ts';
+import { syntheticDetection } from './otelcol/syntheticDetections.ts';
+
+describe('agent metrics', () => {
+  let collector: TestCollector;
+  let telemetry: Telemetry;
+  let promPort: number;
+
+  before(async () => {
+    collector = await TestCollector.start();
+    promPort = await freeLoopbackPort();
+    telemetry = createTelemetry({
+      endpoint: collector.endpoint,
+      stateDir: fs.mkdtempSync(path.join(os.tmpdir(), 'kubesentry-otel-metrics-')),
+      metrics: { exportIntervalMs: 200, prometheus: { port: promPort, host: '127.0.0.1' } },
+      env: {},
+    });
+    const m = telemetry.metrics;
+    m.eventsReceived('exec', 3);
+    m.kernelDropped('open', 2);
+    m.decoderError('truncated');
+    m.k8sMetadataMiss();
+    m.setProcessTableSize(42);
+    m.setContainerCacheSize(7);
+    telemetry.emit(syntheticDetection({ severity: 'high' }));
+    await telemetry.forceFlush();
+  });
+
+  after(async () => {
+    await telemetry?.shutdown();
+    await collector?.dispose();
+  });
+
+  test('the Prometheus endpoint serves the documented names with the recorded values', async () => {
+    const text = await waitFor('a scrape with the export counters', async () => {
+      const body = await (await fetch(`http://127.0.0.1:${promPort}/metrics`)).text();
+      return body.includes(MetricNames.exportedItems.prometheus) ? body : undefined;
+    });
+    const sample = (name: string, labels = ''): number | undefined => {
+      const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(labels));
+      return line === undefined ? undefined : Number(line.split(' ').at(-1));
+    };
+    assert.equal(sample(MetricNames.eventsReceived.prometheus, 'kubesentry_event_type="exec"'), 3);
+    assert.equal(sample(MetricNames.kernelDrops.prometheus, 'kubesentry_event_type="open"'), 2);
+    assert.equal(sample(MetricNames.decoderErrors.prometheus, 'error_type="truncated"'), 1);
+    assert.equal(sample(MetricNames.k8sMetadataMisses.prometheus), 1);
+    assert.equal(sample(MetricNames.processTableSize.prometheus), 42);
+    assert.equal(sample(MetricNames.containerCacheSize.prometheus), 7);
+    assert.equal(sample(MetricNames.detections.prometheus, 'security_rule_name="cryptominer_stratum_connect"'), 1);
+    assert.match(text, /kubesentry_detections_total\{[^}]*kubesentry_detection_severity="high"/);
+    assert.equal(sample(MetricNames.exportedItems.prometheus, 'kubesentry_otel_signal="logs"'), 1);
+    assert.equal(sample(MetricNames.exportQueueDepth.prometheus, 'kubesentry_otel_signal="logs"'), 0);
+    assert.ok(sample(MetricNames.spoolBytes.prometheus)! >= 0);
+    const documented = new Set(Object.values(MetricNames).map((d) => d.prometheus));
+    const served = new Set([...text.matchAll(/^(kubesentry_[a-z0-9_]+)\{/gm)].map((m) => m[1]));
+    assert.ok(served.size >= 10);
+    for (const name of served) assert.ok(documented.has(name), `${name} is listed in MetricNames`);
+  });
+
+  test('every metric reaches the Collector over OTLP under its documented name', async () => {
+    const expected = new Set<string>([
+      MetricNames.eventsReceived.name,
+      MetricNames.kernelDrops.name,
+      MetricNames.decoderErrors.name,
+      MetricNames.detections.name,
+      MetricNames.k8sMetadataMisses.name,
+      MetricNames.processTableSize.name,
+      MetricNames.containerCacheSize.name,
+      MetricNames.exportQueueDepth.name,
+      MetricNames.spoolBytes.name,
+      MetricNames.exportedItems.name,
+    ]);
+    const seen = await waitFor('agent metrics in the Collector output', () => {
+      const names = new Map<string, any>();
+      for (const request of collector.readRequests()) {
+        for (const rm of (request.resourceMetrics as any[]) ?? []) {
+          for (const sm of rm.scopeMetrics ?? []) for (const metric of sm.metrics ?? []) names.set(metric.name, metric);
+        }
+      }
+      return [...expected].every((n) => names.has(n)) ? names : undefined;
+    });
+    const gauge = seen.get(MetricNames.processTableSize.name);
+    assert.equal(valueOf({ intValue: gauge.gauge.dataPoints.at(-1).asInt ?? gauge.gauge.dataPoints.at(-1).asDouble }), 42);
+    assert.equal(seen.get(MetricNames.spoolBytes.name).unit, 'By');
+    for (const name of seen.keys()) {
+      if (name.startsWith('kubesentry.')) assert.ok(Object.values(MetricNames).some((d) => d.name === name), `${name} is documented`);
+    }
+  });
+});
