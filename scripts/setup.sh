@@ -142,6 +142,12 @@ install_npm_deps() {
   (cd "$repo_root" && npm ci --no-audit --no-fund --loglevel=error)
 }
 
+# Where TLS to the registries is intercepted by a local CA, npm under /opt/node24 does not read the machine's
+# global npmrc (npm derives that path from the running node's prefix); the system bundle is trusted either way.
+if [[ -z ${NODE_EXTRA_CA_CERTS:-} && -r /etc/ssl/certs/ca-certificates.crt ]]; then
+  export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+fi
+
 install_apt_packages
 install_node
 export PATH=$NODE_PREFIX/bin:$PATH
