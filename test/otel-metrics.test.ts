@@ -59,7 +59,7 @@ describe('agent metrics', () => {
     assert.equal(sample(MetricNames.exportedItems.prometheus, 'kubesentry_otel_signal="logs"'), 1);
     assert.equal(sample(MetricNames.exportQueueDepth.prometheus, 'kubesentry_otel_signal="logs"'), 0);
     assert.ok(sample(MetricNames.spoolBytes.prometheus)! >= 0);
-    const documented = new Set(Object.values(MetricNames).map((d) => d.prometheus));
+    const documented = new Set<string>(Object.values(MetricNames).map((d) => d.prometheus));
     const served = new Set([...text.matchAll(/^(kubesentry_[a-z0-9_]+)\{/gm)].map((m) => m[1]));
     assert.ok(served.size >= 10);
     for (const name of served) assert.ok(documented.has(name), `${name} is listed in MetricNames`);
