@@ -321,6 +321,8 @@ export class FakeApiServer {
   private serveWatch(url: URL, nodeName: string | undefined, res: ServerResponse): void {
     this.requests.watch += 1;
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    // A real API server answers a watch at once, before any event; clients wait for these headers.
+    res.flushHeaders();
     const watch: OpenWatch = { response: res, nodeName, timeout: undefined };
     const from = Number(url.searchParams.get('resourceVersion') ?? '0');
     if (from > 0 && from < this.compactedBelow) {
