@@ -25,7 +25,7 @@ import {
   serializeSpans,
   type Scope,
 } from './internal/records.ts';
-import { Spool, SPOOL_KIND_NAME, SpoolKind, type Eviction, type SpoolItem } from './internal/Spool.ts';
+import { SignalSpools, SPOOL_KIND_NAME, SpoolKind, type Eviction, type SpoolItem } from './internal/Spool.ts';
 
 export interface TelemetryStatus {
   /** Spooled records not yet acknowledged, per signal. */
@@ -37,6 +37,10 @@ export interface TelemetryStatus {
   consecutiveFailures: number;
   /** The most recent export error, e.g. "UNAVAILABLE: No connection established ...". */
   lastError?: string;
+  /** Items lost other than by spool eviction, by kubesentry.drop.reason (also in kubesentry.export.dropped). */
+  dropped: Record<string, number>;
+  /** Items evicted from a full spool (also in kubesentry.export.spool.evictions). */
+  evicted: number;
 }
 
 export interface Telemetry {
@@ -69,7 +73,7 @@ class TelemetryPipeline implements Telemetry {
   readonly #scope: Scope = { name: 'kubesentry', version: packageJson.version };
   readonly #hostName: string;
   readonly #incidents: IncidentTracker;
-  readonly #spool: Spool;
+  readonly #spool: SignalSpools;
   readonly #client: OtlpGrpcClient;
   readonly #meterProvider: MeterProvider;
   #queue: SpoolItem[] = [];
@@ -81,6 +85,8 @@ class TelemetryPipeline implements Telemetry {
   #stopping = false;
   #senderDone: Promise<void>;
   #delivered = { logs: 0, traces: 0 };
+  #dropped: Record<string, number> = {};
+  #evicted = 0;
   #consecutiveFailures = 0;
   #lastError: string | undefined;
   #shutdown: Promise<void> | undefined;
@@ -120,7 +126,7 @@ class TelemetryPipeline implements Telemetry {
     this.#meterProvider = new MeterProvider({ resource: this.resource, readers });
     this.metrics = new OtelAgentMetrics(this.#meterProvider.getMeter('kubesentry', packageJson.version));
 
-    this.#spool = new Spool(path.join(config.stateDir, 'spool'), {
+    this.#spool = new SignalSpools(path.join(config.stateDir, 'spool'), {
       maxBytes: config.spoolMaxBytes,
       fsync: config.fsync,
       fsyncIntervalMs: config.fsyncIntervalMs,
@@ -134,7 +140,7 @@ class TelemetryPipeline implements Telemetry {
   emit(d: Detection): void {
     try {
       if (this.#stopping) {
-        this.metrics.dropped('logs', 'shut_down', 1);
+        this.#drop('logs', 'shut_down', 1);
         return;
       }
       this.metrics.detection(d.rule, d.severity);
@@ -142,13 +148,13 @@ class TelemetryPipeline implements Telemetry {
       const logs = serializeLogs([detectionLogRecord(d, plan, this.resource, this.#scope)]);
       const spans = serializeSpans(detectionSpans(d, plan, this.resource, this.#scope));
       if (this.#queuedBytes + logs.length + spans.length > MAX_QUEUED_BYTES) {
-        this.metrics.dropped('logs', 'memory_full', 1);
-        this.metrics.dropped('traces', 'memory_full', 1);
+        this.#drop('logs', 'memory_full', 1);
+        this.#drop('traces', 'memory_full', 1);
         return;
       }
       this.#enqueue({ kind: SpoolKind.Logs, payload: logs }, { kind: SpoolKind.Traces, payload: spans });
     } catch (error) {
-      this.metrics.dropped('logs', 'encode_error', 1);
+      this.#drop('logs', 'encode_error', 1);
       this.#lastError = `encode: ${(error as Error).message}`;
     }
   }
@@ -192,7 +198,14 @@ class TelemetryPipeline implements Telemetry {
       delivered: { ...this.#delivered },
       consecutiveFailures: this.#consecutiveFailures,
       lastError: this.#lastError,
+      dropped: { ...this.#dropped },
+      evicted: this.#evicted,
     };
+  }
+
+  #drop(signal: 'logs' | 'traces', reason: string, items: number): void {
+    this.metrics.dropped(signal, reason, items);
+    this.#dropped[reason] = (this.#dropped[reason] ?? 0) + items;
   }
 
   shutdown(timeoutMs = 5_000): Promise<void> {
@@ -226,9 +239,9 @@ class TelemetryPipeline implements Telemetry {
     this.#flushScheduled = false;
     try {
       const refused = this.#spool.append(items);
-      if (refused > 0) this.metrics.dropped('traces', 'too_large', refused);
+      if (refused > 0) this.#drop('traces', 'too_large', refused);
     } catch (error) {
-      for (const item of items) this.metrics.dropped(SPOOL_KIND_NAME[item.kind], 'spool_error', 1);
+      for (const item of items) this.#drop(SPOOL_KIND_NAME[item.kind], 'spool_error', 1);
       this.#lastError = `spool: ${(error as Error).message}`;
       this.#diagnostic(`telemetry: cannot write export spool, ${items.length} items lost: ${(error as Error).message}`);
     }
@@ -241,6 +254,7 @@ class TelemetryPipeline implements Telemetry {
   #onEvict(eviction: Eviction): void {
     if (eviction.logs) this.metrics.evicted('logs', eviction.logs);
     if (eviction.traces) this.metrics.evicted('traces', eviction.traces);
+    this.#evicted += eviction.logs + eviction.traces;
     this.#diagnostic(
       `telemetry: export spool full, evicted ${eviction.logs} log records and ${eviction.traces} span batches (oldest first)`,
     );
@@ -335,7 +349,7 @@ class TelemetryPipeline implements Telemetry {
       this.#spool.ack(batch);
       if (result.outcome === 'fatal') {
         this.#failed(signal, result.code, result.message);
-        this.metrics.dropped(signal, 'non_retryable', batch.payloads.length);
+        this.#drop(signal, 'non_retryable', batch.payloads.length);
         continue;
       }
       if (this.#consecutiveFailures > 0) this.#diagnostic(`telemetry: export to ${this.#config.target} recovered`);
@@ -343,7 +357,7 @@ class TelemetryPipeline implements Telemetry {
       this.#delivered[signal] += batch.payloads.length;
       this.metrics.exported(signal, batch.payloads.length);
       if (result.rejected > 0) {
-        this.metrics.dropped(signal, 'rejected', result.rejected);
+        this.#drop(signal, 'rejected', result.rejected);
         this.#diagnostic(`telemetry: collector rejected ${result.rejected} ${signal} items: ${result.rejectedMessage ?? ''}`);
       }
     }

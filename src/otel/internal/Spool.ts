@@ -342,3 +342,61 @@ function readFully(fd: number, into: Buffer, position: number): void {
     done += n;
   }
 }
+
+/**
+ * One spool per signal, so each drains in large single-signal batches (a detection writes a log record and a span
+ * batch; interleaved in one FIFO they would go out one request each). The byte budget is split evenly.
+ */
+export class SignalSpools {
+  readonly #spools: Record<SpoolKind, Spool>;
+  #preferTraces = false;
+
+  constructor(dir: string, options: SpoolOptions) {
+    const half = { ...options, maxBytes: Math.floor(options.maxBytes / 2) };
+    this.#spools = {
+      [SpoolKind.Logs]: new Spool(path.join(dir, 'logs'), half),
+      [SpoolKind.Traces]: new Spool(path.join(dir, 'traces'), half),
+    };
+  }
+
+  get bytes(): number {
+    return this.#spools[SpoolKind.Logs].bytes + this.#spools[SpoolKind.Traces].bytes;
+  }
+
+  get pending(): { logs: number; traces: number } {
+    return { logs: this.#spools[SpoolKind.Logs].pending.logs, traces: this.#spools[SpoolKind.Traces].pending.traces };
+  }
+
+  get isEmpty(): boolean {
+    return this.#spools[SpoolKind.Logs].isEmpty && this.#spools[SpoolKind.Traces].isEmpty;
+  }
+
+  append(items: SpoolItem[]): number {
+    let refused = 0;
+    for (const kind of [SpoolKind.Logs, SpoolKind.Traces]) {
+      const ofKind = items.filter((i) => i.kind === kind);
+      if (ofKind.length > 0) refused += this.#spools[kind].append(ofKind);
+    }
+    return refused;
+  }
+
+  /** Alternates between signals so a backlog of one never starves the other. */
+  peek(maxItems: number): SpoolBatch | undefined {
+    this.#preferTraces = !this.#preferTraces;
+    const order = this.#preferTraces ? [SpoolKind.Traces, SpoolKind.Logs] : [SpoolKind.Logs, SpoolKind.Traces];
+    for (const kind of order) {
+      const batch = this.#spools[kind].peek(maxItems);
+      if (batch) return batch;
+    }
+    return undefined;
+  }
+
+  ack(batch: SpoolBatch): void {
+    this.#spools[batch.kind].ack(batch);
+  }
+
+  close(): void {
+    this.#spools[SpoolKind.Logs].close();
+    this.#spools[SpoolKind.Traces].close();
+  }
+}
