@@ -16,12 +16,18 @@ export interface Scenario {
   rule: string;
   /** The severity the detection must have (the rule's base severity unless the scenario raises it). */
   severity: Severity;
-  /** argv lists run one after another in the same container. */
-  commands: string[][];
+  /** The container's command (argv). Steps that must share one container are chained with sh -c. */
+  command: string[];
   /** Needs a privileged container (the call must succeed, or a path only exists there). */
   privileged?: boolean;
   /** Needs the host's pid namespace. */
   hostPid?: boolean;
+  /**
+   * Needs the runtime's default seccomp profile off: it denies this call before the syscall tracepoint, so
+   * nothing would reach the kernel programs (podman/docker --security-opt seccomp=unconfined;
+   * Kubernetes securityContext.seccompProfile.type: Unconfined).
+   */
+  seccompUnconfined?: boolean;
   /** Run as this uid instead of root. */
   user?: number;
 }
@@ -34,21 +40,21 @@ export const SCENARIOS: readonly Scenario[] = [
     description: 'unshare(CLONE_NEWUSER) and write the new namespace\'s uid_map',
     rule: 'KS-ESC-001',
     severity: 'critical',
-    commands: [sim('userns_uidmap')],
+    command: sim('userns_uidmap'),
   },
   {
     name: 'setns',
     description: 'setns into the container\'s own network namespace (refused without CAP_SYS_ADMIN)',
     rule: 'KS-ESC-002',
     severity: 'medium',
-    commands: [sim('setns_path', '/proc/self/ns/net')],
+    command: sim('setns_path', '/proc/self/ns/net'),
   },
   {
     name: 'setns-host-mount-namespace',
     description: 'setns into the host mount namespace through /proc/2/ns/mnt (kthreadd) from a privileged hostPID container',
     rule: 'KS-ESC-002',
     severity: 'critical',
-    commands: [sim('setns_path', '/proc/2/ns/mnt')],
+    command: sim('setns_path', '/proc/2/ns/mnt'),
     privileged: true,
     hostPid: true,
   },
@@ -57,168 +63,173 @@ export const SCENARIOS: readonly Scenario[] = [
     description: 'mount a cgroup v1 filesystem inside the container (CVE-2022-0492 first step)',
     rule: 'KS-ESC-004',
     severity: 'high',
-    commands: [sim('mount_fs', 'cgroup', '/tmp/ks-cgroup')],
+    command: sim('mount_fs', 'cgroup', '/tmp/ks-cgroup'),
   },
   {
     name: 'release-agent-write',
     description: 'open a cgroup release_agent for writing (nothing is written)',
     rule: 'KS-ESC-004',
     severity: 'critical',
-    commands: [sim('release_agent', '/sys/fs/cgroup/release_agent')],
+    command: sim('release_agent', '/sys/fs/cgroup/release_agent'),
   },
   {
     name: 'core-pattern-write',
     description: 'open /proc/sys/kernel/core_pattern for writing (read-only /proc/sys refuses it)',
     rule: 'KS-ESC-005',
     severity: 'critical',
-    commands: [sim('open_path', 'w', '/proc/sys/kernel/core_pattern')],
+    command: sim('open_path', 'w', '/proc/sys/kernel/core_pattern'),
   },
   {
     name: 'mount-proc',
     description: 'mount a proc filesystem inside the container',
     rule: 'KS-ESC-006',
     severity: 'high',
-    commands: [sim('mount_fs', 'proc', '/tmp/ks-proc')],
+    command: sim('mount_fs', 'proc', '/tmp/ks-proc'),
   },
   {
     name: 'mount-sysfs',
     description: 'mount a sysfs filesystem inside the container',
     rule: 'KS-ESC-006',
     severity: 'high',
-    commands: [sim('mount_fs', 'sysfs', '/tmp/ks-sys')],
+    command: sim('mount_fs', 'sysfs', '/tmp/ks-sys'),
   },
   {
     name: 'kernel-module-load',
     description: 'init_module with bytes that are not a module',
     rule: 'KS-ESC-007',
     severity: 'critical',
-    commands: [sim('init_module')],
+    command: sim('init_module'),
+    seccompUnconfined: true,
   },
   {
     name: 'runtime-socket-connect',
     description: 'connect to /run/docker.sock (absent in the container: the attempt is reported)',
     rule: 'KS-ESC-008',
     severity: 'high',
-    commands: [sim('connect_to', 'unix', '/run/docker.sock')],
+    command: sim('connect_to', 'unix', '/run/docker.sock'),
   },
   {
     name: 'kubelet-api-connect',
     description: 'connect to port 10250 on loopback (refused: the attempt is reported)',
     rule: 'KS-ESC-008',
     severity: 'high',
-    commands: [sim('connect_to', 'tcp', '127.0.0.1', '10250')],
+    command: sim('connect_to', 'tcp', '127.0.0.1', '10250'),
   },
   {
     name: 'ptrace-attach',
     description: 'PTRACE_ATTACH to a child process in the same container',
     rule: 'KS-ESC-009',
     severity: 'high',
-    commands: [sim('ptrace_child')],
+    command: sim('ptrace_child'),
   },
   {
     name: 'process-vm-writev',
     description: 'process_vm_writev into a child process in the same container',
     rule: 'KS-ESC-009',
     severity: 'high',
-    commands: [sim('vm_writev_child')],
+    command: sim('vm_writev_child'),
   },
   {
     name: 'bpf-prog-load',
     description: 'bpf(BPF_PROG_LOAD) of a "return 0" socket filter (EPERM in a container)',
     rule: 'KS-ESC-010',
     severity: 'high',
-    commands: [sim('bpf_prog_load')],
+    command: sim('bpf_prog_load'),
+    seccompUnconfined: true,
   },
   {
     name: 'perf-event-open',
     description: 'perf_event_open of a software counter',
     rule: 'KS-ESC-010',
     severity: 'medium',
-    commands: [sim('perf_event_open')],
+    command: sim('perf_event_open'),
+    seccompUnconfined: true,
   },
   {
     name: 'open-by-handle-at',
     description: 'open_by_handle_at with a made-up handle ("shocker")',
     rule: 'KS-ESC-011',
     severity: 'critical',
-    commands: [sim('open_by_handle')],
+    command: sim('open_by_handle'),
+    seccompUnconfined: true,
   },
   {
     name: 'dev-mem-open',
     description: 'open /dev/mem read-only (absent in the container)',
     rule: 'KS-ESC-012',
     severity: 'critical',
-    commands: [sim('open_path', 'r', '/dev/mem')],
+    command: sim('open_path', 'r', '/dev/mem'),
   },
   {
     name: 'proc-self-exe-write',
     description: 'open /proc/self/exe for writing (ETXTBSY), the runc CVE-2019-5736 pattern',
     rule: 'KS-ESC-013',
     severity: 'critical',
-    commands: [sim('open_path', 'w', '/proc/self/exe')],
+    command: sim('open_path', 'w', '/proc/self/exe'),
   },
   {
     name: 'userfaultfd-non-root',
     description: 'userfaultfd as uid 65534',
     rule: 'KS-ESC-014',
     severity: 'medium',
-    commands: [sim('userfaultfd')],
+    command: sim('userfaultfd'),
+    seccompUnconfined: true,
   },
   {
     name: 'kubelet-credentials-read',
     description: 'open the kubelet\'s client certificate path (absent in the container)',
     rule: 'KS-ESC-015',
     severity: 'critical',
-    commands: [sim('open_path', 'r', '/var/lib/kubelet/pki/kubelet-client-current.pem')],
+    command: sim('open_path', 'r', '/var/lib/kubelet/pki/kubelet-client-current.pem'),
   },
   {
     name: 'setuid-root',
     description: 'setuid(0) as uid 65534 (EPERM)',
     rule: 'KS-ESC-016',
     severity: 'high',
-    commands: [sim('setuid_root')],
+    command: sim('setuid_root'),
   },
   {
     name: 'capset-raise',
     description: 'capset asking for CAP_SYS_ADMIN as uid 65534 (EPERM)',
     rule: 'KS-ESC-016',
     severity: 'high',
-    commands: [sim('capset_raise')],
+    command: sim('capset_raise'),
   },
   {
     name: 'memfd-exec',
     description: 'execute a copy of a program from a memfd',
     rule: 'KS-ESC-017',
     severity: 'high',
-    commands: [sim('memfd_exec')],
+    command: sim('memfd_exec'),
   },
   {
     name: 'tmp-exec',
     description: 'execute a copy of a program from /tmp (/dev/shm is noexec under most runtimes)',
     rule: 'KS-ESC-017',
     severity: 'high',
-    commands: [sim('shm_exec', '/tmp')],
+    command: sim('shm_exec', '/tmp'),
   },
   {
     name: 'mining-stratum',
     description: 'send a stratum mining.subscribe to a listener the program opens on 127.0.0.1',
     rule: 'KS-MIN-001',
     severity: 'high',
-    commands: [sim('stratum_connect')],
+    command: sim('stratum_connect'),
   },
   {
     name: 'mining-renamed-miner',
     description: 'run a no-op program renamed xmrig with miner arguments',
     rule: 'KS-MIN-001',
     severity: 'critical',
-    commands: [['sh', '-c', `cp ${SIMULATOR_MOUNT}/noop /tmp/xmrig && /tmp/xmrig -o stratum+tcp://127.0.0.1:3333 --donate-level=1`]],
+    command: ['sh', '-c', `cp ${SIMULATOR_MOUNT}/noop /tmp/xmrig && /tmp/xmrig -o stratum+tcp://127.0.0.1:3333 --donate-level=1`],
   },
   {
     name: 'mining-host-tuning',
     description: 'query a pool domain over DNS, open /dev/cpu/0/msr and open nr_hugepages for writing',
     rule: 'KS-MIN-001',
     severity: 'medium',
-    commands: [sim('dns_query', 'pool.supportxmr.com'), sim('msr_open'), sim('hugepages')],
+    command: ['sh', '-c', `${SIMULATOR_MOUNT}/dns_query pool.supportxmr.com; ${SIMULATOR_MOUNT}/msr_open; ${SIMULATOR_MOUNT}/hugepages`],
   },
 ];
 
@@ -229,10 +240,8 @@ export function scenarioNamed(name: string): Scenario | undefined {
 /** The simulator programs a scenario needs (base names under build/simulator). */
 export function programsOf(scenario: Scenario): string[] {
   const programs = new Set<string>();
-  for (const argv of scenario.commands) {
-    for (const word of argv.join(' ').split(/\s+/)) {
-      if (word.startsWith(`${SIMULATOR_MOUNT}/`)) programs.add(word.slice(SIMULATOR_MOUNT.length + 1));
-    }
+  for (const word of scenario.command.join(' ').split(/[\s;&|]+/)) {
+    if (word.startsWith(`${SIMULATOR_MOUNT}/`)) programs.add(word.slice(SIMULATOR_MOUNT.length + 1));
   }
   return [...programs];
 }

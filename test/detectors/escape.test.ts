@@ -114,6 +114,11 @@ detectorTable(() => new HostNamespaceShared(), [
     events: [ev.exec({ ns: { ...CONTAINER_NS, net: HOST_NS.net } }), ev.exec({ ns: { ...CONTAINER_NS, net: HOST_NS.net, mnt: HOST_NS.mnt } })],
     expect: ['critical'],
   },
+  {
+    name: 'runc init, already in the container cgroup but still in host namespaces, is ignored',
+    events: [ev.exec({ path: '/dev/fd/6', argv: ['/usr/bin/runc', 'init'], comm: '6', ns: HOST_NS })],
+    expect: [],
+  },
   { name: 'an unknown (zero) namespace inode never matches', events: [ev.exec({ ns: { ...CONTAINER_NS, mnt: 0 } })], expect: [] },
 ]);
 
@@ -313,6 +318,11 @@ detectorTable(() => new DriftExecution(), [
     events: [ev.exec({ exeFlags: ExecFlag.Memfd, path: '/memfd:x (deleted)' })],
     expect: ['high'],
     check: (f) => assert.deepEqual(f[0].attributes[Attr.execReasons], ['memfd']),
+  },
+  {
+    name: 'runc re-executing itself from a memfd as runc init is ignored',
+    events: [ev.exec({ exeFlags: ExecFlag.Memfd, path: '/memfd:runc_cloned:/usr/bin/runc (deleted)', argv: ['runc', 'init'] })],
+    expect: [],
   },
   { name: 'executing an unlinked file is high', events: [ev.exec({ exeFlags: ExecFlag.Unlinked, path: '/app/x' })], expect: ['high'] },
   { name: 'executing from /dev/shm is high', events: [ev.exec({ path: '/dev/shm/x' })], expect: ['high'] },

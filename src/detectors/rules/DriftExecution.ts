@@ -3,6 +3,7 @@
 
 import { EventType, ExecFlag } from '../../receiver/events.ts';
 import { Attr } from '../attributeKeys.ts';
+import { isRuntimeSetup } from '../internal/util.ts';
 import { NO_FINDINGS, type DetectionContext, type Detector, type DetectorEvent, type Finding, type RuleMetadata } from '../Detector.ts';
 
 const SCRATCH_DIRS = ['/dev/shm/', '/tmp/', '/var/tmp/'];
@@ -20,7 +21,8 @@ export class DriftExecution implements Detector {
       'A container process executes a memfd (fileless, high), a file already unlinked (high), a file under ' +
       '/dev/shm, /tmp or /var/tmp (high), or a binary whose modification time is after the agent first saw the ' +
       'container (drift from the image, medium). The mtime comparison converts the container\'s boot-time start ' +
-      'to wall-clock time; a binary dropped before the agent saw the container is not reported as drift.',
+      'to wall-clock time; a binary dropped before the agent saw the container is not reported as drift. runc ' +
+      're-executing itself from a sealed memfd as `runc init` is not reported.',
     falsePositives: [
       'Entrypoints that install packages or compile code at start-up (pip/npm install with native builds).',
       'JIT runtimes or test harnesses that execute from /tmp.',
@@ -32,7 +34,7 @@ export class DriftExecution implements Detector {
   onEvent(event: DetectorEvent, ctx: DetectionContext): readonly Finding[] {
     if (event.type !== EventType.Exec) return NO_FINDINGS;
     const container = ctx.container(event);
-    if (container === null) return NO_FINDINGS;
+    if (container === null || isRuntimeSetup(event, ctx)) return NO_FINDINGS;
     const reasons: string[] = [];
     if ((event.exeFlags & ExecFlag.Memfd) !== 0) reasons.push('memfd');
     if ((event.exeFlags & ExecFlag.Unlinked) !== 0) reasons.push('unlinked');

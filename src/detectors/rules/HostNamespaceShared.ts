@@ -4,6 +4,7 @@ import { EventType, type NamespaceInodes } from '../../receiver/events.ts';
 import { Attr } from '../attributeKeys.ts';
 import { NO_FINDINGS, type DetectionContext, type Detector, type DetectorEvent, type Finding, type RuleMetadata } from '../Detector.ts';
 import { BoundedMap } from '../internal/BoundedMap.ts';
+import { isRuntimeSetup } from '../internal/util.ts';
 
 const CHECKED: ReadonlyArray<keyof NamespaceInodes> = ['mnt', 'pid', 'net'];
 const REPORTED_CONTAINERS = 8192;
@@ -21,7 +22,8 @@ export class HostNamespaceShared implements Detector {
       'A process that executed in a container cgroup is in the host\'s mount, pid or network namespace ' +
       '(compared by inode with the host\'s namespaces). Critical for the mount namespace: the process sees the ' +
       'node\'s filesystem (nsenter -t 1 -m, or a privileged pod started with hostPID and chroot /proc/1/root). ' +
-      'Medium when only the network namespace is shared. Reported once per container and set of shared namespaces.',
+      'Medium when only the network namespace is shared. Reported once per container and set of shared namespaces. ' +
+      'The runtime\'s own `runc init` (already in the container cgroup, not yet in its namespaces) is not reported.',
     falsePositives: [
       'Pods with hostNetwork: true (CNI agents, kube-proxy, ingress controllers) share the network namespace.',
       'Pods with hostPID: true (node monitoring agents) share the pid namespace.',
@@ -35,7 +37,7 @@ export class HostNamespaceShared implements Detector {
   onEvent(event: DetectorEvent, ctx: DetectionContext): readonly Finding[] {
     if (event.type !== EventType.Exec) return NO_FINDINGS;
     const container = ctx.container(event);
-    if (container === null) return NO_FINDINGS;
+    if (container === null || isRuntimeSetup(event, ctx)) return NO_FINDINGS;
     const shared: string[] = [];
     for (const kind of CHECKED) {
       if (event.ns[kind] !== 0 && event.ns[kind] === ctx.hostNamespaces[kind]) shared.push(kind);

@@ -2,6 +2,7 @@
 
 import { EventType, Op } from '../../receiver/events.ts';
 import { Attr } from '../attributeKeys.ts';
+import { SECCOMP_DENIED_NOTE } from '../internal/notes.ts';
 import { NO_FINDINGS, type DetectionContext, type Detector, type DetectorEvent, type Finding, type RuleMetadata } from '../Detector.ts';
 
 const SYSCALLS: Record<number, string> = {
@@ -21,7 +22,8 @@ export class KernelModule implements Detector {
     events: [EventType.Module],
     description:
       'init_module, finit_module or delete_module was called. On the host this is high; from a container it is ' +
-      'critical (a module runs in the host kernel). The attempt is reported even when it fails with EPERM.',
+      'critical (a module runs in the host kernel). The attempt is reported even when it fails with EPERM.' +
+      SECCOMP_DENIED_NOTE,
     falsePositives: [
       'modprobe started by the kernel or by kube-proxy/CNI plugins on the host to load netfilter or IPVS modules.',
     ],

@@ -2,6 +2,7 @@
 
 import { EventType, Op } from '../../receiver/events.ts';
 import { Attr } from '../attributeKeys.ts';
+import { SECCOMP_DENIED_NOTE } from '../internal/notes.ts';
 import { NO_FINDINGS, type DetectionContext, type Detector, type DetectorEvent, type Finding, type RuleMetadata } from '../Detector.ts';
 
 const BPF_PROG_LOAD = 5;
@@ -18,7 +19,8 @@ export class KernelProgramLoad implements Detector {
     description:
       'A container process calls bpf(BPF_PROG_LOAD) (high) or perf_event_open (medium). eBPF programs and ' +
       'perf events observe or alter the whole host; both are common kernel-exploit primitives. Reported on the ' +
-      'attempt, even when the kernel refuses it.',
+      'attempt, even when the kernel refuses it.' +
+      SECCOMP_DENIED_NOTE,
     falsePositives: [
       'Observability agents (Cilium, Pixie, Parca, other eBPF tools) running as privileged pods.',
       'Profilers using perf_event_open inside development pods.',

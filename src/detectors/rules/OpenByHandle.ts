@@ -3,6 +3,7 @@
 
 import { EventType, Op } from '../../receiver/events.ts';
 import { Attr } from '../attributeKeys.ts';
+import { SECCOMP_DENIED_NOTE } from '../internal/notes.ts';
 import { NO_FINDINGS, type DetectionContext, type Detector, type DetectorEvent, type Finding, type RuleMetadata } from '../Detector.ts';
 
 export class OpenByHandle implements Detector {
@@ -16,7 +17,8 @@ export class OpenByHandle implements Detector {
     events: [EventType.Open],
     description:
       'A container process calls open_by_handle_at(2) (the "shocker" escape, needs CAP_DAC_READ_SEARCH). File ' +
-      'handles are not confined by the mount namespace.',
+      'handles are not confined by the mount namespace.' +
+      SECCOMP_DENIED_NOTE,
     falsePositives: ['User-space NFS servers (nfs-ganesha) running in a privileged pod.'],
     tuning: 'Exception by image for user-space file servers.',
     uuid: '2b0e8850-431a-4d2d-a0dc-042497187aab',

@@ -3,6 +3,7 @@
 
 import { EventType, Op } from '../../receiver/events.ts';
 import { Attr } from '../attributeKeys.ts';
+import { SECCOMP_DENIED_NOTE } from '../internal/notes.ts';
 import { NO_FINDINGS, type DetectionContext, type Detector, type DetectorEvent, type Finding, type RuleMetadata } from '../Detector.ts';
 
 export class UserfaultfdNonRoot implements Detector {
@@ -16,7 +17,8 @@ export class UserfaultfdNonRoot implements Detector {
     events: [EventType.FdCreate],
     description:
       'A container process whose real uid (as seen from the host) is not 0 calls userfaultfd(2), a primitive used ' +
-      'by kernel exploits to stall the kernel mid-copy. Root processes are not reported (rule is about non-root).',
+      'by kernel exploits to stall the kernel mid-copy. Root processes are not reported (rule is about non-root).' +
+      SECCOMP_DENIED_NOTE,
     falsePositives: ['Live-migration and checkpointing tools (CRIU), some JVMs and garbage collectors.'],
     tuning: 'Exception by image or executable for CRIU-based tooling.',
     uuid: '5bba796f-dda0-4d22-b480-28605b4c2712',
