@@ -7,3 +7,37 @@
 #include "lib/common.h"
 
 char LICENSE[] SEC("license") = "GPL";
+
+/*
+ * Every record type (and enum) of events.h, in the object's BTF. Records are only ever handled through
+ * pointers into the ring, which clang does not describe in BTF; user space checks its decoder
+ * against these types (test/layout.test.ts), so they must be present. Never called, never loaded.
+ */
+struct ks_abi_records {
+	struct ks_header header;
+	struct ks_exec exec;
+	struct ks_fork fork;
+	struct ks_exit exit;
+	struct ks_namespace namespace;
+	struct ks_setns setns;
+	struct ks_mount mount;
+	struct ks_root_change root_change;
+	struct ks_open open;
+	struct ks_connect connect;
+	struct ks_payload payload;
+	struct ks_module module;
+	struct ks_ptrace ptrace;
+	struct ks_bpf bpf;
+	struct ks_fd_create fd_create;
+	struct ks_creds creds;
+	struct ks_cgroup cgroup;
+	struct ks_path_pattern path_pattern;
+	enum ks_event_type event_type;
+	enum ks_op op;
+	enum ks_pattern_kind pattern_kind;
+};
+
+__noinline int ks_abi_records_btf_anchor(struct ks_abi_records *records)
+{
+	return records != 0;
+}
