@@ -236,6 +236,14 @@ describe('decodeBatch', () => {
     });
   }
 
+  it('decodes every string exactly even when thousands of distinct ones share cache slots', () => {
+    const comms = Array.from({ length: 10_000 }, (_, i) => `w${i.toString(36).padStart(6, '0')}`);
+    const batch = Buffer.concat(comms.map((comm, i) => record('ks_exit', {}, { comm: i % 3 === 0 ? comm : comms[i - 1] })));
+    const expected = comms.map((comm, i) => (i % 3 === 0 ? comm : comms[i - 1]));
+    assert.deepEqual(decodeAll(batch).map((e) => e.comm), expected);
+    assert.deepEqual(decodeAll(batch).map((e) => e.comm), expected, 'the second pass is served from the cache');
+  });
+
   it('bounds the exec path by path_len even when the producer over-reports it', () => {
     const [e] = decodeAll(record('ks_exec', { path: '/bin/sh', path_len: 60000 }));
     assert.equal(e.type === 1 && e.path, '/bin/sh');

@@ -103,12 +103,43 @@ function viewsOf(buf: Buffer): Views {
   };
 }
 
+// Interned ASCII strings. The same comm, executable paths and arguments recur in record after record, and
+// materialising each through Buffer's native slice call dominated decode time; a direct-mapped cache checked byte
+// by byte returns the same string without the native call or a new allocation. Non-ASCII text is not cached.
+const TEXT_CACHE_SLOTS = 4096; // power of two
+const TEXT_CACHE_MAX_LENGTH = 256;
+const textCache: string[] = new Array<string>(TEXT_CACHE_SLOTS).fill('');
+const textCacheHash = new Int32Array(TEXT_CACHE_SLOTS);
+
+/** Text of buf[start, end); `hash` and `nonAscii` were computed over those bytes by the caller's scan. */
+function text(buf: Buffer, start: number, end: number, hash: number, nonAscii: number): string {
+  const length = end - start;
+  if (length === 0) return '';
+  if (nonAscii !== 0 || length > TEXT_CACHE_MAX_LENGTH) return buf.utf8Slice(start, end);
+  const slot = hash & (TEXT_CACHE_SLOTS - 1);
+  const cached = textCache[slot];
+  if (textCacheHash[slot] === hash && cached.length === length) {
+    let i = 0;
+    while (i < length && cached.charCodeAt(i) === buf[start + i]) i++;
+    if (i === length) return cached;
+  }
+  const fresh = buf.latin1Slice(start, end);
+  textCache[slot] = fresh;
+  textCacheHash[slot] = hash;
+  return fresh;
+}
+
 /** Text up to the first NUL within [start, start + max). */
 function cString(buf: Buffer, start: number, max: number): string {
   const limit = start + max;
   let end = start;
-  while (end < limit && buf[end] !== 0) end++;
-  return end === start ? '' : buf.utf8Slice(start, end);
+  let hash = 0x811c9dc5;
+  let nonAscii = 0;
+  for (let b = buf[end]; end < limit && b !== 0; b = buf[++end]) {
+    hash = Math.imul(hash ^ b, 0x01000193);
+    nonAscii |= b & 0x80;
+  }
+  return text(buf, start, end, hash, nonAscii);
 }
 
 /** argv from NUL-separated bytes; a final NUL ends the last argument rather than starting an empty one. */
@@ -116,13 +147,21 @@ function splitArgs(buf: Buffer, start: number, length: number): string[] {
   const argv: string[] = [];
   const end = start + length;
   let from = start;
+  let hash = 0x811c9dc5;
+  let nonAscii = 0;
   for (let i = start; i < end; i++) {
-    if (buf[i] === 0) {
-      argv.push(from === i ? '' : buf.utf8Slice(from, i));
+    const b = buf[i];
+    if (b === 0) {
+      argv.push(text(buf, from, i, hash, nonAscii));
       from = i + 1;
+      hash = 0x811c9dc5;
+      nonAscii = 0;
+    } else {
+      hash = Math.imul(hash ^ b, 0x01000193);
+      nonAscii |= b & 0x80;
     }
   }
-  if (from < end) argv.push(buf.utf8Slice(from, end));
+  if (from < end) argv.push(text(buf, from, end, hash, nonAscii));
   return argv;
 }
 
