@@ -101,6 +101,8 @@ export class ProcessTable {
   readonly #exited = new Set<Entry>();
   /** Latest kernel time seen: the table's clock, so expiry follows the event stream, not wall time. */
   #nowNs = 0n;
+  /** When the oldest exited entry's grace ends; lets onEvent skip expiry work on almost every record. */
+  #nextExpiryNs = -1n;
 
   constructor(options: ProcessTableOptions) {
     if (!(options.maxEntries >= 1)) throw new RangeError(`processTable.maxEntries must be at least 1, got ${options.maxEntries}`);
@@ -131,7 +133,7 @@ export class ProcessTable {
         this.#onExit(event);
         break;
     }
-    this.#expire();
+    if (this.#nextExpiryNs >= 0n && this.#nowNs >= this.#nextExpiryNs) this.#expire();
   }
 
   /**
@@ -344,6 +346,7 @@ export class ProcessTable {
     }
     entry.exitedAtNs = e.ktimeNs;
     this.#exited.add(entry);
+    if (this.#nextExpiryNs < 0n) this.#nextExpiryNs = entry.exitedAtNs + this.#graceNs;
   }
 
   #insert(entry: Entry): void {
@@ -366,8 +369,13 @@ export class ProcessTable {
   }
 
   #expire(): void {
+    this.#nextExpiryNs = -1n;
     for (const entry of this.#exited) {
-      if (entry.exitedAtNs + this.#graceNs > this.#nowNs) break;
+      const expiresAt = entry.exitedAtNs + this.#graceNs;
+      if (expiresAt > this.#nowNs) {
+        this.#nextExpiryNs = expiresAt;
+        break;
+      }
       this.#remove(entry);
       this.stats.expired++;
     }
