@@ -165,13 +165,12 @@ function splitArgs(buf: Buffer, start: number, length: number): string[] {
   return argv;
 }
 
-function hex16(buf: Buffer, at: number): string {
+function hex16(buf: Uint8Array, at: number): string {
   return ((buf[at] << 8) | buf[at + 1]).toString(16);
 }
 
 /** RFC 5952 text: lower-case, leading zeros dropped, the longest run (>= 2) of zero groups as '::'. */
-export function formatIPv6(buf: Uint8Array, at: number): string {
-  const b = buf as Buffer;
+export function formatIPv6(b: Uint8Array, at: number): string {
   let isMapped = true; // ::ffff:a.b.c.d
   for (let i = 0; i < 10; i++) if (b[at + i] !== 0) isMapped = false;
   if (isMapped && b[at + 10] === 0xff && b[at + 11] === 0xff) return `::ffff:${formatIPv4(b, at + 12)}`;
