@@ -103,6 +103,11 @@ detectorTable(() => new CryptominingIncident(), [
     expect: [],
   },
   {
+    name: 'podman on the host carrying a miner command line for its container is ignored',
+    events: [ev.exec({ ...onHost, path: '/usr/bin/podman', argv: ['podman', 'run', 'img', 'sh', '-c', 'x -o stratum+tcp://p:3333 --donate-level=1'] })],
+    expect: [],
+  },
+  {
     name: 'a stratum connection from a host process is reported',
     events: [ev.payload({ ...onHost, data: SUBSCRIBE })],
     expect: ['high'],

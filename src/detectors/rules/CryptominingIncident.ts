@@ -53,6 +53,8 @@ const STRONG_ARGUMENTS: ReadonlyArray<[RegExp, string]> = [
   [/^--cpu-max-threads-hint(=|$)/, '--cpu-max-threads-hint'],
   [/^(--algo=|-a=?)?(rx\/0|rx\/wow|cn\/r|cn\/0|randomx|cryptonight|ghostrider|kawpow|ethash|autolykos2?)$/i, 'mining_algorithm'],
 ];
+const CONTAINER_CLIS: ReadonlySet<string> = new Set(['podman', 'docker', 'nerdctl', 'crictl', 'ctr', 'kubectl']);
+const NO_ARGUMENTS = { strong: [], weak: [] };
 const POOL_ENDPOINT = /^[a-z0-9.-]+\.[a-z]{2,}:\d{2,5}$/i;
 
 interface SignalHit {
@@ -92,7 +94,8 @@ export class CryptominingIncident implements Detector {
       'outbound connection (0.4); /dev/cpu/*/msr opens (0.4); huge-page tuning (0.3); connections to pool ports ' +
       '(0.2). Confidence = 1 − Π(1 − weight). Reported when it reaches settings.miningConfidenceThreshold ' +
       '(medium; high from 0.8, critical from 0.95), then again only when the severity rises. MSR, huge-page and ' +
-      'CPU signals count only in containers. Stratum over TLS is only visible through ports, DNS and executables.',
+      'CPU signals count only in containers; container CLIs on the node (podman, docker, kubectl ...) are not judged ' +
+      'by their arguments. Stratum over TLS is only visible through ports, DNS and executables.',
     falsePositives: [
       'Services that legitimately use the listed ports (3333, 4444, 5555, 7777, 8888, 9999 are common dev ports): ' +
         'port matches alone stay below the threshold.',
@@ -176,7 +179,9 @@ export class CryptominingIncident implements Detector {
     const executable = [basename(event.path), basename(event.argv[0] ?? ''), event.comm]
       .map((n) => n.toLowerCase())
       .find((n) => isMinerName(n, miners));
-    const { strong, weak } = minerArguments(event.argv);
+    // A container CLI on the node carries the container's command in its own argv; the container reports it.
+    const containerCli = key === HOST_KEY && CONTAINER_CLIS.has(basename(event.path));
+    const { strong, weak } = containerCli ? NO_ARGUMENTS : minerArguments(event.argv);
     if (executable === undefined && strong.length === 0 && weak.length === 0) return NO_FINDINGS;
     const incident = this.#incident(key);
     let findings: readonly Finding[] = NO_FINDINGS;
