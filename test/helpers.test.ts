@@ -204,6 +204,9 @@ describe('podman containers', () => {
 
     const piped = await container.exec(['cat'], { input: 'through stdin' });
     assert.equal(piped.stdout, 'through stdin');
+
+    const asNobody = await container.exec(['id', '-u'], { flags: ['--user', '65534'] });
+    assert.equal(asNobody.stdout.trim(), '65534');
   });
 
   it('execDetached runs a background command whose host PID is in the container cgroup', async () => {

@@ -16,8 +16,9 @@
  *   initPid     host PID of the container's init (podman inspect .State.Pid)
  *   cgroupPath  the container's cgroup2 path relative to the cgroup2 root, read from /proc/<initPid>/cgroup
  *   cgroupId    bigint id of that cgroup (== bpf_get_current_cgroup_id() inside it)
- *   exec(args, opts)          podman exec, → { code, signal, stdout, stderr } (never throws on non-zero)
- *   execDetached(args, opts)  podman exec in the background → run.ts BackgroundProcess (lines, waitForLine,
+ *   exec(args, { flags, input, timeoutMs })  podman exec → { code, signal, stdout, stderr } (never throws on
+ *                             non-zero); flags are extra `podman exec` flags, e.g. ['--user', '65534']
+ *   execDetached(args, { flags })  podman exec in the background → run.ts BackgroundProcess (lines, waitForLine,
  *                             exited: its exit code is the in-container command's; kill() ends the podman
  *                             client, stop the container to be sure the command is gone)
  *   pids()      host PIDs currently in the container's cgroup
@@ -80,6 +81,14 @@ export interface ContainerOptions {
   extraArgs?: string[];
 }
 
+export interface ExecOptions {
+  /** Extra `podman exec` flags, e.g. ['--user', '65534'] or ['--privileged']. */
+  flags?: string[];
+  /** Written to the command's stdin (adds --interactive). */
+  input?: string | Buffer;
+  timeoutMs?: number;
+}
+
 export interface Container {
   readonly id: string;
   readonly name: string;
@@ -88,8 +97,8 @@ export interface Container {
   readonly cgroupId: bigint;
   /** The --cgroup-parent given to podman, if any. */
   readonly cgroupParent: string | undefined;
-  exec(args: readonly string[], opts?: RunOptions): Promise<RunResult>;
-  execDetached(args: readonly string[]): BackgroundProcess;
+  exec(args: readonly string[], opts?: ExecOptions): Promise<RunResult>;
+  execDetached(args: readonly string[], opts?: Pick<ExecOptions, 'flags'>): BackgroundProcess;
   pids(): number[];
   stop(): Promise<void>;
   remove(): Promise<void>;
@@ -150,11 +159,12 @@ function makeContainer(c: {
   return {
     ...c,
     exec: (args, opts = {}) =>
-      run('podman', [...PODMAN_GLOBAL, 'exec', ...(opts.input !== undefined ? ['--interactive'] : []), c.id, ...args], {
-        timeoutMs: PODMAN_TIMEOUT_MS,
-        ...opts,
-      }),
-    execDetached: (args) => spawnBackground('podman', [...PODMAN_GLOBAL, 'exec', c.id, ...args]),
+      run(
+        'podman',
+        [...PODMAN_GLOBAL, 'exec', ...(opts.input !== undefined ? ['--interactive'] : []), ...(opts.flags ?? []), c.id, ...args],
+        { timeoutMs: opts.timeoutMs ?? PODMAN_TIMEOUT_MS, input: opts.input },
+      ),
+    execDetached: (args, opts = {}) => spawnBackground('podman', [...PODMAN_GLOBAL, 'exec', ...(opts.flags ?? []), c.id, ...args]),
     pids: () => cgroupPids(c.cgroupPath),
     stop: async () => {
       await podman(['stop', '--time', '0', c.id]);
