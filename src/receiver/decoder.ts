@@ -135,9 +135,12 @@ function cString(buf: Buffer, start: number, max: number): string {
   let end = start;
   let hash = 0x811c9dc5;
   let nonAscii = 0;
-  for (let b = buf[end]; end < limit && b !== 0; b = buf[++end]) {
+  while (end < limit) {
+    const b = buf[end];
+    if (b === 0) break;
     hash = Math.imul(hash ^ b, 0x01000193);
     nonAscii |= b & 0x80;
+    end++;
   }
   return text(buf, start, end, hash, nonAscii);
 }
