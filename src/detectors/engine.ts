@@ -157,6 +157,32 @@ export class DetectorEngine {
     }
   }
 
+  /**
+   * Re-applies the rule's exceptions to a detection whose pod metadata arrived after the engine made it (the
+   * agent's Kubernetes enrichment may hold a detection until the pod is known). True, and counted as suppressed,
+   * when an exception now matches: the caller drops the detection.
+   */
+  isExcepted(detection: Detection): boolean {
+    const rule = this.#compiled.enabled.find((r) => r.detector.meta.id === detection.rule);
+    if (rule === undefined || rule.exceptions.length === 0) return false;
+    const text = (key: string): string | undefined => {
+      const v = detection.attributes[key];
+      return typeof v === 'string' ? v : undefined;
+    };
+    const matched = rule.exceptions.some(
+      (ex) =>
+        matchesValue(ex.namespaces, text(Attr.k8sNamespaceName)) &&
+        matchesValue(ex.images, text(Attr.containerImageName)) &&
+        matchesValue(ex.executables, text(Attr.processExecutablePath)) &&
+        matchesValue(ex.parentExecutables, detection.ancestry[1]?.executable),
+    );
+    if (matched) {
+      rule.counters.suppressed++;
+      rule.counters.detections--;
+    }
+    return matched;
+  }
+
   /** Runs the event through every enabled detector that declared its type. */
   process(event: DetectorEvent, agent: AgentContext): readonly Detection[] {
     const rules = this.#compiled.byType[event.type];

@@ -112,6 +112,17 @@ describe('DetectorEngine', () => {
     assert.equal(engine.process(coreWrite(), agent).length, 1);
   });
 
+  it('suppresses a detection on re-check once late pod metadata matches an exception', () => {
+    const agent = agentWithShell();
+    agent.pods.clear();
+    const engine = new DetectorEngine({ rules: { 'KS-ESC-005': { exceptions: [{ namespaces: ['shop'] }] } } });
+    const [d] = engine.process(coreWrite(), agent);
+    assert.equal(engine.isExcepted(d), false);
+    d.attributes[Attr.k8sNamespaceName] = 'shop';
+    assert.equal(engine.isExcepted(d), true);
+    assert.deepEqual(engine.counters().get('KS-ESC-005'), { detections: 0, suppressed: 1 });
+  });
+
   it('replaces the base severity but keeps a raised one', () => {
     const engine = new DetectorEngine({ rules: { 'KS-ESC-001': { severity: 'low' } } });
     const agent = agentWithShell();
