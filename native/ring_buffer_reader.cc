@@ -39,6 +39,12 @@ void DeliverBatch(Napi::Env env, Napi::Function callback, std::shared_ptr<Reader
   Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::NewOrCopy(env, batch->data, batch->size, FreeBatchData);
   delete batch;
   callback.Call({buffer});
+  if (env.IsExceptionPending()) {
+    // A throwing handler is a bug in the agent: report it as any uncaught exception (process 'uncaughtException'),
+    // not the warning Node-API prints for exceptions escaping thread-safe callbacks.
+    Napi::Error error = env.GetAndClearPendingException();
+    napi_fatal_exception(env, error.Value());
+  }
 }
 
 Napi::Function RingBufferReader::Define(Napi::Env env) {

@@ -1,15 +1,22 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* A program the verifier must reject (it dereferences a number as a pointer): the fixture for load errors. */
+/*
+ * The only variant of a hook dereferences a number as a pointer, so the verifier must reject it and
+ * openKernelSource must fail with EBPF_LOAD and the verifier's words. It carries the contract's tunables so the
+ * failure happens at load, not before.
+ */
 #include <linux/types.h>
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+const volatile __u32 agent_tgid = 0;
+const volatile __u64 wakeup_batch_bytes = 0;
+
 SEC("tracepoint/syscalls/sys_enter_getpid")
 int sys_enter_getpid__tp(void *ctx)
 {
 	long *not_a_pointer = (long *)(unsigned long)bpf_get_prandom_u32();
 
-	return *not_a_pointer;
+	return *not_a_pointer + agent_tgid + wakeup_batch_bytes;
 }

@@ -37,6 +37,8 @@ struct {
 
 const volatile __u32 agent_tgid = 0;
 const volatile __u64 wakeup_batch_bytes = 0;
+/* Fixture only: when set, only this process emits, so drop counts in a shared machine belong to the test. */
+const volatile __u32 only_tgid = 0;
 
 /* CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME */
 #define CLONE_NEW_ANY 0x7E020080ULL
@@ -98,6 +100,8 @@ int sys_enter_unshare__tp(struct trace_event_raw_sys_enter *ctx)
 	struct ks_namespace *record;
 
 	if ((pid_tgid >> 32) == agent_tgid || !(flags & CLONE_NEW_ANY))
+		return 0;
+	if (only_tgid && (pid_tgid >> 32) != only_tgid)
 		return 0;
 	record = bpf_ringbuf_reserve(&events, sizeof(*record), 0);
 	if (!record) {

@@ -74,6 +74,8 @@ export interface KernelSourceOptions {
   probeObjectPath?: string;
   /** Restricts the variants considered (default all), e.g. to exercise the fallbacks. */
   variants?: readonly HookVariant[];
+  /** Further `const volatile` variables to set, by name, for objects with tunables of their own (test fixtures). */
+  tunables?: Readonly<Record<string, Buffer>>;
   /** Turn on the kernel's per-program run statistics (a global sysctl, restored by close()). Default false. */
   programStats?: boolean;
 }
@@ -95,8 +97,12 @@ export interface RejectedVariant {
 
 export interface HookChoice {
   hook: string;
-  variant: HookVariant;
-  program: string;
+  /**
+   * null when no variant can run on this kernel, e.g. a syscall it was built without (no
+   * sys_enter_init_module tracepoint without CONFIG_MODULES): the hook is left out and `rejected` says why.
+   */
+  variant: HookVariant | null;
+  program: string | null;
   /** Preferred variants that were not taken, with why; less preferred ones are not listed. */
   rejected: RejectedVariant[];
 }
@@ -274,6 +280,7 @@ export class KernelSource {
     const addon = nativeAddon();
     this.#reader = new addon.RingBufferReader(this.#object.mapFd(EVENTS_MAP), onBatch, options);
     for (const choice of this.#choices) {
+      if (choice.program === null) continue;
       if (choice.variant === 'tp') {
         const section = this.#object.programs().find((p) => p.name === choice.program)!.section;
         this.#object.attachTracepoint(choice.program, tracepointId(this.#tracefsPath, tracepointOfSection(section)));
@@ -377,8 +384,8 @@ export function openKernelSource(options: KernelSourceOptions): KernelSource {
     }
     const choices = [...hooks.values()].map(({ hook, candidates, rejected }) => ({
       hook,
-      variant: candidates[0].variant,
-      program: candidates[0].program,
+      variant: candidates[0]?.variant ?? null,
+      program: candidates[0]?.program ?? null,
       rejected,
     }));
     return new KernelSource(object, choices, tracefsPath, restoreBpfStats);
@@ -388,7 +395,10 @@ export function openKernelSource(options: KernelSourceOptions): KernelSource {
   }
 }
 
-/** Drops candidates this kernel cannot run: hook types it refuses, and tp variants whose tracepoint is missing. */
+/**
+ * Drops candidates this kernel cannot run: hook types it refuses, and tp variants whose tracepoint is missing. A
+ * hook left with none is not loaded (hooks() reports it); only an object where nothing can run is an error.
+ */
 function rejectUnusableVariants(
   hooks: Map<string, HookCandidates>,
   options: KernelSourceOptions,
@@ -418,10 +428,10 @@ function rejectUnusableVariants(
       if (reason !== undefined) entry.rejected.push({ variant: candidate.variant, program: candidate.program, reason });
       return reason === undefined;
     });
-    if (entry.candidates.length === 0) {
-      const why = entry.rejected.map((r) => `${r.variant}: ${r.reason}`).join('; ');
-      throw new KernelError('EBPF_CONTRACT', `hook ${entry.hook} has no usable variant (${why})`);
-    }
+  }
+  if (hooks.size > 0 && [...hooks.values()].every((entry) => entry.candidates.length === 0)) {
+    const why = [...hooks.values()].flatMap((e) => e.rejected.map((r) => `${r.program}: ${r.reason}`)).join('; ');
+    throw new KernelError('EBPF_CONTRACT', `no hook of the object can run on this kernel (${why})`);
   }
 }
 
@@ -434,16 +444,19 @@ function loadWithFallback(
 ): NativeBpfObject {
   const addon = nativeAddon();
   const owner = new Map<string, HookCandidates>();
-  for (const entry of hooks.values()) for (const c of entry.candidates) owner.set(c.program, entry);
+  for (const entry of hooks.values()) {
+    for (const program of [...entry.candidates, ...entry.rejected]) owner.set(program.program, entry);
+  }
   for (;;) {
     const object = new addon.BpfObject(objectPath, btfPath);
     try {
       for (const program of object.programs()) {
         const entry = owner.get(program.name);
-        if (entry !== undefined) object.setAutoload(program.name, entry.candidates[0].program === program.name);
+        if (entry !== undefined) object.setAutoload(program.name, entry.candidates[0]?.program === program.name);
       }
       object.setRodata('agent_tgid', u32(options.agentTgid));
       if (options.wakeupBatchBytes !== undefined) object.setRodata('wakeup_batch_bytes', u64(options.wakeupBatchBytes));
+      for (const [name, value] of Object.entries(options.tunables ?? {})) object.setRodata(name, value);
       if (options.ringBytes !== undefined) object.resizeMap(EVENTS_MAP, options.ringBytes);
       object.load();
       return object;

@@ -1,0 +1,72 @@
+/**
+ * Builds what the kernel tests and bench/kernel.ts need from native/test/ into build/kernel-test/, once per
+ * source change:
+ *
+ *   kernelFixtures() → {
+ *     fixtureObject   stand-in for kubesentry.bpf.o: namespace records for unshare(CLONE_NEW*) (only from
+ *                     `only_tgid` when set), a snapshot iterator, and a hook with three variants
+ *     badObject       verifier-rejected, with the contract's tunables (fails at load, not before)
+ *     fallbackObject  a hook whose tp_btf variant the verifier refuses and whose raw_tp variant loads
+ *     emptyOpenatObject  one empty program on sys_enter_openat, the baseline of the syscall-cost bench
+ *     loadgen         native/test/loadgen.c (see its header for the commands)
+ *   }
+ *
+ * Build failures throw with the compiler's message. Uses the same clang and libbpf headers as `make bpf`.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const SOURCES = `${REPO}native/test/`;
+const OUT = `${REPO}build/kernel-test/`;
+/** <linux/types.h> includes <asm/types.h>, which lives under the multiarch directory on Debian. */
+const BPF_FLAGS = ['-O2', '-g', '-target', 'bpf', '-D__TARGET_ARCH_x86', '-Wall', '-Werror', '-I/usr/include/x86_64-linux-gnu'];
+
+export interface KernelFixtures {
+  fixtureObject: string;
+  badObject: string;
+  fallbackObject: string;
+  emptyOpenatObject: string;
+  loadgen: string;
+}
+
+function isStale(output: string, inputs: readonly string[]): boolean {
+  if (!existsSync(output)) return true;
+  const built = statSync(output).mtimeMs;
+  return inputs.some((input) => statSync(input).mtimeMs > built);
+}
+
+function build(output: string, inputs: readonly string[], command: string, args: readonly string[]): string {
+  if (isStale(output, inputs)) {
+    try {
+      execFileSync(command, [...args, '-o', `${output}.tmp`], { stdio: ['ignore', 'pipe', 'pipe'] });
+      execFileSync('mv', ['-f', `${output}.tmp`, output]);
+    } catch (error) {
+      const stderr = (error as { stderr?: Buffer }).stderr?.toString().trim() ?? '';
+      throw new Error(`building ${output} failed: ${stderr.split('\n').slice(-5).join(' | ')}`);
+    }
+  }
+  return output;
+}
+
+function bpfObject(name: string): string {
+  const source = `${SOURCES}${name}.bpf.c`;
+  return build(`${OUT}${name}.bpf.o`, [source, `${REPO}bpf/events.h`], 'clang', [...BPF_FLAGS, '-c', source]);
+}
+
+let built: KernelFixtures | undefined;
+
+export function kernelFixtures(): KernelFixtures {
+  if (built !== undefined) return built;
+  mkdirSync(OUT, { recursive: true });
+  const loadgenSource = `${SOURCES}loadgen.c`;
+  built = {
+    fixtureObject: bpfObject('fixture'),
+    badObject: bpfObject('bad'),
+    fallbackObject: bpfObject('fallback'),
+    emptyOpenatObject: bpfObject('empty_openat'),
+    loadgen: build(`${OUT}loadgen`, [loadgenSource], 'cc', ['-O2', '-Wall', '-Wextra', loadgenSource]),
+  };
+  return built;
+}
