@@ -11,6 +11,8 @@ import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { MeterProvider, PeriodicExportingMetricReader, type MetricReader } from '@opentelemetry/sdk-metrics';
+import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import type { Detection } from '../detection.ts';
 import packageJson from '../../package.json' with { type: 'json' };
 import { OtelAgentMetrics, type AgentMetrics } from './AgentMetrics.ts';
@@ -57,12 +59,18 @@ export interface Telemetry {
   shutdown(timeoutMs?: number): Promise<void>;
 }
 
-// Bound on encoded-but-not-yet-spooled bytes: only reachable if the disk stalls while detections keep coming.
-const MAX_QUEUED_BYTES = 32 * 1024 * 1024;
+// Bound on detections emitted but not yet spooled: only reachable if the event loop stalls while detections keep
+// coming (each flush empties the queue).
+const MAX_QUEUED_DETECTIONS = 100_000;
 
 export function createTelemetry(config: TelemetryConfig): Telemetry {
   const resolved = resolveTelemetryConfig(config, packageJson.version);
   return new TelemetryPipeline(resolved, config.onDiagnostic);
+}
+
+interface QueuedTelemetry {
+  log: ReadableLogRecord;
+  spans: ReadableSpan[];
 }
 
 class TelemetryPipeline implements Telemetry {
@@ -76,8 +84,7 @@ class TelemetryPipeline implements Telemetry {
   readonly #spool: SignalSpools;
   readonly #client: OtlpGrpcClient;
   readonly #meterProvider: MeterProvider;
-  #queue: SpoolItem[] = [];
-  #queuedBytes = 0;
+  #queue: QueuedTelemetry[] = [];
   #flushScheduled = false;
   #flushWaiters: (() => void)[] = [];
   #drainWaiters: (() => void)[] = [];
@@ -144,15 +151,18 @@ class TelemetryPipeline implements Telemetry {
         return;
       }
       this.metrics.detection(d.rule, d.severity);
-      const plan = this.#incidents.plan(d, this.#hostName);
-      const logs = serializeLogs([detectionLogRecord(d, plan, this.resource, this.#scope)]);
-      const spans = serializeSpans(detectionSpans(d, plan, this.resource, this.#scope));
-      if (this.#queuedBytes + logs.length + spans.length > MAX_QUEUED_BYTES) {
+      if (this.#queue.length >= MAX_QUEUED_DETECTIONS) {
         this.#drop('logs', 'memory_full', 1);
         this.#drop('traces', 'memory_full', 1);
         return;
       }
-      this.#enqueue({ kind: SpoolKind.Logs, payload: logs }, { kind: SpoolKind.Traces, payload: spans });
+      // Planning (trace/span ids) happens now, in emission order; encoding is deferred to the flush so the
+      // caller pays only for building two small objects.
+      const plan = this.#incidents.plan(d, this.#hostName);
+      this.#enqueue({
+        log: detectionLogRecord(d, plan, this.resource, this.#scope),
+        spans: detectionSpans(d, plan, this.resource, this.#scope),
+      });
     } catch (error) {
       this.#drop('logs', 'encode_error', 1);
       this.#lastError = `encode: ${(error as Error).message}`;
@@ -221,11 +231,8 @@ class TelemetryPipeline implements Telemetry {
     return this.#shutdown;
   }
 
-  #enqueue(...items: SpoolItem[]): void {
-    for (const item of items) {
-      this.#queue.push(item);
-      this.#queuedBytes += item.payload.length;
-    }
+  #enqueue(item: QueuedTelemetry): void {
+    this.#queue.push(item);
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       setImmediate(() => this.#flush());
@@ -233,13 +240,28 @@ class TelemetryPipeline implements Telemetry {
   }
 
   #flush(): void {
-    const items = this.#queue;
+    const queued = this.#queue;
     this.#queue = [];
-    this.#queuedBytes = 0;
     this.#flushScheduled = false;
+    const items: SpoolItem[] = [];
+    for (const { log, spans } of queued) {
+      try {
+        items.push({ kind: SpoolKind.Logs, payload: serializeLogs([log]) });
+      } catch (error) {
+        this.#drop('logs', 'encode_error', 1);
+        this.#lastError = `encode: ${(error as Error).message}`;
+      }
+      try {
+        items.push({ kind: SpoolKind.Traces, payload: serializeSpans(spans) });
+      } catch (error) {
+        this.#drop('traces', 'encode_error', 1);
+        this.#lastError = `encode: ${(error as Error).message}`;
+      }
+    }
     try {
       const refused = this.#spool.append(items);
-      if (refused > 0) this.#drop('traces', 'too_large', refused);
+      if (refused.logs > 0) this.#drop('logs', 'too_large', refused.logs);
+      if (refused.traces > 0) this.#drop('traces', 'too_large', refused.traces);
     } catch (error) {
       for (const item of items) this.#drop(SPOOL_KIND_NAME[item.kind], 'spool_error', 1);
       this.#lastError = `spool: ${(error as Error).message}`;

@@ -371,11 +371,12 @@ export class SignalSpools {
     return this.#spools[SpoolKind.Logs].isEmpty && this.#spools[SpoolKind.Traces].isEmpty;
   }
 
-  append(items: SpoolItem[]): number {
-    let refused = 0;
+  /** Returns how many items of each signal were refused (bigger than that signal's whole budget). */
+  append(items: SpoolItem[]): { logs: number; traces: number } {
+    const refused = { logs: 0, traces: 0 };
     for (const kind of [SpoolKind.Logs, SpoolKind.Traces]) {
       const ofKind = items.filter((i) => i.kind === kind);
-      if (ofKind.length > 0) refused += this.#spools[kind].append(ofKind);
+      if (ofKind.length > 0) refused[SPOOL_KIND_NAME[kind]] += this.#spools[kind].append(ofKind);
     }
     return refused;
   }

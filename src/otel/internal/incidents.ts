@@ -17,7 +17,8 @@ export interface IncidentSpanPlan {
 interface Incident {
   traceId: string;
   lastDetectionMs: number;
-  emittedSpans: Set<string>;
+  /** "pid:start_boottime_ns" → span id of the ancestry spans already emitted in this incident. */
+  emittedSpans: Map<string, string>;
 }
 
 // Bounds memory if a node churns through many containers: the least recently active incidents are forgotten
@@ -37,7 +38,7 @@ export class IncidentTracker {
     const nowMs = Number(d.timeUnixNs / 1_000_000n);
     let incident = this.#incidents.get(key);
     if (!incident || nowMs - incident.lastDetectionMs > this.#quietWindowMs) {
-      incident = { traceId: randomBytes(16).toString('hex'), lastDetectionMs: nowMs, emittedSpans: new Set() };
+      incident = { traceId: randomBytes(16).toString('hex'), lastDetectionMs: nowMs, emittedSpans: new Map() };
     }
     incident.lastDetectionMs = Math.max(incident.lastDetectionMs, nowMs);
     // Re-insert to keep the map in least-recently-used order for eviction.
@@ -45,16 +46,26 @@ export class IncidentTracker {
     this.#incidents.set(key, incident);
     if (this.#incidents.size > MAX_INCIDENTS) this.#incidents.delete(this.#incidents.keys().next().value!);
 
-    const ids = d.ancestry.map((entry) => ancestrySpanId(incident.traceId, entry));
+    // Hashing is the costly part of planning, so each ancestor's id is computed once per incident.
+    const ids: string[] = [];
+    const fresh: boolean[] = [];
+    for (const entry of d.ancestry) {
+      const key = `${entry.pid}:${entry.start_boottime_ns}`;
+      let id = incident.emittedSpans.get(key);
+      fresh.push(id === undefined);
+      if (id === undefined) {
+        id = ancestrySpanId(incident.traceId, entry);
+        incident.emittedSpans.set(key, id);
+      }
+      ids.push(id);
+    }
     const newAncestry: IncidentSpanPlan['newAncestry'] = [];
     d.ancestry.forEach((entry, i) => {
-      if (incident.emittedSpans.has(ids[i])) return;
-      incident.emittedSpans.add(ids[i]);
-      newAncestry.push({ entry, spanId: ids[i], parentSpanId: ids[i + 1] });
+      if (fresh[i]) newAncestry.push({ entry, spanId: ids[i], parentSpanId: ids[i + 1] });
     });
     return {
       traceId: incident.traceId,
-      detectionSpanId: spanIdOf(`detection\0${d.id}`),
+      detectionSpanId: randomSpanId(),
       detectionParentSpanId: ids[0],
       newAncestry,
     };
@@ -68,6 +79,12 @@ function incidentKey(d: Detection, hostName: string): string {
 
 export function ancestrySpanId(traceId: string, entry: AncestryEntry): string {
   return spanIdOf(`${traceId}\0${entry.pid}\0${entry.start_boottime_ns}`);
+}
+
+function randomSpanId(): string {
+  const id = randomBytes(8);
+  if (id.every((b) => b === 0)) id[7] = 1;
+  return id.toString('hex');
 }
 
 function spanIdOf(seed: string): string {
