@@ -34,7 +34,7 @@ export class DriftExecution implements Detector {
   onEvent(event: DetectorEvent, ctx: DetectionContext): readonly Finding[] {
     if (event.type !== EventType.Exec) return NO_FINDINGS;
     const container = ctx.container(event);
-    if (container === null || isRuntimeSetup(event, ctx)) return NO_FINDINGS;
+    if (container === null) return NO_FINDINGS;
     const reasons: string[] = [];
     if ((event.exeFlags & ExecFlag.Memfd) !== 0) reasons.push('memfd');
     if ((event.exeFlags & ExecFlag.Unlinked) !== 0) reasons.push('unlinked');
@@ -45,7 +45,7 @@ export class DriftExecution implements Detector {
     if (!snapshot && event.exeMtimeNs > 0n && event.exeMtimeNs > ctx.bootToWallNs(container.firstSeenNs)) {
       reasons.push('modified_after_container_start');
     }
-    if (reasons.length === 0) return NO_FINDINGS;
+    if (reasons.length === 0 || isRuntimeSetup(event, ctx)) return NO_FINDINGS;
     return [
       {
         severity: high ? 'high' : undefined,

@@ -37,12 +37,12 @@ export class HostNamespaceShared implements Detector {
   onEvent(event: DetectorEvent, ctx: DetectionContext): readonly Finding[] {
     if (event.type !== EventType.Exec) return NO_FINDINGS;
     const container = ctx.container(event);
-    if (container === null || isRuntimeSetup(event, ctx)) return NO_FINDINGS;
+    if (container === null) return NO_FINDINGS;
     const shared: string[] = [];
     for (const kind of CHECKED) {
       if (event.ns[kind] !== 0 && event.ns[kind] === ctx.hostNamespaces[kind]) shared.push(kind);
     }
-    if (shared.length === 0) return NO_FINDINGS;
+    if (shared.length === 0 || isRuntimeSetup(event, ctx)) return NO_FINDINGS;
     const key = `${container.id}/${shared.join(',')}`;
     if (this.#reported.get(key)) return NO_FINDINGS;
     this.#reported.set(key, true);
