@@ -9,6 +9,17 @@ import { createTelemetry, MetricNames, type Telemetry } from '../src/otel/index.
 import { freeLoopbackPort, TestCollector, valueOf, waitFor } from './otelcol/collector.ts';
 import { syntheticDetection } from './otelcol/syntheticDetections.ts';
 
+test('docs/otel.md lists every metric with its OTLP name, Prometheus name and attributes', () => {
+  const docs = fs.readFileSync(new URL('../docs/otel.md', import.meta.url), 'utf8');
+  for (const def of Object.values(MetricNames)) {
+    const row = docs.split('\n').find((line) => line.startsWith(`| \`${def.name}\` |`));
+    assert.ok(row, `${def.name} has a row`);
+    assert.ok(row.includes(`\`${def.prometheus}\``), `${def.name}: Prometheus name`);
+    assert.ok(row.includes(`| ${def.kind} |`), `${def.name}: kind`);
+    for (const attribute of def.attributes) assert.ok(row.includes(`\`${attribute}\``), `${def.name}: ${attribute}`);
+  }
+});
+
 describe('agent metrics', () => {
   let collector: TestCollector;
   let telemetry: Telemetry;
