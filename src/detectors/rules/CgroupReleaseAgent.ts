@@ -21,12 +21,15 @@ export class CgroupReleaseAgent implements Detector {
     description:
       'A container process opens a cgroup release_agent (critical) or notify_on_release file for writing, or ' +
       'mounts a cgroup/cgroup2 filesystem (CVE-2022-0492). The attempt is reported even when the kernel refuses ' +
-      'it. Opens are matched on absolute paths ending in /release_agent or /notify_on_release; a relative path ' +
-      'from a directory fd inside the cgroup mount is not seen by the kernel filter.',
+      'it. The kernel filter sees these files under /sys/fs/cgroup and /tmp only, by absolute path; a cgroup ' +
+      'mounted elsewhere is still reported through its mount.',
     falsePositives: ['Privileged system containers (e.g. a nested container runtime) that manage cgroup v1 hierarchies.'],
     tuning: 'Exception by image for nested runtimes (kind, docker-in-docker).',
     uuid: 'b0e93496-ef54-485b-bcf9-b678733c1dc3',
-    openPathPatterns: ['/*/release_agent', '/*/notify_on_release'],
+    // Where cgroup v1 hierarchies live, and where escape recipes mount one (mount -t cgroup ... /tmp/cgrp).
+    openPathPatterns: [
+      '/sys/fs/cgroup*/release_agent', '/sys/fs/cgroup*/notify_on_release', '/tmp/*/release_agent', '/tmp/*/notify_on_release',
+    ],
   };
 
   onEvent(event: DetectorEvent, ctx: DetectionContext): readonly Finding[] {

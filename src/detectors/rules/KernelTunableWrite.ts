@@ -6,7 +6,6 @@ import { Attr } from '../attributeKeys.ts';
 import { NO_FINDINGS, type DetectionContext, type Detector, type DetectorEvent, type Finding, type RuleMetadata } from '../Detector.ts';
 import { hex, isWriteOpen } from '../internal/util.ts';
 
-// Matched as suffixes so that the host's /proc or /sys mounted into a pod (e.g. at /host) is covered too.
 const TUNABLES = ['/proc/sys/kernel/core_pattern', '/proc/sys/kernel/modprobe', '/sys/kernel/uevent_helper', '/proc/sysrq-trigger'];
 
 export class KernelTunableWrite implements Detector {
@@ -20,18 +19,18 @@ export class KernelTunableWrite implements Detector {
     events: [EventType.Open],
     description:
       'A container process opens /proc/sys/kernel/core_pattern, /proc/sys/kernel/modprobe, ' +
-      '/sys/kernel/uevent_helper or /proc/sysrq-trigger for writing (also under a host mount such as ' +
-      '/host/proc/...). The first three make the host kernel execute a program as root; the attempt is reported ' +
-      'even when /proc/sys is read-only. Relative paths are not seen by the kernel filter.',
+      '/sys/kernel/uevent_helper or /proc/sysrq-trigger for writing. The first three make the host kernel execute ' +
+      'a program as root; the attempt is reported even when /proc/sys is read-only. Only these absolute paths ' +
+      'are seen: a host /proc mounted elsewhere (e.g. /host/proc) or a relative path is not.',
     falsePositives: ['Privileged node-tuning daemonsets that configure core dumps (set core_pattern) at start-up.'],
     tuning: 'Exception by image or namespace for node-tuning daemonsets.',
     uuid: '34779103-e21f-42a5-b548-8e68b8b917c3',
-    openPathPatterns: TUNABLES.map((t) => `/*${t}`).concat(TUNABLES),
+    openPathPatterns: TUNABLES,
   };
 
   onEvent(event: DetectorEvent, ctx: DetectionContext): readonly Finding[] {
     if (event.type !== EventType.Open || !isWriteOpen(event.openFlags)) return NO_FINDINGS;
-    if (!TUNABLES.some((t) => event.path.endsWith(t))) return NO_FINDINGS;
+    if (!TUNABLES.includes(event.path)) return NO_FINDINGS;
     if (ctx.container(event) === null) return NO_FINDINGS;
     return [
       {

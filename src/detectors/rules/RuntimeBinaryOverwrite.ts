@@ -21,11 +21,18 @@ export class RuntimeBinaryOverwrite implements Detector {
       'A container process opens /proc/self/exe or /proc/<pid>/exe for writing, or a file named runc, crun, ' +
       'conmon, docker-runc, youki or containerd-shim* for writing (CVE-2019-5736). Opening /proc/<pid>/exe of ' +
       'another process read-only is reported as high: the exploit first holds the runtime\'s binary open that ' +
-      'way and writes later through /proc/self/fd/N, which the path filter does not see.',
+      'way and writes later through /proc/self/fd/N, which the path filter does not see. Runtime binaries are ' +
+      'seen at their usual install paths (/usr/bin, /usr/sbin, /usr/local/bin, /usr/local/sbin, ' +
+      '/usr/libexec/podman) only.',
     falsePositives: ['Images that build or install container runtimes (CI images compiling runc).'],
     tuning: 'Exception by image for runtime build pipelines.',
     uuid: 'fb0da87c-be18-4187-82a6-686cf6d9d3fb',
-    openPathPatterns: ['/proc/*/exe', '/*/runc', '/*/crun', '/*/conmon', '/*/docker-runc', '/*/youki', '/*/containerd-shim*'],
+    // Where distributions install the runtimes; a pattern starting with just '/' would make every open a
+    // candidate for the kernel's full path comparison.
+    openPathPatterns: [
+      '/proc/*/exe', '/usr/bin/runc', '/usr/sbin/runc', '/usr/local/bin/runc', '/usr/local/sbin/runc', '/usr/bin/crun',
+      '/usr/bin/conmon', '/usr/libexec/podman/conmon', '/usr/bin/containerd-shim*',
+    ],
   };
 
   onEvent(event: DetectorEvent, ctx: DetectionContext): readonly Finding[] {
