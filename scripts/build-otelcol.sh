@@ -23,6 +23,13 @@ if [[ -x $binary ]]; then
 fi
 
 mkdir -p "$cache_root/otelcol"
+# Concurrent callers (parallel test files, CI jobs sharing a cache) wait for one build instead of racing it.
+exec 9>"$cache_root/otelcol/.lock"
+flock 9
+if [[ -x $binary ]]; then
+  echo "$binary"
+  exit 0
+fi
 # Build in a scratch directory and rename into place, so an interrupted build never leaves a binary that the
 # cache check above would trust.
 work=$(mktemp -d "$cache_root/otelcol/.build-XXXXXX")
