@@ -9,9 +9,9 @@ import { parse as parseYaml } from 'yaml';
 import type { AgentConfig } from './config.ts';
 import type { Detection } from './detection.ts';
 import { DetectorEngine, RulesConfigError, sensitivePathPatterns, type AgentContext, type DetectorEvent } from './detectors/index.ts';
-import { KubernetesMetadata } from './k8s/index.ts';
+import type { KubernetesMetadata } from './k8s/index.ts';
 import { createLogger, type Logger } from './log.ts';
-import { createTelemetry, type Telemetry } from './otel/index.ts';
+import type { Telemetry } from './otel/index.ts';
 import { ConsoleOutput } from './output/ConsoleOutput.ts';
 import { JsonlOutput } from './output/JsonlOutput.ts';
 import { AgentStartError, Pipeline } from './pipeline.ts';
@@ -38,14 +38,15 @@ export interface AgentHandle {
 }
 
 export async function runAgent(config: AgentConfig): Promise<number> {
-  const agent = startAgent(config);
+  const agent = await startAgent(config);
   const stop = () => void agent.stop();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   return agent.done;
 }
 
-export function startAgent(config: AgentConfig): AgentHandle {
+// The OpenTelemetry SDK and the Kubernetes client take seconds to import on a loaded node: only when used.
+export async function startAgent(config: AgentConfig, extraOutput?: (d: Detection) => void): Promise<AgentHandle> {
   const log = createLogger(config.logLevel);
   const nodeName = config.nodeName || process.env.K8S_NODE_NAME || process.env.NODE_NAME || hostname();
 
@@ -57,7 +58,7 @@ export function startAgent(config: AgentConfig): AgentHandle {
     throw e;
   }
 
-  const outputs: ((d: Detection) => void)[] = [];
+  const outputs: ((d: Detection) => void)[] = extraOutput ? [extraOutput] : [];
   const closers: (() => void | Promise<void>)[] = [];
   const consoleOut = config.console.enabled
     ? new ConsoleOutput(process.stdout, process.stderr, config.console.minSeverity as Detection['severity'])
@@ -82,6 +83,7 @@ export function startAgent(config: AgentConfig): AgentHandle {
   const endpoint = otlpEndpoint(config);
   if (endpoint || config.prometheus.listen) {
     const [promHost, promPort] = splitHostPort(config.prometheus.listen);
+    const { createTelemetry } = await import('./otel/index.ts');
     try {
       telemetry = createTelemetry({
         endpoint: endpoint || undefined,
@@ -110,8 +112,8 @@ export function startAgent(config: AgentConfig): AgentHandle {
   const k8sWanted =
     config.kubernetes.enabled === 'on' ||
     (config.kubernetes.enabled === 'auto' && Boolean(process.env.KUBERNETES_SERVICE_HOST || process.env.KUBECONFIG || config.kubernetes.kubeconfig));
-  const k8s = k8sWanted
-    ? new KubernetesMetadata({
+  const k8s: KubernetesMetadata | undefined = k8sWanted
+    ? new (await import('./k8s/index.ts')).KubernetesMetadata({
         nodeName,
         kubeconfigPath: config.kubernetes.kubeconfig || undefined,
         labelAllowList: config.kubernetes.labelAllowList,

@@ -1,0 +1,127 @@
+// `kubesentry simulate list|all|NAME...`: runs each attack scenario in a real, throw-away podman container (in a
+// kubelet-style pod cgroup) while an agent runs in this process, and reports whether the expected detection came.
+// Nothing escapes and nothing mines: see src/simulate/scenarios.ts and simulator/progs.
+
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type { AgentConfig } from '../config.ts';
+import { ConfigError } from '../config.ts';
+import type { Detection } from '../detection.ts';
+import { SCENARIOS, SIMULATOR_BUILD_DIR, SIMULATOR_MOUNT, scenarioNamed, type Scenario } from './scenarios.ts';
+
+const run = promisify(execFile);
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const SIMULATION_IMAGE = process.env.KUBESENTRY_SIMULATION_IMAGE ?? 'localhost/kubesentry-busybox:test';
+// runc: crun refuses hybrid cgroup hosts; cgroupfs: no systemd as PID 1 on many nodes and test machines.
+const PODMAN = ['--runtime', 'runc', '--cgroup-manager', 'cgroupfs'];
+
+export interface ScenarioResult {
+  scenario: Scenario;
+  containerId: string;
+  podUid: string;
+  detection?: Detection;
+  error?: string;
+}
+
+function podmanArgs(s: Scenario, podUid: string, programs: string): string[] {
+  const args = [...PODMAN, 'run', '-d', '--pull', 'never', '--cgroup-parent', `/kubepods/besteffort/pod${podUid}`];
+  args.push('-v', `${programs}:${SIMULATOR_MOUNT}:ro`);
+  if (s.privileged) args.push('--privileged');
+  if (s.hostPid) args.push('--pid', 'host');
+  if (s.seccompUnconfined) args.push('--security-opt', 'seccomp=unconfined');
+  if (s.user !== undefined) args.push('--user', String(s.user));
+  args.push(SIMULATION_IMAGE, ...s.command);
+  return args;
+}
+
+/** Runs scenarios one after another; `detections` is the agent's live stream. */
+export async function simulate(
+  scenarios: readonly Scenario[],
+  waitForDetection: (match: (d: Detection) => boolean, timeoutMs: number) => Promise<Detection | undefined>,
+  options: { timeoutMs: number; keep: boolean },
+): Promise<ScenarioResult[]> {
+  const programs = `${REPO_ROOT}${SIMULATOR_BUILD_DIR}`;
+  if (!existsSync(programs)) throw new ConfigError(`simulator programs not built: ${programs} (run make all)`);
+  const results: ScenarioResult[] = [];
+  for (const scenario of scenarios) {
+    const podUid = randomUUID();
+    let containerId = '';
+    try {
+      const started = await run('podman', podmanArgs(scenario, podUid, programs), { timeout: 60_000 });
+      containerId = started.stdout.trim();
+      const detection = await waitForDetection(
+        (d) => d.rule === scenario.rule && d.attributes['container.id'] === containerId,
+        options.timeoutMs,
+      );
+      results.push({ scenario, containerId, podUid, detection });
+    } catch (e) {
+      results.push({ scenario, containerId, podUid, error: (e as Error).message.split('\n')[0] });
+    } finally {
+      if (containerId && !options.keep) await run('podman', [...PODMAN, 'rm', '-f', '-t', '0', containerId]).catch(() => {});
+    }
+  }
+  return results;
+}
+
+export async function runSimulate(config: AgentConfig, args: string[]): Promise<number> {
+  let timeoutMs = 15_000;
+  let keep = false;
+  const names: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const [flag, inline] = args[i].split(/=(.*)/s, 2);
+    if (flag === '--timeout-ms') timeoutMs = Number(inline ?? args[++i]);
+    else if (flag === '--keep') keep = true;
+    else names.push(args[i]);
+  }
+  if (names.length === 0 || names[0] === 'list') {
+    for (const s of SCENARIOS) process.stdout.write(`${s.name.padEnd(32)} ${s.rule}  ${s.description}\n`);
+    return 0;
+  }
+  const chosen = names[0] === 'all' ? SCENARIOS : names.map((n) => scenarioNamed(n) ?? n);
+  const unknown = chosen.filter((s): s is string => typeof s === 'string');
+  if (unknown.length) throw new ConfigError(`unknown scenario(s): ${unknown.join(', ')} (kubesentry simulate list)`);
+
+  const { startAgent } = await import('../agent.ts');
+  const seen: Detection[] = [];
+  const waiters = new Set<() => void>();
+  const agent = await startAgent({ ...config, console: { ...config.console, enabled: false } }, (d) => {
+    seen.push(d);
+    for (const wake of waiters) wake();
+  });
+  const waitForDetection = (match: (d: Detection) => boolean, ms: number) =>
+    new Promise<Detection | undefined>((resolve) => {
+      const check = () => {
+        const found = seen.find(match);
+        if (!found) return;
+        waiters.delete(check);
+        clearTimeout(timer);
+        resolve(found);
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        resolve(undefined);
+      }, ms);
+      waiters.add(check);
+      check();
+    });
+
+  let failed = 0;
+  try {
+    const results = await simulate(chosen as Scenario[], waitForDetection, { timeoutMs, keep });
+    for (const r of results) {
+      const ok = r.detection !== undefined;
+      if (!ok) failed++;
+      const detail = r.detection
+        ? `${r.detection.severity} ${r.detection.summary}`
+        : r.error ?? `no ${r.scenario.rule} detection within ${timeoutMs} ms`;
+      process.stdout.write(`${ok ? 'DETECTED' : 'MISSED  '} ${r.scenario.name.padEnd(32)} ${r.scenario.rule}  ${detail}\n`);
+    }
+    process.stdout.write(`${results.length - failed} detected, ${failed} missed\n`);
+  } finally {
+    await agent.stop();
+  }
+  return failed === 0 ? 0 : 1;
+}
