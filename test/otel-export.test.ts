@@ -123,6 +123,71 @@ describe('OTLP export to a real Collector', () => {
   });
 });
 
+describe('incident boundaries', () => {
+  let collector: TestCollector;
+  let telemetry: Telemetry;
+
+  before(async () => {
+    collector = await TestCollector.start();
+    telemetry = createTelemetry({
+      endpoint: collector.endpoint,
+      stateDir: stateDir(),
+      incidentQuietWindowMs: 60_000,
+      hostName: 'node-under-test',
+      metrics: { otlp: false },
+      env: {},
+    });
+  });
+
+  after(async () => {
+    await telemetry?.shutdown();
+    await collector?.dispose();
+  });
+
+  async function traceIdsOf(...ids: string[]): Promise<string[]> {
+    const logs = await waitFor('the log records', () => {
+      const found = ids.map((id) => collector.readLogs().find((l) => l.attributes['kubesentry.detection.id'] === id));
+      return found.every((l) => l !== undefined) ? found : undefined;
+    });
+    return logs.map((l) => l!.traceId!);
+  }
+
+  test('after the quiet window (in detection time) the same container starts a new trace', async () => {
+    const containerId = 'd'.repeat(64);
+    const t0 = BigInt(Date.now()) * 1_000_000n;
+    const a = syntheticDetection({ containerId, timeUnixNs: t0 });
+    const b = syntheticDetection({ containerId, timeUnixNs: t0 + 59_000_000_000n });
+    const c = syntheticDetection({ containerId, timeUnixNs: t0 + 59_000_000_000n + 61_000_000_000n });
+    for (const d of [a, b, c]) telemetry.emit(d);
+    await telemetry.forceFlush();
+    const [ta, tb, tc] = await traceIdsOf(a.id, b.id, c.id);
+    assert.equal(ta, tb, 'within the window');
+    assert.notEqual(tb, tc, 'after 61 s of quiet');
+    const spansOfC = await waitFor('the new trace re-exports its ancestry', () => {
+      const found = collector.readSpans().filter((s) => s.traceId === tc);
+      return found.length === 4 ? found : undefined;
+    });
+    assert.equal(spansOfC.filter((s) => s.attributes['kubesentry.process.start_boottime_ns'] !== undefined).length, 3);
+  });
+
+  test('host processes (no container.id) share one incident per host', async () => {
+    const host1 = syntheticDetection();
+    const host2 = syntheticDetection();
+    for (const d of [host1, host2]) {
+      delete d.attributes['container.id'];
+      telemetry.emit(d);
+    }
+    await telemetry.forceFlush();
+    const [t1, t2] = await traceIdsOf(host1.id, host2.id);
+    assert.equal(t1, t2);
+    const container = syntheticDetection();
+    telemetry.emit(container);
+    await telemetry.forceFlush();
+    const [t3] = await traceIdsOf(container.id);
+    assert.notEqual(t3, t1, 'a container detection is not part of the host incident');
+  });
+});
+
 describe('telemetry configuration', () => {
   test('plaintext to a non-loopback endpoint needs insecure: true', () => {
     assert.throws(
