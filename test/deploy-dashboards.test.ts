@@ -6,12 +6,14 @@
 // empty panel.
 
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { DETECTION_ATTRIBUTE_KEYS } from '../src/detectors/attributeKeys.ts';
 import { MetricNames } from '../src/otel/metricNames.ts';
+import { run, runOrThrow } from './helpers/run.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const DASHBOARD_DIR = join(ROOT, 'deploy/grafana/dashboards');
@@ -237,6 +239,19 @@ function checkDashboards(dashboards: Dashboard[], vocabulary: Vocabulary, dataso
   return problems;
 }
 
+/** Runs Prometheus's own PromQL parser (built into deploy/validate) over the queries; exit code and messages. */
+async function parsePromQL(queries: Query[]) {
+  const path = join(workDir, `promql-${queries.length}-${Date.now()}.json`);
+  writeFileSync(path, JSON.stringify(queries.map(({ where, expr }) => ({ where, expr }))));
+  return run(join(validatorBinDir, 'kubesentry-validate'), ['-promql', path]);
+}
+
+// A cold build of the validators from Go modules takes minutes; warm, it is instant.
+const BUILD_TIMEOUT_MS = 30 * 60_000;
+let validatorBinDir = '';
+const workDir = mkdtempSync(join(tmpdir(), 'ks-dashboards-'));
+after(() => rmSync(workDir, { recursive: true, force: true }));
+
 const datasources: Array<Record<string, any>> = parseYaml(readFileSync(DATASOURCES, 'utf8')).datasources;
 const datasourceTypes = new Map(datasources.map((d) => [d.uid as string, d.type as string]));
 const vocabulary = loadVocabulary();
@@ -271,6 +286,34 @@ describe('Grafana dashboards', () => {
     const query = Object.values<any>(panes)[0].queries[0];
     assert.equal(query.datasource.uid, 'tempo');
     assert.equal(query.query, '${__value.raw}');
+  });
+});
+
+describe('PromQL in the dashboards', () => {
+  before(
+    async () => {
+      const built = await runOrThrow('bash', [join(ROOT, 'scripts/build-validators.sh')], { timeoutMs: BUILD_TIMEOUT_MS });
+      validatorBinDir = built.stdout.trim();
+    },
+    { timeout: BUILD_TIMEOUT_MS },
+  );
+
+  it("parses with Prometheus's own parser", async () => {
+    const queries = dashboards.flatMap(queriesOf).filter((q) => datasourceTypes.get(q.datasourceUid) === 'prometheus');
+    assert.ok(queries.length > 10, `only ${queries.length} Prometheus queries found`);
+    const result = await parsePromQL(queries);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, new RegExp(`^${queries.length} PromQL expressions parse`));
+  });
+
+  it('rejects a malformed expression, naming where it is', async () => {
+    const result = await parsePromQL([
+      { where: 'good', datasourceUid: 'prometheus', expr: 'sum(rate(kubesentry_detections_total[$__rate_interval]))' },
+      { where: 'broken panel', datasourceUid: 'prometheus', expr: 'sum by (security_rule_name (kubesentry_detections_total)' },
+    ]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^broken panel: .*parse error/m);
+    assert.doesNotMatch(result.stderr, /^good:/m);
   });
 });
 

@@ -7,6 +7,7 @@
 //
 //	kubesentry-validate FILE...             # "-" reads stdin; exit 1 on the first file with any invalid document
 //	kubesentry-validate -emit-schemas DIR   # writes DIR/<kind>[-<group>]-<version>.json for kubeconform
+//	kubesentry-validate -promql FILE        # JSON [{where, expr}]: Prometheus's parser checks each (dashboards)
 package main
 
 import (
@@ -28,10 +29,15 @@ import (
 
 func main() {
 	emitDir := flag.String("emit-schemas", "", "write strict JSON schemas for kubeconform into this directory and exit")
+	promqlFile := flag.String("promql", "", "check the PromQL expressions in this JSON file (- for stdin) and exit")
 	flag.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: kubesentry-validate FILE... | kubesentry-validate -emit-schemas DIR")
+		fmt.Fprintln(os.Stderr, "usage: kubesentry-validate FILE... | -emit-schemas DIR | -promql FILE")
 	}
 	flag.Parse()
+
+	if *promqlFile != "" {
+		os.Exit(runPromQL(*promqlFile))
+	}
 
 	scheme := newScheme()
 	if *emitDir != "" {
@@ -69,6 +75,32 @@ func main() {
 	if failed {
 		os.Exit(1)
 	}
+}
+
+func runPromQL(path string) int {
+	input := io.Reader(os.Stdin)
+	if path != "-" {
+		file, err := os.Open(path)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "kubesentry-validate: %v\n", err)
+			return 1
+		}
+		defer file.Close()
+		input = file
+	}
+	problems, count, err := checkPromQL(input)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "kubesentry-validate: %s: %v\n", path, err)
+		return 1
+	}
+	for _, p := range problems {
+		fmt.Fprintln(os.Stderr, p)
+	}
+	if len(problems) > 0 {
+		return 1
+	}
+	fmt.Printf("%d PromQL expressions parse\n", count)
+	return 0
 }
 
 func validateFile(decoder runtime.Decoder, path string) (problems []string, documents int, err error) {
