@@ -51,13 +51,15 @@ for (let i = 0; i < 4096; i++) {
   }
 }
 
+/** Events per second of CPU time this process used (so other load on the machine does not count against it). */
 function run(engine: DetectorEngine, rounds: number): number {
   let detections = 0;
-  const start = process.hrtime.bigint();
+  const start = process.cpuUsage();
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < stream.length; i++) detections += engine.process(stream[i], agent).length;
   }
-  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const used = process.cpuUsage(start);
+  const seconds = (used.user + used.system) / 1e6;
   if (detections !== 0) throw new Error(`benign stream produced ${detections} detections`);
   return (rounds * stream.length) / seconds;
 }
@@ -66,5 +68,6 @@ const engine = new DetectorEngine();
 run(engine, 100); // warm-up: let V8 optimise the dispatch and detector paths
 const rate = run(engine, 1000);
 console.log(
-  `detectors: ${Math.round(rate).toLocaleString('en')} events/s (${(rate / TARGET_EVENTS_PER_SECOND).toFixed(2)}x the 1M/s target)`,
+  `detectors: ${Math.round(rate).toLocaleString('en')} events per CPU-second ` +
+    `(${(rate / TARGET_EVENTS_PER_SECOND).toFixed(2)}x the 1M/s target)`,
 );

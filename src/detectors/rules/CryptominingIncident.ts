@@ -46,15 +46,11 @@ const AF_INET6 = 10;
 const HOST_KEY = 'host';
 
 const STRATUM_METHODS = ['mining.subscribe', 'mining.authorize', 'mining.submit', 'mining.extranonce'];
-const STRONG_ARGUMENTS: ReadonlyArray<[RegExp, string]> = [
-  [/stratum\+(tcp|ssl|tls):\/\//i, 'stratum_url'],
-  [/^--donate-level(=|$)/, '--donate-level'],
-  [/^--randomx/, '--randomx'],
-  [/^--cpu-max-threads-hint(=|$)/, '--cpu-max-threads-hint'],
-  [/^(--algo=|-a=?)?(rx\/0|rx\/wow|cn\/r|cn\/0|randomx|cryptonight|ghostrider|kawpow|ethash|autolykos2?)$/i, 'mining_algorithm'],
-];
+const STRONG_OPTIONS = /^--(donate-level|randomx|cpu-max-threads-hint)/;
+const MINING_ALGORITHM = /^(rx\/0|rx\/wow|cn\/r|cn\/0|randomx|cryptonight|ghostrider|kawpow|ethash|autolykos2?)$/i;
 const CONTAINER_CLIS: ReadonlySet<string> = new Set(['podman', 'docker', 'nerdctl', 'crictl', 'ctr', 'kubectl']);
-const NO_ARGUMENTS = { strong: [], weak: [] };
+/** Shared result for the common case; callers only read it. */
+const NO_ARGUMENTS = { strong: [] as string[], weak: [] as string[] };
 const POOL_ENDPOINT = /^[a-z0-9.-]+\.[a-z]{2,}:\d{2,5}$/i;
 
 interface SignalHit {
@@ -176,9 +172,8 @@ export class CryptominingIncident implements Detector {
 
   #onExec(event: ExecEvent, key: string, ctx: DetectionContext): readonly Finding[] {
     const miners = ctx.settings.minerExecutables;
-    const executable = [basename(event.path), basename(event.argv[0] ?? ''), event.comm]
-      .map((n) => n.toLowerCase())
-      .find((n) => isMinerName(n, miners));
+    const executable =
+      minerNamed(basename(event.path), miners) ?? minerNamed(basename(event.argv[0] ?? ''), miners) ?? minerNamed(event.comm, miners);
     // A container CLI on the node carries the container's command in its own argv; the container reports it.
     const containerCli = key === HOST_KEY && CONTAINER_CLIS.has(basename(event.path));
     const { strong, weak } = containerCli ? NO_ARGUMENTS : minerArguments(event.argv);
@@ -282,34 +277,43 @@ export function stratumMethod(data: Uint8Array): string | undefined {
   return undefined;
 }
 
-function isMinerName(name: string, miners: ReadonlySet<string>): boolean {
-  if (name === '') return false;
-  if (miners.has(name)) return true;
-  // Versioned or platform-suffixed release names: xmrig-6.21.0, t-rex.exe
-  const cut = name.search(/[-_.]\d|\.exe$/);
-  return cut > 0 && miners.has(name.slice(0, cut));
+/** The lower-case name when it is a known miner or a versioned/platform release of one (xmrig-6.21.0, t-rex.exe). */
+function minerNamed(name: string, miners: ReadonlySet<string>): string | undefined {
+  if (name === '') return undefined;
+  const lower = name.toLowerCase();
+  if (miners.has(lower)) return lower;
+  const cut = lower.search(/[-_.]\d|\.exe$/);
+  return cut > 0 && miners.has(lower.slice(0, cut)) ? lower : undefined;
 }
 
 export function minerArguments(argv: readonly string[]): { strong: string[]; weak: string[] } {
-  const strong: string[] = [];
-  const weak: string[] = [];
+  let strong: string[] | undefined;
+  let weak: string[] | undefined;
+  const add = (list: string[] | undefined, name: string): string[] => {
+    if (!list) return [name];
+    if (!list.includes(name)) list.push(name);
+    return list;
+  };
   for (let i = 1; i < argv.length; i++) {
     const arg = argv[i];
-    // Every indicator is an option or a stratum URL or an algorithm name: skip the rest cheaply.
-    if (arg.charCodeAt(0) !== 45 /* '-' */ && !arg.includes('stratum') && !arg.includes('/') && !/^[a-z]/i.test(arg)) continue;
-    for (const [pattern, name] of STRONG_ARGUMENTS) {
-      if (pattern.test(arg) && !strong.includes(name)) strong.push(name);
+    if (arg.includes('stratum+')) {
+      if (/stratum\+(tcp|ssl|tls):\/\//i.test(arg)) strong = add(strong, 'stratum_url');
+      continue;
     }
-    if ((arg === '-a' || arg === '--algo') && i + 1 < argv.length && STRONG_ARGUMENTS[4][0].test(argv[i + 1])) {
-      if (!strong.includes('mining_algorithm')) strong.push('mining_algorithm');
+    // Every other indicator is an option: anything else costs one character comparison.
+    if (arg.charCodeAt(0) !== 45 /* '-' */) continue;
+    const option = STRONG_OPTIONS.exec(arg);
+    if (option) strong = add(strong, `--${option[1]}`);
+    else if (arg === '-a' || arg === '--algo') {
+      if (MINING_ALGORITHM.test(argv[i + 1] ?? '')) strong = add(strong, 'mining_algorithm');
+    } else if (arg.startsWith('--algo=') || arg.startsWith('-a=')) {
+      if (MINING_ALGORITHM.test(arg.slice(arg.indexOf('=') + 1))) strong = add(strong, 'mining_algorithm');
+    } else if (arg === '--coin' || arg.startsWith('--coin=')) weak = add(weak, '--coin');
+    else if (arg === '-o' && POOL_ENDPOINT.test(argv[i + 1] ?? '') && (argv.includes('-u') || argv.includes('--user'))) {
+      weak = add(weak, 'pool_and_wallet_arguments');
     }
-    if ((arg === '--coin' || arg.startsWith('--coin=')) && !weak.includes('--coin')) weak.push('--coin');
   }
-  const o = argv.indexOf('-o');
-  if (o > 0 && POOL_ENDPOINT.test(argv[o + 1] ?? '') && (argv.includes('-u') || argv.includes('--user'))) {
-    weak.push('pool_and_wallet_arguments');
-  }
-  return { strong, weak };
+  return strong || weak ? { strong: strong ?? [], weak: weak ?? [] } : NO_ARGUMENTS;
 }
 
 function isLoopback(address: string): boolean {
