@@ -12,13 +12,18 @@ function eventName(type: DetectorEventType): string {
   return EventTypeName[type as EventType];
 }
 
+/** Prose as Markdown: '<pid>' must not read as an HTML tag. */
+function prose(text: string): string {
+  return text.replaceAll('<', '&lt;').replaceAll('>', '&gt;');
+}
+
 function escapeCell(text: string): string {
-  return text.replaceAll('|', '\\|').replaceAll('\n', ' ');
+  return prose(text).replaceAll('|', '\\|').replaceAll('\n', ' ');
 }
 
 function renderRule(meta: RuleMetadata): string {
   const lines = [
-    `## ${meta.id}: ${meta.title}`,
+    `## ${meta.id}: ${prose(meta.title)}`,
     '',
     `| | |`,
     `|---|---|`,
@@ -32,9 +37,9 @@ function renderRule(meta: RuleMetadata): string {
   if (meta.openPathPatterns && meta.openPathPatterns.length > 0) {
     lines.push(`| Kernel open filter | ${meta.openPathPatterns.map((p) => `\`${p}\``).join(', ')} |`);
   }
-  lines.push('', `**Trigger.** ${meta.description}`, '', '**False positives.**', '');
-  for (const fp of meta.falsePositives) lines.push(`- ${fp}`);
-  lines.push('', `**Tuning.** ${meta.tuning}`, '');
+  lines.push('', `**Trigger.** ${prose(meta.description)}`, '', '**False positives.**', '');
+  for (const fp of meta.falsePositives) lines.push(`- ${prose(fp)}`);
+  lines.push('', `**Tuning.** ${prose(meta.tuning)}`, '');
   return lines.join('\n');
 }
 
@@ -74,5 +79,6 @@ export function renderDetectionDocs(): string {
 }
 
 function slug(title: string): string {
-  return title.toLowerCase().replace(/[^a-z0-9 -]/g, '').replaceAll(' ', '-');
+  // GitHub's heading anchors: lower case, punctuation other than '-' and '_' dropped, spaces to '-'.
+  return title.toLowerCase().replace(/[^a-z0-9 _-]/g, '').replaceAll(' ', '-');
 }
