@@ -6,6 +6,10 @@
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include "events.h"
+/* The agent's own maps and tunables, so the loader gets past configuring it and meets the verifier. */
+#define KS_DEFINE_MAPS
+#include "lib/maps.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
