@@ -124,6 +124,8 @@ class TelemetryPipeline implements Telemetry {
             metadata: metadataOf(config.headers),
           }),
           exportIntervalMillis: config.metricsExportIntervalMs,
+          // Bounds shutdown too: the reader's final export waits at most this long for an unreachable Collector.
+          exportTimeoutMillis: Math.min(config.exportTimeoutMs, config.metricsExportIntervalMs),
         }),
       );
     }
