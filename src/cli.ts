@@ -57,6 +57,16 @@ function unknownFlags(args: string[], allowed: string[]): void {
   }
 }
 
+/** "verifier rejected <prog>: <the verifier's last complaint>" from libbpf's load log, or ''. */
+export function verifierReason(log: string): string {
+  const lines = log.split('\n');
+  const processed = lines.findIndex((l) => /^processed \d+ insns/.test(l));
+  const complaint = processed > 0 ? lines[processed - 1].trim() : '';
+  const program = /prog '([^']+)': failed to load/.exec(log)?.[1];
+  if (!complaint) return '';
+  return `verifier rejected ${program ?? 'a program'}: ${complaint}`;
+}
+
 export async function main(argv: string[]): Promise<number> {
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
     process.stdout.write(USAGE);
@@ -104,9 +114,10 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`kubesentry: ${e.message}\n`);
       return 2;
     }
-    const err = e as Error & { code?: string };
+    const err = e as Error & { code?: string; verifierLog?: string };
     if (err.name === 'KernelError' || err.name === 'AgentStartError') {
-      process.stderr.write(`kubesentry: ${err.message.split('\n')[0]}\n`);
+      const why = err.verifierLog ? verifierReason(err.verifierLog) : '';
+      process.stderr.write(`kubesentry: ${err.message.split('\n')[0]}${why ? ` (${why})` : ''}\n`);
       return 1;
     }
     throw e;
