@@ -85,6 +85,48 @@ describe('OTLP over TLS', () => {
     }
   });
 
+  test('mTLS: a client certificate from OTEL_EXPORTER_OTLP_CLIENT_* is accepted where one is required; none is refused', async () => {
+    const mtls = await TestCollector.start({ tls: { certFile: pki.cert, keyFile: pki.key, clientCaFile: pki.ca } });
+    const withCert = createTelemetry({
+      stateDir: path.join(dir, 'state-mtls'),
+      metrics: { otlp: false },
+      env: {
+        OTEL_EXPORTER_OTLP_ENDPOINT: mtls.endpoint,
+        OTEL_EXPORTER_OTLP_CERTIFICATE: pki.ca,
+        OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: pki.clientCert,
+        OTEL_EXPORTER_OTLP_CLIENT_KEY: pki.clientKey,
+      },
+    });
+    const withoutCert = createTelemetry({
+      endpoint: mtls.endpoint,
+      caFile: pki.ca,
+      stateDir: path.join(dir, 'state-no-client-cert'),
+      metrics: { otlp: false },
+      export: { initialBackoffMs: 100, maxBackoffMs: 500 },
+      env: {},
+    });
+    try {
+      const d = syntheticDetection();
+      withCert.emit(d);
+      await withCert.forceFlush(20_000);
+      await waitFor('the mTLS detection', () => mtls.readLogs().find((l) => l.attributes['kubesentry.detection.id'] === d.id));
+      withoutCert.emit(syntheticDetection());
+      await assert.rejects(withoutCert.forceFlush(3_000), /still undelivered/);
+      assert.equal(withoutCert.status().delivered.logs, 0);
+    } finally {
+      await withCert.shutdown();
+      await withoutCert.shutdown(1);
+      await mtls.dispose();
+    }
+  });
+
+  test('a client key without a client certificate is a configuration error', () => {
+    assert.throws(
+      () => createTelemetry({ endpoint: collector.endpoint, clientKeyFile: pki.clientKey, stateDir: path.join(dir, 's2'), env: {} }),
+      /client key and client certificate must be given together/,
+    );
+  });
+
   test('a missing CA file is a one-line configuration error', () => {
     assert.throws(
       () => createTelemetry({ endpoint: collector.endpoint, caFile: path.join(dir, 'nope.pem'), stateDir: path.join(dir, 's'), env: {} }),

@@ -53,7 +53,8 @@ export async function waitFor<T>(what: string, check: () => T | undefined | fals
 }
 
 export interface CollectorOptions {
-  tls?: { certFile: string; keyFile: string };
+  /** clientCaFile: require client certificates signed by this CA (mTLS). */
+  tls?: { certFile: string; keyFile: string; clientCaFile?: string };
   port?: number;
   /** Also accept OTLP/HTTP (plaintext); logsPath overrides /v1/logs, e.g. /otlp/v1/logs to stand in for Loki. */
   http?: { logsPath?: string };
@@ -105,7 +106,10 @@ export class TestCollector {
     this.endpoint = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
     this.#configFile = path.join(dir, 'config.yaml');
     const grpc: Record<string, unknown> = { endpoint: `127.0.0.1:${port}` };
-    if (options.tls) grpc.tls = { cert_file: options.tls.certFile, key_file: options.tls.keyFile };
+    if (options.tls) {
+      grpc.tls = { cert_file: options.tls.certFile, key_file: options.tls.keyFile };
+      if (options.tls.clientCaFile) (grpc.tls as Record<string, string>).client_ca_file = options.tls.clientCaFile;
+    }
     const protocols: Record<string, unknown> = { grpc };
     if (httpPort !== undefined) {
       this.httpEndpoint = `http://127.0.0.1:${httpPort}`;

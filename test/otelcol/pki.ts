@@ -13,6 +13,9 @@ export interface TestPki {
   wrongCa: string;
   cert: string;
   key: string;
+  /** Client certificate/key signed by `ca`, for mTLS. */
+  clientCert: string;
+  clientKey: string;
 }
 
 /** A CA, a server certificate for 127.0.0.1/localhost signed by it, and an unrelated CA, written under dir. */
@@ -26,5 +29,16 @@ export function makePki(dir: string): TestPki {
   fs.writeFileSync(p('server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
   openssl('x509', '-req', '-in', p('server.csr'), '-CA', p('ca.pem'), '-CAkey', p('ca.key'), '-CAcreateserial',
     '-days', '2', '-extfile', p('server.ext'), '-out', p('server.pem'));
-  return { ca: p('ca.pem'), wrongCa: p('wrong-ca.pem'), cert: p('server.pem'), key: p('server.key') };
+  openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=kubesentry-agent', '-keyout', p('client.key'), '-out', p('client.csr'));
+  fs.writeFileSync(p('client.ext'), 'extendedKeyUsage=clientAuth\n');
+  openssl('x509', '-req', '-in', p('client.csr'), '-CA', p('ca.pem'), '-CAkey', p('ca.key'), '-CAcreateserial',
+    '-days', '2', '-extfile', p('client.ext'), '-out', p('client.pem'));
+  return {
+    ca: p('ca.pem'),
+    wrongCa: p('wrong-ca.pem'),
+    cert: p('server.pem'),
+    key: p('server.key'),
+    clientCert: p('client.pem'),
+    clientKey: p('client.key'),
+  };
 }
