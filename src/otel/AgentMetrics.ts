@@ -113,3 +113,14 @@ export class OtelAgentMetrics implements AgentMetrics, ExportMetricsRecorder {
     this.#spool = read;
   }
 }
+
+/** For running without telemetry (e.g. console-only output): same calls, nothing recorded. */
+export const noopAgentMetrics: AgentMetrics = {
+  eventsReceived() {},
+  kernelDropped() {},
+  decoderError() {},
+  detection() {},
+  k8sMetadataMiss() {},
+  setProcessTableSize() {},
+  setContainerCacheSize() {},
+};

@@ -1,6 +1,7 @@
 // Public surface of the OpenTelemetry export: everything the agent calls is named here.
 export { createTelemetry } from './Telemetry.ts';
 export type { Telemetry, TelemetryStatus } from './Telemetry.ts';
+export { noopAgentMetrics } from './AgentMetrics.ts';
 export type { AgentMetrics } from './AgentMetrics.ts';
 export { resolveTelemetryConfig, TelemetryConfigError } from './TelemetryConfig.ts';
 export type { FsyncPolicy, TelemetryConfig } from './TelemetryConfig.ts';
