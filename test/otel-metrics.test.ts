@@ -41,6 +41,7 @@ describe('agent metrics', () => {
     m.k8sMetadataMiss();
     m.setProcessTableSize(42);
     m.setContainerCacheSize(7);
+    m.detection('cryptominer_stratum_connect', 'high');
     telemetry.emit(syntheticDetection({ severity: 'high' }));
     await telemetry.forceFlush();
   });

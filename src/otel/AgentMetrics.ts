@@ -11,7 +11,7 @@ export interface AgentMetrics {
   kernelDropped(eventType: string, count: number): void;
   /** A ring-buffer record discarded by the decoder; errorType is a short reason (truncated, unknown_type, ...). */
   decoderError(errorType: string, count?: number): void;
-  /** Called by Telemetry.emit(); only call it yourself for detections that are not emitted. */
+  /** Every detection raised, whatever outputs it goes to (Telemetry.emit() does not count it again). */
   detection(rule: string, severity: Severity): void;
   k8sMetadataMiss(count?: number): void;
   setProcessTableSize(size: number): void;

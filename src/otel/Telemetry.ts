@@ -152,7 +152,6 @@ class TelemetryPipeline implements Telemetry {
         this.#drop('logs', 'shut_down', 1);
         return;
       }
-      this.metrics.detection(d.rule, d.severity);
       if (this.#queue.length >= MAX_QUEUED_DETECTIONS) {
         this.#drop('logs', 'memory_full', 1);
         this.#drop('traces', 'memory_full', 1);
