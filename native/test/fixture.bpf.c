@@ -3,7 +3,8 @@
  * A stand-in for build/kubesentry.bpf.o with the same contract (maps `events`, `drops`, `path_patterns`;
  * .rodata `agent_tgid`, `wakeup_batch_bytes`; `<hook>__<variant>` program names; `snapshot_tasks__iter`),
  * so the loader and its tests do not depend on the real programs. It emits only what the tests count:
- * namespace records for unshare(CLONE_NEW*) and snapshot records from the task iterator.
+ * namespace records for unshare(CLONE_NEW*), a minimal record per getppid() (the cheapest way to make events,
+ * for bench/kernel.ts) and snapshot records from the task iterator.
  * No vmlinux.h: the few kernel types used are declared here with CO-RE relocations.
  */
 #include <linux/types.h>
@@ -111,6 +112,30 @@ int sys_enter_unshare__tp(struct trace_event_raw_sys_enter *ctx)
 	fill_header(&record->hdr, KS_EVENT_NAMESPACE, sizeof(*record), pid_tgid);
 	record->flags = flags;
 	record->op = KS_OP_UNSHARE;
+	record->_pad0 = 0;
+	bpf_ringbuf_submit(record, wakeup_flags());
+	return 0;
+}
+
+/* Not a namespace change: op KS_OP_NONE and flags 0 mark these as load, which only the bench generates. */
+SEC("tracepoint/syscalls/sys_enter_getppid")
+int sys_enter_getppid__tp(void *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct ks_namespace *record;
+
+	if ((pid_tgid >> 32) == agent_tgid)
+		return 0;
+	if (only_tgid && (pid_tgid >> 32) != only_tgid)
+		return 0;
+	record = bpf_ringbuf_reserve(&events, sizeof(*record), 0);
+	if (!record) {
+		count_drop(KS_EVENT_NAMESPACE);
+		return 0;
+	}
+	fill_header(&record->hdr, KS_EVENT_NAMESPACE, sizeof(*record), pid_tgid);
+	record->flags = 0;
+	record->op = KS_OP_NONE;
 	record->_pad0 = 0;
 	bpf_ringbuf_submit(record, wakeup_flags());
 	return 0;

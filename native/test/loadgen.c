@@ -4,6 +4,7 @@
  *
  *   loadgen [--wait] unshare N          N x unshare(CLONE_NEWUTS): one namespace record each
  *   loadgen [--wait] open PATH N        N x openat(AT_FDCWD, PATH, O_RDONLY) (closing what opens)
+ *   loadgen [--wait] getppid N          N x getppid(): the cheapest syscall the fixture object reports
  *   loadgen time-open PATH N            prints the mean nanoseconds of one openat(PATH) over N calls
  *
  * --wait blocks until a byte arrives on stdin, so the caller can learn the pid and configure the kernel side
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -71,6 +73,14 @@ int main(int argc, char **argv)
 		}
 		return 0;
 	}
+	if (arg + 2 == argc && strcmp(argv[arg], "getppid") == 0) {
+		long count = parse_count(argv[arg + 1]);
+
+		/* syscall() rather than getppid() so no libc could ever answer from a cache */
+		for (long i = 0; i < count; i++)
+			syscall(SYS_getppid);
+		return 0;
+	}
 	if (arg + 3 == argc && strcmp(argv[arg], "open") == 0) {
 		long count = parse_count(argv[arg + 2]);
 
@@ -90,6 +100,6 @@ int main(int argc, char **argv)
 		printf("%.1f\n", (double)(now_ns() - start) / count);
 		return 0;
 	}
-	fprintf(stderr, "usage: loadgen [--wait] unshare N | [--wait] open PATH N | time-open PATH N\n");
+	fprintf(stderr, "usage: loadgen [--wait] unshare N | [--wait] getppid N | [--wait] open PATH N | time-open PATH N\n");
 	return 2;
 }

@@ -1,0 +1,145 @@
+// Kernel → JS throughput and per-syscall cost of the kernel programs. Reports numbers and ratios against the
+// goals; never fails on a number (it fails only when it cannot measure). Needs root. Run: node bench/kernel.ts
+//
+// 1. Throughput: generator processes make events as fast as one syscall each (getppid, reported by the test
+//    fixture object as a 72-byte record), the source drains them and src/receiver/decoder.ts decodes every one.
+//    Reported: records/s delivered to JS, and whether any were lost (kernel drops, or fewer received than made).
+// 2. Per-syscall cost of openat(2) on a path no pattern matches: bare, with an empty program on
+//    sys_enter_openat, and with the project's filtering program; and of an openat the filter reports, against
+//    bare. Each figure is the median of several runs of native/test/loadgen.c's time-open.
+
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { sensitivePathPatterns } from '../src/detectors/paths.ts';
+import { createDecoderStats, decodeBatch } from '../src/receiver/decoder.ts';
+import { EventType, type KernelEvent } from '../src/receiver/events.ts';
+import { DEFAULT_OBJECT_PATH, openKernelSource, type KernelSource } from '../src/receiver/kernel.ts';
+import { kernelFixtures } from '../test/helpers/kernelFixtures.ts';
+
+const THROUGHPUT_GOAL = 1_000_000;
+const FILTERED_VS_EMPTY_GOAL = 1.1;
+const EMITTING_VS_BARE_GOAL = 1.35;
+const EVENTS_PER_GENERATOR = 2_000_000;
+const OPENS_PER_RUN = 200_000;
+const RUNS = 5;
+const BENCH_PATH_PREFIX = `/tmp/kubesentry-bench-${process.pid}`;
+
+const fixtures = kernelFixtures();
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+function runToExit(command: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${command} ${args.join(' ')} exited ${code}`))));
+  });
+}
+
+async function throughput(generators: number): Promise<void> {
+  const source = openKernelSource({
+    objectPath: fixtures.fixtureObject,
+    agentTgid: process.pid,
+    pathPatterns: [],
+    ringBytes: 64 << 20,
+    wakeupBatchBytes: 256 << 10,
+  });
+  const stats = createDecoderStats();
+  const generatorPids = new Set<number>();
+  let received = 0;
+  let target = Number.POSITIVE_INFINITY;
+  let drained: () => void = () => {};
+  const allDrained = new Promise<void>((resolve) => (drained = resolve));
+  const onEvent = (event: KernelEvent) => {
+    if (event.type === EventType.Namespace && generatorPids.has(event.tgid)) received++;
+  };
+  const cpuBefore = process.cpuUsage();
+  const started = process.hrtime.bigint();
+  source.start(
+    (batch) => {
+      decodeBatch(batch, onEvent, stats);
+      if (received >= target) drained();
+    },
+    { maxBatchBytes: 4 << 20, maxQueuedBytes: 256 << 20, pollIntervalMs: 10 },
+  );
+  const runs: Promise<void>[] = [];
+  for (let i = 0; i < generators; i++) {
+    const child = spawn(fixtures.loadgen, ['getppid', String(EVENTS_PER_GENERATOR)], { stdio: 'ignore' });
+    generatorPids.add(child.pid!);
+    runs.push(new Promise((resolve) => child.on('exit', () => resolve())));
+  }
+  await Promise.all(runs);
+  const generatedAt = process.hrtime.bigint();
+  const dropped = source.drops().get(EventType.Namespace)!;
+  // Everything not dropped is in the ring or on its way to JS.
+  target = generators * EVENTS_PER_GENERATOR - Number(dropped);
+  if (received >= target) drained();
+  let deadlineTimer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<void>((resolve) => (deadlineTimer = setTimeout(resolve, 60_000)));
+  await Promise.race([allDrained, deadline]);
+  clearTimeout(deadlineTimer);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpu = process.cpuUsage(cpuBefore);
+  const cpuNsPerRecord = ((cpu.user + cpu.system) * 1000) / Math.max(received, 1);
+  const rate = received / seconds;
+  const reader = source.readerStats()!;
+  const lost = generators * EVENTS_PER_GENERATOR - received;
+  console.log(
+    `throughput, ${generators} generator(s): ${Math.round(rate).toLocaleString('en')} records/s reached JS decoded ` +
+      `(${(rate / THROUGHPUT_GOAL).toFixed(2)}x the 1M/s goal), ${lost === 0 ? 'zero loss' : `${lost} lost (${dropped} dropped in the kernel)`}; ` +
+      `${reader.batches} batches of ~${Math.round(Number(reader.records) / Number(reader.batches))} records; ` +
+      `the generators alone needed ${(Number(generatedAt - started) / 1e9).toFixed(2)} s`,
+  );
+  console.log(
+    `  agent CPU (native reader + JS decode): ${cpuNsPerRecord.toFixed(0)} ns per record, a ceiling of ` +
+      `${Math.round(1e9 / cpuNsPerRecord).toLocaleString('en')} records/s per core if generators were free`,
+  );
+  source.close();
+}
+
+function timeOpen(path: string): number {
+  const runs: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    runs.push(Number(execFileSync(fixtures.loadgen, ['time-open', path, String(OPENS_PER_RUN)], { encoding: 'utf8' })));
+  }
+  return median(runs);
+}
+
+function withSource<T>(source: KernelSource, measure: () => T): T {
+  source.start(() => {});
+  try {
+    return measure();
+  } finally {
+    source.close();
+  }
+}
+
+function syscallCost(): void {
+  const unmatched = `${BENCH_PATH_PREFIX}-unmatched`;
+  const matched = `${BENCH_PATH_PREFIX}-match`;
+  const bare = timeOpen(unmatched);
+  const empty = withSource(
+    openKernelSource({ objectPath: fixtures.emptyOpenatObject, agentTgid: process.pid, pathPatterns: [] }),
+    () => timeOpen(unmatched),
+  );
+  if (!existsSync(DEFAULT_OBJECT_PATH)) throw new Error(`${DEFAULT_OBJECT_PATH} is missing: run \`make bpf\``);
+  // The agent's real pattern list (every rule's), plus one the bench's own opens match.
+  const patterns = [...sensitivePathPatterns().slice(0, 63), `${BENCH_PATH_PREFIX}-match*`];
+  const [filtered, emitting] = withSource(
+    openKernelSource({ agentTgid: process.pid, pathPatterns: patterns }),
+    () => [timeOpen(unmatched), timeOpen(matched)],
+  );
+  console.log(`openat, non-matching path: bare ${bare.toFixed(0)} ns, empty program ${empty.toFixed(0)} ns, filtering program ${filtered.toFixed(0)} ns`);
+  console.log(`  filtered / empty program = ${(filtered / empty).toFixed(3)} (goal <= ${FILTERED_VS_EMPTY_GOAL}); empty / bare = ${(empty / bare).toFixed(3)}`);
+  console.log(`openat, matching path (record emitted): ${emitting.toFixed(0)} ns`);
+  console.log(`  emitting / bare = ${(emitting / bare).toFixed(3)} (goal <= ${EMITTING_VS_BARE_GOAL})`);
+}
+
+console.log(`kernel bench on ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'})`);
+await throughput(1);
+await throughput(2);
+syscallCost();
