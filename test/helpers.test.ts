@@ -147,9 +147,10 @@ describe('cgroup helpers', () => {
     const { relPath } = kubepodsSystemdPath({ podUid: randomUUID() });
     const started = await runInCgroup(relPath, '/bin/sh', ['-c', 'echo ready; sleep 300 & echo child=$!; wait']);
     try {
+      // The exec has happened by the time runInCgroup resolves: the PID runs the requested program.
+      const cmdline = readFileSync(`/proc/${started.pid}/cmdline`, 'utf8').split('\0');
+      assert.deepEqual(cmdline.slice(0, 3), ['/bin/sh', '-c', 'echo ready; sleep 300 & echo child=$!; wait']);
       const child = Number((await started.process.waitForLine(/^child=(\d+)$/))[1]);
-      // The exec happened: the PID now runs the requested program, not the parking shell script.
-      assert.match(readFileSync(`/proc/${started.pid}/cmdline`, 'utf8'), /echo ready; sleep 300/);
       assert.equal(cgroupOfPid(started.pid), relPath);
       assert.equal(cgroupOfPid(child), relPath);
       assert.deepEqual(cgroupPids(relPath).sort(), [started.pid, child].sort());
@@ -161,6 +162,24 @@ describe('cgroup helpers', () => {
     assert.equal(existsSync(started.cgroup.path), false, 'cgroup directory left behind');
     const podSlice = path.dirname(started.cgroup.path);
     assert.equal(existsSync(podSlice), false, 'pod slice created by the helper left behind');
+  });
+
+  it('runInCgroup resolves after the exec for a program other than the shell too', async () => {
+    const started = await runInCgroup(`/kubesentry-test-${randomUUID()}`, 'sleep', ['300']);
+    try {
+      assert.equal(readFileSync(`/proc/${started.pid}/comm`, 'utf8').trim(), 'sleep');
+      assert.equal(cgroupOfPid(started.pid), started.cgroup.relPath);
+    } finally {
+      await started.stop();
+    }
+  });
+
+  it('runInCgroup reports a command that cannot be executed through the process exit', async () => {
+    const started = await runInCgroup(`/kubesentry-test-${randomUUID()}`, '/no/such/program');
+    const status = await started.process.exited;
+    assert.equal(status.code, 127);
+    await started.stop();
+    assert.equal(existsSync(started.cgroup.path), false);
   });
 
   it('remove() kills what is left and waits until the cgroup is empty', async () => {

@@ -17,7 +17,8 @@
  * runInCgroup(relPath, cmd, args, opts) → Promise<InCgroup { pid, process, cgroup, stop() }>
  *   Starts `cmd` so that its execve and everything after happens inside the cgroup: a /bin/sh parks on a pipe
  *   (fd 3), the test moves it into the cgroup through cgroup.procs, then releases it and it execs `cmd`
- *   (same PID). `process` is a run.ts BackgroundProcess (lines, waitForLine, exited, kill).
+ *   (same PID). Resolves once the exec has happened (or the process has already exited).
+ *   `process` is a run.ts BackgroundProcess (lines, waitForLine, exited, kill).
  *
  * kubepodsSystemdPath({ podUid, containerId, qos }) → the cgroup path kubelet's systemd driver + containerd use:
  *   /kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod<uid with _>.slice/cri-containerd-<id>.scope
@@ -152,6 +153,11 @@ export async function runInCgroup(
     throw err;
   }
   goPipe.end('go\n');
+  // Resolve only once the exec has happened, so the caller can look at /proc/<pid> or wait for its exec event
+  // without racing the parked shell.
+  await waitFor(() => proc.exitStatus !== null || !isParked(proc.pid), {
+    what: `pid ${proc.pid} to exec ${cmd} in cgroup ${relPath}`,
+  });
   return {
     pid: proc.pid,
     process: proc,
@@ -161,6 +167,14 @@ export async function runInCgroup(
       await cgroup.remove();
     },
   };
+}
+
+function isParked(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[2] === PARK_THEN_EXEC;
+  } catch {
+    return false; // exited and reaped
+  }
 }
 
 export type QosClass = 'besteffort' | 'burstable' | 'guaranteed';
