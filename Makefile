@@ -57,3 +57,8 @@ clean:
 $(BUILD)/ks-probe: bpf/tools/ks-probe.c bpf/events.h
 	@mkdir -p $(@D)
 	$(CC) -O2 -g -Wall -o $@ $< -lbpf -lelf -lz
+
+# Cost of the in-kernel open filter versus an empty program (bpf/tools/ks-open-bench.c); not part of `all`.
+$(BUILD)/ks-open-bench: bpf/tools/ks-open-bench.c bpf/events.h
+	@mkdir -p $(@D)
+	$(CC) -O2 -g -Wall -o $@ $< -lbpf -lelf -lz

@@ -12,14 +12,21 @@
 #ifndef KS_OPEN_PATH_MATCH_H
 #define KS_OPEN_PATH_MATCH_H
 
-/* bytes of the path the first stage looks at: a u64 holds 7 and the NUL that bpf_probe_read_user_str adds */
+/* bytes of the path the first stage compares: 7, so that the string-copy fallback's NUL fits the u64 */
 #define KS_PATH_HEAD_BYTES 7
 
+/*
+ * The path's first bytes as one u64. A plain 8-byte copy is cheaper than a string copy; bytes past a
+ * short path's NUL are then garbage, which is harmless: the NUL itself already differs from any
+ * prefix byte at that position. The copy faults only when a short path ends right before an
+ * unmapped page, and the string copy covers that case.
+ */
 static __always_inline __u64 ks_path_head(const void *user_path)
 {
 	__u64 head = 0;
 
-	bpf_probe_read_user_str(&head, sizeof(head), user_path);
+	if (bpf_probe_read_user(&head, sizeof(head), user_path))
+		bpf_probe_read_user_str(&head, sizeof(head), user_path);
 	return head;
 }
 
