@@ -35,6 +35,11 @@ detectorTable(() => new UserNamespaceCreation(), [
   { name: 'unshare(CLONE_NEWNS) without a user namespace is ignored', events: [ev.namespace({ cloneFlags: 0x20000n })], expect: [] },
   { name: 'a user namespace created by a host process is ignored', events: [ev.namespace(onHost)], expect: [] },
   {
+    name: 'runc creating the user namespace of a hostUsers: false pod is ignored',
+    events: [ev.namespace({ op: Op.Clone, comm: 'runc:[1:CHILD]', cloneFlags: 0x10000000n | 0x20000n })],
+    expect: [],
+  },
+  {
     name: 'writing /proc/self/uid_map after creating the namespace is critical',
     events: [ev.namespace(), ev.open({ path: '/proc/self/uid_map', openFlags: O_WRONLY })],
     expect: ['critical'],

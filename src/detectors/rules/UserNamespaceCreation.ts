@@ -5,7 +5,7 @@ import { EventType, type KernelEvent, type NamespaceEvent, type OpenEvent } from
 import { Attr } from '../attributeKeys.ts';
 import { NO_FINDINGS, type DetectionContext, type Detector, type DetectorEvent, type Finding, type RuleMetadata } from '../Detector.ts';
 import { BoundedMap } from '../internal/BoundedMap.ts';
-import { hex, isWriteOpen, splitProcPath, startTimeOf } from '../internal/util.ts';
+import { hex, isRuntimeSetup, isWriteOpen, splitProcPath, startTimeOf } from '../internal/util.ts';
 
 export const CLONE_NEWUSER = 0x10000000n;
 const ID_MAP_FILES = new Set(['uid_map', 'gid_map', 'setgroups']);
@@ -35,7 +35,8 @@ export class UserNamespaceCreation implements Detector {
       'A process in a container called unshare/clone/clone3 with CLONE_NEWUSER. A new user namespace gives full ' +
       'capabilities inside it and opens kernel attack surface (most container-escape exploits start here). ' +
       'Raised to critical when the same process or a child then opens /proc/<pid>/uid_map, gid_map or setgroups ' +
-      'for writing within the follow-up window. The id-map write is seen only through absolute /proc paths.',
+      'for writing within the follow-up window. The id-map write is seen only through absolute /proc paths. The ' +
+      'runtime creating a pod\'s user namespace (runc init, hostUsers: false) is not reported.',
     falsePositives: [
       'Rootless container builders (buildah, kaniko in rootless mode) and sandboxing browsers running in a pod.',
       'Tools that use unshare(1) for isolation in CI jobs.',
@@ -76,7 +77,7 @@ export class UserNamespaceCreation implements Detector {
 
   #onNamespace(event: NamespaceEvent, ctx: DetectionContext): readonly Finding[] {
     if ((event.cloneFlags & CLONE_NEWUSER) === 0n) return NO_FINDINGS;
-    if (ctx.container(event) === null) return NO_FINDINGS;
+    if (ctx.container(event) === null || isRuntimeSetup(event, ctx)) return NO_FINDINGS;
     this.#tracked.set(event.tgid, { startNs: startTimeOf(event.tgid, ctx), incident: { createdNs: event.ktimeNs, escalated: false } });
     return [
       {
