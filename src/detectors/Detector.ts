@@ -108,6 +108,8 @@ export interface DetectionContext extends AgentContext {
 export interface Detector {
   readonly meta: RuleMetadata;
   onEvent(event: DetectorEvent, ctx: DetectionContext): readonly Finding[];
+  /** Entries of bounded state forgotten to stay within bounds (each may be a missed correlation). */
+  stateEvictions?(): number;
 }
 
 export const NO_FINDINGS: readonly Finding[] = Object.freeze([]);

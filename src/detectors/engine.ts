@@ -39,6 +39,8 @@ export interface RuleCounters {
   detections: number;
   /** Findings dropped because an exception matched. */
   suppressed: number;
+  /** Detector state entries forgotten to stay bounded (see Detector.stateEvictions). */
+  stateEvictions: number;
 }
 
 export type ReloadResult = { ok: true } | { ok: false; error: string };
@@ -110,7 +112,7 @@ export class DetectorEngine {
     for (const d of detectors) {
       if (ids.has(d.meta.id)) throw new Error(`two detectors share rule id ${d.meta.id}`);
       ids.add(d.meta.id);
-      this.#counters.set(d.meta.id, { detections: 0, suppressed: 0 });
+      this.#counters.set(d.meta.id, { detections: 0, suppressed: 0, stateEvictions: 0 });
     }
     this.#detectors = detectors;
     this.#compiled = this.#compile(validateRulesConfig(config, [...ids]));
@@ -137,7 +139,9 @@ export class DetectorEngine {
     return this.#compiled.enabled.some((r) => r.detector.meta.id === ruleId);
   }
 
+  /** Per rule id, for metrics. */
   counters(): ReadonlyMap<string, Readonly<RuleCounters>> {
+    for (const d of this.#detectors) this.#counters.get(d.meta.id)!.stateEvictions = d.stateEvictions?.() ?? 0;
     return this.#counters;
   }
 

@@ -6,7 +6,7 @@ import { EventType } from '../../src/receiver/events.ts';
 import { DetectorEngine } from '../../src/detectors/engine.ts';
 import { Attr, DETECTION_ATTRIBUTE_KEYS } from '../../src/detectors/attributeKeys.ts';
 import { NO_FINDINGS, type Detector, type DetectorEvent, type Finding } from '../../src/detectors/Detector.ts';
-import { BOOT_TO_WALL, FakeAgent, HOST_CGROUP, O_WRONLY, WEB, ev } from './fixtures.ts';
+import { BOOT_TO_WALL, FakeAgent, HOST_CGROUP, HOST_NS, O_WRONLY, WEB, ev } from './fixtures.ts';
 
 const coreWrite = () => ev.open({ path: '/proc/sys/kernel/core_pattern', openFlags: O_WRONLY });
 
@@ -90,7 +90,7 @@ describe('DetectorEngine', () => {
       rules: { 'KS-ESC-005': { exceptions: [{ namespaces: ['shop'], images: ['registry.example/web:*'] }] } },
     });
     assert.equal(engine.process(coreWrite(), agentWithShell()).length, 0);
-    assert.deepEqual(engine.counters().get('KS-ESC-005'), { detections: 0, suppressed: 1 });
+    assert.deepEqual(engine.counters().get('KS-ESC-005'), { detections: 0, suppressed: 1, stateEvictions: 0 });
   });
 
   it('keeps a finding when only some fields of an exception match', () => {
@@ -120,7 +120,7 @@ describe('DetectorEngine', () => {
     assert.equal(engine.isExcepted(d), false);
     d.attributes[Attr.k8sNamespaceName] = 'shop';
     assert.equal(engine.isExcepted(d), true);
-    assert.deepEqual(engine.counters().get('KS-ESC-005'), { detections: 0, suppressed: 1 });
+    assert.deepEqual(engine.counters().get('KS-ESC-005'), { detections: 0, suppressed: 1, stateEvictions: 0 });
   });
 
   it('replaces the base severity but keeps a raised one', () => {
@@ -167,5 +167,29 @@ describe('DetectorEngine', () => {
     const d = new DetectorEngine().rules[0];
     const make = (): Detector => ({ meta: d, onEvent: () => NO_FINDINGS });
     assert.throws(() => new DetectorEngine(undefined, [make(), make()]), /two detectors share rule id/);
+  });
+});
+
+describe('bounded detector state', () => {
+  it('counts what it forgets', async () => {
+    const { BoundedMap } = await import('../../src/detectors/internal/BoundedMap.ts');
+    const map = new BoundedMap<number, string>(2);
+    map.set(1, 'a');
+    map.set(2, 'b');
+    map.get(1); // 1 is now the most recently used
+    map.set(3, 'c');
+    assert.equal(map.peek(2), undefined);
+    assert.equal(map.peek(1), 'a');
+    assert.equal(map.evictions, 1);
+  });
+
+  it('reports evictions per rule through the engine counters', () => {
+    const engine = new DetectorEngine();
+    const agent = new FakeAgent();
+    for (let i = 0; i < 8200; i++) {
+      agent.containers.set(BigInt(1000 + i), { ...WEB, id: `c${i}`.padStart(64, '0'), cgroupId: BigInt(1000 + i) });
+      engine.process(ev.exec({ ns: { ...HOST_NS }, cgroupId: BigInt(1000 + i), tgid: i }), agent);
+    }
+    assert.ok(engine.counters().get('KS-ESC-003')!.stateEvictions > 0);
   });
 });

@@ -106,6 +106,10 @@ export class CryptominingIncident implements Detector {
 
   readonly #incidents = new BoundedMap<string, Incident>(TRACKED_INCIDENTS);
 
+  stateEvictions(): number {
+    return this.#incidents.evictions;
+  }
+
   onEvent(event: DetectorEvent, ctx: DetectionContext): readonly Finding[] {
     if (event.type === SyntheticEventType.ContainerCpuSample) return this.#onCpuSample(event, ctx);
     const container = ctx.container(event);

@@ -34,6 +34,10 @@ export class HostNamespaceShared implements Detector {
 
   readonly #reported = new BoundedMap<string, true>(REPORTED_CONTAINERS);
 
+  stateEvictions(): number {
+    return this.#reported.evictions;
+  }
+
   onEvent(event: DetectorEvent, ctx: DetectionContext): readonly Finding[] {
     if (event.type !== EventType.Exec) return NO_FINDINGS;
     const container = ctx.container(event);

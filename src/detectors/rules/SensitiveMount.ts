@@ -35,6 +35,10 @@ export class SensitiveMount implements Detector {
   /** container id → mount targets it created, to recognise a later chroot/pivot_root into one. */
   readonly #targets = new BoundedMap<string, Set<string>>(TRACKED_CONTAINERS);
 
+  stateEvictions(): number {
+    return this.#targets.evictions;
+  }
+
   onEvent(event: DetectorEvent, ctx: DetectionContext): readonly Finding[] {
     if (event.type !== EventType.Mount && event.type !== EventType.RootChange) return NO_FINDINGS;
     const container = ctx.container(event);

@@ -49,6 +49,10 @@ export class UserNamespaceCreation implements Detector {
   /** tgid → the incident it belongs to (a child shares its parent's); the start time guards against pid reuse. */
   readonly #tracked = new BoundedMap<number, Tracked>(TRACKED_PROCESSES);
 
+  stateEvictions(): number {
+    return this.#tracked.evictions;
+  }
+
   onEvent(event: DetectorEvent, ctx: DetectionContext): readonly Finding[] {
     switch (event.type) {
       case EventType.Namespace:
