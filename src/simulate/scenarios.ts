@@ -30,6 +30,11 @@ export interface Scenario {
   seccompUnconfined?: boolean;
   /** Run as this uid instead of root. */
   user?: number;
+  /**
+   * Only observable on a kernel built with module support (CONFIG_MODULES): without it the module syscalls have
+   * no tracepoints (and /proc/modules is absent), so nothing can be detected and the scenario does not apply.
+   */
+  needsKernelModules?: boolean;
 }
 
 const sim = (program: string, ...args: string[]): string[] => [`${SIMULATOR_MOUNT}/${program}`, ...args];
@@ -100,6 +105,7 @@ export const SCENARIOS: readonly Scenario[] = [
     severity: 'critical',
     command: sim('init_module'),
     seccompUnconfined: true,
+    needsKernelModules: true,
   },
   {
     name: 'runtime-socket-connect',
