@@ -163,6 +163,17 @@ describe('DetectorEngine', () => {
     assert.equal(engine.process(ev.connect({ family: 2, port: 10250 }), agent).length, 0);
   });
 
+  it('dispatches a synthetic CPU sample with the container it carries', () => {
+    const engine = new DetectorEngine({ settings: { miningConfidenceThreshold: 0.3, cpuSaturationSeconds: 0, longLivedConnectionSeconds: 0 } });
+    const agent = agentWithShell();
+    engine.process(ev.connect({ port: 443 }), agent);
+    const [d] = engine.process(ev.cpuSample({ utilization: 0.99 }), agent);
+    assert.equal(d.rule, 'KS-MIN-001');
+    assert.equal(d.attributes[Attr.containerId], WEB.id);
+    assert.equal(d.attributes[Attr.processPid], 4242);
+    assert.deepEqual(d.attributes[Attr.miningSignals], ['cpu_saturation_with_outbound_connection']);
+  });
+
   it('refuses two detectors with the same rule id', () => {
     const d = new DetectorEngine().rules[0];
     const make = (): Detector => ({ meta: d, onEvent: () => NO_FINDINGS });
