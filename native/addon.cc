@@ -4,7 +4,6 @@
 #include <sys/mount.h>
 
 #include <cerrno>
-#include <vector>
 
 #include "addon_state.h"
 #include "bpf_object.h"
@@ -16,13 +15,19 @@ namespace kubesentry {
 
 AddonState* GetAddonState(Napi::Env env) { return env.GetInstanceData<AddonState>(); }
 
-namespace {
-
-void CloseEverything(void* data) {
-  AddonState* state = static_cast<AddonState*>(data);
-  std::vector<Closable*> resources(state->live_resources.begin(), state->live_resources.end());
-  for (Closable* resource : resources) resource->CloseResources();
+void Closable::CloseWithEnvironment(napi_env env) {
+  if (napi_add_env_cleanup_hook(env, &Closable::OnEnvironmentCleanup, this) == napi_ok) cleanup_env_ = env;
 }
+
+void Closable::ForgetEnvironment() {
+  if (cleanup_env_ == nullptr) return;
+  napi_remove_env_cleanup_hook(cleanup_env_, &Closable::OnEnvironmentCleanup, this);
+  cleanup_env_ = nullptr;
+}
+
+void Closable::OnEnvironmentCleanup(void* resource) { static_cast<Closable*>(resource)->CloseResources(); }
+
+namespace {
 
 // mountFilesystem(fstype: string, target: string): mount(2) with the fstype as the source, as tracefs and bpffs
 // expect.
@@ -56,7 +61,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InstallLibbpfPrintCallback();
   auto* state = new AddonState();
   env.SetInstanceData<AddonState>(state);
-  napi_add_env_cleanup_hook(env, CloseEverything, state);
 
   Napi::Function bpf_object = BpfObject::Define(env);
   state->bpf_object_constructor = Napi::Persistent(bpf_object);

@@ -53,7 +53,6 @@ Napi::Function BpfObject::Define(Napi::Env env) {
 // new BpfObject(path: string, btfPath?: string)
 BpfObject::BpfObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfObject>(info) {
   Napi::Env env = info.Env();
-  state_ = GetAddonState(env);
   if (info.Length() < 1 || !IsString(env, info[0], "object path")) return;
   path_ = info[0].As<Napi::String>().Utf8Value();
   std::string btf_path;
@@ -72,7 +71,7 @@ BpfObject::BpfObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfObjec
     return;
   }
   object_ = object;
-  state_->live_resources.insert(this);
+  CloseWithEnvironment(env);
 }
 
 BpfObject::~BpfObject() {
@@ -80,15 +79,12 @@ BpfObject::~BpfObject() {
 }
 
 void BpfObject::CloseResources() {
+  ForgetEnvironment();
   for (auto& [id, link] : links_) bpf_link__destroy(link);
   links_.clear();
   if (object_ != nullptr) {
     bpf_object__close(object_);
     object_ = nullptr;
-  }
-  if (state_ != nullptr) {
-    state_->live_resources.erase(this);
-    state_ = nullptr;
   }
 }
 

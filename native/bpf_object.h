@@ -56,7 +56,6 @@ class BpfObject : public Napi::ObjectWrap<BpfObject>, public Closable {
   std::string log_;
   uint32_t next_link_id_ = 1;
   std::unordered_map<uint32_t, bpf_link*> links_;
-  AddonState* state_ = nullptr;
 };
 
 }  // namespace kubesentry

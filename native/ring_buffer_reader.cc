@@ -15,12 +15,13 @@ namespace kubesentry {
 
 namespace {
 
-void FreeBatchData(Napi::Env, uint8_t* data) { free(data); }
+void FreeBatchData(napi_env, void* data, void*) { free(data); }
 
 }  // namespace
 
 // Runs on the JS thread for each batch; env is null when the environment is going away with batches still
-// queued, and then the batch is only freed.
+// queued, and then the batch is only freed. Raw Node-API calls with checked statuses: while a worker terminates
+// every call into JS fails, and that must free the batch, not abort the process.
 void DeliverBatch(Napi::Env env, Napi::Function callback, std::shared_ptr<ReaderShared>* shared_pointer, Batch* batch) {
   ReaderShared& shared = **shared_pointer;
   bool deliver = env != nullptr && callback != nullptr;
@@ -30,20 +31,30 @@ void DeliverBatch(Napi::Env env, Napi::Function callback, std::shared_ptr<Reader
     if (shared.closed) deliver = false;
   }
   shared.changed.notify_all();
-  if (!deliver) {
+  uint8_t* data = batch->data;
+  size_t size = batch->size;
+  delete batch;
+  napi_value buffer = nullptr;
+  if (deliver && napi_create_external_buffer(env, size, data, FreeBatchData, nullptr, &buffer) != napi_ok) {
+    // Runtimes that forbid external buffers get a copy.
+    void* copy = nullptr;
+    if (napi_create_buffer_copy(env, size, data, &copy, &buffer) != napi_ok) buffer = nullptr;
+    free(data);
+    data = nullptr;
+  }
+  if (buffer == nullptr) {
     shared.undelivered_batches.fetch_add(1, std::memory_order_relaxed);
-    free(batch->data);
-    delete batch;
+    free(data);
     return;
   }
-  Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::NewOrCopy(env, batch->data, batch->size, FreeBatchData);
-  delete batch;
-  callback.Call({buffer});
-  if (env.IsExceptionPending()) {
+  napi_value receiver;
+  napi_value result;
+  napi_get_undefined(env, &receiver);
+  if (napi_call_function(env, receiver, callback, 1, &buffer, &result) == napi_pending_exception) {
     // A throwing handler is a bug in the agent: report it as any uncaught exception (process 'uncaughtException'),
     // not the warning Node-API prints for exceptions escaping thread-safe callbacks.
-    Napi::Error error = env.GetAndClearPendingException();
-    napi_fatal_exception(env, error.Value());
+    napi_value error;
+    if (napi_get_and_clear_last_exception(env, &error) == napi_ok) napi_fatal_exception(env, error);
   }
 }
 
@@ -61,7 +72,6 @@ Napi::Function RingBufferReader::Define(Napi::Env env) {
 //                      options: { maxBatchBytes: number, maxQueuedBytes: number, pollIntervalMs: number })
 RingBufferReader::RingBufferReader(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RingBufferReader>(info) {
   Napi::Env env = info.Env();
-  state_ = GetAddonState(env);
   if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsFunction() || !info[2].IsObject()) {
     Napi::TypeError::New(env, "RingBufferReader(mapFd, onBatch, options) expects a number, a function and an object")
         .ThrowAsJavaScriptException();
@@ -105,7 +115,7 @@ RingBufferReader::RingBufferReader(const Napi::CallbackInfo& info) : Napi::Objec
                                 new std::shared_ptr<ReaderShared>(shared_),
                                 [](Napi::Env, void*, std::shared_ptr<ReaderShared>* context) { delete context; });
   running_ = true;
-  state_->live_resources.insert(this);
+  CloseWithEnvironment(env);  // after the thread-safe function exists: see Closable
   thread_ = std::thread(&RingBufferReader::Run, this);
 }
 
@@ -260,6 +270,7 @@ Napi::Value RingBufferReader::Stats(const Napi::CallbackInfo& info) {
 }
 
 void RingBufferReader::CloseResources() {
+  ForgetEnvironment();
   if (running_) {
     {
       std::lock_guard<std::mutex> lock(shared_->mutex);
@@ -282,10 +293,6 @@ void RingBufferReader::CloseResources() {
   for (int* fd : {&epoll_fd_, &wake_fd_, &map_fd_}) {
     if (*fd >= 0) close(*fd);
     *fd = -1;
-  }
-  if (state_ != nullptr) {
-    state_->live_resources.erase(this);
-    state_ = nullptr;
   }
 }
 

@@ -78,7 +78,6 @@ class RingBufferReader : public Napi::ObjectWrap<RingBufferReader>, public Closa
   size_t max_batch_bytes_ = 1 << 20;
   Batch current_ = {nullptr, 0, 0};
   bool running_ = false;
-  AddonState* state_ = nullptr;
 };
 
 }  // namespace kubesentry

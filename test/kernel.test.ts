@@ -4,7 +4,8 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readlinkSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { EventType } from '../src/receiver/events.ts';
@@ -49,6 +50,19 @@ function u32(value: number): Buffer {
   const buffer = Buffer.alloc(4);
   buffer.writeUInt32LE(value);
   return buffer;
+}
+
+/** File descriptors of this process that hold BPF objects, links or the perf events tracepoints attach through. */
+function kernelFdCount(): number {
+  let count = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      if (/^anon_inode:(bpf|\[perf_event\])/.test(readlinkSync(`/proc/self/fd/${fd}`))) count++;
+    } catch {
+      // closed between listing and reading
+    }
+  }
+  return count;
 }
 
 /** Starts loadgen blocked on stdin; go() releases it and resolves when it has exited successfully. */
@@ -263,6 +277,20 @@ describe('kernel source', () => {
     source.close();
     assert.throws(() => source.drops(), (error: unknown) => error instanceof KernelError && error.code === 'EBPF_CLOSED');
     assert.throws(() => source.snapshot(), (error: unknown) => error instanceof KernelError && error.code === 'EBPF_CLOSED');
+  });
+
+  test('terminating a worker with a running source releases its programs, links and reader', async () => {
+    const before = kernelFdCount();
+    const worker = new Worker(new URL('./helpers/kernelSourceWorker.ts', import.meta.url), {
+      workerData: { objectPath: fixtures.fixtureObject },
+    });
+    await new Promise((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    assert.ok(kernelFdCount() > before, 'the worker holds BPF file descriptors while running');
+    await worker.terminate();
+    assert.equal(kernelFdCount(), before, 'every BPF fd is closed with the worker');
   });
 
   describe('with the project object (build/kubesentry.bpf.o)', () => {
