@@ -14,7 +14,7 @@ import { createLogger, type Logger } from './log.ts';
 import type { Telemetry } from './otel/index.ts';
 import { ConsoleOutput } from './output/ConsoleOutput.ts';
 import { JsonlOutput } from './output/JsonlOutput.ts';
-import { AgentStartError, Pipeline } from './pipeline.ts';
+import { AgentStartError, openPipeline, type Pipeline } from './pipeline.ts';
 import { EventTypeName, type KernelEvent } from './receiver/events.ts';
 import type { ContainerIdentity } from './receiver/identity.ts';
 
@@ -162,7 +162,7 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
   };
 
   try {
-    pipeline = new Pipeline({ config, log, pathPatterns: sensitivePathPatterns(), onEvent });
+    pipeline = await openPipeline({ config, log, pathPatterns: sensitivePathPatterns(), onEvent });
   } catch (e) {
     for (const close of closers) void close();
     throw e;

@@ -5,7 +5,7 @@ import type { AgentConfig } from './config.ts';
 import { ConfigError } from './config.ts';
 import { sensitivePathPatterns } from './detectors/index.ts';
 import { createLogger } from './log.ts';
-import { Pipeline } from './pipeline.ts';
+import { openPipeline, type Pipeline } from './pipeline.ts';
 import { EventType, EventTypeName, type KernelEvent } from './receiver/events.ts';
 import { rfc3339Nano } from './clock.ts';
 
@@ -55,7 +55,7 @@ export async function runEvents(config: AgentConfig, args: string[]): Promise<nu
     };
     process.stdout.write(JSON.stringify(line, jsonValue) + '\n');
   };
-  pipeline = new Pipeline({ config, log, pathPatterns: sensitivePathPatterns(), onEvent });
+  pipeline = await openPipeline({ config, log, pathPatterns: sensitivePathPatterns(), onEvent });
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

@@ -1,6 +1,7 @@
 // The receive path shared by `run` and `events`: kernel programs → ring buffer batches → decoder → process table and
 // container identity. Whoever builds a pipeline gets each decoded event after the tables have taken it in.
 
+import { existsSync } from 'node:fs';
 import { BootClock } from './clock.ts';
 import type { AgentConfig } from './config.ts';
 import type { Logger } from './log.ts';
@@ -9,7 +10,9 @@ import { createDecoderStats, decodeBatch, type DecoderStats } from './receiver/d
 import { EventType, EventTypeName, type KernelEvent } from './receiver/events.ts';
 import { readHostNamespaces, type HostNamespaces } from './receiver/hostNamespaces.ts';
 import type { ContainerIdentity, ProcessInfo } from './receiver/identity.ts';
-import { openKernelSource, type KernelSource } from './receiver/kernel.ts';
+import { DEFAULT_OBJECT_PATH, openKernelSource, type KernelSource } from './receiver/kernel.ts';
+import { assertObjectLayout } from './receiver/btfLayout.ts';
+import { RateLimitedLog } from './receiver/RateLimiter.ts';
 import { ProcessTable } from './receiver/ProcessTable.ts';
 
 export class AgentStartError extends Error {
@@ -22,6 +25,21 @@ export interface PipelineOptions {
   /** Sensitive-path patterns for the kernel's open filter. */
   pathPatterns: readonly string[];
   onEvent: (event: KernelEvent) => void;
+}
+
+/**
+ * Checks that the BPF object's record layouts are the ones the decoder reads (a stale or foreign object would
+ * otherwise decode into garbage), then starts the pipeline.
+ */
+export async function openPipeline(options: PipelineOptions): Promise<Pipeline> {
+  const objectPath = options.config.kernel.objectPath || DEFAULT_OBJECT_PATH;
+  try {
+    // A missing object is reported by the kernel source, with how to build it.
+    if (existsSync(objectPath)) await assertObjectLayout(objectPath);
+  } catch (e) {
+    throw new AgentStartError((e as Error).message);
+  }
+  return new Pipeline(options);
 }
 
 export class Pipeline {
@@ -58,7 +76,8 @@ export class Pipeline {
       this.processes.onEvent(event);
       onEvent(event);
     };
-    this.kernel.start((batch) => decodeBatch(batch, take, this.decoderStats));
+    const decoderLog = new RateLimitedLog((m) => log.warn(m));
+    this.kernel.start((batch) => decodeBatch(batch, take, this.decoderStats, decoderLog));
     // Processes that existed before us: the iterator's records arrive through the same ring buffer.
     this.kernel.snapshot();
   }
