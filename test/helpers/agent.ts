@@ -47,7 +47,8 @@ export async function startAgent(opts: { args?: string[]; env?: NodeJS.ProcessEn
     [AGENT_BIN, 'run', '--output', `jsonl:${outputPath}`, '--console.enabled', 'false', '--state-dir', stateDir, ...(opts.args ?? [])],
     { env: opts.env },
   );
-  const started = proc.waitForLine(/kubesentry running/, 60_000);
+  // Loading and verifying every kernel program takes seconds, more on a loaded 2-core machine.
+  const started = proc.waitForLine(/kubesentry running/, 180_000);
   const exitedEarly = proc.exited.then((s) => {
     throw new Error(`agent exited (${s.code ?? s.signal}) before it ran:\n${proc.lines.join('\n')}`);
   });
