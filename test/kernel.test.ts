@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -268,6 +268,53 @@ describe('kernel source', () => {
     assert.equal(stats.records, BigInt(recordsPerBatch.reduce((a, b) => a + b, 0)));
     assert.equal(stats.batches, BigInt(recordsPerBatch.length));
     source.close();
+  });
+
+  test('when JS falls behind, the reader stops reading at maxQueuedBytes instead of queueing without bound', async () => {
+    const generated = 3000;
+    const loadgen = startLoadgen(fixtures.loadgen, ['unshare', String(generated)]);
+    const source = open({
+      objectPath: fixtures.fixtureObject,
+      agentTgid: process.pid,
+      pathPatterns: [],
+      ringBytes: 1 << 20, // holds every record: whatever JS cannot take yet waits in the kernel, not in the addon
+      wakeupBatchBytes: 0,
+      tunables: { only_tgid: u32(loadgen.pid) },
+    });
+    let received = 0;
+    let largestBatch = 0;
+    source.start(
+      (batch) => {
+        largestBatch = Math.max(largestBatch, batch.length);
+        received += headersOf(batch).filter((h) => h.tgid === loadgen.pid).length;
+        // A slow consumer: hold the JS thread long enough for the reader to hit the bound.
+        const until = performance.now() + 2;
+        while (performance.now() < until);
+      },
+      { maxBatchBytes: 4096, maxQueuedBytes: 8192, pollIntervalMs: 5 },
+    );
+    await loadgen.go();
+    await waitFor(() => received === generated, { what: `all ${generated} records (got ${received})` });
+    const stats = source.readerStats()!;
+    assert.ok(stats.flowControlWaits > 0n, 'the reader waited for JS at least once');
+    assert.equal(stats.undeliveredBatches, 0n);
+    assert.ok(largestBatch <= 4096, `batch of ${largestBatch} bytes exceeds maxBatchBytes`);
+    assert.equal(source.drops().get(EventType.Namespace), 0n);
+    source.close();
+  });
+
+  test('programStats: true counts program runs and restores the sysctl on close', async () => {
+    const sysctl = '/proc/sys/kernel/bpf_stats_enabled';
+    const before = readFileSync(sysctl, 'utf8').trim();
+    const loadgen = startLoadgen(fixtures.loadgen, ['unshare', '25']);
+    const source = open({ objectPath: fixtures.fixtureObject, agentTgid: process.pid, pathPatterns: [], programStats: true });
+    source.start(() => {});
+    await loadgen.go();
+    const unshare = source.programStats().find((p) => p.program === 'sys_enter_unshare__tp');
+    assert.ok(unshare !== undefined && unshare.runCount >= 25n, `run count ${unshare?.runCount}`);
+    assert.ok(unshare.runTimeNs > 0n);
+    source.close();
+    assert.equal(readFileSync(sysctl, 'utf8').trim(), before);
   });
 
   test('close() twice is safe, and a closed source refuses further use', () => {
