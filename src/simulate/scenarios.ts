@@ -64,6 +64,14 @@ export const SCENARIOS: readonly Scenario[] = [
     hostPid: true,
   },
   {
+    name: 'host-pid-namespace',
+    description: 'run a program in a container that shares the host pid namespace (hostPID)',
+    rule: 'KS-ESC-003',
+    severity: 'high',
+    command: sim('noop'),
+    hostPid: true,
+  },
+  {
     name: 'mount-cgroup',
     description: 'mount a cgroup v1 filesystem inside the container (CVE-2022-0492 first step)',
     rule: 'KS-ESC-004',
