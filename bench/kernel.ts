@@ -91,8 +91,13 @@ async function throughput(generators: number): Promise<void> {
   console.log(
     `throughput, ${generators} generator(s): ${Math.round(rate).toLocaleString('en')} records/s reached JS decoded ` +
       `(${(rate / THROUGHPUT_GOAL).toFixed(2)}x the 1M/s goal), ${lost === 0 ? 'zero loss' : `${lost} lost (${dropped} dropped in the kernel)`}; ` +
-      `${reader.batches} batches of ~${Math.round(Number(reader.records) / Number(reader.batches))} records; ` +
-      `the generators alone needed ${(Number(generatedAt - started) / 1e9).toFixed(2)} s`,
+      `${reader.batches} batches of ~${Math.round(Number(reader.records) / Number(reader.batches))} records`,
+  );
+  const generatorSeconds = Number(generatedAt - started) / 1e9;
+  console.log(
+    `  the generators made ${Math.round((generators * EVENTS_PER_GENERATOR) / generatorSeconds).toLocaleString('en')} ` +
+      `events/s (syscall + tracepoint + BPF program in the kernel); JS had every record ` +
+      `${((seconds - generatorSeconds) * 1000).toFixed(0)} ms after the last one was made`,
   );
   console.log(
     `  agent CPU (native reader + JS decode): ${cpuNsPerRecord.toFixed(0)} ns per record, a ceiling of ` +
