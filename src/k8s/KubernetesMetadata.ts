@@ -3,7 +3,7 @@
 // (not counted) miss, so callers need no special case for hosts without Kubernetes.
 
 import { hostname } from 'node:os';
-import { AppsV1Api, BatchV1Api } from '@kubernetes/client-node';
+import { KubeConfigApiReader } from './internal/ApiReader.ts';
 import { loadKubeConfig, type KubeConfigOptions } from './loadKubeConfig.ts';
 import { silentLogger, type K8sLogger } from './Logger.ts';
 import { OwnerResolver, type OwnerResolverCounters } from './OwnerResolver.ts';
@@ -13,7 +13,7 @@ import { PodMetadataEnricher, type EnricherCounters, type MetadataState } from '
 import { projectPod } from './projectPod.ts';
 
 export interface KubernetesMetadataOptions extends KubeConfigOptions {
-  /** This node's name; defaults to $NODE_NAME (set from the downward API in the DaemonSet), then the hostname. */
+  /** This node's name; defaults to $K8S_NODE_NAME or $NODE_NAME (downward API in the DaemonSet), then the hostname. */
   nodeName?: string;
   /** Pod label keys copied to k8s.pod.label.<key>; any other label is not kept. */
   labelAllowList?: readonly string[];
@@ -55,7 +55,7 @@ export class KubernetesMetadata {
 
   constructor(options: KubernetesMetadataOptions = {}) {
     const log = options.log ?? silentLogger;
-    this.nodeName = options.nodeName ?? (process.env.NODE_NAME || hostname());
+    this.nodeName = options.nodeName ?? (process.env.K8S_NODE_NAME || process.env.NODE_NAME || hostname());
     const loaded = loadKubeConfig(options);
     if (!loaded.config) {
       log.info(`k8s: pod metadata off: ${loaded.reason}`);
@@ -70,14 +70,15 @@ export class KubernetesMetadata {
     const cache = new PodCache(graceMs);
     const labelAllowList = new Set(options.labelAllowList ?? DEFAULT_LABEL_ALLOW_LIST);
     let enricher: PodMetadataEnricher | undefined;
+    const reader = new KubeConfigApiReader(loaded.config);
     const owners = new OwnerResolver({
-      apps: loaded.config.makeApiClient(AppsV1Api),
-      batch: loaded.config.makeApiClient(BatchV1Api),
+      reader,
       log,
       onResolved: () => enricher?.recheckAll(),
     });
     const informer = new PodInformer({
       config: loaded.config,
+      reader,
       nodeName: this.nodeName,
       cache,
       project: (pod) => {

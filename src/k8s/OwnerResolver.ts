@@ -3,7 +3,6 @@
 // a node has a handful of ReplicaSets and they never change owner. Lookups run in the background; the
 // enricher reads the cache synchronously and treats "not yet known" as pending.
 
-import type { AppsV1Api, BatchV1Api } from '@kubernetes/client-node';
 import {
   K8S_CRONJOB_NAME,
   K8S_DEPLOYMENT_NAME,
@@ -11,13 +10,13 @@ import {
   K8S_REPLICASET_NAME,
   type PodAttributes,
 } from './attributes.ts';
+import type { ApiReader } from './internal/ApiReader.ts';
 import { describeError } from './internal/describeError.ts';
 import type { K8sLogger } from './Logger.ts';
 import type { PendingOwner } from './projectPod.ts';
 
 export interface OwnerResolverOptions {
-  apps: AppsV1Api;
-  batch: BatchV1Api;
+  reader: ApiReader;
   log: K8sLogger;
   /** Called after a lookup settles, so held detections waiting on it can be released. */
   onResolved: () => void;
@@ -36,6 +35,10 @@ export interface OwnerResolverCounters {
   forbidden: number;
 }
 
+interface OwnedObject {
+  metadata?: { ownerReferences?: { kind?: string; name?: string; controller?: boolean }[] };
+}
+
 interface Entry {
   attributes: PodAttributes;
   /** Set for results of a transient failure: look again after this time. */
@@ -44,7 +47,7 @@ interface Entry {
 
 export class OwnerResolver {
   readonly counters: OwnerResolverCounters = { lookups: 0, failures: 0, forbidden: 0 };
-  private readonly options: Required<Omit<OwnerResolverOptions, 'apps' | 'batch' | 'log' | 'onResolved'>> & OwnerResolverOptions;
+  private readonly options: Required<Omit<OwnerResolverOptions, 'reader' | 'log' | 'onResolved'>> & OwnerResolverOptions;
   private readonly cache = new Map<string, Entry>();
   private readonly inFlight = new Set<string>();
   private readonly forbiddenLogged = new Set<string>();
@@ -80,14 +83,15 @@ export class OwnerResolver {
     const directKey = owner.kind === 'ReplicaSet' ? K8S_REPLICASET_NAME : K8S_JOB_NAME;
     const direct: PodAttributes = { [directKey]: owner.name };
     try {
-      const object = owner.kind === 'ReplicaSet'
-        ? await this.options.apps.readNamespacedReplicaSet({ name: owner.name, namespace })
-        : await this.options.batch.readNamespacedJob({ name: owner.name, namespace });
+      const path = owner.kind === 'ReplicaSet'
+        ? `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/replicasets/${encodeURIComponent(owner.name)}`
+        : `/apis/batch/v1/namespaces/${encodeURIComponent(namespace)}/jobs/${encodeURIComponent(owner.name)}`;
+      const object = await this.options.reader.getJson(path) as OwnedObject;
       const controller = object.metadata?.ownerReferences?.find((ref) => ref.controller === true);
-      if (owner.kind === 'ReplicaSet' && controller?.kind === 'Deployment') {
+      if (owner.kind === 'ReplicaSet' && controller?.kind === 'Deployment' && controller.name) {
         return { attributes: { ...direct, [K8S_DEPLOYMENT_NAME]: controller.name } };
       }
-      if (owner.kind === 'Job' && controller?.kind === 'CronJob') {
+      if (owner.kind === 'Job' && controller?.kind === 'CronJob' && controller.name) {
         return { attributes: { ...direct, [K8S_CRONJOB_NAME]: controller.name } };
       }
       return { attributes: direct };

@@ -4,7 +4,8 @@
 // exponential backoff and jitter before trying again. The state tells the enricher whether waiting for a
 // pod can still pay off.
 
-import { CoreV1Api, Watch, type KubeConfig } from '@kubernetes/client-node';
+import { Watch, type KubeConfig } from '@kubernetes/client-node';
+import type { ApiReader } from './internal/ApiReader.ts';
 import { Backoff } from './internal/Backoff.ts';
 import { describeError } from './internal/describeError.ts';
 import type { K8sLogger } from './Logger.ts';
@@ -16,6 +17,8 @@ export type InformerState = 'syncing' | 'synced' | 'unreachable' | 'stopped';
 
 export interface PodInformerOptions {
   config: KubeConfig;
+  /** Lists go through this (plain JSON over pooled connections); watches through the client library's Watch. */
+  reader: ApiReader;
   nodeName: string;
   cache: PodCache;
   project: (pod: PodLike) => PodRecord | undefined;
@@ -50,12 +53,16 @@ type WatchOutcome = 'ended' | 'gone';
 
 class GoneError extends Error {}
 
+interface PodListPage {
+  metadata?: { resourceVersion?: string; continue?: string };
+  items?: PodLike[];
+}
+
 export class PodInformer {
   readonly counters: PodInformerCounters = {
     listRequests: 0, watchRequests: 0, watchEvents: 0, relistsAfterGone: 0, errors: 0, undecodable: 0,
   };
   private readonly options: PodInformerOptions;
-  private readonly core: CoreV1Api;
   private readonly watcher: Watch;
   private readonly backoff: Backoff;
   private readonly fieldSelector: string;
@@ -70,7 +77,6 @@ export class PodInformer {
 
   constructor(options: PodInformerOptions) {
     this.options = options;
-    this.core = options.config.makeApiClient(CoreV1Api);
     this.watcher = new Watch(options.config);
     this.backoff = new Backoff(options.backoffInitialMs ?? 500, options.backoffMaxMs ?? 30_000);
     this.fieldSelector = `spec.nodeName=${options.nodeName}`;
@@ -142,24 +148,22 @@ export class PodInformer {
     let listVersion = '';
     do {
       this.counters.listRequests += 1;
-      let page;
+      const query = new URLSearchParams({ fieldSelector: this.fieldSelector, limit: String(this.options.listPageSize ?? 100) });
+      if (continueToken) query.set('continue', continueToken);
+      let page: PodListPage;
       try {
-        page = await this.core.listPodForAllNamespaces({
-          fieldSelector: this.fieldSelector,
-          limit: this.options.listPageSize ?? 500,
-          _continue: continueToken,
-        });
+        page = await this.options.reader.getJson(`/api/v1/pods?${query}`) as PodListPage;
       } catch (error) {
         if ((error as { code?: unknown }).code === 410) throw new GoneError('list continue token expired');
         throw error;
       }
-      for (const pod of page.items) {
-        const record = this.options.project(pod as PodLike);
+      for (const pod of page.items ?? []) {
+        const record = this.options.project(pod);
         if (record) records.push(record);
         else this.counters.undecodable += 1;
       }
       listVersion = page.metadata?.resourceVersion ?? '';
-      continueToken = page.metadata?._continue || undefined;
+      continueToken = page.metadata?.continue || undefined;
     } while (continueToken && !this.stopped);
 
     const listed = new Set(records.map((record) => record.uid));
