@@ -278,16 +278,26 @@ export class KernelSource {
     if (this.#reader !== undefined) throw new KernelError('EOPTION', 'kernel source already started');
     const options = validateReaderOptions(readerOptions);
     const addon = nativeAddon();
-    this.#reader = new addon.RingBufferReader(this.#object.mapFd(EVENTS_MAP), onBatch, options);
-    for (const choice of this.#choices) {
-      if (choice.program === null) continue;
-      if (choice.variant === 'tp') {
-        const section = this.#object.programs().find((p) => p.name === choice.program)!.section;
-        this.#object.attachTracepoint(choice.program, tracepointId(this.#tracefsPath, tracepointOfSection(section)));
-      } else {
-        this.#object.attach(choice.program);
+    const reader = new addon.RingBufferReader(this.#object.mapFd(EVENTS_MAP), onBatch, options);
+    const links: number[] = [];
+    try {
+      const sections = new Map(this.#object.programs().map((p) => [p.name, p.section]));
+      for (const { program, variant } of this.#choices) {
+        if (program === null) continue;
+        if (variant === 'tp') {
+          const tracepoint = tracepointOfSection(sections.get(program)!);
+          links.push(this.#object.attachTracepoint(program, tracepointId(this.#tracefsPath, tracepoint)));
+        } else {
+          links.push(this.#object.attach(program));
+        }
       }
+    } catch (error) {
+      // All or nothing, so a failed start() can be retried or the source closed without half of it running.
+      for (const link of links) this.#object.detach(link);
+      reader.close();
+      throw error;
     }
+    this.#reader = reader;
   }
 
   /** Emits a snapshot record for every existing process into the ring (runs the task iterator to its end). */
