@@ -299,6 +299,18 @@ detectorTable(() => new PrivilegeRaise(), [
   { name: 'setuid(0) by a non-root container process is high', events: [ev.creds()], expect: ['high'] },
   { name: 'setresuid(-1, 0, -1) by a non-root process is high', events: [ev.creds({ op: Op.Setresuid, args: [0xffffffff, 0, 0xffffffff] })], expect: ['high'] },
   { name: 'setgid(0) by a non-root process is high', events: [ev.creds({ op: Op.Setgid })], expect: ['high'] },
+  { name: 'setgid(0) by a process whose real gid is 0 (busybox dropping privileges) is ignored', events: [ev.creds({ op: Op.Setgid, gid: 0 })], expect: [] },
+  { name: 'setuid(0) by a root daemon that lowered its effective uid is ignored', events: [ev.creds({ uid: 0 })], expect: [] },
+  {
+    name: 'capset raising an effective capability it is permitted is ignored',
+    events: [ev.creds({ op: Op.Capset, capPermittedBefore: 1n << 13n, capPermittedNew: 1n << 13n, capEffectiveNew: 1n << 13n })],
+    expect: [],
+  },
+  {
+    name: 'runc applying the container user\'s capabilities is ignored',
+    events: [ev.creds({ op: Op.Capset, comm: 'runc:[2:INIT]', capEffectiveNew: 0x800405fbn, capPermittedNew: 0x800405fbn })],
+    expect: [],
+  },
   { name: 'root dropping to uid 1000 is ignored', events: [ev.creds({ euidBefore: 0, args: [1000, 0xffffffff, 0xffffffff] })], expect: [] },
   { name: 'a non-root process calling setuid(1000) is ignored', events: [ev.creds({ args: [1000, 0, 0] })], expect: [] },
   {

@@ -4,7 +4,7 @@
 import { EventType, Op, type CredsEvent } from '../../receiver/events.ts';
 import { Attr } from '../attributeKeys.ts';
 import { NO_FINDINGS, type DetectionContext, type Detector, type DetectorEvent, type Finding, type RuleMetadata } from '../Detector.ts';
-import { hex } from '../internal/util.ts';
+import { hex, isRuntimeSetup } from '../internal/util.ts';
 
 const SYSCALLS: Record<number, string> = {
   [Op.Setuid]: 'setuid',
@@ -33,9 +33,10 @@ export class PrivilegeRaise implements Detector {
     mitre: { technique: 'T1548', name: 'Abuse Elevation Control Mechanism' },
     events: [EventType.Creds],
     description:
-      'A container process whose effective uid was not 0 calls a setuid/setgid-family syscall with an id of 0, or ' +
-      'capset asking for effective or permitted capabilities it did not have. Root processes dropping privileges ' +
-      'are not reported.',
+      'A container process whose effective uid was not 0 calls a setuid-family syscall with uid 0 while its real ' +
+      'uid is not 0 (setgid family: gid 0 while its real gid is not 0), or capset asking for capabilities outside ' +
+      'its permitted set. Root processes dropping privileges, returning to a real id, raising an effective ' +
+      'capability it is permitted, and the runtime applying a container user\'s capabilities are not reported.',
     falsePositives: ['Images that use setuid-root helpers (su, sudo, ping on old images) as a non-root user.'],
     tuning: 'Exception by executable for the setuid helper, or by image.',
     uuid: '55114b28-4af9-4222-a89b-f4931eb38e83',
@@ -44,14 +45,19 @@ export class PrivilegeRaise implements Detector {
   onEvent(event: DetectorEvent, ctx: DetectionContext): readonly Finding[] {
     if (event.type !== EventType.Creds || event.euidBefore === 0) return NO_FINDINGS;
     const finding = event.op === Op.Capset ? capsetFinding(event) : idFinding(event);
-    if (finding === undefined || ctx.container(event) === null) return NO_FINDINGS;
+    if (finding === undefined || ctx.container(event) === null || isRuntimeSetup(event, ctx)) return NO_FINDINGS;
     return [finding];
   }
 }
 
+const GID_OPS: ReadonlySet<number> = new Set([Op.Setgid, Op.Setregid, Op.Setresgid, Op.Setfsgid]);
+
 function idFinding(event: CredsEvent): Finding | undefined {
   const count = ARG_COUNT[event.op];
   if (count === undefined) return undefined;
+  // Going back to a real id of 0 is no raise (a root daemon that lowered its effective uid, or busybox dropping
+  // to its real gid 0 at start); header uid/gid are the real ids.
+  if ((GID_OPS.has(event.op) ? event.gid : event.uid) === 0) return undefined;
   const args = event.args.slice(0, count);
   if (!args.some((id) => id === 0)) return undefined;
   const syscall = SYSCALLS[event.op];
@@ -63,10 +69,12 @@ function idFinding(event: CredsEvent): Finding | undefined {
 }
 
 function capsetFinding(event: CredsEvent): Finding | undefined {
-  const added = (event.capEffectiveNew & ~event.capEffectiveBefore) | (event.capPermittedNew & ~event.capPermittedBefore);
+  // Raising an effective capability from the permitted set is normal (ping, file capabilities); asking for one
+  // outside the permitted set is not something a correct program does.
+  const added = (event.capEffectiveNew | event.capPermittedNew) & ~event.capPermittedBefore;
   if (added === 0n) return undefined;
   return {
-    summary: `${event.comm} (euid ${event.euidBefore}) asked capset for capabilities ${hex(added)} it did not hold inside a container`,
+    summary: `${event.comm} (euid ${event.euidBefore}) asked capset for capabilities ${hex(added)} outside its permitted set inside a container`,
     attributes: { [Attr.syscall]: 'capset', [Attr.capsAdded]: hex(added) },
   };
 }
