@@ -374,7 +374,13 @@ export function openKernelSource(options: KernelSourceOptions): KernelSource {
   ensureMounted('bpf', options.bpffsPath ?? DEFAULT_BPFFS_PATH, true);
 
   const addon = nativeAddon();
-  const hooks = collectHooks(new addon.BpfObject(objectPath, btfPath), objectPath);
+  const inspected = new addon.BpfObject(objectPath, btfPath);
+  let hooks: Map<string, HookCandidates>;
+  try {
+    hooks = collectHooks(inspected, objectPath);
+  } finally {
+    inspected.close();
+  }
   rejectUnusableVariants(hooks, options, { btfPath, tracefsPath, probeObjectPath });
 
   let restoreBpfStats = false;
