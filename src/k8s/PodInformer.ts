@@ -148,7 +148,7 @@ export class PodInformer {
     let listVersion = '';
     do {
       this.counters.listRequests += 1;
-      const query = new URLSearchParams({ fieldSelector: this.fieldSelector, limit: String(this.options.listPageSize ?? 100) });
+      const query = new URLSearchParams({ fieldSelector: this.fieldSelector, limit: String(this.options.listPageSize ?? 500) });
       if (continueToken) query.set('continue', continueToken);
       let page: PodListPage;
       try {
