@@ -1,12 +1,12 @@
 # One pattern rule per artifact; everything lands in build/ (git-ignored); half-written files are deleted on error.
 .DELETE_ON_ERROR:
-.PHONY: all bpf probe native clean
+.PHONY: all bpf probe native simulator clean
 
 BUILD := build
 # node-gyp must build against the Node the agent runs on (Node 24), not the machine's default.
 NODE_DIR ?= $(shell dirname $$(dirname $$(command -v node)))
 
-all: bpf probe native
+all: bpf probe native simulator
 
 # --- bpf: owned by the kernel programs (bpf/) ---
 # Each bpf/*.bpf.c is one hook group, compiled alone (CO-RE, BTF kept) and linked into ONE object.
@@ -42,6 +42,10 @@ probe: $(BUILD)/probe.bpf.o
 
 $(BUILD)/probe.bpf.o: bpf/probe.bpf.c $(BUILD)/vmlinux.h
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+# --- simulator: static attack-simulator programs for `kubesentry simulate` (simulator/Makefile) ---
+simulator:
+	$(MAKE) -C simulator
 
 # --- native: the N-API addon ---
 native: native/build/Release/kubesentry.node
