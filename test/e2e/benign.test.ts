@@ -1,0 +1,81 @@
+// Ordinary work must not page anyone: a benign workload inside containers and on the host produces no detection
+// at medium severity or above. A false positive here is a bug in a rule (or a missing exception), not noise.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startAgent, type RunningAgent } from '../helpers/agent.ts';
+import { startContainer, type Container } from '../helpers/podman.ts';
+import { run } from '../helpers/run.ts';
+import { randomUUID } from 'node:crypto';
+
+const ALARMING = new Set(['critical', 'high', 'medium']);
+
+let agent: RunningAgent;
+const containers: Container[] = [];
+
+before(async () => {
+  agent = await startAgent();
+});
+after(async () => {
+  await agent?.stop();
+  for (const c of containers) await c.remove().catch(() => {});
+});
+
+async function inContainer(c: Container, script: string): Promise<void> {
+  const r = await c.exec(['sh', '-c', script], { timeoutMs: 120_000 });
+  assert.equal(r.code, 0, `${script}\n${r.stdout}\n${r.stderr}`);
+}
+
+test('a benign workload in containers and on the host raises nothing at medium or above', async () => {
+  const busybox = await startContainer({ podUid: randomUUID() });
+  containers.push(busybox);
+
+  // Shell scripts, pipelines, file churn under /tmp and /var.
+  await inContainer(
+    busybox,
+    'for i in $(seq 1 50); do echo "line $i" > /tmp/f$i; cat /tmp/f$i | grep -c line >/dev/null; done; ' +
+      'mkdir -p /var/cache/app && for i in $(seq 1 50); do dd if=/dev/zero of=/var/cache/app/b$i bs=1k count=4 2>/dev/null; done; ' +
+      'rm -rf /tmp/f* /var/cache/app; find / -xdev -name "*.conf" >/dev/null 2>&1; ps >/dev/null; id; uname -a',
+  );
+
+  // A small HTTP server and a client hammering it.
+  await inContainer(busybox, 'mkdir -p /www && echo hello > /www/index.html && httpd -p 127.0.0.1:8080 -h /www');
+  await inContainer(busybox, 'for i in $(seq 1 200); do wget -q -O - http://127.0.0.1:8080/index.html >/dev/null || exit 1; done');
+
+  // A C compile: the host's root as a read-only image stands in for a toolchain image (no registry here).
+  const compiler = await run(
+    'podman',
+    ['--runtime', 'runc', '--cgroup-manager', 'cgroupfs', 'run', '--rm', '--rootfs', '/', '--read-only', '--tmpfs', '/tmp',
+      '--cgroup-parent', `/kubepods/besteffort/pod${randomUUID()}`, 'sh', '-c',
+      'printf "#include <stdio.h>\\nint main(void){puts(\\"hi\\");return 0;}\\n" > /tmp/hi.c && cc -O2 -o /tmp/hi /tmp/hi.c && /tmp/hi'],
+    { timeoutMs: 180_000 },
+  );
+  assert.equal(compiler.code, 0, compiler.stderr);
+  assert.match(compiler.stdout, /hi/);
+
+  // On the host: podman starting and stopping containers, and a package install.
+  for (let i = 0; i < 3; i++) {
+    const c = await startContainer({ podUid: randomUUID() });
+    await c.stop();
+    await c.remove();
+  }
+  const apt = await run('apt-get', ['install', '-y', '-q', '--reinstall', 'hostname'], {
+    timeoutMs: 300_000,
+    env: { DEBIAN_FRONTEND: 'noninteractive' },
+  });
+  assert.equal(apt.code, 0, apt.stderr);
+
+  // Everything above has run; a marker event proves the agent has drained the ring up to here before we judge.
+  const marker = await startContainer({ podUid: randomUUID() });
+  containers.push(marker);
+  await inContainer(marker, 'unshare -U -r true');
+  await agent.waitForDetection((d) => d.attributes['container.id'] === marker.id, 'the marker detection');
+
+  const alarming = agent
+    .detections()
+    .filter((d) => ALARMING.has(d.severity) && d.attributes['container.id'] !== marker.id);
+  assert.deepEqual(
+    alarming.map((d) => `${d.severity} ${d.rule} ${d.attributes['process.command_line'] ?? ''}: ${d.summary}`),
+    [],
+  );
+});
