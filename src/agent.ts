@@ -135,7 +135,8 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
     if (!k8s || !containerId) return deliver(d);
     k8s.enricher.hold(podUid, containerId, (attributes) => {
       Object.assign(d.attributes, attributes);
-      deliver(d);
+      // Namespace and image exceptions can only be judged once the pod is known.
+      if (!engine.isExcepted(d)) deliver(d);
     });
   };
 
