@@ -58,10 +58,12 @@ export async function simulate(
     try {
       const started = await run('podman', podmanArgs(scenario, podUid, programs), { timeout: 60_000 });
       containerId = started.stdout.trim();
-      const detection = await waitForDetection(
-        (d) => d.rule === scenario.rule && d.attributes['container.id'] === containerId,
-        options.timeoutMs,
-      );
+      const ofScenario = (d: Detection) => d.rule === scenario.rule && d.attributes['container.id'] === containerId;
+      // A rule may report first at its base severity and raise it as the attack goes on: wait for the expected one,
+      // and show what did arrive when it never comes.
+      const detection =
+        (await waitForDetection((d) => ofScenario(d) && d.severity === scenario.severity, options.timeoutMs)) ??
+        (await waitForDetection(ofScenario, 0));
       results.push({ scenario, containerId, podUid, detection });
     } catch (e) {
       results.push({ scenario, containerId, podUid, error: (e as Error).message.split('\n')[0] });
