@@ -4,6 +4,7 @@ export {
   CONTAINER_ID,
   CONTAINER_IMAGE_ID,
   CONTAINER_IMAGE_NAME,
+  CONTAINER_NAME,
   K8S_CONTAINER_NAME,
   K8S_CRONJOB_NAME,
   K8S_DAEMONSET_NAME,
@@ -20,6 +21,10 @@ export {
   KUBESENTRY_SERVICE_ACCOUNT,
 } from './attributes.ts';
 export type { PodAttributes } from './attributes.ts';
+export { ContainerRuntimeMetadata, DEFAULT_RUNTIME_SOCKETS } from './ContainerRuntimeMetadata.ts';
+export type {
+  ContainerRuntimeMetadataOptions, RuntimeMetadataCounters, RuntimeRelease, RuntimeReleaseOutcome,
+} from './ContainerRuntimeMetadata.ts';
 export { DEFAULT_LABEL_ALLOW_LIST, KubernetesMetadata } from './KubernetesMetadata.ts';
 export type { KubernetesMetadataCounters, KubernetesMetadataOptions } from './KubernetesMetadata.ts';
 export { loadKubeConfig } from './loadKubeConfig.ts';
