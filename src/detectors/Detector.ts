@@ -90,6 +90,11 @@ export interface AgentContext {
   process(tgid: number): ProcessInfo | undefined;
   /** null: a host process (its cgroup is not a container's). */
   container(event: DetectorEvent): ContainerIdentity | null;
+  /**
+   * The process and its ancestors, nearest first, up to its container's first process (host init for host
+   * processes). The process table owns the walk: pid reuse and /proc fallbacks are its business.
+   */
+  ancestry(tgid: number): readonly ProcessInfo[];
   /** Kubernetes metadata of a container's pod, when the agent knows it. */
   podAttributes?(container: ContainerIdentity): PodAttributes | undefined;
   /** Namespace inodes of the host (read from /proc/2/ns at start). */

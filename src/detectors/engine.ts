@@ -75,6 +75,9 @@ class EngineContext implements DetectionContext {
   container(event: DetectorEvent): ContainerIdentity | null {
     return event.type === SyntheticEventType.ContainerCpuSample ? event.container : this.agent.container(event);
   }
+  ancestry(tgid: number): readonly ProcessInfo[] {
+    return this.agent.ancestry(tgid);
+  }
   podAttributes(container: ContainerIdentity): PodAttributes | undefined {
     return this.agent.podAttributes?.(container);
   }
@@ -92,6 +95,7 @@ class EngineContext implements DetectionContext {
 const UNSET_AGENT: AgentContext = {
   process: () => undefined,
   container: () => null,
+  ancestry: () => [],
   hostNamespaces: { mnt: 0, pid: 0, net: 0, user: 0, uts: 0, ipc: 0, cgroup: 0 },
   nowNs: 0n,
   bootToWallNs: (ns) => ns,
@@ -293,20 +297,13 @@ function ruleAttributes(meta: RuleMetadata): Record<string, AttributeValue> {
   };
 }
 
-function parentOf(proc: ProcessInfo, ctx: DetectionContext): ProcessInfo | undefined {
-  if (proc.ppid === 0 || proc.ppid === proc.tgid) return undefined;
-  const parent = ctx.process(proc.ppid);
-  // A reused pid is a different process: ancestry only follows the parent that really started this one.
-  return parent && parent.startBoottimeNs === proc.parentStartBoottimeNs ? parent : undefined;
-}
-
 /** The process and its ancestors up to its container's first process (or the host's init). */
 function ancestry(proc: ProcessInfo, ctx: DetectionContext): AncestryEntry[] {
-  const chain: AncestryEntry[] = [];
-  const containerId = proc.container?.id;
-  for (let p: ProcessInfo | undefined = proc; p && chain.length < MAX_ANCESTRY; p = parentOf(p, ctx)) {
-    if (chain.length > 0 && p.container?.id !== containerId) break;
-    chain.push({
+  const chain = ctx.ancestry(proc.tgid);
+  const entries: AncestryEntry[] = [];
+  for (let i = 0; i < chain.length && i < MAX_ANCESTRY; i++) {
+    const p = chain[i];
+    entries.push({
       pid: p.tgid,
       executable: p.executable,
       command_line: p.commandLine,
@@ -314,7 +311,7 @@ function ancestry(proc: ProcessInfo, ctx: DetectionContext): AncestryEntry[] {
       start_boottime_ns: p.startBoottimeNs.toString(),
     });
   }
-  return chain;
+  return entries;
 }
 
 function matchesValue(patterns: readonly string[] | undefined, value: string | undefined): boolean {
@@ -334,6 +331,6 @@ function matchesException(
       matchesValue(ex.namespaces, pod?.namespace) &&
       matchesValue(ex.images, pod?.image) &&
       matchesValue(ex.executables, proc?.executable) &&
-      matchesValue(ex.parentExecutables, proc ? parentOf(proc, ctx)?.executable : undefined),
+      matchesValue(ex.parentExecutables, proc ? ctx.ancestry(proc.tgid)[1]?.executable : undefined),
   );
 }

@@ -83,6 +83,17 @@ export class FakeAgent implements AgentContext {
   podAttributes(c: ContainerIdentity): PodAttributes | undefined {
     return this.pods.get(c.id);
   }
+  ancestry(tgid: number): ProcessInfo[] {
+    const chain: ProcessInfo[] = [];
+    for (let p = this.processes.get(tgid); p && chain.length < 64; ) {
+      chain.push(p);
+      const parent = p.ppid === p.tgid ? undefined : this.processes.get(p.ppid);
+      // Like the real process table: a reused pid is not the parent, and the walk stays in the container.
+      if (!parent || parent.startBoottimeNs !== p.parentStartBoottimeNs || parent.container?.id !== p.container?.id) break;
+      p = parent;
+    }
+    return chain;
+  }
   bootToWallNs(bootNs: bigint): bigint {
     return bootNs + BOOT_TO_WALL;
   }
@@ -119,6 +130,7 @@ export function detectionContext(agent: FakeAgent = new FakeAgent(), settings = 
     process: (tgid) => agent.process(tgid),
     container: (event) => (event.type === SyntheticEventType.ContainerCpuSample ? event.container : agent.container(event)),
     podAttributes: (c) => agent.podAttributes(c),
+    ancestry: (tgid) => agent.ancestry(tgid),
     hostNamespaces: agent.hostNamespaces,
     nowNs: agent.nowNs,
     bootToWallNs: (ns) => agent.bootToWallNs(ns),
