@@ -260,8 +260,8 @@ export class PodInformer {
     this.counters.errors += 1;
     this.consecutiveFailures += 1;
     if (this.currentState !== 'unreachable') {
-      this.options.log.warn(`k8s: API server unreachable (${describeError(error)}); retrying with backoff, ` +
-        `pod metadata from the last sync only`);
+      this.options.log.warn(`k8s: cannot list/watch pods (${describeError(error)}); API server treated as unreachable, ` +
+        `retrying with backoff; pod metadata from the last sync only`);
     }
     this.setState('unreachable');
   }
