@@ -167,5 +167,10 @@ describe('enricher holds', () => {
     assert.equal(enricher.enrich(undefined, ID), 'pending');
     state.value = 'synced';
     assert.equal(enricher.enrich(undefined, ID), 'miss');
+    let outcome: ReleaseOutcome | undefined;
+    enricher.hold(undefined, ID, (_, released) => { outcome = released; });
+    assert.equal(outcome, 'bare');
+    assert.equal(enricher.counters.notInPod, 1);
+    assert.equal(enricher.counters.misses, 0, 'a container outside any pod is not a missed pod');
   });
 });

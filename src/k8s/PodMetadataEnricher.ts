@@ -40,8 +40,10 @@ export interface EnricherCounters {
   enrichedAfterHold: number;
   /** Released with pod-level metadata only: the container status or owner lookup did not arrive in time. */
   partial: number;
-  /** k8s metadata misses: released with only container.id / k8s.pod.uid. */
+  /** k8s metadata misses: a pod container (pod UID known) released with only container.id / k8s.pod.uid. */
   misses: number;
+  /** Released bare because the container has no pod UID and no pod lists it: not a pod's container. */
+  notInPod: number;
   /** Holds that ran out their time (each is also a partial or a miss). */
   holdsExpired: number;
   /** Holds refused because maxHeld were already waiting (each is also a partial or a miss). */
@@ -61,7 +63,7 @@ type Evaluation = { kind: 'complete'; attributes: PodAttributes } | { kind: 'pen
 
 export class PodMetadataEnricher {
   readonly counters: EnricherCounters = {
-    enriched: 0, enrichedAfterHold: 0, partial: 0, misses: 0, holdsExpired: 0, holdOverflows: 0, releaseErrors: 0,
+    enriched: 0, enrichedAfterHold: 0, partial: 0, misses: 0, notInPod: 0, holdsExpired: 0, holdOverflows: 0, releaseErrors: 0,
   };
   private readonly options: PodMetadataEnricherOptions;
   private readonly holdMs: number;
@@ -211,6 +213,7 @@ export class PodMetadataEnricher {
     // With Kubernetes off there is no metadata to miss.
     const off = this.options.state() === 'off';
     if (record) this.counters.partial += 1;
+    else if (!podUid) this.counters.notInPod += 1;
     else if (!off) this.counters.misses += 1;
     this.invoke(release, attributes, record ? 'partial' : 'bare');
   }
