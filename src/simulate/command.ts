@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import type { AgentConfig } from '../config.ts';
 import { ConfigError } from '../config.ts';
 import type { Detection } from '../detection.ts';
+import { removeEmptyCgroupParent } from './podCgroups.ts';
 import { SCENARIOS, SIMULATOR_BUILD_DIR, SIMULATOR_MOUNT, scenarioNamed, type Scenario } from './scenarios.ts';
 
 const run = promisify(execFile);
@@ -68,7 +69,10 @@ export async function simulate(
     } catch (e) {
       results.push({ scenario, containerId, podUid, error: (e as Error).message.split('\n')[0] });
     } finally {
-      if (containerId && !options.keep) await run('podman', [...PODMAN, 'rm', '-f', '-t', '0', containerId]).catch(() => {});
+      if (containerId && !options.keep) {
+        await run('podman', [...PODMAN, 'rm', '-f', '-t', '0', containerId]).catch(() => {});
+        removeEmptyCgroupParent(`/kubepods/besteffort/pod${podUid}`);
+      }
     }
   }
   return results;

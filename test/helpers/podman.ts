@@ -44,8 +44,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { cgroupIdOf, cgroupOfPid, cgroupPids } from './cgroup.ts';
 import { onExit, run, runOrThrow, spawnBackground, type BackgroundProcess, type RunOptions, type RunResult } from './run.ts';
-import { readFileSync, rmdirSync } from 'node:fs';
-import path from 'node:path';
+import { removeEmptyCgroupParent } from '../../src/simulate/podCgroups.ts';
 
 export const TEST_IMAGE = 'localhost/kubesentry-busybox:test';
 
@@ -187,22 +186,7 @@ async function removeContainer(id: string): Promise<void> {
  */
 function removeEmptyParent(parent: string | undefined): void {
   if (parent === undefined || [...liveContainers.values()].includes(parent)) return;
-  for (const mount of cgroupMounts()) {
-    for (const dir of [path.join(mount, parent, 'conmon'), path.join(mount, parent)]) {
-      try {
-        rmdirSync(dir);
-      } catch {
-        // absent, or still busy
-      }
-    }
-  }
-}
-
-function cgroupMounts(): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .filter((line) => /^cgroup2? /.test(line.split(' - ')[1] ?? ''))
-    .map((line) => line.split(' ')[4]);
+  removeEmptyCgroupParent(parent);
 }
 
 function registerCleanup(): void {
