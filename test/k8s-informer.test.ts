@@ -153,6 +153,20 @@ describe('pod metadata from the informer', () => {
     assert.ok(server.requests.list - before >= 3, `expected ≥3 list pages, got ${server.requests.list - before}`);
   });
 
+  test('a detection held while the first list is still running is released enriched once it completes', async () => {
+    server.addPod(webPod({ uid: 'uid-during-sync', owner: undefined }));
+    server.pauseLists();
+    const metadata = startMetadata();
+    await waitFor(() => server.pausedListCount > 0, { what: 'the first list request' });
+    assert.equal(metadata.state, 'syncing');
+    const released = holdOnce(metadata, 'uid-during-sync', CONTAINER_A);
+    assert.equal(released.calls, 0, 'held while syncing');
+    server.resumeLists();
+    await waitFor(() => released.calls > 0, { what: 'the held detection to be released' });
+    assert.equal(released.outcome, 'enriched');
+    assert.equal(released.attributes?.['k8s.pod.uid'], 'uid-during-sync');
+  });
+
   test('a detection held before its pod exists is released enriched when the pod arrives', async () => {
     const metadata = startMetadata();
     await synced(metadata);
@@ -301,6 +315,21 @@ describe('informer resilience', () => {
     await server.restart();
     await metadata.informer!.whenSynced();
     assert.ok(metadata.cache?.byPodUid('uid-cold'));
+  });
+});
+
+describe('shutdown', () => {
+  test('stop() returns while a list request is still unanswered, and releases held detections', async () => {
+    server.pauseLists();
+    const metadata = startMetadata();
+    await waitFor(() => server.pausedListCount > 0, { what: 'the first list request' });
+    const released = holdOnce(metadata, 'uid-stop', CONTAINER_A);
+    let stopped = false;
+    void metadata.stop().then(() => { stopped = true; });
+    await waitFor(() => stopped, { what: 'stop() to return' });
+    assert.equal(metadata.state, 'stopped');
+    assert.equal(released.calls, 1);
+    assert.equal(released.outcome, 'bare');
   });
 });
 

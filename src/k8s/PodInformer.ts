@@ -152,7 +152,7 @@ export class PodInformer {
       if (continueToken) query.set('continue', continueToken);
       let page: PodListPage;
       try {
-        page = await this.options.reader.getJson(`/api/v1/pods?${query}`) as PodListPage;
+        page = await this.options.reader.getJson(`/api/v1/pods?${query}`, this.stopController.signal) as PodListPage;
       } catch (error) {
         if ((error as { code?: unknown }).code === 410) throw new GoneError('list continue token expired');
         throw error;

@@ -66,6 +66,8 @@ export class FakeApiServer {
   private readonly replicaSets = new Map<string, object>();
   private readonly jobs = new Map<string, object>();
   private readonly forbidden = new Set<'replicasets' | 'jobs'>();
+  /** While set, list requests wait here instead of being answered. */
+  private pausedLists: (() => void)[] | undefined;
 
   private constructor() {
     this.dir = mkdtempSync(join(tmpdir(), 'kubesentry-apiserver-'));
@@ -157,6 +159,22 @@ export class FakeApiServer {
       object: { kind: 'Pod', apiVersion: 'v1', metadata: { resourceVersion: String(this.resourceVersion) } },
     });
     for (const watch of this.watches) watch.response.write(line + '\n');
+  }
+
+  /** Holds every list request unanswered until resumeLists(), like an API server under load. */
+  pauseLists(): void {
+    this.pausedLists ??= [];
+  }
+
+  resumeLists(): void {
+    const paused = this.pausedLists ?? [];
+    this.pausedLists = undefined;
+    for (const answer of paused) answer();
+  }
+
+  /** List requests waiting for resumeLists(). */
+  get pausedListCount(): number {
+    return this.pausedLists?.length ?? 0;
   }
 
   get openWatchCount(): number {
@@ -256,6 +274,7 @@ export class FakeApiServer {
     if (url.pathname === '/api/v1/pods') {
       const watch = url.searchParams.get('watch');
       if (watch === '1' || watch === 'true') this.serveWatch(url, nodeName, res);
+      else if (this.pausedLists) this.pausedLists.push(() => this.serveList(url, nodeName, res));
       else this.serveList(url, nodeName, res);
       return;
     }

@@ -20,7 +20,7 @@ export class ApiStatusError extends Error {
 
 export interface ApiReader {
   /** GET path (with query) and parse the JSON body; rejects with ApiStatusError for non-2xx answers. */
-  getJson(pathAndQuery: string): Promise<unknown>;
+  getJson(pathAndQuery: string, signal?: AbortSignal): Promise<unknown>;
 }
 
 export class KubeConfigApiReader implements ApiReader {
@@ -32,11 +32,11 @@ export class KubeConfigApiReader implements ApiReader {
     this.timeoutMs = timeoutMs;
   }
 
-  async getJson(pathAndQuery: string): Promise<unknown> {
+  async getJson(pathAndQuery: string, signal?: AbortSignal): Promise<unknown> {
     const cluster = this.config.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
     const url = new URL(cluster.server.replace(/\/+$/, '') + pathAndQuery);
-    const options: https.RequestOptions = { headers: { Accept: 'application/json' }, timeout: this.timeoutMs };
+    const options: https.RequestOptions = { headers: { Accept: 'application/json' }, timeout: this.timeoutMs, signal };
     await this.config.applyToHTTPSOptions(options);
     const transport = url.protocol === 'http:' ? http : https;
     const answer = await new Promise<Answer>((resolve, reject) => {
