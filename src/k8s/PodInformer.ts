@@ -46,7 +46,7 @@ export interface PodInformerCounters {
 }
 
 const DEFAULT_WATCH_TIMEOUT = { min: 300, max: 600 };
-/** A watch that ended after less than this without error is treated like a failure, so it cannot hot-loop. */
+/** A watch that ended sooner than this is followed by a backoff pause, so it cannot hot-loop. */
 const MIN_HEALTHY_WATCH_MS = 1000;
 
 type WatchOutcome = 'ended' | 'gone';
@@ -125,8 +125,8 @@ export class PodInformer {
         if (outcome === 'gone') {
           this.counters.relistsAfterGone += 1;
           needList = true;
-          continue;
         }
+        // A watch that ends (or is Gone) at once, every time, must not turn into a loop of requests or full lists.
         if (performance.now() - startedMs < MIN_HEALTHY_WATCH_MS) await this.pause(this.backoff.nextDelayMs());
       } catch (error) {
         if (this.stopped) break;
