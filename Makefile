@@ -66,3 +66,8 @@ $(BUILD)/ks-probe: bpf/tools/ks-probe.c bpf/events.h
 $(BUILD)/ks-open-bench: bpf/tools/ks-open-bench.c bpf/events.h
 	@mkdir -p $(@D)
 	$(CC) -O2 -g -Wall -o $@ $< -lbpf -lelf -lz
+
+# One kernel behaviour per subcommand, for test/bpf-programs.test.ts (bpf/tools/ks-trigger.c).
+$(BUILD)/ks-trigger: bpf/tools/ks-trigger.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -g -Wall -pthread -o $@ $<

@@ -69,15 +69,24 @@ int sys_enter_delete_module__tp(struct trace_event_raw_sys_enter *ctx)
 }
 
 /*
- * ptrace is recorded at exit, from the arguments saved at entry: only then is an attached tracee on
- * the caller's ptraced list, which is how its pid argument (a number in the caller's pid namespace)
- * becomes a host tgid without a pid lookup the tracepoint cannot make.
+ * ptrace is recorded at exit, from the arguments saved at entry. Its pid argument is a number in the
+ * caller's pid namespace; the tracepoint cannot look pids up, but a tracee sits on its tracer's
+ * ptraced list, so the host tgid is found there: at exit for PTRACE_ATTACH/SEIZE (the tracee joins
+ * the list during the call), at entry for PTRACE_DETACH (it leaves it), either for the rest.
  */
+struct ks_pending_ptrace {
+	__s64 request;
+	__u64 pid_arg;
+	__u64 addr;
+	__u32 target_tgid_at_entry;
+	__u32 _pad0;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 1024);
 	__type(key, __u64); /* pid_tgid of the calling thread */
-	__type(value, struct ks_pending_syscall);
+	__type(value, struct ks_pending_ptrace);
 } pending_ptrace SEC(".maps");
 
 #define KS_PTRACED_SCAN_MAX 32
@@ -108,8 +117,9 @@ static long ks_ptraced_scan_step(__u64 index, void *ctx)
 }
 
 /* The host tgid of the caller's tracee whose pid, in the caller's namespace, is vpid; 0 if none. */
-static __always_inline __u32 ks_ptrace_target_tgid(struct task_struct *tracer, __s64 request, __u32 vpid)
+static __always_inline __u32 ks_ptrace_target_tgid(__s64 request, __u32 vpid)
 {
+	struct task_struct *tracer = ks_current_task();
 	struct ks_ptrace_lookup l = {};
 
 	if (request == KS_PTRACE_TRACEME)
@@ -122,15 +132,20 @@ static __always_inline __u32 ks_ptrace_target_tgid(struct task_struct *tracer, _
 	return l.tgid;
 }
 
+/* ptrace(request, pid, addr, data) */
 SEC("tracepoint/syscalls/sys_enter_ptrace")
 int sys_enter_ptrace__tp(struct trace_event_raw_sys_enter *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct ks_pending_syscall pending = {};
+	struct ks_pending_ptrace pending = {
+		.request = KS_ARG(ctx, 0),
+		.pid_arg = KS_ARG(ctx, 1),
+		.addr = KS_ARG(ctx, 2),
+	};
 
 	if (ks_from_agent())
 		return 0;
-	bpf_probe_read_kernel(pending.args, sizeof(pending.args), ctx->args);
+	pending.target_tgid_at_entry = ks_ptrace_target_tgid(pending.request, pending.pid_arg);
 	bpf_map_update_elem(&pending_ptrace, &pid_tgid, &pending, BPF_ANY);
 	return 0;
 }
@@ -139,19 +154,20 @@ SEC("tracepoint/syscalls/sys_exit_ptrace")
 int sys_exit_ptrace__tp(struct trace_event_raw_sys_exit *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct ks_pending_syscall *pending = bpf_map_lookup_elem(&pending_ptrace, &pid_tgid);
+	struct ks_pending_ptrace *pending = bpf_map_lookup_elem(&pending_ptrace, &pid_tgid);
 	struct ks_ptrace *e;
 
 	if (!pending)
 		return 0;
 	e = ks_begin(KS_EVENT_PTRACE, sizeof(*e));
 	if (e) {
-		/* ptrace(request, pid, addr, data) */
 		e->op = KS_OP_PTRACE;
-		e->request = pending->args[0];
-		e->target_pid_arg = pending->args[1];
-		e->addr = pending->args[2];
-		e->target_tgid = ks_ptrace_target_tgid(ks_current_task(), e->request, e->target_pid_arg);
+		e->request = pending->request;
+		e->target_pid_arg = pending->pid_arg;
+		e->addr = pending->addr;
+		e->target_tgid = pending->target_tgid_at_entry;
+		if (!e->target_tgid)
+			e->target_tgid = ks_ptrace_target_tgid(e->request, e->target_pid_arg);
 		ks_submit(e, sizeof(*e));
 	}
 	bpf_map_delete_elem(&pending_ptrace, &pid_tgid);

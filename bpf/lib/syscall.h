@@ -10,13 +10,4 @@
 #define KS_ARG_PTR(ctx, n) ((const void *)KS_ARG(ctx, n))
 #define KS_RET(ctx) (((struct trace_event_raw_sys_exit *)(ctx))->ret)
 
-/*
- * Arguments saved at sys_enter for the matching sys_exit of the same thread, for hooks that need
- * the result (did connect() succeed? which task did ptrace() attach?). An entry whose exit never
- * comes (the thread was killed inside the syscall) is overwritten by the thread's next call.
- */
-struct ks_pending_syscall {
-	__u64 args[6];
-};
-
 #endif /* KS_LIB_SYSCALL_H */
