@@ -253,6 +253,29 @@ describe('informer resilience', () => {
     assert.equal(metadata.state, 'synced');
   });
 
+  test('a watch that ends normally resumes from the last bookmark without relisting', async () => {
+    server.addPod(webPod({ uid: 'uid-bookmark', owner: undefined }));
+    const metadata = startMetadata();
+    await synced(metadata);
+    await waitFor(() => server.openWatchCount > 0, { what: 'the watch to open' });
+    // Changes elsewhere in the cluster move the resourceVersion on without any event for this node.
+    for (let i = 0; i < 3; i++) server.addPod(webPod({ uid: `uid-other-${i}`, nodeName: 'node-b', owner: undefined }));
+    const eventsBefore = metadata.informer!.counters.watchEvents;
+    server.sendBookmark();
+    await waitFor(() => metadata.informer!.counters.watchEvents > eventsBefore, { what: 'the bookmark' });
+    server.compactHistory();
+    const listsBefore = server.requests.list;
+    const watchesBefore = server.requests.watch;
+    server.endWatches();
+    await waitFor(() => server.requests.watch > watchesBefore && server.openWatchCount > 0, { what: 'the watch to resume' });
+    server.updatePod(webPod({ uid: 'uid-bookmark', owner: undefined, labels: { app: 'after-resume' } }));
+    await waitFor(() => metadata.cache?.byPodUid('uid-bookmark')?.attributes['k8s.pod.label.app'] === 'after-resume',
+      { what: 'an update over the resumed watch' });
+    assert.equal(server.requests.gone, 0, 'resumed from the bookmark, not from a compacted version');
+    assert.equal(server.requests.list, listsBefore, 'no relist');
+    assert.equal(metadata.informer!.counters.relistsAfterGone, 0);
+  });
+
   test('a watch resumed from an old resourceVersion after a server restart gets 410 and relists', async () => {
     server.addPod(webPod({ uid: 'uid-restart-gone', owner: undefined }));
     const metadata = startMetadata();

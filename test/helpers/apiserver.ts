@@ -152,6 +152,24 @@ export class FakeApiServer {
     for (const watch of [...this.watches]) this.sendGoneAndEnd(watch);
   }
 
+  /**
+   * Forgets history before the current resourceVersion without touching open watches, as etcd compaction does:
+   * a watch resumed from the current version (e.g. a bookmark's) still works, an older one gets 410.
+   */
+  compactHistory(): void {
+    this.compactedBelow = this.resourceVersion;
+    this.history = [];
+  }
+
+  /** Ends every open watch normally, as the API server does when a watch's timeoutSeconds is up. */
+  endWatches(): void {
+    for (const watch of [...this.watches]) {
+      clearTimeout(watch.timeout);
+      this.watches.delete(watch);
+      watch.response.end();
+    }
+  }
+
   /** Sends a BOOKMARK carrying the current resourceVersion to every open watch. */
   sendBookmark(): void {
     const line = JSON.stringify({
