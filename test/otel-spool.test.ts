@@ -95,6 +95,19 @@ describe('export spool', () => {
     spool.close();
   });
 
+  for (const fsync of ['always', 'interval'] as const) {
+    test(`fsync ${fsync}: appended records are readable after a reopen`, () => {
+      const dir = tempDir();
+      const spool = new Spool(dir, { maxBytes: 1024 * 1024, fsync, fsyncIntervalMs: 10, onEvict: () => {} });
+      spool.append([item('a'), item('b')]);
+      spool.ack(spool.peek(1)!);
+      const reopened = open(dir);
+      assert.deepEqual(reopened.peek(10)!.payloads.map(String), ['b']);
+      reopened.close();
+      spool.close();
+    });
+  }
+
   test('a record bigger than the whole spool is refused and counted, not stored', () => {
     const spool = open(tempDir(), 128 * 1024);
     assert.equal(spool.append([item('y'.repeat(200 * 1024)), item('small')]), 1);
