@@ -133,7 +133,8 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
     const podUid = d.attributes['k8s.pod.uid'] as string | undefined;
     const containerId = d.attributes['container.id'] as string | undefined;
     if (!k8s || !containerId) return deliver(d);
-    k8s.enricher.hold(podUid, containerId, (attributes) => {
+    k8s.enricher.hold(podUid, containerId, (attributes, outcome) => {
+      if (outcome === 'bare' && podUid) metrics?.k8sMetadataMiss();
       Object.assign(d.attributes, attributes);
       // Namespace and image exceptions can only be judged once the pod is known.
       if (!engine.isExcepted(d)) deliver(d);

@@ -24,7 +24,7 @@ export interface AgentConfig {
     incidentQuietWindowMs: number;
   };
   spool: { maxBytes: number; fsync: 'always' | 'interval' | 'never' };
-  kubernetes: { enabled: 'auto' | 'on' | 'off'; kubeconfig: string; labelAllowList: string[]; holdMs: number };
+  kubernetes: { enabled: 'auto' | 'on' | 'off'; kubeconfig: string; labelAllowList?: string[]; holdMs: number };
   health: { listen: string };
   prometheus: { listen: string };
   rules: Record<string, unknown>;
@@ -85,7 +85,7 @@ export const CONFIG_SCHEMA = obj({
   kubernetes: obj({
     enabled: { type: 'string', enum: ['auto', 'on', 'off'], default: 'auto', description: 'Pod metadata from the API server (auto: when in a cluster or KUBECONFIG is set)' },
     kubeconfig: str('', 'kubeconfig path (default in-cluster, then $KUBECONFIG)'),
-    labelAllowList: { type: 'array', items: { type: 'string' }, default: ['app', 'app.kubernetes.io/name'], description: 'Pod labels copied as k8s.pod.label.<key>' },
+    labelAllowList: { type: 'array', items: { type: 'string' }, description: 'Pod labels copied as k8s.pod.label.<key> (default: app and the app.kubernetes.io/* recommended labels)' },
     holdMs: int(2000, 'How long a detection waits for its pod to reach the cache'),
   }),
   health: obj({ listen: str('', 'host:port of the /healthz and /readyz endpoint (empty: off)') }),
