@@ -40,7 +40,7 @@ int snapshot_tasks__iter(struct bpf_iter__task *ctx)
 	struct task_struct *task = ctx->task;
 	struct ks_exec *e;
 
-	if (!task || task->pid != task->tgid)
+	if (!task || task->pid != task->tgid || task->tgid == agent_tgid)
 		return 0;
 	e = ks_reserve(KS_EVENT_EXEC, sizeof(*e));
 	if (!e)

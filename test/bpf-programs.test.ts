@@ -1,0 +1,533 @@
+// The kernel programs of build/kubesentry.bpf.o, hook by hook, on the real kernel: build/ks-trigger (or a
+// plain command) does one thing, and the record it causes is found by its tgid, decoded by the agent's own
+// decoder, and checked field by field. Needs root and kernel BTF; never skipped (CI=true runs as root).
+// The module syscalls are not covered here: this VM's kernel has no CONFIG_MODULES, so no tracepoints.
+
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { createDecoderStats, decodeBatch } from '../src/receiver/decoder.ts';
+import {
+  AddressFamily,
+  EventType,
+  ExecFlag,
+  HeaderFlag,
+  Op,
+  PayloadKind,
+  type KernelEvent,
+} from '../src/receiver/events.ts';
+import { openKernelSource, type HookVariant, type KernelSource } from '../src/receiver/kernel.ts';
+import { cgroup2Root } from './helpers/cgroup.ts';
+import { waitFor } from './helpers/wait.ts';
+
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+const TRIGGER = path.join(REPO, 'build/ks-trigger');
+
+const CLONE_NEWNS = 0x00020000n;
+const CLONE_NEWUTS = 0x04000000n;
+const CAP_SYS_ADMIN = 21n;
+const UNCHANGED = 0xffffffff;
+const AT_FDCWD = -100;
+const SIGKILL = 9;
+
+const PATTERNS = ['/etc/shadow', '/tmp/ks-bpf-test-*', '/tmp/ks-sfx-*.key', '/tmp/ks-ifx-*/secret/*'];
+const PatternId = { shadow: 0, prefix: 1, suffix: 2, infix: 3 } as const;
+
+type EventOf<T extends KernelEvent['type']> = Extract<KernelEvent, { type: T }>;
+
+/** Everything one kernel source delivers, decoded, for tests to search. */
+class Recorder {
+  readonly events: KernelEvent[] = [];
+  readonly source: KernelSource;
+  private readonly stats = createDecoderStats();
+
+  constructor(variants?: readonly HookVariant[]) {
+    this.source = openKernelSource({ agentTgid: process.pid, pathPatterns: PATTERNS, wakeupBatchBytes: 0, variants });
+    this.source.start((batch) => decodeBatch(batch, (event) => this.events.push(event), this.stats));
+  }
+
+  of<T extends KernelEvent['type']>(type: T, tgid: number, where: (e: EventOf<T>) => boolean = () => true): EventOf<T>[] {
+    return this.events.filter((e): e is EventOf<T> => e.type === type && e.tgid === tgid && where(e as EventOf<T>));
+  }
+
+  async find<T extends KernelEvent['type']>(
+    type: T,
+    tgid: number,
+    what: string,
+    where: (e: EventOf<T>) => boolean = () => true,
+  ): Promise<EventOf<T>> {
+    return waitFor(() => this.of(type, tgid, where)[0], { what });
+  }
+
+  /** The exit record closes a process's records: once it is here, everything before it is too. */
+  async exited(tgid: number): Promise<void> {
+    await this.find(EventType.Exit, tgid, `the exit of ${tgid}`);
+  }
+
+  close(): void {
+    this.source.close();
+  }
+}
+
+interface Ran {
+  pid: number;
+  stdout: string;
+  /** key=value lines the trigger printed */
+  out: Record<string, string>;
+}
+
+/** Runs a command to its end; a trigger that could not do its job fails the test with its stderr. */
+function run(command: string, args: string[], expectedExit = 0): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      const status = code ?? -(signal === 'SIGKILL' ? SIGKILL : 1);
+      if (status !== expectedExit) {
+        reject(new Error(`${command} ${args.join(' ')} exited ${code ?? signal}: ${stderr.trim()}`));
+        return;
+      }
+      const out: Record<string, string> = {};
+      for (const line of stdout.split('\n')) {
+        const eq = line.indexOf('=');
+        if (eq > 0) out[line.slice(0, eq)] = line.slice(eq + 1);
+      }
+      resolve({ pid: child.pid!, stdout, out });
+    });
+  });
+}
+
+const trigger = (args: string[], expectedExit = 0) => run(TRIGGER, args, expectedExit);
+
+function nsInode(pid: number | 'self', ns: string): number {
+  return Number(/\[(\d+)\]/.exec(readlinkSync(`/proc/${pid}/ns/${ns}`))![1]);
+}
+
+function listen(server: Server, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      const address = server.address();
+      resolve(typeof address === 'object' && address ? address.port : 0);
+    });
+  });
+}
+
+before(() => {
+  execFileSync('make', ['-s', 'bpf', 'build/ks-trigger'], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
+});
+
+describe('kernel programs (tp_btf variants where the kernel has them)', () => {
+  let rec: Recorder;
+  let scratch: string;
+
+  before(() => {
+    rec = new Recorder();
+    scratch = mkdtempSync(path.join(tmpdir(), 'ks-bpf-'));
+  });
+
+  after(() => {
+    rec.close();
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  test('exec reports path, argv, argc, parent, credentials, host namespaces and the executable inode', async () => {
+    const ran = await trigger(['exit', '0']);
+    const exec = await rec.find(EventType.Exec, ran.pid, 'the exec of ks-trigger');
+    const stat = statSync(TRIGGER, { bigint: true });
+    assert.equal(exec.path, TRIGGER);
+    assert.deepEqual(exec.argv, [TRIGGER, 'exit', '0']);
+    assert.equal(exec.argc, 3);
+    assert.equal(exec.ppid, process.pid);
+    assert.equal(exec.comm, 'ks-trigger');
+    assert.equal(exec.uid, process.getuid!());
+    assert.equal(exec.euid, process.geteuid!());
+    assert.equal(exec.exeIno, stat.ino);
+    assert.equal(exec.exeMtimeNs, stat.mtimeNs);
+    assert.equal(exec.exeNlink, 1);
+    assert.equal(exec.exeFlags, 0);
+    assert.equal(exec.flags & HeaderFlag.Truncated, 0);
+    // the child runs in this process's namespaces
+    for (const [field, ns] of [['mnt', 'mnt'], ['pid', 'pid'], ['net', 'net'], ['user', 'user'], ['uts', 'uts'], ['ipc', 'ipc'], ['cgroup', 'cgroup']] as const) {
+      assert.equal(exec.ns[field], nsInode('self', ns), `${ns} namespace`);
+    }
+    assert.ok((exec.capEffective >> CAP_SYS_ADMIN) & 1n, 'root has CAP_SYS_ADMIN');
+  });
+
+  test('an argv longer than the record keeps the real argc and is flagged truncated', async () => {
+    const args = Array.from({ length: 100 }, (_, i) => `argument-${i}`);
+    const ran = await run('/bin/true', args);
+    const exec = await rec.find(EventType.Exec, ran.pid, 'the exec of /bin/true');
+    assert.equal(exec.argc, 101);
+    assert.ok(exec.flags & HeaderFlag.Truncated);
+    assert.deepEqual(exec.argv.slice(0, 3), ['/bin/true', 'argument-0', 'argument-1']);
+  });
+
+  test('executing a memfd is flagged memfd (and unlinked: a memfd has no links)', async () => {
+    const ran = await trigger(['memfd-exec', 'ks-payload']);
+    const exec = await rec.find(EventType.Exec, ran.pid, 'the exec of the memfd', (e) => e.argv[0] === 'true');
+    assert.equal(exec.exeFlags, ExecFlag.Memfd | ExecFlag.Unlinked);
+    assert.equal(exec.exeNlink, 0);
+  });
+
+  test('executing a deleted file is flagged unlinked, not memfd', async () => {
+    const ran = await trigger(['unlinked-exec', path.join(scratch, 'deleted-true')]);
+    const exec = await rec.find(EventType.Exec, ran.pid, 'the exec of the deleted file', (e) => e.argv[0] === 'true');
+    assert.equal(exec.exeFlags, ExecFlag.Unlinked);
+  });
+
+  test('fork reports a new process, with the child identity its own records carry; threads are not reported', async () => {
+    const ran = await trigger(['fork']);
+    const child = Number(ran.out.child);
+    const fork = await rec.find(EventType.Fork, ran.pid, 'the fork', (e) => e.childTgid === child);
+    assert.equal(fork.childPid, child);
+    const childExit = await rec.find(EventType.Exit, child, 'the exit of the forked child');
+    assert.equal(childExit.startBoottimeNs, fork.childStartBoottimeNs);
+    assert.equal(fork.cloneFlags & 0x100n, 0n, 'fork() shares no memory');
+
+    const threaded = await trigger(['thread']);
+    await rec.exited(threaded.pid);
+    assert.deepEqual(rec.of(EventType.Fork, threaded.pid), []);
+  });
+
+  test('exit is reported once per process with the wait(2) status', async () => {
+    const ran = await trigger(['exit', '3'], 3);
+    await rec.exited(ran.pid);
+    const exits = rec.of(EventType.Exit, ran.pid);
+    assert.equal(exits.length, 1);
+    assert.equal(exits[0].exitCode, 3 << 8);
+    const exec = rec.of(EventType.Exec, ran.pid)[0];
+    assert.equal(exits[0].startBoottimeNs, exec.startBoottimeNs);
+
+    const killed = await trigger(['kill-self'], -SIGKILL);
+    assert.equal((await rec.find(EventType.Exit, killed.pid, 'the exit of the killed trigger')).exitCode, SIGKILL);
+
+    const threaded = await trigger(['thread']);
+    await rec.exited(threaded.pid);
+    assert.equal(rec.of(EventType.Exit, threaded.pid).length, 1, 'a thread exiting does not end the process');
+  });
+
+  test('unshare and clone3 with CLONE_NEW* flags are reported; plain fork is not', async () => {
+    const unshared = await trigger(['unshare-uts']);
+    const ns = await rec.find(EventType.Namespace, unshared.pid, 'the unshare');
+    assert.equal(ns.op, Op.Unshare);
+    assert.equal(ns.cloneFlags, CLONE_NEWUTS);
+
+    const cloned = await trigger(['clone3-uts']);
+    const clone3 = await rec.find(EventType.Namespace, cloned.pid, 'the clone3');
+    assert.equal(clone3.op, Op.Clone3);
+    assert.equal(clone3.cloneFlags, CLONE_NEWUTS);
+    const fork = await rec.find(EventType.Fork, cloned.pid, 'the fork of clone3');
+    assert.equal(fork.cloneFlags & CLONE_NEWUTS, CLONE_NEWUTS, 'the child is seen in a new UTS namespace');
+
+    const forked = await trigger(['fork']);
+    await rec.exited(forked.pid);
+    assert.deepEqual(rec.of(EventType.Namespace, forked.pid), []);
+  });
+
+  test('setns on an nsfs file names the target namespace; on a pidfd the target is unknown', async () => {
+    const ran = await trigger(['setns-uts']);
+    const setns = await rec.find(EventType.Setns, ran.pid, 'the setns');
+    assert.equal(setns.fd, Number(ran.out.fd));
+    assert.equal(setns.nstype, Number(CLONE_NEWUTS));
+    assert.equal(setns.targetNsIno, nsInode('self', 'uts'));
+    assert.equal(setns.targetNsType, Number(CLONE_NEWUTS));
+
+    const pidfd = await trigger(['setns-pidfd']);
+    const viaPidfd = await rec.find(EventType.Setns, pidfd.pid, 'the setns on a pidfd');
+    assert.equal(viaPidfd.targetNsIno, 0);
+    assert.equal(viaPidfd.targetNsType, 0);
+  });
+
+  test('mount, umount2, fsopen, fsmount, move_mount, chroot and pivot_root are reported with their strings', async () => {
+    const dir = path.join(scratch, 'mnt');
+    mkdirSync(dir);
+    const ran = await trigger(['mounts', dir]);
+    await rec.exited(ran.pid);
+    const mounts = rec.of(EventType.Mount, ran.pid);
+    const mount = mounts.find((m) => m.op === Op.Mount && m.target === dir);
+    assert.ok(mount, 'mount(2) of the tmpfs');
+    assert.deepEqual([mount.source, mount.fstype, mount.mountFlags], ['ks-source', 'tmpfs', 2n /* MS_NOSUID */]);
+    assert.ok(mounts.some((m) => m.op === Op.Umount && m.target === dir && m.mountFlags === 2n /* MNT_DETACH */));
+    assert.ok(mounts.some((m) => m.op === Op.Fsopen && m.fstype === 'tmpfs'));
+    assert.ok(mounts.some((m) => m.op === Op.Fsmount));
+    assert.ok(mounts.some((m) => m.op === Op.MoveMount && m.target === dir));
+    const roots = rec.of(EventType.RootChange, ran.pid);
+    assert.ok(roots.some((r) => r.op === Op.Chroot && r.newRoot === '/'));
+    assert.ok(roots.some((r) => r.op === Op.PivotRoot && r.newRoot === dir && r.putOld === `${dir}/old`));
+    assert.ok(rec.of(EventType.Namespace, ran.pid).some((n) => n.cloneFlags === CLONE_NEWNS));
+  });
+
+  test('opens are reported only when the path matches a pattern, with the pattern that matched', async () => {
+    const cases: Array<[string, string[], number | null]> = [
+      ['openat', ['/etc/shadow'], PatternId.shadow],
+      ['openat', ['/etc/shadow-'], null], // exact means exact
+      ['openat', ['/etc/passwd'], null],
+      ['openat', [path.join(scratch, 'x')], null],
+      ['openat', ['/tmp/ks-bpf-test-anything'], PatternId.prefix],
+      ['openat', ['/tmp/ks-sfx-a.key'], PatternId.suffix],
+      ['openat', ['/tmp/ks-sfx-a.key.bak'], null],
+      ['openat', ['/tmp/ks-ifx-1/a/secret/b'], PatternId.infix],
+      ['openat', ['/tmp/ks-ifx-1/a/public/b'], null],
+    ];
+    for (const [how, args, patternId] of cases) {
+      const ran = await trigger([how, ...args]);
+      await rec.exited(ran.pid);
+      const opens = rec.of(EventType.Open, ran.pid);
+      if (patternId === null) {
+        assert.deepEqual(opens, [], `${args[0]} is not sensitive`);
+      } else {
+        assert.equal(opens.length, 1, `${args[0]} is reported once`);
+        assert.deepEqual([opens[0].path, opens[0].patternId, opens[0].op, opens[0].dirfd], [args[0], patternId, Op.Openat, AT_FDCWD]);
+      }
+    }
+  });
+
+  test('open, openat2 and creat are matched like openat and carry their flags', async () => {
+    const O_CLOEXEC = 0o2000000;
+    const O_CREAT_WRONLY_TRUNC = 0o100 | 0o1 | 0o1000;
+    const expectations: Array<[string, string, number, number]> = [
+      ['open', '/etc/shadow', Op.Open, 0],
+      ['openat2', '/etc/shadow', Op.Openat2, O_CLOEXEC],
+      ['creat', '/tmp/ks-bpf-test-created', Op.Creat, O_CREAT_WRONLY_TRUNC],
+    ];
+    for (const [how, file, op, flags] of expectations) {
+      const ran = await trigger([how, file]);
+      const open = await rec.find(EventType.Open, ran.pid, `the ${how}`);
+      assert.deepEqual([open.op, open.path, open.openFlags], [op, file, flags]);
+    }
+    rmSync('/tmp/ks-bpf-test-created', { force: true });
+  });
+
+  test('open_by_handle_at is always reported, with the mount fd', async () => {
+    const ran = await trigger(['open-by-handle', '/etc/hosts']);
+    const open = await rec.find(EventType.Open, ran.pid, 'the open_by_handle_at');
+    assert.equal(open.op, Op.OpenByHandleAt);
+    assert.equal(open.dirfd, Number(ran.out.mount_fd));
+    assert.equal(open.path, '');
+  });
+
+  test('the first bytes on a fresh TCP connection are reported once, over IPv4 and IPv6', async () => {
+    const server = createServer((socket) => socket.resume());
+    const port = await listen(server, '127.0.0.1');
+    try {
+      const ran = await trigger(['tcp-send', String(port)]);
+      const connect = await rec.find(EventType.Connect, ran.pid, 'the connect');
+      assert.deepEqual([connect.family, connect.address, connect.port, connect.fd], [AddressFamily.Inet, '127.0.0.1', port, Number(ran.out.fd)]);
+      await rec.exited(ran.pid);
+      const payloads = rec.of(EventType.Payload, ran.pid);
+      assert.equal(payloads.length, 1, 'only the first write');
+      assert.equal(Buffer.from(payloads[0].data).toString(), 'FIRST-BYTES');
+      assert.deepEqual([payloads[0].kind, payloads[0].op, payloads[0].port, payloads[0].totalLen], [PayloadKind.TcpFirstBytes, Op.Write, port, 11]);
+    } finally {
+      server.close();
+    }
+
+    const server6 = createServer((socket) => socket.resume());
+    const port6 = await listen(server6, '::1');
+    try {
+      const ran = await trigger(['tcp6-nonblock-send', String(port6)]);
+      const payload = await rec.find(EventType.Payload, ran.pid, 'the first IPv6 bytes');
+      assert.deepEqual([payload.family, payload.address, payload.port, payload.op], [AddressFamily.Inet6, '::1', port6, Op.Sendmsg]);
+      assert.equal(Buffer.from(payload.data).toString(), 'v6-first');
+    } finally {
+      server6.close();
+    }
+  });
+
+  test('DNS queries over UDP are reported, sent to port 53 or on a socket connected to it', async () => {
+    const ran = await trigger(['dns']);
+    await rec.exited(ran.pid);
+    const queries = rec.of(EventType.Payload, ran.pid);
+    assert.equal(queries.length, 2);
+    for (const query of queries) {
+      assert.equal(query.kind, PayloadKind.DnsQuery);
+      assert.equal(query.port, 53);
+      assert.match(Buffer.from(query.data).toString('latin1'), /\x07example\x03com/);
+    }
+    assert.deepEqual(queries.map((q) => [q.op, q.address, q.fd]), [
+      [Op.Sendto, '127.0.0.53', Number(ran.out.fd)],
+      [Op.Write, '127.0.0.1', Number(ran.out.connected_fd)],
+    ]);
+  });
+
+  test('connect to unix sockets reports the path, abstract names with a leading @', async () => {
+    const socketPath = path.join(scratch, 'nobody-listens.sock');
+    const ran = await trigger(['unix-connect', socketPath]);
+    const connect = await rec.find(EventType.Connect, ran.pid, 'the unix connect');
+    assert.deepEqual([connect.family, connect.unixPath], [AddressFamily.Unix, socketPath]);
+    const abstract = await trigger(['unix-connect', '@ks-abstract-name']);
+    assert.equal((await rec.find(EventType.Connect, abstract.pid, 'the abstract connect')).unixPath, '@ks-abstract-name');
+  });
+
+  test('ptrace reports the request and resolves the tracee to its host tgid, detach included', async () => {
+    const ran = await trigger(['ptrace-attach']);
+    const child = Number(ran.out.child);
+    await rec.exited(ran.pid);
+    const calls = rec.of(EventType.Ptrace, ran.pid);
+    assert.deepEqual(calls.map((c) => [c.op, Number(c.request), c.targetPidArg, c.targetTgid]), [
+      [Op.Ptrace, 16 /* ATTACH */, child, child],
+      [Op.Ptrace, 2 /* PEEKDATA */, child, child],
+      [Op.Ptrace, 17 /* DETACH */, child, child],
+    ]);
+    assert.equal(calls[1].addr, 0x1000n);
+  });
+
+  test('process_vm_writev reports the target pid and the remote address', async () => {
+    const ran = await trigger(['process-vm-writev']);
+    const write = await rec.find(EventType.Ptrace, ran.pid, 'the process_vm_writev');
+    assert.deepEqual([write.op, write.targetPidArg, write.addr], [Op.ProcessVmWritev, ran.pid, BigInt(ran.out.addr)]);
+  });
+
+  test('bpf(BPF_PROG_LOAD) reports the program type; perf_event_open the attr type and config', async () => {
+    const loaded = await trigger(['bpf-prog-load']);
+    const bpf = await rec.find(EventType.Bpf, loaded.pid, 'the bpf() call');
+    assert.deepEqual([bpf.op, bpf.cmd, bpf.progType], [Op.Bpf, 5 /* BPF_PROG_LOAD */, 1 /* SOCKET_FILTER */]);
+    const perf = await trigger(['perf-event-open']);
+    const event = await rec.find(EventType.Bpf, perf.pid, 'the perf_event_open');
+    assert.deepEqual([event.op, event.cmd, event.config, event.targetPid], [Op.PerfEventOpen, 1 /* SOFTWARE */, 0n /* CPU_CLOCK */, 0]);
+  });
+
+  test('memfd_create reports its name and flags; userfaultfd its flags', async () => {
+    const memfd = await trigger(['memfd', 'ks-anonymous']);
+    const created = await rec.find(EventType.FdCreate, memfd.pid, 'the memfd_create');
+    assert.deepEqual([created.op, created.name, created.fdFlags], [Op.MemfdCreate, 'ks-anonymous', 1 /* MFD_CLOEXEC */]);
+    const uffd = await trigger(['userfaultfd']);
+    const fault = await rec.find(EventType.FdCreate, uffd.pid, 'the userfaultfd');
+    assert.deepEqual([fault.op, fault.fdFlags], [Op.Userfaultfd, 0o2000000 /* O_CLOEXEC */]);
+  });
+
+  test('the setuid family reports ids as passed, unchanged ones as -1, with euid and capabilities before', async () => {
+    const ran = await trigger(['setresuid']);
+    await rec.exited(ran.pid);
+    const calls = rec.of(EventType.Creds, ran.pid);
+    assert.deepEqual(calls.map((c) => [c.op, ...c.args]), [
+      [Op.Setresuid, UNCHANGED, 0, UNCHANGED],
+      [Op.Setreuid, 0, UNCHANGED, UNCHANGED],
+      [Op.Setfsuid, 0, UNCHANGED, UNCHANGED],
+      [Op.Setgid, 0, UNCHANGED, UNCHANGED],
+    ]);
+    const exec = rec.of(EventType.Exec, ran.pid)[0];
+    for (const call of calls) {
+      assert.equal(call.euidBefore, 0);
+      assert.equal(call.capEffectiveBefore, exec.capEffective);
+    }
+  });
+
+  test('capset reports the capabilities asked for next to those held', async () => {
+    const ran = await trigger(['capset-drop-sys-admin']);
+    const capset = await rec.find(EventType.Creds, ran.pid, 'the capset');
+    assert.equal(capset.op, Op.Capset);
+    assert.equal(capset.capEffectiveNew, capset.capEffectiveBefore & ~(1n << CAP_SYS_ADMIN));
+    assert.equal(capset.capPermittedNew, capset.capPermittedBefore);
+  });
+
+  test('cgroup2 mkdir and rmdir report the id that tasks inside carry, level and path', async () => {
+    const name = `ks-bpf-test-${process.pid}`;
+    const dir = path.join(cgroup2Root(), name);
+    const ran = await run('/bin/sh', ['-c', `mkdir ${dir} && stat -c %i ${dir} && rmdir ${dir}`]);
+    const id = BigInt(ran.stdout.trim());
+    // mkdir and rmdir are children of the shell, so their records are found by path
+    const cgroupRecord = (op: Op) => () => rec.events.find((e) => e.type === EventType.Cgroup && e.op === op && e.path === `/${name}`);
+    const made = await waitFor(cgroupRecord(Op.CgroupMkdir), { what: 'the cgroup mkdir' });
+    const removed = await waitFor(cgroupRecord(Op.CgroupRmdir), { what: 'the cgroup rmdir' });
+    assert.ok(made.type === EventType.Cgroup && removed.type === EventType.Cgroup);
+    assert.deepEqual([made.id, made.level, removed.id], [id, 1, id]);
+  });
+
+  test('mkdirs in cgroup v1 hierarchies are not reported', async (t) => {
+    const memoryV1 = '/sys/fs/cgroup/memory';
+    let isV1 = false;
+    try {
+      isV1 = statSync(path.join(memoryV1, 'memory.limit_in_bytes')).isFile();
+    } catch {
+      // a pure cgroup2 host has no v1 hierarchy to be quiet about
+    }
+    if (!isV1) {
+      t.diagnostic('no cgroup v1 memory hierarchy on this host');
+      return;
+    }
+    const name = `ks-bpf-v1-${process.pid}`;
+    const ran = await run('/bin/sh', ['-c', `mkdir ${memoryV1}/${name} && rmdir ${memoryV1}/${name} && ${TRIGGER} exit 0`]);
+    const marker = await waitFor(() => rec.events.find((e) => e.type === EventType.Exec && e.ppid === ran.pid && e.path === TRIGGER), { what: 'the exec after the v1 mkdir' });
+    assert.ok(marker);
+    assert.deepEqual(rec.events.filter((e) => e.type === EventType.Cgroup && e.path === `/${name}`), []);
+  });
+
+  test('the snapshot reports a process that existed before it, with path, argv and identity', async () => {
+    const sleeper = spawn('/bin/sleep', ['30'], { stdio: 'ignore' });
+    try {
+      await waitFor(() => readlinkSync(`/proc/${sleeper.pid}/exe`) === '/usr/bin/sleep', { what: 'sleep to be running' });
+      rec.source.snapshot();
+      const snap = await rec.find(EventType.Exec, sleeper.pid!, 'the snapshot of sleep', (e) => (e.exeFlags & ExecFlag.Snapshot) !== 0);
+      assert.equal(snap.path, '/usr/bin/sleep');
+      assert.deepEqual(snap.argv, ['/bin/sleep', '30']);
+      assert.equal(snap.argc, 2);
+      assert.equal(snap.ppid, process.pid);
+      assert.equal(snap.comm, 'sleep');
+      assert.equal(snap.exeIno, statSync('/usr/bin/sleep', { bigint: true }).ino);
+      assert.equal(snap.ns.mnt, nsInode(sleeper.pid!, 'mnt'));
+      // the snapshot is the same process its later records will name
+      sleeper.kill('SIGKILL');
+      const exit = await rec.find(EventType.Exit, sleeper.pid!, 'the exit of sleep');
+      assert.equal(exit.startBoottimeNs, snap.startBoottimeNs);
+    } finally {
+      sleeper.kill('SIGKILL');
+    }
+  });
+
+  test("the agent's own process is never reported", async () => {
+    writeFileSync('/tmp/ks-bpf-test-agent-own', 'x'); // an open that matches a pattern, by the agent itself
+    rmSync('/tmp/ks-bpf-test-agent-own');
+    const ran = await trigger(['openat', '/tmp/ks-bpf-test-after-agent']); // a later record to wait for
+    await rec.find(EventType.Open, ran.pid, 'the trigger open');
+    assert.deepEqual(rec.events.filter((e) => e.tgid === process.pid), []);
+    assert.equal([...rec.source.drops().values()].reduce((a, b) => a + b, 0n), 0n, 'nothing was dropped');
+  });
+});
+
+describe('kernel programs (fallback variants: raw_tp and tracepoint only)', () => {
+  let rec: Recorder;
+
+  before(() => {
+    rec = new Recorder(['raw_tp', 'tp']);
+  });
+
+  after(() => rec.close());
+
+  test('only fallback variants are loaded', () => {
+    const chosen = rec.source.hooks().map((h) => h.variant);
+    assert.ok(!chosen.includes('tp_btf'));
+    assert.ok(chosen.includes('raw_tp') && chosen.includes('tp'));
+  });
+
+  test('exec, fork and exit carry the same fields through the fallback programs', async () => {
+    const ran = await trigger(['fork']);
+    const exec = await rec.find(EventType.Exec, ran.pid, 'the exec via the tracepoint');
+    assert.equal(exec.path, TRIGGER);
+    assert.deepEqual(exec.argv, [TRIGGER, 'fork']);
+    assert.equal(exec.argc, 2, 'argc read from the initial stack');
+    assert.equal(exec.exeIno, statSync(TRIGGER, { bigint: true }).ino);
+    const child = Number(ran.out.child);
+    const fork = await rec.find(EventType.Fork, ran.pid, 'the fork via raw_tp', (e) => e.childTgid === child);
+    const exit = await rec.find(EventType.Exit, child, 'the exit via raw_tp');
+    assert.equal(exit.startBoottimeNs, fork.childStartBoottimeNs);
+  });
+
+  test('cgroup mkdir goes through the raw_tp program', async () => {
+    const name = `ks-bpf-fallback-${process.pid}`;
+    const dir = path.join(cgroup2Root(), name);
+    const ran = await run('/bin/sh', ['-c', `mkdir ${dir} && stat -c %i ${dir} && rmdir ${dir}`]);
+    const made = await waitFor(() => rec.events.find((e) => e.type === EventType.Cgroup && e.path === `/${name}`), { what: 'the cgroup mkdir' });
+    assert.equal(made.type === EventType.Cgroup && made.id, BigInt(ran.stdout.trim()));
+  });
+});
