@@ -5,9 +5,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { startAgent, type RunningAgent } from '../helpers/agent.ts';
 import { startContainer } from '../helpers/podman.ts';
+import { parkedChildPid, parkedInit, releaseParked } from '../helpers/parked.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { TestCollector, type CollectedSpan } from '../otelcol/collector.ts';
 
@@ -27,16 +27,10 @@ after(async () => {
 
 test('a detection in a pod container arrives at the Collector as a LogRecord linked to its process-tree trace', async () => {
   const podUid = randomUUID();
-  const container = await startContainer({
-    podUid,
-    cmd: ['sh', '-c', 'mkfifo /tmp/go; (read x < /tmp/go; exec unshare -U -r true) & wait; sleep 3600'],
-  });
+  const container = await startContainer({ podUid, cmd: parkedInit('unshare -U -r true') });
   try {
-    const [parked] = await waitFor(() => {
-      const kids = readFileSync(`/proc/${container.initPid}/task/${container.initPid}/children`, 'utf8').trim();
-      return kids ? kids.split(/\s+/).map(Number) : undefined;
-    }, { what: 'the parked shell inside the container' });
-    assert.equal((await container.exec(['sh', '-c', 'echo go > /tmp/go'])).code, 0);
+    const parked = await parkedChildPid(container);
+    await releaseParked(container);
 
     const log = await waitFor(
       () => collector.readLogs().find((l) => l.attributes['container.id'] === container.id && l.attributes['security_rule.uuid'] !== undefined),

@@ -5,11 +5,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { startAgent, type RunningAgent, type JsonDetection } from '../helpers/agent.ts';
 import { startContainer } from '../helpers/podman.ts';
 import { kubepodsSystemdPath, runInCgroup } from '../helpers/cgroup.ts';
-import { waitFor } from '../helpers/wait.ts';
+import { parkedChildPid, parkedInit, releaseParked } from '../helpers/parked.ts';
 
 const USER_NAMESPACE_RULE = 'KS-ESC-001';
 
@@ -21,14 +20,6 @@ after(async () => {
   await agent?.stop();
 });
 
-function childrenOf(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
 function assertAncestryEndsAt(d: JsonDetection, initPid: number): void {
   const pids = d.ancestry.map((a) => a.pid);
   assert.equal(pids[0], d.attributes['process.pid'], 'ancestry starts with the process itself');
@@ -37,19 +28,11 @@ function assertAncestryEndsAt(d: JsonDetection, initPid: number): void {
 
 test('a user namespace created in a podman container in a kubepods cgroup is detected with its container, pod and host pid', async () => {
   const podUid = randomUUID();
-  // The init parks a child shell on a fifo; the test learns that child's host pid, then releases it, and the
-  // child execs unshare in place, so the pid the detection must report is known before the event happens.
-  const container = await startContainer({
-    podUid,
-    cmd: ['sh', '-c', 'mkfifo /tmp/go; (read x < /tmp/go; exec unshare -U -r true) & wait; sleep 3600'],
-  });
+  // The pid the detection must report is learnt before the event happens (helpers/parked.ts).
+  const container = await startContainer({ podUid, cmd: parkedInit('unshare -U -r true') });
   try {
-    const [parked] = await waitFor(() => {
-      const kids = childrenOf(container.initPid);
-      return kids.length ? kids : undefined;
-    }, { what: 'the parked shell inside the container' });
-    const released = await container.exec(['sh', '-c', 'echo go > /tmp/go']);
-    assert.equal(released.code, 0, released.stderr);
+    const parked = await parkedChildPid(container);
+    await releaseParked(container);
 
     const d = await agent.waitForDetection(
       (x) => x.rule === USER_NAMESPACE_RULE && x.attributes['process.pid'] === parked,
