@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { waitFor as sharedWaitFor } from '../helpers/wait.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -34,22 +35,16 @@ export async function freeLoopbackPort(): Promise<number> {
   });
 }
 
-/** Polls `check` until it returns a value other than undefined/false, or throws with `what` after timeoutMs. */
+/**
+ * `waitFor` from test/helpers/wait.ts in the argument order these tests use; any value but undefined/false counts
+ * (0 and '' included), so results are boxed on the way through.
+ */
 export async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const boxed = await sharedWaitFor(async () => {
+    const value = await check();
+    return value !== undefined && value !== false ? { value } : undefined;
+  }, { what, timeoutMs, intervalMs: 50 });
+  return boxed.value;
 }
 
 export interface CollectorOptions {
