@@ -23,6 +23,7 @@ import {
 } from '../src/receiver/events.ts';
 import { openKernelSource, type HookVariant, type KernelSource } from '../src/receiver/kernel.ts';
 import { cgroup2Root } from './helpers/cgroup.ts';
+import { startContainer, type Container } from './helpers/podman.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -492,6 +493,54 @@ describe('kernel programs (tp_btf variants where the kernel has them)', () => {
     await rec.find(EventType.Open, ran.pid, 'the trigger open');
     assert.deepEqual(rec.events.filter((e) => e.tgid === process.pid), []);
     assert.equal([...rec.source.drops().values()].reduce((a, b) => a + b, 0n), 0n, 'nothing was dropped');
+  });
+});
+
+describe('kernel programs, seen from inside a real container (podman + runc)', () => {
+  let rec: Recorder;
+  let container: Container;
+
+  before(async () => {
+    rec = new Recorder();
+    container = await startContainer();
+  });
+
+  after(async () => {
+    await container?.remove();
+    rec.close();
+  });
+
+  test("an exec in the container carries the container's cgroup id and namespaces, and its own view of the path", async () => {
+    const ran = await container.exec(['/bin/cat', '/etc/hostname']);
+    assert.equal(ran.code, 0, ran.stderr);
+    const exec = await waitFor(
+      () => rec.events.find((e) => e.type === EventType.Exec && e.cgroupId === container.cgroupId && e.path === '/bin/cat'),
+      { what: 'the exec of cat in the container' },
+    );
+    assert.ok(exec.type === EventType.Exec);
+    assert.deepEqual(exec.argv, ['/bin/cat', '/etc/hostname']);
+    for (const ns of ['mnt', 'pid', 'net', 'uts', 'ipc'] as const) {
+      assert.equal(exec.ns[ns], nsInode(container.initPid, ns), `${ns} namespace of the container`);
+      assert.notEqual(exec.ns[ns], nsInode('self', ns), `${ns} namespace differs from the host's`);
+    }
+  });
+
+  test('the snapshot rebuilds the executable path as the container sees it', async () => {
+    rec.source.snapshot();
+    const snap = await rec.find(EventType.Exec, container.initPid, "the snapshot of the container's init", (e) => (e.exeFlags & ExecFlag.Snapshot) !== 0);
+    assert.equal(snap.cgroupId, container.cgroupId);
+    assert.equal(snap.path, '/bin/busybox', 'sleep is a link to busybox; the exe is busybox, rooted at the container root');
+    assert.deepEqual(snap.argv, ['sleep', 'infinity']);
+    assert.equal(snap.ns.pid, nsInode(container.initPid, 'pid'));
+  });
+
+  test('a sensitive open inside the container is reported with the container path', async () => {
+    const ran = await container.exec(['/bin/cat', '/etc/shadow']);
+    const open = await waitFor(
+      () => rec.events.find((e) => e.type === EventType.Open && e.cgroupId === container.cgroupId && e.path === '/etc/shadow'),
+      { what: 'the open of /etc/shadow in the container' },
+    );
+    assert.ok(open.type === EventType.Open && open.patternId === PatternId.shadow, `cat exited ${ran.code}`);
   });
 });
 
