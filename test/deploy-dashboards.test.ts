@@ -11,14 +11,20 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
+import type { Detection } from '../src/detection.ts';
 import { DETECTION_ATTRIBUTE_KEYS } from '../src/detectors/attributeKeys.ts';
+import type { ExportMetricsRecorder } from '../src/otel/AgentMetrics.ts';
+import { createTelemetry, type Telemetry } from '../src/otel/index.ts';
 import { MetricNames } from '../src/otel/metricNames.ts';
-import { run, runOrThrow } from './helpers/run.ts';
+import { run, runOrThrow, spawnBackground, type BackgroundProcess } from './helpers/run.ts';
+import { waitFor } from './helpers/wait.ts';
+import { collectorBinary, freeLoopbackPort, TestCollector } from './otelcol/collector.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const DASHBOARD_DIR = join(ROOT, 'deploy/grafana/dashboards');
 const DATASOURCES = join(ROOT, 'deploy/grafana/provisioning/datasources/kubesentry.yaml');
 const PROMETHEUS_CONFIG = join(ROOT, 'deploy/compose/prometheus.yaml');
+const GATEWAY_CONFIG = join(ROOT, 'otel-collector-config/gateway.yaml');
 const RECORDS_SOURCE = join(ROOT, 'src/otel/internal/records.ts');
 const TELEMETRY_CONFIG_SOURCE = join(ROOT, 'src/otel/TelemetryConfig.ts');
 
@@ -146,10 +152,9 @@ function splitLabels(expr: string): { labels: string[]; rest: string } {
   return { labels, rest };
 }
 
-/** Problems with one PromQL query, as sentences; empty when every name is one the agent emits. */
-function checkPromQL(query: Query, vocabulary: Vocabulary): string[] {
-  const problems: string[] = [];
-  let { labels, rest } = splitLabels(query.expr);
+/** Metric names and label names one PromQL query (or a label_values() variable) refers to. */
+function promqlNames(expr: string): { metrics: string[]; labels: string[] } {
+  let { labels, rest } = splitLabels(expr);
   const labelValues = /label_values\(\s*([A-Za-z_:][A-Za-z0-9_:]*)\s*,\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)/.exec(rest);
   if (labelValues) {
     labels.push(labelValues[2]);
@@ -157,6 +162,13 @@ function checkPromQL(query: Query, vocabulary: Vocabulary): string[] {
   }
   const identifiers = [...rest.replaceAll(/\$\w+/g, ' ').matchAll(/\b[A-Za-z_:][A-Za-z0-9_:]*\b/g)].map((m) => m[0]);
   const metrics = identifiers.filter((id) => !PROMQL_WORDS.has(id) && !/^\d/.test(id));
+  return { metrics: [...new Set(metrics)], labels: [...new Set(labels)] };
+}
+
+/** Problems with one PromQL query, as sentences; empty when every name is one the agent emits. */
+function checkPromQL(query: Query, vocabulary: Vocabulary): string[] {
+  const problems: string[] = [];
+  const { metrics, labels } = promqlNames(query.expr);
   if (metrics.length === 0) problems.push(`${query.where}: names no metric`);
   const allowedLabels = new Set(vocabulary.promotedLabels);
   for (const metric of metrics) {
@@ -171,29 +183,40 @@ function checkPromQL(query: Query, vocabulary: Vocabulary): string[] {
   return problems;
 }
 
-/** Problems with one LogQL query. Stream selectors may only use index labels; filters any emitted field. */
-function checkLogQL(query: Query, vocabulary: Vocabulary): string[] {
-  const problems: string[] = [];
-  const selector = /\{([^}]*)\}/.exec(query.expr);
-  if (!selector) return [`${query.where}: no stream selector`];
-  for (const m of selector[1].matchAll(/([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"([^"]*)"/g)) {
-    if (!vocabulary.lokiIndexLabels.has(m[1])) problems.push(`${query.where}: ${m[1]} is not a Loki index label for the agent's records`);
-    if (m[1] === 'service_name' && m[3] !== vocabulary.serviceName) {
-      problems.push(`${query.where}: service_name "${m[3]}" is not the agent's service.name "${vocabulary.serviceName}"`);
-    }
-  }
-  const pipeline = query.expr.slice(selector.index + selector[0].length).replaceAll(/"(?:[^"\\]|\\.)*"/g, '""');
+/** Stream-selector labels and pipeline/grouping labels of one LogQL query. */
+function logqlNames(expr: string): { selector: Array<{ label: string; value: string }>; labels: string[] } | undefined {
+  const selectorMatch = /\{([^}]*)\}/.exec(expr);
+  if (!selectorMatch) return undefined;
+  const selector = [...selectorMatch[1].matchAll(/([A-Za-z_][A-Za-z0-9_]*)\s*(?:=~|!~|!=|=)\s*"([^"]*)"/g)].map((m) => ({
+    label: m[1],
+    value: m[2],
+  }));
+  const pipeline = expr.slice(selectorMatch.index + selectorMatch[0].length).replaceAll(/"(?:[^"\\]|\\.)*"/g, '""');
   const labels: string[] = [];
   for (const m of pipeline.matchAll(/\|\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:=~|!~|!=|=|>=|<=|>|<)/g)) labels.push(m[1]);
-  for (const m of query.expr.matchAll(/\b(?:by|without)\s*\(([^)]*)\)/g)) {
+  for (const m of expr.matchAll(/\b(?:by|without)\s*\(([^)]*)\)/g)) {
     labels.push(...m[1].split(',').map((l) => l.trim()).filter(Boolean));
   }
-  for (const label of labels) {
+  return { selector, labels: [...new Set(labels)] };
+}
+
+/** Problems with one LogQL query. Stream selectors may only use index labels; filters any emitted field. */
+function checkLogQL(query: Query, vocabulary: Vocabulary): string[] {
+  const names = logqlNames(query.expr);
+  if (!names) return [`${query.where}: no stream selector`];
+  const problems: string[] = [];
+  for (const { label, value } of names.selector) {
+    if (!vocabulary.lokiIndexLabels.has(label)) problems.push(`${query.where}: ${label} is not a Loki index label for the agent's records`);
+    if (label === 'service_name' && value !== vocabulary.serviceName) {
+      problems.push(`${query.where}: service_name "${value}" is not the agent's service.name "${vocabulary.serviceName}"`);
+    }
+  }
+  for (const label of names.labels) {
     if (!vocabulary.lokiFields.has(label) && !vocabulary.lokiIndexLabels.has(label)) {
       problems.push(`${query.where}: ${label} is not an attribute the agent emits on detection records`);
     }
   }
-  problems.push(...checkLegend(query, labels));
+  problems.push(...checkLegend(query, names.labels));
   return problems;
 }
 
@@ -382,4 +405,212 @@ describe('dashboard checker', () => {
       assert.ok(problems.some((p) => expected.test(p)), `expected ${expected} among: ${JSON.stringify(problems)}`);
     });
   }
+});
+
+// End to end with real data: the agent's telemetry pipeline sends to the shipped gateway Collector config, which
+// writes metrics into a real Prometheus running the demo's config; Loki and Tempo are played by test Collectors
+// (Loki is AGPL and cannot be built into this project's tooling; Tempo is not needed to check names).
+describe('dashboards against real telemetry: agent -> gateway Collector config -> Prometheus', () => {
+  const NODE_NAME = 'node-ci-1';
+  const detection: Detection = {
+    id: '01890a5d-ac96-774b-bcce-b302099a8057',
+    time: new Date().toISOString(),
+    timeUnixNs: BigInt(Date.now()) * 1_000_000n,
+    rule: 'container_escape.nsenter_host',
+    category: 'container_escape',
+    severity: 'critical',
+    summary: 'nsenter into the host namespaces from a container',
+    attributes: {
+      'container.id': 'c'.repeat(64),
+      'k8s.pod.name': 'web-0',
+      'k8s.namespace.name': 'shop',
+      'k8s.pod.uid': '8b7c2f4e-1b2a-4c3d-9e8f-0a1b2c3d4e5f',
+      'process.pid': 4242,
+      'process.executable.path': '/usr/bin/nsenter',
+      'process.command_line': 'nsenter -t 1 -m -u -i -n sh',
+    },
+    ancestry: [
+      { pid: 4242, executable: '/usr/bin/nsenter', command_line: 'nsenter -t 1 -m -u -i -n sh', start_time: new Date().toISOString(), start_boottime_ns: '1000' },
+    ],
+  };
+
+  let prometheusUrl = '';
+  let loki: TestCollector | undefined;
+  let tempo: TestCollector | undefined;
+  const processes: BackgroundProcess[] = [];
+  let telemetry: Telemetry | undefined;
+
+  before(
+    async () => {
+      const built = await runOrThrow('bash', [join(ROOT, 'scripts/build-validators.sh')], { timeoutMs: BUILD_TIMEOUT_MS });
+      const binDir = built.stdout.trim();
+      const dir = mkdtempSync(join(workDir, 'pipeline-'));
+
+      const prometheusPort = await freeLoopbackPort();
+      prometheusUrl = `http://127.0.0.1:${prometheusPort}`;
+      processes.push(
+        spawnBackground(join(binDir, 'prometheus'), [
+          `--config.file=${PROMETHEUS_CONFIG}`,
+          `--storage.tsdb.path=${join(dir, 'prometheus')}`,
+          `--web.listen-address=127.0.0.1:${prometheusPort}`,
+          '--web.enable-otlp-receiver',
+        ]),
+      );
+      await waitFor(async () => (await fetch(`${prometheusUrl}/-/ready`)).ok, { what: 'Prometheus to be ready', timeoutMs: 60_000 });
+
+      loki = await TestCollector.start({ http: { logsPath: '/otlp/v1/logs' } });
+      tempo = await TestCollector.start();
+
+      // The gateway config serves TLS only; a throwaway certificate for 127.0.0.1 stands in for the cluster's.
+      const cert = join(dir, 'tls.crt');
+      const key = join(dir, 'tls.key');
+      await runOrThrow('openssl', [
+        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+        '-subj', '/CN=gateway', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert,
+      ]);
+      const gatewayPort = await freeLoopbackPort();
+      const gateway = spawnBackground(collectorBinary(), ['--config', GATEWAY_CONFIG], {
+        env: {
+          RECEIVER_ENDPOINT: `127.0.0.1:${gatewayPort}`,
+          TLS_CERT_FILE: cert,
+          TLS_KEY_FILE: key,
+          LOKI_OTLP_ENDPOINT: `${loki.httpEndpoint}/otlp`,
+          TEMPO_OTLP_ENDPOINT: `127.0.0.1:${tempo.port}`,
+          PROMETHEUS_OTLP_ENDPOINT: `${prometheusUrl}/api/v1/otlp`,
+          QUEUE_DIR: join(dir, 'queue'),
+          HEALTH_ENDPOINT: `127.0.0.1:${await freeLoopbackPort()}`,
+          TELEMETRY_METRICS_HOST: '127.0.0.1',
+          TELEMETRY_METRICS_PORT: String(await freeLoopbackPort()),
+        },
+      });
+      processes.push(gateway);
+      await gateway.waitForLine(/Everything is ready/, 60_000);
+
+      telemetry = createTelemetry({
+        endpoint: `https://127.0.0.1:${gatewayPort}`,
+        caFile: cert,
+        stateDir: join(dir, 'agent-state'),
+        nodeName: NODE_NAME,
+        clusterName: 'ci',
+        metrics: { exportIntervalMs: 250 },
+        env: {},
+      });
+      // Every metric gets a data point, so every panel has a series to find.
+      const metrics = telemetry.metrics;
+      metrics.eventsReceived('exec', 10);
+      metrics.kernelDropped('exec', 1);
+      metrics.decoderError('truncated');
+      metrics.k8sMetadataMiss();
+      metrics.setProcessTableSize(120);
+      metrics.setContainerCacheSize(3);
+      // The export-side counters are normally driven by failures; record one of each directly.
+      const exportSide = metrics as unknown as ExportMetricsRecorder;
+      exportSide.exportFailure('logs', 'UNAVAILABLE');
+      exportSide.evicted('logs', 1);
+      exportSide.dropped('traces', 'too_large', 1);
+      // As src/agent.ts does for every detection: count it, then export it.
+      metrics.detection(detection.rule, detection.severity);
+      telemetry.emit(detection);
+      await telemetry.forceFlush(60_000);
+    },
+    { timeout: BUILD_TIMEOUT_MS },
+  );
+
+  after(async () => {
+    await telemetry?.shutdown(5_000);
+    for (const process of processes.reverse()) await process.kill();
+    await loki?.dispose();
+    await tempo?.dispose();
+  });
+
+  /** What Prometheus holds and what the gateway said: the first things to look at when data is missing. */
+  async function pipelineDiagnostics(): Promise<string> {
+    const names = (await (await fetch(`${prometheusUrl}/api/v1/label/__name__/values`)).json()) as { data: string[] };
+    const gatewayLog = processes[1]?.lines.slice(-15).join('\n') ?? '';
+    const prometheusLog = processes[0]?.lines.filter((l) => /level=(warn|error)/i.test(l)).slice(-10).join('\n') ?? '';
+    return `Prometheus metric names: ${names.data.join(', ') || '(none)'}\ngateway log:\n${gatewayLog}\nPrometheus warnings:\n${prometheusLog}`;
+  }
+
+  async function prometheusSeries(metric: string): Promise<Array<Record<string, string>>> {
+    const response = await fetch(`${prometheusUrl}/api/v1/series?match[]=${encodeURIComponent(metric)}`);
+    const body = (await response.json()) as { data: Array<Record<string, string>> };
+    return body.data;
+  }
+
+  it('stores every metric a dashboard queries under that name, with every label the dashboard uses', async () => {
+    const queries = dashboards.flatMap(queriesOf).filter((q) => datasourceTypes.get(q.datasourceUid) === 'prometheus');
+    const wanted = new Map<string, Set<string>>();
+    for (const query of queries) {
+      const { metrics, labels } = promqlNames(query.expr);
+      for (const metric of metrics) for (const label of labels) (wanted.get(metric) ?? wanted.set(metric, new Set()).get(metric)!).add(label);
+      for (const metric of metrics) if (!wanted.has(metric)) wanted.set(metric, new Set());
+    }
+    // Metrics reach Prometheus on the agent's export interval; wait until all of them are there.
+    const series = await waitFor(
+      async () => {
+        const found = new Map<string, Array<Record<string, string>>>();
+        for (const metric of wanted.keys()) {
+          const s = await prometheusSeries(metric);
+          if (s.length === 0) return false;
+          found.set(metric, s);
+        }
+        return found;
+      },
+      { what: `every dashboard metric in Prometheus (${[...wanted.keys()].join(', ')})`, timeoutMs: 60_000, intervalMs: 500 },
+    ).catch(async (error: Error) => {
+      throw new Error(`${error.message}\n${await pipelineDiagnostics()}`);
+    });
+    const missing: string[] = [];
+    for (const [metric, labels] of wanted) {
+      for (const label of labels) {
+        if (!series.get(metric)!.some((s) => label in s)) missing.push(`${metric} has no label ${label}`);
+      }
+      if (!series.get(metric)!.some((s) => s.k8s_node_name === NODE_NAME)) missing.push(`${metric} is not labelled with its node`);
+    }
+    assert.deepEqual(missing, []);
+  });
+
+  it('answers every dashboard PromQL query with data', async () => {
+    const queries = dashboards.flatMap(queriesOf).filter((q) => datasourceTypes.get(q.datasourceUid) === 'prometheus');
+    const grafanaToProm = (expr: string) =>
+      expr.replaceAll('$__rate_interval', '1m').replaceAll('$__range', '1h').replaceAll('$node', '.*');
+    const empty = await waitFor(
+      async () => {
+        const stillEmpty: string[] = [];
+        for (const query of queries) {
+          if (query.expr.startsWith('label_values(')) continue;
+          const url = `${prometheusUrl}/api/v1/query?query=${encodeURIComponent(grafanaToProm(query.expr))}`;
+          const body = (await (await fetch(url)).json()) as { status: string; error?: string; data: { result: unknown[] } };
+          assert.equal(body.status, 'success', `${query.where}: ${body.error}`);
+          if (body.data.result.length === 0) stillEmpty.push(query.where);
+        }
+        // rate() needs two samples in its window: wait for the next exports rather than fail early.
+        return stillEmpty.length === 0 ? stillEmpty : false;
+      },
+      { what: 'every dashboard query to return data', timeoutMs: 60_000, intervalMs: 1_000 },
+    ).catch((error: Error) => error.message);
+    assert.deepEqual(empty, []);
+  });
+
+  it('delivers the detection to Loki with every field the Loki queries and the trace link use', async () => {
+    const record = await waitFor(
+      () => loki!.readLogs().find((l) => l.attributes['kubesentry.detection.id'] === detection.id),
+      { what: 'the detection log record at the Loki stand-in', timeoutMs: 30_000 },
+    );
+    assert.equal(record.resource['service.name'], vocabulary.serviceName);
+    // What Loki's OTLP ingestion makes of the record: underscored attribute keys, plus trace_id from the record.
+    const lokiFields = new Set([...Object.keys(record.attributes), ...Object.keys(record.resource)].map(underscored));
+    if (record.traceId) lokiFields.add('trace_id');
+    const queries = dashboards.flatMap(queriesOf).filter((q) => datasourceTypes.get(q.datasourceUid) === 'loki');
+    const missing = queries.flatMap((q) =>
+      logqlNames(q.expr)!.labels.filter((label) => !lokiFields.has(label)).map((label) => `${q.where}: ${label}`),
+    );
+    assert.deepEqual(missing, []);
+    assert.equal(record.attributes['kubesentry.detection.severity'], 'critical');
+    const spans = await waitFor(() => tempo!.readSpans().filter((s) => s.traceId === record.traceId).length > 0 && tempo!.readSpans(), {
+      what: 'the incident trace at the Tempo stand-in',
+      timeoutMs: 30_000,
+    });
+    assert.ok(spans.some((s) => s.traceId === record.traceId));
+  });
 });
