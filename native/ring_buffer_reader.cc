@@ -33,6 +33,7 @@ void DeliverBatch(Napi::Env env, Napi::Function callback, std::shared_ptr<Reader
   shared.changed.notify_all();
   uint8_t* data = batch->data;
   size_t size = batch->size;
+  uint64_t records = batch->records;
   delete batch;
   napi_value buffer = nullptr;
   if (deliver && napi_create_external_buffer(env, size, data, FreeBatchData, nullptr, &buffer) != napi_ok) {
@@ -44,6 +45,7 @@ void DeliverBatch(Napi::Env env, Napi::Function callback, std::shared_ptr<Reader
   }
   if (buffer == nullptr) {
     shared.undelivered_batches.fetch_add(1, std::memory_order_relaxed);
+    shared.undelivered_records.fetch_add(records, std::memory_order_relaxed);
     free(data);
     return;
   }
@@ -163,6 +165,7 @@ void RingBufferReader::Flush() {
     std::lock_guard<std::mutex> lock(shared_->mutex);
     shared_->queued_bytes -= batch->size;
     shared_->undelivered_batches.fetch_add(1, std::memory_order_relaxed);
+    shared_->undelivered_records.fetch_add(batch->records, std::memory_order_relaxed);
     free(batch->data);
     delete batch;
   }
@@ -264,6 +267,7 @@ Napi::Value RingBufferReader::Stats(const Napi::CallbackInfo& info) {
   stats.Set("queuedBytes", Napi::BigInt::New(env, queued));
   stats.Set("flowControlWaits", Napi::BigInt::New(env, shared_->flow_control_waits.load()));
   stats.Set("undeliveredBatches", Napi::BigInt::New(env, shared_->undelivered_batches.load()));
+  stats.Set("undeliveredRecords", Napi::BigInt::New(env, shared_->undelivered_records.load()));
   stats.Set("paused", Napi::Boolean::New(env, paused));
   stats.Set("lastErrno", Napi::Number::New(env, shared_->last_error.load()));
   return stats;

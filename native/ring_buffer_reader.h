@@ -41,7 +41,9 @@ struct ReaderShared {
   std::atomic<uint64_t> records{0};
   std::atomic<uint64_t> bytes{0};
   std::atomic<uint64_t> flow_control_waits{0};
+  // Batches (and their records) freed without reaching JS: in flight at close() or environment teardown.
   std::atomic<uint64_t> undelivered_batches{0};
+  std::atomic<uint64_t> undelivered_records{0};
   std::atomic<int> last_error{0};
 };
 

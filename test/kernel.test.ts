@@ -3,7 +3,7 @@
 // Records are decoded only as far as their header: the full decoder is src/receiver/decoder.ts's job.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { after, before, describe, test } from 'node:test';
@@ -65,9 +65,14 @@ function kernelFdCount(): number {
   return count;
 }
 
+const runningLoadgens = new Set<ChildProcess>();
+
 /** Starts loadgen blocked on stdin; go() releases it and resolves when it has exited successfully. */
 function startLoadgen(loadgen: string, args: string[]): { pid: number; go: () => Promise<void> } {
   const child = spawn(loadgen, ['--wait', ...args], { stdio: ['pipe', 'ignore', 'pipe'] });
+  // A test that fails before go() must not leave a generator waiting on stdin (and the test process with it).
+  runningLoadgens.add(child);
+  child.on('exit', () => runningLoadgens.delete(child));
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<void>((resolve, reject) => {
@@ -100,6 +105,7 @@ describe('kernel source', () => {
     fixtures = kernelFixtures();
   });
   after(() => {
+    for (const child of runningLoadgens) child.kill('SIGKILL');
     for (const source of opened) source.close();
   });
 

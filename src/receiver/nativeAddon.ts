@@ -56,7 +56,9 @@ export interface NativeReaderStats {
   bytes: bigint;
   queuedBytes: bigint;
   flowControlWaits: bigint;
+  /** Batches, and the records in them, freed without reaching JS: in flight at close() or teardown. */
   undeliveredBatches: bigint;
+  undeliveredRecords: bigint;
   paused: boolean;
   lastErrno: number;
 }
