@@ -82,6 +82,11 @@ export class ContainerResolver {
     return this.#byContainerId.size;
   }
 
+  /** Every container known now (removed ones excluded), for periodic per-container work such as CPU sampling. */
+  containers(): IterableIterator<ContainerIdentity> {
+    return this.#byContainerId.values();
+  }
+
   /** Path of a known cgroup relative to the cgroup2 root, without miss handling. */
   pathOf(cgroupId: bigint): string | undefined {
     return (this.#byCgroupId.get(cgroupId) ?? this.#removed.get(cgroupId))?.path;
