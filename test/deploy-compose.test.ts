@@ -1,14 +1,17 @@
 // The local demo (deploy/compose) and the image (deploy/Dockerfile) cannot run here: there is no container engine
 // that builds images or runs compose files on these machines. What can be checked is that they agree with the
 // rest of the repository: the files they mount exist, the agent gets the same privileges as in the Helm chart and
-// a config the agent accepts, the image is built the way scripts/setup.sh builds, and it ships what `make all` makes.
+// a config the agent accepts, the image is built the way scripts/setup.sh builds, and it ships what `make all` makes;
+// and that BuildKit's own parser accepts the Dockerfile.
 
 import assert from 'node:assert/strict';
-import { existsSync, globSync, readFileSync } from 'node:fs';
+import { existsSync, globSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { resolveConfig } from '../src/config.ts';
+import { run, runOrThrow } from './helpers/run.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const COMPOSE_FILE = join(ROOT, 'deploy/compose/compose.yaml');
@@ -125,6 +128,38 @@ describe('local demo compose file', () => {
 });
 
 describe('Dockerfile', () => {
+  // A cold build of the validators from Go modules takes minutes; warm, it is instant.
+  const BUILD_TIMEOUT_MS = 30 * 60_000;
+  let validator = '';
+  const workDir = mkdtempSync(join(tmpdir(), 'ks-dockerfile-'));
+  after(() => rmSync(workDir, { recursive: true, force: true }));
+  before(
+    async () => {
+      const built = await runOrThrow('bash', [join(ROOT, 'scripts/build-validators.sh')], { timeoutMs: BUILD_TIMEOUT_MS });
+      validator = join(built.stdout.trim(), 'kubesentry-validate');
+    },
+    { timeout: BUILD_TIMEOUT_MS },
+  );
+
+  it("passes BuildKit's parser and parse-time build checks", async () => {
+    const result = await run(validator, ['-dockerfile', DOCKERFILE]);
+    assert.equal(result.code, 0, result.stderr);
+  });
+
+  it('would reject a Dockerfile with an unknown instruction or inconsistent casing', async () => {
+    const cases: Array<[string, RegExp]> = [
+      ['FROM debian:12 AS build\nCOPYY . .\n', /unknown instruction: COPYY/],
+      ['FROM debian:12 as build\nRUN true\n', /FromAsCasing/],
+    ];
+    for (const [index, [text, message]] of cases.entries()) {
+      const path = join(workDir, `broken-${index}.Dockerfile`);
+      writeFileSync(path, text);
+      const result = await run(validator, ['-dockerfile', path]);
+      assert.equal(result.code, 1, `accepted:\n${text}`);
+      assert.match(result.stderr, message);
+    }
+  });
+
   it('installs only build packages that scripts/setup.sh installs too, and the same Node major', () => {
     const setupPackages = new Set(/APT_PACKAGES=\(([^)]*)\)/.exec(setupScript)![1].replaceAll(/#.*$/gm, '').split(/\s+/).filter(Boolean));
     const aptLine = stage('build').find((l) => l.includes('apt-get install'));

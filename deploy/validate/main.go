@@ -8,6 +8,7 @@
 //	kubesentry-validate FILE...             # "-" reads stdin; exit 1 on the first file with any invalid document
 //	kubesentry-validate -emit-schemas DIR   # writes DIR/<kind>[-<group>]-<version>.json for kubeconform
 //	kubesentry-validate -promql FILE        # JSON [{where, expr}]: Prometheus's parser checks each (dashboards)
+//	kubesentry-validate -dockerfile FILE    # BuildKit's parser and instruction decoder (no engine needed)
 package main
 
 import (
@@ -30,10 +31,27 @@ import (
 func main() {
 	emitDir := flag.String("emit-schemas", "", "write strict JSON schemas for kubeconform into this directory and exit")
 	promqlFile := flag.String("promql", "", "check the PromQL expressions in this JSON file (- for stdin) and exit")
+	dockerfile := flag.String("dockerfile", "", "check this Dockerfile with BuildKit's parser and exit")
 	flag.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: kubesentry-validate FILE... | -emit-schemas DIR | -promql FILE")
+		fmt.Fprintln(os.Stderr, "usage: kubesentry-validate FILE... | -emit-schemas DIR | -promql FILE | -dockerfile FILE")
 	}
 	flag.Parse()
+
+	if *dockerfile != "" {
+		problems, err := checkDockerfile(*dockerfile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "kubesentry-validate: %v\n", err)
+			os.Exit(1)
+		}
+		for _, p := range problems {
+			fmt.Fprintln(os.Stderr, p)
+		}
+		if len(problems) > 0 {
+			os.Exit(1)
+		}
+		fmt.Printf("%s: valid Dockerfile\n", *dockerfile)
+		return
+	}
 
 	if *promqlFile != "" {
 		os.Exit(runPromQL(*promqlFile))
