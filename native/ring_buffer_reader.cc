@@ -96,18 +96,20 @@ RingBufferReader::RingBufferReader(const Napi::CallbackInfo& info) : Napi::Objec
     CloseResources();
     return;
   }
-  // A private epoll set watching the ring's epoll fd and an eventfd, so close() and pause() wake the thread
-  // at once instead of waiting out the poll interval.
+  // A private epoll set: the ring's map fd, edge-triggered, and an eventfd so close(), pause() and resume() wake
+  // the thread at once. Edge-triggered because a ring holding any data polls readable: level-triggered, the
+  // thread would spin on a few records at a time and defeat the BPF side's batched wakeups (wakeup_batch_bytes).
+  // Edges come only from the kernel's wakeups; records submitted without one are picked up by the poll interval.
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   epoll_event ring_event = {};
-  ring_event.events = EPOLLIN;
+  ring_event.events = EPOLLIN | EPOLLET;
   ring_event.data.u32 = 0;
   epoll_event wake_event = {};
   wake_event.events = EPOLLIN;
   wake_event.data.u32 = 1;
   if (wake_fd_ < 0 || epoll_fd_ < 0 ||
-      epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, ring_buffer__epoll_fd(ring_), &ring_event) != 0 ||
+      epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, map_fd_, &ring_event) != 0 ||
       epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &wake_event) != 0) {
     ThrowKernelError(env, "EBPF_RINGBUF", errno, "cannot set up ring buffer polling");
     CloseResources();
@@ -173,6 +175,8 @@ void RingBufferReader::Flush() {
 
 void RingBufferReader::Run() {
   ReaderShared& shared = *shared_;
+  // After waiting on JS or a pause, records may already be waiting whose wakeup edge was spent: read them first.
+  bool read_before_waiting = true;
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(shared.mutex);
@@ -181,29 +185,34 @@ void RingBufferReader::Run() {
         shared.changed.notify_all();
         shared.changed.wait(lock, [&] { return !shared.paused || shared.stop; });
         shared.parked = false;
+        read_before_waiting = true;
       }
       if (!shared.stop && shared.queued_bytes >= shared.max_queued_bytes) {
         shared.flow_control_waits.fetch_add(1, std::memory_order_relaxed);
         shared.changed.wait(lock, [&] {
           return shared.queued_bytes < shared.max_queued_bytes || shared.stop || shared.paused;
         });
+        read_before_waiting = true;
       }
       if (shared.stop) break;
       if (shared.paused) continue;
     }
-    epoll_event events[2];
-    int ready = epoll_wait(epoll_fd_, events, 2, poll_interval_ms_);
-    if (ready < 0 && errno != EINTR) {
-      shared.last_error.store(errno);
-      break;
-    }
-    for (int i = 0; i < ready; i++) {
-      if (events[i].data.u32 == 1) {
-        uint64_t count;
-        ssize_t ignored = read(wake_fd_, &count, sizeof(count));
-        (void)ignored;
+    if (!read_before_waiting) {
+      epoll_event events[2];
+      int ready = epoll_wait(epoll_fd_, events, 2, poll_interval_ms_);
+      if (ready < 0 && errno != EINTR) {
+        shared.last_error.store(errno);
+        break;
+      }
+      for (int i = 0; i < ready; i++) {
+        if (events[i].data.u32 == 1) {
+          uint64_t count;
+          ssize_t ignored = read(wake_fd_, &count, sizeof(count));
+          (void)ignored;
+        }
       }
     }
+    read_before_waiting = false;
     {
       // Re-check after waking: a pause() that raced with the wait must not see records consumed after it.
       std::lock_guard<std::mutex> lock(shared.mutex);
