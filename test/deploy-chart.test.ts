@@ -277,6 +277,53 @@ describe('rendered DaemonSet', () => {
   });
 });
 
+describe('Pod Security admission (the upstream checks, k8s.io/pod-security-admission)', () => {
+  interface Verdict {
+    workload: string;
+    level: string;
+    allowed: boolean;
+    enforced: boolean;
+    reasons?: string[];
+  }
+  const judge = async (text: string) => {
+    const result = await run(join(binDir, 'kubesentry-validate'), ['-pod-security', writeTemp(`psa-${Date.now()}.yaml`, text)]);
+    const verdicts = result.stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as Verdict);
+    return { ...result, verdicts };
+  };
+
+  it('admits the DaemonSet at the level its namespace enforces', async () => {
+    const { code, stderr, verdicts } = await judge(readFileSync(COMMITTED_MANIFESTS, 'utf8'));
+    assert.equal(code, 0, stderr);
+    const enforced = verdicts.find((v) => v.enforced);
+    assert.deepEqual({ level: enforced?.level, allowed: enforced?.allowed }, { level: 'privileged', allowed: true });
+  });
+
+  it('would be refused by baseline only for what the agent needs, which is why the namespace enforces privileged', async () => {
+    const { verdicts } = await judge(readFileSync(COMMITTED_MANIFESTS, 'utf8'));
+    const baseline = verdicts.find((v) => v.level === 'baseline');
+    assert.equal(baseline?.allowed, false);
+    const reasons = (baseline?.reasons ?? []).map((r) => r.split(':')[0]).sort();
+    assert.deepEqual(reasons, [
+      'forbidden AppArmor profile',
+      'host namespaces',
+      'hostPath volumes',
+      'non-default capabilities',
+      'seccompProfile',
+    ]);
+    assert.match(baseline!.reasons!.join('\n'), /host namespaces: hostPID=true$/m, 'only hostPID, never hostNetwork or hostIPC');
+  });
+
+  it('rejects the DaemonSet when its namespace enforces baseline', async () => {
+    const text = readFileSync(COMMITTED_MANIFESTS, 'utf8').replace(
+      'pod-security.kubernetes.io/enforce: privileged',
+      'pod-security.kubernetes.io/enforce: baseline',
+    );
+    const { code, stderr } = await judge(text);
+    assert.equal(code, 1);
+    assert.match(stderr, /1 workloads violate the Pod Security level their namespace enforces/);
+  });
+});
+
 describe('strict validator', () => {
   let daemonSetText = '';
   before(async () => {

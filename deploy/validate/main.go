@@ -9,6 +9,8 @@
 //	kubesentry-validate -emit-schemas DIR   # writes DIR/<kind>[-<group>]-<version>.json for kubeconform
 //	kubesentry-validate -promql FILE        # JSON [{where, expr}]: Prometheus's parser checks each (dashboards)
 //	kubesentry-validate -dockerfile FILE    # BuildKit's parser and instruction decoder (no engine needed)
+//	kubesentry-validate -pod-security FILE  # upstream PodSecurity checks of every pod template, JSON lines out;
+//	                                        # exit 1 when a namespace in FILE enforces a level a workload fails
 package main
 
 import (
@@ -32,8 +34,9 @@ func main() {
 	emitDir := flag.String("emit-schemas", "", "write strict JSON schemas for kubeconform into this directory and exit")
 	promqlFile := flag.String("promql", "", "check the PromQL expressions in this JSON file (- for stdin) and exit")
 	dockerfile := flag.String("dockerfile", "", "check this Dockerfile with BuildKit's parser and exit")
+	podSecurity := flag.String("pod-security", "", "judge every pod template in this manifest file at each Pod Security level and exit")
 	flag.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: kubesentry-validate FILE... | -emit-schemas DIR | -promql FILE | -dockerfile FILE")
+		fmt.Fprintln(os.Stderr, "usage: kubesentry-validate FILE... | -emit-schemas DIR | -promql FILE | -dockerfile FILE | -pod-security FILE")
 	}
 	flag.Parse()
 
@@ -67,15 +70,35 @@ func main() {
 		fmt.Fprintf(os.Stderr, "kubesentry-validate: wrote %d schemas to %s\n", count, *emitDir)
 		return
 	}
+	decoder := serializer.NewCodecFactory(scheme, serializer.EnableStrict).UniversalDeserializer()
+	if *podSecurity != "" {
+		problems, objects, err := validateFile(decoder, *podSecurity)
+		if err == nil && len(problems) > 0 {
+			err = errors.New(strings.Join(problems, "; "))
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", *podSecurity, err)
+			os.Exit(1)
+		}
+		rejected, err := checkPodSecurity(objects, os.Stdout)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", *podSecurity, err)
+			os.Exit(1)
+		}
+		if rejected > 0 {
+			fmt.Fprintf(os.Stderr, "%s: %d workloads violate the Pod Security level their namespace enforces\n", *podSecurity, rejected)
+			os.Exit(1)
+		}
+		return
+	}
 	if flag.NArg() == 0 {
 		flag.Usage()
 		os.Exit(2)
 	}
 
-	decoder := serializer.NewCodecFactory(scheme, serializer.EnableStrict).UniversalDeserializer()
 	failed := false
 	for _, path := range flag.Args() {
-		problems, documents, err := validateFile(decoder, path)
+		problems, objects, err := validateFile(decoder, path)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "%s: %v\n", path, err)
 			failed = true
@@ -88,7 +111,7 @@ func main() {
 			failed = true
 			continue
 		}
-		fmt.Printf("%s: %d documents valid\n", path, documents)
+		fmt.Printf("%s: %d documents valid\n", path, len(objects))
 	}
 	if failed {
 		os.Exit(1)
@@ -121,19 +144,21 @@ func runPromQL(path string) int {
 	return 0
 }
 
-func validateFile(decoder runtime.Decoder, path string) (problems []string, documents int, err error) {
+// validateFile strictly decodes every document; objects holds those that decoded without any problem.
+func validateFile(decoder runtime.Decoder, path string) (problems []string, objects []runtime.Object, err error) {
 	var input io.Reader
 	if path == "-" {
 		input = os.Stdin
 	} else {
 		file, err := os.Open(path)
 		if err != nil {
-			return nil, 0, err
+			return nil, nil, err
 		}
 		defer file.Close()
 		input = file
 	}
 
+	documents := 0
 	reader := utilyaml.NewYAMLReader(bufio.NewReader(input))
 	for index := 0; ; index++ {
 		document, err := reader.Read()
@@ -141,34 +166,37 @@ func validateFile(decoder runtime.Decoder, path string) (problems []string, docu
 			break
 		}
 		if err != nil {
-			return nil, documents, fmt.Errorf("document %d: cannot split YAML: %w", index, err)
+			return nil, nil, fmt.Errorf("document %d: cannot split YAML: %w", index, err)
 		}
 		if isBlankDocument(document) {
 			continue
 		}
 		documents++
-		if problem := validateDocument(decoder, document); problem != "" {
+		object, problem := validateDocument(decoder, document)
+		if problem != "" {
 			problems = append(problems, fmt.Sprintf("document %d (%s): %s", index, describe(document), problem))
+			continue
 		}
+		objects = append(objects, object)
 	}
 	if documents == 0 {
-		return nil, 0, errors.New("no Kubernetes documents found")
+		return nil, nil, errors.New("no Kubernetes documents found")
 	}
-	return problems, documents, nil
+	return problems, objects, nil
 }
 
-func validateDocument(decoder runtime.Decoder, document []byte) string {
+func validateDocument(decoder runtime.Decoder, document []byte) (runtime.Object, string) {
 	// The strict YAML pass rejects duplicate keys, which the JSON decoder below would silently collapse.
 	var generic map[string]any
 	if err := sigsyaml.UnmarshalStrict(document, &generic); err != nil {
-		return err.Error()
+		return nil, err.Error()
 	}
 	object, gvk, err := decoder.Decode(document, nil, nil)
 	if err != nil {
 		// Strict errors still return the decoded object; any error at all fails validation.
-		return err.Error()
+		return nil, err.Error()
 	}
-	return checkMetadata(object, gvk)
+	return object, checkMetadata(object, gvk)
 }
 
 // checkMetadata catches what the type system allows but the API server rejects for every kind we render.
