@@ -36,6 +36,9 @@ const USER_NAMESPACE_RULE = 'KS-ESC-001';
 /** In the kernel filter's list (KS-ESC-001's id-map pattern); a read-only open of it raises nothing. */
 const OPEN_PATH = '/proc/self/uid_map';
 const FLUSH_INTERVAL_MS = 5;
+/** The agent's counter update period (its status tick; the default). */
+const STATUS_INTERVAL_MS = 2000;
+const EVENTS_COUNTER = 'kubesentry_events_received_total';
 const LATENCY_GOAL_MS = 100;
 const RSS_GOAL_MB = 150;
 const CPU_GOAL_PERCENT = 5;
@@ -202,7 +205,13 @@ async function startCollector(): Promise<{ endpoint: string; output: CollectorOu
 interface Agent {
   readonly process: BackgroundProcess;
   readonly pid: number;
+  /** Sum of every sample of each metric on the agent's Prometheus endpoint. */
   scrape(): Promise<Map<string, number>>;
+  /**
+   * The agent moves its event counters once per status tick; this resolves with the first scrape after the
+   * counters moved, so everything the agent had decoded when it was called is counted.
+   */
+  nextCounterUpdate(): Promise<Map<string, number>>;
   stop(): Promise<void>;
 }
 
@@ -216,6 +225,7 @@ async function startAgent(otlpEndpoint: string): Promise<Agent> {
     '--state-dir', stateDir,
     '--kubernetes.enabled', 'off',
     '--prometheus.listen', `127.0.0.1:${metricsPort}`,
+    '--console.status-interval-ms', String(STATUS_INTERVAL_MS),
   ]);
   const exitedEarly = proc.exited.then((s) => {
     throw new Error(`agent exited (${s.code ?? s.signal}) before it ran:\n${proc.lines.slice(-20).join('\n')}`);
@@ -223,17 +233,27 @@ async function startAgent(otlpEndpoint: string): Promise<Agent> {
   exitedEarly.catch(() => {});
   // Loading and verifying every kernel program takes seconds, more on a loaded 2-core machine.
   await Promise.race([proc.waitForLine(/kubesentry running/, 180_000), exitedEarly]);
+  const scrape = async (): Promise<Map<string, number>> => {
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const sums = new Map<string, number>();
+    for (const line of text.split('\n')) {
+      const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[^}]*\})? (\S+)/.exec(line);
+      if (m) sums.set(m[1], (sums.get(m[1]) ?? 0) + Number(m[2]));
+    }
+    return sums;
+  };
   return {
     process: proc,
     pid: proc.pid,
-    async scrape() {
-      const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-      const sums = new Map<string, number>();
-      for (const line of text.split('\n')) {
-        const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[^}]*\})? (\S+)/.exec(line);
-        if (m) sums.set(m[1], (sums.get(m[1]) ?? 0) + Number(m[2]));
+    scrape,
+    async nextCounterUpdate() {
+      const deadline = performance.now() + STATUS_INTERVAL_MS * 5;
+      const now = await scrape();
+      for (;;) {
+        await new Promise((r) => setTimeout(r, 100));
+        const next = await scrape();
+        if (next.get(EVENTS_COUNTER) !== now.get(EVENTS_COUNTER) || performance.now() > deadline) return next;
       }
-      return sums;
     },
     async stop() {
       await proc.kill('SIGTERM', 15_000);
@@ -386,7 +406,7 @@ try {
   const measureAgent = async <T>(during: () => Promise<T>) => {
     const before = await running.scrape();
     const measured = await measureFootprint(pid, during);
-    const after = await running.scrape();
+    const after = await running.nextCounterUpdate();
     const counted = (name: string): number => (after.get(name) ?? 0) - (before.get(name) ?? 0);
     return { ...measured, counted };
   };
@@ -395,7 +415,7 @@ try {
   const idle = await measureAgent(() => new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000)));
   console.log(
     `agent idle ${IDLE_SECONDS} s: CPU ${idle.footprint.cpuPercent.toFixed(2)}% of a core, RSS ${idle.footprint.rssEndMb.toFixed(1)} MB ` +
-      `(HWM ${idle.footprint.hwmMb.toFixed(1)} MB), ${Math.round(idle.counted('kubesentry_events_received_total') / IDLE_SECONDS)} background events/s`,
+      `(HWM ${idle.footprint.hwmMb.toFixed(1)} MB), ${Math.round(idle.counted(EVENTS_COUNTER) / IDLE_SECONDS)} background events/s`,
   );
   reportResult('agent.idle.cpu', idle.footprint.cpuPercent, '%core');
   reportResult('agent.idle.rss', idle.footprint.rssEndMb, 'MB');
@@ -417,7 +437,7 @@ try {
   const eventsOnly = await measureAgent(() => runLoad(generator, EVENTS_PER_SECOND, 0, FOOTPRINT_SECONDS));
   console.log(
     `agent under ${EVENTS_PER_SECOND} opens/s, no detections, for ${eventsOnly.value.seconds.toFixed(0)} s: ` +
-      `${Math.round(eventsOnly.counted('kubesentry_events_received_total') / eventsOnly.value.seconds)} events/s received, ` +
+      `${Math.round(eventsOnly.counted(EVENTS_COUNTER) / eventsOnly.value.seconds)} events/s received, ` +
       `CPU ${eventsOnly.footprint.cpuPercent.toFixed(1)}% of a core, RSS max ${eventsOnly.footprint.rssMaxMb.toFixed(1)} MB; ` +
       `load average ${loadAverage()}`,
   );
@@ -427,7 +447,7 @@ try {
   const loaded = await measureAgent(() => runLoad(generator, EVENTS_PER_SECOND, DETECTIONS_PER_SECOND, FOOTPRINT_SECONDS));
   const load = loaded.value;
   // Per second of load; the few hundred ms of cgroup setup and teardown in the window add only background events.
-  const eventsPerSecond = loaded.counted('kubesentry_events_received_total') / load.seconds;
+  const eventsPerSecond = loaded.counted(EVENTS_COUNTER) / load.seconds;
   const loadGot = await delivered(collector.output, load);
   const loadLat = latencies(loadGot);
   console.log(

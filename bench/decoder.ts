@@ -3,6 +3,7 @@
 import { createDecoderStats, decodeBatch } from '../src/receiver/decoder.ts';
 import type { KernelEvent } from '../src/receiver/events.ts';
 import { record } from '../test/helpers/records.ts';
+import { reportResult } from './result.ts';
 
 const TARGET_RECORDS_PER_SECOND = 1_000_000;
 
@@ -34,3 +35,4 @@ function run(batches: number): number {
 run(200); // warm-up: let V8 optimise the decode paths
 const rate = run(2000);
 console.log(`decoder: ${Math.round(rate).toLocaleString('en')} records/s (${(rate / TARGET_RECORDS_PER_SECOND).toFixed(2)}x the 1M/s target)`);
+reportResult('decoder.records_per_s', rate, 'records/s', { op: '>=', value: TARGET_RECORDS_PER_SECOND });

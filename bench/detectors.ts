@@ -5,6 +5,7 @@ import { DetectorEngine } from '../src/detectors/engine.ts';
 import type { DetectorEvent } from '../src/detectors/Detector.ts';
 import { PayloadKind } from '../src/receiver/events.ts';
 import { FakeAgent, HOST_CGROUP, OTHER, WEB, dnsQuery, ev } from '../test/detectors/fixtures.ts';
+import { reportResult } from './result.ts';
 
 const TARGET_EVENTS_PER_SECOND = 1_000_000;
 
@@ -71,3 +72,4 @@ console.log(
   `detectors: ${Math.round(rate).toLocaleString('en')} events per CPU-second ` +
     `(${(rate / TARGET_EVENTS_PER_SECOND).toFixed(2)}x the 1M/s target)`,
 );
+reportResult('detectors.events_per_cpu_s', rate, 'events/s', { op: '>=', value: TARGET_EVENTS_PER_SECOND });

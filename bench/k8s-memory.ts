@@ -15,6 +15,7 @@ import { DEFAULT_LABEL_ALLOW_LIST, KubernetesMetadata } from '../src/k8s/Kuberne
 import { PodCache } from '../src/k8s/PodCache.ts';
 import { projectPod, type PodLike } from '../src/k8s/projectPod.ts';
 import { FakeApiServer, type PodObject } from '../test/helpers/apiserver.ts';
+import { reportResult } from './result.ts';
 
 const PODS = 110;
 const NODE = 'bench-node';
@@ -84,6 +85,7 @@ async function measure(): Promise<void> {
     `${mib(afterFirstSync.heap - cold.heap)} heap (includes compiling the list and projection code)`);
   console.log(`  store alone: compact ${(compactHeap / PODS / 1024).toFixed(2)} KiB/pod, full objects ` +
     `${(fullHeap / PODS / 1024).toFixed(2)} KiB/pod (compact is ${(compactHeap / fullHeap).toFixed(3)}x)`);
+  reportResult('informer.warm_rss', steadyRss / (1024 * 1024), 'MiB', { op: '<=', value: GOAL_BYTES / (1024 * 1024) });
 
   child.stdin.end();
   await once(child, 'exit');

@@ -17,6 +17,7 @@ import { createDecoderStats, decodeBatch } from '../src/receiver/decoder.ts';
 import { EventType, type KernelEvent } from '../src/receiver/events.ts';
 import { DEFAULT_OBJECT_PATH, openKernelSource, type KernelSource } from '../src/receiver/kernel.ts';
 import { kernelFixtures } from '../test/helpers/kernelFixtures.ts';
+import { reportResult } from './result.ts';
 
 const THROUGHPUT_GOAL = 1_000_000;
 const FILTERED_VS_EMPTY_GOAL = 1.1;
@@ -94,6 +95,8 @@ async function throughput(generators: number): Promise<void> {
       `(${(rate / THROUGHPUT_GOAL).toFixed(2)}x the 1M/s goal), ${lost === 0 ? 'zero loss' : `${lost} lost (${dropped} dropped in the kernel)`}; ` +
       `${reader.batches} batches of ~${Math.round(Number(reader.records) / Number(reader.batches))} records`,
   );
+  reportResult(`throughput.${generators}gen`, rate, 'records/s', { op: '>=', value: THROUGHPUT_GOAL });
+  reportResult(`throughput.${generators}gen.lost`, lost, 'records', { op: '<=', value: 0 });
   const generatorSeconds = Number(generatedAt - started) / 1e9;
   console.log(
     `  the generators made ${Math.round((generators * EVENTS_PER_GENERATOR) / generatorSeconds).toLocaleString('en')} ` +
@@ -143,6 +146,8 @@ function syscallCost(): void {
   console.log(`  filtered / empty program = ${(filtered / empty).toFixed(3)} (goal <= ${FILTERED_VS_EMPTY_GOAL}); empty / bare = ${(empty / bare).toFixed(3)}`);
   console.log(`openat, matching path (record emitted): ${emitting.toFixed(0)} ns`);
   console.log(`  emitting / bare = ${(emitting / bare).toFixed(3)} (goal <= ${EMITTING_VS_BARE_GOAL})`);
+  reportResult('openat.filtered_vs_empty', filtered / empty, 'x', { op: '<=', value: FILTERED_VS_EMPTY_GOAL });
+  reportResult('openat.emitting_vs_bare', emitting / bare, 'x', { op: '<=', value: EMITTING_VS_BARE_GOAL });
 }
 
 console.log(`kernel bench on ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'})`);

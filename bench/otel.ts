@@ -11,6 +11,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { createTelemetry, type Telemetry } from '../src/otel/index.ts';
 import { TestCollector, waitFor } from '../test/otelcol/collector.ts';
 import { detectionIdFor, syntheticDetection } from '../test/otelcol/syntheticDetections.ts';
+import { reportResult } from './result.ts';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '10' }, burst: { type: 'string', default: '20000' } } });
 const steadySeconds = Number(values.seconds);
@@ -115,6 +116,10 @@ try {
       2,
     )}\n`,
   );
+  reportResult('steady.latency.p50', percentile(latencies, 50), 'ms');
+  reportResult('steady.latency.p99', percentile(latencies, 99), 'ms');
+  reportResult('burst.delivered_per_s', sustained, 'detections/s');
+  reportResult('burst.lost', burst - arrived.size, 'detections', { op: '<=', value: 0 });
 } finally {
   await collector.dispose();
 }
