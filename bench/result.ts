@@ -24,7 +24,8 @@ export function formatResult(r: Result): string {
   for (const [what, text] of [['name', r.name], ['unit', r.unit]] as const) {
     if (text === '' || /\s/.test(text)) throw new Error(`bench result ${what} must be one word, got "${text}"`);
   }
-  const value = Number.isInteger(r.value) ? String(r.value) : r.value.toPrecision(4);
+  // Six significant digits: enough for any bench's resolution, short enough to read.
+  const value = String(Number(r.value.toPrecision(6)));
   return `${PREFIX}${r.name} ${value} ${r.unit}${r.goal ? ` goal ${r.goal.op} ${r.goal.value}` : ''}`;
 }
 
