@@ -4,14 +4,11 @@
  * verifier demands. The loader's tests use it to check that a verifier refusal reaches user space as a
  * clear error carrying the verifier log.
  */
-#include "vmlinux.h"
-#include <bpf/bpf_helpers.h>
-#include "events.h"
-/* The agent's own maps and tunables, so the loader gets past configuring it and meets the verifier. */
-#define KS_DEFINE_MAPS
-#include "lib/maps.h"
-
-char LICENSE[] SEC("license") = "GPL";
+/*
+ * The agent's real maps, tunables, license and record BTF, so the loader's configuration and the layout check
+ * pass and the verifier is what refuses this object.
+ */
+#include "maps.bpf.c"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH); /* array lookups with a constant key are known non-NULL on 6.x */
