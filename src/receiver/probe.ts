@@ -170,11 +170,25 @@ export function probeHookTypes(
       return { hookType, supported: true };
     } catch (error) {
       if (!(error instanceof KernelError)) throw error;
-      return { hookType, supported: false, stage, errno: error.errno, reason: error.message };
+      return { hookType, supported: false, stage, errno: error.errno, reason: refusalReason(hookType, stage, error) };
     } finally {
       object.close();
     }
   });
+}
+
+/**
+ * One line: what was refused and the kernel's words, plus libbpf's own explanation when it has a specific one
+ * (its generic "try raising ulimit -l" hint on EPERM is left out: it is wrong for refusals like lsm's).
+ */
+function refusalReason(hookType: HookType, stage: 'load' | 'attach', error: KernelError): string {
+  if (error.code === 'ETRACEFS') return error.message; // not the kernel's refusal: the tracepoint is not there
+  const kernelWords = error.message.slice(error.message.lastIndexOf(': ') + 2);
+  const detail = error.verifierLog
+    .split('\n')
+    .map((line) => line.replace(/^libbpf: (prog '[^']+': )?/, ''))
+    .find((line) => line !== '' && !/failed to load|load failed|permission error|failed to load object/.test(line));
+  return `the kernel refuses to ${stage} a ${hookType} program: ${kernelWords}${detail === undefined ? '' : ` (${detail})`}`;
 }
 
 export function probeKernel(options: ProbeOptions = {}): KernelProbeReport {
