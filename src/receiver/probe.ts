@@ -133,7 +133,8 @@ export function tracepointId(tracefsPath: string, tracepoint: string): number {
   try {
     text = readFileSync(idPath, 'utf8');
   } catch (error) {
-    throw new KernelError('ETRACEFS', `tracepoint ${tracepoint} not found (${idPath}: ${(error as Error).message})`, {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    throw new KernelError('ETRACEFS', `tracepoint ${tracepoint} not found: cannot read ${idPath} (${code})`, {
       errno: (error as NodeJS.ErrnoException).errno === undefined ? 0 : -(error as NodeJS.ErrnoException).errno!,
       cause: error,
     });
