@@ -179,6 +179,8 @@ async function syscallCost(): Promise<void> {
   console.log(`  filtered / empty program = ${(filtered / emptyCost).toFixed(3)} (goal <= ${FILTERED_VS_EMPTY_GOAL}); empty / bare = ${(emptyCost / bare).toFixed(3)}`);
   console.log(`openat, matching path (record emitted and drained): ${emitting.toFixed(0)} ns, ${dropped} dropped`);
   console.log(`  emitting / bare = ${(emitting / bare).toFixed(3)} (goal <= ${EMITTING_VS_BARE_GOAL})`);
+  reportResult('openat.filtered_vs_empty', filtered / emptyCost, 'x', { op: '<=', value: FILTERED_VS_EMPTY_GOAL });
+  reportResult('openat.emitting_vs_bare', emitting / bare, 'x', { op: '<=', value: EMITTING_VS_BARE_GOAL });
 }
 
 console.log(`kernel bench on ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'})`);

@@ -29,7 +29,7 @@ const BENCHES: readonly Bench[] = [
   { name: 'kernel', what: 'kernel → JS throughput and per-syscall cost of the BPF programs (root)', quickArgs: ['--throughput-only'], timeoutMs: 300_000 },
   { name: 'otel', what: 'OTLP export to a real Collector: latency at 100/s, burst drain rate', quickArgs: ['--seconds', '3', '--burst', '5000'], timeoutMs: 300_000 },
   { name: 'k8s-memory', what: 'pod informer cache memory for 110 realistic pods', quickArgs: [], timeoutMs: 180_000 },
-  { name: 'agent', what: 'the real agent: kernel → Collector latency, footprint under load, zero-loss maximum (root)', quickArgs: ['--quick'], timeoutMs: 600_000 },
+  { name: 'agent', what: 'the real agent: kernel → Collector latency, footprint under load, zero-loss maximum (root)', quickArgs: ['--quick'], timeoutMs: 900_000 },
 ];
 
 interface Outcome {
