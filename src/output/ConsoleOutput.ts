@@ -11,6 +11,8 @@ const COLOURS: Record<Severity, string> = {
   info: '\x1b[2m',
 };
 
+const PLAIN_STATUS_EVERY_MS = 30_000;
+
 export interface StatusSnapshot {
   eventsPerSecond: number;
   kernelDrops: bigint;
@@ -24,6 +26,7 @@ export class ConsoleOutput {
   #err: Writable & { isTTY?: boolean };
   #minRank: number;
   #statusShown = false;
+  #lastPlainStatusMs = 0;
 
   constructor(out: Writable, err: Writable, minSeverity: Severity) {
     this.#out = out;
@@ -53,7 +56,9 @@ export class ConsoleOutput {
     if (this.#err.isTTY) {
       this.#err.write(`\r\x1b[2K${line}`);
       this.#statusShown = true;
-    } else {
+    } else if (Date.now() - this.#lastPlainStatusMs >= PLAIN_STATUS_EVERY_MS) {
+      // A log file or journal gets a status line now and then, not one per refresh.
+      this.#lastPlainStatusMs = Date.now();
       this.#err.write(`status: ${line}\n`);
     }
   }
