@@ -54,7 +54,7 @@ static __always_inline int ks_open_filter(const struct ks_open_call *call)
 	if (!e)
 		return 0;
 	len = ks_read_user_str(e->path, sizeof(e->path), call->user_path, &e->hdr);
-	matched = ks_path_match(e->path, len, first);
+	matched = ks_path_match(e, len, first);
 	if (matched < 0)
 		return 0;
 	ks_fill_header(&e->hdr, KS_EVENT_OPEN, sizeof(*e));

@@ -544,6 +544,34 @@ describe('kernel programs, seen from inside a real container (podman + runc)', (
   });
 });
 
+describe('module programs, on stand-in tracepoints (this kernel has no CONFIG_MODULES)', () => {
+  test('init_module, finit_module and delete_module records carry op, fd, flags and name', async () => {
+    execFileSync('make', ['-s', 'build/ks-probe'], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
+    const scratch = mkdtempSync(path.join(tmpdir(), 'ks-mod-'));
+    const dir = path.join(scratch, 'as-module-name');
+    const file = path.join(scratch, 'module-file.ko');
+    writeFileSync(file, 'not a module');
+    try {
+      const probe = await run(path.join(REPO, 'build/ks-probe'), [
+        '--retarget', 'sys_enter_delete_module__tp=syscalls/sys_enter_mkdir',
+        '--retarget', 'sys_enter_init_module__tp=syscalls/sys_enter_sync',
+        '--retarget', 'sys_enter_finit_module__tp=syscalls/sys_enter_lseek',
+        path.join(REPO, 'build/kubesentry.bpf.o'), '--', TRIGGER, 'module-stand-ins', dir, file,
+      ]);
+      const pid = probe.out.pid;
+      const records = probe.stdout.split('\n').filter((line) => line.startsWith('module ') && line.includes(` tgid=${pid} `));
+      const fields = (line: string) => line.split(' | ')[1];
+      assert.deepEqual(records.map(fields), [
+        `op=${Op.DeleteModule} fd=-1 flags=1c0 name=${dir}`, // mkdir's mode 0700 where delete_module has flags
+        `op=${Op.InitModule} fd=-1 flags=0 name=`,
+        `op=${Op.FinitModule} fd=${probe.out.fd} flags=2 name=module-file.ko`, // SEEK_END where finit_module has flags
+      ]);
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('kernel programs (fallback variants: raw_tp and tracepoint only)', () => {
   let rec: Recorder;
 

@@ -49,37 +49,50 @@ static __always_inline int ks_path_first_candidate(__u64 head)
 	return -1;
 }
 
-static __always_inline bool ks_path_has_prefix(const char *path, __u32 len, const struct ks_path_pattern *pattern)
+/*
+ * The two comparisons are global functions, which the verifier checks once each, on their own.
+ * Inlined, every way a comparison loop can end (at each possible length) went on to verify all that
+ * follows it separately: three quarters of a million instructions for one open program.
+ * Their pointers are map values of exactly these types (open_scratch, path_patterns); NULL is
+ * checked because a global function cannot know that.
+ */
+__noinline int ks_path_has_prefix(const struct ks_open *open, __u32 len, const struct ks_path_pattern *pattern)
 {
-	__u32 n = pattern->prefix_len;
+	__u32 n;
 
+	if (!open || !pattern)
+		return 0;
+	n = pattern->prefix_len;
 	if (n > KS_PATTERN_LEN || n > len)
-		return false;
+		return 0;
 	for (__u32 i = 0; i < KS_PATTERN_LEN; i++) {
 		if (i >= n)
 			break;
-		if (path[i] != pattern->prefix[i])
-			return false;
+		if (open->path[i] != pattern->prefix[i])
+			return 0;
 	}
-	return true;
+	return 1;
 }
 
-/* Does `second` occur in path at offset `at`? */
-static __always_inline bool ks_path_has_second_at(const char *path, __u32 at, const struct ks_path_pattern *pattern)
+/* Does `second` occur in the path at offset `at`? */
+__noinline int ks_path_has_second_at(const struct ks_open *open, __u32 at, const struct ks_path_pattern *pattern)
 {
-	__u32 n = pattern->second_len;
+	__u32 n;
 
+	if (!open || !pattern)
+		return 0;
+	n = pattern->second_len;
 	for (__u32 i = 0; i < KS_PATTERN_LEN; i++) {
 		if (i >= n)
 			break;
-		if (path[ks_bounded(at + i, KS_PATH_LEN - 1)] != pattern->second[i])
-			return false;
+		if (open->path[ks_bounded(at + i, KS_PATH_LEN - 1)] != pattern->second[i])
+			return 0;
 	}
-	return true;
+	return 1;
 }
 
 struct ks_infix_search {
-	const char *path;
+	const struct ks_open *open;
 	const struct ks_path_pattern *pattern;
 	__u32 from;
 	__u32 last; /* the last offset where `second` still fits */
@@ -93,37 +106,38 @@ static long ks_infix_search_step(__u64 index, void *ctx)
 
 	if (at > search->last)
 		return 1;
-	if (ks_path_has_second_at(search->path, at, search->pattern)) {
+	if (ks_path_has_second_at(search->open, at, search->pattern)) {
 		search->found = true;
 		return 1;
 	}
 	return 0;
 }
 
-static __always_inline bool ks_path_matches(const char *path, __u32 len, const struct ks_path_pattern *pattern)
+static __always_inline bool ks_path_matches(const struct ks_open *open, __u32 len, const struct ks_path_pattern *pattern)
 {
+	__u32 prefix_len = pattern->prefix_len;
 	__u32 second_len = pattern->second_len;
 
-	if (!ks_path_has_prefix(path, len, pattern))
+	if (!ks_path_has_prefix(open, len, pattern))
 		return false;
 	switch (pattern->kind) {
 	case KS_PATTERN_EXACT:
-		return len == pattern->prefix_len;
+		return len == prefix_len;
 	case KS_PATTERN_PREFIX:
 		return true;
 	case KS_PATTERN_PREFIX_SUFFIX:
-		if (second_len > KS_PATTERN_LEN || len < pattern->prefix_len + second_len)
+		if (second_len > KS_PATTERN_LEN || len < prefix_len + second_len)
 			return false;
-		return ks_path_has_second_at(path, len - second_len, pattern);
+		return ks_path_has_second_at(open, len - second_len, pattern);
 	case KS_PATTERN_PREFIX_INFIX: {
 		struct ks_infix_search search = {
-			.path = path,
+			.open = open,
 			.pattern = pattern,
-			.from = pattern->prefix_len,
+			.from = prefix_len,
 			.last = len - second_len,
 		};
 
-		if (second_len > KS_PATTERN_LEN || len < pattern->prefix_len + second_len)
+		if (second_len > KS_PATTERN_LEN || len < prefix_len + second_len)
 			return false;
 		bpf_loop(KS_PATH_LEN, ks_infix_search_step, &search, 0);
 		return search.found;
@@ -133,7 +147,7 @@ static __always_inline bool ks_path_matches(const char *path, __u32 len, const s
 }
 
 struct ks_pattern_scan {
-	const char *path;
+	const struct ks_open *open;
 	__u32 len;
 	__u32 first;
 	int matched;
@@ -147,17 +161,17 @@ static long ks_pattern_scan_step(__u64 index, void *ctx)
 
 	if (!pattern || pattern->kind == KS_PATTERN_UNUSED)
 		return 1;
-	if (ks_path_matches(scan->path, scan->len, pattern)) {
+	if (ks_path_matches(scan->open, scan->len, pattern)) {
 		scan->matched = i;
 		return 1;
 	}
 	return 0;
 }
 
-/* Index of the first pattern, from `first` on, that the whole path matches; -1 if none. */
-static __always_inline int ks_path_match(const char *path, __u32 len, __u32 first)
+/* Index of the first pattern, from `first` on, that the whole path (open->path) matches; -1 if none. */
+static __always_inline int ks_path_match(const struct ks_open *open, __u32 len, __u32 first)
 {
-	struct ks_pattern_scan scan = { .path = path, .len = len, .first = first, .matched = -1 };
+	struct ks_pattern_scan scan = { .open = open, .len = len, .first = first, .matched = -1 };
 
 	bpf_loop(KS_MAX_PATH_PATTERNS, ks_pattern_scan_step, &scan, 0);
 	return scan.matched;

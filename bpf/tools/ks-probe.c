@@ -5,9 +5,13 @@
  * prints one line per record until the command exits and the ring is drained. For checking the
  * kernel side by hand:
  *
- *   ks-probe [--fallback] [--snapshot] [--pattern KIND:PREFIX[:SECOND]]... OBJECT [-- COMMAND...]
+ *   ks-probe [--fallback] [--snapshot] [--quiet] [--pattern KIND:PREFIX[:SECOND]]...
+ *            [--retarget PROGRAM=CATEGORY/NAME]... OBJECT [-- COMMAND...]
  *
  * --fallback autoloads the __tp/__raw_tp variants instead of __tp_btf.
+ * --retarget attaches a syscall program to another syscall's tracepoint with the same argument
+ *   layout, to exercise programs whose own tracepoint this kernel lacks (the module syscalls without
+ *   CONFIG_MODULES): e.g. sys_enter_delete_module__tp=syscalls/sys_enter_chdir.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -207,12 +211,28 @@ static int set_rodata(struct bpf_object *obj, const char *name, const void *valu
 }
 
 /* Which variant of each hook to load: "<hook>__tp_btf" unless --fallback, else "__tp"/"__raw_tp". */
+struct retarget {
+	const char *program;
+	char category[64];
+	char name[128];
+};
+static struct retarget retargets[8];
+static int nretargets;
+
+static const struct retarget *retarget_of(struct bpf_program *prog)
+{
+	for (int i = 0; i < nretargets; i++)
+		if (strcmp(retargets[i].program, bpf_program__name(prog)) == 0)
+			return &retargets[i];
+	return NULL;
+}
+
 static bool tracepoint_exists(struct bpf_program *prog)
 {
 	const char *sec = bpf_program__section_name(prog);
 	char path[256];
 
-	if (strncmp(sec, "tracepoint/", 11) != 0)
+	if (strncmp(sec, "tracepoint/", 11) != 0 || retarget_of(prog))
 		return true;
 	snprintf(path, sizeof(path), "/sys/kernel/tracing/events/%s", sec + 11);
 	if (access(path, F_OK) == 0)
@@ -283,6 +303,17 @@ int main(int argc, char **argv)
 				p->second_len = strlen(second);
 				memcpy(p->second, second, p->second_len);
 			}
+		} else if (!strcmp(argv[i], "--retarget") && i + 1 < argc && nretargets < 8) {
+			struct retarget *r = &retargets[nretargets++];
+			char *spec = strdup(argv[++i]), *eq = strchr(spec, '='), *slash = eq ? strchr(eq, '/') : NULL;
+			if (!slash) {
+				fprintf(stderr, "--retarget wants PROGRAM=CATEGORY/NAME\n");
+				return 2;
+			}
+			*eq = *slash = 0;
+			r->program = spec;
+			snprintf(r->category, sizeof(r->category), "%s", eq + 1);
+			snprintf(r->name, sizeof(r->name), "%s", slash + 1);
 		} else if (!strcmp(argv[i], "--")) {
 			command = &argv[i + 1];
 			break;
@@ -324,7 +355,8 @@ int main(int argc, char **argv)
 	bpf_object__for_each_program(prog, obj) {
 		if (!bpf_program__autoload(prog) || prog == iter)
 			continue;
-		if (!bpf_program__attach(prog)) {
+		const struct retarget *r = retarget_of(prog);
+		if (!(r ? bpf_program__attach_tracepoint(prog, r->category, r->name) : bpf_program__attach(prog))) {
 			fprintf(stderr, "attach %s failed: %s\n", bpf_program__name(prog), strerror(errno));
 			return 1;
 		}

@@ -272,6 +272,24 @@ int main(int argc, char **argv)
 		data[CAP_SYS_ADMIN / 32].effective &= ~(1u << (CAP_SYS_ADMIN % 32));
 		if (syscall(SYS_capset, &header, data))
 			return fail("capset");
+	} else if (!strcmp(cmd, "module-stand-ins")) {
+		/*
+		 * For kernels without module tracepoints: ks-probe --retarget attaches the module programs to
+		 * mkdir (as delete_module: name, flags), sync (as init_module) and lseek (as finit_module: fd,
+		 * flags), whose arguments sit where the module syscalls' would. arg: a directory to create;
+		 * argv[3]: a file to open.
+		 */
+		int fd;
+		printf("pid=%d\n", getpid());
+		fflush(stdout);
+		if (mkdir(arg, 0700))
+			return fail("mkdir");
+		sync();
+		fd = open(argc > 3 ? argv[3] : "", O_RDONLY);
+		if (fd < 0)
+			return fail("open");
+		lseek(fd, 0, SEEK_END);
+		printf("fd=%d\n", fd);
 	} else {
 		fprintf(stderr, "ks-trigger: unknown subcommand '%s'\n", cmd);
 		return 2;
