@@ -15,6 +15,7 @@ import type { Telemetry } from './otel/index.ts';
 import { ConsoleOutput } from './output/ConsoleOutput.ts';
 import { JsonlOutput } from './output/JsonlOutput.ts';
 import { AgentStartError, openPipeline, type Pipeline } from './pipeline.ts';
+import { ContainerCpuSampler } from './receiver/ContainerCpuSampler.ts';
 import { EventTypeName, type KernelEvent } from './receiver/events.ts';
 import type { ContainerIdentity } from './receiver/identity.ts';
 
@@ -171,6 +172,17 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
     throw e;
   }
   context.hostNamespaces = pipeline.host.inodes;
+  // Container CPU use feeds the cryptomining incident's "sustained saturation" signal.
+  const cpuSampler = new ContainerCpuSampler({
+    resolver: pipeline.containers,
+    nowBootNs: () => pipeline.clock.nowBootNs(),
+    onSample: (sample) => {
+      context.nowNs = sample.ktimeNs;
+      const found = engine.process(sample, context);
+      for (let i = 0; i < found.length; i++) route(found[i]);
+    },
+  });
+  cpuSampler.start();
   log.info(
     `kubesentry running on ${nodeName}: ${pipeline.kernel.hooks().length} hooks attached, ` +
       `${engine.rules.length} rules, cgroup2 at ${pipeline.containers.mountPoint}` +
@@ -247,6 +259,7 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
     if (stopped) return;
     stopped = true;
     clearInterval(ticker);
+    cpuSampler.stop();
     process.off('SIGHUP', onHup);
     if (config.rulesFile) unwatchFile(config.rulesFile);
     pipeline.close();
