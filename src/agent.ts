@@ -183,8 +183,12 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
     },
   });
   cpuSampler.start();
+  const hooks = pipeline.kernel.hooks();
+  for (const h of hooks.filter((h) => h.variant === null)) {
+    log.warn(`hook ${h.hook} not attached, its events will not be seen: ${h.rejected.map((r) => `${r.variant}: ${r.reason}`).join('; ')}`);
+  }
   log.info(
-    `kubesentry running on ${nodeName}: ${pipeline.kernel.hooks().length} hooks attached, ` +
+    `kubesentry running on ${nodeName}: ${hooks.filter((h) => h.variant !== null).length} of ${hooks.length} hooks attached, ` +
       `${engine.rules.length} rules, cgroup2 at ${pipeline.containers.mountPoint}` +
       (endpoint ? `, OTLP to ${endpoint}` : ', OTLP off (no endpoint)'),
   );
