@@ -7,15 +7,16 @@
 // kernel filter reports (one decoded event each, no detection) and children that each call
 // unshare(CLONE_NEWUSER) (one KS-ESC-001 detection each).
 //
-// 1. Latency at 100 detections/s: the LogRecord's timeUnixNano is the kernel event time (boot clock converted to
+// Phases, in one run (bench/README.md has the long form):
+// 1. Baselines: the generator alone with no agent (its own CPU, from its cgroup's cpu.stat), then the agent idle.
+// 2. Latency at 100 detections/s: the LogRecord's timeUnixNano is the kernel event time (boot clock converted to
 //    wall clock by the agent); the receive time is when this process sees the line the Collector's file exporter
-//    wrote (inotify on its directory). The exporter flushes every FLUSH_INTERVAL, so the figure includes up to
-//    that much. Every detection made must arrive.
-// 2. Footprint: agent VmRSS/VmHWM and CPU (utime+stime, % of one core) while the generator makes ~10,000
-//    events/s plus 100 detections/s; events/s as the agent counted them (its Prometheus endpoint). Baselines in
-//    the same run: the generator alone with no agent (its own CPU), and the agent idle.
-// 3. The highest detections/s the Collector receives with zero loss: rising steps until one loses detections or
-//    the node cannot make the rate any more.
+//    wrote (inotify on its directory), so the figure includes up to FLUSH_INTERVAL_MS of exporter buffering. Split
+//    at the agent's observedTimeUnixNano. Every detection made must arrive. Also the agent's CPU for detections alone.
+// 3. Footprint: agent VmRSS/VmHWM and CPU (utime+stime of all threads, % of one core) under ~10,000 events/s
+//    alone, then with 100 detections/s on top; events/s as the agent counted them (its Prometheus endpoint).
+// 4. The highest detections/s exported with zero loss while keeping pace: rising steps until one loses detections,
+//    falls behind by more than KEEP_PACE_MS, or the node cannot make the rate.
 
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
