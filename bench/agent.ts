@@ -48,8 +48,16 @@ const DETECTIONS_PER_SECOND = 100;
 /** After the generator ends, how long detections may take to reach the Collector before they count as lost. */
 const DELIVERY_DEADLINE_MS = 30_000;
 
-const { values: flags } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
-const quick = flags.quick!;
+function parseQuickFlag(): boolean {
+  try {
+    return parseArgs({ options: { quick: { type: 'boolean', default: false } } }).values.quick!;
+  } catch (error) {
+    console.error(`bench/agent.ts: ${(error as Error).message} (usage: node bench/agent.ts [--quick])`);
+    process.exit(2);
+  }
+}
+
+const quick = parseQuickFlag();
 const LATENCY_SECONDS = quick ? 8 : 20;
 const FOOTPRINT_SECONDS = quick ? 10 : 30;
 const IDLE_SECONDS = quick ? 5 : 10;

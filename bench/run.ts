@@ -110,10 +110,18 @@ function summary(outcomes: readonly Outcome[]): string {
   return lines.join('\n');
 }
 
-const { values } = parseArgs({
-  options: { only: { type: 'string' }, quick: { type: 'boolean', default: false }, list: { type: 'boolean', default: false } },
-  strict: true,
-});
+function parseFlags() {
+  try {
+    return parseArgs({
+      options: { only: { type: 'string' }, quick: { type: 'boolean', default: false }, list: { type: 'boolean', default: false } },
+      strict: true,
+    }).values;
+  } catch (error) {
+    usage((error as Error).message);
+  }
+}
+
+const values = parseFlags();
 if (values.list) {
   for (const b of BENCHES) console.log(`${b.name.padEnd(12)} ${b.what}`);
   process.exit(0);
