@@ -165,11 +165,9 @@ configure_podman
 bash "$repo_root/test/fixtures/busybox/build.sh"
 log "podman: test image localhost/kubesentry-busybox:test present"
 
-# --- OpenTelemetry Collector (owned by scripts/build-otelcol.sh; skipped until that script exists) ---
-if [[ -f $repo_root/scripts/build-otelcol.sh ]]; then
-  bash "$repo_root/scripts/build-otelcol.sh"
-fi
-# --- end OpenTelemetry Collector ---
+# --- Real peers the tests run, built from Go modules and cached under $CACHE_DIR ---
+bash "$repo_root/scripts/build-otelcol.sh"          # the OpenTelemetry Collector
+bash "$repo_root/scripts/build-validators.sh" >/dev/null  # helm, kubeconform, Prometheus, deploy/validate
 
 install_npm_deps
 log "make all"

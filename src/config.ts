@@ -9,6 +9,7 @@ export interface AgentConfig {
   nodeName: string;
   clusterName: string;
   stateDir: string;
+  hostProc: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   console: { enabled: boolean; statusIntervalMs: number; minSeverity: string };
   outputs: string[];
@@ -46,6 +47,7 @@ export const CONFIG_SCHEMA = obj({
   nodeName: str('', 'Kubernetes node name (defaults to $K8S_NODE_NAME, then the host name)'),
   clusterName: str('', 'k8s.cluster.name on every record'),
   stateDir: str('/var/lib/kubesentry', 'Directory for the OTLP spool and other state'),
+  hostProc: str('/proc', "The host's procfs (the agent needs the host PID namespace: hostPID in Kubernetes)"),
   logLevel: { type: 'string', enum: ['debug', 'info', 'warn', 'error'], default: 'info', description: 'Agent log level' },
   console: obj({
     enabled: bool(true, 'Print detections and a status line on the console'),

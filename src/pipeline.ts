@@ -53,13 +53,14 @@ export class Pipeline {
 
   constructor(options: PipelineOptions) {
     const { config, log } = options;
-    this.host = readHostNamespaces((m) => log.warn(m));
-    this.containers = new ContainerResolver({ nowBootNs: () => this.clock.nowBootNs() });
+    this.host = readHostNamespaces((m) => log.warn(m), config.hostProc);
+    this.containers = new ContainerResolver({ nowBootNs: () => this.clock.nowBootNs(), procRoot: config.hostProc });
     this.containers.start();
     this.processes = new ProcessTable({
       maxEntries: config.processTable.maxEntries,
       exitedGraceMs: config.processTable.exitedGraceMs,
       containers: this.containers,
+      procRoot: config.hostProc,
     });
     this.kernel = openKernelSource({
       objectPath: config.kernel.objectPath || undefined,
