@@ -62,7 +62,7 @@ const LATENCY_SECONDS = quick ? 8 : 20;
 const FOOTPRINT_SECONDS = quick ? 10 : 30;
 const IDLE_SECONDS = quick ? 5 : 10;
 const RAMP_STEP_SECONDS = quick ? 3 : 5;
-const RAMP_RATES = quick ? [200, 400, 800, 1600] : [200, 300, 400, 600, 800, 1200, 1600, 2400];
+const RAMP_RATES = quick ? [200, 400, 800, 1600, 3200] : [200, 300, 400, 600, 800, 1200, 1600, 2400, 3200, 4800];
 /** A ramp step keeps pace when every detection reaches the Collector within this of its kernel event. */
 const KEEP_PACE_MS = 2000;
 
