@@ -58,12 +58,12 @@ clean:
 	rm -rf $(BUILD) native/build
 
 # A development loader for the kernel object (bpf/tools/ks-probe.c); not part of `all`.
-$(BUILD)/ks-probe: bpf/tools/ks-probe.c bpf/events.h
+$(BUILD)/ks-probe: bpf/tools/ks-probe.c bpf/events.h bpf/open/path_index.h
 	@mkdir -p $(@D)
 	$(CC) -O2 -g -Wall -o $@ $< -lbpf -lelf -lz
 
 # Cost of the in-kernel open filter versus an empty program (bpf/tools/ks-open-bench.c); not part of `all`.
-$(BUILD)/ks-open-bench: bpf/tools/ks-open-bench.c bpf/events.h
+$(BUILD)/ks-open-bench: bpf/tools/ks-open-bench.c bpf/events.h bpf/open/path_index.h
 	@mkdir -p $(@D)
 	$(CC) -O2 -g -Wall -o $@ $< -lbpf -lelf -lz
 

@@ -17,7 +17,7 @@ import { cpus } from 'node:os';
 import { sensitivePathPatterns } from '../src/detectors/paths.ts';
 import { createDecoderStats, decodeBatch } from '../src/receiver/decoder.ts';
 import { EventType, type KernelEvent } from '../src/receiver/events.ts';
-import { compilePathPatterns, DEFAULT_OBJECT_PATH, encodePathPattern, openKernelSource } from '../src/receiver/kernel.ts';
+import { compilePathPatterns, DEFAULT_OBJECT_PATH, openKernelSource, writePathPatterns } from '../src/receiver/kernel.ts';
 import { nativeAddon, type NativeBpfObject } from '../src/receiver/nativeAddon.ts';
 import { DEFAULT_TRACEFS_PATH, tracepointId } from '../src/receiver/probe.ts';
 import { kernelFixtures } from '../test/helpers/kernelFixtures.ts';
@@ -135,9 +135,7 @@ function loadOpenatProgram(objectPath: string, patterns: readonly string[]): Nat
   for (const program of object.programs()) object.setAutoload(program.name, program.name === OPENAT_PROGRAM);
   object.setRodata('agent_tgid', u32(process.pid));
   object.load();
-  for (const [index, pattern] of compilePathPatterns(patterns).entries()) {
-    object.mapUpdate('path_patterns', u32(index), encodePathPattern(pattern));
-  }
+  writePathPatterns(object, compilePathPatterns(patterns));
   return object;
 }
 

@@ -40,21 +40,27 @@ static __always_inline struct ks_open *ks_open_record(void)
 	return e;
 }
 
-/* The first stage runs before anything else: most opens end after it. */
+/* The first stages run before anything else: most opens end after them. */
 static __always_inline int ks_open_filter(const struct ks_open_call *call)
 {
-	int first = ks_path_first_candidate(ks_path_head(call->user_path));
+	struct ks_path_head head;
 	struct ks_open *e;
+	__u64 candidates;
 	__u32 len;
 	int matched;
 
-	if (first < 0 || ks_from_agent())
+	ks_path_head(&head, call->user_path);
+	candidates = ks_path_candidates(head.word[0]);
+	if (!candidates)
+		return 0;
+	candidates = ks_path_head_filter(&head, candidates);
+	if (!candidates || ks_from_agent())
 		return 0;
 	e = ks_open_record();
 	if (!e)
 		return 0;
 	len = ks_read_user_str(e->path, sizeof(e->path), call->user_path, &e->hdr);
-	matched = ks_path_match(e, len, first);
+	matched = ks_path_match(e, len, candidates);
 	if (matched < 0)
 		return 0;
 	ks_fill_header(&e->hdr, KS_EVENT_OPEN, sizeof(*e));

@@ -45,6 +45,22 @@ KS_SHARED struct {
 	__type(value, struct ks_path_pattern);
 } path_patterns SEC(".maps");
 
+/* The index over path_patterns' prefixes (bpf/open/path_index.h): head key -> bitmask of pattern indexes. */
+KS_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KS_MAX_PATH_PATTERNS);
+	__type(key, __u64);
+	__type(value, __u64);
+} path_heads SEC(".maps");
+
+/* [0]: bit n set when some key in path_heads is n bytes long; 0 while no pattern is configured. */
+KS_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} path_key_lens SEC(".maps");
+
 /* Events caused by the agent itself would feed back into the ring; they are dropped, not counted. */
 KS_TUNABLE(__u32, agent_tgid, 0);
 

@@ -2,51 +2,109 @@
 /*
  * Matching an opened path against the sensitive-path patterns in `path_patterns`.
  *
- * Opens are the busiest hook and almost none are sensitive, so matching is two-staged:
- *  1. ks_path_first_candidate(): the first 7 bytes of the path, read as one u64, are compared with
- *     each pattern's first bytes under a mask - a few instructions per configured pattern and no
- *     string copy. Paths that no prefix could start with stop here.
- *  2. ks_path_match(): only for candidates, the whole path is copied and each pattern from the
- *     first candidate on is checked in full (prefix, then exact/suffix/infix).
+ * Opens are the busiest hook and almost none are sensitive, so matching is staged, cheapest first:
+ *  1. ks_path_candidates(): one read of the path's first 16 bytes, then one hash lookup per key
+ *     length in use (bpf/open/path_index.h) gives the patterns whose prefix could match. Most paths
+ *     have none and stop here, whatever the number of patterns.
+ *  2. ks_path_head_filter(): each candidate's prefix is compared with the first KS_PATH_HEAD_BYTES
+ *     bytes under a mask, still without a string copy (/usr/lib/... shares a key with /usr/libexec/...).
+ *  3. ks_path_match(): only for what remains, the whole path is copied and each remaining candidate
+ *     is checked in full (prefix, then exact/suffix/infix), lowest index first.
  */
 #ifndef KS_OPEN_PATH_MATCH_H
 #define KS_OPEN_PATH_MATCH_H
 
-/* bytes of the path the first stage compares: 7, so that the string-copy fallback's NUL fits the u64 */
-#define KS_PATH_HEAD_BYTES 7
+#include "open/path_index.h"
+
+/* bytes of the path stage 2 compares: 15, so that the string-copy fallback's NUL fits the 16 */
+#define KS_PATH_HEAD_BYTES 15
+
+struct ks_path_head {
+	__u64 word[2]; /* little-endian: the path's first byte is the low byte of word[0] */
+};
 
 /*
- * The path's first bytes as one u64. A plain 8-byte copy is cheaper than a string copy; bytes past a
- * short path's NUL are then garbage, which is harmless: the NUL itself already differs from any
- * prefix byte at that position. The copy faults only when a short path ends right before an
- * unmapped page, and the string copy covers that case.
+ * A plain 16-byte copy is cheaper than a string copy; bytes past a short path's NUL are then
+ * garbage, which is harmless: the NUL itself already differs from any prefix byte at that position.
+ * The copy faults only when a short path ends right before an unmapped page, and the string copy
+ * covers that case.
  */
-static __always_inline __u64 ks_path_head(const void *user_path)
+static __always_inline void ks_path_head(struct ks_path_head *head, const void *user_path)
 {
-	__u64 head = 0;
-
-	if (bpf_probe_read_user(&head, sizeof(head), user_path))
-		bpf_probe_read_user_str(&head, sizeof(head), user_path);
-	return head;
+	if (bpf_probe_read_user(head, sizeof(*head), user_path)) {
+		head->word[0] = 0;
+		head->word[1] = 0;
+		bpf_probe_read_user_str(head, sizeof(*head), user_path);
+	}
 }
 
-/* Index of the first pattern whose prefix could match a path starting with `head`, or -1. */
-static __always_inline int ks_path_first_candidate(__u64 head)
+/* Bitmask of the patterns whose prefix's head key the path shares. */
+static __always_inline __u64 ks_path_candidates(__u64 first_word)
 {
-	for (__u32 i = 0; i < KS_MAX_PATH_PATTERNS; i++) {
-		struct ks_path_pattern *pattern = bpf_map_lookup_elem(&path_patterns, &i);
-		__u32 compared;
-		__u64 mask;
+	__u32 zero = 0;
+	__u64 *lengths = bpf_map_lookup_elem(&path_key_lens, &zero);
+	__u64 in_use, candidates = 0;
 
-		if (!pattern || pattern->kind == KS_PATTERN_UNUSED)
-			return -1;
-		compared = pattern->prefix_len < KS_PATH_HEAD_BYTES ? pattern->prefix_len : KS_PATH_HEAD_BYTES;
-		/* little-endian: the path's first byte is the low byte of head */
-		mask = compared ? ~0ULL >> (64 - 8 * compared) : 0;
-		if (((head ^ *(__u64 *)pattern->prefix) & mask) == 0)
-			return i;
+	if (!lengths || !*lengths)
+		return 0;
+	in_use = *lengths;
+#pragma unroll
+	for (__u32 len = 0; len <= KS_PATH_KEY_BYTES; len++) {
+		__u64 key, *mask;
+
+		if (!(in_use & (1ULL << len)))
+			continue;
+		key = ks_path_head_key(first_word, len);
+		mask = bpf_map_lookup_elem(&path_heads, &key);
+		if (mask)
+			candidates |= *mask;
 	}
-	return -1;
+	return candidates;
+}
+
+static __always_inline __u64 ks_low_bytes_mask(__u32 bytes)
+{
+	if (bytes >= 8)
+		return ~0ULL;
+	return bytes ? ~0ULL >> (64 - 8 * bytes) : 0;
+}
+
+struct ks_head_filter {
+	struct ks_path_head head;
+	__u64 candidates;
+};
+
+static long ks_head_filter_step(__u64 index, void *ctx)
+{
+	struct ks_head_filter *filter = ctx;
+	__u32 i = index;
+	struct ks_path_pattern *pattern;
+	__u32 compared;
+	__u64 differs;
+
+	if (i >= 64 || !(filter->candidates >> i))
+		return 1;
+	if (!((filter->candidates >> i) & 1))
+		return 0;
+	pattern = bpf_map_lookup_elem(&path_patterns, &i);
+	if (!pattern)
+		return 1;
+	compared = pattern->prefix_len < KS_PATH_HEAD_BYTES ? pattern->prefix_len : KS_PATH_HEAD_BYTES;
+	differs = (filter->head.word[0] ^ *(__u64 *)pattern->prefix) & ks_low_bytes_mask(compared);
+	if (compared > 8)
+		differs |= (filter->head.word[1] ^ *(__u64 *)(pattern->prefix + 8)) & ks_low_bytes_mask(compared - 8);
+	if (differs)
+		filter->candidates &= ~(1ULL << i);
+	return 0;
+}
+
+/* The candidates whose prefix agrees with the path's first KS_PATH_HEAD_BYTES bytes. */
+static __always_inline __u64 ks_path_head_filter(const struct ks_path_head *head, __u64 candidates)
+{
+	struct ks_head_filter filter = { .head = *head, .candidates = candidates };
+
+	bpf_loop(KS_MAX_PATH_PATTERNS, ks_head_filter_step, &filter, 0);
+	return filter.candidates;
 }
 
 /*
@@ -149,16 +207,21 @@ static __always_inline bool ks_path_matches(const struct ks_open *open, __u32 le
 struct ks_pattern_scan {
 	const struct ks_open *open;
 	__u32 len;
-	__u32 first;
+	__u64 candidates;
 	int matched;
 };
 
 static long ks_pattern_scan_step(__u64 index, void *ctx)
 {
 	struct ks_pattern_scan *scan = ctx;
-	__u32 i = scan->first + index;
-	struct ks_path_pattern *pattern = bpf_map_lookup_elem(&path_patterns, &i);
+	__u32 i = index;
+	struct ks_path_pattern *pattern;
 
+	if (i >= 64 || !(scan->candidates >> i))
+		return 1;
+	if (!((scan->candidates >> i) & 1))
+		return 0;
+	pattern = bpf_map_lookup_elem(&path_patterns, &i);
 	if (!pattern || pattern->kind == KS_PATTERN_UNUSED)
 		return 1;
 	if (ks_path_matches(scan->open, scan->len, pattern)) {
@@ -168,10 +231,10 @@ static long ks_pattern_scan_step(__u64 index, void *ctx)
 	return 0;
 }
 
-/* Index of the first pattern, from `first` on, that the whole path (open->path) matches; -1 if none. */
-static __always_inline int ks_path_match(const struct ks_open *open, __u32 len, __u32 first)
+/* Index of the lowest candidate pattern that the whole path (open->path) matches; -1 if none. */
+static __always_inline int ks_path_match(const struct ks_open *open, __u32 len, __u64 candidates)
 {
-	struct ks_pattern_scan scan = { .open = open, .len = len, .first = first, .matched = -1 };
+	struct ks_pattern_scan scan = { .open = open, .len = len, .candidates = candidates, .matched = -1 };
 
 	bpf_loop(KS_MAX_PATH_PATTERNS, ks_pattern_scan_step, &scan, 0);
 	return scan.matched;

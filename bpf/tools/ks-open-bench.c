@@ -24,6 +24,7 @@
 #include <bpf/libbpf.h>
 
 #include "../events.h"
+#include "../open/path_index.h"
 
 static const char *ordinary_paths[] = {
 	"/usr/lib/x86_64-linux-gnu/libc.so.6", "/etc/hosts", "/proc/self/stat", "/etc/ld.so.cache",
@@ -151,15 +152,21 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	int patterns_fd = bpf_object__find_map_fd_by_name(obj, "path_patterns");
+	struct ks_path_pattern configured[sizeof(patterns) / sizeof(patterns[0])] = {};
 	for (__u32 i = 0; i < sizeof(patterns) / sizeof(patterns[0]); i++) {
-		struct ks_path_pattern p = { .kind = patterns[i].kind };
-		p.prefix_len = strlen(patterns[i].prefix);
-		memcpy(p.prefix, patterns[i].prefix, p.prefix_len);
+		struct ks_path_pattern *p = &configured[i];
+		p->kind = patterns[i].kind;
+		p->prefix_len = strlen(patterns[i].prefix);
+		memcpy(p->prefix, patterns[i].prefix, p->prefix_len);
 		if (patterns[i].second) {
-			p.second_len = strlen(patterns[i].second);
-			memcpy(p.second, patterns[i].second, p.second_len);
+			p->second_len = strlen(patterns[i].second);
+			memcpy(p->second, patterns[i].second, p->second_len);
 		}
-		bpf_map_update_elem(patterns_fd, &i, &p, BPF_ANY);
+		bpf_map_update_elem(patterns_fd, &i, p, BPF_ANY);
+	}
+	if (ks_path_index_write(obj, configured, sizeof(patterns) / sizeof(patterns[0]))) {
+		fprintf(stderr, "cannot write the path pattern index\n");
+		return 1;
 	}
 	struct bpf_link *link = bpf_program__attach(bpf_object__find_program_by_name(obj, "sys_enter_openat__tp"));
 	if (!link) {

@@ -30,6 +30,7 @@
 #include <bpf/libbpf.h>
 
 #include "../events.h"
+#include "../open/path_index.h"
 
 static const char *type_names[KS_EVENT_TYPE_MAX] = {
 	[KS_EVENT_EXEC] = "exec",	   [KS_EVENT_FORK] = "fork",	   [KS_EVENT_EXIT] = "exit",
@@ -350,6 +351,10 @@ int main(int argc, char **argv)
 	int patterns_fd = bpf_object__find_map_fd_by_name(obj, "path_patterns");
 	for (__u32 k = 0; k < (__u32)npatterns; k++)
 		bpf_map_update_elem(patterns_fd, &k, &patterns[k], BPF_ANY);
+	if (npatterns && ks_path_index_write(obj, patterns, npatterns)) {
+		fprintf(stderr, "cannot write the path pattern index\n");
+		return 1;
+	}
 
 	int attached = 0;
 	bpf_object__for_each_program(prog, obj) {

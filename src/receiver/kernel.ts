@@ -49,6 +49,8 @@ const VARIANT_SECTIONS: Record<HookVariant, readonly string[]> = {
 const EVENTS_MAP = 'events';
 const DROPS_MAP = 'drops';
 const PATH_PATTERNS_MAP = 'path_patterns';
+const PATH_HEADS_MAP = 'path_heads';
+const PATH_KEY_LENS_MAP = 'path_key_lens';
 const SNAPSHOT_PROGRAM = 'snapshot_tasks__iter';
 const ITERATOR_SUFFIX = '__iter';
 const BPF_STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
@@ -151,13 +153,55 @@ export function encodePathPattern(pattern: CompiledPathPattern): Buffer {
   return entry;
 }
 
+/** KS_PATH_KEY_BYTES of bpf/open/path_index.h: how many of a prefix's first bytes key the kernel's index. */
+export const PATH_HEAD_KEY_BYTES = 6;
+
+export interface PathPatternIndex {
+  /** path_heads: the head key of a prefix (ks_path_head_key) -> bitmask of the pattern indexes with that key. */
+  heads: Map<bigint, bigint>;
+  /** path_key_lens[0]: bit n set when some key is n bytes long. */
+  keyLengths: bigint;
+}
+
+/** The index bpf/open/path_index.h describes, for patterns stored at indexes 0..n-1 of path_patterns. */
+export function pathPatternIndex(patterns: readonly CompiledPathPattern[]): PathPatternIndex {
+  const heads = new Map<bigint, bigint>();
+  let keyLengths = 0n;
+  for (const [index, pattern] of patterns.entries()) {
+    const prefix = Buffer.from(pattern.prefix);
+    const keyLength = Math.min(prefix.length, PATH_HEAD_KEY_BYTES);
+    const key = Buffer.alloc(8);
+    prefix.copy(key, 0, 0, keyLength);
+    key[7] = keyLength;
+    const head = key.readBigUInt64LE();
+    heads.set(head, (heads.get(head) ?? 0n) | (1n << BigInt(index)));
+    keyLengths |= 1n << BigInt(keyLength);
+  }
+  return { heads, keyLengths };
+}
+
+/**
+ * Configures the open filter of a loaded object: the patterns, then their index, the key lengths last so the
+ * kernel never looks up a length whose keys are still missing. With no patterns nothing is written (every
+ * open is then rejected at the first lookup), so stand-in objects without the filter's maps load too.
+ */
+export function writePathPatterns(object: NativeBpfObject, patterns: readonly CompiledPathPattern[]): void {
+  if (patterns.length === 0) return;
+  for (const [index, pattern] of patterns.entries()) {
+    object.mapUpdate(PATH_PATTERNS_MAP, u32(index), encodePathPattern(pattern));
+  }
+  const { heads, keyLengths } = pathPatternIndex(patterns);
+  for (const [head, mask] of heads) object.mapUpdate(PATH_HEADS_MAP, u64(head), u64(mask));
+  object.mapUpdate(PATH_KEY_LENS_MAP, u32(0), u64(keyLengths));
+}
+
 function u32(value: number): Buffer {
   const buffer = Buffer.alloc(4);
   buffer.writeUInt32LE(value);
   return buffer;
 }
 
-function u64(value: number): Buffer {
+function u64(value: number | bigint): Buffer {
   const buffer = Buffer.alloc(8);
   buffer.writeBigUInt64LE(BigInt(value));
   return buffer;
@@ -391,9 +435,7 @@ export function openKernelSource(options: KernelSourceOptions): KernelSource {
   try {
     const object = loadWithFallback(objectPath, btfPath, hooks, options);
     try {
-      for (const [index, pattern] of patterns.entries()) {
-        object.mapUpdate(PATH_PATTERNS_MAP, u32(index), encodePathPattern(pattern));
-      }
+      writePathPatterns(object, patterns);
     } catch (error) {
       object.close();
       throw error;

@@ -1,0 +1,145 @@
+// The in-kernel open filter's index (bpf/open/path_index.h) against the user-space matcher: for the agent's real
+// pattern list plus patterns chosen to hit the index's edges (keys shorter than KS_PATH_KEY_BYTES, patterns sharing
+// a key, prefixes ending around the 8- and 15-byte head words), every path must be reported with exactly the lowest
+// pattern index matchesPathPattern() finds, or not at all. Needs root and kernel BTF; never skipped.
+
+import assert from 'node:assert/strict';
+import { openSync, closeSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { createDecoderStats, decodeBatch } from '../src/receiver/decoder.ts';
+import { EventType, type KernelEvent } from '../src/receiver/events.ts';
+import { compilePathPatterns, openKernelSource, pathPatternIndex, PATH_HEAD_KEY_BYTES, type KernelSource } from '../src/receiver/kernel.ts';
+import { matchesPathPattern, sensitivePathPatterns } from '../src/detectors/paths.ts';
+import { waitFor } from './helpers/wait.ts';
+
+const SENTINEL = `/tmp/ks-pf-sentinel-${process.pid}`;
+const EDGE_PATTERNS = [
+  '/tmp/ks-pf-exact', // shares its key with the next one and comes first: its index must win
+  '/tmp/ks-pf-*',
+  '/q*', // a 2-byte key
+  '/tmp/ks-pf-abcd', // exactly 15 bytes: the whole of stage 2's head
+  '/tmp/ks-pf-abcdefgh*', // longer than the head: bytes past it are checked only by the full match
+  '/tmp/ks-pf-1234*x', // 8 bytes and more: the head's second word decides
+  `${SENTINEL}*`,
+];
+const PATTERNS = [...sensitivePathPatterns(), ...EDGE_PATTERNS];
+
+// Opened by this process; the opens fail (or succeed read-only) either way, the tracepoint sees the path.
+const PATHS = [
+  '/etc/ld.so.cache',
+  '/usr/lib/x86_64-linux-gnu/libc.so.6',
+  '/usr/libexec/podman/conmonx',
+  '/usr/libexec/podman/conmo',
+  'relative/ks-pf',
+  '',
+  '/',
+  '/q',
+  '/r',
+  '/run/ks-pf-missing.sock',
+  '/run/ks-pf-missing.sockx',
+  '/run/',
+  '/run',
+  '/tmp/ks-pf-dir/release_agent',
+  '/tmp/ks-pf-dir/notify_on_release',
+  '/tmp/ks-pf-exact',
+  '/tmp/ks-pf-exac',
+  '/tmp/ks-pf-other',
+  '/tmp/ks-pf-abcd',
+  '/tmp/ks-pf-abce',
+  '/tmp/ks-pf-abcdefgh',
+  '/tmp/ks-pf-abcdefgX',
+  '/tmp/ks-pf-1234-x',
+  '/tmp/ks-pf-1235-x',
+  '/tmp/ks-pf-1234-y',
+  '/tmp/k',
+  '/tmp/',
+  '/proc/999999999/uid_map',
+  '/proc/999999999/root',
+  '/proc/999999999/root/etc/ks-pf',
+  '/proc/999999999/rootx',
+  '/proc/sys/kernel/core_patternx',
+  '/dev/sd',
+  '/dev/sdzz-ks-pf',
+  '/dev/s',
+  '/dev/xvdzz-ks-pf',
+  '/dev/cpu/999/msr',
+  '/dev/cpu/999/msrx',
+  '/sys/fs/cgroup/ks-pf-missing/release_agent',
+  '/sys/fs/cgroupx/ks-pf-missing/release_agent',
+  '/var/run/ks-pf-missing.sock',
+  '/var/lib/kubelet/pods/ks-pf/volumes/kubernetes.io~secret/x',
+  '/var/lib/kubelet/pods/ks-pf/volumes/kubernetes.io~configmap/x',
+  '/etc/kubernetes/ks-pf-missing.conf',
+  '/etc/kubernetes/ks-pf-missing.confx',
+];
+
+describe('open filter index', () => {
+  const compiled = compilePathPatterns(PATTERNS);
+
+  test('keys every prefix by at most its first PATH_HEAD_KEY_BYTES bytes, shared keys in one mask', () => {
+    const { heads, keyLengths } = pathPatternIndex(compiled);
+    const exact = PATTERNS.indexOf('/tmp/ks-pf-exact');
+    const prefix = PATTERNS.indexOf('/tmp/ks-pf-*');
+    const tmpKey = Buffer.from('/tmp/k\0\0');
+    tmpKey[7] = PATH_HEAD_KEY_BYTES;
+    const tmpMask = heads.get(tmpKey.readBigUInt64LE()) ?? 0n;
+    assert.equal((tmpMask >> BigInt(exact)) & 1n, 1n);
+    assert.equal((tmpMask >> BigInt(prefix)) & 1n, 1n);
+    assert.equal(keyLengths & (1n << 2n), 1n << 2n, "'/q*' needs a 2-byte key");
+    assert.equal(keyLengths >> BigInt(PATH_HEAD_KEY_BYTES + 1), 0n, 'no key is longer than PATH_HEAD_KEY_BYTES');
+    let covered = 0n;
+    for (const mask of heads.values()) {
+      assert.equal(covered & mask, 0n, 'each pattern is under one key');
+      covered |= mask;
+    }
+    assert.equal(covered, (1n << BigInt(PATTERNS.length)) - 1n);
+  });
+
+  describe('in the kernel', () => {
+    const opens: Extract<KernelEvent, { type: typeof EventType.Open }>[] = [];
+    let source: KernelSource;
+
+    before(() => {
+      // The opens come from this very process, so it must not be the agent the kernel filters out.
+      source = openKernelSource({ agentTgid: 0x7fffffff, pathPatterns: PATTERNS, wakeupBatchBytes: 0 });
+      const stats = createDecoderStats();
+      source.start((batch) =>
+        decodeBatch(
+          batch,
+          (event) => {
+            if (event.type === EventType.Open && event.tgid === process.pid) opens.push(event);
+          },
+          stats,
+        ),
+      );
+    });
+    after(() => source?.close());
+
+    test('reports each path with the lowest index of the patterns it matches, and only those', async () => {
+      for (const path of PATHS) {
+        try {
+          closeSync(openSync(path, 'r'));
+        } catch {
+          // missing or not openable: the open was still attempted
+        }
+      }
+      try {
+        openSync(SENTINEL, 'r');
+      } catch {}
+      // The ring keeps one thread's records in order: once the sentinel is in, every earlier open is too.
+      await waitFor(() => opens.some((open) => open.path === SENTINEL), { what: `the sentinel open ${SENTINEL}` });
+
+      const expected = PATHS.map((path) => [path, compiled.findIndex((pattern) => matchesPathPattern(pattern, path))] as const)
+        .filter(([, index]) => index >= 0)
+        .map(([path, index]) => `${path} -> ${PATTERNS[index]}`);
+      const reported = opens
+        .filter((open) => open.path !== SENTINEL && PATHS.includes(open.path))
+        .map((open) => `${open.path} -> ${PATTERNS[open.patternId]}`);
+      assert.deepEqual(reported, expected);
+      // Nothing this process opened besides the list (Node's own file reads) may match a pattern it does not.
+      for (const open of opens) {
+        assert.ok(matchesPathPattern(compiled[open.patternId]!, open.path), `${open.path} does not match ${PATTERNS[open.patternId]}`);
+      }
+    });
+  });
+});
