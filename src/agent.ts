@@ -10,6 +10,7 @@ import type { AgentConfig } from './config.ts';
 import type { Detection } from './detection.ts';
 import { DetectorEngine, RulesConfigError, sensitivePathPatterns, type AgentContext, type DetectorEvent } from './detectors/index.ts';
 import type { KubernetesMetadata } from './k8s/index.ts';
+import { ContainerRuntimeMetadata } from './k8s/ContainerRuntimeMetadata.ts';
 import { createLogger, type Logger } from './log.ts';
 import type { Telemetry } from './otel/index.ts';
 import { ConsoleOutput } from './output/ConsoleOutput.ts';
@@ -124,6 +125,19 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
     : undefined;
   if (k8s) closers.push(() => k8s.stop());
 
+  // Outside Kubernetes the runtime's own API names containers and their images.
+  let runtimeMeta: ContainerRuntimeMetadata;
+  try {
+    runtimeMeta = new ContainerRuntimeMetadata({
+      socketPath: config.runtime.socket || undefined,
+      holdMs: config.runtime.holdMs,
+      log: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
+    });
+  } catch (e) {
+    throw new AgentStartError(`runtime.socket: ${(e as Error).message}`);
+  }
+  closers.push(() => runtimeMeta.close());
+
   let detections = 0;
   const deliver = (d: Detection) => {
     detections++;
@@ -133,7 +147,14 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
   const route = (d: Detection) => {
     const podUid = d.attributes['k8s.pod.uid'] as string | undefined;
     const containerId = d.attributes['container.id'] as string | undefined;
-    if (!k8s || !containerId) return deliver(d);
+    if (!containerId) return deliver(d);
+    if (!podUid || !k8s) {
+      if (podUid) return deliver(d);
+      return runtimeMeta.hold(containerId, (attributes) => {
+        Object.assign(d.attributes, attributes);
+        if (!engine.isExcepted(d)) deliver(d);
+      });
+    }
     k8s.enricher.hold(podUid, containerId, (attributes, outcome) => {
       if (outcome === 'bare' && podUid) metrics?.k8sMetadataMiss();
       Object.assign(d.attributes, attributes);

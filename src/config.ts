@@ -26,6 +26,7 @@ export interface AgentConfig {
   };
   spool: { maxBytes: number; fsync: 'always' | 'interval' | 'never' };
   kubernetes: { enabled: 'auto' | 'on' | 'off'; kubeconfig: string; labelAllowList?: string[]; holdMs: number };
+  runtime: { socket: string; holdMs: number };
   health: { listen: string };
   prometheus: { listen: string };
   rules: Record<string, unknown>;
@@ -89,6 +90,10 @@ export const CONFIG_SCHEMA = obj({
     kubeconfig: str('', 'kubeconfig path (default in-cluster, then $KUBECONFIG)'),
     labelAllowList: { type: 'array', items: { type: 'string' }, description: 'Pod labels copied as k8s.pod.label.<key> (default: app and the app.kubernetes.io/* recommended labels)' },
     holdMs: int(2000, 'How long a detection waits for its pod to reach the cache'),
+  }),
+  runtime: obj({
+    socket: str('', 'Docker-compatible runtime API socket for names and images of non-Kubernetes containers (default: the first of /run/podman/podman.sock, /var/run/docker.sock that exists)'),
+    holdMs: int(1000, 'How long a detection waits for the runtime to name its container'),
   }),
   health: obj({ listen: str('', 'host:port of the /healthz and /readyz endpoint (empty: off)') }),
   prometheus: obj({ listen: str('', 'host:port of a Prometheus scrape endpoint (empty: off)') }),
