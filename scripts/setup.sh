@@ -3,8 +3,19 @@
 # Idempotent: every step first checks whether it is already done, so a second run takes seconds.
 # CI runs this on a fresh machine, so anything a build or test needs must be installed here, not by hand.
 #
-# Usage: bash scripts/setup.sh        (as root, from anywhere)
+# Usage: bash scripts/setup.sh                (as root, from anywhere): what the agent needs to build and run
+#        bash scripts/setup.sh --test-peers   also the real peers the tests run (the OpenTelemetry Collector, helm,
+#                                             kubeconform, Prometheus, deploy/validate), built from Go modules;
+#                                             cold, that is tens of minutes, then cached under $KUBESENTRY_CACHE_DIR
 set -euo pipefail
+
+test_peers=false
+for arg in "$@"; do
+  case $arg in
+    --test-peers) test_peers=true ;;
+    *) printf 'setup: unknown argument %s (known: --test-peers)\n' "$arg" >&2; exit 2 ;;
+  esac
+done
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 readonly NODE_MAJOR=24
@@ -166,8 +177,10 @@ bash "$repo_root/test/fixtures/busybox/build.sh"
 log "podman: test image localhost/kubesentry-busybox:test present"
 
 # --- Real peers the tests run, built from Go modules and cached under $CACHE_DIR ---
-bash "$repo_root/scripts/build-otelcol.sh"          # the OpenTelemetry Collector
-bash "$repo_root/scripts/build-validators.sh" >/dev/null  # helm, kubeconform, Prometheus, deploy/validate
+if $test_peers; then
+  bash "$repo_root/scripts/build-otelcol.sh"                # the OpenTelemetry Collector
+  bash "$repo_root/scripts/build-validators.sh" >/dev/null  # helm, kubeconform, Prometheus, deploy/validate
+fi
 
 install_npm_deps
 log "make all"
