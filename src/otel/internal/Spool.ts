@@ -1,7 +1,9 @@
 // A bounded on-disk FIFO of serialized OTLP requests that survives agent restarts (SIGKILL included).
 //
 // Layout under <dir>: numbered segment files written append-only, and a `cursor` file naming the first record not
-// yet acknowledged by the Collector. Records are [u32 payload length][u32 crc32 of the rest][u8 kind]
+// yet acknowledged by the Collector. The cursor is rewritten in place after every acknowledgement (one pwrite of a
+// fixed-size, checksummed record: a rename per ack cost more CPU than the export itself); a cursor that fails its
+// checksum is treated as absent, which re-sends from the oldest record and never skips one. Records are [u32 payload length][u32 crc32 of the rest][u8 kind]
 // [f64 spooled-at ms][payload]; a torn or corrupt tail (crash mid-write) is cut off when the spool is reopened.
 // Only acknowledged records move the cursor, so a crash between send and cursor write re-sends (duplicates carry
 // the detection id), never loses. When full, whole segments are evicted oldest first and reported to onEvict.
@@ -59,7 +61,12 @@ interface Segment {
   file: string;
   size: number;
   records: RecordIndex[];
+  /** Kept open while the segment is being drained, so a peek is one pread rather than open + read + close. */
+  readFd?: number;
 }
+
+// Fixed size so every rewrite covers the previous one exactly; JSON padded with spaces stays parseable.
+const CURSOR_BYTES = 96;
 
 export class Spool {
   readonly #dir: string;
@@ -74,6 +81,8 @@ export class Spool {
   #dirty = false;
   #fsyncTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  #cursorFd: number | undefined;
+  readonly #cursorBuffer = Buffer.alloc(CURSOR_BYTES);
 
   constructor(dir: string, options: SpoolOptions) {
     this.#dir = dir;
@@ -166,12 +175,8 @@ export class Spool {
     }
     const end = segment.records[last].offset + segment.records[last].length;
     const bytes = Buffer.allocUnsafe(end - first.offset);
-    const fd = fs.openSync(segment.file, 'r');
-    try {
-      readFully(fd, bytes, first.offset);
-    } finally {
-      fs.closeSync(fd);
-    }
+    segment.readFd ??= fs.openSync(segment.file, 'r');
+    readFully(segment.readFd, bytes, first.offset);
     const payloads: Buffer[] = [];
     for (let i = this.#cursorRecord; i <= last; i++) {
       const r = segment.records[i];
@@ -202,6 +207,9 @@ export class Spool {
     if (this.#options.fsync !== 'never') this.#syncIfDirty();
     if (this.#activeFd !== undefined) fs.closeSync(this.#activeFd);
     this.#activeFd = undefined;
+    for (const segment of this.#segments) closeReadFd(segment);
+    if (this.#cursorFd !== undefined) fs.closeSync(this.#cursorFd);
+    this.#cursorFd = undefined;
   }
 
   #activeSegment(): Segment {
@@ -244,6 +252,7 @@ export class Spool {
 
   #dropOldestSegment(): void {
     const segment = this.#segments.shift()!;
+    closeReadFd(segment);
     this.#bytes -= segment.size;
     this.#cursorRecord = 0;
     fs.rmSync(segment.file, { force: true });
@@ -251,18 +260,21 @@ export class Spool {
 
   #writeCursor(): void {
     const segment = this.#segments[0];
-    const cursor = segment
-      ? { seq: segment.seq, offset: segment.records[this.#cursorRecord]?.offset ?? segment.size }
-      : { seq: 0, offset: 0 };
-    const tmp = path.join(this.#dir, 'cursor.tmp');
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      fs.writeSync(fd, JSON.stringify(cursor));
-      if (this.#options.fsync === 'always') fs.fdatasyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
+    const seq = segment?.seq ?? 0;
+    const offset = segment ? (segment.records[this.#cursorRecord]?.offset ?? segment.size) : 0;
+    const buffer = this.#cursorBuffer;
+    buffer.fill(0x20);
+    buffer.write(JSON.stringify({ seq, offset, crc: cursorChecksum(seq, offset) }));
+    if (this.#cursorFd === undefined) {
+      // Replaces a cursor of another size (an older format) once; from then on every write overlays the last.
+      const tmp = path.join(this.#dir, 'cursor.tmp');
+      fs.writeFileSync(tmp, buffer);
+      fs.renameSync(tmp, path.join(this.#dir, 'cursor'));
+      this.#cursorFd = fs.openSync(path.join(this.#dir, 'cursor'), 'r+');
+    } else {
+      fs.writeSync(this.#cursorFd, buffer, 0, CURSOR_BYTES, 0);
     }
-    fs.renameSync(tmp, path.join(this.#dir, 'cursor'));
+    if (this.#options.fsync === 'always') fs.fdatasyncSync(this.#cursorFd);
   }
 
   #syncIfDirty(): void {
@@ -278,7 +290,9 @@ export class Spool {
       .sort();
     let cursor = { seq: 0, offset: 0 };
     try {
-      cursor = JSON.parse(fs.readFileSync(path.join(this.#dir, 'cursor'), 'utf8'));
+      const read = JSON.parse(fs.readFileSync(path.join(this.#dir, 'cursor'), 'utf8'));
+      // Spools written before the checksum have none; their cursor was replaced atomically by rename.
+      if (read.crc === undefined || read.crc === cursorChecksum(read.seq, read.offset)) cursor = read;
     } catch {
       // No cursor yet (fresh spool) or an unreadable one: start from the oldest record; at worst re-sends.
     }
@@ -315,6 +329,16 @@ function encodeRecord(item: SpoolItem, spooledMs: number): Buffer {
   bytes.set(item.payload, HEADER_BYTES);
   bytes.writeUInt32LE(zlib.crc32(bytes.subarray(8)), 4);
   return bytes;
+}
+
+function cursorChecksum(seq: number, offset: number): number {
+  return zlib.crc32(`${seq}:${offset}`);
+}
+
+function closeReadFd(segment: Segment): void {
+  if (segment.readFd === undefined) return;
+  fs.closeSync(segment.readFd);
+  segment.readFd = undefined;
 }
 
 function scanSegment(seq: number, file: string): Segment {
