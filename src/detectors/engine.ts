@@ -27,7 +27,7 @@ import {
 } from './Detector.ts';
 import { allDetectors } from './registry.ts';
 import { basename } from './internal/util.ts';
-import { rfc3339Nano } from './internal/time.ts';
+import { rfc3339Nano } from '../clock.ts';
 import { uuidV7 } from './internal/uuid.ts';
 
 const MAX_ANCESTRY = 32;
