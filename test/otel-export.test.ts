@@ -121,6 +121,19 @@ describe('OTLP export to a real Collector', () => {
     });
     assert.notEqual(logs[0].traceId, logs[1].traceId);
   });
+
+  test('a negative export.lingerMs is a one-line configuration error; 0 (send at once) is allowed', async () => {
+    assert.throws(
+      () => createTelemetry({ endpoint: collector.endpoint, stateDir: stateDir(), env: {}, export: { lingerMs: -1 } }),
+      (e: Error) => e instanceof TelemetryConfigError && e.message === 'telemetry: export.lingerMs must be 0 or more, got -1',
+    );
+    const t = createTelemetry({ endpoint: collector.endpoint, stateDir: stateDir(), metrics: { otlp: false }, env: {}, export: { lingerMs: 0 } });
+    const d = syntheticDetection();
+    t.emit(d);
+    await t.forceFlush(20_000);
+    await t.shutdown();
+    assert.deepEqual(t.status().delivered, { logs: 1, traces: 1 });
+  });
 });
 
 describe('incident boundaries', () => {

@@ -356,6 +356,9 @@ class TelemetryPipeline implements Telemetry {
         if (this.#unreportedEvictions) continue;
         for (const resolve of this.#drainWaiters.splice(0)) resolve();
         await this.#pause();
+        // Woken by the first item after idle: a timed pause lets the rest of a burst join it in the same request
+        // (each request has a fixed cost well above a detection's encoding).
+        if (this.#config.lingerMs > 0 && !this.#stopping) await this.#pause(this.#config.lingerMs);
         continue;
       }
       const signal = SPOOL_KIND_NAME[batch.kind];

@@ -45,6 +45,11 @@ export interface TelemetryConfig {
   export?: {
     /** Items per OTLP request. Default 512. */
     maxBatchItems?: number;
+    /**
+     * How long the sender waits after new data arrives at an idle spool before sending, so detections that come
+     * close together leave in one request per signal instead of one each. Default 5 ms; 0 sends at once.
+     */
+    lingerMs?: number;
     /** Default 10 s. */
     timeoutMs?: number;
     /** Default 500 ms. */
@@ -82,6 +87,7 @@ export interface ResolvedTelemetryConfig {
   fsyncIntervalMs: number;
   incidentQuietWindowMs: number;
   maxBatchItems: number;
+  lingerMs: number;
   exportTimeoutMs: number;
   initialBackoffMs: number;
   maxBackoffMs: number;
@@ -144,6 +150,11 @@ export function resolveTelemetryConfig(config: TelemetryConfig, serviceVersion: 
     if (!Number.isFinite(v) || v <= 0) throw new TelemetryConfigError(`telemetry: ${name} must be a positive number, got ${value}`);
     return v;
   };
+  const nonNegative = (value: number | undefined, fallback: number, name: string): number => {
+    const v = value ?? fallback;
+    if (!Number.isFinite(v) || v < 0) throw new TelemetryConfigError(`telemetry: ${name} must be 0 or more, got ${value}`);
+    return v;
+  };
   const fsync = config.spool?.fsync ?? 'interval';
   if (!['always', 'interval', 'never'].includes(fsync)) {
     throw new TelemetryConfigError(`telemetry: spool.fsync must be always, interval or never, got ${String(fsync)}`);
@@ -168,6 +179,7 @@ export function resolveTelemetryConfig(config: TelemetryConfig, serviceVersion: 
     fsyncIntervalMs: positive(config.spool?.fsyncIntervalMs, 1000, 'spool.fsyncIntervalMs'),
     incidentQuietWindowMs: positive(config.incidentQuietWindowMs, 5 * 60_000, 'incidentQuietWindowMs'),
     maxBatchItems: positive(config.export?.maxBatchItems, 512, 'export.maxBatchItems'),
+    lingerMs: nonNegative(config.export?.lingerMs, 5, 'export.lingerMs'),
     exportTimeoutMs: positive(config.export?.timeoutMs, 10_000, 'export.timeoutMs'),
     initialBackoffMs: positive(config.export?.initialBackoffMs, 500, 'export.initialBackoffMs'),
     maxBackoffMs: positive(config.export?.maxBackoffMs, 30_000, 'export.maxBackoffMs'),
