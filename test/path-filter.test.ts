@@ -8,7 +8,15 @@ import { openSync, closeSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { createDecoderStats, decodeBatch } from '../src/receiver/decoder.ts';
 import { EventType, type KernelEvent } from '../src/receiver/events.ts';
-import { compilePathPatterns, openKernelSource, pathPatternIndex, PATH_HEAD_KEY_BYTES, type KernelSource } from '../src/receiver/kernel.ts';
+import {
+  compilePathPatterns,
+  openKernelSource,
+  pathHeadBucket,
+  pathHeadKey,
+  pathPatternIndex,
+  PATH_HEAD_KEY_BYTES,
+  type KernelSource,
+} from '../src/receiver/kernel.ts';
 import { matchesPathPattern, sensitivePathPatterns } from '../src/detectors/paths.ts';
 import { waitFor } from './helpers/wait.ts';
 
@@ -17,9 +25,10 @@ const EDGE_PATTERNS = [
   '/tmp/ks-pf-exact', // shares its key with the next one and comes first: its index must win
   '/tmp/ks-pf-*',
   '/q*', // a 2-byte key
-  '/tmp/ks-pf-abcd', // exactly 15 bytes: the whole of stage 2's head
-  '/tmp/ks-pf-abcdefgh*', // longer than the head: bytes past it are checked only by the full match
-  '/tmp/ks-pf-1234*x', // 8 bytes and more: the head's second word decides
+  '/tmp/ks-pf-abcd', // 15 bytes: ends in the head's second word
+  '/tmp/ks-pf-0123456789abcdefghi*', // exactly 31 bytes: the whole of stage 2's head
+  '/tmp/ks-pf-0123456789abcdefghijk*', // longer than the head: bytes past it are checked only by the full match
+  '/tmp/ks-pf-1234*x',
   `${SENTINEL}*`,
 ];
 const PATTERNS = [...sensitivePathPatterns(), ...EDGE_PATTERNS];
@@ -46,8 +55,12 @@ const PATHS = [
   '/tmp/ks-pf-other',
   '/tmp/ks-pf-abcd',
   '/tmp/ks-pf-abce',
-  '/tmp/ks-pf-abcdefgh',
-  '/tmp/ks-pf-abcdefgX',
+  '/tmp/ks-pf-0123456789abcdefghi',
+  '/tmp/ks-pf-0123456789abcdefghX',
+  '/tmp/ks-pf-0123456789abcdefghiX',
+  '/tmp/ks-pf-0123456789abcdefghij',
+  '/tmp/ks-pf-0123456789abcdefghijk-more',
+  '/tmp/ks-pf-0123456789abcdefghijX-more',
   '/tmp/ks-pf-1234-x',
   '/tmp/ks-pf-1235-x',
   '/tmp/ks-pf-1234-y',
@@ -76,23 +89,23 @@ const PATHS = [
 describe('open filter index', () => {
   const compiled = compilePathPatterns(PATTERNS);
 
-  test('keys every prefix by at most its first PATH_HEAD_KEY_BYTES bytes, shared keys in one mask', () => {
-    const { heads, keyLengths } = pathPatternIndex(compiled);
-    const exact = PATTERNS.indexOf('/tmp/ks-pf-exact');
-    const prefix = PATTERNS.indexOf('/tmp/ks-pf-*');
-    const tmpKey = Buffer.from('/tmp/k\0\0');
-    tmpKey[7] = PATH_HEAD_KEY_BYTES;
-    const tmpMask = heads.get(tmpKey.readBigUInt64LE()) ?? 0n;
-    assert.equal((tmpMask >> BigInt(exact)) & 1n, 1n);
-    assert.equal((tmpMask >> BigInt(prefix)) & 1n, 1n);
+  test('keys every prefix by at most its first PATH_HEAD_KEY_BYTES bytes, each pattern in its key\'s bucket', () => {
+    const { buckets, keyLengths } = pathPatternIndex(compiled);
+    assert.equal(pathHeadKey('/tmp/ks-pf-exact'), pathHeadKey('/tmp/k'));
+    assert.notEqual(pathHeadKey('/run/'), pathHeadKey('/run/\0'), 'the byte count is part of the key');
+    const tmpMask = buckets.get(pathHeadBucket(pathHeadKey('/tmp/k'))) ?? 0n;
+    for (const pattern of ['/tmp/ks-pf-exact', '/tmp/ks-pf-*']) {
+      assert.equal((tmpMask >> BigInt(PATTERNS.indexOf(pattern))) & 1n, 1n, pattern);
+    }
     assert.equal(keyLengths & (1n << 2n), 1n << 2n, "'/q*' needs a 2-byte key");
     assert.equal(keyLengths >> BigInt(PATH_HEAD_KEY_BYTES + 1), 0n, 'no key is longer than PATH_HEAD_KEY_BYTES');
     let covered = 0n;
-    for (const mask of heads.values()) {
-      assert.equal(covered & mask, 0n, 'each pattern is under one key');
+    for (const mask of buckets.values()) {
+      assert.equal(covered & mask, 0n, 'each pattern is in one bucket');
       covered |= mask;
     }
     assert.equal(covered, (1n << BigInt(PATTERNS.length)) - 1n);
+    assert.ok([...buckets.keys()].every((bucket) => Number.isInteger(bucket) && bucket >= 0 && bucket < 1024));
   });
 
   describe('in the kernel', () => {

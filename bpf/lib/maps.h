@@ -9,6 +9,8 @@
 #ifndef KS_LIB_MAPS_H
 #define KS_LIB_MAPS_H
 
+#include "open/path_index.h"
+
 #ifdef KS_DEFINE_MAPS
 #define KS_SHARED
 #define KS_TUNABLE(type, name, value) const volatile type name = value
@@ -45,11 +47,11 @@ KS_SHARED struct {
 	__type(value, struct ks_path_pattern);
 } path_patterns SEC(".maps");
 
-/* The index over path_patterns' prefixes (bpf/open/path_index.h): head key -> bitmask of pattern indexes. */
+/* The index over path_patterns' prefixes (bpf/open/path_index.h): bucket of a head key -> bitmask of pattern indexes. */
 KS_SHARED struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, KS_MAX_PATH_PATTERNS);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KS_PATH_HEAD_BUCKETS);
+	__type(key, __u32);
 	__type(value, __u64);
 } path_heads SEC(".maps");
 

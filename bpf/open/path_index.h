@@ -4,11 +4,13 @@
  *
  * A path's "head key" is its first min(prefix length, KS_PATH_KEY_BYTES) bytes, zero-padded into a
  * u64, with that byte count in the top byte (so "/run/" as a 5-byte key never equals the 6-byte key
- * of a path that starts "/run/" followed by a NUL). User space stores, for every pattern, the key of
- * its prefix in `path_heads` with a bitmask of the pattern indexes that share it, and in
- * `path_key_lens` a bitmask of the key lengths in use. The kernel computes the path's key
- * for each length in use (usually one or two) and ORs the masks it finds: the result is every pattern
- * whose prefix could match, usually none.
+ * of a path that starts "/run/" followed by a NUL). Keys are hashed into KS_PATH_HEAD_BUCKETS
+ * buckets of `path_heads`; each bucket holds the bitmask of the patterns whose prefix's key lands
+ * there. `path_key_lens` holds the bitmask of the key lengths in use. The kernel hashes the path's
+ * key for each length in use (usually one or two) and ORs those buckets: a superset of the patterns
+ * whose prefix could match, usually empty. Two keys sharing a bucket only add candidates, which the
+ * next stage's prefix compare removes; an array lookup is inlined by the verifier, where a hash
+ * map's would be a helper call that cost as much as the whole old linear scan.
  *
  * Included by the BPF programs and by the C development tools, so both compute keys the same way;
  * src/receiver/kernel.ts mirrors it for the agent.
@@ -21,6 +23,9 @@
  * enough that few patterns have a shorter prefix (each distinct shorter length costs a lookup).
  */
 #define KS_PATH_KEY_BYTES 6
+/* 64 patterns' keys in 1024 buckets: a random path lands on a used one at most 1 time in 16 */
+#define KS_PATH_HEAD_BUCKET_BITS 10
+#define KS_PATH_HEAD_BUCKETS (1u << KS_PATH_HEAD_BUCKET_BITS)
 
 /* `head`: the path's first bytes, the first one in the low byte. `len` <= 7. */
 static inline __u64 ks_path_head_key(__u64 head, __u32 len)
@@ -28,6 +33,12 @@ static inline __u64 ks_path_head_key(__u64 head, __u32 len)
 	__u64 kept = len ? head & (~0ULL >> (64 - 8 * len)) : 0;
 
 	return kept | ((__u64)len << 56);
+}
+
+/* Fibonacci hashing: the multiplication mixes every key byte into the top bits. */
+static inline __u32 ks_path_head_bucket(__u64 key)
+{
+	return (key * 0x9E3779B97F4A7C15ULL) >> (64 - KS_PATH_HEAD_BUCKET_BITS);
 }
 
 static inline __u32 ks_path_key_len(__u32 prefix_len)
@@ -42,7 +53,7 @@ static inline __u32 ks_path_key_len(__u32 prefix_len)
 
 /*
  * For the C tools: fills the index for patterns[0..count) already written to `path_patterns`.
- * The key lengths go last, so the kernel never looks up a length whose keys are still missing.
+ * The key lengths go last, so the kernel never looks up a length whose buckets are still missing.
  * Returns 0 or a negative errno from the map updates.
  */
 static inline int ks_path_index_write(struct bpf_object *obj, const struct ks_path_pattern *patterns, __u32 count)
@@ -55,15 +66,16 @@ static inline int ks_path_index_write(struct bpf_object *obj, const struct ks_pa
 	if (heads_fd < 0 || lengths_fd < 0)
 		return -ENOENT;
 	for (__u32 i = 0; i < count; i++) {
-		__u32 len = ks_path_key_len(patterns[i].prefix_len);
-		__u64 head = 0, key, mask = 0;
+		__u32 len = ks_path_key_len(patterns[i].prefix_len), bucket;
+		__u64 head = 0, mask = 0;
 
 		for (__u32 b = 0; b < len; b++)
 			head |= (__u64)(unsigned char)patterns[i].prefix[b] << (8 * b);
-		key = ks_path_head_key(head, len);
-		bpf_map_lookup_elem(heads_fd, &key, &mask);
+		bucket = ks_path_head_bucket(ks_path_head_key(head, len));
+		if (bpf_map_lookup_elem(heads_fd, &bucket, &mask))
+			return -errno;
 		mask |= 1ULL << i;
-		if (bpf_map_update_elem(heads_fd, &key, &mask, BPF_ANY))
+		if (bpf_map_update_elem(heads_fd, &bucket, &mask, BPF_ANY))
 			return -errno;
 		lengths |= 1ULL << len;
 	}

@@ -3,7 +3,7 @@
  * Matching an opened path against the sensitive-path patterns in `path_patterns`.
  *
  * Opens are the busiest hook and almost none are sensitive, so matching is staged, cheapest first:
- *  1. ks_path_candidates(): one read of the path's first 16 bytes, then one hash lookup per key
+ *  1. ks_path_candidates(): one read of the path's first 32 bytes, then one array lookup per key
  *     length in use (bpf/open/path_index.h) gives the patterns whose prefix could match. Most paths
  *     have none and stop here, whatever the number of patterns.
  *  2. ks_path_head_filter(): each candidate's prefix is compared with the first KS_PATH_HEAD_BYTES
@@ -16,11 +16,16 @@
 
 #include "open/path_index.h"
 
-/* bytes of the path stage 2 compares: 15, so that the string-copy fallback's NUL fits the 16 */
-#define KS_PATH_HEAD_BYTES 15
+/*
+ * Bytes of the path stage 2 compares: 31, so that the string-copy fallback's NUL fits the 32. As
+ * cheap to read as 8, and long enough to part most near misses (/var/lib/kubelet/pods/ from
+ * /var/lib/kubelet/plugins/) before the string copy.
+ */
+#define KS_PATH_HEAD_BYTES 31
+#define KS_PATH_HEAD_WORDS 4
 
 struct ks_path_head {
-	__u64 word[2]; /* little-endian: the path's first byte is the low byte of word[0] */
+	__u64 word[KS_PATH_HEAD_WORDS]; /* little-endian: the path's first byte is the low byte of word[0] */
 };
 
 /*
@@ -32,8 +37,7 @@ struct ks_path_head {
 static __always_inline void ks_path_head(struct ks_path_head *head, const void *user_path)
 {
 	if (bpf_probe_read_user(head, sizeof(*head), user_path)) {
-		head->word[0] = 0;
-		head->word[1] = 0;
+		__builtin_memset(head, 0, sizeof(*head));
 		bpf_probe_read_user_str(head, sizeof(*head), user_path);
 	}
 }
@@ -50,12 +54,13 @@ static __always_inline __u64 ks_path_candidates(__u64 first_word)
 	in_use = *lengths;
 #pragma unroll
 	for (__u32 len = 0; len <= KS_PATH_KEY_BYTES; len++) {
-		__u64 key, *mask;
+		__u32 bucket;
+		__u64 *mask;
 
 		if (!(in_use & (1ULL << len)))
 			continue;
-		key = ks_path_head_key(first_word, len);
-		mask = bpf_map_lookup_elem(&path_heads, &key);
+		bucket = ks_path_head_bucket(ks_path_head_key(first_word, len));
+		mask = bpf_map_lookup_elem(&path_heads, &bucket);
 		if (mask)
 			candidates |= *mask;
 	}
@@ -80,7 +85,7 @@ static long ks_head_filter_step(__u64 index, void *ctx)
 	__u32 i = index;
 	struct ks_path_pattern *pattern;
 	__u32 compared;
-	__u64 differs;
+	__u64 differs = 0;
 
 	if (i >= 64 || !(filter->candidates >> i))
 		return 1;
@@ -90,9 +95,12 @@ static long ks_head_filter_step(__u64 index, void *ctx)
 	if (!pattern)
 		return 1;
 	compared = pattern->prefix_len < KS_PATH_HEAD_BYTES ? pattern->prefix_len : KS_PATH_HEAD_BYTES;
-	differs = (filter->head.word[0] ^ *(__u64 *)pattern->prefix) & ks_low_bytes_mask(compared);
-	if (compared > 8)
-		differs |= (filter->head.word[1] ^ *(__u64 *)(pattern->prefix + 8)) & ks_low_bytes_mask(compared - 8);
+#pragma unroll
+	for (__u32 w = 0; w < KS_PATH_HEAD_WORDS; w++) {
+		if (compared <= 8 * w)
+			break;
+		differs |= (filter->head.word[w] ^ *(__u64 *)(pattern->prefix + 8 * w)) & ks_low_bytes_mask(compared - 8 * w);
+	}
 	if (differs)
 		filter->candidates &= ~(1ULL << i);
 	return 0;

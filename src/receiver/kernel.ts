@@ -155,29 +155,43 @@ export function encodePathPattern(pattern: CompiledPathPattern): Buffer {
 
 /** KS_PATH_KEY_BYTES of bpf/open/path_index.h: how many of a prefix's first bytes key the kernel's index. */
 export const PATH_HEAD_KEY_BYTES = 6;
+/** KS_PATH_HEAD_BUCKET_BITS of bpf/open/path_index.h. */
+const PATH_HEAD_BUCKET_BITS = 10n;
+const FIBONACCI_MULTIPLIER = 0x9e3779b97f4a7c15n;
+
+/** ks_path_head_key() of the prefix of a path pattern: its first bytes, zero-padded, the byte count on top. */
+export function pathHeadKey(prefix: string): bigint {
+  const bytes = Buffer.from(prefix);
+  const keyLength = Math.min(bytes.length, PATH_HEAD_KEY_BYTES);
+  const key = Buffer.alloc(8);
+  bytes.copy(key, 0, 0, keyLength);
+  key[7] = keyLength;
+  return key.readBigUInt64LE();
+}
+
+/** ks_path_head_bucket(): the path_heads entry of a head key. */
+export function pathHeadBucket(key: bigint): number {
+  return Number(BigInt.asUintN(64, key * FIBONACCI_MULTIPLIER) >> (64n - PATH_HEAD_BUCKET_BITS));
+}
 
 export interface PathPatternIndex {
-  /** path_heads: the head key of a prefix (ks_path_head_key) -> bitmask of the pattern indexes with that key. */
-  heads: Map<bigint, bigint>;
+  /** path_heads: bucket -> bitmask of the pattern indexes whose prefix's head key lands there (used buckets only). */
+  buckets: Map<number, bigint>;
   /** path_key_lens[0]: bit n set when some key is n bytes long. */
   keyLengths: bigint;
 }
 
 /** The index bpf/open/path_index.h describes, for patterns stored at indexes 0..n-1 of path_patterns. */
 export function pathPatternIndex(patterns: readonly CompiledPathPattern[]): PathPatternIndex {
-  const heads = new Map<bigint, bigint>();
+  const buckets = new Map<number, bigint>();
   let keyLengths = 0n;
   for (const [index, pattern] of patterns.entries()) {
-    const prefix = Buffer.from(pattern.prefix);
-    const keyLength = Math.min(prefix.length, PATH_HEAD_KEY_BYTES);
-    const key = Buffer.alloc(8);
-    prefix.copy(key, 0, 0, keyLength);
-    key[7] = keyLength;
-    const head = key.readBigUInt64LE();
-    heads.set(head, (heads.get(head) ?? 0n) | (1n << BigInt(index)));
-    keyLengths |= 1n << BigInt(keyLength);
+    const key = pathHeadKey(pattern.prefix);
+    const bucket = pathHeadBucket(key);
+    buckets.set(bucket, (buckets.get(bucket) ?? 0n) | (1n << BigInt(index)));
+    keyLengths |= 1n << (key >> 56n);
   }
-  return { heads, keyLengths };
+  return { buckets, keyLengths };
 }
 
 /**
@@ -190,8 +204,8 @@ export function writePathPatterns(object: NativeBpfObject, patterns: readonly Co
   for (const [index, pattern] of patterns.entries()) {
     object.mapUpdate(PATH_PATTERNS_MAP, u32(index), encodePathPattern(pattern));
   }
-  const { heads, keyLengths } = pathPatternIndex(patterns);
-  for (const [head, mask] of heads) object.mapUpdate(PATH_HEADS_MAP, u64(head), u64(mask));
+  const { buckets, keyLengths } = pathPatternIndex(patterns);
+  for (const [bucket, mask] of buckets) object.mapUpdate(PATH_HEADS_MAP, u32(bucket), u64(mask));
   object.mapUpdate(PATH_KEY_LENS_MAP, u32(0), u64(keyLengths));
 }
 
