@@ -35,10 +35,18 @@ static inline __u64 ks_path_head_key(__u64 head, __u32 len)
 	return kept | ((__u64)len << 56);
 }
 
-/* Fibonacci hashing: the multiplication mixes every key byte into the top bits. */
+/*
+ * MurmurHash3's 64-bit finalizer: a plain multiplication (Fibonacci hashing) left "/etc/l" and
+ * "/dev/n" in one bucket, since keys differ only in a few low bytes; this mixes every bit into all.
+ */
 static inline __u32 ks_path_head_bucket(__u64 key)
 {
-	return (key * 0x9E3779B97F4A7C15ULL) >> (64 - KS_PATH_HEAD_BUCKET_BITS);
+	key ^= key >> 33;
+	key *= 0xff51afd7ed558ccdULL;
+	key ^= key >> 33;
+	key *= 0xc4ceb9fe1a85ec53ULL;
+	key ^= key >> 33;
+	return key >> (64 - KS_PATH_HEAD_BUCKET_BITS);
 }
 
 static inline __u32 ks_path_key_len(__u32 prefix_len)

@@ -74,45 +74,58 @@ static __always_inline __u64 ks_low_bytes_mask(__u32 bytes)
 	return bytes ? ~0ULL >> (64 - 8 * bytes) : 0;
 }
 
-struct ks_head_filter {
-	struct ks_path_head head;
-	__u64 candidates;
-};
-
-static long ks_head_filter_step(__u64 index, void *ctx)
+/* Does the pattern's prefix agree with the path's first KS_PATH_HEAD_BYTES bytes? */
+static __always_inline bool ks_head_agrees(const struct ks_path_head *head, const struct ks_path_pattern *pattern)
 {
-	struct ks_head_filter *filter = ctx;
-	__u32 i = index;
-	struct ks_path_pattern *pattern;
-	__u32 compared;
+	__u32 compared = pattern->prefix_len < KS_PATH_HEAD_BYTES ? pattern->prefix_len : KS_PATH_HEAD_BYTES;
 	__u64 differs = 0;
 
-	if (i >= 64 || !(filter->candidates >> i))
-		return 1;
-	if (!((filter->candidates >> i) & 1))
-		return 0;
-	pattern = bpf_map_lookup_elem(&path_patterns, &i);
-	if (!pattern)
-		return 1;
-	compared = pattern->prefix_len < KS_PATH_HEAD_BYTES ? pattern->prefix_len : KS_PATH_HEAD_BYTES;
 #pragma unroll
 	for (__u32 w = 0; w < KS_PATH_HEAD_WORDS; w++) {
 		if (compared <= 8 * w)
 			break;
-		differs |= (filter->head.word[w] ^ *(__u64 *)(pattern->prefix + 8 * w)) & ks_low_bytes_mask(compared - 8 * w);
+		differs |= (head->word[w] ^ *(__u64 *)(pattern->prefix + 8 * w)) & ks_low_bytes_mask(compared - 8 * w);
 	}
-	if (differs)
-		filter->candidates &= ~(1ULL << i);
-	return 0;
+	return !differs;
 }
 
-/* The candidates whose prefix agrees with the path's first KS_PATH_HEAD_BYTES bytes. */
+/* The index of the only set bit of `bit`: the number of bits below it (a table-free popcount). */
+static __always_inline __u32 ks_bit_index(__u64 bit)
+{
+	__u64 below = bit - 1;
+
+	below -= (below >> 1) & 0x5555555555555555ULL;
+	below = (below & 0x3333333333333333ULL) + ((below >> 2) & 0x3333333333333333ULL);
+	below = (below + (below >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+	return (below * 0x0101010101010101ULL) >> 56;
+}
+
+/*
+ * The candidates whose prefix agrees with the path's first KS_PATH_HEAD_BYTES bytes. It visits
+ * only the set bits, lowest first, in a plain loop: bpf_loop's callback per pattern index cost
+ * ~15 ns each, more than all the comparisons. The accumulated mask stays unknown to the verifier
+ * (it is built from the map's bits, never from the loop counter), so the paths through one
+ * iteration merge and the loop verifies in a few thousand instructions.
+ */
 static __always_inline __u64 ks_path_head_filter(const struct ks_path_head *head, __u64 candidates)
 {
-	struct ks_head_filter filter = { .head = *head, .candidates = candidates };
+	__u64 remaining = candidates, agreeing = 0;
 
-	bpf_loop(KS_MAX_PATH_PATTERNS, ks_head_filter_step, &filter, 0);
-	return filter.candidates;
+	for (__u32 n = 0; n < KS_MAX_PATH_PATTERNS; n++) {
+		struct ks_path_pattern *pattern;
+		__u64 lowest;
+		__u32 i;
+
+		if (!remaining)
+			break;
+		lowest = remaining & -remaining;
+		remaining &= remaining - 1;
+		i = ks_bit_index(lowest);
+		pattern = bpf_map_lookup_elem(&path_patterns, &i);
+		if (pattern && ks_head_agrees(head, pattern))
+			agreeing |= lowest;
+	}
+	return agreeing;
 }
 
 /*

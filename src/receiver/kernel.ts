@@ -157,7 +157,6 @@ export function encodePathPattern(pattern: CompiledPathPattern): Buffer {
 export const PATH_HEAD_KEY_BYTES = 6;
 /** KS_PATH_HEAD_BUCKET_BITS of bpf/open/path_index.h. */
 const PATH_HEAD_BUCKET_BITS = 10n;
-const FIBONACCI_MULTIPLIER = 0x9e3779b97f4a7c15n;
 
 /** ks_path_head_key() of the prefix of a path pattern: its first bytes, zero-padded, the byte count on top. */
 export function pathHeadKey(prefix: string): bigint {
@@ -171,7 +170,12 @@ export function pathHeadKey(prefix: string): bigint {
 
 /** ks_path_head_bucket(): the path_heads entry of a head key. */
 export function pathHeadBucket(key: bigint): number {
-  return Number(BigInt.asUintN(64, key * FIBONACCI_MULTIPLIER) >> (64n - PATH_HEAD_BUCKET_BITS));
+  let mixed = key ^ (key >> 33n);
+  mixed = BigInt.asUintN(64, mixed * 0xff51afd7ed558ccdn);
+  mixed ^= mixed >> 33n;
+  mixed = BigInt.asUintN(64, mixed * 0xc4ceb9fe1a85ec53n);
+  mixed ^= mixed >> 33n;
+  return Number(mixed >> (64n - PATH_HEAD_BUCKET_BITS));
 }
 
 export interface PathPatternIndex {
