@@ -125,18 +125,9 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
     : undefined;
   if (k8s) closers.push(() => k8s.stop());
 
-  // Outside Kubernetes the runtime's own API names containers and their images.
-  let runtimeMeta: ContainerRuntimeMetadata;
-  try {
-    runtimeMeta = new ContainerRuntimeMetadata({
-      socketPath: config.runtime.socket || undefined,
-      holdMs: config.runtime.holdMs,
-      log: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
-    });
-  } catch (e) {
-    throw new AgentStartError(`runtime.socket: ${(e as Error).message}`);
-  }
-  closers.push(() => runtimeMeta.close());
+  // Outside Kubernetes the runtime's own API names containers and their images (set up once the kernel side runs,
+  // so a start-up failure stays a single line).
+  let runtimeMeta: ContainerRuntimeMetadata | undefined;
 
   let detections = 0;
   const deliver = (d: Detection) => {
@@ -149,7 +140,7 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
     const containerId = d.attributes['container.id'] as string | undefined;
     if (!containerId) return deliver(d);
     if (!podUid || !k8s) {
-      if (podUid) return deliver(d);
+      if (podUid || !runtimeMeta) return deliver(d);
       return runtimeMeta.hold(containerId, (attributes) => {
         Object.assign(d.attributes, attributes);
         if (!engine.isExcepted(d)) deliver(d);
@@ -193,6 +184,19 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
     throw e;
   }
   context.hostNamespaces = pipeline.host.inodes;
+  try {
+    runtimeMeta = new ContainerRuntimeMetadata({
+      socketPath: config.runtime.socket || undefined,
+      holdMs: config.runtime.holdMs,
+      log: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
+    });
+  } catch (e) {
+    pipeline.close();
+    for (const close of closers) void close();
+    throw new AgentStartError(`runtime.socket: ${(e as Error).message}`);
+  }
+  const runtime = runtimeMeta;
+  closers.push(() => runtime.close());
   // Container CPU use feeds the cryptomining incident's "sustained saturation" signal.
   const cpuSampler = new ContainerCpuSampler({
     resolver: pipeline.containers,
