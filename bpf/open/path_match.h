@@ -228,20 +228,23 @@ static __always_inline bool ks_path_matches(const struct ks_open *open, __u32 le
 struct ks_pattern_scan {
 	const struct ks_open *open;
 	__u32 len;
-	__u64 candidates;
+	__u64 remaining; /* candidates not yet checked */
 	int matched;
 };
 
+/* One candidate per call, lowest index first, so the callbacks are as many as the candidates. */
 static long ks_pattern_scan_step(__u64 index, void *ctx)
 {
 	struct ks_pattern_scan *scan = ctx;
-	__u32 i = index;
 	struct ks_path_pattern *pattern;
+	__u64 lowest;
+	__u32 i;
 
-	if (i >= 64 || !(scan->candidates >> i))
+	if (!scan->remaining)
 		return 1;
-	if (!((scan->candidates >> i) & 1))
-		return 0;
+	lowest = scan->remaining & -scan->remaining;
+	scan->remaining &= scan->remaining - 1;
+	i = ks_bit_index(lowest);
 	pattern = bpf_map_lookup_elem(&path_patterns, &i);
 	if (!pattern || pattern->kind == KS_PATTERN_UNUSED)
 		return 1;
@@ -255,7 +258,7 @@ static long ks_pattern_scan_step(__u64 index, void *ctx)
 /* Index of the lowest candidate pattern that the whole path (open->path) matches; -1 if none. */
 static __always_inline int ks_path_match(const struct ks_open *open, __u32 len, __u64 candidates)
 {
-	struct ks_pattern_scan scan = { .open = open, .len = len, .candidates = candidates, .matched = -1 };
+	struct ks_pattern_scan scan = { .open = open, .len = len, .remaining = candidates, .matched = -1 };
 
 	bpf_loop(KS_MAX_PATH_PATTERNS, ks_pattern_scan_step, &scan, 0);
 	return scan.matched;
