@@ -69,6 +69,7 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
     outputs.push((d) => consoleOut.write(d));
     closers.push(() => consoleOut.close());
   }
+  const jsonlOutputs: JsonlOutput[] = [];
   for (const spec of config.outputs) {
     const path = spec.slice('jsonl:'.length);
     let out: JsonlOutput;
@@ -77,6 +78,7 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
     } catch (e) {
       throw new AgentStartError(`--output ${spec}: ${(e as Error).message}`);
     }
+    jsonlOutputs.push(out);
     outputs.push((d) => out.write(d));
     closers.push(() => out.close());
   }
@@ -240,6 +242,8 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
   let lastAt = performance.now();
   const reportedDrops = new Map<string, bigint>();
   const reportedDecoder = { unknown_type: 0, size_mismatch: 0, truncated: 0, bad_size: 0 } as Record<string, number>;
+  const reportedEvictions = new Map<string, number>();
+  let reportedWriteErrors = 0;
   const recordsByTypeSeen = new Array<number>(pipeline.decoderStats.recordsByType.length).fill(0);
   const tick = () => {
     const now = performance.now();
@@ -265,6 +269,14 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
         if (delta > 0) metrics.decoderError(reason, delta);
         reportedDecoder[reason] = n;
       }
+      for (const [rule, counters] of engine.counters()) {
+        const delta = counters.stateEvictions - (reportedEvictions.get(rule) ?? 0);
+        if (delta > 0) metrics.detectorStateEvicted(rule, delta);
+        reportedEvictions.set(rule, counters.stateEvictions);
+      }
+      const writeErrors = jsonlOutputs.reduce((sum, o) => sum + o.writeErrors, 0);
+      if (writeErrors > reportedWriteErrors) metrics.outputError('jsonl', writeErrors - reportedWriteErrors);
+      reportedWriteErrors = writeErrors;
       metrics.setProcessTableSize(pipeline.processes.size);
       metrics.setContainerCacheSize(pipeline.containers.containerCount);
     }

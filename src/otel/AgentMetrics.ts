@@ -14,6 +14,8 @@ export interface AgentMetrics {
   /** Every detection raised, whatever outputs it goes to (Telemetry.emit() does not count it again). */
   detection(rule: string, severity: Severity): void;
   k8sMetadataMiss(count?: number): void;
+  detectorStateEvicted(rule: string, count: number): void;
+  outputError(output: string, count: number): void;
   setProcessTableSize(size: number): void;
   setContainerCacheSize(size: number): void;
 }
@@ -85,6 +87,14 @@ export class OtelAgentMetrics implements AgentMetrics, ExportMetricsRecorder {
     this.#add(MetricNames.k8sMetadataMisses, count);
   }
 
+  detectorStateEvicted(rule: string, count: number): void {
+    this.#add(MetricNames.detectorStateEvictions, count, { [MetricAttribute.ruleName]: rule });
+  }
+
+  outputError(output: string, count: number): void {
+    this.#add(MetricNames.outputErrors, count, { [MetricAttribute.output]: output });
+  }
+
   setProcessTableSize(size: number): void {
     this.#processTableSize = size;
   }
@@ -121,6 +131,8 @@ export const noopAgentMetrics: AgentMetrics = {
   decoderError() {},
   detection() {},
   k8sMetadataMiss() {},
+  detectorStateEvicted() {},
+  outputError() {},
   setProcessTableSize() {},
   setContainerCacheSize() {},
 };

@@ -29,6 +29,7 @@ export const MetricAttribute = {
   signal: 'kubesentry.otel.signal',
   /** Why telemetry was dropped without eviction: rejected | non_retryable | too_large | memory_full | encode_error | spool_error | shut_down. */
   dropReason: 'kubesentry.drop.reason',
+  output: 'kubesentry.output',
 } as const;
 
 export const MetricNames = {
@@ -137,6 +138,22 @@ export const MetricNames = {
     unit: '{lookup}',
     description: 'Container-to-pod lookups that found no Kubernetes metadata.',
     attributes: [],
+  },
+  detectorStateEvictions: {
+    name: 'kubesentry.detector.state_evictions',
+    prometheus: 'kubesentry_detector_state_evictions_total',
+    kind: 'counter',
+    unit: '{entry}',
+    description: 'Multi-step detector state forgotten to stay bounded; a later step of that attack may go unreported.',
+    attributes: [MetricAttribute.ruleName],
+  },
+  outputErrors: {
+    name: 'kubesentry.output.errors',
+    prometheus: 'kubesentry_output_errors_total',
+    kind: 'counter',
+    unit: '{detection}',
+    description: 'Detections a local output (the JSON-lines file) failed to write.',
+    attributes: [MetricAttribute.output],
   },
 } as const satisfies Record<string, MetricDefinition>;
 
