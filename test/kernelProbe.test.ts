@@ -5,7 +5,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { after, before, describe, test } from 'node:test';
-import { HOOK_TYPES, findCgroup2Mount, probeKernel, readMountInfo } from '../src/receiver/probe.ts';
+import { HOOK_TYPES, probeKernel } from '../src/receiver/probe.ts';
+import { readMountInfo } from '../src/receiver/mountinfo.ts';
 
 const CGROUP2_SUPER_MAGIC = '63677270';
 
@@ -84,7 +85,7 @@ describe('readMountInfo', () => {
     );
     try {
       const mounts = readMountInfo(file);
-      assert.equal(findCgroup2Mount(mounts), '/sys/fs/cgroup/unified');
+      assert.equal(mounts.find((m) => m.fstype === 'cgroup2')?.mountPoint, '/sys/fs/cgroup/unified');
       assert.deepEqual(mounts[2], { mountPoint: '/mnt/with space', fstype: 'ext4', source: '/dev/sda 1' });
     } finally {
       rmSync(dir, { recursive: true });

@@ -4,23 +4,11 @@
 
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import type { ContainerRuntime } from './identity.ts';
+import { parseMountInfo } from './mountinfo.ts';
 
 /** The cgroup2 mount point from a mountinfo text: /sys/fs/cgroup on pure v2 hosts, e.g. /sys/fs/cgroup/unified on hybrid. */
 export function findCgroup2Mount(mountinfo: string): string | null {
-  for (const line of mountinfo.split('\n')) {
-    const separator = line.indexOf(' - ');
-    if (separator < 0) continue;
-    const fsType = line.slice(separator + 3).split(' ')[0];
-    if (fsType !== 'cgroup2') continue;
-    const mountPoint = line.slice(0, separator).split(' ')[4];
-    if (mountPoint) return unescapeMountField(mountPoint);
-  }
-  return null;
-}
-
-/** mountinfo escapes space, tab, newline and backslash as \ooo octal. */
-function unescapeMountField(field: string): string {
-  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+  return parseMountInfo(mountinfo).find((m) => m.fstype === 'cgroup2')?.mountPoint ?? null;
 }
 
 export function readCgroup2Mount(mountinfoPath = '/proc/self/mountinfo'): string {

@@ -7,6 +7,8 @@ import { release } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { KernelError } from './KernelError.ts';
 import { nativeAddon } from './nativeAddon.ts';
+import { findCgroup2Mount } from './cgroups.ts';
+import { readMountInfo } from './mountinfo.ts';
 
 export const HOOK_TYPES = ['tracepoint', 'raw_tp', 'tp_btf', 'iter', 'uprobe', 'lsm', 'fentry'] as const;
 export type HookType = (typeof HOOK_TYPES)[number];
@@ -72,35 +74,6 @@ export interface ProbeOptions {
   probeObjectPath?: string;
   /** Mount tracefs and bpffs when they are not mounted (default true: the agent would do the same). */
   mount?: boolean;
-}
-
-export interface MountEntry {
-  mountPoint: string;
-  fstype: string;
-  source: string;
-}
-
-/** Parses /proc/self/mountinfo (proc(5)): the mount point is field 5; fstype and source follow the ' - '. */
-export function readMountInfo(mountInfoPath = '/proc/self/mountinfo'): MountEntry[] {
-  const entries: MountEntry[] = [];
-  for (const line of readFileSync(mountInfoPath, 'utf8').split('\n')) {
-    if (line === '') continue;
-    const [before, after] = line.split(' - ');
-    const fields = before.split(' ');
-    const tail = (after ?? '').split(' ');
-    if (fields.length < 5 || tail.length < 2) continue;
-    entries.push({ mountPoint: unescapeMountField(fields[4]), fstype: tail[0], source: unescapeMountField(tail[1]) });
-  }
-  return entries;
-}
-
-/** mountinfo escapes space, tab, newline and backslash as \ooo octal. */
-function unescapeMountField(field: string): string {
-  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
-}
-
-export function findCgroup2Mount(mounts: readonly MountEntry[] = readMountInfo()): string | null {
-  return mounts.find((m) => m.fstype === 'cgroup2')?.mountPoint ?? null;
 }
 
 /** Mounts `fstype` at `path` unless a filesystem of that type is already mounted there. */
@@ -232,7 +205,7 @@ export function probeKernel(options: ProbeOptions = {}): KernelProbeReport {
     bpffs,
     ringBuffer: ringBufferErrno === 0 ? { supported: true } : { supported: false, errno: ringBufferErrno },
     hookTypes,
-    cgroup2Mount: findCgroup2Mount(),
+    cgroup2Mount: findCgroup2Mount(readFileSync('/proc/self/mountinfo', 'utf8')),
     canRun: problems.length === 0,
     problems,
   };

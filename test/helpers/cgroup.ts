@@ -32,20 +32,13 @@ import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { onExit, spawnBackground, type BackgroundOptions, type BackgroundProcess } from './run.ts';
 import { waitFor } from './wait.ts';
+import { readCgroup2Mount } from '../../src/receiver/cgroups.ts';
 
 let cachedRoot: string | undefined;
 
 export function cgroup2Root(): string {
-  if (cachedRoot !== undefined) return cachedRoot;
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    // mountinfo: id parent maj:min root mountpoint options [optional...] - fstype source superoptions
-    const [before, after] = line.split(' - ');
-    if (after?.split(' ')[0] !== 'cgroup2') continue;
-    const mountPoint = before.split(' ')[4];
-    cachedRoot = mountPoint.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
-    return cachedRoot;
-  }
-  throw new Error('no cgroup2 filesystem is mounted (none in /proc/self/mountinfo)');
+  cachedRoot ??= readCgroup2Mount();
+  return cachedRoot;
 }
 
 export function cgroupOfPid(pid: number): string {
