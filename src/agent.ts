@@ -8,7 +8,7 @@ import { readFileSync, watchFile, unwatchFile } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { AgentConfig } from './config.ts';
 import type { Detection } from './detection.ts';
-import { DetectorEngine, RulesConfigError, sensitivePathPatterns, type AgentContext, type DetectorEvent } from './detectors/index.ts';
+import { DetectorEngine, RulesConfigError, type AgentContext, type DetectorEvent } from './detectors/index.ts';
 import type { KubernetesMetadata } from './k8s/index.ts';
 import { ContainerRuntimeMetadata } from './k8s/ContainerRuntimeMetadata.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -180,7 +180,7 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
   };
 
   try {
-    pipeline = await openPipeline({ config, log, pathPatterns: sensitivePathPatterns(), onEvent });
+    pipeline = await openPipeline({ config, log, pathPatterns: engine.openPathPatterns, onEvent });
   } catch (e) {
     for (const close of closers) void close();
     throw e;

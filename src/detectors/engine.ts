@@ -26,6 +26,8 @@ import {
   type RuleMetadata,
 } from './Detector.ts';
 import { allDetectors } from './registry.ts';
+import { compilePathPattern, matchesPathPattern, pathPatternsMayOverlap, sensitivePathPatterns, type CompiledPathPattern } from './paths.ts';
+import { EventType } from '../receiver/events.ts';
 import { basename } from './internal/util.ts';
 import { rfc3339Nano } from '../clock.ts';
 import { uuidV7 } from './internal/uuid.ts';
@@ -56,6 +58,12 @@ interface ActiveRule {
 
 interface CompiledConfig {
   byType: (ActiveRule[] | undefined)[];
+  /**
+   * Open records by the kernel filter's pattern index: only the rules that pattern (or one that can match the same
+   * path) serves, plus Open rules without patterns. Most opens concern one rule; asking all of them is most of an
+   * open record's cost.
+   */
+  byOpenPattern: ActiveRule[][];
   enabled: ActiveRule[];
   settings: DetectorSettings;
 }
@@ -103,6 +111,9 @@ const UNSET_AGENT: AgentContext = {
 
 export class DetectorEngine {
   readonly #detectors: readonly Detector[];
+  readonly #openPatterns: readonly CompiledPathPattern[];
+  /** The kernel open filter's patterns for these detectors; open records carry their index in this list. */
+  readonly openPathPatterns: readonly string[];
   readonly #counters = new Map<string, RuleCounters>();
   #compiled: CompiledConfig;
   readonly #ctx: EngineContext;
@@ -119,6 +130,8 @@ export class DetectorEngine {
       this.#counters.set(d.meta.id, { detections: 0, suppressed: 0, stateEvictions: 0 });
     }
     this.#detectors = detectors;
+    this.openPathPatterns = sensitivePathPatterns(detectors);
+    this.#openPatterns = this.openPathPatterns.map(compilePathPattern);
     this.#compiled = this.#compile(validateRulesConfig(config, [...ids]));
     this.#ctx = new EngineContext(UNSET_AGENT, this.#compiled.settings);
   }
@@ -193,7 +206,12 @@ export class DetectorEngine {
 
   /** Runs the event through every enabled detector that declared its type. */
   process(event: DetectorEvent, agent: AgentContext): readonly Detection[] {
-    const rules = this.#compiled.byType[event.type];
+    let rules = this.#compiled.byType[event.type];
+    if (event.type === EventType.Open) {
+      // A tag that does not fit the path (an object built for another rule set) falls back to every Open rule.
+      const pattern = this.#openPatterns[event.patternId];
+      if (pattern !== undefined && matchesPathPattern(pattern, event.path)) rules = this.#compiled.byOpenPattern[event.patternId];
+    }
     if (rules === undefined) return NO_DETECTIONS;
     const ctx = this.#ctx;
     ctx.agent = agent;
@@ -229,7 +247,16 @@ export class DetectorEngine {
         (byType[type] ??= []).push(rule);
       }
     }
-    return { byType, enabled, settings: compileSettings(config.settings) };
+    const patternsOf = new Map(
+      this.#detectors.map((d) => [d, (d.meta.openPathPatterns ?? []).map(compilePathPattern)] as const),
+    );
+    const byOpenPattern = this.#openPatterns.map((pattern) =>
+      (byType[EventType.Open] ?? []).filter((rule) => {
+        const own = patternsOf.get(rule.detector)!;
+        return own.length === 0 || own.some((p) => pathPatternsMayOverlap(p, pattern));
+      }),
+    );
+    return { byType, byOpenPattern, enabled, settings: compileSettings(config.settings) };
   }
 
   #toDetection(rule: ActiveRule, finding: Finding, event: DetectorEvent, ctx: EngineContext): Detection | undefined {

@@ -9,6 +9,7 @@
 // The kernel compares the path string exactly as the caller passed it: relative paths ('../../proc/1/root',
 // opens relative to a directory fd) and paths through symlinks are not resolved and do not match.
 
+import type { Detector } from './Detector.ts';
 import { allDetectors } from './registry.ts';
 
 export const MAX_PATH_PATTERNS = 64;
@@ -68,10 +69,27 @@ export function matchesPathPattern(compiled: CompiledPathPattern, path: string):
   }
 }
 
-/** The union of every rule's open-path patterns, in registry order, without duplicates; at most 64. */
-export function sensitivePathPatterns(): string[] {
+/**
+ * Whether one path can match both patterns. Conservative: true unless the patterns provably exclude each other, so
+ * an event the kernel attributed to one pattern is still shown to every rule that another matching pattern serves.
+ */
+export function pathPatternsMayOverlap(a: CompiledPathPattern, b: CompiledPathPattern): boolean {
+  if (a.kind === PathPatternKind.Exact) return matchesPathPattern(b, a.prefix);
+  if (b.kind === PathPatternKind.Exact) return matchesPathPattern(a, b.prefix);
+  if (!a.prefix.startsWith(b.prefix) && !b.prefix.startsWith(a.prefix)) return false;
+  if (a.kind === PathPatternKind.PrefixSuffix && b.kind === PathPatternKind.PrefixSuffix) {
+    return a.second.endsWith(b.second) || b.second.endsWith(a.second);
+  }
+  return true;
+}
+
+/**
+ * The union of the detectors' open-path patterns, in their order, without duplicates; at most 64. The kernel tags
+ * each open record with the index of the pattern it matched in this list.
+ */
+export function sensitivePathPatterns(detectors: readonly Detector[] = allDetectors()): string[] {
   const patterns: string[] = [];
-  for (const detector of allDetectors()) {
+  for (const detector of detectors) {
     for (const p of detector.meta.openPathPatterns ?? []) {
       if (!patterns.includes(p)) patterns.push(p);
     }

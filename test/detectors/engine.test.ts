@@ -79,6 +79,34 @@ describe('DetectorEngine', () => {
     assert.deepEqual([...engine.eventTypes], [EventType.Connect]);
   });
 
+  it('gives an open record only to the rules its kernel pattern (or an overlapping one) serves', () => {
+    const seen: string[] = [];
+    const spy = (id: string, openPathPatterns?: string[]): Detector => ({
+      meta: { ...new DetectorEngine().rules[0], id, events: [EventType.Open], openPathPatterns },
+      onEvent(): readonly Finding[] {
+        seen.push(id);
+        return NO_FINDINGS;
+      },
+    });
+    const engine = new DetectorEngine(undefined, [
+      spy('KS-TEST-MAP', ['/proc/*/uid_map']),
+      spy('KS-TEST-MEM', ['/proc/*/mem']),
+      spy('KS-TEST-ROOT', ['/proc/*/root/*']),
+      spy('KS-TEST-ANY'),
+    ]);
+    assert.deepEqual(engine.openPathPatterns, ['/proc/*/uid_map', '/proc/*/mem', '/proc/*/root/*']);
+    const open = (path: string, patternId: number) => engine.process(ev.open({ path, patternId }), new FakeAgent());
+    open('/proc/self/uid_map', 0);
+    assert.deepEqual(seen.splice(0), ['KS-TEST-MAP', 'KS-TEST-ROOT', 'KS-TEST-ANY']);
+    open('/proc/1/mem', 1);
+    assert.deepEqual(seen.splice(0), ['KS-TEST-MEM', 'KS-TEST-ROOT', 'KS-TEST-ANY']);
+    // A tag that does not fit the path, or none (open_by_handle_at): every Open rule.
+    open('/proc/1/mem', 0);
+    assert.deepEqual(seen.splice(0), ['KS-TEST-MAP', 'KS-TEST-MEM', 'KS-TEST-ROOT', 'KS-TEST-ANY']);
+    open('', 0xffffffff);
+    assert.deepEqual(seen.splice(0), ['KS-TEST-MAP', 'KS-TEST-MEM', 'KS-TEST-ROOT', 'KS-TEST-ANY']);
+  });
+
   it('does not run a disabled rule', () => {
     const engine = new DetectorEngine({ rules: { 'KS-ESC-005': { enabled: false } } });
     assert.equal(engine.process(coreWrite(), agentWithShell()).length, 0);

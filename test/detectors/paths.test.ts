@@ -9,6 +9,7 @@ import {
   compilePathPattern,
   matchesPathPattern,
   sensitivePathPatterns,
+  pathPatternsMayOverlap,
 } from '../../src/detectors/paths.ts';
 
 describe('compilePathPattern', () => {
@@ -66,6 +67,43 @@ describe('sensitivePathPatterns', () => {
     const compiled = patterns.map(compilePathPattern);
     for (const path of ['/etc/passwd', '/usr/lib/x86_64-linux-gnu/libc.so.6', '/proc/self/status', '/dev/null', '/tmp/x']) {
       assert.ok(!compiled.some((c) => matchesPathPattern(c, path)), path);
+    }
+  });
+});
+
+describe('pathPatternsMayOverlap', () => {
+  const overlap = (a: string, b: string) => pathPatternsMayOverlap(compilePathPattern(a), compilePathPattern(b));
+  it('is true for patterns one path can match', () => {
+    for (const [a, b] of [
+      ['/proc/*/uid_map', '/proc/*/root/*'], // /proc/1/root/proc/2/uid_map
+      ['/dev/sd*', '/dev/sda'],
+      ['/run/*.sock', '/run/containerd/*'],
+      ['/proc/*/exe', '/proc/self/*'],
+      ['/sys/fs/cgroup*/release_agent', '/sys/fs/cgroup/memory/*'],
+    ]) {
+      assert.ok(overlap(a, b), `${a} / ${b}`);
+      assert.ok(overlap(b, a), `${b} / ${a}`);
+    }
+  });
+  it('is false for patterns no path can match both of', () => {
+    for (const [a, b] of [
+      ['/proc/*/uid_map', '/proc/*/mem'],
+      ['/dev/mem', '/dev/kmem'],
+      ['/dev/sd*', '/dev/vd*'],
+      ['/proc/kcore', '/proc/*/exe'],
+      ['/var/run/*.sock', '/run/*.sock'],
+    ]) {
+      assert.ok(!overlap(a, b), `${a} / ${b}`);
+      assert.ok(!overlap(b, a), `${b} / ${a}`);
+    }
+  });
+  it('never calls two patterns disjoint when a path matches both (every pair of the shipped patterns)', () => {
+    const compiled = sensitivePathPatterns().map(compilePathPattern);
+    const samples = ['/proc/1/root/proc/2/uid_map', '/proc/self/root/dev/mem', '/proc/1/root/run/x.sock', '/proc/self/exe',
+      '/proc/1/root/proc/1/mem', '/sys/fs/cgroup/release_agent', '/proc/12/root', '/dev/sda1', '/run/docker.sock'];
+    for (const path of samples) {
+      const hits = compiled.filter((c) => matchesPathPattern(c, path));
+      for (const a of hits) for (const b of hits) assert.ok(pathPatternsMayOverlap(a, b), `${path}: ${a.prefix} / ${b.prefix}`);
     }
   });
 });
