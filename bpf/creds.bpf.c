@@ -40,7 +40,7 @@ static __always_inline void ks_emit_id_change(struct trace_event_raw_sys_enter *
 		e->arg1 = KS_ARG(ctx, 1);
 	if (nargs > 2)
 		e->arg2 = KS_ARG(ctx, 2);
-	ks_submit(e, sizeof(*e));
+	ks_submit_urgent(e, sizeof(*e));
 }
 
 SEC("tracepoint/syscalls/sys_enter_setuid")
@@ -128,6 +128,6 @@ int sys_enter_capset__tp(struct trace_event_raw_sys_enter *ctx)
 		bpf_probe_read_user(&data, sizeof(data), KS_ARG_PTR(ctx, 1));
 	e->cap_effective_new = (__u64)data[1].effective << 32 | data[0].effective;
 	e->cap_permitted_new = (__u64)data[1].permitted << 32 | data[0].permitted;
-	ks_submit(e, sizeof(*e));
+	ks_submit_urgent(e, sizeof(*e));
 	return 0;
 }

@@ -34,7 +34,7 @@ int sys_enter_init_module__tp(struct trace_event_raw_sys_enter *ctx)
 	struct ks_module *e = ks_module_begin(KS_OP_INIT_MODULE, -1, 0);
 
 	if (e)
-		ks_submit(e, sizeof(*e));
+		ks_submit_urgent(e, sizeof(*e));
 	return 0;
 }
 
@@ -51,7 +51,7 @@ int sys_enter_finit_module__tp(struct trace_event_raw_sys_enter *ctx)
 	file = ks_fd_file(fd);
 	if (file)
 		ks_read_kernel_str(e->name, sizeof(e->name), BPF_CORE_READ(file, f_path.dentry, d_name.name), &e->hdr);
-	ks_submit(e, sizeof(*e));
+	ks_submit_urgent(e, sizeof(*e));
 	return 0;
 }
 
@@ -64,7 +64,7 @@ int sys_enter_delete_module__tp(struct trace_event_raw_sys_enter *ctx)
 	if (!e)
 		return 0;
 	ks_read_user_str(e->name, sizeof(e->name), KS_ARG_PTR(ctx, 0), &e->hdr);
-	ks_submit(e, sizeof(*e));
+	ks_submit_urgent(e, sizeof(*e));
 	return 0;
 }
 
@@ -168,7 +168,7 @@ int sys_exit_ptrace__tp(struct trace_event_raw_sys_exit *ctx)
 		e->target_tgid = pending->target_tgid_at_entry;
 		if (!e->target_tgid)
 			e->target_tgid = ks_ptrace_target_tgid(e->request, e->target_pid_arg);
-		ks_submit(e, sizeof(*e));
+		ks_submit_urgent(e, sizeof(*e));
 	}
 	bpf_map_delete_elem(&pending_ptrace, &pid_tgid);
 	return 0;
@@ -194,7 +194,7 @@ int sys_enter_process_vm_writev__tp(struct trace_event_raw_sys_enter *ctx)
 	e->target_pid_arg = KS_ARG(ctx, 0);
 	if (KS_ARG(ctx, 4) > 0 && bpf_probe_read_user(&remote_base, sizeof(remote_base), KS_ARG_PTR(ctx, 3)) == 0)
 		e->addr = remote_base;
-	ks_submit(e, sizeof(*e));
+	ks_submit_urgent(e, sizeof(*e));
 	return 0;
 }
 
@@ -214,7 +214,7 @@ int sys_enter_bpf__tp(struct trace_event_raw_sys_enter *ctx)
 	e->cmd = KS_ARG(ctx, 0);
 	if (e->cmd == BPF_PROG_LOAD && bpf_probe_read_user(&prog_type, sizeof(prog_type), KS_ARG_PTR(ctx, 1)) == 0)
 		e->prog_type = prog_type;
-	ks_submit(e, sizeof(*e));
+	ks_submit_urgent(e, sizeof(*e));
 	return 0;
 }
 
@@ -240,7 +240,7 @@ int sys_enter_perf_event_open__tp(struct trace_event_raw_sys_enter *ctx)
 		e->cmd = attr.type;
 		e->config = attr.config;
 	}
-	ks_submit(e, sizeof(*e));
+	ks_submit_urgent(e, sizeof(*e));
 	return 0;
 }
 
@@ -258,7 +258,7 @@ int sys_enter_memfd_create__tp(struct trace_event_raw_sys_enter *ctx)
 	e->op = KS_OP_MEMFD_CREATE;
 	e->flags = KS_ARG(ctx, 1);
 	ks_read_user_str(e->name, sizeof(e->name), KS_ARG_PTR(ctx, 0), &e->hdr);
-	ks_submit(e, sizeof(*e));
+	ks_submit_urgent(e, sizeof(*e));
 	return 0;
 }
 
@@ -275,6 +275,6 @@ int sys_enter_userfaultfd__tp(struct trace_event_raw_sys_enter *ctx)
 		return 0;
 	e->op = KS_OP_USERFAULTFD;
 	e->flags = KS_ARG(ctx, 0);
-	ks_submit(e, sizeof(*e));
+	ks_submit_urgent(e, sizeof(*e));
 	return 0;
 }

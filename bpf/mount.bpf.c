@@ -32,7 +32,7 @@ int sys_enter_mount__tp(struct trace_event_raw_sys_enter *ctx)
 	ks_read_user_str(e->source, sizeof(e->source), KS_ARG_PTR(ctx, 0), &e->hdr);
 	ks_read_user_str(e->target, sizeof(e->target), KS_ARG_PTR(ctx, 1), &e->hdr);
 	ks_read_user_str(e->fstype, sizeof(e->fstype), KS_ARG_PTR(ctx, 2), &e->hdr);
-	ks_submit(e, sizeof(*e));
+	ks_submit_urgent(e, sizeof(*e));
 	return 0;
 }
 
@@ -45,7 +45,7 @@ int sys_enter_umount__tp(struct trace_event_raw_sys_enter *ctx)
 	if (!e)
 		return 0;
 	ks_read_user_str(e->target, sizeof(e->target), KS_ARG_PTR(ctx, 0), &e->hdr);
-	ks_submit(e, sizeof(*e));
+	ks_submit_urgent(e, sizeof(*e));
 	return 0;
 }
 
@@ -58,7 +58,7 @@ int sys_enter_fsopen__tp(struct trace_event_raw_sys_enter *ctx)
 	if (!e)
 		return 0;
 	ks_read_user_str(e->fstype, sizeof(e->fstype), KS_ARG_PTR(ctx, 0), &e->hdr);
-	ks_submit(e, sizeof(*e));
+	ks_submit_urgent(e, sizeof(*e));
 	return 0;
 }
 
@@ -69,7 +69,7 @@ int sys_enter_fsmount__tp(struct trace_event_raw_sys_enter *ctx)
 	struct ks_mount *e = ks_mount_begin(KS_OP_FSMOUNT, KS_ARG(ctx, 1));
 
 	if (e)
-		ks_submit(e, sizeof(*e));
+		ks_submit_urgent(e, sizeof(*e));
 	return 0;
 }
 
@@ -83,7 +83,7 @@ int sys_enter_move_mount__tp(struct trace_event_raw_sys_enter *ctx)
 		return 0;
 	ks_read_user_str(e->source, sizeof(e->source), KS_ARG_PTR(ctx, 1), &e->hdr);
 	ks_read_user_str(e->target, sizeof(e->target), KS_ARG_PTR(ctx, 3), &e->hdr);
-	ks_submit(e, sizeof(*e));
+	ks_submit_urgent(e, sizeof(*e));
 	return 0;
 }
 
@@ -107,7 +107,7 @@ int sys_enter_chroot__tp(struct trace_event_raw_sys_enter *ctx)
 	if (!e)
 		return 0;
 	ks_read_user_str(e->new_root, sizeof(e->new_root), KS_ARG_PTR(ctx, 0), &e->hdr);
-	ks_submit(e, sizeof(*e));
+	ks_submit_urgent(e, sizeof(*e));
 	return 0;
 }
 
@@ -120,6 +120,6 @@ int sys_enter_pivot_root__tp(struct trace_event_raw_sys_enter *ctx)
 		return 0;
 	ks_read_user_str(e->new_root, sizeof(e->new_root), KS_ARG_PTR(ctx, 0), &e->hdr);
 	ks_read_user_str(e->put_old, sizeof(e->put_old), KS_ARG_PTR(ctx, 1), &e->hdr);
-	ks_submit(e, sizeof(*e));
+	ks_submit_urgent(e, sizeof(*e));
 	return 0;
 }

@@ -20,7 +20,7 @@ static __always_inline void ks_emit_namespace(__u32 op, __u64 flags)
 		return;
 	e->flags = flags;
 	e->op = op;
-	ks_submit(e, sizeof(*e));
+	ks_submit_urgent(e, sizeof(*e));
 }
 
 SEC("tracepoint/syscalls/sys_enter_unshare")
@@ -77,6 +77,6 @@ int sys_enter_setns__tp(struct trace_event_raw_sys_enter *ctx)
 		/* nsfs keeps the namespace's ns_common in i_private */
 		e->target_ns_type = ks_ns_type(BPF_CORE_READ(inode, i_private));
 	}
-	ks_submit(e, sizeof(*e));
+	ks_submit_urgent(e, sizeof(*e));
 	return 0;
 }

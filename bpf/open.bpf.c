@@ -69,7 +69,8 @@ static __always_inline int ks_open_filter(const struct ks_open_call *call)
 	e->flags = call->flags;
 	e->mode = call->mode;
 	e->pattern_id = matched;
-	ks_output(e, sizeof(*e), KS_EVENT_OPEN);
+	/* Reading a sensitive path is mostly routine; opening one to change it is what the rules raise on. */
+	ks_output(e, sizeof(*e), KS_EVENT_OPEN, (call->flags & (KS_O_ACCMODE | KS_O_CREAT | KS_O_TRUNC)) != 0);
 	return 0;
 }
 
@@ -154,6 +155,6 @@ int sys_enter_open_by_handle_at__tp(struct trace_event_raw_sys_enter *ctx)
 	e->dirfd = KS_ARG(ctx, 0);
 	e->flags = KS_ARG(ctx, 2);
 	e->pattern_id = KS_OPEN_NO_PATTERN;
-	ks_output(e, sizeof(*e), KS_EVENT_OPEN);
+	ks_output(e, sizeof(*e), KS_EVENT_OPEN, true);
 	return 0;
 }

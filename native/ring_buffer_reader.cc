@@ -71,7 +71,8 @@ Napi::Function RingBufferReader::Define(Napi::Env env) {
 }
 
 // new RingBufferReader(mapFd: number, onBatch: (batch: Buffer) => void,
-//                      options: { maxBatchBytes: number, maxQueuedBytes: number, pollIntervalMs: number })
+//                      options: { maxBatchBytes: number, maxQueuedBytes: number, pollIntervalMs: number,
+//                                 coalesceBelowBytes?: number })
 RingBufferReader::RingBufferReader(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RingBufferReader>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsFunction() || !info[2].IsObject()) {
@@ -84,6 +85,7 @@ RingBufferReader::RingBufferReader(const Napi::CallbackInfo& info) : Napi::Objec
   max_batch_bytes_ = options.Get("maxBatchBytes").ToNumber().Int64Value();
   shared_->max_queued_bytes = options.Get("maxQueuedBytes").ToNumber().Int64Value();
   poll_interval_ms_ = options.Get("pollIntervalMs").ToNumber().Int32Value();
+  if (options.Has("coalesceBelowBytes")) coalesce_below_bytes_ = options.Get("coalesceBelowBytes").ToNumber().Int64Value();
 
   map_fd_ = dup(info[0].As<Napi::Number>().Int32Value());
   if (map_fd_ < 0) {
@@ -147,6 +149,27 @@ void RingBufferReader::AppendRecord(const void* data, size_t size) {
   memcpy(current_.data + current_.size, data, size);
   current_.size += size;
   current_.records++;
+  read_bytes_ += size;
+}
+
+// Sleeps until `due` or until close(), pause() or resume() signals the eventfd; ring wakeups meanwhile are left
+// for the read that follows.
+void RingBufferReader::WaitUntil(std::chrono::steady_clock::time_point due) {
+  for (;;) {
+    auto now = std::chrono::steady_clock::now();
+    if (now >= due) return;
+    int timeout_ms = static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(due - now).count());
+    epoll_event events[2];
+    int ready = epoll_wait(epoll_fd_, events, 2, timeout_ms);
+    for (int i = 0; i < ready; i++) {
+      if (events[i].data.u32 == 1) {
+        uint64_t count;
+        ssize_t ignored = read(wake_fd_, &count, sizeof(count));
+        (void)ignored;
+        return;
+      }
+    }
+  }
 }
 
 void RingBufferReader::Flush() {
@@ -177,6 +200,8 @@ void RingBufferReader::Run() {
   ReaderShared& shared = *shared_;
   // After waiting on JS or a pause, records may already be waiting whose wakeup edge was spent: read them first.
   bool read_before_waiting = true;
+  auto last_read_at = std::chrono::steady_clock::time_point::min();
+  size_t last_read_bytes = 0;
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(shared.mutex);
@@ -204,12 +229,24 @@ void RingBufferReader::Run() {
         shared.last_error.store(errno);
         break;
       }
+      bool ring_woke = false;
+      bool signalled = false;
       for (int i = 0; i < ready; i++) {
         if (events[i].data.u32 == 1) {
           uint64_t count;
           ssize_t ignored = read(wake_fd_, &count, sizeof(count));
           (void)ignored;
+          signalled = true;
+        } else {
+          ring_woke = true;
         }
+      }
+      // The BPF side wakes us at once for records that may be detections. When the last read was small and recent,
+      // a steady trickle of those would cost a JS batch each (measured: twice the agent's CPU at 100 detections/s);
+      // waiting out the poll interval keeps one batch per interval, and a lone record after a quiet spell still
+      // goes through at once. A large last read means load: then every wakeup is read straight away.
+      if (ring_woke && !signalled && coalesce_below_bytes_ > 0 && last_read_bytes < coalesce_below_bytes_) {
+        WaitUntil(last_read_at + std::chrono::milliseconds(poll_interval_ms_));
       }
     }
     read_before_waiting = false;
@@ -220,7 +257,12 @@ void RingBufferReader::Run() {
       if (shared.paused) continue;
     }
     // Consuming on timeouts too picks up records the BPF side submitted without a wakeup (batched wakeups).
+    read_bytes_ = 0;
     int consumed = ring_buffer__consume(ring_);
+    if (read_bytes_ > 0) {
+      last_read_at = std::chrono::steady_clock::now();
+      last_read_bytes = read_bytes_;
+    }
     if (consumed < 0) {
       shared.last_error.store(-consumed);
       break;

@@ -9,6 +9,7 @@
 #include <napi.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -68,6 +69,7 @@ class RingBufferReader : public Napi::ObjectWrap<RingBufferReader>, public Closa
   void AppendRecord(const void* data, size_t size);
   void Flush();
   void Wake();
+  void WaitUntil(std::chrono::steady_clock::time_point due);
 
   std::shared_ptr<ReaderShared> shared_;
   BatchFunction deliver_;
@@ -78,6 +80,9 @@ class RingBufferReader : public Napi::ObjectWrap<RingBufferReader>, public Closa
   int wake_fd_ = -1;
   int poll_interval_ms_ = 100;
   size_t max_batch_bytes_ = 1 << 20;
+  // A wakeup that follows a read of fewer bytes than this within poll_interval_ms_ waits out the interval.
+  size_t coalesce_below_bytes_ = 0;
+  size_t read_bytes_ = 0;
   Batch current_ = {nullptr, 0, 0};
   bool running_ = false;
 };

@@ -13,7 +13,7 @@ export interface AgentConfig {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   console: { enabled: boolean; statusIntervalMs: number; minSeverity: string };
   outputs: string[];
-  kernel: { objectPath: string; ringBytes: number; wakeupBatchBytes: number; btfPath: string; tracefsPath: string };
+  kernel: { objectPath: string; ringBytes: number; wakeupBatchBytes: number; urgentWakeupGapUs: number; btfPath: string; tracefsPath: string };
   processTable: { maxEntries: number; exitedGraceMs: number };
   otlp: {
     endpoint: string;
@@ -23,6 +23,8 @@ export interface AgentConfig {
     certFile: string;
     keyFile: string;
     incidentQuietWindowMs: number;
+    lingerMs: number;
+    traceLingerMs: number;
   };
   spool: { maxBytes: number; fsync: 'always' | 'interval' | 'never' };
   kubernetes: { enabled: 'auto' | 'on' | 'off'; kubeconfig: string; labelAllowList?: string[]; holdMs: number };
@@ -65,6 +67,7 @@ export const CONFIG_SCHEMA = obj({
     objectPath: str('', 'Compiled BPF object (default: build/kubesentry.bpf.o next to the agent)'),
     ringBytes: int(8 << 20, 'BPF ring buffer size in bytes (power of two)', 4096),
     wakeupBatchBytes: int(64 << 10, 'Ring buffer bytes that wake the consumer early', 0),
+    urgentWakeupGapUs: int(1000, 'Records that can be a detection on their own (namespace, mount, module, ptrace, bpf, credential changes, write-mode opens) wake the consumer at once, at most once per this many µs per CPU (0: batch them too)', 0),
     btfPath: str('/sys/kernel/btf/vmlinux', 'Kernel BTF'),
     tracefsPath: str('/sys/kernel/tracing', 'tracefs mount point'),
   }),
@@ -80,6 +83,8 @@ export const CONFIG_SCHEMA = obj({
     certFile: str('', 'Client certificate (mTLS)'),
     keyFile: str('', 'Client key (mTLS)'),
     incidentQuietWindowMs: int(300000, 'Detections of a container this close together share one incident trace'),
+    lingerMs: int(5, 'How long log export waits after the first detection of a burst so the burst leaves in one request (latency against CPU; 0: at once)'),
+    traceLingerMs: int(1000, 'The same for incident-trace spans, which are for investigating rather than alerting and so leave in fewer, larger requests'),
   }),
   spool: obj({
     maxBytes: int(256 << 20, 'On-disk spool bound; oldest records are evicted past it', 1 << 20),

@@ -67,6 +67,7 @@ export class Pipeline {
       agentTgid: process.pid,
       ringBytes: config.kernel.ringBytes,
       wakeupBatchBytes: config.kernel.wakeupBatchBytes,
+      urgentWakeupGapUs: config.kernel.urgentWakeupGapUs,
       btfPath: config.kernel.btfPath,
       tracefsPath: config.kernel.tracefsPath,
       pathPatterns: options.pathPatterns,
@@ -78,7 +79,9 @@ export class Pipeline {
       onEvent(event);
     };
     const decoderLog = new RateLimitedLog((m) => log.warn(m));
-    this.kernel.start((batch) => decodeBatch(batch, take, this.decoderStats, decoderLog));
+    this.kernel.start((batch) => decodeBatch(batch, take, this.decoderStats, decoderLog), {
+      coalesceBelowBytes: config.kernel.wakeupBatchBytes,
+    });
     // Processes that existed before us: the iterator's records arrive through the same ring buffer.
     this.kernel.snapshot();
   }

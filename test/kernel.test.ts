@@ -276,6 +276,41 @@ describe('kernel source', () => {
     source.close();
   });
 
+  test('a trickle of wakeups is read once per poll interval when coalescing; a lone record after quiet at once', async () => {
+    // The fixture object wakes the reader on every record when wakeupBatchBytes is 0, like urgent records do.
+    const trickle = async (coalesceBelowBytes: number): Promise<number[]> => {
+      const generated = 40;
+      const loadgen = startLoadgen(fixtures.loadgen, ['unshare-every', '5000', String(generated)]);
+      const source = open({
+        objectPath: fixtures.fixtureObject,
+        agentTgid: process.pid,
+        pathPatterns: [],
+        wakeupBatchBytes: 0,
+        tunables: { only_tgid: u32(loadgen.pid) },
+      });
+      const recordsPerBatch: number[] = [];
+      let received = 0;
+      source.start(
+        (batch) => {
+          const ours = headersOf(batch).filter((h) => h.tgid === loadgen.pid).length;
+          if (ours > 0) recordsPerBatch.push(ours);
+          received += ours;
+        },
+        { pollIntervalMs: 100, coalesceBelowBytes },
+      );
+      await loadgen.go();
+      await waitFor(() => received === generated, { what: `all ${generated} records (got ${received})` });
+      source.close();
+      return recordsPerBatch;
+    };
+    // 40 records 5 ms apart span ~200 ms: two or three poll intervals, plus the first record on its own.
+    const coalesced = await trickle(1 << 20);
+    assert.equal(coalesced[0], 1, `the first record after a quiet ring is read at once: ${coalesced.join(',')}`);
+    assert.ok(coalesced.length <= 5, `coalesced into ${coalesced.length} batches: ${coalesced.join(',')}`);
+    const immediate = await trickle(0);
+    assert.ok(immediate.length > 20, `without coalescing every wakeup is a batch: ${immediate.length} batches`);
+  });
+
   test('when JS falls behind, the reader stops reading at maxQueuedBytes instead of queueing without bound', async () => {
     const generated = 3000;
     const loadgen = startLoadgen(fixtures.loadgen, ['unshare', String(generated)]);

@@ -46,15 +46,41 @@ static __always_inline __u64 ks_wakeup_flag(__u32 size)
 	return waiting >= wakeup_batch_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
+/* ks_wakeup_flag(), or a forced wakeup when the last urgent one on this CPU is urgent_wakeup_gap_ns old. */
+static __always_inline __u64 ks_urgent_wakeup_flag(__u32 size)
+{
+	__u32 zero = 0;
+	__u64 *last, now;
+
+	if (!urgent_wakeup_gap_ns)
+		return ks_wakeup_flag(size);
+	last = bpf_map_lookup_elem(&last_urgent_wakeup, &zero);
+	if (!last)
+		return ks_wakeup_flag(size);
+	now = bpf_ktime_get_ns();
+	if (now - *last < urgent_wakeup_gap_ns)
+		return ks_wakeup_flag(size);
+	*last = now;
+	return BPF_RB_FORCE_WAKEUP;
+}
+
 static __always_inline void ks_submit(void *record, __u32 size)
 {
 	bpf_ringbuf_submit(record, ks_wakeup_flag(size));
 }
 
-/* For records assembled in a per-CPU scratch buffer (too big for the stack, or built before we know we emit). */
-static __always_inline void ks_output(void *record, __u32 size, __u32 type)
+/* For records that may be a detection on their own: the consumer sees them without the batching delay. */
+static __always_inline void ks_submit_urgent(void *record, __u32 size)
 {
-	if (bpf_ringbuf_output(&events, record, size, ks_wakeup_flag(size)) < 0)
+	bpf_ringbuf_submit(record, ks_urgent_wakeup_flag(size));
+}
+
+/* For records assembled in a per-CPU scratch buffer (too big for the stack, or built before we know we emit). */
+static __always_inline void ks_output(void *record, __u32 size, __u32 type, bool urgent)
+{
+	__u64 flag = urgent ? ks_urgent_wakeup_flag(size) : ks_wakeup_flag(size);
+
+	if (bpf_ringbuf_output(&events, record, size, flag) < 0)
 		ks_count_drop(type);
 }
 

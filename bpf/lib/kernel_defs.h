@@ -43,6 +43,7 @@
 #define KS_S_IFSOCK 0140000
 #define KS_NSFS_MAGIC 0x6e736673
 
+#define KS_O_ACCMODE 00000003 /* O_WRONLY or O_RDWR: opened for writing */
 #define KS_O_WRONLY 00000001
 #define KS_O_CREAT 00000100
 #define KS_O_TRUNC 00001000

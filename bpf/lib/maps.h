@@ -73,4 +73,20 @@ KS_TUNABLE(__u32, agent_tgid, 0);
  */
 KS_TUNABLE(__u64, wakeup_batch_bytes, 64 * 1024);
 
+/*
+ * Records that may be a detection on their own (a namespace, mount, module, ptrace, bpf, credential change, a
+ * write-mode open of a sensitive path) wake the consumer at once instead of waiting for the batch or the poll
+ * interval, at most once per this many nanoseconds per CPU so a storm of them cannot turn into a wakeup each.
+ * 0 disables urgent wakeups (every record is batched).
+ */
+KS_TUNABLE(__u64, urgent_wakeup_gap_ns, 1000 * 1000);
+
+/* [0]: bpf_ktime_get_ns() of this CPU's last urgent wakeup. */
+KS_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} last_urgent_wakeup SEC(".maps");
+
 #endif /* KS_LIB_MAPS_H */

@@ -3,6 +3,7 @@
  * Makes kernel events cheaply, for test/kernel*.test.ts and bench/kernel.ts:
  *
  *   loadgen [--wait] unshare N          N x unshare(CLONE_NEWUTS): one namespace record each
+ *   loadgen [--wait] unshare-every US N N x unshare(CLONE_NEWUTS), one every US microseconds (a trickle)
  *   loadgen [--wait] open PATH N        N x openat(AT_FDCWD, PATH, O_RDONLY) (closing what opens)
  *   loadgen [--wait] getppid N          N x getppid(): the cheapest syscall the fixture object reports
  *   loadgen time-open PATH N            prints the mean nanoseconds of one openat(PATH) over N calls
@@ -73,6 +74,21 @@ int main(int argc, char **argv)
 		}
 		return 0;
 	}
+	if (arg + 3 == argc && strcmp(argv[arg], "unshare-every") == 0) {
+		long gap_us = parse_count(argv[arg + 1]);
+		long count = parse_count(argv[arg + 2]);
+		struct timespec gap = { .tv_sec = gap_us / 1000000, .tv_nsec = (gap_us % 1000000) * 1000 };
+
+		for (long i = 0; i < count; i++) {
+			if (i > 0)
+				nanosleep(&gap, NULL);
+			if (unshare(CLONE_NEWUTS) != 0) {
+				fprintf(stderr, "loadgen: unshare(CLONE_NEWUTS): %s\n", strerror(errno));
+				return 1;
+			}
+		}
+		return 0;
+	}
 	if (arg + 2 == argc && strcmp(argv[arg], "getppid") == 0) {
 		long count = parse_count(argv[arg + 1]);
 
@@ -100,6 +116,6 @@ int main(int argc, char **argv)
 		printf("%.1f\n", (double)(now_ns() - start) / count);
 		return 0;
 	}
-	fprintf(stderr, "usage: loadgen [--wait] unshare N | [--wait] getppid N | [--wait] open PATH N | time-open PATH N\n");
+	fprintf(stderr, "usage: loadgen [--wait] unshare N | [--wait] unshare-every US N | [--wait] getppid N | [--wait] open PATH N | time-open PATH N\n");
 	return 2;
 }

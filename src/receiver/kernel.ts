@@ -65,6 +65,11 @@ export interface KernelSourceOptions {
   agentTgid: number;
   /** Wake the reader once this many bytes wait in the ring; 0 wakes on every record. Default: the object's. */
   wakeupBatchBytes?: number;
+  /**
+   * Records that may be a detection on their own wake the reader at once, at most once per this many µs per CPU
+   * (bpf/lib/maps.h urgent_wakeup_gap_ns); 0 batches them like the rest. Default: the object's (1000).
+   */
+  urgentWakeupGapUs?: number;
   /** Ring buffer size: a power of two, at least one page. Default: the object's. */
   ringBytes?: number;
   /** Sensitive-path globs for the kernel open filter (syntax in src/detectors/paths.ts). */
@@ -89,6 +94,12 @@ export interface ReaderOptions {
   maxQueuedBytes?: number;
   /** How often the reader looks at the ring when no wakeup came (wakeups are batched). Default 50 ms. */
   pollIntervalMs?: number;
+  /**
+   * A wakeup that comes within pollIntervalMs of a read smaller than this waits until the interval is over, so a
+   * steady trickle of urgent records (urgentWakeupGapUs) costs one batch per interval, not one each; a read this
+   * large means load, and then every wakeup is served at once. 0, the default: every wakeup is served at once.
+   */
+  coalesceBelowBytes?: number;
 }
 
 export interface RejectedVariant {
@@ -226,7 +237,7 @@ function u64(value: number | bigint): Buffer {
 }
 
 function validateOptions(options: KernelSourceOptions): void {
-  const { agentTgid, ringBytes, wakeupBatchBytes } = options;
+  const { agentTgid, ringBytes, wakeupBatchBytes, urgentWakeupGapUs } = options;
   if (!Number.isInteger(agentTgid) || agentTgid <= 0 || agentTgid > 0xffffffff) {
     throw new KernelError('EOPTION', `agentTgid must be a positive process id, got ${agentTgid}`);
   }
@@ -238,6 +249,9 @@ function validateOptions(options: KernelSourceOptions): void {
   }
   if (wakeupBatchBytes !== undefined && (!Number.isSafeInteger(wakeupBatchBytes) || wakeupBatchBytes < 0)) {
     throw new KernelError('EOPTION', `wakeupBatchBytes must be a non-negative integer, got ${wakeupBatchBytes}`);
+  }
+  if (urgentWakeupGapUs !== undefined && (!Number.isSafeInteger(urgentWakeupGapUs) || urgentWakeupGapUs < 0)) {
+    throw new KernelError('EOPTION', `urgentWakeupGapUs must be a non-negative integer, got ${urgentWakeupGapUs}`);
   }
   for (const variant of options.variants ?? []) {
     if (!HOOK_VARIANTS.includes(variant)) {
@@ -252,6 +266,10 @@ function validateReaderOptions(options: ReaderOptions): Required<ReaderOptions> 
     maxQueuedBytes: options.maxQueuedBytes ?? 64 << 20,
     pollIntervalMs: options.pollIntervalMs ?? 50,
   };
+  const coalesceBelowBytes = options.coalesceBelowBytes ?? 0;
+  if (!Number.isSafeInteger(coalesceBelowBytes) || coalesceBelowBytes < 0) {
+    throw new KernelError('EOPTION', `coalesceBelowBytes must be a non-negative integer, got ${coalesceBelowBytes}`);
+  }
   for (const [name, value] of Object.entries(resolved)) {
     if (!Number.isSafeInteger(value) || value <= 0) {
       throw new KernelError('EOPTION', `${name} must be a positive integer, got ${value}`);
@@ -260,7 +278,7 @@ function validateReaderOptions(options: ReaderOptions): Required<ReaderOptions> 
   if (resolved.maxBatchBytes < LAYOUT.ks_header.size) {
     throw new KernelError('EOPTION', `maxBatchBytes must hold at least one record header (${LAYOUT.ks_header.size})`);
   }
-  return resolved;
+  return { ...resolved, coalesceBelowBytes };
 }
 
 /** Groups the object's programs by hook; anything not named `<hook>__<variant>` or `*__iter` breaks the contract. */
@@ -532,6 +550,9 @@ function loadWithFallback(
       }
       object.setRodata('agent_tgid', u32(options.agentTgid));
       if (options.wakeupBatchBytes !== undefined) object.setRodata('wakeup_batch_bytes', u64(options.wakeupBatchBytes));
+      if (options.urgentWakeupGapUs !== undefined) {
+        object.setRodata('urgent_wakeup_gap_ns', u64(options.urgentWakeupGapUs * 1000));
+      }
       for (const [name, value] of Object.entries(options.tunables ?? {})) object.setRodata(name, value);
       if (options.ringBytes !== undefined) object.resizeMap(EVENTS_MAP, options.ringBytes);
       object.load();
