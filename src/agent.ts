@@ -101,6 +101,7 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
         stateDir: config.stateDir,
         spool: { maxBytes: config.spool.maxBytes, fsync: config.spool.fsync },
         incidentQuietWindowMs: config.otlp.incidentQuietWindowMs,
+        export: { lingerMs: config.otlp.lingerMs, traceLingerMs: config.otlp.traceLingerMs },
         metrics: { otlp: Boolean(endpoint), prometheus: promPort ? { port: promPort, host: promHost } : undefined },
         onDiagnostic: (m) => log.warn(m),
       });

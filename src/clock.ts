@@ -53,8 +53,15 @@ export class BootClock {
 
 /** RFC 3339 UTC with nanoseconds: 2026-11-25T07:03:01.123456789Z. */
 export function rfc3339Nano(unixNs: bigint): string {
-  const ms = Number(unixNs / 1_000_000n);
-  const iso = new Date(ms).toISOString(); // ...SS.mmmZ
+  const seconds = Number(unixNs / 1_000_000_000n);
+  // Detections come in bursts within the same second: formatting the date part is most of the cost.
+  if (seconds !== lastSeconds) {
+    lastSeconds = seconds;
+    lastSecondsText = new Date(seconds * 1000).toISOString().slice(0, 19);
+  }
   const nanos = (unixNs % 1_000_000_000n).toString().padStart(9, '0');
-  return `${iso.slice(0, 19)}.${nanos}Z`;
+  return `${lastSecondsText}.${nanos}Z`;
 }
+
+let lastSeconds = Number.NaN;
+let lastSecondsText = '';

@@ -68,6 +68,14 @@ export function createTelemetry(config: TelemetryConfig): Telemetry {
   return new TelemetryPipeline(resolved, config.onDiagnostic);
 }
 
+interface Sender {
+  kind: SpoolKind;
+  lingerMs: number;
+  /** Ends the sender's current pause (see #pause). */
+  wake: (() => void) | undefined;
+  done: Promise<void>;
+}
+
 interface QueuedTelemetry {
   log: ReadableLogRecord;
   spans: ReadableSpan[];
@@ -88,9 +96,8 @@ class TelemetryPipeline implements Telemetry {
   #flushScheduled = false;
   #flushWaiters: (() => void)[] = [];
   #drainWaiters: (() => void)[] = [];
-  #wakeSender: (() => void) | undefined;
+  readonly #senders: Sender[];
   #stopping = false;
-  #senderDone: Promise<void>;
   #delivered = { logs: 0, traces: 0 };
   #dropped: Record<string, number> = {};
   #evicted = 0;
@@ -143,7 +150,13 @@ class TelemetryPipeline implements Telemetry {
     });
     this.metrics.observeSpool(() => ({ bytes: this.#spool.bytes, pending: this.#spool.pending }));
     this.#client = new OtlpGrpcClient(config);
-    this.#senderDone = this.#sendLoop();
+    // One sender per signal, each with its own linger: log records are the alerts and leave within milliseconds;
+    // spans wait longer and go out in a few large requests.
+    this.#senders = [
+      { kind: SpoolKind.Logs, lingerMs: config.lingerMs, wake: undefined, done: Promise.resolve() },
+      { kind: SpoolKind.Traces, lingerMs: config.traceLingerMs, wake: undefined, done: Promise.resolve() },
+    ];
+    for (const sender of this.#senders) sender.done = this.#sendLoop(sender);
   }
 
   emit(d: Detection): void {
@@ -223,8 +236,8 @@ class TelemetryPipeline implements Telemetry {
     this.#shutdown ??= (async () => {
       await this.forceFlush(timeoutMs).catch((error: Error) => this.#diagnostic(error.message));
       this.#stopping = true;
-      this.#wakeSender?.();
-      await this.#senderDone;
+      for (const sender of this.#senders) sender.wake?.();
+      await Promise.all(this.#senders.map((sender) => sender.done));
       this.#client.close();
       this.#spool.close();
       await this.#meterProvider.shutdown().catch(() => {});
@@ -271,7 +284,7 @@ class TelemetryPipeline implements Telemetry {
     const waiters = this.#flushWaiters;
     this.#flushWaiters = [];
     for (const resolve of waiters) resolve();
-    this.#wakeSender?.();
+    for (const sender of this.#senders) sender.wake?.();
   }
 
   #onEvict(eviction: Eviction): void {
@@ -331,44 +344,48 @@ class TelemetryPipeline implements Telemetry {
     return result.outcome === 'ok' ? 'sent' : result;
   }
 
-  async #sendLoop(): Promise<void> {
+  async #sendLoop(sender: Sender): Promise<void> {
+    const signal = SPOOL_KIND_NAME[sender.kind];
     let backoffMs = this.#config.initialBackoffMs;
     while (!this.#stopping) {
-      const report = await this.#reportEvictions();
-      if (report !== 'none' && report !== 'sent' && report.outcome !== 'ok') {
-        this.#failed('logs', report.code, report.message);
-        if (report.outcome === 'retry') {
-          const delay = report.retryAfterMs ?? Math.random() * backoffMs;
-          backoffMs = Math.min(backoffMs * 2, this.#config.maxBackoffMs);
-          await this.#pause(Math.max(delay, 50));
-          continue;
+      if (sender.kind === SpoolKind.Logs) {
+        const report = await this.#reportEvictions();
+        if (report !== 'none' && report !== 'sent' && report.outcome !== 'ok') {
+          this.#failed('logs', report.code, report.message);
+          if (report.outcome === 'retry') {
+            const delay = report.retryAfterMs ?? Math.random() * backoffMs;
+            backoffMs = Math.min(backoffMs * 2, this.#config.maxBackoffMs);
+            await this.#pause(sender, Math.max(delay, 50));
+            continue;
+          }
         }
       }
       let batch;
       try {
-        batch = this.#spool.peek(this.#config.maxBatchItems);
+        batch = this.#spool.peek(sender.kind, this.#config.maxBatchItems);
       } catch (error) {
         this.#lastError = `spool: ${(error as Error).message}`;
-        await this.#pause(backoffMs);
+        await this.#pause(sender, backoffMs);
         continue;
       }
       if (!batch) {
-        if (this.#unreportedEvictions) continue;
-        for (const resolve of this.#drainWaiters.splice(0)) resolve();
-        await this.#pause();
+        if (sender.kind === SpoolKind.Logs && this.#unreportedEvictions) continue;
+        if (this.#spool.isEmpty && !this.#unreportedEvictions) {
+          for (const resolve of this.#drainWaiters.splice(0)) resolve();
+        }
+        await this.#pause(sender);
         // Woken by the first item after idle: a timed pause lets the rest of a burst join it in the same request
         // (each request has a fixed cost well above a detection's encoding).
-        if (this.#config.lingerMs > 0 && !this.#stopping) await this.#pause(this.#config.lingerMs);
+        if (sender.lingerMs > 0 && !this.#stopping) await this.#pause(sender, sender.lingerMs);
         continue;
       }
-      const signal = SPOOL_KIND_NAME[batch.kind];
       const result = await this.#client.send(batch.kind, batch.payloads);
       if (result.outcome === 'retry') {
         this.#failed(signal, result.code, result.message);
         // The server's hint wins; otherwise exponential backoff with full jitter so restarted agents don't stampede.
         const delay = result.retryAfterMs ?? Math.random() * backoffMs;
         backoffMs = Math.min(backoffMs * 2, this.#config.maxBackoffMs);
-        await this.#pause(Math.max(delay, 50));
+        await this.#pause(sender, Math.max(delay, 50));
         continue;
       }
       backoffMs = this.#config.initialBackoffMs;
@@ -400,15 +417,15 @@ class TelemetryPipeline implements Telemetry {
   }
 
   /** Waits for new spool data (no timeout) or for ms; shutdown ends either wait. */
-  #pause(ms?: number): Promise<void> {
+  #pause(sender: Sender, ms?: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = ms === undefined ? undefined : setTimeout(done, ms);
       function done(): void {
         clearTimeout(timer);
         resolve();
       }
-      // A timed pause (backoff) ignores new data: only the timer or shutdown end it.
-      this.#wakeSender = ms === undefined ? done : () => this.#stopping && done();
+      // A timed pause (backoff, linger) ignores new data: only the timer or shutdown end it.
+      sender.wake = ms === undefined ? done : () => this.#stopping && done();
     });
   }
 }

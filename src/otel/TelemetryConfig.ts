@@ -46,10 +46,15 @@ export interface TelemetryConfig {
     /** Items per OTLP request. Default 512. */
     maxBatchItems?: number;
     /**
-     * How long the sender waits after new data arrives at an idle spool before sending, so detections that come
-     * close together leave in one request per signal instead of one each. Default 5 ms; 0 sends at once.
+     * How long the log sender waits after new data arrives at its idle spool before sending, so detections that
+     * come close together leave in one request instead of one each. Default 5 ms; 0 sends at once.
      */
     lingerMs?: number;
+    /**
+     * The same for incident-trace spans. Traces are for investigating, not alerting (the log record is the
+     * alert), so they wait longer and leave in far fewer requests. Default 1000 ms.
+     */
+    traceLingerMs?: number;
     /** Default 10 s. */
     timeoutMs?: number;
     /** Default 500 ms. */
@@ -88,6 +93,7 @@ export interface ResolvedTelemetryConfig {
   incidentQuietWindowMs: number;
   maxBatchItems: number;
   lingerMs: number;
+  traceLingerMs: number;
   exportTimeoutMs: number;
   initialBackoffMs: number;
   maxBackoffMs: number;
@@ -180,6 +186,7 @@ export function resolveTelemetryConfig(config: TelemetryConfig, serviceVersion: 
     incidentQuietWindowMs: positive(config.incidentQuietWindowMs, 5 * 60_000, 'incidentQuietWindowMs'),
     maxBatchItems: positive(config.export?.maxBatchItems, 512, 'export.maxBatchItems'),
     lingerMs: nonNegative(config.export?.lingerMs, 5, 'export.lingerMs'),
+    traceLingerMs: nonNegative(config.export?.traceLingerMs, 1000, 'export.traceLingerMs'),
     exportTimeoutMs: positive(config.export?.timeoutMs, 10_000, 'export.timeoutMs'),
     initialBackoffMs: positive(config.export?.initialBackoffMs, 500, 'export.initialBackoffMs'),
     maxBackoffMs: positive(config.export?.maxBackoffMs, 30_000, 'export.maxBackoffMs'),

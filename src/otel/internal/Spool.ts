@@ -373,7 +373,6 @@ function readFully(fd: number, into: Buffer, position: number): void {
  */
 export class SignalSpools {
   readonly #spools: Record<SpoolKind, Spool>;
-  #preferTraces = false;
 
   constructor(dir: string, options: SpoolOptions) {
     const half = { ...options, maxBytes: Math.floor(options.maxBytes / 2) };
@@ -405,15 +404,8 @@ export class SignalSpools {
     return refused;
   }
 
-  /** Alternates between signals so a backlog of one never starves the other. */
-  peek(maxItems: number): SpoolBatch | undefined {
-    this.#preferTraces = !this.#preferTraces;
-    const order = this.#preferTraces ? [SpoolKind.Traces, SpoolKind.Logs] : [SpoolKind.Logs, SpoolKind.Traces];
-    for (const kind of order) {
-      const batch = this.#spools[kind].peek(maxItems);
-      if (batch) return batch;
-    }
-    return undefined;
+  peek(kind: SpoolKind, maxItems: number): SpoolBatch | undefined {
+    return this.#spools[kind].peek(maxItems);
   }
 
   ack(batch: SpoolBatch): void {

@@ -1,8 +1,8 @@
 // Incident traces: a container's detections (host processes: the host's) form one trace until the quiet window
 // passes without a detection. Each detection becomes a span under the spans of its process ancestry; an ancestry
-// span is emitted once per incident, with an id derived from (trace id, pid, start boot time) so every later
-// detection of the same process finds the same parent without any lookup beyond this tracker.
-import { createHash, randomBytes } from 'node:crypto';
+// span is emitted once per incident, and the incident remembers its id by (pid, start boot time) so every later
+// detection of the same process finds the same parent.
+import { randomHexId } from '../../randomIds.ts';
 import type { AncestryEntry, Detection } from '../../detection.ts';
 
 export interface IncidentSpanPlan {
@@ -38,7 +38,7 @@ export class IncidentTracker {
     const nowMs = Number(d.timeUnixNs / 1_000_000n);
     let incident = this.#incidents.get(key);
     if (!incident || nowMs - incident.lastDetectionMs > this.#quietWindowMs) {
-      incident = { traceId: randomBytes(16).toString('hex'), lastDetectionMs: nowMs, emittedSpans: new Map() };
+      incident = { traceId: randomHexId(16), lastDetectionMs: nowMs, emittedSpans: new Map() };
     }
     incident.lastDetectionMs = Math.max(incident.lastDetectionMs, nowMs);
     // Re-insert to keep the map in least-recently-used order for eviction.
@@ -46,7 +46,6 @@ export class IncidentTracker {
     this.#incidents.set(key, incident);
     if (this.#incidents.size > MAX_INCIDENTS) this.#incidents.delete(this.#incidents.keys().next().value!);
 
-    // Hashing is the costly part of planning, so each ancestor's id is computed once per incident.
     const ids: string[] = [];
     const fresh: boolean[] = [];
     for (const entry of d.ancestry) {
@@ -54,7 +53,7 @@ export class IncidentTracker {
       let id = incident.emittedSpans.get(key);
       fresh.push(id === undefined);
       if (id === undefined) {
-        id = ancestrySpanId(incident.traceId, entry);
+        id = randomHexId(8);
         incident.emittedSpans.set(key, id);
       }
       ids.push(id);
@@ -65,7 +64,7 @@ export class IncidentTracker {
     });
     return {
       traceId: incident.traceId,
-      detectionSpanId: randomSpanId(),
+      detectionSpanId: randomHexId(8),
       detectionParentSpanId: ids[0],
       newAncestry,
     };
@@ -75,21 +74,4 @@ export class IncidentTracker {
 function incidentKey(d: Detection, hostName: string): string {
   const container = d.attributes['container.id'];
   return typeof container === 'string' && container !== '' ? `container:${container}` : `host:${hostName}`;
-}
-
-export function ancestrySpanId(traceId: string, entry: AncestryEntry): string {
-  return spanIdOf(`${traceId}\0${entry.pid}\0${entry.start_boottime_ns}`);
-}
-
-function randomSpanId(): string {
-  const id = randomBytes(8);
-  if (id.every((b) => b === 0)) id[7] = 1;
-  return id.toString('hex');
-}
-
-function spanIdOf(seed: string): string {
-  const id = createHash('sha256').update(seed).digest().subarray(0, 8);
-  // An all-zero span id is invalid in OTLP.
-  if (id.every((b) => b === 0)) id[7] = 1;
-  return id.toString('hex');
 }
