@@ -1,6 +1,7 @@
 #include "ring_buffer_reader.h"
 
 #include <bpf/libbpf.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -152,22 +153,19 @@ void RingBufferReader::AppendRecord(const void* data, size_t size) {
   read_bytes_ += size;
 }
 
-// Sleeps until `due` or until close(), pause() or resume() signals the eventfd; ring wakeups meanwhile are left
-// for the read that follows.
+// Sleeps until `due` or until close(), pause() or resume() signals the eventfd. Only the eventfd is watched: ring
+// wakeups meanwhile stay pending on the edge-triggered epoll set for the read that follows.
 void RingBufferReader::WaitUntil(std::chrono::steady_clock::time_point due) {
   for (;;) {
     auto now = std::chrono::steady_clock::now();
     if (now >= due) return;
     int timeout_ms = static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(due - now).count());
-    epoll_event events[2];
-    int ready = epoll_wait(epoll_fd_, events, 2, timeout_ms);
-    for (int i = 0; i < ready; i++) {
-      if (events[i].data.u32 == 1) {
-        uint64_t count;
-        ssize_t ignored = read(wake_fd_, &count, sizeof(count));
-        (void)ignored;
-        return;
-      }
+    pollfd wake = {wake_fd_, POLLIN, 0};
+    if (poll(&wake, 1, timeout_ms) > 0) {
+      uint64_t count;
+      ssize_t ignored = read(wake_fd_, &count, sizeof(count));
+      (void)ignored;
+      return;
     }
   }
 }

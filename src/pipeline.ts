@@ -79,8 +79,10 @@ export class Pipeline {
       onEvent(event);
     };
     const decoderLog = new RateLimitedLog((m) => log.warn(m));
+    // Below an eighth of the ring per poll interval the ring still holds eight intervals: read once per interval
+    // (each JS batch has a fixed cost that dominates at low rates); above it, read on every wakeup.
     this.kernel.start((batch) => decodeBatch(batch, take, this.decoderStats, decoderLog), {
-      coalesceBelowBytes: config.kernel.wakeupBatchBytes,
+      coalesceBelowBytes: config.kernel.wakeupBatchBytes === 0 ? 0 : Math.floor(config.kernel.ringBytes / 8),
     });
     // Processes that existed before us: the iterator's records arrive through the same ring buffer.
     this.kernel.snapshot();

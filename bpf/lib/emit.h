@@ -39,11 +39,20 @@ static __always_inline void *ks_reserve(__u32 type, __u32 size)
 	return record;
 }
 
+/*
+ * Wakes the consumer when this record takes the unread bytes across wakeup_batch_bytes, not on every record past
+ * it: a consumer that is busy or deliberately waiting (it coalesces reads) would otherwise be woken by each record,
+ * at a cost to the process that made it. A crossing that concurrent producers both miss is left to the consumer's
+ * poll interval.
+ */
 static __always_inline __u64 ks_wakeup_flag(__u32 size)
 {
-	__u64 waiting = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + size;
+	__u64 waiting = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
 
-	return waiting >= wakeup_batch_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	if (!wakeup_batch_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return waiting < wakeup_batch_bytes && waiting + size >= wakeup_batch_bytes ? BPF_RB_FORCE_WAKEUP
+										      : BPF_RB_NO_WAKEUP;
 }
 
 /* ks_wakeup_flag(), or a forced wakeup when the last urgent one on this CPU is urgent_wakeup_gap_ns old. */
