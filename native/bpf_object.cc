@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include <malloc.h>
 #include <linux/perf_event.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -218,6 +219,9 @@ Napi::Value BpfObject::Load(const Napi::CallbackInfo& info) {
   if (!EnsureOpen(env)) return env.Undefined();
   LogCapture capture(&log_);
   int error = bpf_object__load(object_);
+  // Loading parses the kernel's BTF (megabytes of small allocations) and frees it again; without a trim those
+  // pages stay in the agent's RSS for good (measured: ~10 MB).
+  malloc_trim(0);
   if (error != 0) return ThrowKernelError(env, "EBPF_LOAD", -error, "cannot load " + path_, LogTail(log_));
   loaded_ = true;
   return env.Undefined();

@@ -83,7 +83,10 @@ class RingBufferReader : public Napi::ObjectWrap<RingBufferReader>, public Closa
   // A wakeup that follows a read of fewer bytes than this within poll_interval_ms_ waits out the interval.
   size_t coalesce_below_bytes_ = 0;
   size_t read_bytes_ = 0;
+  // current_ counts what scratch_ holds; its data pointer stays null (the batch gets its own copy on Flush).
   Batch current_ = {nullptr, 0, 0};
+  uint8_t* scratch_ = nullptr;
+  size_t scratch_capacity_ = 0;
   bool running_ = false;
 };
 
