@@ -27,7 +27,7 @@ import {
 } from './Detector.ts';
 import { allDetectors } from './registry.ts';
 import { compilePathPattern, matchesPathPattern, pathPatternsMayOverlap, sensitivePathPatterns, type CompiledPathPattern } from './paths.ts';
-import { EventType } from '../receiver/events.ts';
+import { EventType, type OpenEvent } from '../receiver/events.ts';
 import { basename } from './internal/util.ts';
 import { rfc3339Nano } from '../clock.ts';
 import { uuidV7 } from './internal/uuid.ts';
@@ -56,14 +56,23 @@ interface ActiveRule {
   ruleAttributes: Record<string, AttributeValue>;
 }
 
+interface OpenCandidate {
+  rule: ActiveRule;
+  /**
+   * undefined: the rule gets every record of this pattern (the pattern is its own, or it has none). Otherwise its
+   * patterns that can match the same paths: it gets the record only when one of them matches the path too (the
+   * kernel tags a record with the first pattern it matched, which may be another rule's).
+   */
+  alsoMatching: CompiledPathPattern[] | undefined;
+}
+
 interface CompiledConfig {
   byType: (ActiveRule[] | undefined)[];
   /**
-   * Open records by the kernel filter's pattern index: only the rules that pattern (or one that can match the same
-   * path) serves, plus Open rules without patterns. Most opens concern one rule; asking all of them is most of an
-   * open record's cost.
+   * Open records by the kernel filter's pattern index: the Open rules that pattern may concern. Most opens concern
+   * one rule; asking all of them was most of an open record's cost.
    */
-  byOpenPattern: ActiveRule[][];
+  byOpenPattern: OpenCandidate[][];
   enabled: ActiveRule[];
   settings: DetectorSettings;
 }
@@ -206,26 +215,39 @@ export class DetectorEngine {
 
   /** Runs the event through every enabled detector that declared its type. */
   process(event: DetectorEvent, agent: AgentContext): readonly Detection[] {
-    let rules = this.#compiled.byType[event.type];
     if (event.type === EventType.Open) {
       // A tag that does not fit the path (an object built for another rule set) falls back to every Open rule.
       const pattern = this.#openPatterns[event.patternId];
-      if (pattern !== undefined && matchesPathPattern(pattern, event.path)) rules = this.#compiled.byOpenPattern[event.patternId];
-    }
-    if (rules === undefined) return NO_DETECTIONS;
-    const ctx = this.#ctx;
-    ctx.agent = agent;
-    let out: Detection[] | undefined;
-    for (let i = 0; i < rules.length; i++) {
-      const rule = rules[i];
-      const findings = rule.detector.onEvent(event, ctx);
-      for (let j = 0; j < findings.length; j++) {
-        const detection = this.#toDetection(rule, findings[j], event, ctx);
-        if (detection === undefined) continue;
-        (out ??= []).push(detection);
+      if (pattern !== undefined && matchesPathPattern(pattern, event.path)) {
+        return this.#processOpen(event, this.#compiled.byOpenPattern[event.patternId], agent);
       }
     }
+    const rules = this.#compiled.byType[event.type];
+    if (rules === undefined) return NO_DETECTIONS;
+    this.#ctx.agent = agent;
+    let out: Detection[] | undefined;
+    for (let i = 0; i < rules.length; i++) out = this.#run(rules[i], event, out);
     return out ?? NO_DETECTIONS;
+  }
+
+  #processOpen(event: OpenEvent, candidates: readonly OpenCandidate[], agent: AgentContext): readonly Detection[] {
+    this.#ctx.agent = agent;
+    let out: Detection[] | undefined;
+    for (let i = 0; i < candidates.length; i++) {
+      const { rule, alsoMatching } = candidates[i];
+      if (alsoMatching !== undefined && !alsoMatching.some((p) => matchesPathPattern(p, event.path))) continue;
+      out = this.#run(rule, event, out);
+    }
+    return out ?? NO_DETECTIONS;
+  }
+
+  #run(rule: ActiveRule, event: DetectorEvent, out: Detection[] | undefined): Detection[] | undefined {
+    const findings = rule.detector.onEvent(event, this.#ctx);
+    for (let j = 0; j < findings.length; j++) {
+      const detection = this.#toDetection(rule, findings[j], event, this.#ctx);
+      if (detection !== undefined) (out ??= []).push(detection);
+    }
+    return out;
   }
 
   #compile(config: RulesConfig): CompiledConfig {
@@ -250,12 +272,19 @@ export class DetectorEngine {
     const patternsOf = new Map(
       this.#detectors.map((d) => [d, (d.meta.openPathPatterns ?? []).map(compilePathPattern)] as const),
     );
-    const byOpenPattern = this.#openPatterns.map((pattern) =>
-      (byType[EventType.Open] ?? []).filter((rule) => {
+    const byOpenPattern = this.#openPatterns.map((pattern, index) => {
+      const candidates: OpenCandidate[] = [];
+      for (const rule of byType[EventType.Open] ?? []) {
         const own = patternsOf.get(rule.detector)!;
-        return own.length === 0 || own.some((p) => pathPatternsMayOverlap(p, pattern));
-      }),
-    );
+        if (own.length === 0 || (rule.detector.meta.openPathPatterns ?? []).includes(this.openPathPatterns[index])) {
+          candidates.push({ rule, alsoMatching: undefined });
+          continue;
+        }
+        const overlapping = own.filter((p) => pathPatternsMayOverlap(p, pattern));
+        if (overlapping.length > 0) candidates.push({ rule, alsoMatching: overlapping });
+      }
+      return candidates;
+    });
     return { byType, byOpenPattern, enabled, settings: compileSettings(config.settings) };
   }
 
