@@ -17,7 +17,8 @@ import {
   PATH_HEAD_KEY_BYTES,
   type KernelSource,
 } from '../src/receiver/kernel.ts';
-import { matchesPathPattern, sensitivePathPatterns } from '../src/detectors/paths.ts';
+import { sensitivePathPatterns } from '../src/detectors/paths.ts';
+import { matchesPathPattern } from '../src/receiver/pathPatterns.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const SENTINEL = `/tmp/ks-pf-sentinel-${process.pid}`;

@@ -26,7 +26,8 @@ import {
   type RuleMetadata,
 } from './Detector.ts';
 import { allDetectors } from './registry.ts';
-import { compilePathPattern, matchesPathPattern, pathPatternsMayOverlap, sensitivePathPatterns, type CompiledPathPattern } from './paths.ts';
+import { sensitivePathPatterns } from './paths.ts';
+import { compilePathPattern, matchesPathPattern, pathPatternsMayOverlap, type CompiledPathPattern } from '../receiver/pathPatterns.ts';
 import { EventType, type OpenEvent } from '../receiver/events.ts';
 import { basename } from './internal/util.ts';
 import { rfc3339Nano } from '../clock.ts';

@@ -3,8 +3,7 @@
 export { DetectorEngine } from './engine.ts';
 export type { RuleCounters, ReloadResult } from './engine.ts';
 export { allDetectors } from './registry.ts';
-export { sensitivePathPatterns, compilePathPattern, matchesPathPattern, PathPatternKind, MAX_PATH_PATTERNS } from './paths.ts';
-export type { CompiledPathPattern } from './paths.ts';
+export { sensitivePathPatterns } from './paths.ts';
 export { validateRulesConfig, compileSettings, RulesConfigError, DEFAULT_SETTINGS } from './config.ts';
 export type { RulesConfig, RuleConfig, RuleException, SettingsConfig, DetectorSettings } from './config.ts';
 export { SyntheticEventType, DETECTOR_EVENT_TYPE_LIMIT, NO_FINDINGS } from './Detector.ts';

@@ -1,87 +1,10 @@
-// The kernel's sensitive-path open filter: which opens leave the kernel at all. The patterns are derived from the
-// rules (RuleMetadata.openPathPatterns), so a rule that needs a path also makes the kernel report it.
-//
-// Syntax (mirrors enum ks_pattern_kind in bpf/events.h):
-//   '/dev/mem'          exact
-//   '/etc/kubernetes/*' prefix
-//   '/proc/*/uid_map'   prefix*suffix
-//   '/proc/*/root/*'    prefix*infix*  (infix anywhere after the prefix)
-// The kernel compares the path string exactly as the caller passed it: relative paths ('../../proc/1/root',
-// opens relative to a directory fd) and paths through symlinks are not resolved and do not match.
+// Which opens the kernel's filter lets through: the patterns are derived from the rules
+// (RuleMetadata.openPathPatterns), so a rule that needs a path also makes the kernel report it. The pattern
+// language itself is the filter's: src/receiver/pathPatterns.ts.
 
+import { compilePathPattern, MAX_PATH_PATTERNS } from '../receiver/pathPatterns.ts';
 import type { Detector } from './Detector.ts';
 import { allDetectors } from './registry.ts';
-
-export const MAX_PATH_PATTERNS = 64;
-export const MAX_PATTERN_PART_BYTES = 63;
-
-export const PathPatternKind = { Exact: 1, Prefix: 2, PrefixSuffix: 3, PrefixInfix: 4 } as const;
-export type PathPatternKind = (typeof PathPatternKind)[keyof typeof PathPatternKind];
-
-export interface CompiledPathPattern {
-  kind: PathPatternKind;
-  prefix: string;
-  /** Suffix (PrefixSuffix) or infix (PrefixInfix); '' otherwise. */
-  second: string;
-}
-
-/** Parses one pattern; throws a one-line Error naming the pattern when it is not expressible in the kernel filter. */
-export function compilePathPattern(pattern: string): CompiledPathPattern {
-  const stars = pattern.split('*').length - 1;
-  let compiled: CompiledPathPattern;
-  if (stars === 0) {
-    compiled = { kind: PathPatternKind.Exact, prefix: pattern, second: '' };
-  } else if (stars === 1 && pattern.endsWith('*')) {
-    compiled = { kind: PathPatternKind.Prefix, prefix: pattern.slice(0, -1), second: '' };
-  } else if (stars === 1) {
-    const star = pattern.indexOf('*');
-    compiled = { kind: PathPatternKind.PrefixSuffix, prefix: pattern.slice(0, star), second: pattern.slice(star + 1) };
-  } else if (stars === 2 && pattern.endsWith('*') && !pattern.endsWith('**')) {
-    const star = pattern.indexOf('*');
-    compiled = { kind: PathPatternKind.PrefixInfix, prefix: pattern.slice(0, star), second: pattern.slice(star + 1, -1) };
-  } else {
-    throw new Error(`path pattern '${pattern}': use 'exact', 'prefix*', 'prefix*suffix' or 'prefix*infix*'`);
-  }
-  if (!compiled.prefix.startsWith('/')) throw new Error(`path pattern '${pattern}': must start with '/'`);
-  for (const part of [compiled.prefix, compiled.second]) {
-    if (Buffer.byteLength(part) > MAX_PATTERN_PART_BYTES) {
-      throw new Error(`path pattern '${pattern}': '${part}' is longer than ${MAX_PATTERN_PART_BYTES} bytes`);
-    }
-  }
-  return compiled;
-}
-
-/** The same match the kernel performs, for tests and for user space to tell which pattern a path hits. */
-export function matchesPathPattern(compiled: CompiledPathPattern, path: string): boolean {
-  switch (compiled.kind) {
-    case PathPatternKind.Exact:
-      return path === compiled.prefix;
-    case PathPatternKind.Prefix:
-      return path.startsWith(compiled.prefix);
-    case PathPatternKind.PrefixSuffix:
-      return (
-        path.length >= compiled.prefix.length + compiled.second.length &&
-        path.startsWith(compiled.prefix) &&
-        path.endsWith(compiled.second)
-      );
-    case PathPatternKind.PrefixInfix:
-      return path.startsWith(compiled.prefix) && path.indexOf(compiled.second, compiled.prefix.length) >= 0;
-  }
-}
-
-/**
- * Whether one path can match both patterns. Conservative: true unless the patterns provably exclude each other, so
- * an event the kernel attributed to one pattern is still shown to every rule that another matching pattern serves.
- */
-export function pathPatternsMayOverlap(a: CompiledPathPattern, b: CompiledPathPattern): boolean {
-  if (a.kind === PathPatternKind.Exact) return matchesPathPattern(b, a.prefix);
-  if (b.kind === PathPatternKind.Exact) return matchesPathPattern(a, b.prefix);
-  if (!a.prefix.startsWith(b.prefix) && !b.prefix.startsWith(a.prefix)) return false;
-  if (a.kind === PathPatternKind.PrefixSuffix && b.kind === PathPatternKind.PrefixSuffix) {
-    return a.second.endsWith(b.second) || b.second.endsWith(a.second);
-  }
-  return true;
-}
 
 /**
  * The union of the detectors' open-path patterns, in their order, without duplicates; at most 64. The kernel tags

@@ -9,7 +9,7 @@
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { compilePathPattern, MAX_PATH_PATTERNS, type CompiledPathPattern } from '../detectors/paths.ts';
+import { compilePathPattern, MAX_PATH_PATTERNS, type CompiledPathPattern } from './pathPatterns.ts';
 import { EVENT_TYPE_MAX, type EventType } from './events.ts';
 import { KernelError } from './KernelError.ts';
 import { LAYOUT } from './layout.ts';
@@ -72,7 +72,7 @@ export interface KernelSourceOptions {
   urgentWakeupGapUs?: number;
   /** Ring buffer size: a power of two, at least one page. Default: the object's. */
   ringBytes?: number;
-  /** Sensitive-path globs for the kernel open filter (syntax in src/detectors/paths.ts). */
+  /** Sensitive-path globs for the kernel open filter (syntax in src/receiver/pathPatterns.ts). */
   pathPatterns: readonly string[];
   btfPath?: string;
   tracefsPath?: string;

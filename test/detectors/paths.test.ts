@@ -8,9 +8,9 @@ import {
   PathPatternKind,
   compilePathPattern,
   matchesPathPattern,
-  sensitivePathPatterns,
   pathPatternsMayOverlap,
-} from '../../src/detectors/paths.ts';
+} from '../../src/receiver/pathPatterns.ts';
+import { sensitivePathPatterns } from '../../src/detectors/paths.ts';
 
 describe('compilePathPattern', () => {
   const cases: [string, PathPatternKind, string, string][] = [

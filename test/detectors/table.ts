@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EventType, Op } from '../../src/receiver/events.ts';
 import type { Detector } from '../../src/detectors/Detector.ts';
-import { compilePathPattern, matchesPathPattern, sensitivePathPatterns } from '../../src/detectors/paths.ts';
+import { sensitivePathPatterns } from '../../src/detectors/paths.ts';
+import { compilePathPattern, matchesPathPattern } from '../../src/receiver/pathPatterns.ts';
 import { runCase, type Case } from './fixtures.ts';
 
 const kernelFilter = sensitivePathPatterns().map(compilePathPattern);
