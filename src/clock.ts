@@ -8,8 +8,18 @@ import { readFileSync } from 'node:fs';
 
 const SUSPEND_NOISE_NS = 50_000_000n;
 
-function realtimeNs(): bigint {
-  return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n;
+/**
+ * CLOCK_REALTIME − CLOCK_MONOTONIC in ns. Date.now() has millisecond resolution, so the monotonic clock is read at
+ * the moment Date.now() ticks over: that pins the offset to microseconds (performance.timeOrigin, fixed at start-up,
+ * was ~1 ms off and never saw a step of the wall clock). Spins for at most about a millisecond.
+ */
+function monotonicToWallNs(): bigint {
+  const before = Date.now();
+  const giveUpAt = performance.now() + 2;
+  let wallMs = Date.now();
+  while (wallMs === before && performance.now() < giveUpAt) wallMs = Date.now();
+  const monotonic = process.hrtime.bigint();
+  return BigInt(wallMs) * 1_000_000n - monotonic;
 }
 
 function suspendedNs(monotonic: bigint): bigint {
@@ -26,6 +36,8 @@ function suspendedNs(monotonic: bigint): bigint {
 
 export class BootClock {
   #bootToWallNs = 0n;
+  /** CLOCK_BOOTTIME − CLOCK_MONOTONIC: the time the machine spent suspended. */
+  #suspendedNs = 0n;
   #learnedAtMs = 0;
 
   constructor() {
@@ -33,9 +45,8 @@ export class BootClock {
   }
 
   relearn(): void {
-    const monotonic = process.hrtime.bigint();
-    const boottime = monotonic + suspendedNs(monotonic);
-    this.#bootToWallNs = realtimeNs() - boottime;
+    this.#suspendedNs = suspendedNs(process.hrtime.bigint());
+    this.#bootToWallNs = monotonicToWallNs() - this.#suspendedNs;
     this.#learnedAtMs = Date.now();
   }
 
@@ -47,7 +58,7 @@ export class BootClock {
 
   /** CLOCK_BOOTTIME ns now. */
   nowBootNs(): bigint {
-    return realtimeNs() - this.#bootToWallNs;
+    return process.hrtime.bigint() + this.#suspendedNs;
   }
 }
 
