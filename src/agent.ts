@@ -144,7 +144,9 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
     if (!containerId) return deliver(d);
     if (!podUid || !k8s) {
       if (podUid || !runtimeMeta) return deliver(d);
-      return runtimeMeta.hold(containerId, (attributes) => {
+      return runtimeMeta.hold(containerId, (attributes, outcome) => {
+        // Without a socket the feature is off, not missing anything.
+        if (outcome === 'bare' && runtimeMeta?.socketPath) metrics?.runtimeMetadataMiss();
         Object.assign(d.attributes, attributes);
         if (!engine.isExcepted(d)) deliver(d);
       });

@@ -39,6 +39,7 @@ describe('agent metrics', () => {
     m.kernelDropped('open', 2);
     m.decoderError('truncated');
     m.k8sMetadataMiss();
+    m.runtimeMetadataMiss();
     m.detectorStateEvicted('KS-ESC-001', 2);
     m.outputError('jsonl', 1);
     m.setProcessTableSize(42);
@@ -66,6 +67,7 @@ describe('agent metrics', () => {
     assert.equal(sample(MetricNames.kernelDrops.prometheus, 'kubesentry_event_type="open"'), 2);
     assert.equal(sample(MetricNames.decoderErrors.prometheus, 'error_type="truncated"'), 1);
     assert.equal(sample(MetricNames.k8sMetadataMisses.prometheus), 1);
+    assert.equal(sample(MetricNames.runtimeMetadataMisses.prometheus), 1);
     assert.equal(sample(MetricNames.detectorStateEvictions.prometheus, 'security_rule_name="KS-ESC-001"'), 2);
     assert.equal(sample(MetricNames.outputErrors.prometheus, 'kubesentry_output="jsonl"'), 1);
     assert.equal(sample(MetricNames.processTableSize.prometheus), 42);

@@ -14,6 +14,7 @@ export interface AgentMetrics {
   /** Every detection raised, whatever outputs it goes to (Telemetry.emit() does not count it again). */
   detection(rule: string, severity: Severity): void;
   k8sMetadataMiss(count?: number): void;
+  runtimeMetadataMiss(count?: number): void;
   detectorStateEvicted(rule: string, count: number): void;
   outputError(output: string, count: number): void;
   setProcessTableSize(size: number): void;
@@ -87,6 +88,10 @@ export class OtelAgentMetrics implements AgentMetrics, ExportMetricsRecorder {
     this.#add(MetricNames.k8sMetadataMisses, count);
   }
 
+  runtimeMetadataMiss(count = 1): void {
+    this.#add(MetricNames.runtimeMetadataMisses, count);
+  }
+
   detectorStateEvicted(rule: string, count: number): void {
     this.#add(MetricNames.detectorStateEvictions, count, { [MetricAttribute.ruleName]: rule });
   }
@@ -131,6 +136,7 @@ export const noopAgentMetrics: AgentMetrics = {
   decoderError() {},
   detection() {},
   k8sMetadataMiss() {},
+  runtimeMetadataMiss() {},
   detectorStateEvicted() {},
   outputError() {},
   setProcessTableSize() {},

@@ -139,6 +139,15 @@ export const MetricNames = {
     description: 'Container-to-pod lookups that found no Kubernetes metadata.',
     attributes: [],
   },
+  runtimeMetadataMisses: {
+    name: 'kubesentry.runtime.metadata.misses',
+    prometheus: 'kubesentry_runtime_metadata_misses_total',
+    kind: 'counter',
+    unit: '{detection}',
+    description:
+      'Detections from non-Kubernetes containers released without the container runtime naming them (socket unreachable or container unknown).',
+    attributes: [],
+  },
   detectorStateEvictions: {
     name: 'kubesentry.detector.state_evictions',
     prometheus: 'kubesentry_detector_state_evictions_total',
