@@ -83,7 +83,7 @@ export const CONFIG_SCHEMA = obj({
     certFile: str('', 'Client certificate (mTLS)'),
     keyFile: str('', 'Client key (mTLS)'),
     incidentQuietWindowMs: int(300000, 'Detections of a container this close together share one incident trace'),
-    lingerMs: int(5, 'How long log export waits after the first detection of a burst so the burst leaves in one request (latency against CPU; 0: at once)'),
+    lingerMs: int(0, 'How long log export waits after new detections reach an idle spool before sending (0: at once; a batch of detections from one ring read always leaves in one request)'),
     traceLingerMs: int(1000, 'The same for incident-trace spans, which are for investigating rather than alerting and so leave in fewer, larger requests'),
   }),
   spool: obj({

@@ -47,7 +47,9 @@ export interface TelemetryConfig {
     maxBatchItems?: number;
     /**
      * How long the log sender waits after new data arrives at its idle spool before sending, so detections that
-     * come close together leave in one request instead of one each. Default 5 ms; 0 sends at once.
+     * come close together leave in one request instead of one each. Default 0: everything one flush spooled (a
+     * whole ring-buffer batch) already leaves in one request, and a timer is one more wakeup per batch, which on
+     * this kind of VM costs about as much CPU as the request itself (docs/benchmarks.md).
      */
     lingerMs?: number;
     /**
@@ -185,7 +187,7 @@ export function resolveTelemetryConfig(config: TelemetryConfig, serviceVersion: 
     fsyncIntervalMs: positive(config.spool?.fsyncIntervalMs, 1000, 'spool.fsyncIntervalMs'),
     incidentQuietWindowMs: positive(config.incidentQuietWindowMs, 5 * 60_000, 'incidentQuietWindowMs'),
     maxBatchItems: positive(config.export?.maxBatchItems, 512, 'export.maxBatchItems'),
-    lingerMs: nonNegative(config.export?.lingerMs, 5, 'export.lingerMs'),
+    lingerMs: nonNegative(config.export?.lingerMs, 0, 'export.lingerMs'),
     traceLingerMs: nonNegative(config.export?.traceLingerMs, 1000, 'export.traceLingerMs'),
     exportTimeoutMs: positive(config.export?.timeoutMs, 10_000, 'export.timeoutMs'),
     initialBackoffMs: positive(config.export?.initialBackoffMs, 500, 'export.initialBackoffMs'),
