@@ -608,3 +608,31 @@ describe('kernel programs (fallback variants: raw_tp and tracepoint only)', () =
     assert.equal(made.type === EventType.Cgroup && made.id, BigInt(ran.stdout.trim()));
   });
 });
+
+describe('urgent wakeups', () => {
+  test('a record that may be a detection wakes the reader at once; batched records before it come along', async () => {
+    const file = `/tmp/ks-bpf-test-urgent-${process.pid}`; // matches the pattern /tmp/ks-bpf-test-*
+    writeFileSync(file, 'x');
+    const events: KernelEvent[] = [];
+    // The batch threshold is never reached and the reader polls only every 60 s: nothing but an urgent wakeup
+    // can bring these records within the wait below.
+    const source = openKernelSource({ agentTgid: process.pid, pathPatterns: PATTERNS, wakeupBatchBytes: 1 << 20 });
+    try {
+      source.start((batch) => decodeBatch(batch, (event) => events.push(event), createDecoderStats()), { pollIntervalMs: 60_000 });
+      const read = await run('/bin/cat', [file]); // a read-only open of a pattern path: batched
+      const unshared = await trigger(['unshare-uts']); // a namespace record: urgent
+      const ns = await waitFor(() => events.find((e) => e.type === EventType.Namespace && e.tgid === unshared.pid), {
+        what: 'the unshare, well before the 60 s poll',
+        timeoutMs: 10_000,
+      });
+      assert.ok(ns.ktimeNs > 0n);
+      assert.ok(
+        events.some((e) => e.type === EventType.Open && e.tgid === read.pid && e.path === file),
+        'the read-only open submitted before it arrives with the same read',
+      );
+    } finally {
+      source.close();
+      rmSync(file, { force: true });
+    }
+  });
+});
