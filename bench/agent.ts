@@ -48,16 +48,20 @@ const DETECTIONS_PER_SECOND = 100;
 /** After the generator ends, how long detections may take to reach the Collector before they count as lost. */
 const DELIVERY_DEADLINE_MS = 30_000;
 
-function parseQuickFlag(): boolean {
+/** --quick, and agent flags after `--` (e.g. `-- --kernel.poll-interval-ms 100`) to measure a setting's trade-off. */
+function parseCommandLine(): { quick: boolean; agentArgs: string[] } {
+  const separator = process.argv.indexOf('--');
+  const own = separator < 0 ? process.argv.slice(2) : process.argv.slice(2, separator);
   try {
-    return parseArgs({ options: { quick: { type: 'boolean', default: false } } }).values.quick!;
+    const { values } = parseArgs({ args: own, options: { quick: { type: 'boolean', default: false } } });
+    return { quick: values.quick!, agentArgs: separator < 0 ? [] : process.argv.slice(separator + 1) };
   } catch (error) {
-    console.error(`bench/agent.ts: ${(error as Error).message} (usage: node bench/agent.ts [--quick])`);
+    console.error(`bench/agent.ts: ${(error as Error).message} (usage: node bench/agent.ts [--quick] [-- agent flags])`);
     process.exit(2);
   }
 }
 
-const quick = parseQuickFlag();
+const { quick, agentArgs } = parseCommandLine();
 const LATENCY_SECONDS = quick ? 8 : 20;
 const FOOTPRINT_SECONDS = quick ? 10 : 30;
 const IDLE_SECONDS = quick ? 5 : 10;
@@ -270,6 +274,7 @@ async function startAgent(otlpEndpoint: string): Promise<Agent> {
     '--kubernetes.enabled', 'off',
     '--prometheus.listen', `127.0.0.1:${metricsPort}`,
     '--console.status-interval-ms', String(STATUS_INTERVAL_MS),
+    ...agentArgs,
   ]);
   const exitedEarly = proc.exited.then((s) => {
     throw new Error(`agent exited (${s.code ?? s.signal}) before it ran:\n${proc.lines.slice(-20).join('\n')}`);
@@ -434,7 +439,10 @@ function describeDelivery(run: LoadRun, got: readonly Received[]): string {
 // ---- the bench ----
 
 const generator = buildGenerator();
-console.log(`agent bench${quick ? ' (quick)' : ''}: ${os.cpus().length} CPUs, load average ${loadAverage()} (1/5/15 min)`);
+console.log(
+  `agent bench${quick ? ' (quick)' : ''}${agentArgs.length > 0 ? ` with agent flags ${agentArgs.join(' ')}` : ''}: ` +
+    `${os.cpus().length} CPUs, load average ${loadAverage()} (1/5/15 min)`,
+);
 
 // Baseline 1: the generator's own cost, nothing attached.
 const alone = await runLoad(generator, EVENTS_PER_SECOND, DETECTIONS_PER_SECOND, FOOTPRINT_SECONDS);

@@ -83,6 +83,7 @@ export class Pipeline {
     // (each JS batch has a fixed cost that dominates at low rates); above it, read on every wakeup.
     this.kernel.start((batch) => decodeBatch(batch, take, this.decoderStats, decoderLog), {
       coalesceBelowBytes: config.kernel.wakeupBatchBytes === 0 ? 0 : Math.floor(config.kernel.ringBytes / 8),
+      pollIntervalMs: config.kernel.pollIntervalMs,
     });
     // Processes that existed before us: the iterator's records arrive through the same ring buffer.
     this.kernel.snapshot();
