@@ -136,6 +136,40 @@ describe('OTLP export to a real Collector', () => {
   });
 });
 
+describe('per-signal senders', () => {
+  let collector: TestCollector;
+
+  before(async () => {
+    collector = await TestCollector.start();
+  });
+
+  after(async () => {
+    await collector?.dispose();
+  });
+
+  test('log records leave at once while spans wait out their own linger', async () => {
+    const t = createTelemetry({
+      endpoint: collector.endpoint,
+      stateDir: stateDir(),
+      metrics: { otlp: false },
+      env: {},
+      export: { traceLingerMs: 60_000 },
+    });
+    try {
+      const d = syntheticDetection();
+      t.emit(d);
+      await waitFor('the log record at the Collector', () =>
+        collector.readLogs().find((l) => l.attributes['kubesentry.detection.id'] === d.id),
+      );
+      assert.equal(t.status().delivered.logs, 1);
+      assert.equal(t.status().delivered.traces, 0, 'spans are still lingering');
+      assert.ok(t.status().pending.traces > 0, 'and spooled, not lost');
+    } finally {
+      await t.shutdown(500);
+    }
+  });
+});
+
 describe('incident boundaries', () => {
   let collector: TestCollector;
   let telemetry: Telemetry;
