@@ -128,6 +128,13 @@ RingBufferReader::RingBufferReader(const Napi::CallbackInfo& info) : Napi::Objec
 
 RingBufferReader::~RingBufferReader() { CloseResources(); }
 
+// The eventfd counts the signals since the last read; one read resets it, however many came.
+void RingBufferReader::DrainWakeFd() {
+  uint64_t count;
+  ssize_t ignored = read(wake_fd_, &count, sizeof(count));
+  (void)ignored;
+}
+
 void RingBufferReader::Wake() {
   if (wake_fd_ < 0) return;
   uint64_t one = 1;
@@ -164,9 +171,7 @@ void RingBufferReader::WaitUntil(std::chrono::steady_clock::time_point due) {
     int timeout_ms = static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(due - now).count());
     pollfd wake = {wake_fd_, POLLIN, 0};
     if (poll(&wake, 1, timeout_ms) > 0) {
-      uint64_t count;
-      ssize_t ignored = read(wake_fd_, &count, sizeof(count));
-      (void)ignored;
+      DrainWakeFd();
       return;
     }
   }
@@ -236,9 +241,7 @@ void RingBufferReader::Run() {
       bool signalled = false;
       for (int i = 0; i < ready; i++) {
         if (events[i].data.u32 == 1) {
-          uint64_t count;
-          ssize_t ignored = read(wake_fd_, &count, sizeof(count));
-          (void)ignored;
+          DrainWakeFd();
           signalled = true;
         } else {
           ring_woke = true;

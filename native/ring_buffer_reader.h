@@ -69,6 +69,7 @@ class RingBufferReader : public Napi::ObjectWrap<RingBufferReader>, public Closa
   void AppendRecord(const void* data, size_t size);
   void Flush();
   void Wake();
+  void DrainWakeFd();
   void WaitUntil(std::chrono::steady_clock::time_point due);
 
   std::shared_ptr<ReaderShared> shared_;
