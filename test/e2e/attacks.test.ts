@@ -78,6 +78,17 @@ async function runScenario(s: Scenario, podUid: string): Promise<{ d: JsonDetect
   }
 }
 
+/** Runs the scenario in a fresh pod container and checks the detection names that container, pod and process. */
+async function expectReportedFromItsContainer(s: Scenario): Promise<void> {
+  const podUid = randomUUID();
+  const { d, container, parked } = await runScenario(s, podUid);
+  try {
+    assertAttributedToContainer(d, container, podUid, parked);
+  } finally {
+    await container.remove();
+  }
+}
+
 function assertAttributedToContainer(d: JsonDetection, container: Container, podUid: string, parked: number): void {
   assert.equal(d.attributes['container.id'], container.id);
   assert.equal(d.attributes['k8s.pod.uid'], podUid);
@@ -94,13 +105,7 @@ function assertAttributedToContainer(d: JsonDetection, container: Container, pod
 for (const s of escapeScenarios) {
   if (s.needsKernelModules) continue;
   test(`${s.rule}: ${s.description} (${s.name}) is reported as ${s.severity} with its container, pod, host pid and ancestry`, async () => {
-    const podUid = randomUUID();
-    const { d, container, parked } = await runScenario(s, podUid);
-    try {
-      assertAttributedToContainer(d, container, podUid, parked);
-    } finally {
-      await container.remove();
-    }
+    await expectReportedFromItsContainer(s);
   });
 }
 
@@ -112,13 +117,7 @@ for (const s of escapeScenarios.filter((x) => x.needsKernelModules)) {
     async () => {
       assert.ok(existsSync(TRACEFS_SYSCALLS), `${TRACEFS_SYSCALLS} exists (tracefs is mounted), so a missing tracepoint means something`);
       if (existsSync(moduleTracepoint)) {
-        const podUid = randomUUID();
-        const { d, container, parked } = await runScenario(s, podUid);
-        try {
-          assertAttributedToContainer(d, container, podUid, parked);
-        } finally {
-          await container.remove();
-        }
+        await expectReportedFromItsContainer(s);
         return;
       }
       // The premise of not running it: no module syscalls to trace and no modules at all. If this kernel gains
