@@ -270,18 +270,18 @@ export class DetectorEngine {
         (byType[type] ??= []).push(rule);
       }
     }
-    const patternsOf = new Map(
-      this.#detectors.map((d) => [d, (d.meta.openPathPatterns ?? []).map(compilePathPattern)] as const),
-    );
     const byOpenPattern = this.#openPatterns.map((pattern, index) => {
       const candidates: OpenCandidate[] = [];
       for (const rule of byType[EventType.Open] ?? []) {
-        const own = patternsOf.get(rule.detector)!;
-        if (own.length === 0 || (rule.detector.meta.openPathPatterns ?? []).includes(this.openPathPatterns[index])) {
+        const own = rule.detector.meta.openPathPatterns ?? [];
+        if (own.length === 0 || own.includes(this.openPathPatterns[index])) {
           candidates.push({ rule, alsoMatching: undefined });
           continue;
         }
-        const overlapping = own.filter((p) => pathPatternsMayOverlap(p, pattern));
+        // Every rule's patterns are in openPathPatterns, already compiled at the same index.
+        const overlapping = own
+          .map((p) => this.#openPatterns[this.openPathPatterns.indexOf(p)])
+          .filter((p) => pathPatternsMayOverlap(p, pattern));
         if (overlapping.length > 0) candidates.push({ rule, alsoMatching: overlapping });
       }
       return candidates;
