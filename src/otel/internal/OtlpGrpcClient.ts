@@ -2,13 +2,13 @@
 // retry rules. The stock OTLP exporters treat every gRPC error as final; the spool sender needs to know what to retry
 // and how long the server asked it to wait (google.rpc.RetryInfo in grpc-status-details-bin).
 //
-// The calls go over one node:http2 session rather than through grpc-js: a unary call is a POST with a 5-byte frame
-// prefix and the status in trailers, and grpc-js's per-call machinery (call stack, interceptors, load balancing) was
-// the largest share of the agent's CPU per detection (docs/benchmarks.md).
-import http2 from 'node:http2';
+// A unary call is a POST with a 5-byte frame prefix and the status in trailers, sent over one HTTP/2 connection of
+// our own (http2/Http2Connection.ts says why neither grpc-js nor node:http2 carries it).
 import grpc from '@grpc/grpc-js';
 import { ProtobufLogsSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import type { ResolvedTelemetryConfig } from '../TelemetryConfig.ts';
+import type { HeaderList } from './http2/hpack.ts';
+import { Http2Connection, type Http2Response, type Http2Target } from './http2/Http2Connection.ts';
 import { SpoolKind } from './Spool.ts';
 
 const METHOD: Record<SpoolKind, string> = {
@@ -46,117 +46,91 @@ const CODE_OF_HTTP_STATUS: Record<number, grpc.status> = {
 };
 
 export class OtlpGrpcClient {
-  readonly #origin: string;
-  readonly #connectOptions: http2.SecureClientSessionOptions;
-  readonly #headers: Record<string, string>;
+  readonly #target: Http2Target;
+  readonly #requestHeaders: Record<SpoolKind, HeaderList>;
   readonly #timeoutMs: number;
-  #session: http2.ClientHttp2Session | undefined;
+  #connection: Http2Connection | undefined;
 
   constructor(config: ResolvedTelemetryConfig) {
-    this.#origin = `${config.tls ? 'https' : 'http'}://${config.target}`;
-    this.#connectOptions = config.tls
-      ? { ca: config.ca ?? undefined, key: config.clientKey ?? undefined, cert: config.clientCert ?? undefined, ALPNProtocols: ['h2'] }
-      : {};
-    this.#headers = { 'user-agent': 'kubesentry' };
-    for (const [key, value] of Object.entries(config.headers)) this.#headers[key.toLowerCase()] = value;
+    this.#target = {
+      host: config.endpoint.hostname.replace(/^\[|\]$/g, ''),
+      port: Number(config.endpoint.port || (config.tls ? 443 : 4317)),
+      tls: config.tls
+        ? { ca: config.ca ?? undefined, key: config.clientKey ?? undefined, cert: config.clientCert ?? undefined }
+        : undefined,
+    };
     this.#timeoutMs = config.exportTimeoutMs;
+    const headersFor = (kind: SpoolKind): HeaderList => [
+      [':method', 'POST'],
+      [':scheme', config.tls ? 'https' : 'http'],
+      [':path', METHOD[kind]],
+      [':authority', config.target],
+      ['content-type', 'application/grpc'],
+      ['te', 'trailers'],
+      ['grpc-timeout', `${Math.min(this.#timeoutMs, 99_999_999)}m`], // at most 8 digits
+      ['user-agent', 'kubesentry'],
+      ...Object.entries(config.headers).map(([key, value]): [string, string] => [key.toLowerCase(), value]),
+    ];
+    this.#requestHeaders = { [SpoolKind.Logs]: headersFor(SpoolKind.Logs), [SpoolKind.Traces]: headersFor(SpoolKind.Traces) };
   }
 
   /** Payloads are single serialized Export*ServiceRequest messages; protobuf concatenation merges them into one. */
-  send(kind: SpoolKind, payloads: Buffer[]): Promise<SendResult> {
+  async send(kind: SpoolKind, payloads: Buffer[]): Promise<SendResult> {
     let length = 0;
     for (const p of payloads) length += p.length;
-    const prefix = Buffer.alloc(5); // uncompressed flag, then the message length
-    prefix.writeUInt32BE(length, 1);
-    return new Promise((resolve) => {
-      let settled = false;
-      let timer: NodeJS.Timeout | undefined;
-      const finish = (result: SendResult): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        resolve(result);
-      };
-      let stream: http2.ClientHttp2Stream;
-      try {
-        stream = this.#connect().request({
-          ':method': 'POST',
-          ':path': METHOD[kind],
-          'content-type': 'application/grpc',
-          te: 'trailers',
-          'grpc-timeout': `${Math.min(this.#timeoutMs, 99_999_999)}m`, // at most 8 digits
-          ...this.#headers,
-        });
-      } catch (error) {
-        this.#session?.destroy();
-        finish(unavailable(error as Error));
-        return;
-      }
+    const body = Buffer.allocUnsafe(length + 5);
+    body[0] = 0; // uncompressed
+    body.writeUInt32BE(length, 1);
+    let offset = 5;
+    for (const p of payloads) offset += p.copy(body, offset);
+    const { response, cancel } = this.#connect().request(this.#requestHeaders[kind], body);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<SendResult>((resolve) => {
       timer = setTimeout(() => {
-        stream.close(http2.constants.NGHTTP2_CANCEL);
-        finish({ outcome: 'retry', code: 'DEADLINE_EXCEEDED', message: `no answer within ${this.#timeoutMs} ms` });
+        cancel();
+        resolve({ outcome: 'retry', code: 'DEADLINE_EXCEEDED', message: `no answer within ${this.#timeoutMs} ms` });
       }, this.#timeoutMs);
-      let headers: http2.IncomingHttpHeaders | undefined;
-      let trailers: http2.IncomingHttpHeaders | undefined;
-      const chunks: Buffer[] = [];
-      stream.on('response', (h) => (headers = h));
-      stream.on('trailers', (t) => (trailers = t));
-      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-      stream.on('error', (error) => finish(unavailable(error)));
-      stream.on('close', () => finish(outcomeOf(kind, headers, trailers, Buffer.concat(chunks))));
-      stream.end(Buffer.concat([prefix, ...payloads], length + 5));
     });
+    try {
+      return await Promise.race([response.then((r) => outcomeOf(kind, r), unavailable), deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   close(): void {
-    this.#session?.close();
-    this.#session = undefined;
+    this.#connection?.close();
+    this.#connection = undefined;
   }
 
-  /** One session, reopened on the next call after it fails or the server sends GOAWAY. */
-  #connect(): http2.ClientHttp2Session {
-    const current = this.#session;
-    if (current && !current.closed && !current.destroyed) return current;
-    const session = http2.connect(this.#origin, this.#connectOptions);
-    // Connection errors reach the streams that were waiting on it; the session itself is just replaced.
-    session.on('error', () => {});
-    const forget = (): void => {
-      if (this.#session === session) this.#session = undefined;
-    };
-    session.on('close', forget);
-    session.on('goaway', forget);
-    this.#session = session;
-    return session;
+  /** One connection, replaced on the next call after it fails or the server sends GOAWAY. */
+  #connect(): Http2Connection {
+    if (!this.#connection?.usable) this.#connection = new Http2Connection(this.#target);
+    return this.#connection;
   }
 }
 
 function unavailable(error: Error): SendResult {
-  // Node names the cause of a canceled pending stream (refused connection, untrusted certificate) in its message.
+  // The socket's own error names the cause: a refused connection, an untrusted certificate, a reset stream.
   return { outcome: 'retry', code: 'UNAVAILABLE', message: error.message };
 }
 
-function outcomeOf(
-  kind: SpoolKind,
-  headers: http2.IncomingHttpHeaders | undefined,
-  trailers: http2.IncomingHttpHeaders | undefined,
-  body: Buffer,
-): SendResult {
+function outcomeOf(kind: SpoolKind, { headers, trailers, body }: Http2Response): SendResult {
   // A "trailers-only" answer (typical for errors) carries grpc-status in the headers.
-  const status = trailers?.['grpc-status'] ?? headers?.['grpc-status'];
+  const status = trailers?.['grpc-status'] ?? headers['grpc-status'];
   if (status === undefined) {
-    const httpStatus = Number(headers?.[':status'] ?? 0);
-    if (!headers) return { outcome: 'retry', code: 'UNAVAILABLE', message: 'stream closed before a response' };
+    const httpStatus = Number(headers[':status'] ?? 0);
     const code = httpStatus === 200 ? grpc.status.UNKNOWN : (CODE_OF_HTTP_STATUS[httpStatus] ?? grpc.status.UNKNOWN);
     return classify(code, `HTTP ${httpStatus} without grpc-status`, undefined);
   }
   const code = Number(status);
   if (code === grpc.status.OK) return partialSuccess(kind, body.length >= 5 ? body.subarray(5, 5 + body.readUInt32BE(1)) : undefined);
   const source = trailers?.['grpc-status'] !== undefined ? trailers : headers;
-  const details = source?.['grpc-status-details-bin'];
+  const details = source['grpc-status-details-bin'];
   return classify(
     code,
-    percentDecode(String(source?.['grpc-message'] ?? '')),
-    typeof details === 'string' ? Buffer.from(details, 'base64') : undefined,
+    percentDecode(source['grpc-message'] ?? ''),
+    details === undefined ? undefined : Buffer.from(details, 'base64'),
   );
 }
 
