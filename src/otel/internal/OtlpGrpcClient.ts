@@ -7,8 +7,8 @@
 import grpc from '@grpc/grpc-js';
 import { ProtobufLogsSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import type { ResolvedTelemetryConfig } from '../TelemetryConfig.ts';
-import type { HeaderList } from './http2/hpack.ts';
-import { Http2Connection, type Http2Response, type Http2Target } from './http2/Http2Connection.ts';
+import { encodeHeaders } from './http2/hpack.ts';
+import { Http2Connection, StreamCancelledError, type Http2Response, type Http2Target } from './http2/Http2Connection.ts';
 import { SpoolKind } from './Spool.ts';
 
 const METHOD: Record<SpoolKind, string> = {
@@ -47,7 +47,7 @@ const CODE_OF_HTTP_STATUS: Record<number, grpc.status> = {
 
 export class OtlpGrpcClient {
   readonly #target: Http2Target;
-  readonly #requestHeaders: Record<SpoolKind, HeaderList>;
+  readonly #headerBlocks: Record<SpoolKind, Buffer>;
   readonly #timeoutMs: number;
   #connection: Http2Connection | undefined;
 
@@ -60,7 +60,7 @@ export class OtlpGrpcClient {
         : undefined,
     };
     this.#timeoutMs = config.exportTimeoutMs;
-    const headersFor = (kind: SpoolKind): HeaderList => [
+    const headerBlock = (kind: SpoolKind): Buffer => encodeHeaders([
       [':method', 'POST'],
       [':scheme', config.tls ? 'https' : 'http'],
       [':path', METHOD[kind]],
@@ -70,8 +70,8 @@ export class OtlpGrpcClient {
       ['grpc-timeout', `${Math.min(this.#timeoutMs, 99_999_999)}m`], // at most 8 digits
       ['user-agent', 'kubesentry'],
       ...Object.entries(config.headers).map(([key, value]): [string, string] => [key.toLowerCase(), value]),
-    ];
-    this.#requestHeaders = { [SpoolKind.Logs]: headersFor(SpoolKind.Logs), [SpoolKind.Traces]: headersFor(SpoolKind.Traces) };
+    ]);
+    this.#headerBlocks = { [SpoolKind.Logs]: headerBlock(SpoolKind.Logs), [SpoolKind.Traces]: headerBlock(SpoolKind.Traces) };
   }
 
   /** Payloads are single serialized Export*ServiceRequest messages; protobuf concatenation merges them into one. */
@@ -83,16 +83,15 @@ export class OtlpGrpcClient {
     body.writeUInt32BE(length, 1);
     let offset = 5;
     for (const p of payloads) offset += p.copy(body, offset);
-    const { response, cancel } = this.#connect().request(this.#requestHeaders[kind], body);
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<SendResult>((resolve) => {
-      timer = setTimeout(() => {
-        cancel();
-        resolve({ outcome: 'retry', code: 'DEADLINE_EXCEEDED', message: `no answer within ${this.#timeoutMs} ms` });
-      }, this.#timeoutMs);
-    });
+    const { response, cancel } = this.#connect().request(this.#headerBlocks[kind], body);
+    const timer = setTimeout(cancel, this.#timeoutMs);
     try {
-      return await Promise.race([response.then((r) => outcomeOf(kind, r), unavailable), deadline]);
+      return outcomeOf(kind, await response);
+    } catch (error) {
+      if (error instanceof StreamCancelledError) {
+        return { outcome: 'retry', code: 'DEADLINE_EXCEEDED', message: `no answer within ${this.#timeoutMs} ms` };
+      }
+      return unavailable(error as Error);
     } finally {
       clearTimeout(timer);
     }

@@ -8,7 +8,7 @@
 // WINDOW_UPDATE, GOAWAY, RST_STREAM). No server push (disabled in our SETTINGS), no priorities, no upgrade.
 import net from 'node:net';
 import tls from 'node:tls';
-import { encodeHeaders, HpackDecoder, HpackError, type HeaderList } from './hpack.ts';
+import { HpackDecoder, HpackError } from './hpack.ts';
 
 export interface Http2Target {
   host: string;
@@ -43,6 +43,10 @@ const MAX_STREAM_ID = 2 ** 31 - 1;
 
 export class Http2ConnectionError extends Error {
   override name = 'Http2ConnectionError';
+}
+
+export class StreamCancelledError extends Error {
+  override name = 'StreamCancelledError';
 }
 
 interface Stream {
@@ -107,8 +111,11 @@ export class Http2Connection {
     return this.#failure === undefined && !this.#draining && this.#nextStreamId < MAX_STREAM_ID;
   }
 
-  /** One request: the header block (encoded here) and the whole body. Rejects on stream or connection failure. */
-  request(headers: HeaderList, body: Buffer): { response: Promise<Http2Response>; cancel: () => void } {
+  /**
+   * One request: a header block from encodeHeaders() (callers encode a fixed block once) and the whole body.
+   * Rejects on stream or connection failure.
+   */
+  request(block: Buffer, body: Buffer): { response: Promise<Http2Response>; cancel: () => void } {
     const id = this.#nextStreamId;
     this.#nextStreamId += 2;
     let stream!: Stream;
@@ -123,7 +130,6 @@ export class Http2Connection {
       return { response, cancel: () => {} };
     }
     this.#streams.set(id, stream);
-    const block = encodeHeaders(headers);
     // A block larger than the peer's frame size continues in CONTINUATION frames.
     for (let offset = 0; offset < block.length || offset === 0; offset += this.#peerMaxFrame) {
       const fragment = block.subarray(offset, offset + this.#peerMaxFrame);
@@ -141,6 +147,7 @@ export class Http2Connection {
         if (!this.#streams.delete(id)) return;
         this.#outbound.push(rstStream(id, ErrorCode.CANCEL));
         this.#flush();
+        stream.reject(new StreamCancelledError(`request on stream ${id} cancelled`));
       },
     };
   }
