@@ -11,22 +11,13 @@ import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { MeterProvider, PeriodicExportingMetricReader, type MetricReader } from '@opentelemetry/sdk-metrics';
-import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import type { Detection } from '../detection.ts';
 import packageJson from '../../package.json' with { type: 'json' };
 import { OtelAgentMetrics, type AgentMetrics } from './AgentMetrics.ts';
 import { resolveTelemetryConfig, type ResolvedTelemetryConfig, type TelemetryConfig } from './TelemetryConfig.ts';
 import { IncidentTracker } from './internal/incidents.ts';
 import { OtlpGrpcClient, type SendResult } from './internal/OtlpGrpcClient.ts';
-import {
-  detectionLogRecord,
-  detectionSpans,
-  overflowLogRecord,
-  serializeLogs,
-  serializeSpans,
-  type Scope,
-} from './internal/records.ts';
+import { DetectionEncoder } from './internal/records.ts';
 import { SignalSpools, SPOOL_KIND_NAME, SpoolKind, type Eviction, type SpoolItem } from './internal/Spool.ts';
 
 export interface TelemetryStatus {
@@ -77,8 +68,9 @@ interface Sender {
 }
 
 interface QueuedTelemetry {
-  log: ReadableLogRecord;
-  spans: ReadableSpan[];
+  /** Serialized ExportLogsServiceRequest and ExportTraceServiceRequest; undefined when encoding failed (counted). */
+  log: Uint8Array | undefined;
+  spans: Uint8Array | undefined;
 }
 
 class TelemetryPipeline implements Telemetry {
@@ -86,7 +78,7 @@ class TelemetryPipeline implements Telemetry {
   readonly resource: Resource;
   readonly #config: ResolvedTelemetryConfig;
   readonly #diagnostic: (message: string) => void;
-  readonly #scope: Scope = { name: 'kubesentry', version: packageJson.version };
+  readonly #encoder: DetectionEncoder;
   readonly #hostName: string;
   readonly #incidents: IncidentTracker;
   readonly #spool: SignalSpools;
@@ -114,6 +106,7 @@ class TelemetryPipeline implements Telemetry {
     const attributes = { ...config.resourceAttributes };
     attributes['service.instance.id'] ??= instanceId(config.stateDir);
     this.resource = resourceFromAttributes(attributes);
+    this.#encoder = new DetectionEncoder(attributes, { name: 'kubesentry', version: packageJson.version });
     this.#hostName = attributes['host.name'] ?? '';
     this.#incidents = new IncidentTracker(config.incidentQuietWindowMs);
     this.#evictionsFile = path.join(config.stateDir, 'unreported-evictions.json');
@@ -170,16 +163,25 @@ class TelemetryPipeline implements Telemetry {
         this.#drop('traces', 'memory_full', 1);
         return;
       }
-      // Planning (trace/span ids) happens now, in emission order; encoding is deferred to the flush so the
-      // caller pays only for building two small objects.
       const plan = this.#incidents.plan(d, this.#hostName);
       this.#enqueue({
-        log: detectionLogRecord(d, plan, this.resource, this.#scope),
-        spans: detectionSpans(d, plan, this.resource, this.#scope),
+        log: this.#encode('logs', () => this.#encoder.logRequest(d, plan, BigInt(Date.now()) * 1_000_000n)),
+        spans: this.#encode('traces', () => this.#encoder.spanRequest(d, plan)),
       });
     } catch (error) {
       this.#drop('logs', 'encode_error', 1);
+      this.#drop('traces', 'encode_error', 1);
       this.#lastError = `encode: ${(error as Error).message}`;
+    }
+  }
+
+  #encode(signal: 'logs' | 'traces', encode: () => Uint8Array): Uint8Array | undefined {
+    try {
+      return encode();
+    } catch (error) {
+      this.#drop(signal, 'encode_error', 1);
+      this.#lastError = `encode: ${(error as Error).message}`;
+      return undefined;
     }
   }
 
@@ -259,18 +261,8 @@ class TelemetryPipeline implements Telemetry {
     this.#flushScheduled = false;
     const items: SpoolItem[] = [];
     for (const { log, spans } of queued) {
-      try {
-        items.push({ kind: SpoolKind.Logs, payload: serializeLogs([log]) });
-      } catch (error) {
-        this.#drop('logs', 'encode_error', 1);
-        this.#lastError = `encode: ${(error as Error).message}`;
-      }
-      try {
-        items.push({ kind: SpoolKind.Traces, payload: serializeSpans(spans) });
-      } catch (error) {
-        this.#drop('traces', 'encode_error', 1);
-        this.#lastError = `encode: ${(error as Error).message}`;
-      }
+      if (log) items.push({ kind: SpoolKind.Logs, payload: log });
+      if (spans) items.push({ kind: SpoolKind.Traces, payload: spans });
     }
     try {
       const refused = this.#spool.append(items);
@@ -333,7 +325,7 @@ class TelemetryPipeline implements Telemetry {
   async #reportEvictions(): Promise<'none' | 'sent' | SendResult> {
     const report = this.#unreportedEvictions;
     if (!report) return 'none';
-    const payload = Buffer.from(serializeLogs([overflowLogRecord(report, this.resource, this.#scope)]));
+    const payload = Buffer.from(this.#encoder.overflowLogRequest(report, BigInt(Date.now()) * 1_000_000n));
     const result = await this.#client.send(SpoolKind.Logs, [payload]);
     if (result.outcome === 'retry') return result;
     // Evictions that happened while the report was in flight stay for the next report.

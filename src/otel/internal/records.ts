@@ -1,12 +1,13 @@
-// Detection → OTLP LogRecord and spans, serialized to protobuf Export*ServiceRequest bytes for the spool.
+// Detection → OTLP LogRecord and spans, written straight to protobuf Export*ServiceRequest bytes for the spool.
+//
+// The mapping is the OpenTelemetry data model (docs/otel.md); test/otel-encoding.test.ts checks that every byte is what
+// @opentelemetry/otlp-transformer writes for the same record. We encode ourselves because that serializer wants SDK
+// objects (a ReadableLogRecord, ReadableSpans) built per detection, and sizes and writes the resource and scope again
+// for each one: together a third of the agent's export CPU (docs/benchmarks.md). Here the resource and scope are
+// encoded once, and each request is written in one pass from the detection.
 import path from 'node:path';
-import { SpanKind, SpanStatusCode, TraceFlags, type Attributes, type HrTime } from '@opentelemetry/api';
 import { SeverityNumber } from '@opentelemetry/api-logs';
-import { ProtobufLogsSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
-import type { Resource } from '@opentelemetry/resources';
-import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import type { ReadableSpan } from '@opentelemetry/sdk-trace';
-import type { AncestryEntry, Detection, Severity } from '../../detection.ts';
+import type { AncestryEntry, AttributeValue, Detection, Severity } from '../../detection.ts';
 import type { IncidentSpanPlan } from './incidents.ts';
 
 export const DETECTION_EVENT_NAME = 'kubesentry.detection';
@@ -26,13 +27,14 @@ export interface Scope {
   version: string;
 }
 
-export function nsToHrTime(ns: bigint): HrTime {
-  return [Number(ns / 1_000_000_000n), Number(ns % 1_000_000_000n)];
+export interface SpoolOverflow {
+  logs: number;
+  traces: number;
+  firstSpooledMs: number;
+  lastSpooledMs: number;
 }
 
-function msToHrTime(ms: number): HrTime {
-  return nsToHrTime(BigInt(Math.round(ms * 1e6)));
-}
+type Attributes = Record<string, AttributeValue>;
 
 /** RFC 3339 with up to nanosecond fraction → ns since epoch. */
 export function parseRfc3339Ns(text: string): bigint | undefined {
@@ -43,27 +45,173 @@ export function parseRfc3339Ns(text: string): bigint | undefined {
   return BigInt(seconds) * 1_000_000n + BigInt((m[2] ?? '').padEnd(9, '0'));
 }
 
-export function detectionLogRecord(d: Detection, plan: IncidentSpanPlan, resource: Resource, scope: Scope): ReadableLogRecord {
-  const severity = SEVERITY_MAPPING[d.severity];
-  const attributes: Attributes = { ...d.attributes };
-  attributes['kubesentry.detection.id'] ??= d.id;
-  attributes['security_rule.name'] ??= d.rule;
-  attributes['security_rule.category'] ??= d.category;
-  attributes['kubesentry.detection.severity'] = d.severity;
-  if (d.ancestry.length > 0) attributes['kubesentry.process.ancestry'] = d.ancestry.map(compactAncestor);
-  return {
-    hrTime: nsToHrTime(d.timeUnixNs),
-    hrTimeObserved: msToHrTime(Date.now()),
-    spanContext: { traceId: plan.traceId, spanId: plan.detectionSpanId, traceFlags: TraceFlags.SAMPLED },
-    severityNumber: severity.number,
-    severityText: severity.text,
-    body: d.summary,
-    eventName: DETECTION_EVENT_NAME,
-    resource,
-    instrumentationScope: scope,
-    attributes,
-    droppedAttributesCount: 0,
-  };
+// Attributes that describe where a process runs, copied onto its ancestry spans so each span stands on its own.
+const PLACEMENT_KEYS = ['container.id', 'container.name', 'container.image.name', 'k8s.pod.uid', 'k8s.pod.name', 'k8s.namespace.name', 'k8s.node.name'];
+
+// Protobuf field numbers and enum values of opentelemetry-proto (collector/{logs,trace}/v1, common/v1, resource/v1).
+const WIRE = { VARINT: 0, I64: 1, LEN: 2, I32: 5 } as const;
+const TRACE_FLAGS_SAMPLED = 1;
+/** Span.flags: the W3C trace flags, and "we know whether the parent is remote" (it is not). */
+const SPAN_FLAGS = TRACE_FLAGS_SAMPLED | 0x100;
+const SPAN_KIND_INTERNAL = 1;
+const STATUS_UNSET = 0;
+const STATUS_ERROR = 2;
+
+export class DetectionEncoder {
+  /** Field 1 of ResourceLogs and of ResourceSpans (the same number in both). */
+  readonly #resource: Uint8Array;
+  /** Field 1 of ScopeLogs and of ScopeSpans. */
+  readonly #scope: Uint8Array;
+  readonly #w = new ProtobufWriter();
+
+  constructor(resourceAttributes: Attributes, scope: Scope) {
+    const w = this.#w;
+    w.reset();
+    const resource = w.begin(1);
+    for (const key in resourceAttributes) w.keyValue(1, key, resourceAttributes[key]);
+    w.varintField(2, 0); // dropped_attributes_count
+    w.end(resource);
+    this.#resource = w.finish();
+    w.reset();
+    const scopeField = w.begin(1);
+    w.stringField(1, scope.name);
+    if (scope.version) w.stringField(2, scope.version);
+    w.end(scopeField);
+    this.#scope = w.finish();
+  }
+
+  /** An ExportLogsServiceRequest holding the detection's LogRecord. */
+  logRequest(d: Detection, plan: IncidentSpanPlan, observedUnixNs: bigint): Uint8Array {
+    const w = this.#begin();
+    const record = w.begin(2);
+    w.fixed64Field(1, d.timeUnixNs);
+    const severity = SEVERITY_MAPPING[d.severity];
+    w.varintField(2, severity.number);
+    w.stringField(3, severity.text);
+    const body = w.begin(5);
+    w.stringField(1, d.summary);
+    w.end(body);
+    const defaults: Attributes = {
+      'kubesentry.detection.id': d.id,
+      'security_rule.name': d.rule,
+      'security_rule.category': d.category,
+    };
+    const overrides: Attributes = { 'kubesentry.detection.severity': d.severity };
+    if (d.ancestry.length > 0) overrides['kubesentry.process.ancestry'] = d.ancestry.map(compactAncestor);
+    for (const key in d.attributes) {
+      const own = d.attributes[key];
+      w.keyValue(6, key, key in overrides ? overrides[key] : own ?? defaults[key]);
+    }
+    for (const key in defaults) if (!(key in d.attributes)) w.keyValue(6, key, defaults[key]);
+    for (const key in overrides) if (!(key in d.attributes)) w.keyValue(6, key, overrides[key]);
+    w.varintField(7, 0); // dropped_attributes_count
+    w.fixed32Field(8, TRACE_FLAGS_SAMPLED);
+    w.hexField(9, plan.traceId);
+    w.hexField(10, plan.detectionSpanId);
+    w.fixed64Field(11, observedUnixNs);
+    w.stringField(12, DETECTION_EVENT_NAME);
+    w.end(record);
+    return this.#finish();
+  }
+
+  /** An ExportTraceServiceRequest: the process spans new to this incident, then the detection's own span. */
+  spanRequest(d: Detection, plan: IncidentSpanPlan): Uint8Array {
+    const w = this.#begin();
+    let placement: Attributes | undefined;
+    for (const { entry, spanId, parentSpanId } of plan.newAncestry) {
+      if (placement === undefined) {
+        placement = {};
+        for (const key of PLACEMENT_KEYS) if (d.attributes[key] !== undefined) placement[key] = d.attributes[key];
+      }
+      const startNs = parseRfc3339Ns(entry.start_time);
+      const span = this.#beginSpan(plan.traceId, spanId, parentSpanId, `process ${path.basename(entry.executable) || entry.executable}`);
+      // A process span runs from its exec to the first detection that shows it; never ends before it starts.
+      w.fixed64Field(7, startNs !== undefined && startNs <= d.timeUnixNs ? startNs : d.timeUnixNs);
+      w.fixed64Field(8, d.timeUnixNs);
+      for (const key in placement) w.keyValue(9, key, placement[key]);
+      w.keyValue(9, 'process.pid', entry.pid);
+      w.keyValue(9, 'process.executable.path', entry.executable);
+      w.keyValue(9, 'process.command_line', entry.command_line);
+      w.keyValue(9, 'kubesentry.process.start_boottime_ns', entry.start_boottime_ns);
+      this.#endSpan(span, undefined);
+    }
+    const span = this.#beginSpan(plan.traceId, plan.detectionSpanId, plan.detectionParentSpanId, d.rule);
+    w.fixed64Field(7, d.timeUnixNs);
+    w.fixed64Field(8, d.timeUnixNs);
+    const overrides: Attributes = { 'kubesentry.detection.id': d.id, 'kubesentry.detection.severity': d.severity };
+    for (const key in d.attributes) w.keyValue(9, key, key in overrides ? overrides[key] : d.attributes[key]);
+    for (const key in overrides) if (!(key in d.attributes)) w.keyValue(9, key, overrides[key]);
+    this.#endSpan(span, d.severity === 'critical' || d.severity === 'high' ? d.summary : undefined);
+    return this.#finish();
+  }
+
+  /** An ExportLogsServiceRequest saying how many spooled items a full spool evicted, and from when. */
+  overflowLogRequest(dropped: SpoolOverflow, nowUnixNs: bigint): Uint8Array {
+    const first = new Date(dropped.firstSpooledMs).toISOString();
+    const last = new Date(dropped.lastSpooledMs).toISOString();
+    const w = this.#begin();
+    const record = w.begin(2);
+    w.fixed64Field(1, nowUnixNs);
+    w.varintField(2, SeverityNumber.ERROR);
+    w.stringField(3, 'ERROR');
+    const body = w.begin(5);
+    w.stringField(1, `export spool full: dropped ${dropped.logs} log records and ${dropped.traces} span batches spooled between ${first} and ${last}`);
+    w.end(body);
+    w.keyValue(6, 'kubesentry.spool.dropped_log_records', dropped.logs);
+    w.keyValue(6, 'kubesentry.spool.dropped_span_batches', dropped.traces);
+    w.keyValue(6, 'kubesentry.spool.dropped_first_spooled', first);
+    w.keyValue(6, 'kubesentry.spool.dropped_last_spooled', last);
+    w.varintField(7, 0);
+    w.fixed64Field(11, nowUnixNs);
+    w.stringField(12, SPOOL_OVERFLOW_EVENT_NAME);
+    w.end(record);
+    return this.#finish();
+  }
+
+  // Export*ServiceRequest{1: Resource*{1: resource, 2: Scope*{1: scope, 2: record or span...}}}: the logs and
+  // trace messages share these field numbers, so one frame serves both.
+  #outer = 0;
+  #inner = 0;
+
+  #begin(): ProtobufWriter {
+    const w = this.#w;
+    w.reset();
+    this.#outer = w.begin(1);
+    w.raw(this.#resource);
+    this.#inner = w.begin(2);
+    w.raw(this.#scope);
+    return w;
+  }
+
+  #finish(): Uint8Array {
+    this.#w.end(this.#inner);
+    this.#w.end(this.#outer);
+    return this.#w.finish();
+  }
+
+  #beginSpan(traceId: string, spanId: string, parentSpanId: string | undefined, name: string): number {
+    const w = this.#w;
+    const span = w.begin(2);
+    w.hexField(1, traceId);
+    w.hexField(2, spanId);
+    if (parentSpanId) w.hexField(4, parentSpanId);
+    w.stringField(5, name);
+    w.varintField(6, SPAN_KIND_INTERNAL);
+    return span;
+  }
+
+  #endSpan(span: number, errorMessage: string | undefined): void {
+    const w = this.#w;
+    w.varintField(10, 0); // dropped_attributes_count
+    w.varintField(12, 0); // dropped_events_count
+    w.varintField(14, 0); // dropped_links_count
+    const status = w.begin(15);
+    if (errorMessage) w.stringField(2, errorMessage);
+    w.varintField(3, errorMessage ? STATUS_ERROR : STATUS_UNSET);
+    w.end(status);
+    w.fixed32Field(16, SPAN_FLAGS);
+    w.end(span);
+  }
 }
 
 /** "pid executable" per ancestor, the process first: readable in a log line, and greppable. */
@@ -71,126 +219,182 @@ function compactAncestor(a: AncestryEntry): string {
   return `${a.pid} ${a.executable}`;
 }
 
-// Attributes that describe where a process runs, copied onto its ancestry spans so each span stands on its own.
-const PLACEMENT_KEYS = ['container.id', 'container.name', 'container.image.name', 'k8s.pod.uid', 'k8s.pod.name', 'k8s.namespace.name', 'k8s.node.name'];
+/**
+ * Protobuf wire format into one reused buffer. A length-delimited field reserves one length byte and, when the
+ * content turns out longer than 127 bytes, moves it right to fit the longer varint: rarer and cheaper than sizing
+ * everything first.
+ */
+class ProtobufWriter {
+  #buf = Buffer.allocUnsafeSlow(16 * 1024);
+  #pos = 0;
 
-export function detectionSpans(d: Detection, plan: IncidentSpanPlan, resource: Resource, scope: Scope): ReadableSpan[] {
-  const detectionTime = nsToHrTime(d.timeUnixNs);
-  const placement: Attributes = {};
-  for (const key of PLACEMENT_KEYS) {
-    const v = d.attributes[key];
-    if (v !== undefined) placement[key] = v;
+  reset(): void {
+    this.#pos = 0;
   }
-  const spans: ReadableSpan[] = plan.newAncestry.map(({ entry, spanId, parentSpanId }) => {
-    const startNs = parseRfc3339Ns(entry.start_time);
-    // A process span runs from its exec to the first detection that shows it; never ends before it starts.
-    const start = startNs !== undefined && startNs <= d.timeUnixNs ? nsToHrTime(startNs) : detectionTime;
-    return span({
-      name: `process ${path.basename(entry.executable) || entry.executable}`,
-      traceId: plan.traceId,
-      spanId,
-      parentSpanId,
-      start,
-      end: detectionTime,
-      attributes: {
-        ...placement,
-        'process.pid': entry.pid,
-        'process.executable.path': entry.executable,
-        'process.command_line': entry.command_line,
-        'kubesentry.process.start_boottime_ns': entry.start_boottime_ns,
-      },
-      resource,
-      scope,
-    });
-  });
-  spans.push(
-    span({
-      name: d.rule,
-      traceId: plan.traceId,
-      spanId: plan.detectionSpanId,
-      parentSpanId: plan.detectionParentSpanId,
-      start: detectionTime,
-      end: detectionTime,
-      attributes: { ...d.attributes, 'kubesentry.detection.id': d.id, 'kubesentry.detection.severity': d.severity },
-      resource,
-      scope,
-      error: d.severity === 'critical' || d.severity === 'high' ? d.summary : undefined,
-    }),
-  );
-  return spans;
+
+  finish(): Uint8Array {
+    return Uint8Array.prototype.slice.call(this.#buf, 0, this.#pos);
+  }
+
+  raw(bytes: Uint8Array): void {
+    this.#ensure(bytes.length);
+    this.#buf.set(bytes, this.#pos);
+    this.#pos += bytes.length;
+  }
+
+  /** Opens a length-delimited field; returns the position to pass to end(). */
+  begin(field: number): number {
+    this.#tag(field, WIRE.LEN);
+    this.#ensure(1);
+    return this.#pos++;
+  }
+
+  end(lengthAt: number): void {
+    const length = this.#pos - lengthAt - 1;
+    if (length < 0x80) {
+      this.#buf[lengthAt] = length;
+      return;
+    }
+    const extra = varintSize(length) - 1;
+    this.#ensure(extra);
+    this.#buf.copyWithin(lengthAt + 1 + extra, lengthAt + 1, this.#pos);
+    this.#pos += extra;
+    let at = lengthAt;
+    let v = length;
+    while (v >= 0x80) {
+      this.#buf[at++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    this.#buf[at] = v;
+  }
+
+  varintField(field: number, value: number): void {
+    this.#tag(field, WIRE.VARINT);
+    this.#varint(value);
+  }
+
+  fixed32Field(field: number, value: number): void {
+    this.#tag(field, WIRE.I32);
+    this.#ensure(4);
+    this.#buf.writeUInt32LE(value >>> 0, this.#pos);
+    this.#pos += 4;
+  }
+
+  fixed64Field(field: number, value: bigint): void {
+    this.#tag(field, WIRE.I64);
+    this.#ensure(8);
+    this.#buf.writeBigUInt64LE(value, this.#pos);
+    this.#pos += 8;
+  }
+
+  stringField(field: number, text: string): void {
+    this.#tag(field, WIRE.LEN);
+    let ascii = true;
+    for (let i = 0; i < text.length; i++) {
+      if (text.charCodeAt(i) > 0x7f) {
+        ascii = false;
+        break;
+      }
+    }
+    const length = ascii ? text.length : Buffer.byteLength(text, 'utf8');
+    this.#varint(length);
+    this.#ensure(length);
+    if (ascii) {
+      const buf = this.#buf;
+      let pos = this.#pos;
+      for (let i = 0; i < text.length; i++) buf[pos++] = text.charCodeAt(i);
+    } else {
+      this.#buf.write(text, this.#pos, length, 'utf8');
+    }
+    this.#pos += length;
+  }
+
+  /** Lower-case hex (trace and span ids) as bytes. */
+  hexField(field: number, hex: string): void {
+    const length = hex.length >>> 1;
+    this.#tag(field, WIRE.LEN);
+    this.#varint(length);
+    this.#ensure(length);
+    for (let i = 0; i < length; i++) this.#buf[this.#pos++] = (hexDigit(hex.charCodeAt(2 * i)) << 4) | hexDigit(hex.charCodeAt(2 * i + 1));
+  }
+
+  /** A KeyValue{key, AnyValue} field. */
+  keyValue(field: number, key: string, value: AttributeValue | undefined): void {
+    const kv = this.begin(field);
+    this.stringField(1, key);
+    const any = this.begin(2);
+    if (value !== undefined) this.#anyValue(value);
+    this.end(any);
+    this.end(kv);
+  }
+
+  #anyValue(value: AttributeValue): void {
+    if (typeof value === 'string') {
+      this.stringField(1, value);
+    } else if (typeof value === 'number') {
+      if (Number.isInteger(value) && value >= -(2 ** 63) && value < 2 ** 63) {
+        this.#tag(3, WIRE.VARINT);
+        this.#varint(value);
+      } else {
+        this.#tag(4, WIRE.I64);
+        this.#ensure(8);
+        this.#buf.writeDoubleLE(value, this.#pos);
+        this.#pos += 8;
+      }
+    } else if (typeof value === 'boolean') {
+      this.varintField(2, value ? 1 : 0);
+    } else {
+      const array = this.begin(5);
+      for (const item of value) {
+        const element = this.begin(1);
+        this.#anyValue(item);
+        this.end(element);
+      }
+      this.end(array);
+    }
+  }
+
+  #tag(field: number, wireType: number): void {
+    this.#varint(field * 8 + wireType);
+  }
+
+  /** Non-negative integers as plain varints; negative ones as 64-bit two's complement (int64 semantics). */
+  #varint(value: number): void {
+    this.#ensure(10);
+    const buf = this.#buf;
+    if (value < 0) {
+      let v = BigInt.asUintN(64, BigInt(value));
+      while (v >= 0x80n) {
+        buf[this.#pos++] = Number(v & 0x7fn) | 0x80;
+        v >>= 7n;
+      }
+      buf[this.#pos++] = Number(v);
+      return;
+    }
+    while (value >= 0x80) {
+      buf[this.#pos++] = (value % 0x80) | 0x80;
+      value = Math.floor(value / 0x80);
+    }
+    buf[this.#pos++] = value;
+  }
+
+  #ensure(bytes: number): void {
+    if (this.#pos + bytes <= this.#buf.length) return;
+    const grown = Buffer.allocUnsafeSlow(Math.max(this.#buf.length * 2, this.#pos + bytes));
+    this.#buf.copy(grown, 0, 0, this.#pos);
+    this.#buf = grown;
+  }
 }
 
-function span(s: {
-  name: string;
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  start: HrTime;
-  end: HrTime;
-  attributes: Attributes;
-  resource: Resource;
-  scope: Scope;
-  error?: string;
-}): ReadableSpan {
-  const context = { traceId: s.traceId, spanId: s.spanId, traceFlags: TraceFlags.SAMPLED };
-  const durationNs = BigInt(s.end[0] - s.start[0]) * 1_000_000_000n + BigInt(s.end[1] - s.start[1]);
-  return {
-    name: s.name,
-    kind: SpanKind.INTERNAL,
-    spanContext: () => context,
-    parentSpanContext: s.parentSpanId
-      ? { traceId: s.traceId, spanId: s.parentSpanId, traceFlags: TraceFlags.SAMPLED }
-      : undefined,
-    startTime: s.start,
-    endTime: s.end,
-    status: s.error ? { code: SpanStatusCode.ERROR, message: s.error } : { code: SpanStatusCode.UNSET },
-    attributes: s.attributes,
-    links: [],
-    events: [],
-    duration: nsToHrTime(durationNs),
-    ended: true,
-    resource: s.resource,
-    instrumentationScope: s.scope,
-    droppedAttributesCount: 0,
-    droppedEventsCount: 0,
-    droppedLinksCount: 0,
-  };
+function varintSize(value: number): number {
+  let size = 1;
+  while (value >= 0x80) {
+    value = Math.floor(value / 0x80);
+    size++;
+  }
+  return size;
 }
 
-export function overflowLogRecord(
-  dropped: { logs: number; traces: number; firstSpooledMs: number; lastSpooledMs: number },
-  resource: Resource,
-  scope: Scope,
-): ReadableLogRecord {
-  const first = new Date(dropped.firstSpooledMs).toISOString();
-  const last = new Date(dropped.lastSpooledMs).toISOString();
-  return {
-    hrTime: msToHrTime(Date.now()),
-    hrTimeObserved: msToHrTime(Date.now()),
-    severityNumber: SeverityNumber.ERROR,
-    severityText: 'ERROR',
-    body: `export spool full: dropped ${dropped.logs} log records and ${dropped.traces} span batches spooled between ${first} and ${last}`,
-    eventName: SPOOL_OVERFLOW_EVENT_NAME,
-    resource,
-    instrumentationScope: scope,
-    attributes: {
-      'kubesentry.spool.dropped_log_records': dropped.logs,
-      'kubesentry.spool.dropped_span_batches': dropped.traces,
-      'kubesentry.spool.dropped_first_spooled': first,
-      'kubesentry.spool.dropped_last_spooled': last,
-    },
-    droppedAttributesCount: 0,
-  };
-}
-
-export function serializeLogs(records: ReadableLogRecord[]): Uint8Array {
-  const bytes = ProtobufLogsSerializer.serializeRequest(records);
-  if (!bytes) throw new Error('log record serialization failed');
-  return bytes;
-}
-
-export function serializeSpans(spans: ReadableSpan[]): Uint8Array {
-  const bytes = ProtobufTraceSerializer.serializeRequest(spans);
-  if (!bytes) throw new Error('span serialization failed');
-  return bytes;
+function hexDigit(code: number): number {
+  return code <= 0x39 ? code - 0x30 : (code | 0x20) - 0x57;
 }
