@@ -56,6 +56,8 @@ const SPAN_FLAGS = TRACE_FLAGS_SAMPLED | 0x100;
 const SPAN_KIND_INTERNAL = 1;
 const STATUS_UNSET = 0;
 const STATUS_ERROR = 2;
+/** Up to this many UTF-16 units a string is written by a JS loop; longer ones by Buffer's native copy. */
+const SHORT_STRING = 24;
 
 export class DetectionEncoder {
   /** Field 1 of ResourceLogs and of ResourceSpans (the same number in both). */
@@ -289,23 +291,30 @@ class ProtobufWriter {
 
   stringField(field: number, text: string): void {
     this.#tag(field, WIRE.LEN);
-    let ascii = true;
-    for (let i = 0; i < text.length; i++) {
-      if (text.charCodeAt(i) > 0x7f) {
-        ascii = false;
-        break;
+    if (text.length <= SHORT_STRING) {
+      // Short strings (most keys and values): a JS loop beats the two native calls below.
+      let ascii = true;
+      for (let i = 0; i < text.length; i++) {
+        if (text.charCodeAt(i) > 0x7f) {
+          ascii = false;
+          break;
+        }
+      }
+      if (ascii) {
+        this.#varint(text.length);
+        this.#ensure(text.length);
+        const buf = this.#buf;
+        let pos = this.#pos;
+        for (let i = 0; i < text.length; i++) buf[pos++] = text.charCodeAt(i);
+        this.#pos = pos;
+        return;
       }
     }
-    const length = ascii ? text.length : Buffer.byteLength(text, 'utf8');
+    const length = Buffer.byteLength(text, 'utf8');
     this.#varint(length);
     this.#ensure(length);
-    if (ascii) {
-      const buf = this.#buf;
-      let pos = this.#pos;
-      for (let i = 0; i < text.length; i++) buf[pos++] = text.charCodeAt(i);
-    } else {
-      this.#buf.write(text, this.#pos, length, 'utf8');
-    }
+    // Equal lengths mean ASCII, which latin1 copies byte for byte without UTF-8 encoding.
+    this.#buf.write(text, this.#pos, length, length === text.length ? 'latin1' : 'utf8');
     this.#pos += length;
   }
 
