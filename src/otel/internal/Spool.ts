@@ -83,6 +83,8 @@ export class Spool {
   #closed = false;
   #cursorFd: number | undefined;
   readonly #cursorBuffer = Buffer.alloc(CURSOR_BYTES);
+  /** The last append as written, so a sender that keeps up peeks it from memory instead of reading it back. */
+  #lastAppend: { segmentSeq: number; offset: number; bytes: Buffer } | undefined;
 
   constructor(dir: string, options: SpoolOptions) {
     this.#dir = dir;
@@ -137,8 +139,9 @@ export class Spool {
       }
       this.#makeRoom(size);
       segment = this.#activeSegment();
-      const chunk = Buffer.concat(encoded.slice(start, end).map((e) => e.bytes));
+      const chunk = end - start === 1 ? encoded[start].bytes : Buffer.concat(encoded.slice(start, end).map((e) => e.bytes));
       fs.writeSync(this.#activeFd!, chunk);
+      this.#lastAppend = { segmentSeq: segment.seq, offset: segment.size, bytes: chunk };
       let offset = segment.size;
       for (let i = start; i < end; i++) {
         const { item, bytes } = encoded[i];
@@ -174,9 +177,15 @@ export class Spool {
       last++;
     }
     const end = segment.records[last].offset + segment.records[last].length;
-    const bytes = Buffer.allocUnsafe(end - first.offset);
-    segment.readFd ??= fs.openSync(segment.file, 'r');
-    readFully(segment.readFd, bytes, first.offset);
+    const tail = this.#lastAppend;
+    let bytes: Buffer;
+    if (tail && tail.segmentSeq === segment.seq && first.offset >= tail.offset && end <= tail.offset + tail.bytes.length) {
+      bytes = tail.bytes.subarray(first.offset - tail.offset, end - tail.offset);
+    } else {
+      bytes = Buffer.allocUnsafe(end - first.offset);
+      segment.readFd ??= fs.openSync(segment.file, 'r');
+      readFully(segment.readFd, bytes, first.offset);
+    }
     const payloads: Buffer[] = [];
     for (let i = this.#cursorRecord; i <= last; i++) {
       const r = segment.records[i];

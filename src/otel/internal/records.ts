@@ -235,7 +235,8 @@ class ProtobufWriter {
   }
 
   finish(): Uint8Array {
-    return Uint8Array.prototype.slice.call(this.#buf, 0, this.#pos);
+    // A plain Uint8Array copy: Buffer#slice would return a view, and Uint8Array#slice on a Buffer builds one slowly.
+    return new Uint8Array(this.#buf.buffer, this.#buf.byteOffset, this.#pos).slice();
   }
 
   raw(bytes: Uint8Array): void {

@@ -40,6 +40,8 @@ const RECEIVE_WINDOW = 1 << 20;
 const MAX_RESPONSE_BYTES = 4 << 20;
 const MAX_HEADER_BLOCK_BYTES = 256 << 10;
 const MAX_STREAM_ID = 2 ** 31 - 1;
+/** Longest a PING acknowledgement waits for a request to travel with; far inside any keepalive timeout. */
+const ACK_DELAY_MS = 1_000;
 
 export class Http2ConnectionError extends Error {
   override name = 'Http2ConnectionError';
@@ -76,6 +78,9 @@ export class Http2Connection {
   /** A header block split over HEADERS + CONTINUATION frames. */
   #headerBlock: { streamId: number; endStream: boolean; fragments: Buffer[]; bytes: number } | undefined;
   #outbound: Buffer[] = [];
+  /** Set when #outbound holds only frames that may wait (see #flushSoon). */
+  #deferredFlush: NodeJS.Timeout | undefined;
+  #mustFlush = false;
   #failure: Error | undefined;
   /** After GOAWAY: no new streams; the connection ends when the last one does. */
   #draining = false;
@@ -162,23 +167,55 @@ export class Http2Connection {
     this.#socket.end();
   }
 
+  /** As much of the stream's body as the windows allow, as DATA frames in one buffer (the rest on WINDOW_UPDATE). */
   #sendData(stream: Stream): void {
-    while (stream.pending.length > 0) {
-      const size = Math.min(stream.pending.length, this.#peerMaxFrame, stream.sendWindow, this.#connectionSendWindow);
-      if (size <= 0) return; // resumes on WINDOW_UPDATE or SETTINGS
-      const chunk = stream.pending.subarray(0, size);
-      stream.pending = stream.pending.subarray(size);
-      stream.sendWindow -= size;
-      this.#connectionSendWindow -= size;
-      this.#outbound.push(frame(FrameType.DATA, stream.pending.length === 0 ? Flag.END_STREAM : 0, stream.id, chunk));
+    const total = Math.min(stream.pending.length, stream.sendWindow, this.#connectionSendWindow);
+    if (total <= 0) return;
+    const frames = Math.ceil(total / this.#peerMaxFrame);
+    const out = Buffer.allocUnsafe(total + 9 * frames);
+    let at = 0;
+    for (let sent = 0; sent < total; ) {
+      const size = Math.min(total - sent, this.#peerMaxFrame);
+      const last = sent + size === stream.pending.length;
+      out.writeUIntBE(size, at, 3);
+      out[at + 3] = FrameType.DATA;
+      out[at + 4] = last ? Flag.END_STREAM : 0;
+      out.writeUInt32BE(stream.id, at + 5);
+      stream.pending.copy(out, at + 9, sent, sent + size);
+      at += 9 + size;
+      sent += size;
     }
+    stream.pending = stream.pending.subarray(total);
+    stream.sendWindow -= total;
+    this.#connectionSendWindow -= total;
+    this.#outbound.push(out);
   }
 
   #flush(): void {
     if (this.#outbound.length === 0 || this.#socket.destroyed) return;
-    const out = this.#outbound.length === 1 ? this.#outbound[0] : Buffer.concat(this.#outbound);
+    clearTimeout(this.#deferredFlush);
+    this.#deferredFlush = undefined;
+    const outbound = this.#outbound;
     this.#outbound = [];
-    this.#socket.write(out);
+    if (outbound.length === 1) {
+      this.#socket.write(outbound[0]);
+      return;
+    }
+    // One writev, without copying the frames together first.
+    this.#socket.cork();
+    for (const buffer of outbound) this.#socket.write(buffer);
+    this.#socket.uncork();
+  }
+
+  /**
+   * Frames that only answer the peer (PING acknowledgements: Go's gRPC server pings after every request it
+   * receives, to estimate bandwidth) wait for the next request's write, so a request costs one write and one
+   * wakeup of the server rather than two; an idle connection still answers within ACK_DELAY_MS.
+   */
+  #flushSoon(): void {
+    if (this.#outbound.length === 0 || this.#deferredFlush !== undefined) return;
+    this.#deferredFlush = setTimeout(() => this.#flush(), ACK_DELAY_MS);
+    this.#deferredFlush.unref();
   }
 
   #onData(chunk: Buffer): void {
@@ -188,7 +225,10 @@ export class Http2Connection {
         const length = data.readUIntBE(0, 3);
         if (length > DEFAULT_MAX_FRAME) throw new ProtocolError(ErrorCode.FRAME_SIZE_ERROR, `frame of ${length} bytes`);
         if (data.length < 9 + length) break;
+        const queued = this.#outbound.length;
         this.#onFrame(data[3], data[4], data.readUInt32BE(5) & 0x7fffffff, data.subarray(9, 9 + length));
+        // What a frame queued goes out at the end of this read, unless it is a PING acknowledgement.
+        if (this.#outbound.length > queued && data[3] !== FrameType.PING) this.#mustFlush = true;
         data = data.subarray(9 + length);
       }
     } catch (error) {
@@ -201,7 +241,9 @@ export class Http2Connection {
     }
     // Copy the remainder so a partial frame does not pin the whole chunk it came in.
     this.#inbound = data.length === 0 ? Buffer.alloc(0) : Buffer.from(data);
-    this.#flush();
+    if (this.#mustFlush) this.#flush();
+    else this.#flushSoon();
+    this.#mustFlush = false;
   }
 
   #onFrame(type: number, flags: number, streamId: number, payload: Buffer): void {
@@ -246,7 +288,7 @@ export class Http2Connection {
       case FrameType.PING:
         if (payload.length !== 8) throw new ProtocolError(ErrorCode.FRAME_SIZE_ERROR, 'PING size');
         if (!(flags & Flag.ACK)) this.#outbound.push(frame(FrameType.PING, Flag.ACK, 0, Buffer.from(payload)));
-        return;
+        return; // may wait: see #flushSoon
       case FrameType.GOAWAY: {
         const lastStreamId = payload.readUInt32BE(0) & 0x7fffffff;
         const code = payload.readUInt32BE(4);
@@ -353,6 +395,7 @@ export class Http2Connection {
   #fail(error: Error): void {
     if (this.#failure !== undefined) return;
     this.#failure = error;
+    clearTimeout(this.#deferredFlush);
     for (const stream of this.#streams.values()) stream.reject(error);
     this.#streams.clear();
   }
