@@ -192,7 +192,7 @@ export class Http2Connection {
   }
 
   #flush(): void {
-    if (this.#outbound.length === 0 || this.#socket.destroyed) return;
+    if (this.#outbound.length === 0 || this.#socket.destroyed || this.#socket.writableEnded) return;
     clearTimeout(this.#deferredFlush);
     this.#deferredFlush = undefined;
     const outbound = this.#outbound;
