@@ -169,16 +169,22 @@ describe('HTTP/2 connection', () => {
     }
   });
 
-  test('an export the server never answers ends at the export timeout as a retryable DEADLINE_EXCEEDED', async () => {
+  test('an export the server never answers ends at the export timeout as a retryable DEADLINE_EXCEEDED, on a new connection next time', async () => {
     const config = resolveTelemetryConfig(
       { endpoint: `http://127.0.0.1:${port}`, headers: { 'x-route': '/never' }, stateDir: os.tmpdir(), export: { timeoutMs: 300 }, env: {} },
       'test',
     );
     const client = new OtlpGrpcClient(config);
+    let sessions = 0;
+    const onSession = () => sessions++;
+    server.on('session', onSession);
     try {
       const result = await client.send(SpoolKind.Logs, [Buffer.from('x')]);
       assert.deepEqual(result, { outcome: 'retry', code: 'DEADLINE_EXCEEDED', message: 'no answer within 300 ms' });
+      await client.send(SpoolKind.Logs, [Buffer.from('x')]);
+      assert.equal(sessions, 2, 'the retry after a deadline opens a new connection');
     } finally {
+      server.off('session', onSession);
       client.close();
     }
   });

@@ -83,12 +83,15 @@ export class OtlpGrpcClient {
     body.writeUInt32BE(length, 1);
     let offset = 5;
     for (const p of payloads) offset += p.copy(body, offset);
-    const { response, cancel } = this.#connect().request(this.#headerBlocks[kind], body);
+    const connection = this.#connect();
+    const { response, cancel } = connection.request(this.#headerBlocks[kind], body);
     const timer = setTimeout(cancel, this.#timeoutMs);
     try {
       return outcomeOf(kind, await response);
     } catch (error) {
       if (error instanceof StreamCancelledError) {
+        // No answer at all usually means the connection is dead without having been closed: start afresh.
+        if (this.#connection === connection) this.close();
         return { outcome: 'retry', code: 'DEADLINE_EXCEEDED', message: `no answer within ${this.#timeoutMs} ms` };
       }
       return unavailable(error as Error);

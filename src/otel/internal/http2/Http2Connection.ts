@@ -40,6 +40,7 @@ const RECEIVE_WINDOW = 1 << 20;
 const MAX_RESPONSE_BYTES = 4 << 20;
 const MAX_HEADER_BLOCK_BYTES = 256 << 10;
 const MAX_STREAM_ID = 2 ** 31 - 1;
+const KEEPALIVE_MS = 30_000;
 /** Longest a PING acknowledgement waits for a request to travel with; far inside any keepalive timeout. */
 const ACK_DELAY_MS = 1_000;
 
@@ -90,6 +91,8 @@ export class Http2Connection {
       ? tls.connect({ host: target.host, port: target.port, servername: net.isIP(target.host) ? undefined : target.host, ALPNProtocols: ['h2'], ...target.tls })
       : net.connect({ host: target.host, port: target.port });
     this.#socket.setNoDelay(true);
+    // A Collector that vanished without a FIN or RST (node gone, network partition) is noticed while idle too.
+    this.#socket.setKeepAlive(true, KEEPALIVE_MS);
     if (target.tls) {
       this.#socket.once('secureConnect', () => {
         const alpn = (this.#socket as tls.TLSSocket).alpnProtocol;
