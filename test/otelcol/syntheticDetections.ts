@@ -27,7 +27,9 @@ export function ancestry(baseNs: bigint): AncestryEntry[] {
 
 export function syntheticDetection(options: { id?: string; sequence?: number; severity?: Severity; containerId?: string; timeUnixNs?: bigint } = {}): Detection {
   const id = options.id ?? randomUUID();
-  const timeUnixNs = options.timeUnixNs ?? BigInt(Date.now()) * 1_000_000n + 123_456n;
+  // A millisecond in the past, like a kernel event the agent reads later: the agent's observed time (ms resolution)
+  // is then never before it.
+  const timeUnixNs = options.timeUnixNs ?? BigInt(Date.now() - 1) * 1_000_000n + 123_456n;
   const containerId = options.containerId ?? CONTAINER_ID;
   const chain = ancestry(timeUnixNs - 10_000_000_000n);
   return {
