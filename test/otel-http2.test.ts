@@ -22,6 +22,15 @@ describe('HPACK', () => {
     assert.throws(() => new HpackDecoder().decode(Buffer.from([0xbe])), /outside the tables/);
   });
 
+  test('a block whose indexed fields expand past the header list limit is refused', () => {
+    // One 4 KiB literal added to the dynamic table, then indexed 300 times: ~1.2 MiB decoded from ~4.4 KiB.
+    const value = 'v'.repeat(4000);
+    // Literal with incremental indexing, new name "x", value length 4000 (7-bit prefix 127, then 3873 as a varint).
+    const literal = Buffer.concat([Buffer.from([0x40, 0x01, 0x78, 0x7f, 0xa1, 0x1e]), Buffer.from(value)]);
+    const block = Buffer.concat([literal, Buffer.alloc(300, 0xbe)]);
+    assert.throws(() => new HpackDecoder().decode(block), /header list larger than/);
+  });
+
   test('what the encoder writes, the decoder reads back', () => {
     const headers: [string, string][] = [
       [':method', 'POST'],

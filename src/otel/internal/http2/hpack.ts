@@ -8,6 +8,9 @@ export class HpackError extends Error {
 
 export type HeaderList = [name: string, value: string][];
 
+/** What we accept of one decoded header block (RFC 7541 §4.1 sizes); a gRPC answer is a few hundred bytes. */
+const MAX_HEADER_LIST_BYTES = 1 << 20;
+
 // Appendix A.
 const STATIC_TABLE: readonly (readonly [string, string])[] = [
   [':authority', ''], [':method', 'GET'], [':method', 'POST'], [':path', '/'], [':path', '/index.html'],
@@ -176,16 +179,23 @@ export class HpackDecoder {
       return huffman ? huffmanDecode(raw) : Buffer.from(raw).toString('latin1');
     };
     let fieldSeen = false;
+    // Indexed fields expand: a few bytes can name a 4 KiB table entry, so the decoded size is bounded on its own.
+    let listSize = 0;
+    const add = (field: readonly [string, string]): void => {
+      listSize += entrySize(field);
+      if (listSize > MAX_HEADER_LIST_BYTES) throw new HpackError(`header list larger than ${MAX_HEADER_LIST_BYTES} bytes`);
+      headers.push([field[0], field[1]]);
+    };
     while (pos < block.length) {
       const first = block[pos];
       if (first & 0x80) {
-        headers.push([...this.#entry(integer(7))]);
+        add(this.#entry(integer(7)));
         fieldSeen = true;
       } else if ((first & 0xc0) === 0x40) {
         const index = integer(6);
         const name = index === 0 ? string() : this.#entry(index)[0];
         const entry = [name, string()] as const;
-        headers.push([...entry]);
+        add(entry);
         this.#insert(entry);
         fieldSeen = true;
       } else if ((first & 0xe0) === 0x20) {
@@ -198,7 +208,7 @@ export class HpackDecoder {
         // Literal without indexing (0000) or never indexed (0001).
         const index = integer(4);
         const name = index === 0 ? string() : this.#entry(index)[0];
-        headers.push([name, string()]);
+        add([name, string()]);
         fieldSeen = true;
       }
     }
