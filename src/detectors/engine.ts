@@ -355,10 +355,11 @@ function ruleAttributes(meta: RuleMetadata): Record<string, AttributeValue> {
 }
 
 /**
- * An ancestor's entry is the same in every detection until it execs again: kept per process, so a burst of detections
- * under one parent formats its times once.
+ * An ancestor's entry is the same in every detection: the process table replaces a process's info on exec rather
+ * than changing it, so entries are kept per info object, and a burst of detections under one parent formats its
+ * times once.
  */
-const ancestorEntries = new WeakMap<ProcessInfo, { execTimeNs: bigint; entry: AncestryEntry }>();
+const ancestorEntries = new WeakMap<ProcessInfo, AncestryEntry>();
 
 /** The process and its ancestors up to its container's first process (or the host's init). */
 function ancestry(proc: ProcessInfo, ctx: DetectionContext): AncestryEntry[] {
@@ -366,22 +367,19 @@ function ancestry(proc: ProcessInfo, ctx: DetectionContext): AncestryEntry[] {
   const entries: AncestryEntry[] = [];
   for (let i = 0; i < chain.length && i < MAX_ANCESTRY; i++) {
     const p = chain[i];
-    let cached = ancestorEntries.get(p);
-    if (cached === undefined || cached.execTimeNs !== p.execTimeNs || cached.entry.executable !== p.executable) {
-      cached = {
-        execTimeNs: p.execTimeNs,
-        entry: {
-          pid: p.tgid,
-          executable: p.executable,
-          command_line: p.commandLine,
-          start_time: rfc3339Nano(ctx.bootToWallNs(p.execTimeNs)),
-          start_boottime_ns: p.startBoottimeNs.toString(),
-        },
+    let entry = ancestorEntries.get(p);
+    if (entry === undefined) {
+      entry = {
+        pid: p.tgid,
+        executable: p.executable,
+        command_line: p.commandLine,
+        start_time: rfc3339Nano(ctx.bootToWallNs(p.execTimeNs)),
+        start_boottime_ns: p.startBoottimeNs.toString(),
       };
-      ancestorEntries.set(p, cached);
+      ancestorEntries.set(p, entry);
     }
     // A copy: consumers own the detection they receive.
-    entries.push({ ...cached.entry });
+    entries.push({ ...entry });
   }
   return entries;
 }
