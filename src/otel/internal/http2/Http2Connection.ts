@@ -81,7 +81,6 @@ export class Http2Connection {
   #outbound: Buffer[] = [];
   /** Set when #outbound holds only frames that may wait (see #flushSoon). */
   #deferredFlush: NodeJS.Timeout | undefined;
-  #mustFlush = false;
   #failure: Error | undefined;
   /** After GOAWAY: no new streams; the connection ends when the last one does. */
   #draining = false;
@@ -180,10 +179,7 @@ export class Http2Connection {
     for (let sent = 0; sent < total; ) {
       const size = Math.min(total - sent, this.#peerMaxFrame);
       const last = sent + size === stream.pending.length;
-      out.writeUIntBE(size, at, 3);
-      out[at + 3] = FrameType.DATA;
-      out[at + 4] = last ? Flag.END_STREAM : 0;
-      out.writeUInt32BE(stream.id, at + 5);
+      writeFrameHeader(out, at, size, FrameType.DATA, last ? Flag.END_STREAM : 0, stream.id);
       stream.pending.copy(out, at + 9, sent, sent + size);
       at += 9 + size;
       sent += size;
@@ -223,6 +219,7 @@ export class Http2Connection {
 
   #onData(chunk: Buffer): void {
     let data = this.#inbound.length === 0 ? chunk : Buffer.concat([this.#inbound, chunk]);
+    let mustFlush = false;
     try {
       while (data.length >= 9 && this.#failure === undefined) {
         const length = data.readUIntBE(0, 3);
@@ -231,7 +228,7 @@ export class Http2Connection {
         const queued = this.#outbound.length;
         this.#onFrame(data[3], data[4], data.readUInt32BE(5) & 0x7fffffff, data.subarray(9, 9 + length));
         // What a frame queued goes out at the end of this read, unless it is a PING acknowledgement.
-        if (this.#outbound.length > queued && data[3] !== FrameType.PING) this.#mustFlush = true;
+        if (this.#outbound.length > queued && data[3] !== FrameType.PING) mustFlush = true;
         data = data.subarray(9 + length);
       }
     } catch (error) {
@@ -244,9 +241,8 @@ export class Http2Connection {
     }
     // Copy the remainder so a partial frame does not pin the whole chunk it came in.
     this.#inbound = data.length === 0 ? Buffer.alloc(0) : Buffer.from(data);
-    if (this.#mustFlush) this.#flush();
+    if (mustFlush) this.#flush();
     else this.#flushSoon();
-    this.#mustFlush = false;
   }
 
   #onFrame(type: number, flags: number, streamId: number, payload: Buffer): void {
@@ -414,12 +410,16 @@ class ProtocolError extends Error {
 
 function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
   const out = Buffer.allocUnsafe(9 + payload.length);
-  out.writeUIntBE(payload.length, 0, 3);
-  out[3] = type;
-  out[4] = flags;
-  out.writeUInt32BE(streamId, 5);
+  writeFrameHeader(out, 0, payload.length, type, flags, streamId);
   payload.copy(out, 9);
   return out;
+}
+
+function writeFrameHeader(out: Buffer, at: number, length: number, type: number, flags: number, streamId: number): void {
+  out.writeUIntBE(length, at, 3);
+  out[at + 3] = type;
+  out[at + 4] = flags;
+  out.writeUInt32BE(streamId, at + 5);
 }
 
 function windowUpdate(streamId: number, increment: number): Buffer {
