@@ -84,15 +84,9 @@ export class DetectionEncoder {
 
   /** An ExportLogsServiceRequest holding the detection's LogRecord. */
   logRequest(d: Detection, plan: IncidentSpanPlan, observedUnixNs: bigint): Uint8Array {
-    const w = this.#begin();
-    const record = w.begin(2);
-    w.fixed64Field(1, d.timeUnixNs);
     const severity = SEVERITY_MAPPING[d.severity];
-    w.varintField(2, severity.number);
-    w.stringField(3, severity.text);
-    const body = w.begin(5);
-    w.stringField(1, d.summary);
-    w.end(body);
+    const w = this.#w;
+    const record = this.#beginLogRecord(d.timeUnixNs, severity.number, severity.text, d.summary);
     const defaults: Attributes = {
       'kubesentry.detection.id': d.id,
       'security_rule.name': d.rule,
@@ -100,12 +94,7 @@ export class DetectionEncoder {
     };
     const overrides: Attributes = { 'kubesentry.detection.severity': d.severity };
     if (d.ancestry.length > 0) overrides['kubesentry.process.ancestry'] = d.ancestry.map(compactAncestor);
-    for (const key in d.attributes) {
-      const own = d.attributes[key];
-      w.keyValue(6, key, key in overrides ? overrides[key] : own ?? defaults[key]);
-    }
-    for (const key in defaults) if (!(key in d.attributes)) w.keyValue(6, key, defaults[key]);
-    for (const key in overrides) if (!(key in d.attributes)) w.keyValue(6, key, overrides[key]);
+    this.#detectionAttributes(6, d.attributes, overrides, defaults);
     w.varintField(7, 0); // dropped_attributes_count
     w.fixed32Field(8, TRACE_FLAGS_SAMPLED);
     w.hexField(9, plan.traceId);
@@ -140,9 +129,7 @@ export class DetectionEncoder {
     const span = this.#beginSpan(plan.traceId, plan.detectionSpanId, plan.detectionParentSpanId, d.rule);
     w.fixed64Field(7, d.timeUnixNs);
     w.fixed64Field(8, d.timeUnixNs);
-    const overrides: Attributes = { 'kubesentry.detection.id': d.id, 'kubesentry.detection.severity': d.severity };
-    for (const key in d.attributes) w.keyValue(9, key, key in overrides ? overrides[key] : d.attributes[key]);
-    for (const key in overrides) if (!(key in d.attributes)) w.keyValue(9, key, overrides[key]);
+    this.#detectionAttributes(9, d.attributes, { 'kubesentry.detection.id': d.id, 'kubesentry.detection.severity': d.severity });
     this.#endSpan(span, d.severity === 'critical' || d.severity === 'high' ? d.summary : undefined);
     return this.#finish();
   }
@@ -151,14 +138,13 @@ export class DetectionEncoder {
   overflowLogRequest(dropped: SpoolOverflow, nowUnixNs: bigint): Uint8Array {
     const first = new Date(dropped.firstSpooledMs).toISOString();
     const last = new Date(dropped.lastSpooledMs).toISOString();
-    const w = this.#begin();
-    const record = w.begin(2);
-    w.fixed64Field(1, nowUnixNs);
-    w.varintField(2, SeverityNumber.ERROR);
-    w.stringField(3, 'ERROR');
-    const body = w.begin(5);
-    w.stringField(1, `export spool full: dropped ${dropped.logs} log records and ${dropped.traces} span batches spooled between ${first} and ${last}`);
-    w.end(body);
+    const w = this.#w;
+    const record = this.#beginLogRecord(
+      nowUnixNs,
+      SeverityNumber.ERROR,
+      'ERROR',
+      `export spool full: dropped ${dropped.logs} log records and ${dropped.traces} span batches spooled between ${first} and ${last}`,
+    );
     w.keyValue(6, 'kubesentry.spool.dropped_log_records', dropped.logs);
     w.keyValue(6, 'kubesentry.spool.dropped_span_batches', dropped.traces);
     w.keyValue(6, 'kubesentry.spool.dropped_first_spooled', first);
@@ -189,6 +175,30 @@ export class DetectionEncoder {
     this.#w.end(this.#inner);
     this.#w.end(this.#outer);
     return this.#w.finish();
+  }
+
+  /** Opens the request and its LogRecord, up to the body; returns the record for end(). */
+  #beginLogRecord(timeUnixNs: bigint, severityNumber: SeverityNumber, severityText: string, body: string): number {
+    const w = this.#begin();
+    const record = w.begin(2);
+    w.fixed64Field(1, timeUnixNs);
+    w.varintField(2, severityNumber);
+    w.stringField(3, severityText);
+    const bodyField = w.begin(5);
+    w.stringField(1, body);
+    w.end(bodyField);
+    return record;
+  }
+
+  /**
+   * The detection's attributes in their order, with overrides replacing a value where the key exists; defaults fill
+   * keys the detection has no value for. Keys the detection lacks follow: defaults first, then overrides.
+   */
+  #detectionAttributes(field: number, own: Attributes, overrides: Attributes, defaults: Attributes = {}): void {
+    const w = this.#w;
+    for (const key in own) w.keyValue(field, key, key in overrides ? overrides[key] : own[key] ?? defaults[key]);
+    for (const key in defaults) if (!(key in own)) w.keyValue(field, key, defaults[key]);
+    for (const key in overrides) if (!(key in own)) w.keyValue(field, key, overrides[key]);
   }
 
   #beginSpan(traceId: string, spanId: string, parentSpanId: string | undefined, name: string): number {
