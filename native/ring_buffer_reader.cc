@@ -2,6 +2,7 @@
 
 #include <bpf/libbpf.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -162,17 +163,17 @@ void RingBufferReader::AppendRecord(const void* data, size_t size) {
   read_bytes_ += size;
 }
 
-// Sleeps until `due` or until close(), pause() or resume() signals the eventfd. Only the eventfd is watched: ring
-// wakeups meanwhile stay pending on the edge-triggered epoll set for the read that follows.
-void RingBufferReader::WaitUntil(std::chrono::steady_clock::time_point due) {
+// Sleeps until `due` or until close(), pause() or resume() signals the eventfd; true when signalled. Only the
+// eventfd is watched: ring wakeups meanwhile stay pending on the edge-triggered epoll set for the read that follows.
+bool RingBufferReader::WaitUntil(std::chrono::steady_clock::time_point due) {
   for (;;) {
     auto now = std::chrono::steady_clock::now();
-    if (now >= due) return;
+    if (now >= due) return false;
     int timeout_ms = static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(due - now).count());
     pollfd wake = {wake_fd_, POLLIN, 0};
     if (poll(&wake, 1, timeout_ms) > 0) {
       DrainWakeFd();
-      return;
+      return true;
     }
   }
 }
@@ -205,9 +206,13 @@ void RingBufferReader::Flush() {
 }
 
 void RingBufferReader::Run() {
+  // Named so that per-thread CPU (top -H, /proc/<pid>/task) tells the reader from the JS thread.
+  pthread_setname_np(pthread_self(), "ks-ring-reader");
   ReaderShared& shared = *shared_;
   // After waiting on JS or a pause, records may already be waiting whose wakeup edge was spent: read them first.
   bool read_before_waiting = true;
+  // In a steady trickle of urgent records that is being coalesced into one read per poll interval.
+  bool trickling = false;
   auto last_read_at = std::chrono::steady_clock::time_point::min();
   size_t last_read_bytes = 0;
   for (;;) {
@@ -231,28 +236,47 @@ void RingBufferReader::Run() {
       if (shared.paused) continue;
     }
     if (!read_before_waiting) {
-      epoll_event events[2];
-      int ready = epoll_wait(epoll_fd_, events, 2, poll_interval_ms_);
-      if (ready < 0 && errno != EINTR) {
-        shared.last_error.store(errno);
-        break;
-      }
       bool ring_woke = false;
       bool signalled = false;
-      for (int i = 0; i < ready; i++) {
-        if (events[i].data.u32 == 1) {
-          DrainWakeFd();
-          signalled = true;
-        } else {
-          ring_woke = true;
+      // Collects what the epoll set holds: ring wakeup edges and signals from close(), pause() and resume().
+      auto collect = [&](int timeout_ms) {
+        epoll_event events[2];
+        int ready = epoll_wait(epoll_fd_, events, 2, timeout_ms);
+        if (ready < 0 && errno != EINTR) return false;
+        for (int i = 0; i < ready; i++) {
+          if (events[i].data.u32 == 1) {
+            DrainWakeFd();
+            signalled = true;
+          } else {
+            ring_woke = true;
+          }
         }
-      }
-      // The BPF side wakes us at once for records that may be detections. When the last read was small and recent,
-      // a steady trickle of those would cost a JS batch each (measured: twice the agent's CPU at 100 detections/s);
-      // waiting out the poll interval keeps one batch per interval, and a lone record after a quiet spell still
-      // goes through at once. A large last read means load: then every wakeup is read straight away.
-      if (ring_woke && !signalled && coalesce_below_bytes_ > 0 && last_read_bytes < coalesce_below_bytes_) {
-        WaitUntil(last_read_at + std::chrono::milliseconds(poll_interval_ms_));
+        return true;
+      };
+      const auto next_read_at = last_read_at + std::chrono::milliseconds(poll_interval_ms_);
+      if (trickling) {
+        // Within a steady trickle the next read is due one interval after the last whatever wakes meanwhile, so
+        // the thread sleeps straight to it: one wakeup per interval instead of one for the first urgent record
+        // plus one for the end of the wait (each thread wakeup is a measurable cost on small VMs). The epoll set
+        // then tells whether an urgent record came during the interval; if none did, the trickle has ended.
+        signalled = WaitUntil(next_read_at);
+        if (!collect(0)) {
+          shared.last_error.store(errno);
+          break;
+        }
+        trickling = ring_woke && !signalled;
+      } else {
+        if (!collect(poll_interval_ms_)) {
+          shared.last_error.store(errno);
+          break;
+        }
+        // The BPF side wakes us at once for records that may be detections. When the last read was small and
+        // recent, a steady trickle of those would cost a JS batch each (measured: twice the agent's CPU at 100
+        // detections/s); waiting out the poll interval keeps one batch per interval, and a lone record after a
+        // quiet spell still goes through at once. A large last read means load: every wakeup is read at once.
+        if (ring_woke && !signalled && coalesce_below_bytes_ > 0 && last_read_bytes < coalesce_below_bytes_) {
+          trickling = !WaitUntil(next_read_at);
+        }
       }
     }
     read_before_waiting = false;
@@ -269,6 +293,7 @@ void RingBufferReader::Run() {
       last_read_at = std::chrono::steady_clock::now();
       last_read_bytes = read_bytes_;
     }
+    if (read_bytes_ == 0 || read_bytes_ >= coalesce_below_bytes_) trickling = false;
     if (consumed < 0) {
       shared.last_error.store(-consumed);
       break;

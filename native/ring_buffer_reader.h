@@ -70,7 +70,7 @@ class RingBufferReader : public Napi::ObjectWrap<RingBufferReader>, public Closa
   void Flush();
   void Wake();
   void DrainWakeFd();
-  void WaitUntil(std::chrono::steady_clock::time_point due);
+  bool WaitUntil(std::chrono::steady_clock::time_point due);
 
   std::shared_ptr<ReaderShared> shared_;
   BatchFunction deliver_;
