@@ -67,7 +67,7 @@ export const CONFIG_SCHEMA = obj({
     objectPath: str('', 'Compiled BPF object (default: build/kubesentry.bpf.o next to the agent)'),
     ringBytes: int(8 << 20, 'BPF ring buffer size in bytes (power of two)', 4096),
     wakeupBatchBytes: int(64 << 10, 'Ring buffer bytes that wake the consumer early', 0),
-    pollIntervalMs: int(50, 'How often the ring is read when no wakeup comes, and at most how often a trickle of urgent records is read: the latency of a steady stream of detections against the CPU of one JS batch and one log request per interval', 1),
+    pollIntervalMs: int(75, 'How often the ring is read when no wakeup comes, and at most how often a trickle of urgent records is read: the latency of a steady stream of detections (p99 about this plus 10 ms) against the CPU of one JS batch and one log request per interval (docs/benchmarks.md has the trade-off measured)', 1),
     urgentWakeupGapUs: int(1000, 'Records that can be a detection on their own (namespace, mount, module, ptrace, bpf, credential changes, write-mode opens) wake the consumer at once, at most once per this many µs per CPU (0: batch them too)', 0),
     btfPath: str('/sys/kernel/btf/vmlinux', 'Kernel BTF'),
     tracefsPath: str('/sys/kernel/tracing', 'tracefs mount point'),
