@@ -313,10 +313,55 @@ async function startAgent(otlpEndpoint: string): Promise<Agent> {
 
 /** utime + stime of every thread of the process, in seconds. */
 function cpuSeconds(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return parseStat(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')).cpuSeconds;
+}
+
+function parseStat(stat: string): { cpuSeconds: number } {
   // Fields after the parenthesised comm (which may contain spaces): state is field 3, utime 14, stime 15.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+  return { cpuSeconds: (Number(fields[11]) + Number(fields[12])) / CLK_TCK };
+}
+
+interface ThreadUse {
+  cpuSeconds: number;
+  /** Voluntary context switches: each is a sleep and a wakeup, a fixed cost that dominates at low rates. */
+  wakeups: number;
+}
+
+/**
+ * CPU and wakeups per kind of thread: the JS thread (the process's own tid), the ring-buffer reader, V8's
+ * platform workers (compilers, GC helpers) and whatever else (libuv pool). Where the agent's CPU goes.
+ */
+function threadUse(pid: number): Map<string, ThreadUse> {
+  const use = new Map<string, ThreadUse>();
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    let stat: string;
+    let status: string;
+    try {
+      stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      status = fs.readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const kind = Number(tid) === pid ? 'JS thread' : comm === 'ks-ring-reader' ? 'ring reader' : comm === 'V8Worker' ? 'V8 workers' : 'other';
+    const sum = use.get(kind) ?? { cpuSeconds: 0, wakeups: 0 };
+    sum.cpuSeconds += parseStat(stat).cpuSeconds;
+    sum.wakeups += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+    use.set(kind, sum);
+  }
+  return use;
+}
+
+function describeThreadUse(before: Map<string, ThreadUse>, after: Map<string, ThreadUse>, seconds: number): string {
+  const parts: string[] = [];
+  for (const [kind, end] of after) {
+    const start = before.get(kind) ?? { cpuSeconds: 0, wakeups: 0 };
+    const cpu = ((end.cpuSeconds - start.cpuSeconds) / seconds) * 100;
+    const wakeups = (end.wakeups - start.wakeups) / seconds;
+    if (cpu > 0 || wakeups > 0) parts.push(`${kind} ${cpu.toFixed(1)}% (${Math.round(wakeups)} wakeups/s)`);
+  }
+  return parts.join(', ');
 }
 
 function memoryMb(pid: number): { rss: number; hwm: number; anon: number; file: number } {
@@ -333,6 +378,8 @@ interface Footprint {
   /** At the end: anonymous memory (heaps, native allocations) and mapped files (node binary, libraries). */
   anonEndMb: number;
   fileEndMb: number;
+  /** CPU and wakeups per kind of thread over the window. */
+  threads: string;
 }
 
 /** Samples the process's memory every 250 ms while `during` runs; CPU is the difference over the whole window. */
@@ -340,6 +387,7 @@ async function measureFootprint<T>(pid: number, during: () => Promise<T>): Promi
   let rssMax = memoryMb(pid).rss;
   const sampler = setInterval(() => (rssMax = Math.max(rssMax, memoryMb(pid).rss)), 250);
   const cpuBefore = cpuSeconds(pid);
+  const threadsBefore = threadUse(pid);
   const started = performance.now();
   try {
     const value = await during();
@@ -352,6 +400,7 @@ async function measureFootprint<T>(pid: number, during: () => Promise<T>): Promi
       hwmMb: mem.hwm,
       anonEndMb: mem.anon,
       fileEndMb: mem.file,
+      threads: describeThreadUse(threadsBefore, threadUse(pid), seconds),
     };
     return { footprint, value };
   } finally {
@@ -485,7 +534,7 @@ try {
   console.log(
     `latency at ${DETECTIONS_PER_SECOND} detections/s for ${latencyRun.seconds.toFixed(0)} s, kernel event → Collector file ` +
       `(includes up to ${FLUSH_INTERVAL_MS} ms exporter flush): ${describeLatency(lat)}; ${describeDelivery(latencyRun, latencyGot)}; ` +
-      `agent CPU ${detectionsOnly.footprint.cpuPercent.toFixed(1)}% of a core; load average ${loadAverage()}`,
+      `agent CPU ${detectionsOnly.footprint.cpuPercent.toFixed(1)}% of a core (${detectionsOnly.footprint.threads}); load average ${loadAverage()}`,
   );
   reportResult('detections_only.cpu', detectionsOnly.footprint.cpuPercent, '%core');
   reportResult('latency.p50', percentile(lat.total, 50), 'ms');
@@ -531,6 +580,7 @@ try {
       `(anon ${loaded.footprint.anonEndMb.toFixed(1)}, file ${loaded.footprint.fileEndMb.toFixed(1)}), ` +
       `HWM ${loaded.footprint.hwmMb.toFixed(1)} MB (idle ${idle.footprint.rssEndMb.toFixed(1)} MB); goals CPU <= ${CPU_GOAL_PERCENT}%, RSS <= ${RSS_GOAL_MB} MB`,
   );
+  console.log(`  agent threads under load: ${loaded.footprint.threads}`);
   console.log(
     `  generator CPU ${load.cpuPercent.toFixed(1)}% of a core with the agent's programs attached vs ${alone.cpuPercent.toFixed(1)}% ` +
       `alone (x${(load.cpuPercent / alone.cpuPercent).toFixed(2)}); latency under load ${describeLatency(loadLat)}; load average ${loadAverage()}`,
