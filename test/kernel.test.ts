@@ -331,8 +331,8 @@ describe('kernel source', () => {
       pollIntervalMs: 100,
       coalesceBelowBytes: 1 << 20,
     });
-    const reader = [...readerThreads()].find((tid) => !existing.has(tid));
-    assert.ok(reader, 'the reader thread is named ks-ring-reader');
+    // The thread names itself once it runs.
+    const reader = await waitFor(() => [...readerThreads()].find((tid) => !existing.has(tid)), { what: 'a thread named ks-ring-reader' });
     const before = wakeupsOf(reader);
     await loadgen.go();
     await waitFor(() => received === generated, { what: `all ${generated} records (got ${received})` });
