@@ -254,29 +254,23 @@ void RingBufferReader::Run() {
         return true;
       };
       const auto next_read_at = last_read_at + std::chrono::milliseconds(poll_interval_ms_);
+      // Within a steady trickle the next read is due one interval after the last whatever wakes meanwhile, so the
+      // thread sleeps straight to it: one wakeup per interval instead of one for the first urgent record plus one
+      // for the end of the wait (each thread wakeup is a measurable cost on small VMs). The epoll set then tells
+      // whether an urgent record came during the interval; if none did, the trickle has ended.
+      if (trickling) signalled = WaitUntil(next_read_at);
+      if (!collect(trickling ? 0 : poll_interval_ms_)) {
+        shared.last_error.store(errno);
+        break;
+      }
       if (trickling) {
-        // Within a steady trickle the next read is due one interval after the last whatever wakes meanwhile, so
-        // the thread sleeps straight to it: one wakeup per interval instead of one for the first urgent record
-        // plus one for the end of the wait (each thread wakeup is a measurable cost on small VMs). The epoll set
-        // then tells whether an urgent record came during the interval; if none did, the trickle has ended.
-        signalled = WaitUntil(next_read_at);
-        if (!collect(0)) {
-          shared.last_error.store(errno);
-          break;
-        }
         trickling = ring_woke && !signalled;
-      } else {
-        if (!collect(poll_interval_ms_)) {
-          shared.last_error.store(errno);
-          break;
-        }
+      } else if (ring_woke && !signalled && coalesce_below_bytes_ > 0 && last_read_bytes < coalesce_below_bytes_) {
         // The BPF side wakes us at once for records that may be detections. When the last read was small and
         // recent, a steady trickle of those would cost a JS batch each (measured: twice the agent's CPU at 100
         // detections/s); waiting out the poll interval keeps one batch per interval, and a lone record after a
         // quiet spell still goes through at once. A large last read means load: every wakeup is read at once.
-        if (ring_woke && !signalled && coalesce_below_bytes_ > 0 && last_read_bytes < coalesce_below_bytes_) {
-          trickling = !WaitUntil(next_read_at);
-        }
+        trickling = !WaitUntil(next_read_at);
       }
     }
     read_before_waiting = false;
