@@ -276,38 +276,48 @@ describe('kernel source', () => {
     source.close();
   });
 
+  /**
+   * Reads a paced trickle of `generated` unshare records 5 ms apart with a 100 ms poll interval; resolves with the
+   * records per batch. The fixture object wakes the reader on every record when wakeupBatchBytes is 0, like urgent
+   * records do. `started` runs once the source reads, `done` once every record arrived, before the source closes.
+   */
+  async function readTrickle(
+    generated: number,
+    coalesceBelowBytes: number,
+    observe: { started?: () => Promise<void>; done?: () => void } = {},
+  ): Promise<number[]> {
+    const loadgen = startLoadgen(fixtures.loadgen, ['unshare-every', '5000', String(generated)]);
+    const source = open({
+      objectPath: fixtures.fixtureObject,
+      agentTgid: process.pid,
+      pathPatterns: [],
+      wakeupBatchBytes: 0,
+      tunables: { only_tgid: u32(loadgen.pid) },
+    });
+    const recordsPerBatch: number[] = [];
+    let received = 0;
+    source.start(
+      (batch) => {
+        const ours = headersOf(batch).filter((h) => h.tgid === loadgen.pid).length;
+        if (ours > 0) recordsPerBatch.push(ours);
+        received += ours;
+      },
+      { pollIntervalMs: 100, coalesceBelowBytes },
+    );
+    await observe.started?.();
+    await loadgen.go();
+    await waitFor(() => received === generated, { what: `all ${generated} records (got ${received})` });
+    observe.done?.();
+    source.close();
+    return recordsPerBatch;
+  }
+
   test('a trickle of wakeups is read once per poll interval when coalescing; a lone record after quiet at once', async () => {
-    // The fixture object wakes the reader on every record when wakeupBatchBytes is 0, like urgent records do.
-    const trickle = async (coalesceBelowBytes: number): Promise<number[]> => {
-      const generated = 40;
-      const loadgen = startLoadgen(fixtures.loadgen, ['unshare-every', '5000', String(generated)]);
-      const source = open({
-        objectPath: fixtures.fixtureObject,
-        agentTgid: process.pid,
-        pathPatterns: [],
-        wakeupBatchBytes: 0,
-        tunables: { only_tgid: u32(loadgen.pid) },
-      });
-      const recordsPerBatch: number[] = [];
-      let received = 0;
-      source.start(
-        (batch) => {
-          const ours = headersOf(batch).filter((h) => h.tgid === loadgen.pid).length;
-          if (ours > 0) recordsPerBatch.push(ours);
-          received += ours;
-        },
-        { pollIntervalMs: 100, coalesceBelowBytes },
-      );
-      await loadgen.go();
-      await waitFor(() => received === generated, { what: `all ${generated} records (got ${received})` });
-      source.close();
-      return recordsPerBatch;
-    };
     // 40 records 5 ms apart span ~200 ms: two or three poll intervals, plus the first record on its own.
-    const coalesced = await trickle(1 << 20);
+    const coalesced = await readTrickle(40, 1 << 20);
     assert.equal(coalesced[0], 1, `the first record after a quiet ring is read at once: ${coalesced.join(',')}`);
     assert.ok(coalesced.length <= 5, `coalesced into ${coalesced.length} batches: ${coalesced.join(',')}`);
-    const immediate = await trickle(0);
+    const immediate = await readTrickle(40, 0);
     assert.ok(immediate.length > 20, `without coalescing every wakeup is a batch: ${immediate.length} batches`);
   });
 
@@ -316,28 +326,19 @@ describe('kernel source', () => {
       new Set(readdirSync('/proc/self/task').filter((tid) => readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() === 'ks-ring-reader'));
     const wakeupsOf = (tid: string): number =>
       Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(`/proc/self/task/${tid}/status`, 'utf8'))![1]);
-    const generated = 200; // 5 ms apart: about 1 s of trickle, ten 100 ms intervals
-    const loadgen = startLoadgen(fixtures.loadgen, ['unshare-every', '5000', String(generated)]);
     const existing = readerThreads();
-    const source = open({
-      objectPath: fixtures.fixtureObject,
-      agentTgid: process.pid,
-      pathPatterns: [],
-      wakeupBatchBytes: 0,
-      tunables: { only_tgid: u32(loadgen.pid) },
+    let reader = '';
+    let before = 0;
+    let wakeups = 0;
+    // 200 records: about 1 s of trickle, ten poll intervals.
+    await readTrickle(200, 1 << 20, {
+      started: async () => {
+        // The thread names itself once it runs.
+        reader = await waitFor(() => [...readerThreads()].find((tid) => !existing.has(tid)), { what: 'a thread named ks-ring-reader' });
+        before = wakeupsOf(reader);
+      },
+      done: () => (wakeups = wakeupsOf(reader) - before),
     });
-    let received = 0;
-    source.start((batch) => (received += headersOf(batch).filter((h) => h.tgid === loadgen.pid).length), {
-      pollIntervalMs: 100,
-      coalesceBelowBytes: 1 << 20,
-    });
-    // The thread names itself once it runs.
-    const reader = await waitFor(() => [...readerThreads()].find((tid) => !existing.has(tid)), { what: 'a thread named ks-ring-reader' });
-    const before = wakeupsOf(reader);
-    await loadgen.go();
-    await waitFor(() => received === generated, { what: `all ${generated} records (got ${received})` });
-    const wakeups = wakeupsOf(reader) - before;
-    source.close();
     // One wakeup per interval, plus the lone first record and the interval that finds the trickle over: ~12.
     // Waking for the first urgent record of every interval and again at its end was 23 (measured).
     assert.ok(wakeups <= 16, `the reader thread woke ${wakeups} times during ~10 poll intervals of trickle`);
