@@ -313,13 +313,14 @@ async function startAgent(otlpEndpoint: string): Promise<Agent> {
 
 /** utime + stime of every thread of the process, in seconds. */
 function cpuSeconds(pid: number): number {
-  return parseStat(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')).cpuSeconds;
+  return cpuSecondsOfStat(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
 }
 
-function parseStat(stat: string): { cpuSeconds: number } {
+/** utime + stime from a /proc stat line (a process's or one thread's), in seconds. */
+function cpuSecondsOfStat(stat: string): number {
   // Fields after the parenthesised comm (which may contain spaces): state is field 3, utime 14, stime 15.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { cpuSeconds: (Number(fields[11]) + Number(fields[12])) / CLK_TCK };
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
 }
 
 interface ThreadUse {
@@ -346,7 +347,7 @@ function threadUse(pid: number): Map<string, ThreadUse> {
     const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
     const kind = Number(tid) === pid ? 'JS thread' : comm === 'ks-ring-reader' ? 'ring reader' : comm === 'V8Worker' ? 'V8 workers' : 'other';
     const sum = use.get(kind) ?? { cpuSeconds: 0, wakeups: 0 };
-    sum.cpuSeconds += parseStat(stat).cpuSeconds;
+    sum.cpuSeconds += cpuSecondsOfStat(stat);
     sum.wakeups += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
     use.set(kind, sum);
   }
