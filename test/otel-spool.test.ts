@@ -108,6 +108,30 @@ describe('export spool', () => {
     });
   }
 
+  test('fsync interval: a spool whose every record is acknowledged is not synced; one with pending records is', () => {
+    const synced: number[] = [];
+    const fdatasyncSync = fs.fdatasyncSync;
+    fs.fdatasyncSync = (fd: number) => {
+      synced.push(fd);
+      fdatasyncSync(fd);
+    };
+    try {
+      // close() syncs what the interval would have: the same check, without waiting for a timer.
+      const delivered = new Spool(tempDir(), { maxBytes: 1024 * 1024, fsync: 'interval', fsyncIntervalMs: 60_000, onEvict: () => {} });
+      delivered.append([item('a'), item('b')]);
+      delivered.ack(delivered.peek(10)!);
+      delivered.close();
+      assert.equal(synced.length, 0, 'nothing pending, nothing to make durable');
+      const pending = new Spool(tempDir(), { maxBytes: 1024 * 1024, fsync: 'interval', fsyncIntervalMs: 60_000, onEvict: () => {} });
+      pending.append([item('a'), item('b')]);
+      pending.ack(pending.peek(1)!);
+      pending.close();
+      assert.equal(synced.length, 1, 'the unacknowledged record is synced');
+    } finally {
+      fs.fdatasyncSync = fdatasyncSync;
+    }
+  });
+
   test('a record bigger than the whole spool is refused and counted, not stored', () => {
     const spool = open(tempDir(), 128 * 1024);
     assert.equal(spool.append([item('y'.repeat(200 * 1024)), item('small')]), 1);
