@@ -26,7 +26,6 @@ const DATASOURCES = join(ROOT, 'deploy/grafana/provisioning/datasources/kubesent
 const PROMETHEUS_CONFIG = join(ROOT, 'deploy/compose/prometheus.yaml');
 const GATEWAY_CONFIG = join(ROOT, 'otel-collector-config/gateway.yaml');
 const RECORDS_SOURCE = join(ROOT, 'src/otel/internal/records.ts');
-const TELEMETRY_CONFIG_SOURCE = join(ROOT, 'src/otel/TelemetryConfig.ts');
 
 /** Keys the OTLP log exporter (src/otel/internal/records.ts) adds to every detection record on top of its attributes. */
 const EXPORTER_ADDED_LOG_KEYS = [
@@ -36,7 +35,7 @@ const EXPORTER_ADDED_LOG_KEYS = [
   'security_rule.name',
   'security_rule.category',
 ];
-/** Resource attributes the agent sets (src/otel/TelemetryConfig.ts); Loki keeps them as labels or metadata. */
+/** Resource attributes the agent sets (configured or detected); Loki keeps them as labels or metadata. */
 const AGENT_RESOURCE_KEYS = ['service.name', 'service.version', 'host.name', 'host.arch', 'os.type', 'k8s.node.name', 'k8s.cluster.name'];
 /** What Loki's OTLP ingestion stores besides attributes; Time and Line are Grafana's names for timestamp and body. */
 const LOKI_RECORD_FIELDS = ['trace_id', 'span_id', 'severity_text', 'severity_number', 'observed_timestamp', 'flags', 'Time', 'Line'];
@@ -76,17 +75,33 @@ interface Vocabulary {
   serviceName: string;
 }
 
-function loadVocabulary(): Vocabulary {
+/** The resource a real telemetry pipeline builds (configured and detected attributes), node and cluster named. */
+async function agentResource(): Promise<Record<string, unknown>> {
+  const telemetry = createTelemetry({
+    stateDir: mkdtempSync(join(tmpdir(), 'ks-dashboards-state-')),
+    nodeName: 'node-1',
+    clusterName: 'cluster-1',
+    metrics: { otlp: false },
+    env: {},
+  });
+  try {
+    await telemetry.resource.waitForAsyncAttributes?.();
+    return { ...telemetry.resource.attributes };
+  } finally {
+    await telemetry.shutdown(1);
+  }
+}
+
+async function loadVocabulary(): Promise<Vocabulary> {
   const records = readFileSync(RECORDS_SOURCE, 'utf8');
   for (const key of EXPORTER_ADDED_LOG_KEYS) {
     assert.ok(records.includes(`'${key}'`), `${key} is listed as exporter-added but records.ts no longer sets it`);
   }
-  const telemetryConfig = readFileSync(TELEMETRY_CONFIG_SOURCE, 'utf8');
+  const resource = await agentResource();
   for (const key of AGENT_RESOURCE_KEYS) {
-    assert.ok(telemetryConfig.includes(`'${key}'`), `${key} is listed as a resource attribute but TelemetryConfig.ts does not set it`);
+    assert.ok(typeof resource[key] === 'string', `${key} is listed as a resource attribute but the agent's resource lacks it`);
   }
-  const serviceName = /set\('service\.name',[^\n]*\?\? '([^']+)'\)/.exec(telemetryConfig)?.[1];
-  assert.ok(serviceName, 'cannot find the default service.name in TelemetryConfig.ts');
+  const serviceName = resource['service.name'] as string;
 
   const prometheus = parseYaml(readFileSync(PROMETHEUS_CONFIG, 'utf8'));
   const promoted: string[] = prometheus.otlp.promote_resource_attributes;
@@ -277,7 +292,7 @@ after(() => rmSync(workDir, { recursive: true, force: true }));
 
 const datasources: Array<Record<string, any>> = parseYaml(readFileSync(DATASOURCES, 'utf8')).datasources;
 const datasourceTypes = new Map(datasources.map((d) => [d.uid as string, d.type as string]));
-const vocabulary = loadVocabulary();
+const vocabulary = await loadVocabulary();
 const dashboards = loadDashboards();
 
 describe('Grafana dashboards', () => {

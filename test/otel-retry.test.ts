@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import grpc from '@grpc/grpc-js';
 import { createTelemetry } from '../src/otel/index.ts';
-import { retryDelayMs } from '../src/otel/internal/OtlpGrpcClient.ts';
+import { retryDelayMs } from '../src/otel/internal/OtlpSignalExporter.ts';
 import { syntheticDetection } from './otelcol/syntheticDetections.ts';
 
 // --- protobuf encoding of google.rpc.Status{code, message, details:[Any{RetryInfo{retry_delay}}]} ---

@@ -1,23 +1,40 @@
-// The agent's telemetry pipeline: detections → OTLP log records + incident-trace spans → on-disk spool → OTLP/gRPC
-// sender with retries; plus the agent's self-metrics (OTLP and optionally a Prometheus scrape endpoint).
+// The agent's telemetry pipeline: detections → the OpenTelemetry logs API (a LoggerProvider whose processor writes
+// each LogRecord to an on-disk spool) and incident-trace spans → the same spool → the stock OTLP/gRPC exporters,
+// with the OTLP retry rules applied by the spool sender; plus the agent's self-metrics (OTLP and optionally a
+// Prometheus scrape endpoint).
 //
-// emit() runs on the kernel event path: it encodes and queues in memory, nothing else. A setImmediate flush writes
-// the queue to the spool in one append; a single sender loop drains the spool oldest-first.
+// emit() runs on the kernel event path: it builds the records and queues them in memory, nothing else. A
+// setImmediate flush writes the queue to the spool in one append; one sender loop per signal drains it oldest-first.
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import grpc from '@grpc/grpc-js';
+import { ROOT_CONTEXT, trace } from '@opentelemetry/api';
+import type { Logger } from '@opentelemetry/api-logs';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
-import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
+import { detectResources, hostDetector, osDetector, processDetector, resourceFromAttributes, type DetectedResource, type Resource, type ResourceDetector } from '@opentelemetry/resources';
+import { LoggerProvider, type LogRecordProcessor, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { MeterProvider, PeriodicExportingMetricReader, type MetricReader } from '@opentelemetry/sdk-metrics';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import type { Detection } from '../detection.ts';
 import packageJson from '../../package.json' with { type: 'json' };
 import { OtelAgentMetrics, type AgentMetrics } from './AgentMetrics.ts';
 import { resolveTelemetryConfig, type ResolvedTelemetryConfig, type TelemetryConfig } from './TelemetryConfig.ts';
 import { IncidentTracker } from './internal/incidents.ts';
-import { OtlpGrpcClient, type SendResult } from './internal/OtlpGrpcClient.ts';
-import { DetectionEncoder } from './internal/records.ts';
+import { OtlpSignalExporter, partialSuccess, type SendResult } from './internal/OtlpSignalExporter.ts';
+import {
+  detectionLogRecord,
+  detectionSpanContext,
+  overflowLogRecord,
+  readableLogRecord,
+  readSpooledLogRecord,
+  readSpooledSpans,
+  spoolLogRecord,
+  spoolSpans,
+  type Origin,
+} from './internal/records.ts';
 import { SignalSpools, SPOOL_KIND_NAME, SpoolKind, type Eviction, type SpoolItem } from './internal/Spool.ts';
 
 export interface TelemetryStatus {
@@ -67,24 +84,24 @@ interface Sender {
   done: Promise<void>;
 }
 
-interface QueuedTelemetry {
-  /** Serialized ExportLogsServiceRequest and ExportTraceServiceRequest; undefined when encoding failed (counted). */
-  log: Uint8Array | undefined;
-  spans: Uint8Array | undefined;
-}
-
 class TelemetryPipeline implements Telemetry {
   readonly metrics: OtelAgentMetrics;
   readonly resource: Resource;
   readonly #config: ResolvedTelemetryConfig;
   readonly #diagnostic: (message: string) => void;
-  readonly #encoder: DetectionEncoder;
+  readonly #logger: Logger;
+  readonly #loggerProvider: LoggerProvider;
+  /** The resource and scope every spooled record is sent under. */
+  readonly #origin: Origin;
   readonly #hostName: string;
   readonly #incidents: IncidentTracker;
   readonly #spool: SignalSpools;
-  readonly #client: OtlpGrpcClient;
+  readonly #logExporter: OtlpSignalExporter<ReadableLogRecord>;
+  readonly #traceExporter: OtlpSignalExporter<ReadableSpan>;
+  readonly #stopDiagnostics: () => void;
   readonly #meterProvider: MeterProvider;
-  #queue: QueuedTelemetry[] = [];
+  /** Spool items emitted since the last flush: a log record and a span batch per detection. */
+  #queue: SpoolItem[] = [];
   #flushScheduled = false;
   #flushWaiters: (() => void)[] = [];
   #drainWaiters: (() => void)[] = [];
@@ -102,12 +119,26 @@ class TelemetryPipeline implements Telemetry {
   constructor(config: ResolvedTelemetryConfig, onDiagnostic: ((message: string) => void) | undefined) {
     this.#config = config;
     this.#diagnostic = onDiagnostic ?? (() => {});
+    this.#stopDiagnostics = partialSuccess.listen(this.#diagnostic);
     fs.mkdirSync(config.stateDir, { recursive: true });
     const attributes = { ...config.resourceAttributes };
     attributes['service.instance.id'] ??= instanceId(config.stateDir);
-    this.resource = resourceFromAttributes(attributes);
-    this.#encoder = new DetectionEncoder(attributes, { name: 'kubesentry', version: packageJson.version });
-    this.#hostName = attributes['host.name'] ?? '';
+    // Detected first, so that configured attributes (OTEL_RESOURCE_ATTRIBUTES, settings) win over detected ones.
+    const detected = detectResources({ detectors: [hostDetector, osDetector, withoutCommandLine(processDetector)] });
+    const detectionResource = detected.merge(resourceFromAttributes(attributes));
+    // The agent's own pod describes the agent, not what it detected: on detection records a resource k8s.pod.name
+    // would read as the workload's (and Loki would index every detection under the agent's pod), so only the
+    // agent's own metrics carry it.
+    this.resource = detectionResource.merge(resourceFromAttributes(config.agentPodAttributes));
+    this.#hostName = attributes['host.name'] ?? os.hostname();
+    const scope = { name: 'kubesentry', version: packageJson.version };
+    this.#origin = { resource: detectionResource, scope };
+    this.#loggerProvider = new LoggerProvider({
+      resource: detectionResource,
+      processors: [new SpoolingLogRecordProcessor((item) => this.#enqueue(item), () => this.persisted())],
+      logRecordLimits: config.logRecordLimits,
+    });
+    this.#logger = this.#loggerProvider.getLogger(scope.name, scope.version);
     this.#incidents = new IncidentTracker(config.incidentQuietWindowMs);
     this.#evictionsFile = path.join(config.stateDir, 'unreported-evictions.json');
     this.#unreportedEvictions = this.#loadUnreportedEvictions();
@@ -142,7 +173,8 @@ class TelemetryPipeline implements Telemetry {
       onEvict: (eviction) => this.#onEvict(eviction),
     });
     this.metrics.observeSpool(() => ({ bytes: this.#spool.bytes, pending: this.#spool.pending }));
-    this.#client = new OtlpGrpcClient(config);
+    this.#logExporter = OtlpSignalExporter.logs(config);
+    this.#traceExporter = OtlpSignalExporter.traces(config);
     // One sender per signal, each with its own linger: log records are the alerts and leave within milliseconds;
     // spans wait longer and go out in a few large requests.
     this.#senders = [
@@ -158,16 +190,17 @@ class TelemetryPipeline implements Telemetry {
         this.#drop('logs', 'shut_down', 1);
         return;
       }
-      if (this.#queue.length >= MAX_QUEUED_DETECTIONS) {
+      if (this.#queue.length >= 2 * MAX_QUEUED_DETECTIONS) {
         this.#drop('logs', 'memory_full', 1);
         this.#drop('traces', 'memory_full', 1);
         return;
       }
       const plan = this.#incidents.plan(d, this.#hostName);
-      this.#enqueue({
-        log: this.#encode('logs', () => this.#encoder.logRequest(d, plan, BigInt(Date.now()) * 1_000_000n)),
-        spans: this.#encode('traces', () => this.#encoder.spanRequest(d, plan)),
-      });
+      this.#encode('logs', () =>
+        // The processor spools it synchronously (SpoolingLogRecordProcessor.onEmit).
+        this.#logger.emit({ ...detectionLogRecord(d), context: trace.setSpanContext(ROOT_CONTEXT, detectionSpanContext(plan)) }),
+      );
+      this.#encode('traces', () => this.#enqueue({ kind: SpoolKind.Traces, payload: spoolSpans(d, plan) }));
     } catch (error) {
       this.#drop('logs', 'encode_error', 1);
       this.#drop('traces', 'encode_error', 1);
@@ -175,13 +208,12 @@ class TelemetryPipeline implements Telemetry {
     }
   }
 
-  #encode(signal: 'logs' | 'traces', encode: () => Uint8Array): Uint8Array | undefined {
+  #encode(signal: 'logs' | 'traces', encode: () => void): void {
     try {
-      return encode();
+      encode();
     } catch (error) {
       this.#drop(signal, 'encode_error', 1);
       this.#lastError = `encode: ${(error as Error).message}`;
-      return undefined;
     }
   }
 
@@ -240,14 +272,16 @@ class TelemetryPipeline implements Telemetry {
       this.#stopping = true;
       for (const sender of this.#senders) sender.wake?.();
       await Promise.all(this.#senders.map((sender) => sender.done));
-      this.#client.close();
+      await this.#loggerProvider.shutdown().catch(() => {});
+      await Promise.all([this.#logExporter.shutdown(), this.#traceExporter.shutdown()]).catch(() => {});
       this.#spool.close();
       await this.#meterProvider.shutdown().catch(() => {});
+      this.#stopDiagnostics();
     })();
     return this.#shutdown;
   }
 
-  #enqueue(item: QueuedTelemetry): void {
+  #enqueue(item: SpoolItem): void {
     this.#queue.push(item);
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
@@ -256,14 +290,9 @@ class TelemetryPipeline implements Telemetry {
   }
 
   #flush(): void {
-    const queued = this.#queue;
+    const items = this.#queue;
     this.#queue = [];
     this.#flushScheduled = false;
-    const items: SpoolItem[] = [];
-    for (const { log, spans } of queued) {
-      if (log) items.push({ kind: SpoolKind.Logs, payload: log });
-      if (spans) items.push({ kind: SpoolKind.Traces, payload: spans });
-    }
     try {
       const refused = this.#spool.append(items);
       if (refused.logs > 0) this.#drop('logs', 'too_large', refused.logs);
@@ -325,8 +354,9 @@ class TelemetryPipeline implements Telemetry {
   async #reportEvictions(): Promise<'none' | 'sent' | SendResult> {
     const report = this.#unreportedEvictions;
     if (!report) return 'none';
-    const payload = Buffer.from(this.#encoder.overflowLogRequest(report, BigInt(Date.now()) * 1_000_000n));
-    const result = await this.#client.send(SpoolKind.Logs, [payload]);
+    const record = readableLogRecord(overflowLogRecord(report, BigInt(Date.now()) * 1_000_000n), this.#origin);
+    await this.#origin.resource.waitForAsyncAttributes?.();
+    const result = await this.#logExporter.send([record]);
     if (result.outcome === 'retry') return result;
     // Evictions that happened while the report was in flight stay for the next report.
     const now = this.#unreportedEvictions!;
@@ -371,7 +401,11 @@ class TelemetryPipeline implements Telemetry {
         if (sender.lingerMs > 0 && !this.#stopping) await this.#pause(sender, sender.lingerMs);
         continue;
       }
-      const result = await this.#client.send(batch.kind, batch.payloads);
+      const { result, unreadable } = await this.#send(batch.kind, batch.payloads);
+      if (unreadable > 0) {
+        this.#drop(signal, 'unreadable', unreadable);
+        this.#diagnostic(`telemetry: ${unreadable} spooled ${signal} items this version cannot read were dropped`);
+      }
       if (result.outcome === 'retry') {
         this.#failed(signal, result.code, result.message);
         // The server's hint wins; otherwise exponential backoff with full jitter so restarted agents don't stampede.
@@ -382,20 +416,48 @@ class TelemetryPipeline implements Telemetry {
       }
       backoffMs = this.#config.initialBackoffMs;
       this.#spool.ack(batch);
+      const sent = batch.payloads.length - unreadable;
       if (result.outcome === 'fatal') {
         this.#failed(signal, result.code, result.message);
-        this.#drop(signal, 'non_retryable', batch.payloads.length);
+        this.#drop(signal, 'non_retryable', sent);
         continue;
       }
       if (this.#consecutiveFailures > 0) this.#diagnostic(`telemetry: export to ${this.#config.target} recovered`);
       this.#consecutiveFailures = 0;
-      this.#delivered[signal] += batch.payloads.length;
-      this.metrics.exported(signal, batch.payloads.length);
+      this.#delivered[signal] += sent;
+      this.metrics.exported(signal, sent);
       if (result.rejected > 0) {
         this.#drop(signal, 'rejected', result.rejected);
         this.#diagnostic(`telemetry: collector rejected ${result.rejected} ${signal} items: ${result.rejectedMessage ?? ''}`);
       }
     }
+  }
+
+  /** Spooled payloads back to SDK records, sent by the signal's stock exporter; unreadable ones are skipped. */
+  async #send(kind: SpoolKind, payloads: Uint8Array[]): Promise<{ result: SendResult; unreadable: number }> {
+    // Detected attributes such as host.id are read asynchronously; the exporters need them settled.
+    await this.#origin.resource.waitForAsyncAttributes?.();
+    let unreadable = 0;
+    const read = <T>(payload: Uint8Array, reader: (payload: Uint8Array, origin: Origin) => T): T | undefined => {
+      try {
+        return reader(payload, this.#origin);
+      } catch {
+        unreadable++;
+        return undefined;
+      }
+    };
+    const ok: SendResult = { outcome: 'ok', rejected: 0 };
+    if (kind === SpoolKind.Logs) {
+      const records: ReadableLogRecord[] = [];
+      for (const p of payloads) {
+        const r = read(p, readSpooledLogRecord);
+        if (r) records.push(r);
+      }
+      return { result: records.length > 0 ? await this.#logExporter.send(records) : ok, unreadable };
+    }
+    const spans: ReadableSpan[] = [];
+    for (const p of payloads) spans.push(...(read(p, readSpooledSpans) ?? []));
+    return { result: spans.length > 0 ? await this.#traceExporter.send(spans) : ok, unreadable };
   }
 
   #failed(signal: 'logs' | 'traces', code: string, message: string): void {
@@ -420,6 +482,43 @@ class TelemetryPipeline implements Telemetry {
       sender.wake = ms === undefined ? done : () => this.#stopping && done();
     });
   }
+}
+
+/** Hands each emitted LogRecord to the spool; the SDK calls onEmit synchronously inside Logger.emit(). */
+class SpoolingLogRecordProcessor implements LogRecordProcessor {
+  readonly #spool: (item: SpoolItem) => void;
+  readonly #persisted: () => Promise<void>;
+
+  constructor(spool: (item: SpoolItem) => void, persisted: () => Promise<void>) {
+    this.#spool = spool;
+    this.#persisted = persisted;
+  }
+
+  onEmit(record: ReadableLogRecord): void {
+    this.#spool({ kind: SpoolKind.Logs, payload: spoolLogRecord(record) });
+  }
+
+  forceFlush(): Promise<void> {
+    return this.#persisted();
+  }
+
+  shutdown(): Promise<void> {
+    return this.#persisted();
+  }
+}
+
+/**
+ * The stock process detector, less the command line: the agent's arguments may carry secrets (an OTLP header
+ * given as a flag), and every detection would repeat them.
+ */
+function withoutCommandLine(detector: ResourceDetector): ResourceDetector {
+  return {
+    detect(config): DetectedResource {
+      const { attributes = {} } = detector.detect(config);
+      const { 'process.command_args': _args, 'process.command_line': _line, ...rest } = attributes;
+      return { attributes: rest };
+    },
+  };
 }
 
 function metadataOf(headers: Record<string, string>): grpc.Metadata {

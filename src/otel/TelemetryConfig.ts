@@ -26,8 +26,13 @@ export interface TelemetryConfig {
   /** Merged over OTEL_RESOURCE_ATTRIBUTES. */
   resourceAttributes?: Record<string, string>;
   hostName?: string;
-  /** k8s.node.name. Env: KUBESENTRY_NODE_NAME or NODE_NAME (downward API). */
+  /** k8s.node.name. Env: KUBESENTRY_NODE_NAME, K8S_NODE_NAME or NODE_NAME (downward API). */
   nodeName?: string;
+  /**
+   * The agent's own pod (k8s.pod.name, k8s.pod.uid, k8s.namespace.name), on the resource of the agent's metrics
+   * only. Env (downward API): K8S_POD_NAME, K8S_POD_UID, K8S_NAMESPACE_NAME.
+   */
+  agentPod?: { name?: string; uid?: string; namespace?: string };
   /** k8s.cluster.name. Env: KUBESENTRY_CLUSTER_NAME. */
   clusterName?: string;
   /** Directory for the export spool and the instance id. Required. */
@@ -87,7 +92,11 @@ export interface ResolvedTelemetryConfig {
   ca?: Buffer;
   clientKey?: Buffer;
   clientCert?: Buffer;
+  /** Configured resource attributes; detected ones (host, os, process) are added under them by the pipeline. */
   resourceAttributes: Record<string, string>;
+  agentPodAttributes: Record<string, string>;
+  /** OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT / _VALUE_LENGTH_LIMIT, as the SDK's LoggerProvider takes them. */
+  logRecordLimits: { attributeCountLimit: number; attributeValueLengthLimit: number };
   stateDir: string;
   spoolMaxBytes: number;
   fsync: FsyncPolicy;
@@ -147,11 +156,23 @@ export function resolveTelemetryConfig(config: TelemetryConfig, serviceVersion: 
   set('service.name', config.serviceName ?? env.OTEL_SERVICE_NAME ?? resourceAttributes['service.name'] ?? 'kubesentry');
   set('service.version', config.serviceVersion ?? resourceAttributes['service.version'] ?? serviceVersion);
   set('host.name', config.hostName ?? resourceAttributes['host.name'] ?? os.hostname());
-  set('host.arch', resourceAttributes['host.arch'] ?? hostArch());
-  set('os.type', resourceAttributes['os.type'] ?? os.platform());
-  set('k8s.node.name', config.nodeName ?? env.KUBESENTRY_NODE_NAME ?? env.NODE_NAME ?? resourceAttributes['k8s.node.name']);
+  set('k8s.node.name', config.nodeName ?? env.KUBESENTRY_NODE_NAME ?? env.K8S_NODE_NAME ?? env.NODE_NAME ?? resourceAttributes['k8s.node.name']);
   set('k8s.cluster.name', config.clusterName ?? env.KUBESENTRY_CLUSTER_NAME ?? resourceAttributes['k8s.cluster.name']);
   if (config.serviceInstanceId) set('service.instance.id', config.serviceInstanceId);
+  const agentPodAttributes: Record<string, string> = {};
+  const setPod = (key: string, value: string | undefined): void => {
+    if (value !== undefined && value !== '') agentPodAttributes[key] = value;
+  };
+  setPod('k8s.pod.name', config.agentPod?.name ?? env.K8S_POD_NAME);
+  setPod('k8s.pod.uid', config.agentPod?.uid ?? env.K8S_POD_UID);
+  setPod('k8s.namespace.name', config.agentPod?.namespace ?? env.K8S_NAMESPACE_NAME);
+  const limit = (name: string, fallback: number): number => {
+    const text = env[name];
+    if (text === undefined || text.trim() === '') return fallback;
+    const n = Number(text);
+    if (!Number.isInteger(n) || n <= 0) throw new TelemetryConfigError(`telemetry: ${name} must be a positive integer, got ${text}`);
+    return n;
+  };
 
   const positive = (value: number | undefined, fallback: number, name: string): number => {
     const v = value ?? fallback;
@@ -181,6 +202,12 @@ export function resolveTelemetryConfig(config: TelemetryConfig, serviceVersion: 
     clientKey: clientKeyFile ? readPem(clientKeyFile, 'client key') : undefined,
     clientCert: clientCertFile ? readPem(clientCertFile, 'client certificate') : undefined,
     resourceAttributes,
+    agentPodAttributes,
+    // The SDK's default of 128 attributes could cut a detection's (the SDK would count, not keep, the rest).
+    logRecordLimits: {
+      attributeCountLimit: limit('OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT', 1024),
+      attributeValueLengthLimit: limit('OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT', Infinity),
+    },
     stateDir,
     spoolMaxBytes: positive(config.spool?.maxBytes, 256 * 1024 * 1024, 'spool.maxBytes'),
     fsync,
@@ -250,8 +277,3 @@ function readPem(file: string, what: string): Buffer {
   }
 }
 
-function hostArch(): string {
-  // host.arch well-known values differ from Node's names for these two.
-  const arch = os.arch();
-  return arch === 'x64' ? 'amd64' : arch === 'ia32' ? 'x86' : arch;
-}
