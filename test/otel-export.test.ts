@@ -24,7 +24,8 @@ describe('OTLP export to a real Collector', () => {
       nodeName: 'node-a',
       clusterName: 'test-cluster',
       metrics: { otlp: false },
-      env: {},
+      // The downward API's view of the agent's own pod.
+      env: { K8S_POD_NAME: 'kubesentry-x7k2p', K8S_POD_UID: 'agent-pod-uid', K8S_NAMESPACE_NAME: 'kubesentry-system' },
     });
   });
 
@@ -59,9 +60,21 @@ describe('OTLP export to a real Collector', () => {
     assert.equal(log.resource['service.name'], 'kubesentry');
     assert.equal(log.resource['k8s.node.name'], 'node-a');
     assert.equal(log.resource['k8s.cluster.name'], 'test-cluster');
-    for (const key of ['service.version', 'service.instance.id', 'host.name', 'host.arch', 'os.type']) {
+    // Detected by the stock host, os and process detectors.
+    for (const key of ['service.version', 'service.instance.id', 'host.name', 'host.arch', 'os.type', 'process.pid', 'process.runtime.name']) {
       assert.ok(log.resource[key], `resource has ${key}`);
     }
+    assert.equal(log.resource['process.pid'], process.pid);
+    assert.equal(log.resource['process.command_args'], undefined, 'the agent\'s arguments (which may hold secrets) are not exported');
+    // The agent's pod describes the agent: on its metrics' resource, never on a detection's (where it would read as
+    // the workload's, and Loki would index the detection under the agent's pod).
+    for (const key of ['k8s.pod.name', 'k8s.pod.uid', 'k8s.namespace.name']) {
+      assert.equal(log.resource[key], undefined, `no ${key} on the detection's resource`);
+    }
+    await telemetry.resource.waitForAsyncAttributes?.();
+    assert.equal(telemetry.resource.attributes['k8s.pod.name'], 'kubesentry-x7k2p');
+    assert.equal(telemetry.resource.attributes['k8s.pod.uid'], 'agent-pod-uid');
+    assert.equal(telemetry.resource.attributes['k8s.namespace.name'], 'kubesentry-system');
   });
 
   test('detections of one container form one trace whose ancestry spans are exported once and parented to the init', async () => {

@@ -9,6 +9,7 @@ import { after, describe, test } from 'node:test';
 import grpc from '@grpc/grpc-js';
 import { createTelemetry } from '../src/otel/index.ts';
 import { retryDelayMs } from '../src/otel/internal/OtlpSignalExporter.ts';
+import { SignalSpools, SpoolKind } from '../src/otel/internal/Spool.ts';
 import { syntheticDetection } from './otelcol/syntheticDetections.ts';
 
 // --- protobuf encoding of google.rpc.Status{code, message, details:[Any{RetryInfo{retry_delay}}]} ---
@@ -32,7 +33,12 @@ function statusWithRetryInfo(code: number, delayMs: number): Buffer {
   return Buffer.concat([intField(1, code), field(2, Buffer.from('memory limit reached')), field(3, any)]);
 }
 
-type Answer = { code: grpc.status; retryDelayMs?: number } | 'ok';
+/** ExportLogsServiceResponse{partial_success: ExportLogsPartialSuccess{rejected_log_records, error_message}}. */
+function partialSuccessResponse(rejected: number, message: string): Buffer {
+  return field(1, Buffer.concat([intField(1, rejected), field(2, Buffer.from(message))]));
+}
+
+type Answer = { code: grpc.status; retryDelayMs?: number } | { rejected: number; message: string } | 'ok';
 
 async function standInCollector(logAnswers: Answer[]): Promise<{ endpoint: string; calls: number[]; server: grpc.Server }> {
   const calls: number[] = [];
@@ -50,6 +56,7 @@ async function standInCollector(logAnswers: Answer[]): Promise<{ endpoint: strin
     if (record) calls.push(Date.now());
     const answer = answers.shift() ?? 'ok';
     if (answer === 'ok') return callback(null, Buffer.alloc(0));
+    if ('rejected' in answer) return callback(null, partialSuccessResponse(answer.rejected, answer.message));
     const metadata = new grpc.Metadata();
     if (answer.retryDelayMs !== undefined) metadata.set('grpc-status-details-bin', statusWithRetryInfo(answer.code, answer.retryDelayMs));
     callback({ code: answer.code, details: 'stand-in refusal', metadata });
@@ -74,10 +81,10 @@ describe('export retry policy', () => {
     for (const c of cleanups.reverse()) await c();
   });
 
-  function telemetryFor(endpoint: string) {
+  function telemetryFor(endpoint: string, stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kubesentry-otel-retry-'))) {
     const t = createTelemetry({
       endpoint,
-      stateDir: fs.mkdtempSync(path.join(os.tmpdir(), 'kubesentry-otel-retry-')),
+      stateDir,
       metrics: { otlp: false },
       // Tiny own backoff, so a delay longer than it can only come from the server's hint.
       export: { initialBackoffMs: 10, maxBackoffMs: 20 },
@@ -129,5 +136,41 @@ describe('export retry policy', () => {
     assert.ok(status.dropped.non_retryable >= 1);
     assert.ok(server.calls.length <= 2, 'a refused batch is not sent again');
     assert.match(status.lastError ?? '', /^(RESOURCE_EXHAUSTED|INVALID_ARGUMENT): stand-in refusal/);
+  });
+
+  test('items the Collector refuses in a partial success are counted as dropped, with its message', async () => {
+    const server = await standInCollector([{ rejected: 2, message: 'two records had invalid attributes' }]);
+    cleanups.push(() => server.server.forceShutdown());
+    const diagnostics: string[] = [];
+    const t = createTelemetry({
+      endpoint: server.endpoint,
+      stateDir: fs.mkdtempSync(path.join(os.tmpdir(), 'kubesentry-otel-retry-')),
+      metrics: { otlp: false },
+      onDiagnostic: (line) => diagnostics.push(line),
+      env: {},
+    });
+    cleanups.push(() => t.shutdown(1));
+    t.emit(syntheticDetection());
+    t.emit(syntheticDetection());
+    t.emit(syntheticDetection());
+    await t.forceFlush(20_000);
+    assert.equal(t.status().dropped.rejected, 2);
+    assert.ok(diagnostics.some((d) => d.includes('rejected 2 logs items: two records had invalid attributes')), diagnostics.join('\n'));
+  });
+
+  test('a spooled item this version cannot read (an older spool format) is dropped and counted, not sent or retried forever', async () => {
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kubesentry-otel-retry-'));
+    // What an agent before the stock exporters spooled: raw ExportLogsServiceRequest protobuf.
+    const legacy = new SignalSpools(path.join(stateDir, 'spool'), { maxBytes: 1 << 20, fsync: 'never', fsyncIntervalMs: 1000, onEvict: () => {} });
+    legacy.append([{ kind: SpoolKind.Logs, payload: Buffer.from([0x0a, 0x03, 0x0a, 0x01, 0x00]) }]);
+    legacy.close();
+    const server = await standInCollector([]);
+    cleanups.push(() => server.server.forceShutdown());
+    const t = telemetryFor(server.endpoint, stateDir);
+    t.emit(syntheticDetection());
+    await t.forceFlush(20_000);
+    assert.equal(t.status().dropped.unreadable, 1);
+    assert.equal(t.status().delivered.logs, 1, 'the readable record behind it is delivered');
+    assert.equal(t.status().pending.logs, 0);
   });
 });
