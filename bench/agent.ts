@@ -48,20 +48,44 @@ const DETECTIONS_PER_SECOND = 100;
 /** After the generator ends, how long detections may take to reach the Collector before they count as lost. */
 const DELIVERY_DEADLINE_MS = 30_000;
 
-/** --quick, and agent flags after `--` (e.g. `-- --kernel.poll-interval-ms 100`) to measure a setting's trade-off. */
-function parseCommandLine(): { quick: boolean; agentArgs: string[] } {
+const USAGE = 'usage: node bench/agent.ts [--quick] [--baseline CHECKOUT [--rounds N] [--ab-only]] [-- agent flags]';
+
+/**
+ * --quick; --baseline: a built checkout of another commit (npm ci && make in it) whose agent is measured against
+ * this one, alternately, in the same run; agent flags after `--` (e.g. `-- --kernel.poll-interval-ms 100`) to
+ * measure a setting's trade-off.
+ */
+function parseCommandLine(): { quick: boolean; baseline?: string; rounds: number; abOnly: boolean; agentArgs: string[] } {
   const separator = process.argv.indexOf('--');
   const own = separator < 0 ? process.argv.slice(2) : process.argv.slice(2, separator);
   try {
-    const { values } = parseArgs({ args: own, options: { quick: { type: 'boolean', default: false } } });
-    return { quick: values.quick!, agentArgs: separator < 0 ? [] : process.argv.slice(separator + 1) };
+    const { values } = parseArgs({
+      args: own,
+      options: {
+        quick: { type: 'boolean', default: false },
+        baseline: { type: 'string' },
+        rounds: { type: 'string', default: '3' },
+        'ab-only': { type: 'boolean', default: false },
+      },
+    });
+    const rounds = Number(values.rounds);
+    if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer, got ${values.rounds}`);
+    const baseline = values.baseline === undefined ? undefined : path.resolve(values.baseline);
+    if (baseline !== undefined && !fs.existsSync(path.join(baseline, 'bin/kubesentry.js'))) {
+      throw new Error(`--baseline ${baseline} is not a kubesentry checkout (no bin/kubesentry.js)`);
+    }
+    if (baseline !== undefined && !fs.existsSync(path.join(baseline, 'build/kubesentry.bpf.o'))) {
+      throw new Error(`--baseline ${baseline} is not built (run npm ci && make in it)`);
+    }
+    if (values['ab-only'] && baseline === undefined) throw new Error('--ab-only needs --baseline');
+    return { quick: values.quick!, baseline, rounds, abOnly: values['ab-only']!, agentArgs: separator < 0 ? [] : process.argv.slice(separator + 1) };
   } catch (error) {
-    console.error(`bench/agent.ts: ${(error as Error).message} (usage: node bench/agent.ts [--quick] [-- agent flags])`);
+    console.error(`bench/agent.ts: ${(error as Error).message} (${USAGE})`);
     process.exit(2);
   }
 }
 
-const { quick, agentArgs } = parseCommandLine();
+const { quick, baseline, rounds, abOnly, agentArgs } = parseCommandLine();
 const LATENCY_SECONDS = quick ? 8 : 20;
 const FOOTPRINT_SECONDS = quick ? 10 : 30;
 const IDLE_SECONDS = quick ? 5 : 10;
@@ -263,11 +287,11 @@ interface Agent {
   stop(): Promise<void>;
 }
 
-async function startAgent(otlpEndpoint: string): Promise<Agent> {
+async function startAgent(otlpEndpoint: string, agentBin = AGENT_BIN): Promise<Agent> {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kubesentry-bench-agent-'));
   const metricsPort = await freeLoopbackPort();
   const proc = spawnBackground(process.execPath, [
-    AGENT_BIN, 'run',
+    agentBin, 'run',
     '--console.enabled', 'false',
     '--otlp.endpoint', otlpEndpoint,
     '--state-dir', stateDir,
@@ -494,6 +518,17 @@ console.log(
     `${os.cpus().length} CPUs, load average ${loadAverage()} (1/5/15 min)`,
 );
 
+if (abOnly) {
+  const collector = await startCollector();
+  try {
+    await compareWithBaseline(baseline!, collector);
+  } finally {
+    await collector.stop();
+  }
+  console.log(`agent bench done; load average ${loadAverage()}`);
+  process.exit(0);
+}
+
 // Baseline 1: the generator's own cost, nothing attached.
 const alone = await runLoad(generator, EVENTS_PER_SECOND, DETECTIONS_PER_SECOND, FOOTPRINT_SECONDS);
 console.log(
@@ -631,8 +666,77 @@ try {
   }
   console.log(`zero-loss maximum: ${Math.round(best)} detections/s (${ending})`);
   reportResult('max_zero_loss', Math.round(best), 'detections/s');
+
+  if (baseline !== undefined) {
+    await running.stop();
+    agent = undefined;
+    await compareWithBaseline(baseline, collector);
+  }
 } finally {
   await agent?.stop();
   await collector.stop();
+}
+
+/**
+ * This build against another, alternately (the order flips every round, so neither always runs on the warmer
+ * machine), each a fresh agent under the full load: CPU as a ratio to the baseline in the same run, and each one's
+ * p99 and RSS against the goals.
+ */
+async function compareWithBaseline(baselineCheckout: string, collector: { endpoint: string; output: CollectorOutput }): Promise<void> {
+  const builds = [
+    { name: 'this build', bin: AGENT_BIN, cpu: [] as number[], p99: [] as number[], rss: [] as number[], lost: 0 },
+    { name: 'baseline', bin: path.join(baselineCheckout, 'bin/kubesentry.js'), cpu: [] as number[], p99: [] as number[], rss: [] as number[], lost: 0 },
+  ];
+  console.log(`A/B against ${baselineCheckout} (${gitDescribe(baselineCheckout)}) vs this build (${gitDescribe(REPO)}): ${rounds} rounds`);
+  for (let round = 0; round < rounds; round++) {
+    for (const build of round % 2 === 0 ? builds : [...builds].reverse()) {
+      const measured = await startAgent(collector.endpoint, build.bin);
+      try {
+        // Settle after the load of the kernel programs, as the main phases do with their idle baseline.
+        await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
+        const { footprint, value: run } = await measureFootprint(measured.pid, () =>
+          runLoad(generator, EVENTS_PER_SECOND, DETECTIONS_PER_SECOND, FOOTPRINT_SECONDS),
+        );
+        const got = await delivered(collector.output, run);
+        const p99 = percentile(latencies(got).total, 99);
+        build.cpu.push(footprint.cpuPercent);
+        build.p99.push(p99);
+        build.rss.push(footprint.rssMaxMb);
+        build.lost += run.detections - got.length;
+        console.log(
+          `  round ${round + 1}, ${build.name}: CPU ${footprint.cpuPercent.toFixed(2)}% of a core, p99 ${p99.toFixed(1)} ms, ` +
+            `RSS max ${footprint.rssMaxMb.toFixed(1)} MB; ${describeDelivery(run, got)}; ${footprint.threads}; load average ${loadAverage()}`,
+        );
+      } finally {
+        await measured.stop();
+      }
+    }
+  }
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const [candidate, base] = builds;
+  for (const build of builds) {
+    console.log(
+      `  ${build.name}: CPU median ${median(build.cpu).toFixed(2)}% (${build.cpu.map((c) => c.toFixed(2)).join(', ')}), ` +
+        `p99 median ${median(build.p99).toFixed(1)} ms, RSS max ${Math.max(...build.rss).toFixed(1)} MB, ${build.lost} detections lost`,
+    );
+  }
+  const ratio = median(candidate.cpu) / median(base.cpu);
+  console.log(`  CPU this build / baseline: x${ratio.toFixed(2)} (median of ${rounds} rounds each, under ${EVENTS_PER_SECOND} events/s + ${DETECTIONS_PER_SECOND} detections/s)`);
+  reportResult('ab.cpu_ratio', ratio, 'x');
+  reportResult('ab.cpu', median(candidate.cpu), '%core');
+  reportResult('ab.baseline_cpu', median(base.cpu), '%core');
+  reportResult('ab.p99', median(candidate.p99), 'ms', { op: '<=', value: LATENCY_GOAL_MS });
+  reportResult('ab.baseline_p99', median(base.p99), 'ms', { op: '<=', value: LATENCY_GOAL_MS });
+  reportResult('ab.rss_max', Math.max(...candidate.rss), 'MB', { op: '<=', value: RSS_GOAL_MB });
+  reportResult('ab.baseline_rss_max', Math.max(...base.rss), 'MB', { op: '<=', value: RSS_GOAL_MB });
+  reportResult('ab.lost', candidate.lost, 'detections', { op: '<=', value: 0 });
+}
+
+function gitDescribe(checkout: string): string {
+  try {
+    return execFileSync('git', ['-C', checkout, 'log', '-1', '--format=%h %s'], { encoding: 'utf8' }).trim().slice(0, 80);
+  } catch {
+    return 'not a git checkout';
+  }
 }
 console.log(`agent bench done; load average ${loadAverage()}`);

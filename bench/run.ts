@@ -19,6 +19,8 @@ interface Bench {
   /** One line for the listing and the README. */
   what: string;
   quickArgs: string[];
+  /** Takes --baseline CHECKOUT (another built checkout, measured against this one in the same run). */
+  comparesBaseline?: boolean;
   /** Longest full run allowed on a loaded 2-core machine before it counts as hung. */
   timeoutMs: number;
 }
@@ -27,9 +29,10 @@ const BENCHES: readonly Bench[] = [
   { name: 'decoder', what: 'ring-buffer record decoding, records/s on one core', quickArgs: [], timeoutMs: 120_000 },
   { name: 'detectors', what: 'detector engine on a benign stream, events per CPU-second', quickArgs: [], timeoutMs: 120_000 },
   { name: 'kernel', what: 'kernel → JS throughput and per-syscall cost of the BPF programs (root)', quickArgs: ['--throughput-only'], timeoutMs: 300_000 },
+  { name: 'encoding', what: 'CPU per detection of the export encoding (stock path; against a hand encoder with --baseline)', quickArgs: ['--detections', '5000'], comparesBaseline: true, timeoutMs: 180_000 },
   { name: 'otel', what: 'OTLP export to a real Collector: latency at 100/s, burst drain rate', quickArgs: ['--seconds', '3', '--burst', '5000'], timeoutMs: 300_000 },
   { name: 'k8s-memory', what: 'pod informer cache memory for 110 realistic pods', quickArgs: [], timeoutMs: 180_000 },
-  { name: 'agent', what: 'the real agent: kernel → Collector latency, footprint under load, zero-loss maximum (root)', quickArgs: ['--quick'], timeoutMs: 900_000 },
+  { name: 'agent', what: 'the real agent: kernel → Collector latency, footprint under load, zero-loss maximum (root); A/B with --baseline', quickArgs: ['--quick'], comparesBaseline: true, timeoutMs: 1_800_000 },
 ];
 
 interface Outcome {
@@ -57,9 +60,9 @@ function selectBenches(only: string | undefined): readonly Bench[] {
   return BENCHES.filter((b) => names.includes(b.name));
 }
 
-function runBench(bench: Bench, quick: boolean): Promise<Outcome> {
+function runBench(bench: Bench, quick: boolean, baseline: string | undefined): Promise<Outcome> {
   const file = fileURLToPath(new URL(`./${bench.name}.ts`, import.meta.url));
-  const args = [file, ...(quick ? bench.quickArgs : [])];
+  const args = [file, ...(quick ? bench.quickArgs : []), ...(baseline !== undefined && bench.comparesBaseline ? ['--baseline', baseline] : [])];
   const started = performance.now();
   const results: Result[] = [];
   return new Promise((resolve) => {
@@ -113,7 +116,12 @@ function summary(outcomes: readonly Outcome[]): string {
 function parseFlags() {
   try {
     return parseArgs({
-      options: { only: { type: 'string' }, quick: { type: 'boolean', default: false }, list: { type: 'boolean', default: false } },
+      options: {
+        only: { type: 'string' },
+        quick: { type: 'boolean', default: false },
+        list: { type: 'boolean', default: false },
+        baseline: { type: 'string' },
+      },
       strict: true,
     }).values;
   } catch (error) {
@@ -132,7 +140,7 @@ console.log(`benchmarks on ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'u
 const outcomes: Outcome[] = [];
 for (const bench of selected) {
   console.log(`\n=== ${bench.name}: ${bench.what} (load average ${loadAverage()})`);
-  const outcome = await runBench(bench, values.quick!);
+  const outcome = await runBench(bench, values.quick!, values.baseline);
   if (outcome.crashed) console.log(`=== ${bench.name} FAILED: ${outcome.status}`);
   outcomes.push(outcome);
 }
