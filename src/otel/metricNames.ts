@@ -27,7 +27,7 @@ export const MetricAttribute = {
   severity: 'kubesentry.detection.severity',
   /** OTLP signal the spool item belongs to: logs | traces. */
   signal: 'kubesentry.otel.signal',
-  /** Why telemetry was dropped without eviction: rejected | non_retryable | too_large | memory_full | encode_error | spool_error | shut_down. */
+  /** Why telemetry was dropped without eviction: rejected | non_retryable | unreadable | too_large | memory_full | encode_error | spool_error | shut_down. */
   dropReason: 'kubesentry.drop.reason',
   output: 'kubesentry.output',
 } as const;
