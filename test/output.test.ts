@@ -67,6 +67,16 @@ describe('console output', () => {
       assert.ok(lines[0].includes('via /tmp/\\u202egnp.sh'), 'the summary is escaped too');
     }
   });
+
+  it('shows rules disabled after errors on the status line', () => {
+    const err = new Capture(true);
+    const console = new ConsoleOutput(new Capture(true), err, 'info');
+    const snapshot = { eventsPerSecond: 10, kernelDrops: 0n, containers: 1, processes: 2, detections: 3 };
+    console.status({ ...snapshot, disabledRules: [] });
+    assert.doesNotMatch(err.text, /DISABLED/);
+    console.status({ ...snapshot, disabledRules: ['KS-ESC-005', 'KS-MIN-001'] });
+    assert.match(err.text, /DISABLED rules KS-ESC-005,KS-MIN-001$/);
+  });
 });
 
 describe('the agent log', () => {

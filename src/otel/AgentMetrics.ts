@@ -16,6 +16,10 @@ export interface AgentMetrics {
   k8sMetadataMiss(count?: number): void;
   runtimeMetadataMiss(count?: number): void;
   detectorStateEvicted(rule: string, count: number): void;
+  /** Events a rule threw on (pass the delta since the last read). */
+  detectorError(rule: string, count: number): void;
+  /** Every enabled rule, true for those disabled after repeated errors; read at collection time. */
+  setDetectorsDisabled(disabled: ReadonlyMap<string, boolean>): void;
   outputError(output: string, count: number): void;
   setProcessTableSize(size: number): void;
   setContainerCacheSize(size: number): void;
@@ -34,6 +38,7 @@ export class OtelAgentMetrics implements AgentMetrics, ExportMetricsRecorder {
   readonly #counters = new Map<string, Counter>();
   #processTableSize = 0;
   #containerCacheSize = 0;
+  #detectorsDisabled: ReadonlyMap<string, boolean> = new Map();
   #spool: () => { bytes: number; pending: { logs: number; traces: number } } = () => ({
     bytes: 0,
     pending: { logs: 0, traces: 0 },
@@ -54,6 +59,9 @@ export class OtelAgentMetrics implements AgentMetrics, ExportMetricsRecorder {
     };
     gauge(MetricNames.processTableSize, () => [[this.#processTableSize]]);
     gauge(MetricNames.containerCacheSize, () => [[this.#containerCacheSize]]);
+    gauge(MetricNames.detectorDisabled, () =>
+      [...this.#detectorsDisabled].map(([rule, disabled]) => [disabled ? 1 : 0, { [MetricAttribute.ruleName]: rule }]),
+    );
     gauge(MetricNames.spoolBytes, () => [[this.#spool().bytes]]);
     gauge(MetricNames.exportQueueDepth, () => {
       const { pending } = this.#spool();
@@ -94,6 +102,14 @@ export class OtelAgentMetrics implements AgentMetrics, ExportMetricsRecorder {
 
   detectorStateEvicted(rule: string, count: number): void {
     this.#add(MetricNames.detectorStateEvictions, count, { [MetricAttribute.ruleName]: rule });
+  }
+
+  detectorError(rule: string, count: number): void {
+    this.#add(MetricNames.detectorErrors, count, { [MetricAttribute.ruleName]: rule });
+  }
+
+  setDetectorsDisabled(disabled: ReadonlyMap<string, boolean>): void {
+    this.#detectorsDisabled = disabled;
   }
 
   outputError(output: string, count: number): void {
@@ -138,6 +154,8 @@ export const noopAgentMetrics: AgentMetrics = {
   k8sMetadataMiss() {},
   runtimeMetadataMiss() {},
   detectorStateEvicted() {},
+  detectorError() {},
+  setDetectorsDisabled() {},
   outputError() {},
   setProcessTableSize() {},
   setContainerCacheSize() {},

@@ -156,6 +156,22 @@ export const MetricNames = {
     description: 'Multi-step detector state forgotten to stay bounded; a later step of that attack may go unreported.',
     attributes: [MetricAttribute.ruleName],
   },
+  detectorErrors: {
+    name: 'kubesentry.detector.errors',
+    prometheus: 'kubesentry_detector_errors_total',
+    kind: 'counter',
+    unit: '{event}',
+    description: 'Events on which a rule threw; that rule produced nothing for the event, the other rules ran as usual.',
+    attributes: [MetricAttribute.ruleName],
+  },
+  detectorDisabled: {
+    name: 'kubesentry.detector.disabled',
+    prometheus: 'kubesentry_detector_disabled',
+    kind: 'gauge',
+    unit: '{rule}',
+    description: 'One series per enabled rule: 1 once the rule threw on RULE_ERROR_LIMIT events in a row and was taken out of service until the next rules reload (the agent is blind to what it detects), 0 otherwise.',
+    attributes: [MetricAttribute.ruleName],
+  },
   outputErrors: {
     name: 'kubesentry.output.errors',
     prometheus: 'kubesentry_output_errors_total',

@@ -22,6 +22,8 @@ export interface StatusSnapshot {
   containers: number;
   processes: number;
   detections: number;
+  /** Rules the engine took out of service after repeated errors. */
+  disabledRules: readonly string[];
 }
 
 function text(value: AttributeValue | undefined): string {
@@ -59,7 +61,8 @@ export class ConsoleOutput {
   status(s: StatusSnapshot): void {
     const line =
       `events/s ${Math.round(s.eventsPerSecond)}  drops ${s.kernelDrops}  containers ${s.containers}  ` +
-      `processes ${s.processes}  detections ${s.detections}`;
+      `processes ${s.processes}  detections ${s.detections}` +
+      (s.disabledRules.length > 0 ? `  DISABLED rules ${escapeForTerminal(s.disabledRules.join(','))}` : '');
     if (this.#err.isTTY) {
       this.#err.write(`\r\x1b[2K${line}`);
       this.#statusShown = true;
