@@ -263,6 +263,7 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
   const reportedEvictions = new Map<string, number>();
   const reportedRuleErrors = new Map<string, number>();
   let reportedWriteErrors = 0;
+  const reportedOversized = { kubernetes: 0, runtime: 0 };
   const recordsByTypeSeen = new Array<number>(pipeline.decoderStats.recordsByType.length).fill(0);
   const tick = () => {
     const now = performance.now();
@@ -301,6 +302,11 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
         if (engine.isEnabled(rule.id) || engine.disabledRules.has(rule.id)) disabled.set(rule.id, engine.disabledRules.has(rule.id));
       }
       metrics.setDetectorsDisabled(disabled);
+      const oversized = { kubernetes: k8s?.counters().informer?.oversized ?? 0, runtime: runtime.counters.oversized };
+      for (const source of ['kubernetes', 'runtime'] as const) {
+        metrics.metadataOversized(source, oversized[source] - reportedOversized[source]);
+        reportedOversized[source] = oversized[source];
+      }
       const writeErrors = jsonlOutputs.reduce((sum, o) => sum + o.writeErrors, 0);
       if (writeErrors > reportedWriteErrors) metrics.outputError('jsonl', writeErrors - reportedWriteErrors);
       reportedWriteErrors = writeErrors;

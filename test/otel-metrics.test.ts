@@ -43,6 +43,7 @@ describe('agent metrics', () => {
     m.detectorStateEvicted('KS-ESC-001', 2);
     m.outputError('jsonl', 1);
     m.detectorError('KS-ESC-005', 4);
+    m.metadataOversized('runtime', 2);
     m.setDetectorsDisabled(new Map([['KS-ESC-005', true], ['KS-ESC-001', false]]));
     m.setProcessTableSize(42);
     m.setContainerCacheSize(7);
@@ -73,6 +74,7 @@ describe('agent metrics', () => {
     assert.equal(sample(MetricNames.detectorStateEvictions.prometheus, 'security_rule_name="KS-ESC-001"'), 2);
     assert.equal(sample(MetricNames.outputErrors.prometheus, 'kubesentry_output="jsonl"'), 1);
     assert.equal(sample(MetricNames.detectorErrors.prometheus, 'security_rule_name="KS-ESC-005"'), 4);
+    assert.equal(sample(MetricNames.metadataOversized.prometheus, 'kubesentry_metadata_source="runtime"'), 2);
     assert.equal(sample(MetricNames.detectorDisabled.prometheus, 'security_rule_name="KS-ESC-005"'), 1);
     assert.equal(sample(MetricNames.detectorDisabled.prometheus, 'security_rule_name="KS-ESC-001"'), 0);
     assert.equal(sample(MetricNames.processTableSize.prometheus), 42);

@@ -15,6 +15,8 @@ export interface AgentMetrics {
   detection(rule: string, severity: Severity): void;
   k8sMetadataMiss(count?: number): void;
   runtimeMetadataMiss(count?: number): void;
+  /** Metadata responses refused for their size; source is kubernetes | runtime. */
+  metadataOversized(source: 'kubernetes' | 'runtime', count: number): void;
   detectorStateEvicted(rule: string, count: number): void;
   /** Events a rule threw on (pass the delta since the last read). */
   detectorError(rule: string, count: number): void;
@@ -100,6 +102,10 @@ export class OtelAgentMetrics implements AgentMetrics, ExportMetricsRecorder {
     this.#add(MetricNames.runtimeMetadataMisses, count);
   }
 
+  metadataOversized(source: 'kubernetes' | 'runtime', count: number): void {
+    this.#add(MetricNames.metadataOversized, count, { [MetricAttribute.metadataSource]: source });
+  }
+
   detectorStateEvicted(rule: string, count: number): void {
     this.#add(MetricNames.detectorStateEvictions, count, { [MetricAttribute.ruleName]: rule });
   }
@@ -153,6 +159,7 @@ export const noopAgentMetrics: AgentMetrics = {
   detection() {},
   k8sMetadataMiss() {},
   runtimeMetadataMiss() {},
+  metadataOversized() {},
   detectorStateEvicted() {},
   detectorError() {},
   setDetectorsDisabled() {},
