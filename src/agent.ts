@@ -8,15 +8,17 @@ import { readFileSync, watchFile, unwatchFile } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { AgentConfig } from './config.ts';
 import type { Detection } from './detection.ts';
-import { DetectorEngine, RulesConfigError, type AgentContext, type DetectorEvent } from './detectors/index.ts';
+import { DetectorEngine, RULE_ERROR_LIMIT, RulesConfigError, type AgentContext, type DetectorEvent, type RuleFailure } from './detectors/index.ts';
 import type { KubernetesMetadata } from './k8s/index.ts';
 import { ContainerRuntimeMetadata } from './k8s/ContainerRuntimeMetadata.ts';
 import { createLogger, type Logger } from './log.ts';
 import type { Telemetry } from './otel/index.ts';
 import { ConsoleOutput } from './output/ConsoleOutput.ts';
 import { JsonlOutput } from './output/JsonlOutput.ts';
+import { escapeForTerminal } from './output/escape.ts';
 import { AgentStartError, openPipeline, type Pipeline } from './pipeline.ts';
 import { ContainerCpuSampler } from './receiver/ContainerCpuSampler.ts';
+import { RateLimitedLog } from './receiver/RateLimiter.ts';
 import { EventTypeName, type KernelEvent } from './receiver/events.ts';
 import type { ContainerIdentity } from './receiver/identity.ts';
 
@@ -52,9 +54,22 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
   const log = createLogger(config.logLevel);
   const nodeName = config.nodeName || process.env.K8S_NODE_NAME || process.env.NODE_NAME || hostname();
 
+  // A rule an attacker can make throw at will must not flood the log; the disabling is always told.
+  const ruleFailureLog = new RateLimitedLog((m) => log.warn(m));
+  const onRuleFailure = (f: RuleFailure) => {
+    const event = EventTypeName[f.eventType as keyof typeof EventTypeName] ?? String(f.eventType);
+    if (f.disabled) {
+      log.error(
+        `rule ${f.rule} disabled: it threw on ${f.consecutive} events in a row, its detections are not produced until ` +
+          `the rules are reloaded (SIGHUP): ${f.message}`,
+      );
+    } else {
+      ruleFailureLog.warn(`rule ${f.rule} threw on a ${event} event (${f.consecutive} in a row, disabled at ${RULE_ERROR_LIMIT}): ${f.message}`);
+    }
+  };
   let engine: DetectorEngine;
   try {
-    engine = new DetectorEngine(loadRules(config));
+    engine = new DetectorEngine(loadRules(config), undefined, { onRuleFailure });
   } catch (e) {
     if (e instanceof RulesConfigError) throw new AgentStartError(`rules: ${e.message}`);
     throw e;
@@ -246,7 +261,9 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
   const reportedDrops = new Map<string, bigint>();
   const reportedDecoder = { unknown_type: 0, size_mismatch: 0, truncated: 0, bad_size: 0 } as Record<string, number>;
   const reportedEvictions = new Map<string, number>();
+  const reportedRuleErrors = new Map<string, number>();
   let reportedWriteErrors = 0;
+  const reportedOversized = { kubernetes: 0, runtime: 0 };
   const recordsByTypeSeen = new Array<number>(pipeline.decoderStats.recordsByType.length).fill(0);
   const tick = () => {
     const now = performance.now();
@@ -276,6 +293,19 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
         const delta = counters.stateEvictions - (reportedEvictions.get(rule) ?? 0);
         if (delta > 0) metrics.detectorStateEvicted(rule, delta);
         reportedEvictions.set(rule, counters.stateEvictions);
+        const errors = counters.errors - (reportedRuleErrors.get(rule) ?? 0);
+        if (errors > 0) metrics.detectorError(rule, errors);
+        reportedRuleErrors.set(rule, counters.errors);
+      }
+      const disabled = new Map<string, boolean>();
+      for (const rule of engine.rules) {
+        if (engine.isEnabled(rule.id) || engine.disabledRules.has(rule.id)) disabled.set(rule.id, engine.disabledRules.has(rule.id));
+      }
+      metrics.setDetectorsDisabled(disabled);
+      const oversized = { kubernetes: k8s?.counters().informer?.oversized ?? 0, runtime: runtime.counters.oversized };
+      for (const source of ['kubernetes', 'runtime'] as const) {
+        metrics.metadataOversized(source, oversized[source] - reportedOversized[source]);
+        reportedOversized[source] = oversized[source];
       }
       const writeErrors = jsonlOutputs.reduce((sum, o) => sum + o.writeErrors, 0);
       if (writeErrors > reportedWriteErrors) metrics.outputError('jsonl', writeErrors - reportedWriteErrors);
@@ -289,12 +319,13 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
       containers: pipeline.containers.containerCount,
       processes: pipeline.processes.size,
       detections,
+      disabledRules: [...engine.disabledRules.keys()],
     });
   };
   const interval = config.console.statusIntervalMs || 5000;
   const ticker = setInterval(tick, interval);
 
-  const health = config.health.listen ? serveHealth(config.health.listen, () => !stopped, log) : undefined;
+  const health = config.health.listen ? serveHealth(config.health.listen, () => !stopped, () => degradation(engine), log) : undefined;
 
   let stopped = false;
   let resolveDone!: (code: number) => void;
@@ -328,13 +359,23 @@ function splitHostPort(listen: string): [string, number] {
   return [listen.slice(0, i) || '0.0.0.0', port];
 }
 
-/** /healthz: the process is alive. /readyz: the kernel programs are attached and the pipeline runs. */
-function serveHealth(listen: string, ready: () => boolean, log: Logger): Server {
+/** What the agent is blind to while running: one line each, for /readyz. */
+export function degradation(engine: DetectorEngine): string[] {
+  return [...engine.disabledRules].map(([rule, error]) => `rule ${rule} disabled after repeated errors: ${error}`);
+}
+
+/**
+ * /healthz: the process is alive. /readyz: the kernel programs are attached and the pipeline runs; its body adds a
+ * line per degradation (e.g. a rule disabled after errors). Still 200 then: the other rules run, and a restart
+ * would not bring the rule back sooner than a reload.
+ */
+export function serveHealth(listen: string, ready: () => boolean, degraded: () => string[], log: Logger): Server {
   const [host, port] = splitHostPort(listen);
   const server = createServer((req, res) => {
     const ok = req.url === '/healthz' ? true : req.url === '/readyz' ? ready() : undefined;
     res.statusCode = ok === undefined ? 404 : ok ? 200 : 503;
-    res.end(ok === undefined ? 'not found\n' : ok ? 'ok\n' : 'not ready\n');
+    const detail = req.url === '/readyz' ? degraded().map((line) => `${escapeForTerminal(line)}\n`).join('') : '';
+    res.end(ok === undefined ? 'not found\n' : ok ? `ok\n${detail}` : `not ready\n${detail}`);
   });
   server.on('error', (e) => log.error(`health endpoint ${listen}: ${e.message}`));
   server.listen(port, host);

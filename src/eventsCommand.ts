@@ -8,6 +8,7 @@ import { createLogger } from './log.ts';
 import { openPipeline, type Pipeline } from './pipeline.ts';
 import { EventType, EventTypeName, type KernelEvent } from './receiver/events.ts';
 import { rfc3339Nano } from './clock.ts';
+import { stringifyForTerminal } from './output/escape.ts';
 
 function parseFilters(args: string[]): { types: Set<number> | null; container: string } {
   let types: Set<number> | null = null;
@@ -53,7 +54,7 @@ export async function runEvents(config: AgentConfig, args: string[]): Promise<nu
       ...event,
       container: identity ? { id: identity.id, runtime: identity.runtime, podUid: identity.podUid } : null,
     };
-    process.stdout.write(JSON.stringify(line, jsonValue) + '\n');
+    process.stdout.write(stringifyForTerminal(line, jsonValue) + '\n');
   };
   pipeline = await openPipeline({ config, log, pathPatterns: sensitivePathPatterns(), onEvent });
   await new Promise<void>((resolve) => {

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { KubernetesMetadata, type KubernetesMetadataOptions } from '../src/k8s/KubernetesMetadata.ts';
+import { MAX_LIST_RESPONSE_BYTES, MAX_WATCH_EVENT_BYTES } from '../src/k8s/internal/ApiReader.ts';
 import type { PodAttributes, ReleaseOutcome } from '../src/k8s/index.ts';
 import { FakeApiServer, podFixture, TEST_TOKEN, type PodFixtureOptions } from './helpers/apiserver.ts';
 import { waitFor } from './helpers/wait.ts';
@@ -454,5 +455,49 @@ describe('credentials', () => {
   test('a kubeconfig path that does not exist is a one-line error', () => {
     assert.throws(() => startMetadata({ kubeconfigPath: '/nonexistent/kubeconfig' }),
       { message: 'kubeconfig /nonexistent/kubeconfig does not exist' });
+  });
+});
+
+describe('bodies from the API server are bounded', () => {
+  /** A pod whose JSON is about `bytes` long (an annotation carries the bulk). */
+  const bulkyPod = (uid: string, name: string, bytes: number) => {
+    const pod = webPod({ uid, name, owner: undefined });
+    (pod.metadata.annotations as Record<string, string>)['example.com/bulk'] = 'x'.repeat(bytes);
+    return pod;
+  };
+
+  test('a list page over the limit is asked again with half the pods per page, and the node still syncs', async () => {
+    // Two pods per page is over the limit, one is not.
+    const size = Math.ceil(MAX_LIST_RESPONSE_BYTES * 0.6);
+    server.addPod(bulkyPod('uid-bulky-1', 'bulky-1', size));
+    server.addPod(bulkyPod('uid-bulky-2', 'bulky-2', size));
+    server.addPod(bulkyPod('uid-bulky-3', 'bulky-3', size));
+    const log = new RecordingLog();
+    const metadata = startMetadata({ listPageSize: 2, log });
+    await synced(metadata);
+    for (const uid of ['uid-bulky-1', 'uid-bulky-2', 'uid-bulky-3']) {
+      assert.equal(typeof metadata.enricher.enrich(uid, CONTAINER_A), 'object', uid);
+    }
+    assert.equal(metadata.counters().informer!.oversized, 1);
+    assert.ok(log.lines.some((l) => /^warn k8s: GET \/api\/v1\/pods: response larger than \d+ bytes, refused; listing 1 pods per page/.test(l)), log.lines.join('\n'));
+  });
+
+  test('a watch event line that never ends is cut at the limit, counted, and the informer relists', async () => {
+    const metadata = startMetadata({ log: new RecordingLog() });
+    await synced(metadata);
+    await waitFor(() => server.openWatchCount === 1, { what: 'the watch to open' });
+    const listsBefore = server.requests.list;
+    // A line just short of the limit that never ends; the next event (a new pod) runs it over, so that event is lost
+    // with it and only a relist can show the pod.
+    const chunk = Buffer.alloc(64 << 10, 'x');
+    let sent = 0;
+    for (; sent + chunk.length < MAX_WATCH_EVENT_BYTES - 1024; sent += chunk.length) server.writeToWatches(chunk);
+    server.writeToWatches(Buffer.alloc(MAX_WATCH_EVENT_BYTES - 1024 - sent, 'x'));
+    server.addPod(webPod({ uid: 'uid-after-refusal', owner: undefined }));
+    await waitFor(() => metadata.counters().informer!.oversized === 1, { what: 'the line to be refused' });
+    await waitFor(() => server.requests.list > listsBefore, { what: 'a relist' });
+    await waitFor(() => typeof metadata.enricher.enrich('uid-after-refusal', CONTAINER_A) === 'object', { what: 'the pod from the relist' });
+    await waitFor(() => server.openWatchCount === 1, { what: 'a new watch' });
+    assert.equal(metadata.state, 'synced');
   });
 });

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ContainerRuntimeMetadata, type RuntimeReleaseOutcome } from '../src/k8s/ContainerRuntimeMetadata.ts';
+import { ContainerRuntimeMetadata, MAX_RUNTIME_ANSWER_BYTES, type RuntimeReleaseOutcome } from '../src/k8s/ContainerRuntimeMetadata.ts';
 import type { PodAttributes } from '../src/k8s/attributes.ts';
 import { startContainer, TEST_IMAGE, type Container } from './helpers/podman.ts';
 import { runOrThrow, spawnBackground, type BackgroundProcess } from './helpers/run.ts';
@@ -86,6 +86,44 @@ describe('container runtime API', () => {
       assert.equal(runtime.counters.errors, 1);
       assert.equal(runtime.lookup(container.id), 'pending', 'a failure is not cached');
     } finally {
+      server.close();
+    }
+  });
+
+  test('an answer larger than the limit is refused, counted and released bare; the socket is asked again later', async () => {
+    const bigSocket = join(dir, 'big.sock');
+    const { createServer } = await import('node:http');
+    let served = 0;
+    // A runtime that answers with an endless body: an inspect JSON whose Name never ends, sent without a length.
+    const server = createServer((_request, response) => {
+      served += 1;
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.write('{"Id":"x","Name":"');
+      const chunk = 'n'.repeat(64 << 10);
+      const more = () => {
+        while (!response.destroyed && response.write(chunk));
+        if (!response.destroyed) response.once('drain', more);
+      };
+      more();
+    });
+    await new Promise<void>((resolve) => server.listen(bigSocket, resolve));
+    try {
+      const log: string[] = [];
+      const runtime = new ContainerRuntimeMetadata({ socketPath: bigSocket, log: { info() {}, warn: (m) => log.push(m) } });
+      const released = holdOnce(runtime, container.id);
+      await waitFor(() => released.calls > 0, { what: 'the refused answer to release the hold' });
+      assert.equal(released.outcome, 'bare');
+      assert.deepEqual(released.attributes, { 'container.id': container.id });
+      assert.equal(runtime.counters.oversized, 1);
+      assert.equal(runtime.counters.errors, 1);
+      assert.match(log.join('\n'), new RegExp(`response larger than ${MAX_RUNTIME_ANSWER_BYTES} bytes, refused`));
+      assert.equal(runtime.lookup(container.id), 'pending', 'a refusal is not cached');
+      const again = holdOnce(runtime, container.id);
+      await waitFor(() => again.calls > 0, { what: 'the second hold' });
+      assert.equal(served, 2);
+      assert.equal(runtime.counters.oversized, 2);
+    } finally {
+      server.closeAllConnections();
       server.close();
     }
   });

@@ -42,6 +42,9 @@ describe('agent metrics', () => {
     m.runtimeMetadataMiss();
     m.detectorStateEvicted('KS-ESC-001', 2);
     m.outputError('jsonl', 1);
+    m.detectorError('KS-ESC-005', 4);
+    m.metadataOversized('runtime', 2);
+    m.setDetectorsDisabled(new Map([['KS-ESC-005', true], ['KS-ESC-001', false]]));
     m.setProcessTableSize(42);
     m.setContainerCacheSize(7);
     m.detection('cryptominer_stratum_connect', 'high');
@@ -70,6 +73,10 @@ describe('agent metrics', () => {
     assert.equal(sample(MetricNames.runtimeMetadataMisses.prometheus), 1);
     assert.equal(sample(MetricNames.detectorStateEvictions.prometheus, 'security_rule_name="KS-ESC-001"'), 2);
     assert.equal(sample(MetricNames.outputErrors.prometheus, 'kubesentry_output="jsonl"'), 1);
+    assert.equal(sample(MetricNames.detectorErrors.prometheus, 'security_rule_name="KS-ESC-005"'), 4);
+    assert.equal(sample(MetricNames.metadataOversized.prometheus, 'kubesentry_metadata_source="runtime"'), 2);
+    assert.equal(sample(MetricNames.detectorDisabled.prometheus, 'security_rule_name="KS-ESC-005"'), 1);
+    assert.equal(sample(MetricNames.detectorDisabled.prometheus, 'security_rule_name="KS-ESC-001"'), 0);
     assert.equal(sample(MetricNames.processTableSize.prometheus), 42);
     assert.equal(sample(MetricNames.containerCacheSize.prometheus), 7);
     assert.equal(sample(MetricNames.detections.prometheus, 'security_rule_name="cryptominer_stratum_connect"'), 1);

@@ -6,6 +6,7 @@ import { SyntheticEventType, type DetectorEventType, type RuleMetadata } from '.
 import { allDetectors } from './registry.ts';
 import { sensitivePathPatterns } from './paths.ts';
 import { DEFAULT_SETTINGS } from './config.ts';
+import { RULE_ERROR_LIMIT } from './engine.ts';
 
 function eventName(type: DetectorEventType): string {
   if (type === SyntheticEventType.ContainerCpuSample) return 'container_cpu_sample (synthetic)';
@@ -54,6 +55,13 @@ export function renderDetectionDocs(): string {
       'finding may raise it (stated in the trigger), and `rules.<id>.severity` in the rules configuration ' +
       'replaces the base. Exceptions (`namespaces`, `images`, `executables`, `parentExecutables`) and settings are ' +
       'described in `src/detectors/config.ts`.',
+    '',
+    `A rule that throws on an event loses only its own findings for that event: the other rules still run on it, ` +
+      `the failure is logged (rate-limited) and counted (\`kubesentry.detector.errors\`). A rule that throws on ` +
+      `${RULE_ERROR_LIMIT} events in a row (\`RULE_ERROR_LIMIT\` in \`src/detectors/engine.ts\`) is taken out of ` +
+      'service until the next rules reload (SIGHUP or a change of `rulesFile`): that is logged as an error, set in ' +
+      '`kubesentry.detector.disabled`, shown on the console status line and in the `/readyz` body. Failures on some ' +
+      'inputs only do not disable a rule, so that an attacker who can make it throw cannot switch it off with a trickle.',
     '',
     '| Rule | Severity | Technique | Title |',
     '|---|---|---|---|',

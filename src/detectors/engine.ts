@@ -1,6 +1,8 @@
 // The detector engine: dispatches each event only to the enabled detectors that declared its type, turns their
 // findings into Detection records (rule, severity, process/container attributes, ancestry, id, time), applies
 // per-rule exceptions and severity overrides, and reloads its configuration without losing detector state.
+// A rule that throws is contained: the other rules still get the event, and a rule that keeps throwing is taken
+// out of dispatch until the next reload (RULE_ERROR_LIMIT).
 
 import type { AncestryEntry, AttributeValue, Detection, Severity } from '../detection.ts';
 import type { NamespaceInodes } from '../receiver/events.ts';
@@ -37,6 +39,14 @@ const MAX_ANCESTRY = 32;
 const RULESET_NAME = 'kubesentry';
 const NO_DETECTIONS: readonly Detection[] = Object.freeze([]);
 
+/**
+ * Consecutive events a rule may throw on before the engine stops giving it events. Consecutive, not per window: a
+ * rule that fails on some inputs keeps running on the others (an attacker who can make a rule throw must not be
+ * able to switch it off with a slow trickle), while a rule broken for every input stops costing an exception per
+ * event. A reload of the rules configuration gives a disabled rule a fresh start.
+ */
+export const RULE_ERROR_LIMIT = 10;
+
 export interface RuleCounters {
   /** Detections produced. */
   detections: number;
@@ -44,6 +54,29 @@ export interface RuleCounters {
   suppressed: number;
   /** Detector state entries forgotten to stay bounded (see Detector.stateEvictions). */
   stateEvictions: number;
+  /** Events on which the rule (or turning its findings into detections) threw; each lost that rule's findings. */
+  errors: number;
+}
+
+/** Told to the agent on every rule failure, so it can log and count it. */
+export interface RuleFailure {
+  rule: string;
+  /** The event's type (EventType or SyntheticEventType). */
+  eventType: number;
+  error: unknown;
+  /** The error as one line (a message may quote attacker-chosen text with newlines in it). */
+  message: string;
+  /** Failures in a row, this one included. */
+  consecutive: number;
+  /** True when this failure reached the limit and the rule no longer gets events. */
+  disabled: boolean;
+}
+
+export interface EngineOptions {
+  /** Called synchronously from process() on every failure; must not throw. */
+  onRuleFailure?: (failure: RuleFailure) => void;
+  /** Default RULE_ERROR_LIMIT. */
+  ruleErrorLimit?: number;
 }
 
 export type ReloadResult = { ok: true } | { ok: false; error: string };
@@ -53,6 +86,10 @@ interface ActiveRule {
   severity: Severity;
   exceptions: readonly RuleException[];
   counters: RuleCounters;
+  /** Failures in a row; a success resets it. */
+  consecutiveErrors: number;
+  /** Set when consecutiveErrors reached the limit; the rule stays in `configured` for isExcepted. A reload compiles fresh rules. */
+  disabled: boolean;
   /** Attributes every detection of this rule carries; computed once per configuration. */
   ruleAttributes: Record<string, AttributeValue>;
 }
@@ -74,7 +111,8 @@ interface CompiledConfig {
    * one rule; asking all of them was most of an open record's cost.
    */
   byOpenPattern: OpenCandidate[][];
-  enabled: ActiveRule[];
+  /** Rules the configuration enables, including those disabled after failures. */
+  configured: ActiveRule[];
   settings: DetectorSettings;
 }
 
@@ -127,17 +165,23 @@ export class DetectorEngine {
   readonly #counters = new Map<string, RuleCounters>();
   #compiled: CompiledConfig;
   readonly #ctx: EngineContext;
+  readonly #onRuleFailure: (failure: RuleFailure) => void;
+  readonly #ruleErrorLimit: number;
+  /** Rule id → the error that disabled it, until the next reload. */
+  readonly #disabled = new Map<string, string>();
 
   /**
    * @param config parsed rules configuration (see config.ts); throws RulesConfigError when it is invalid.
    * @param detectors the detectors to run; every one of the registry by default.
    */
-  constructor(config?: unknown, detectors: readonly Detector[] = allDetectors()) {
+  constructor(config?: unknown, detectors: readonly Detector[] = allDetectors(), options: EngineOptions = {}) {
+    this.#onRuleFailure = options.onRuleFailure ?? (() => {});
+    this.#ruleErrorLimit = options.ruleErrorLimit ?? RULE_ERROR_LIMIT;
     const ids = new Set<string>();
     for (const d of detectors) {
       if (ids.has(d.meta.id)) throw new Error(`two detectors share rule id ${d.meta.id}`);
       ids.add(d.meta.id);
-      this.#counters.set(d.meta.id, { detections: 0, suppressed: 0, stateEvictions: 0 });
+      this.#counters.set(d.meta.id, { detections: 0, suppressed: 0, stateEvictions: 0, errors: 0 });
     }
     this.#detectors = detectors;
     this.openPathPatterns = sensitivePathPatterns(detectors);
@@ -163,7 +207,12 @@ export class DetectorEngine {
   }
 
   isEnabled(ruleId: string): boolean {
-    return this.#compiled.enabled.some((r) => r.detector.meta.id === ruleId);
+    return this.#compiled.configured.some((r) => r.detector.meta.id === ruleId && !r.disabled);
+  }
+
+  /** Rules taken out of dispatch because they kept throwing, with the last error; empty again after a reload. */
+  get disabledRules(): ReadonlyMap<string, string> {
+    return this.#disabled;
   }
 
   /** Per rule id, for metrics. */
@@ -179,7 +228,9 @@ export class DetectorEngine {
   reload(config: unknown): ReloadResult {
     try {
       const ids = this.#detectors.map((d) => d.meta.id);
-      this.#compiled = this.#compile(validateRulesConfig(config, ids));
+      const validated = validateRulesConfig(config, ids);
+      this.#disabled.clear();
+      this.#compiled = this.#compile(validated);
       this.#ctx.settings = this.#compiled.settings;
       return { ok: true };
     } catch (err) {
@@ -194,7 +245,7 @@ export class DetectorEngine {
    * when an exception now matches: the caller drops the detection.
    */
   isExcepted(detection: Detection): boolean {
-    const rule = this.#compiled.enabled.find((r) => r.detector.meta.id === detection.rule);
+    const rule = this.#compiled.configured.find((r) => r.detector.meta.id === detection.rule);
     if (rule === undefined || rule.exceptions.length === 0) return false;
     const text = (key: string): string | undefined => {
       const v = detection.attributes[key];
@@ -243,17 +294,53 @@ export class DetectorEngine {
   }
 
   #run(rule: ActiveRule, event: DetectorEvent, out: Detection[] | undefined): Detection[] | undefined {
-    const findings = rule.detector.onEvent(event, this.#ctx);
-    for (let j = 0; j < findings.length; j++) {
-      const detection = this.#toDetection(rule, findings[j], event, this.#ctx);
-      if (detection !== undefined) (out ??= []).push(detection);
+    // Disabled during this event's dispatch (the list being walked is the one compiled before).
+    if (rule.disabled) return out;
+    const before = out?.length ?? 0;
+    try {
+      const findings = rule.detector.onEvent(event, this.#ctx);
+      for (let j = 0; j < findings.length; j++) {
+        const detection = this.#toDetection(rule, findings[j], event, this.#ctx);
+        if (detection !== undefined) (out ??= []).push(detection);
+      }
+      rule.consecutiveErrors = 0;
+    } catch (error) {
+      // Half of a rule's findings for an event is not a result: drop what it produced before throwing.
+      if (out !== undefined) out.length = before;
+      this.#fail(rule, event.type, error);
     }
     return out;
   }
 
+  #fail(rule: ActiveRule, eventType: number, error: unknown): void {
+    rule.counters.errors++;
+    rule.consecutiveErrors++;
+    const disable = rule.consecutiveErrors >= this.#ruleErrorLimit;
+    const message = errorText(error);
+    if (disable) {
+      rule.disabled = true;
+      this.#disabled.set(rule.detector.meta.id, message);
+      this.#removeFromDispatch(rule);
+    }
+    this.#onRuleFailure({ rule: rule.detector.meta.id, eventType, error, message, consecutive: rule.consecutiveErrors, disabled: disable });
+  }
+
+  /**
+   * New tables rather than edits in place: the dispatch loop running now walks the old ones. The rule's other state
+   * (and every other rule's failure count) stays as it is.
+   */
+  #removeFromDispatch(rule: ActiveRule): void {
+    const c = this.#compiled;
+    c.byType = c.byType.map((rules) => {
+      const kept = rules?.filter((r) => r !== rule);
+      return kept !== undefined && kept.length > 0 ? kept : undefined;
+    });
+    c.byOpenPattern = c.byOpenPattern.map((candidates) => candidates.filter((x) => x.rule !== rule));
+  }
+
   #compile(config: RulesConfig): CompiledConfig {
     const byType: (ActiveRule[] | undefined)[] = new Array(DETECTOR_EVENT_TYPE_LIMIT).fill(undefined);
-    const enabled: ActiveRule[] = [];
+    const configured: ActiveRule[] = [];
     for (const detector of this.#detectors) {
       const rc = config.rules?.[detector.meta.id];
       if (rc?.enabled === false) continue;
@@ -262,9 +349,11 @@ export class DetectorEngine {
         severity: rc?.severity ?? detector.meta.severity,
         exceptions: rc?.exceptions ?? [],
         counters: this.#counters.get(detector.meta.id)!,
+        consecutiveErrors: 0,
+        disabled: false,
         ruleAttributes: ruleAttributes(detector.meta),
       };
-      enabled.push(rule);
+      configured.push(rule);
       for (const type of detector.meta.events) {
         if (type < 0 || type >= DETECTOR_EVENT_TYPE_LIMIT) throw new Error(`${detector.meta.id}: event type ${type} out of range`);
         (byType[type] ??= []).push(rule);
@@ -286,7 +375,7 @@ export class DetectorEngine {
       }
       return candidates;
     });
-    return { byType, byOpenPattern, enabled, settings: compileSettings(config.settings) };
+    return { byType, byOpenPattern, configured, settings: compileSettings(config.settings) };
   }
 
   #toDetection(rule: ActiveRule, finding: Finding, event: DetectorEvent, ctx: EngineContext): Detection | undefined {
@@ -337,6 +426,12 @@ export class DetectorEngine {
       ancestry: proc ? ancestry(proc, ctx) : [],
     };
   }
+}
+
+/** One line: a rule's error may carry a path or argv an attacker chose, with newlines in it. */
+function errorText(error: unknown): string {
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return text.split('\n')[0];
 }
 
 function ruleAttributes(meta: RuleMetadata): Record<string, AttributeValue> {

@@ -1,7 +1,7 @@
 // The detectors' public surface.
 
-export { DetectorEngine } from './engine.ts';
-export type { RuleCounters, ReloadResult } from './engine.ts';
+export { DetectorEngine, RULE_ERROR_LIMIT } from './engine.ts';
+export type { RuleCounters, ReloadResult, RuleFailure, EngineOptions } from './engine.ts';
 export { allDetectors } from './registry.ts';
 export { sensitivePathPatterns } from './paths.ts';
 export { validateRulesConfig, compileSettings, RulesConfigError, DEFAULT_SETTINGS } from './config.ts';

@@ -1,7 +1,8 @@
 // Container name and image for containers outside Kubernetes (podman, Docker), from the runtime's
 // Docker-compatible HTTP API on its unix socket: GET /containers/<id>/json. Answers are cached per container
 // id (a container's name and image never change); lookups from the detection path read the cache only, and a
-// detection from a container not yet asked about is held until the runtime answers or the hold expires.
+// detection from a container not yet asked about is held until the runtime answers or the hold expires. An
+// answer is bounded (MAX_RUNTIME_ANSWER_BYTES): a socket that sends more is refused rather than buffered.
 
 import { existsSync } from 'node:fs';
 import http from 'node:http';
@@ -13,6 +14,7 @@ import {
   KUBESENTRY_IMAGE_REFERENCE,
   type PodAttributes,
 } from './attributes.ts';
+import { readBounded, ResponseTooLargeError } from './internal/boundedBody.ts';
 import { describeError } from './internal/describeError.ts';
 import { silentLogger, type K8sLogger } from './Logger.ts';
 import { imageRepository } from './projectPod.ts';
@@ -22,6 +24,9 @@ export const DEFAULT_RUNTIME_SOCKETS: readonly string[] = [
   '/var/run/docker.sock',
   '/run/docker.sock',
 ];
+
+/** One inspect answer: tens of KiB for a real container, even with many mounts and a long environment. */
+export const MAX_RUNTIME_ANSWER_BYTES = 1 << 20;
 
 export interface ContainerRuntimeMetadataOptions {
   /** The runtime's API socket; default: the first of DEFAULT_RUNTIME_SOCKETS that exists. */
@@ -41,8 +46,10 @@ export interface RuntimeMetadataCounters {
   requests: number;
   /** Containers the runtime does not know (404): e.g. a Kubernetes container of another runtime. */
   unknown: number;
-  /** Requests that failed (socket error, timeout, non-404 HTTP error). */
+  /** Requests that failed (socket error, timeout, non-404 HTTP error, answer too large). */
   errors: number;
+  /** Of those, answers refused for being over MAX_RUNTIME_ANSWER_BYTES. */
+  oversized: number;
   /** Detections released with only container.id. */
   misses: number;
 }
@@ -51,7 +58,7 @@ export interface RuntimeMetadataCounters {
 type Answer = PodAttributes | null;
 
 export class ContainerRuntimeMetadata {
-  readonly counters: RuntimeMetadataCounters = { requests: 0, unknown: 0, errors: 0, misses: 0 };
+  readonly counters: RuntimeMetadataCounters = { requests: 0, unknown: 0, errors: 0, oversized: 0, misses: 0 };
   readonly socketPath: string | null;
   private readonly log: K8sLogger;
   private readonly holdMs: number;
@@ -153,10 +160,7 @@ export class ContainerRuntimeMetadata {
     if (!/^[0-9a-f]{12,64}$/.test(containerId)) return Promise.resolve(null);
     return new Promise((resolve) => {
       const request = http.get({ socketPath, path: `/containers/${containerId}/json`, timeout: this.holdMs }, (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('error', (error) => this.failed(containerId, error, resolve));
-        response.on('end', () => {
+        readBounded(response, MAX_RUNTIME_ANSWER_BYTES, `GET /containers/${containerId.slice(0, 12)}/json`).then((body) => {
           if (response.statusCode === 404) {
             this.counters.unknown += 1;
             resolve(null);
@@ -167,10 +171,14 @@ export class ContainerRuntimeMetadata {
             return;
           }
           try {
-            resolve(toAttributes(containerId, JSON.parse(Buffer.concat(chunks).toString('utf8')) as InspectResponse));
+            resolve(toAttributes(containerId, JSON.parse(body.toString('utf8')) as InspectResponse));
           } catch (error) {
             this.failed(containerId, error, resolve);
           }
+        }, (error: unknown) => {
+          request.destroy();
+          if (error instanceof ResponseTooLargeError) this.counters.oversized += 1;
+          this.failed(containerId, error, resolve);
         });
       });
       request.on('timeout', () => request.destroy(new Error(`no answer in ${this.holdMs} ms`)));

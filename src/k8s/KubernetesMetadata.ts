@@ -77,7 +77,6 @@ export class KubernetesMetadata {
       onResolved: () => enricher?.recheckAll(),
     });
     const informer = new PodInformer({
-      config: loaded.config,
       reader,
       nodeName: this.nodeName,
       cache,

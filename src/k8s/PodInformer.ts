@@ -2,10 +2,12 @@
 // never throws into the caller: a watch that ends normally is resumed from the last resourceVersion; 410 Gone
 // (history compacted) means relist; any other failure (network, API server restart, 5xx) waits with
 // exponential backoff and jitter before trying again. The state tells the enricher whether waiting for a
-// pod can still pay off.
+// pod can still pay off. Bodies are bounded (src/k8s/internal/ApiReader.ts): a list page that is refused as too
+// large is asked again with half the page size; a watch event line that is too large ends the watch and relists,
+// since the event it carried is lost.
 
-import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import type { ApiReader } from './internal/ApiReader.ts';
+import { ResponseTooLargeError } from './internal/boundedBody.ts';
 import { Backoff } from './internal/Backoff.ts';
 import { describeError } from './internal/describeError.ts';
 import type { K8sLogger } from './Logger.ts';
@@ -16,8 +18,7 @@ import type { PodLike, PodRecord } from './projectPod.ts';
 export type InformerState = 'syncing' | 'synced' | 'unreachable' | 'stopped';
 
 export interface PodInformerOptions {
-  config: KubeConfig;
-  /** Lists go through this (plain JSON over pooled connections); watches through the client library's Watch. */
+  /** Lists and watches go through this (plain JSON over pooled connections, bodies bounded). */
   reader: ApiReader;
   nodeName: string;
   cache: PodCache;
@@ -41,8 +42,10 @@ export interface PodInformerCounters {
   relistsAfterGone: number;
   /** Failed list/watch attempts (network errors, API server down, non-410 HTTP errors). */
   errors: number;
-  /** Objects that were not pods with name, namespace and uid: dropped. */
+  /** Objects that were not pods with name, namespace and uid (or watch lines that were not JSON): dropped. */
   undecodable: number;
+  /** List pages and watch event lines refused for their size (each followed by a smaller page or a relist). */
+  oversized: number;
 }
 
 const DEFAULT_WATCH_TIMEOUT = { min: 300, max: 600 };
@@ -60,10 +63,11 @@ interface PodListPage {
 
 export class PodInformer {
   readonly counters: PodInformerCounters = {
-    listRequests: 0, watchRequests: 0, watchEvents: 0, relistsAfterGone: 0, errors: 0, undecodable: 0,
+    listRequests: 0, watchRequests: 0, watchEvents: 0, relistsAfterGone: 0, errors: 0, undecodable: 0, oversized: 0,
   };
   private readonly options: PodInformerOptions;
-  private readonly watcher: Watch;
+  /** Lowered when a page is refused as too large; stays lowered (the node's pods are that big). */
+  private pageSize: number;
   private readonly backoff: Backoff;
   private readonly fieldSelector: string;
   private currentState: InformerState = 'syncing';
@@ -77,7 +81,7 @@ export class PodInformer {
 
   constructor(options: PodInformerOptions) {
     this.options = options;
-    this.watcher = new Watch(options.config);
+    this.pageSize = options.listPageSize ?? 500;
     this.backoff = new Backoff(options.backoffInitialMs ?? 500, options.backoffMaxMs ?? 30_000);
     this.fieldSelector = `spec.nodeName=${options.nodeName}`;
     this.synced = new Promise((resolve) => { this.syncedResolve = resolve; });
@@ -135,6 +139,14 @@ export class PodInformer {
           needList = true;
           continue;
         }
+        if (error instanceof ResponseTooLargeError && !needList) {
+          // A watch event refused: the cache missed it, so relist (after a pause: the next may be as large).
+          this.counters.oversized += 1;
+          this.options.log.warn(`k8s: ${error.message}; relisting pods`);
+          needList = true;
+          await this.pause(this.backoff.nextDelayMs());
+          continue;
+        }
         this.failed(error);
         await this.pause(this.backoff.nextDelayMs());
       }
@@ -146,15 +158,23 @@ export class PodInformer {
     const records: PodRecord[] = [];
     let continueToken: string | undefined;
     let listVersion = '';
-    do {
+    let more = true;
+    while (more && !this.stopped) {
       this.counters.listRequests += 1;
-      const query = new URLSearchParams({ fieldSelector: this.fieldSelector, limit: String(this.options.listPageSize ?? 500) });
+      const query = new URLSearchParams({ fieldSelector: this.fieldSelector, limit: String(this.pageSize) });
       if (continueToken) query.set('continue', continueToken);
       let page: PodListPage;
       try {
         page = await this.options.reader.getJson(`/api/v1/pods?${query}`, this.stopController.signal) as PodListPage;
       } catch (error) {
         if ((error as { code?: unknown }).code === 410) throw new GoneError('list continue token expired');
+        if (error instanceof ResponseTooLargeError && this.pageSize > 1) {
+          // The same page again with fewer pods: a continue token is valid with any limit.
+          this.counters.oversized += 1;
+          this.pageSize = Math.max(1, Math.floor(this.pageSize / 2));
+          this.options.log.warn(`k8s: ${error.message}; listing ${this.pageSize} pods per page from now on`);
+          continue;
+        }
         throw error;
       }
       for (const pod of page.items ?? []) {
@@ -164,7 +184,10 @@ export class PodInformer {
       }
       listVersion = page.metadata?.resourceVersion ?? '';
       continueToken = page.metadata?.continue || undefined;
-    } while (continueToken && !this.stopped);
+      more = continueToken !== undefined;
+    }
+    // A list cut short by stop() is not the node's pods: the cache stays as it was.
+    if (this.stopped) return;
 
     const listed = new Set(records.map((record) => record.uid));
     const now = performance.now();
@@ -181,49 +204,58 @@ export class PodInformer {
   private watchOnce(): Promise<WatchOutcome> {
     const { min, max } = this.options.watchTimeoutSeconds ?? DEFAULT_WATCH_TIMEOUT;
     const timeoutSeconds = Math.round(min + Math.random() * (max - min));
-    // The client's inactivity timer (private, 30 s by default) would cut a quiet node's watch long before the
-    // server ends it; stretched past timeoutSeconds it only catches a connection that died silently.
-    (this.watcher as unknown as { requestTimeoutMs: number }).requestTimeoutMs = (timeoutSeconds + 30) * 1000;
     this.counters.watchRequests += 1;
-    return new Promise<WatchOutcome>((resolve, reject) => {
-      let gone = false;
-      let ended = false;
-      let watchError: Error | undefined;
-      const onEvent = (type: string, object: unknown) => {
-        this.counters.watchEvents += 1;
-        if (type === 'ERROR') {
-          const status = object as { code?: number; message?: string };
-          if (status.code === 410) gone = true;
-          else watchError = new Error(`watch ERROR event: ${status.code ?? '?'} ${status.message ?? ''}`.trim());
-          return;
-        }
-        this.onWatchEvent(type, object as PodLike);
-      };
-      const onDone = (error: unknown) => {
-        ended = true;
-        this.activeWatch = undefined;
-        const code = (error as { statusCode?: unknown } | null)?.statusCode;
-        if (gone || code === 410) resolve('gone');
-        else if (error && (error as { name?: string }).name !== 'AbortError' && !this.stopped) reject(error);
-        else if (watchError) reject(watchError);
-        else resolve('ended');
-      };
-      this.watcher
-        .watch('/api/v1/pods', {
-          fieldSelector: this.fieldSelector,
-          resourceVersion: this.resourceVersion,
-          allowWatchBookmarks: true,
-          timeoutSeconds,
-        }, onEvent, onDone)
-        .then((controller) => {
-          if (ended) return;
-          // The client resolves only after a 200 response: the API server answers again.
-          this.activeWatch = controller;
-          this.recovered();
-          if (this.stopped) controller.abort();
-        }, reject);
+    let gone = false;
+    let watchError: Error | undefined;
+    const onLine = (line: string) => {
+      let event: { type?: unknown; object?: unknown };
+      try {
+        event = JSON.parse(line) as typeof event;
+      } catch {
+        this.counters.undecodable += 1;
+        return;
+      }
+      this.counters.watchEvents += 1;
+      const type = typeof event.type === 'string' ? event.type : '';
+      if (type === 'ERROR') {
+        const status = (event.object ?? {}) as { code?: number; message?: string };
+        if (status.code === 410) gone = true;
+        else watchError = new Error(`watch ERROR event: ${status.code ?? '?'} ${status.message ?? ''}`.trim());
+        return;
+      }
+      this.onWatchEvent(type, (event.object ?? {}) as PodLike);
+    };
+    const query = new URLSearchParams({
+      watch: 'true',
+      fieldSelector: this.fieldSelector,
+      resourceVersion: this.resourceVersion,
+      allowWatchBookmarks: 'true',
+      timeoutSeconds: String(timeoutSeconds),
     });
+    const controller = new AbortController();
+    this.activeWatch = controller;
+    if (this.stopped) controller.abort();
+    // Past the server's timeoutSeconds, the inactivity limit only catches a connection that died silently.
+    const watching = this.options.reader.watch(
+      `/api/v1/pods?${query}`,
+      { signal: controller.signal, inactivityMs: (timeoutSeconds + 30) * 1000, onOpen: () => this.recovered() },
+      onLine,
+    );
+    return watching.then(
+      (): WatchOutcome => {
+        this.activeWatch = undefined;
+        if (gone) return 'gone';
+        if (watchError) throw watchError;
+        return 'ended';
+      },
+      (error: unknown): WatchOutcome => {
+        this.activeWatch = undefined;
+        if (gone || (error as { code?: unknown }).code === 410) return 'gone';
+        throw error;
+      },
+    );
   }
+
 
   private onWatchEvent(type: string, pod: PodLike): void {
     const version = pod.metadata?.resourceVersion;

@@ -15,7 +15,13 @@ export interface AgentMetrics {
   detection(rule: string, severity: Severity): void;
   k8sMetadataMiss(count?: number): void;
   runtimeMetadataMiss(count?: number): void;
+  /** Metadata responses refused for their size; source is kubernetes | runtime. */
+  metadataOversized(source: 'kubernetes' | 'runtime', count: number): void;
   detectorStateEvicted(rule: string, count: number): void;
+  /** Events a rule threw on (pass the delta since the last read). */
+  detectorError(rule: string, count: number): void;
+  /** Every enabled rule, true for those disabled after repeated errors; read at collection time. */
+  setDetectorsDisabled(disabled: ReadonlyMap<string, boolean>): void;
   outputError(output: string, count: number): void;
   setProcessTableSize(size: number): void;
   setContainerCacheSize(size: number): void;
@@ -34,6 +40,7 @@ export class OtelAgentMetrics implements AgentMetrics, ExportMetricsRecorder {
   readonly #counters = new Map<string, Counter>();
   #processTableSize = 0;
   #containerCacheSize = 0;
+  #detectorsDisabled: ReadonlyMap<string, boolean> = new Map();
   #spool: () => { bytes: number; pending: { logs: number; traces: number } } = () => ({
     bytes: 0,
     pending: { logs: 0, traces: 0 },
@@ -54,6 +61,9 @@ export class OtelAgentMetrics implements AgentMetrics, ExportMetricsRecorder {
     };
     gauge(MetricNames.processTableSize, () => [[this.#processTableSize]]);
     gauge(MetricNames.containerCacheSize, () => [[this.#containerCacheSize]]);
+    gauge(MetricNames.detectorDisabled, () =>
+      [...this.#detectorsDisabled].map(([rule, disabled]) => [disabled ? 1 : 0, { [MetricAttribute.ruleName]: rule }]),
+    );
     gauge(MetricNames.spoolBytes, () => [[this.#spool().bytes]]);
     gauge(MetricNames.exportQueueDepth, () => {
       const { pending } = this.#spool();
@@ -92,8 +102,20 @@ export class OtelAgentMetrics implements AgentMetrics, ExportMetricsRecorder {
     this.#add(MetricNames.runtimeMetadataMisses, count);
   }
 
+  metadataOversized(source: 'kubernetes' | 'runtime', count: number): void {
+    this.#add(MetricNames.metadataOversized, count, { [MetricAttribute.metadataSource]: source });
+  }
+
   detectorStateEvicted(rule: string, count: number): void {
     this.#add(MetricNames.detectorStateEvictions, count, { [MetricAttribute.ruleName]: rule });
+  }
+
+  detectorError(rule: string, count: number): void {
+    this.#add(MetricNames.detectorErrors, count, { [MetricAttribute.ruleName]: rule });
+  }
+
+  setDetectorsDisabled(disabled: ReadonlyMap<string, boolean>): void {
+    this.#detectorsDisabled = disabled;
   }
 
   outputError(output: string, count: number): void {
@@ -137,7 +159,10 @@ export const noopAgentMetrics: AgentMetrics = {
   detection() {},
   k8sMetadataMiss() {},
   runtimeMetadataMiss() {},
+  metadataOversized() {},
   detectorStateEvicted() {},
+  detectorError() {},
+  setDetectorsDisabled() {},
   outputError() {},
   setProcessTableSize() {},
   setContainerCacheSize() {},

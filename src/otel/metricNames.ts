@@ -30,6 +30,8 @@ export const MetricAttribute = {
   /** Why telemetry was dropped without eviction: rejected | non_retryable | unreadable | too_large | memory_full | encode_error | spool_error | shut_down. */
   dropReason: 'kubesentry.drop.reason',
   output: 'kubesentry.output',
+  /** Where pod or container metadata comes from: kubernetes (the API server) | runtime (the container runtime socket). */
+  metadataSource: 'kubesentry.metadata.source',
 } as const;
 
 export const MetricNames = {
@@ -154,6 +156,31 @@ export const MetricNames = {
     kind: 'counter',
     unit: '{entry}',
     description: 'Multi-step detector state forgotten to stay bounded; a later step of that attack may go unreported.',
+    attributes: [MetricAttribute.ruleName],
+  },
+  metadataOversized: {
+    name: 'kubesentry.metadata.oversized',
+    prometheus: 'kubesentry_metadata_oversized_total',
+    kind: 'counter',
+    unit: '{response}',
+    description:
+      'API-server list pages or watch event lines, and runtime-socket answers, refused for their size (src/k8s: MAX_LIST_RESPONSE_BYTES, MAX_WATCH_EVENT_BYTES, MAX_RUNTIME_ANSWER_BYTES); followed by a smaller page, a relist, or a detection released without names.',
+    attributes: [MetricAttribute.metadataSource],
+  },
+  detectorErrors: {
+    name: 'kubesentry.detector.errors',
+    prometheus: 'kubesentry_detector_errors_total',
+    kind: 'counter',
+    unit: '{event}',
+    description: 'Events on which a rule threw; that rule produced nothing for the event, the other rules ran as usual.',
+    attributes: [MetricAttribute.ruleName],
+  },
+  detectorDisabled: {
+    name: 'kubesentry.detector.disabled',
+    prometheus: 'kubesentry_detector_disabled',
+    kind: 'gauge',
+    unit: '{rule}',
+    description: 'One series per enabled rule: 1 once the rule threw on RULE_ERROR_LIMIT events in a row and was taken out of service until the next rules reload (the agent is blind to what it detects), 0 otherwise.',
     attributes: [MetricAttribute.ruleName],
   },
   outputErrors: {

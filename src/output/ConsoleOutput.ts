@@ -1,7 +1,10 @@
-// Human output: one line per detection on stdout and, on a terminal, a live status line on stderr.
+// Human output: one line per detection on stdout and, on a terminal, a live status line on stderr. Every string
+// from a detection can be the attacker's (argv, paths, names) and goes through escapeForTerminal: the only control
+// sequences on these lines are our own colours.
 
 import type { Writable } from 'node:stream';
-import { SEVERITIES, type Detection, type Severity } from '../detection.ts';
+import { SEVERITIES, type AttributeValue, type Detection, type Severity } from '../detection.ts';
+import { escapeForTerminal } from './escape.ts';
 
 const COLOURS: Record<Severity, string> = {
   critical: '\x1b[1;41;97m',
@@ -19,6 +22,12 @@ export interface StatusSnapshot {
   containers: number;
   processes: number;
   detections: number;
+  /** Rules the engine took out of service after repeated errors. */
+  disabledRules: readonly string[];
+}
+
+function text(value: AttributeValue | undefined): string {
+  return escapeForTerminal(String(value));
 }
 
 export class ConsoleOutput {
@@ -40,19 +49,20 @@ export class ConsoleOutput {
     const colour = this.#out.isTTY ? COLOURS[d.severity] : '';
     const reset = this.#out.isTTY ? '\x1b[0m' : '';
     const where = a['container.id']
-      ? `container=${String(a['container.id']).slice(0, 12)}${a['k8s.pod.name'] ? ` pod=${a['k8s.namespace.name']}/${a['k8s.pod.name']}` : a['k8s.pod.uid'] ? ` pod.uid=${a['k8s.pod.uid']}` : ''}`
+      ? `container=${text(String(a['container.id']).slice(0, 12))}${a['k8s.pod.name'] ? ` pod=${text(a['k8s.namespace.name'])}/${text(a['k8s.pod.name'])}` : a['k8s.pod.uid'] ? ` pod.uid=${text(a['k8s.pod.uid'])}` : ''}`
       : 'host';
     this.#clearStatus();
     this.#out.write(
-      `${d.time} ${colour}${d.severity.toUpperCase().padEnd(8)}${reset} ${d.rule} ${where} pid=${a['process.pid'] ?? '?'} ` +
-        `${a['process.command_line'] ?? a['process.executable.path'] ?? ''} — ${d.summary}\n`,
+      `${d.time} ${colour}${d.severity.toUpperCase().padEnd(8)}${reset} ${text(d.rule)} ${where} pid=${text(a['process.pid'] ?? '?')} ` +
+        `${text(a['process.command_line'] ?? a['process.executable.path'] ?? '')} — ${text(d.summary)}\n`,
     );
   }
 
   status(s: StatusSnapshot): void {
     const line =
       `events/s ${Math.round(s.eventsPerSecond)}  drops ${s.kernelDrops}  containers ${s.containers}  ` +
-      `processes ${s.processes}  detections ${s.detections}`;
+      `processes ${s.processes}  detections ${s.detections}` +
+      (s.disabledRules.length > 0 ? `  DISABLED rules ${escapeForTerminal(s.disabledRules.join(','))}` : '');
     if (this.#err.isTTY) {
       this.#err.write(`\r\x1b[2K${line}`);
       this.#statusShown = true;

@@ -1,8 +1,10 @@
 // `--output jsonl:PATH`: one detection per line, appended. A line is written with a single write(2) on an
-// O_APPEND descriptor so a reader tailing the file never sees half a record from us.
+// O_APPEND descriptor so a reader tailing the file never sees half a record from us. JSON escapes the characters
+// that could forge a line; stringifyForTerminal also escapes those a terminal showing the file would act on.
 
 import { openSync, writeSync, closeSync, fsyncSync } from 'node:fs';
 import { toJsonRecord, type Detection } from '../detection.ts';
+import { stringifyForTerminal } from './escape.ts';
 
 export class JsonlOutput {
   readonly path: string;
@@ -21,7 +23,7 @@ export class JsonlOutput {
   write(detection: Detection): void {
     if (this.#fd === null) return;
     try {
-      writeSync(this.#fd, JSON.stringify(toJsonRecord(detection)) + '\n');
+      writeSync(this.#fd, stringifyForTerminal(toJsonRecord(detection)) + '\n');
     } catch {
       // A full disk must not stop detection; the count is exported with the agent's metrics.
       this.#writeErrors++;

@@ -3,9 +3,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EventType } from '../../src/receiver/events.ts';
-import { DetectorEngine } from '../../src/detectors/engine.ts';
+import { DetectorEngine, RULE_ERROR_LIMIT, type RuleFailure } from '../../src/detectors/engine.ts';
 import { Attr, DETECTION_ATTRIBUTE_KEYS } from '../../src/detectors/attributeKeys.ts';
 import { NO_FINDINGS, type Detector, type DetectorEvent, type Finding } from '../../src/detectors/Detector.ts';
+import { allDetectors } from '../../src/detectors/registry.ts';
 import { BOOT_TO_WALL, FakeAgent, HOST_CGROUP, HOST_NS, O_WRONLY, WEB, ev } from './fixtures.ts';
 
 const coreWrite = () => ev.open({ path: '/proc/sys/kernel/core_pattern', openFlags: O_WRONLY });
@@ -121,7 +122,7 @@ describe('DetectorEngine', () => {
       rules: { 'KS-ESC-005': { exceptions: [{ namespaces: ['shop'], images: ['registry.example/web:*'] }] } },
     });
     assert.equal(engine.process(coreWrite(), agentWithShell()).length, 0);
-    assert.deepEqual(engine.counters().get('KS-ESC-005'), { detections: 0, suppressed: 1, stateEvictions: 0 });
+    assert.deepEqual(engine.counters().get('KS-ESC-005'), { detections: 0, suppressed: 1, stateEvictions: 0, errors: 0 });
   });
 
   it('keeps a finding when only some fields of an exception match', () => {
@@ -151,7 +152,7 @@ describe('DetectorEngine', () => {
     assert.equal(engine.isExcepted(d), false);
     d.attributes[Attr.k8sNamespaceName] = 'shop';
     assert.equal(engine.isExcepted(d), true);
-    assert.deepEqual(engine.counters().get('KS-ESC-005'), { detections: 0, suppressed: 1, stateEvictions: 0 });
+    assert.deepEqual(engine.counters().get('KS-ESC-005'), { detections: 0, suppressed: 1, stateEvictions: 0, errors: 0 });
   });
 
   it('replaces the base severity but keeps a raised one', () => {
@@ -209,6 +210,87 @@ describe('DetectorEngine', () => {
     const d = new DetectorEngine().rules[0];
     const make = (): Detector => ({ meta: d, onEvent: () => NO_FINDINGS });
     assert.throws(() => new DetectorEngine(undefined, [make(), make()]), /two detectors share rule id/);
+  });
+});
+
+describe('a rule that throws', () => {
+  /** Throws on writes to core_pattern; the real KS-ESC-005 reports those same events. */
+  const brokenOnCoreWrites = (): Detector => ({
+    meta: { ...new DetectorEngine().rules[0], id: 'KS-TEST-BROKEN', events: [EventType.Open], openPathPatterns: undefined },
+    onEvent(e: DetectorEvent): readonly Finding[] {
+      if (e.type === EventType.Open && e.path.endsWith('core_pattern')) throw new TypeError('cannot read x of undefined\nforged line');
+      return [{ summary: 'other open', attributes: {} }];
+    },
+  });
+  const withBroken = (failures: RuleFailure[]) =>
+    new DetectorEngine(undefined, [brokenOnCoreWrites(), ...allDetectors()], { onRuleFailure: (f) => failures.push(f) });
+
+  it('leaves the other rules their detections for the same event, and counts the failure', () => {
+    const failures: RuleFailure[] = [];
+    const engine = withBroken(failures);
+    const found = engine.process(coreWrite(), agentWithShell());
+    assert.deepEqual(found.map((d) => d.rule), ['KS-ESC-005']);
+    assert.equal(engine.counters().get('KS-TEST-BROKEN')!.errors, 1);
+    assert.equal(engine.counters().get('KS-ESC-005')!.errors, 0);
+    assert.equal(failures.length, 1);
+    assert.equal(failures[0].rule, 'KS-TEST-BROKEN');
+    assert.match(String(failures[0].error), /cannot read x of undefined/);
+    assert.equal(failures[0].disabled, false);
+    assert.equal(engine.isEnabled('KS-TEST-BROKEN'), true);
+  });
+
+  it('keeps a rule that fails only now and then, and disables one that fails on every event in a row', () => {
+    const failures: RuleFailure[] = [];
+    const engine = withBroken(failures);
+    const agent = agentWithShell();
+    const otherOpen = () => ev.open({ path: '/etc/hostname', patternId: 0xffffffff });
+    for (let i = 0; i < 3 * RULE_ERROR_LIMIT; i++) {
+      engine.process(i % 2 === 0 ? coreWrite() : otherOpen(), agent);
+    }
+    assert.equal(engine.isEnabled('KS-TEST-BROKEN'), true);
+    assert.equal(engine.disabledRules.size, 0);
+
+    failures.length = 0;
+    for (let i = 0; i < RULE_ERROR_LIMIT; i++) {
+      assert.deepEqual(engine.process(coreWrite(), agent).map((d) => d.rule), ['KS-ESC-005']);
+    }
+    assert.deepEqual(failures.map((f) => f.consecutive), Array.from({ length: RULE_ERROR_LIMIT }, (_, i) => i + 1));
+    assert.deepEqual(failures.map((f) => f.disabled), [...new Array(RULE_ERROR_LIMIT - 1).fill(false), true]);
+    assert.equal(engine.isEnabled('KS-TEST-BROKEN'), false);
+    assert.deepEqual([...engine.disabledRules.keys()], ['KS-TEST-BROKEN']);
+    // The reason is one line, whatever the error message carried.
+    assert.equal(engine.disabledRules.get('KS-TEST-BROKEN'), 'TypeError: cannot read x of undefined');
+    const errorsAtDisable = engine.counters().get('KS-TEST-BROKEN')!.errors;
+
+    // Disabled: no longer called, no longer failing, the others unaffected.
+    assert.deepEqual(engine.process(coreWrite(), agent).map((d) => d.rule), ['KS-ESC-005']);
+    assert.deepEqual(engine.process(otherOpen(), agent).map((d) => d.rule), []);
+    assert.equal(engine.counters().get('KS-TEST-BROKEN')!.errors, errorsAtDisable);
+    assert.equal(failures.length, RULE_ERROR_LIMIT);
+
+    // A reload gives it another chance.
+    assert.deepEqual(engine.reload({}), { ok: true });
+    assert.equal(engine.disabledRules.size, 0);
+    assert.deepEqual(engine.process(otherOpen(), agent).map((d) => d.rule), ['KS-TEST-BROKEN']);
+  });
+
+  it('drops what a rule produced before it threw on that event', () => {
+    const half: Detector = {
+      meta: { ...new DetectorEngine().rules[0], id: 'KS-TEST-HALF', events: [EventType.Connect] },
+      onEvent(): readonly Finding[] {
+        // A finding whose process lookup throws after the first was turned into a detection.
+        return [{ summary: 'one', attributes: {} }, { summary: 'two', attributes: {}, tgid: 77 }];
+      },
+    };
+    const agent = agentWithShell();
+    const lookup = agent.process.bind(agent);
+    agent.process = (tgid) => {
+      if (tgid === 77) throw new Error('process table broken');
+      return lookup(tgid);
+    };
+    const engine = new DetectorEngine(undefined, [half]);
+    assert.deepEqual(engine.process(ev.connect(), agent), []);
+    assert.equal(engine.counters().get('KS-TEST-HALF')!.errors, 1);
   });
 });
 

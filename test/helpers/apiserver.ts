@@ -179,6 +179,14 @@ export class FakeApiServer {
     for (const watch of this.watches) watch.response.write(line + '\n');
   }
 
+  /**
+   * Writes raw bytes into every open watch stream, e.g. an event line that never ends, as a broken or hostile
+   * server (or a proxy in front of it) might; the watch stays open.
+   */
+  writeToWatches(bytes: Buffer | string): void {
+    for (const watch of this.watches) watch.response.write(bytes);
+  }
+
   /** Holds every list request unanswered until resumeLists(), like an API server under load. */
   pauseLists(): void {
     this.pausedLists ??= [];
