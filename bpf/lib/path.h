@@ -11,10 +11,20 @@
 #define KS_PATH_MAX_COMPONENTS 32 /* a power of two: indexes are bounded by masking */
 #define KS_PATH_WALK_STEPS 48     /* components plus mount crossings */
 
-/* Twice KS_PATH_LEN: lets the verifier see that a copy of at most KS_PATH_LEN at an offset below it fits. */
+/*
+ * Twice KS_PATH_LEN: lets the verifier see that a copy of at most KS_PATH_LEN at an offset below it fits.
+ *
+ * depth and len live here, in map memory, rather than in the walk's stack struct: the verifier tracks a stack
+ * counter as an exact constant, so each bpf_loop() iteration (depth 0, 1, 2 ...) is a new state that never
+ * converges with the last, and with the mount-crossing branch the callbacks alone passed the 1M instruction limit
+ * on 6.18.44 ("BPF program is too large"). A value read from a map is an unknown scalar, so the callback is
+ * verified once for all depths; every use is bounded by a check or a mask anyway.
+ */
 struct ks_path_scratch {
 	const unsigned char *names[KS_PATH_MAX_COMPONENTS];
 	char buf[KS_PATH_LEN * 2];
+	__u32 depth;
+	__u32 len;
 };
 
 struct {
@@ -30,8 +40,6 @@ struct ks_path_walk {
 	struct dentry *dentry;
 	struct vfsmount *vfsmnt;
 	struct mount *mnt;
-	__u32 depth;
-	__u32 len;
 	bool truncated;
 };
 
@@ -42,7 +50,9 @@ static long ks_path_walk_step(__u64 index, void *ctx)
 	struct dentry *dentry = w->dentry;
 	struct mount *mnt = w->mnt;
 	struct vfsmount *vfsmnt = w->vfsmnt;
+	struct ks_path_scratch *scratch = w->scratch;
 	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+	__u32 depth = scratch->depth;
 
 	if (dentry == BPF_CORE_READ(vfsmnt, mnt_root)) {
 		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
@@ -56,12 +66,12 @@ static long ks_path_walk_step(__u64 index, void *ctx)
 	}
 	if (dentry == parent)
 		return 1;
-	if (w->depth >= KS_PATH_MAX_COMPONENTS) {
+	if (depth >= KS_PATH_MAX_COMPONENTS) {
 		w->truncated = true;
 		return 1;
 	}
-	w->scratch->names[ks_bounded(w->depth, KS_PATH_MAX_COMPONENTS - 1)] = BPF_CORE_READ(dentry, d_name.name);
-	w->depth++;
+	scratch->names[ks_bounded(depth, KS_PATH_MAX_COMPONENTS - 1)] = BPF_CORE_READ(dentry, d_name.name);
+	scratch->depth = depth + 1;
 	w->dentry = parent;
 	return 0;
 }
@@ -70,22 +80,24 @@ static long ks_path_walk_step(__u64 index, void *ctx)
 static long ks_path_append_step(__u64 index, void *ctx)
 {
 	struct ks_path_walk *w = ctx;
-	__u32 len = w->len;
+	struct ks_path_scratch *scratch = w->scratch;
+	__u32 depth = scratch->depth;
+	__u32 len = scratch->len;
 	long copied;
 
-	if (index >= w->depth)
+	if (index >= depth)
 		return 1;
 	if (len >= KS_PATH_LEN - 1) {
 		w->truncated = true;
 		return 1;
 	}
 	len = ks_bounded(len, KS_PATH_LEN - 1);
-	w->scratch->buf[len++] = '/';
-	copied = bpf_probe_read_kernel_str(&w->scratch->buf[ks_bounded(len, KS_PATH_LEN * 2 - 1)], KS_PATH_LEN,
-					   w->scratch->names[ks_bounded(w->depth - 1 - index, KS_PATH_MAX_COMPONENTS - 1)]);
+	scratch->buf[len++] = '/';
+	copied = bpf_probe_read_kernel_str(&scratch->buf[ks_bounded(len, KS_PATH_LEN * 2 - 1)], KS_PATH_LEN,
+					   scratch->names[ks_bounded(depth - 1 - index, KS_PATH_MAX_COMPONENTS - 1)]);
 	if (copied > 1)
 		len += copied - 1;
-	w->len = len;
+	scratch->len = len;
 	return 0;
 }
 
@@ -102,9 +114,11 @@ static __always_inline __u32 ks_file_path(struct file *file, char *out, struct k
 	w.mnt = container_of(w.vfsmnt, struct mount, mnt);
 	if (!w.scratch || !w.dentry || !w.vfsmnt)
 		return 0;
+	w.scratch->depth = 0;
+	w.scratch->len = 0;
 	bpf_loop(KS_PATH_WALK_STEPS, ks_path_walk_step, &w, 0);
 	bpf_loop(KS_PATH_MAX_COMPONENTS, ks_path_append_step, &w, 0);
-	len = w.len;
+	len = w.scratch->len;
 	if (len == 0)
 		w.scratch->buf[len++] = '/';
 	if (len > KS_PATH_LEN - 1) {
