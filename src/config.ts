@@ -101,8 +101,8 @@ export const CONFIG_SCHEMA = obj({
     socket: str('', 'Docker-compatible runtime API socket for names and images of non-Kubernetes containers (default: the first of /run/podman/podman.sock, /var/run/docker.sock that exists)'),
     holdMs: int(1000, 'How long a detection waits for the runtime to name its container'),
   }),
-  health: obj({ listen: str('', 'host:port of the /healthz and /readyz endpoint (empty: off)') }),
-  prometheus: obj({ listen: str('', 'host:port of a Prometheus scrape endpoint (empty: off)') }),
+  health: obj({ listen: str('', 'host:port of the /healthz and /readyz endpoint (empty: off; ${VAR} is replaced by that environment variable, e.g. ${POD_IP}:8080)') }),
+  prometheus: obj({ listen: str('', 'host:port of a Prometheus scrape endpoint (empty: off; ${VAR} as in health.listen)') }),
   rules: { type: 'object', default: {}, description: 'Per-rule settings (see docs/detections.md)' },
   rulesFile: str('', 'YAML file with per-rule settings, reloaded on SIGHUP or change'),
 });
@@ -124,11 +124,26 @@ function describe(error: ErrorObject, source: string): string {
   return `${source}: ${where} ${error.message ?? 'is invalid'}`;
 }
 
+// A listen address often names an address only the pod knows at start (the downward API's status.podIP): the
+// chart writes ${POD_IP}:8080. Only listen addresses are expanded, so no other value changes meaning with the
+// environment, and an unset variable is an error rather than an empty host (which would listen on every address).
+function expandListen(value: string, key: string, source: string, env: NodeJS.ProcessEnv): string {
+  return value.replace(/\$\{([^}]*)\}/g, (_, name: string) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new ConfigError(`${source}: ${key} has an invalid variable reference '\${${name}}'`);
+    const expanded = env[name];
+    if (!expanded) throw new ConfigError(`${source}: ${key} uses \${${name}}, which is not set in the environment`);
+    return expanded;
+  });
+}
+
 /** Validates and fills defaults; throws ConfigError with a one-line reason. */
-export function resolveConfig(raw: unknown, source: string): AgentConfig {
+export function resolveConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv = process.env): AgentConfig {
   const copy = structuredClone(raw ?? {});
   if (!validate(copy)) throw new ConfigError(describe(validate.errors![0], source));
-  return copy as unknown as AgentConfig;
+  const config = copy as unknown as AgentConfig;
+  config.health.listen = expandListen(config.health.listen, 'health.listen', source, env);
+  config.prometheus.listen = expandListen(config.prometheus.listen, 'prometheus.listen', source, env);
+  return config;
 }
 
 export function readConfigFile(path: string): unknown {

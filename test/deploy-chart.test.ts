@@ -16,6 +16,8 @@ const ROOT = resolve(import.meta.dirname, '..');
 const CHART = join(ROOT, 'deploy/helm/kubesentry');
 const COMMITTED_MANIFESTS = join(ROOT, 'deploy/manifests/kubesentry.yaml');
 const REQUIRED_CAPABILITIES = ['BPF', 'PERFMON', 'SYS_RESOURCE', 'SYS_PTRACE', 'DAC_READ_SEARCH'];
+// What the downward API would put in POD_IP; the agent expands ${POD_IP} in its listen addresses at start.
+const POD_ENV = { POD_IP: '10.244.3.17' };
 // A cold build of helm from its Go modules takes several minutes on a 2-core machine.
 const BUILD_TIMEOUT_MS = 30 * 60_000;
 
@@ -101,6 +103,9 @@ describe('helm chart', () => {
         '--set', 'otlp.headersSecret.name=otlp-auth',
         '--set', 'hostMounts.bpffs.enabled=true',
         '--set', 'networkPolicy.collector.cidrs={10.96.0.0/12}',
+        '--set', 'networkPolicy.prometheus.cidrs={10.0.0.0/8}',
+        '--set', 'networkPolicy.healthFrom[0].ipBlock.cidr=192.168.0.0/16',
+        '--set', 'seccompProfile=Localhost', '--set', 'seccompLocalhostProfile=kubesentry.json',
         '--set', 'namespace.create=false',
       ],
     ],
@@ -124,6 +129,11 @@ describe('helm chart', () => {
       'TLS without a secret name',
       ['--set', 'otlp.endpoint=https://collector:4317', '--set', 'otlp.tls.enabled=true'],
       /otlp\.tls\.secretName is required/,
+    ],
+    [
+      'a Localhost seccomp profile without its path',
+      ['--set', 'seccompProfile=Localhost'],
+      /seccompLocalhostProfile is required when seccompProfile is Localhost/,
     ],
     [
       'TLS to a plaintext endpoint',
@@ -182,15 +192,18 @@ describe('rendered DaemonSet', () => {
     assert.equal(pod.priorityClassName, 'system-node-critical');
   });
 
-  it('mounts every host path read-only except the state directory', () => {
+  it('mounts only the host paths the agent reads, every one read-only except the state directory', () => {
     const pod = only(manifests, 'DaemonSet').spec.template.spec;
     const hostVolumes = new Map<string, string>(
       pod.volumes.filter((v: Manifest) => v.hostPath).map((v: Manifest) => [v.name, v.hostPath.path]),
     );
     const mounts = new Map<string, Manifest>(agentContainer().volumeMounts.map((m: Manifest) => [m.name, m]));
+    // Not /proc (the agent reads its own /proc, the host's through hostPID) and not /sys/kernel/btf (the
+    // container's sysfs has it): docs/deploy.md, "Host mounts".
+    assert.deepEqual([...hostVolumes.values()].sort(), ['/sys/fs/cgroup', '/sys/kernel/tracing', '/var/lib/kubesentry']);
     assert.deepEqual(
-      [...hostVolumes.values()].sort(),
-      ['/proc', '/sys/fs/cgroup', '/sys/kernel/btf', '/sys/kernel/tracing', '/var/lib/kubesentry'],
+      agentContainer().volumeMounts.map((m: Manifest) => m.mountPath).sort(),
+      ['/etc/kubesentry', '/sys/fs/cgroup', '/sys/kernel/tracing', '/tmp', '/var/lib/kubesentry'],
     );
     for (const [volume, hostPath] of hostVolumes) {
       const mount = mounts.get(volume);
@@ -198,7 +211,6 @@ describe('rendered DaemonSet', () => {
       if (hostPath === '/var/lib/kubesentry') assert.notEqual(mount.readOnly, true);
       else assert.equal(mount.readOnly, true, `${hostPath} is mounted writable`);
     }
-    assert.equal(mounts.get('host-proc')?.mountPath, '/host/proc');
     const state = pod.volumes.find((v: Manifest) => v.name === 'state');
     assert.equal(state.hostPath.type, 'DirectoryOrCreate');
   });
@@ -208,9 +220,10 @@ describe('rendered DaemonSet', () => {
     const config = resolveConfig(
       parseAllDocuments(only(manifests, 'ConfigMap').data['config.yaml'])[0].toJS(),
       'rendered ConfigMap',
+      POD_ENV,
     );
     const healthPort = container.ports.find((p: Manifest) => p.name === 'health').containerPort;
-    assert.equal(config.health.listen, `0.0.0.0:${healthPort}`);
+    assert.equal(config.health.listen, `${POD_ENV.POD_IP}:${healthPort}`);
     assert.equal(container.livenessProbe.httpGet.path, '/healthz');
     assert.equal(container.readinessProbe.httpGet.path, '/readyz');
     assert.equal(container.startupProbe.httpGet.path, '/healthz');
@@ -237,6 +250,7 @@ describe('rendered DaemonSet', () => {
     const config = resolveConfig(
       parseAllDocuments(only(rendered, 'ConfigMap').data['config.yaml'])[0].toJS(),
       'rendered ConfigMap',
+      POD_ENV,
     );
     const container = only(rendered, 'DaemonSet').spec.template.spec.containers[0];
     const tlsMount = container.volumeMounts.find((m: Manifest) => m.name === 'otlp-tls');
@@ -244,14 +258,14 @@ describe('rendered DaemonSet', () => {
     assert.equal(config.otlp.certFile, `${tlsMount.mountPath}/tls.crt`);
     assert.equal(config.otlp.keyFile, `${tlsMount.mountPath}/tls.key`);
     const metricsPort = container.ports.find((p: Manifest) => p.name === 'metrics').containerPort;
-    assert.equal(config.prometheus.listen, `0.0.0.0:${metricsPort}`);
+    assert.equal(config.prometheus.listen, `${POD_ENV.POD_IP}:${metricsPort}`);
     assert.equal(config.stateDir, container.volumeMounts.find((m: Manifest) => m.name === 'state').mountPath);
   });
 
-  it('grants only read access to pods and get on replicasets and jobs', () => {
+  it('grants exactly what the agent calls: list and watch on pods, get on replicasets and jobs', () => {
     const role = only(manifests, 'ClusterRole');
     assert.deepEqual(role.rules, [
-      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
       { apiGroups: ['apps'], resources: ['replicasets'], verbs: ['get'] },
       { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get'] },
     ]);
@@ -274,6 +288,83 @@ describe('rendered DaemonSet', () => {
     );
     assert.deepEqual(egressPorts, ['TCP/4317', 'TCP/443,TCP/6443', 'UDP/53,TCP/53']);
     for (const rule of policy.spec.egress) assert.ok(rule.to?.length > 0, 'an egress rule without peers allows every address');
+  });
+
+  it('admits no ingress by default: the kubelet probes come from the node, which NetworkPolicy always admits', () => {
+    const policy = only(manifests, 'NetworkPolicy');
+    assert.deepEqual(policy.spec.ingress, []);
+  });
+
+  it('admits the metrics port only from the Prometheus pods the values select, and only with prometheus.enabled', async () => {
+    const rendered = parseManifests(await render('--set', 'prometheus.enabled=true'));
+    const ingress = only(rendered, 'NetworkPolicy').spec.ingress;
+    assert.deepEqual(ingress, [
+      {
+        from: [
+          {
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } },
+            podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } },
+          },
+        ],
+        ports: [{ port: 'metrics', protocol: 'TCP' }],
+      },
+    ]);
+    const container = only(rendered, 'DaemonSet').spec.template.spec.containers[0];
+    assert.ok(container.ports.some((p: Manifest) => p.name === 'metrics'), 'the policy names a port the pod does not have');
+
+    const custom = parseManifests(
+      await render(
+        '--set', 'prometheus.enabled=true',
+        '--set', 'networkPolicy.prometheus.namespaceSelector.matchLabels.team=observability',
+        '--set', 'networkPolicy.prometheus.namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name=null',
+        '--set', 'networkPolicy.prometheus.podSelector=null',
+        '--set', 'networkPolicy.prometheus.cidrs={10.20.0.0/16}',
+      ),
+    );
+    assert.deepEqual(only(custom, 'NetworkPolicy').spec.ingress[0].from, [
+      { namespaceSelector: { matchLabels: { team: 'observability' } } },
+      { ipBlock: { cidr: '10.20.0.0/16' } },
+    ]);
+  });
+
+  it('binds health and metrics to the pod IP from the downward API, never to every address', async () => {
+    const rendered = parseManifests(await render('--set', 'prometheus.enabled=true'));
+    const container = only(rendered, 'DaemonSet').spec.template.spec.containers[0];
+    const podIp = container.env.find((e: Manifest) => e.name === 'POD_IP');
+    assert.deepEqual(podIp?.valueFrom, { fieldRef: { fieldPath: 'status.podIP' } });
+    const rawConfig = parseAllDocuments(only(rendered, 'ConfigMap').data['config.yaml'])[0].toJS();
+    assert.deepEqual(
+      { health: rawConfig.health.listen, prometheus: rawConfig.prometheus.listen },
+      { health: '${POD_IP}:8080', prometheus: '${POD_IP}:9464' },
+    );
+    // The agent refuses to start when the variable is missing, rather than listening on every address.
+    assert.throws(() => resolveConfig(rawConfig, 'rendered ConfigMap', {}), /health\.listen uses \$\{POD_IP\}/);
+  });
+
+  it('confines the agent with the runtime\'s default seccomp profile, or a Localhost one when asked', async () => {
+    assert.deepEqual(agentContainer().securityContext.seccompProfile, { type: 'RuntimeDefault' });
+    const localhost = parseManifests(
+      await render('--set', 'seccompProfile=Localhost', '--set', 'seccompLocalhostProfile=kubesentry.json'),
+    );
+    assert.deepEqual(only(localhost, 'DaemonSet').spec.template.spec.containers[0].securityContext.seccompProfile, {
+      type: 'Localhost',
+      localhostProfile: 'kubesentry.json',
+    });
+  });
+
+  it('ships a Localhost seccomp profile that denies by default and allows the BPF calls without CAP_SYS_ADMIN', () => {
+    const profile = JSON.parse(readFileSync(join(ROOT, 'deploy/seccomp/kubesentry.json'), 'utf8')) as Manifest;
+    assert.equal(profile.defaultAction, 'SCMP_ACT_ERRNO');
+    const allowedOutright = new Set<string>(
+      profile.syscalls
+        .filter((rule: Manifest) => rule.action === 'SCMP_ACT_ALLOW' && !(rule.args?.length > 0))
+        .flatMap((rule: Manifest) => rule.names),
+    );
+    for (const call of ['bpf', 'perf_event_open', 'ptrace', 'setrlimit', 'prlimit64']) assert.ok(allowedOutright.has(call), call);
+    // What the agent never needs stays refused: mounting, namespaces, modules, kexec.
+    for (const call of ['mount', 'setns', 'unshare', 'init_module', 'finit_module', 'kexec_load']) {
+      assert.ok(!allowedOutright.has(call), `${call} is allowed`);
+    }
   });
 });
 
@@ -308,7 +399,6 @@ describe('Pod Security admission (the upstream checks, k8s.io/pod-security-admis
       'host namespaces',
       'hostPath volumes',
       'non-default capabilities',
-      'seccompProfile',
     ]);
     assert.match(baseline!.reasons!.join('\n'), /host namespaces: hostPID=true$/m, 'only hostPID, never hostNetwork or hostIPC');
   });

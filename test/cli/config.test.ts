@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseCommandLine } from '../../src/cli.ts';
-import { ConfigError, configFlags } from '../../src/config.ts';
+import { ConfigError, configFlags, resolveConfig } from '../../src/config.ts';
 import { renderConfigDocs } from '../../src/configDocs.ts';
 import { writeTemp } from './temp.ts';
 
@@ -42,6 +42,31 @@ test('a value of the wrong type is an error naming the key', () => {
 test('headers flag takes key=value pairs like OTEL_EXPORTER_OTLP_HEADERS', () => {
   const { config } = parseCommandLine(['run', '--otlp.headers', 'authorization=Bearer%20x,tenant=a']);
   assert.deepEqual(config.otlp.headers, { authorization: 'Bearer x', tenant: 'a' });
+});
+
+test('listen addresses take ${VAR} from the environment, so the chart can bind to the pod IP', () => {
+  const raw = { health: { listen: '${POD_IP}:8080' }, prometheus: { listen: '${POD_IP}:9464' } };
+  const config = resolveConfig(raw, 'chart.yaml', { POD_IP: '10.244.1.7' });
+  assert.equal(config.health.listen, '10.244.1.7:8080');
+  assert.equal(config.prometheus.listen, '10.244.1.7:9464');
+  assert.equal(resolveConfig({ health: { listen: '${POD_IP}:8080' } }, 'chart.yaml', { POD_IP: 'fd00::7' }).health.listen, 'fd00::7:8080');
+  // Nothing but listen addresses is expanded: a ${...} elsewhere is kept as written.
+  assert.equal(resolveConfig({ clusterName: '${POD_IP}' }, 'chart.yaml', { POD_IP: '10.244.1.7' }).clusterName, '${POD_IP}');
+});
+
+test('an unset variable in a listen address is an error naming the key and the variable, never an empty host', () => {
+  // An empty host would mean every address, the very thing binding to the pod IP avoids.
+  for (const env of [{}, { POD_IP: '' }]) {
+    assert.throws(() => resolveConfig({ health: { listen: '${POD_IP}:8080' } }, 'chart.yaml', env), (e: Error) => {
+      assert.ok(e instanceof ConfigError);
+      assert.equal(e.message, 'chart.yaml: health.listen uses ${POD_IP}, which is not set in the environment');
+      return true;
+    });
+  }
+  assert.throws(
+    () => resolveConfig({ prometheus: { listen: '${1bad}:9464' } }, 'chart.yaml', {}),
+    /chart\.yaml: prometheus\.listen has an invalid variable reference '\$\{1bad\}'/,
+  );
 });
 
 test('every config key has a flag', () => {

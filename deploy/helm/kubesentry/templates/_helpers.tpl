@@ -37,6 +37,12 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 {{- end -}}
 
+{{/*
+The environment variable holding the pod IP (downward API status.podIP). The agent's listen addresses are
+${POD_IP}:<port>, expanded by the agent at start: the endpoints answer on the pod IP only, never on 0.0.0.0.
+*/}}
+{{- define "kubesentry.podIpEnv" -}}POD_IP{{- end -}}
+
 {{/* Container paths the agent is configured with; hostMounts.* only choose the node side. */}}
 {{- define "kubesentry.paths.state" -}}/var/lib/kubesentry{{- end -}}
 {{- define "kubesentry.paths.config" -}}/etc/kubesentry{{- end -}}
@@ -68,10 +74,10 @@ always valid YAML; test/deploy-chart.test.ts checks it against the agent's own c
   "otlp" $otlp
   "spool" (dict "maxBytes" (int .Values.otlp.spoolMaxBytes))
   "kubernetes" (dict "enabled" "on" "labelAllowList" .Values.agent.podLabelAllowList)
-  "health" (dict "listen" (printf "0.0.0.0:%d" (int .Values.health.port)))
+  "health" (dict "listen" (printf "${%s}:%d" (include "kubesentry.podIpEnv" .) (int .Values.health.port)))
 -}}
 {{- if .Values.prometheus.enabled -}}
-{{- $_ := set $config "prometheus" (dict "listen" (printf "0.0.0.0:%d" (int .Values.prometheus.port))) -}}
+{{- $_ := set $config "prometheus" (dict "listen" (printf "${%s}:%d" (include "kubesentry.podIpEnv" .) (int .Values.prometheus.port))) -}}
 {{- end -}}
 {{- toYaml (mustMergeOverwrite $config (deepCopy .Values.agent.extraConfig)) -}}
 {{- end -}}
