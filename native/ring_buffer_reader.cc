@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 
 #include "kernel_error.h"
 
@@ -19,13 +20,33 @@ namespace {
 
 void FreeBatchData(napi_env, void* data, void*) { free(data); }
 
+// OnRecord's answer that stops ring_buffer__consume() because the read's room under maxQueuedBytes is spent (the
+// record it answers for is already taken). Any negative value stops it; budget_spent_ tells this one from a failure.
+constexpr int kStopReading = -ENOBUFS;
+
+// The thread's notice of its failure: onStopped(reason, errno), through the same queue as the batches before it.
+void DeliverFailure(napi_env env, const Napi::FunctionReference& on_stopped, const Batch& notice) {
+  if (on_stopped.IsEmpty()) return;
+  napi_value args[2];
+  napi_value receiver;
+  napi_value result;
+  if (napi_create_string_utf8(env, notice.failure, NAPI_AUTO_LENGTH, &args[0]) != napi_ok ||
+      napi_create_int32(env, notice.failure_errno, &args[1]) != napi_ok || napi_get_undefined(env, &receiver) != napi_ok) {
+    return;
+  }
+  if (napi_call_function(env, receiver, on_stopped.Value(), 2, args, &result) == napi_pending_exception) {
+    napi_value error;
+    if (napi_get_and_clear_last_exception(env, &error) == napi_ok) napi_fatal_exception(env, error);
+  }
+}
+
 }  // namespace
 
 // Runs on the JS thread for each batch; env is null when the environment is going away with batches still
 // queued, and then the batch is only freed. Raw Node-API calls with checked statuses: while a worker terminates
 // every call into JS fails, and that must free the batch, not abort the process.
-void DeliverBatch(Napi::Env env, Napi::Function callback, std::shared_ptr<ReaderShared>* shared_pointer, Batch* batch) {
-  ReaderShared& shared = **shared_pointer;
+void DeliverBatch(Napi::Env env, Napi::Function callback, DeliveryContext* context, Batch* batch) {
+  ReaderShared& shared = *context->shared;
   bool deliver = env != nullptr && callback != nullptr;
   {
     std::lock_guard<std::mutex> lock(shared.mutex);
@@ -33,6 +54,11 @@ void DeliverBatch(Napi::Env env, Napi::Function callback, std::shared_ptr<Reader
     if (shared.closed) deliver = false;
   }
   shared.changed.notify_all();
+  if (batch->data == nullptr) {
+    if (deliver) DeliverFailure(env, context->on_stopped, *batch);
+    delete batch;
+    return;
+  }
   uint8_t* data = batch->data;
   size_t size = batch->size;
   uint64_t records = batch->records;
@@ -60,6 +86,13 @@ void DeliverBatch(Napi::Env env, Napi::Function callback, std::shared_ptr<Reader
     napi_value error;
     if (napi_get_and_clear_last_exception(env, &error) == napi_ok) napi_fatal_exception(env, error);
   }
+  // The batch is the callback's only for the call (the decoder copies what it keeps). Detaching frees it now: left
+  // to the garbage collector, a storm had ~64 MiB of finished batches waiting for a GC that V8's external-memory
+  // heuristics put off, beyond maxQueuedBytes. A Buffer kept past the call reads as empty, never as freed memory.
+  napi_value arraybuffer;
+  if (napi_get_typedarray_info(env, buffer, nullptr, nullptr, nullptr, &arraybuffer, nullptr) == napi_ok) {
+    napi_detach_arraybuffer(env, arraybuffer);
+  }
 }
 
 Napi::Function RingBufferReader::Define(Napi::Env env) {
@@ -74,7 +107,7 @@ Napi::Function RingBufferReader::Define(Napi::Env env) {
 
 // new RingBufferReader(mapFd: number, onBatch: (batch: Buffer) => void,
 //                      options: { maxBatchBytes: number, maxQueuedBytes: number, pollIntervalMs: number,
-//                                 coalesceBelowBytes?: number })
+//                                 coalesceBelowBytes?: number, onStopped?: (reason: string, errno: number) => void })
 RingBufferReader::RingBufferReader(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RingBufferReader>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsFunction() || !info[2].IsObject()) {
@@ -119,9 +152,11 @@ RingBufferReader::RingBufferReader(const Napi::CallbackInfo& info) : Napi::Objec
     CloseResources();
     return;
   }
-  deliver_ = BatchFunction::New(env, info[1].As<Napi::Function>(), "kubesentry.ringBuffer", 0, 1,
-                                new std::shared_ptr<ReaderShared>(shared_),
-                                [](Napi::Env, void*, std::shared_ptr<ReaderShared>* context) { delete context; });
+  auto* context = new DeliveryContext{shared_, Napi::FunctionReference()};
+  Napi::Value on_stopped = options.Get("onStopped");
+  if (on_stopped.IsFunction()) context->on_stopped = Napi::Persistent(on_stopped.As<Napi::Function>());
+  deliver_ = BatchFunction::New(env, info[1].As<Napi::Function>(), "kubesentry.ringBuffer", 0, 1, context,
+                                [](Napi::Env, void*, DeliveryContext* context) { delete context; });
   running_ = true;
   CloseWithEnvironment(env);  // after the thread-safe function exists: see Closable
   thread_ = std::thread(&RingBufferReader::Run, this);
@@ -143,17 +178,35 @@ void RingBufferReader::Wake() {
   (void)ignored;
 }
 
+// libbpf has taken the record off the ring whatever this returns; a negative answer only ends the consume call.
 int RingBufferReader::OnRecord(void* context, void* data, size_t size) {
-  static_cast<RingBufferReader*>(context)->AppendRecord(data, size);
+  auto* reader = static_cast<RingBufferReader*>(context);
+  if (!reader->AppendRecord(data, size)) return -ENOMEM;
+  if (reader->read_bytes_ >= reader->read_budget_) {
+    reader->budget_spent_ = true;
+    return kStopReading;
+  }
   return 0;
 }
 
-void RingBufferReader::AppendRecord(const void* data, size_t size) {
-  if (current_.size > 0 && current_.size + size > max_batch_bytes_) Flush();
+void RingBufferReader::Fail(const char* what, int error) {
+  if (failure_.what == nullptr) failure_ = {what, error};
+}
+
+// False when memory ran out: the record is then counted as undelivered (it has left the ring) and failure_ set.
+bool RingBufferReader::AppendRecord(const void* data, size_t size) {
+  if (current_.size > 0 && current_.size + size > max_batch_bytes_ && !Flush()) {
+    shared_->undelivered_records.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
   if (current_.size + size > scratch_capacity_) {
     size_t capacity = size > max_batch_bytes_ ? size : max_batch_bytes_;
     void* grown = realloc(scratch_, capacity);
-    if (grown == nullptr) abort();  // out of memory: nothing sensible to do on this thread
+    if (grown == nullptr) {
+      Fail("cannot allocate the batch buffer", ENOMEM);
+      shared_->undelivered_records.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
     scratch_ = static_cast<uint8_t*>(grown);
     scratch_capacity_ = capacity;
   }
@@ -161,6 +214,7 @@ void RingBufferReader::AppendRecord(const void* data, size_t size) {
   current_.size += size;
   current_.records++;
   read_bytes_ += size;
+  return true;
 }
 
 // Sleeps until `due` or until close(), pause() or resume() signals the eventfd; true when signalled. Only the
@@ -178,18 +232,27 @@ bool RingBufferReader::WaitUntil(std::chrono::steady_clock::time_point due) {
   }
 }
 
-void RingBufferReader::Flush() {
-  if (current_.size == 0) return;
+// False when memory ran out: what scratch_ held is then counted as undelivered and failure_ set.
+bool RingBufferReader::Flush() {
+  if (current_.size == 0) return true;
   // Records are gathered in one reused buffer and each batch gets an allocation of exactly its size: allocating
   // maxBatchBytes per batch and shrinking it left the allocator's arenas fragmented (measured: ~15 MB of RSS).
   uint8_t* data = static_cast<uint8_t*>(malloc(current_.size));
-  if (data == nullptr) abort();
+  Batch* batch = data == nullptr ? nullptr : new (std::nothrow) Batch{data, current_.size, current_.records};
+  if (batch == nullptr) {
+    free(data);
+    Fail("cannot allocate a batch", ENOMEM);
+    shared_->undelivered_batches.fetch_add(1, std::memory_order_relaxed);
+    shared_->undelivered_records.fetch_add(current_.records, std::memory_order_relaxed);
+    current_ = {nullptr, 0, 0};
+    return false;
+  }
   memcpy(data, scratch_, current_.size);
-  Batch* batch = new Batch{data, current_.size, current_.records};
   current_ = {nullptr, 0, 0};
   {
     std::lock_guard<std::mutex> lock(shared_->mutex);
     shared_->queued_bytes += batch->size;
+    if (shared_->queued_bytes > shared_->queued_bytes_high_water) shared_->queued_bytes_high_water = shared_->queued_bytes;
   }
   shared_->batches.fetch_add(1, std::memory_order_relaxed);
   shared_->records.fetch_add(batch->records, std::memory_order_relaxed);
@@ -203,11 +266,39 @@ void RingBufferReader::Flush() {
     free(batch->data);
     delete batch;
   }
+  return true;
 }
 
 void RingBufferReader::Run() {
   // Named so that per-thread CPU (top -H, /proc/<pid>/task) tells the reader from the JS thread.
   pthread_setname_np(pthread_self(), "ks-ring-reader");
+  ReadUntilStopped();
+  if (failure_.what == nullptr) Flush();
+  if (failure_.what != nullptr) {
+    // What was read and not handed over is lost with the thread: counted, so the accounting stays exact.
+    shared_->undelivered_records.fetch_add(current_.records, std::memory_order_relaxed);
+    if (current_.records > 0) shared_->undelivered_batches.fetch_add(1, std::memory_order_relaxed);
+    current_ = {nullptr, 0, 0};
+    ReportFailure();
+  }
+  // Unblock a pause() waiting for acknowledgement, now or later, if the loop ended for another reason.
+  std::lock_guard<std::mutex> lock(shared_->mutex);
+  shared_->exited = true;
+  shared_->changed.notify_all();
+}
+
+// Kept in stats() for JS to poll, and sent as onStopped() behind the batches already queued.
+void RingBufferReader::ReportFailure() {
+  {
+    std::lock_guard<std::mutex> lock(shared_->mutex);
+    shared_->failure = failure_;
+  }
+  Batch* notice = new (std::nothrow) Batch{nullptr, 0, 0, failure_.what, failure_.error};
+  // Without memory for the notice, or with the environment closing, stats() still tells.
+  if (notice != nullptr && deliver_.NonBlockingCall(notice) != napi_ok) delete notice;
+}
+
+void RingBufferReader::ReadUntilStopped() {
   ReaderShared& shared = *shared_;
   // After waiting on JS or a pause, records may already be waiting whose wakeup edge was spent: read them first.
   bool read_before_waiting = true;
@@ -234,6 +325,8 @@ void RingBufferReader::Run() {
       }
       if (shared.stop) break;
       if (shared.paused) continue;
+      // JS only takes from the queue meanwhile, so this room is never more than what is left when the read ends.
+      read_budget_ = shared.max_queued_bytes - shared.queued_bytes;
     }
     if (!read_before_waiting) {
       bool ring_woke = false;
@@ -242,7 +335,10 @@ void RingBufferReader::Run() {
       auto collect = [&](int timeout_ms) {
         epoll_event events[2];
         int ready = epoll_wait(epoll_fd_, events, 2, timeout_ms);
-        if (ready < 0 && errno != EINTR) return false;
+        if (ready < 0 && errno != EINTR) {
+          Fail("epoll_wait failed", errno);
+          return false;
+        }
         for (int i = 0; i < ready; i++) {
           if (events[i].data.u32 == 1) {
             DrainWakeFd();
@@ -259,10 +355,7 @@ void RingBufferReader::Run() {
       // for the end of the wait (each thread wakeup is a measurable cost on small VMs). The epoll set then tells
       // whether an urgent record came during the interval; if none did, the trickle has ended.
       if (trickling) signalled = WaitUntil(next_read_at);
-      if (!collect(trickling ? 0 : poll_interval_ms_)) {
-        shared.last_error.store(errno);
-        break;
-      }
+      if (!collect(trickling ? 0 : poll_interval_ms_)) break;
       if (trickling) {
         trickling = ring_woke && !signalled;
       } else if (ring_woke && !signalled && coalesce_below_bytes_ > 0 && last_read_bytes < coalesce_below_bytes_) {
@@ -282,23 +375,22 @@ void RingBufferReader::Run() {
     }
     // Consuming on timeouts too picks up records the BPF side submitted without a wakeup (batched wakeups).
     read_bytes_ = 0;
+    budget_spent_ = false;
     int consumed = ring_buffer__consume(ring_);
     if (read_bytes_ > 0) {
       last_read_at = std::chrono::steady_clock::now();
       last_read_bytes = read_bytes_;
     }
     if (read_bytes_ == 0 || read_bytes_ >= coalesce_below_bytes_) trickling = false;
-    if (consumed < 0) {
-      shared.last_error.store(-consumed);
+    if (failure_.what != nullptr) break;
+    if (consumed < 0 && !budget_spent_) {
+      Fail("ring_buffer__consume failed", -consumed);
       break;
     }
-    Flush();
+    // The ring still holds what this read left: the next one goes straight to it, once the queue has room.
+    if (budget_spent_) read_before_waiting = true;
+    if (!Flush()) break;
   }
-  Flush();
-  // Unblock a pause() waiting for acknowledgement if the loop ended for another reason.
-  std::lock_guard<std::mutex> lock(shared.mutex);
-  shared.parked = true;
-  shared.changed.notify_all();
 }
 
 // pause(): returns once the thread has stopped reading; from then on the kernel ring fills up.
@@ -311,7 +403,7 @@ Napi::Value RingBufferReader::Pause(const Napi::CallbackInfo& info) {
   shared_->changed.notify_all();
   Wake();
   lock.lock();
-  shared_->changed.wait(lock, [&] { return shared_->parked || shared_->stop; });
+  shared_->changed.wait(lock, [&] { return shared_->parked || shared_->stop || shared_->exited; });
   return info.Env().Undefined();
 }
 
@@ -331,21 +423,27 @@ Napi::Value RingBufferReader::Stats(const Napi::CallbackInfo& info) {
   Napi::Object stats = Napi::Object::New(env);
   if (!shared_) return stats;
   uint64_t queued;
+  uint64_t high_water;
   bool paused;
+  ReaderFailure failure;
   {
     std::lock_guard<std::mutex> lock(shared_->mutex);
     queued = shared_->queued_bytes;
+    high_water = shared_->queued_bytes_high_water;
     paused = shared_->paused;
+    failure = shared_->failure;
   }
   stats.Set("batches", Napi::BigInt::New(env, shared_->batches.load()));
   stats.Set("records", Napi::BigInt::New(env, shared_->records.load()));
   stats.Set("bytes", Napi::BigInt::New(env, shared_->bytes.load()));
   stats.Set("queuedBytes", Napi::BigInt::New(env, queued));
+  stats.Set("queuedBytesHighWater", Napi::BigInt::New(env, high_water));
   stats.Set("flowControlWaits", Napi::BigInt::New(env, shared_->flow_control_waits.load()));
   stats.Set("undeliveredBatches", Napi::BigInt::New(env, shared_->undelivered_batches.load()));
   stats.Set("undeliveredRecords", Napi::BigInt::New(env, shared_->undelivered_records.load()));
   stats.Set("paused", Napi::Boolean::New(env, paused));
-  stats.Set("lastErrno", Napi::Number::New(env, shared_->last_error.load()));
+  stats.Set("lastErrno", Napi::Number::New(env, failure.error));
+  stats.Set("failure", failure.what == nullptr ? env.Null() : Napi::String::New(env, failure.what));
   return stats;
 }
 

@@ -3,7 +3,6 @@
 // Records are decoded only as far as their header: the full decoder is src/receiver/decoder.ts's job.
 
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { after, before, describe, test } from 'node:test';
@@ -13,7 +12,7 @@ import { compilePathPatterns, encodePathPattern, openKernelSource, type KernelSo
 import { KernelError } from '../src/receiver/KernelError.ts';
 import { LAYOUT } from '../src/receiver/layout.ts';
 import { nativeAddon } from '../src/receiver/nativeAddon.ts';
-import { kernelFixtures, type KernelFixtures } from './helpers/kernelFixtures.ts';
+import { kernelFixtures, startLoadgen, type KernelFixtures } from './helpers/kernelFixtures.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const HEADER = LAYOUT.ks_header.fields;
@@ -65,32 +64,6 @@ function kernelFdCount(): number {
   return count;
 }
 
-const runningLoadgens = new Set<ChildProcess>();
-
-/** Starts loadgen blocked on stdin; go() releases it and resolves when it has exited successfully. */
-function startLoadgen(loadgen: string, args: string[]): { pid: number; go: () => Promise<void> } {
-  const child = spawn(loadgen, ['--wait', ...args], { stdio: ['pipe', 'ignore', 'pipe'] });
-  // A test that fails before go() must not leave a generator waiting on stdin (and the test process with it).
-  runningLoadgens.add(child);
-  child.on('exit', () => runningLoadgens.delete(child));
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<void>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('exit', (code, signal) =>
-      code === 0 ? resolve() : reject(new Error(`loadgen ${args.join(' ')} failed (${code ?? signal}): ${stderr.trim()}`)),
-    );
-  });
-  assert.ok(child.pid !== undefined, 'loadgen did not start');
-  return {
-    pid: child.pid,
-    go: async () => {
-      child.stdin.end('g');
-      await exited;
-    },
-  };
-}
-
 describe('kernel source', () => {
   let fixtures: KernelFixtures;
   const opened: KernelSource[] = [];
@@ -105,7 +78,6 @@ describe('kernel source', () => {
     fixtures = kernelFixtures();
   });
   after(() => {
-    for (const child of runningLoadgens) child.kill('SIGKILL');
     for (const source of opened) source.close();
   });
 

@@ -6,6 +6,9 @@
  *   loadgen [--wait] unshare-every US N N x unshare(CLONE_NEWUTS), one every US microseconds (a trickle)
  *   loadgen [--wait] open PATH N        N x openat(AT_FDCWD, PATH, O_RDONLY) (closing what opens)
  *   loadgen [--wait] getppid N          N x getppid(): the cheapest syscall the fixture object reports
+ *   loadgen [--wait] getppid-storm THREADS SECONDS
+ *                                       getppid() as fast as THREADS threads can for SECONDS, then prints
+ *                                       `calls=N`: exactly how many it made (one fixture record each)
  *   loadgen time-open PATH N            prints the mean nanoseconds of one openat(PATH) over N calls
  *
  * --wait blocks until a byte arrives on stdin, so the caller can learn the pid and configure the kernel side
@@ -13,6 +16,9 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
@@ -48,6 +54,47 @@ static long long now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static atomic_bool storm_over;
+
+/* Counts in the thread, not with a shared atomic: the count must be exact and must not slow the calls down. */
+static void *storm_thread(void *calls)
+{
+	long made = 0;
+
+	while (!atomic_load_explicit(&storm_over, memory_order_relaxed)) {
+		syscall(SYS_getppid);
+		made++;
+	}
+	*(long *)calls = made;
+	return NULL;
+}
+
+static int getppid_storm(long threads, long seconds)
+{
+	pthread_t ids[threads];
+	long calls[threads];
+	long total = 0;
+	struct timespec duration = { .tv_sec = seconds };
+
+	for (long i = 0; i < threads; i++) {
+		int err = pthread_create(&ids[i], NULL, storm_thread, &calls[i]);
+
+		if (err != 0) {
+			fprintf(stderr, "loadgen: pthread_create: %s\n", strerror(err));
+			return 1;
+		}
+	}
+	while (nanosleep(&duration, &duration) != 0 && errno == EINTR)
+		;
+	atomic_store(&storm_over, true);
+	for (long i = 0; i < threads; i++) {
+		pthread_join(ids[i], NULL);
+		total += calls[i];
+	}
+	printf("calls=%ld\n", total);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -97,6 +144,8 @@ int main(int argc, char **argv)
 			syscall(SYS_getppid);
 		return 0;
 	}
+	if (arg + 3 == argc && strcmp(argv[arg], "getppid-storm") == 0)
+		return getppid_storm(parse_count(argv[arg + 1]), parse_count(argv[arg + 2]));
 	if (arg + 3 == argc && strcmp(argv[arg], "open") == 0) {
 		long count = parse_count(argv[arg + 2]);
 
@@ -116,6 +165,6 @@ int main(int argc, char **argv)
 		printf("%.1f\n", (double)(now_ns() - start) / count);
 		return 0;
 	}
-	fprintf(stderr, "usage: loadgen [--wait] unshare N | [--wait] unshare-every US N | [--wait] getppid N | [--wait] open PATH N | time-open PATH N\n");
+	fprintf(stderr, "usage: loadgen [--wait] unshare N | [--wait] unshare-every US N | [--wait] getppid N | [--wait] getppid-storm THREADS SECONDS | [--wait] open PATH N | time-open PATH N\n");
 	return 2;
 }

@@ -9,6 +9,7 @@
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { getSystemErrorName } from 'node:util';
 import { compilePathPattern, MAX_PATH_PATTERNS, type CompiledPathPattern } from './pathPatterns.ts';
 import { EVENT_TYPE_MAX, type EventType } from './events.ts';
 import { KernelError } from './KernelError.ts';
@@ -16,6 +17,7 @@ import { LAYOUT } from './layout.ts';
 import {
   nativeAddon,
   type NativeBpfObject,
+  type NativeReaderOptions,
   type NativeReaderStats,
   type NativeRingBufferReader,
 } from './nativeAddon.ts';
@@ -100,6 +102,22 @@ export interface ReaderOptions {
    * large means load, and then every wakeup is served at once. 0, the default: every wakeup is served at once.
    */
   coalesceBelowBytes?: number;
+  /**
+   * Called once if the reader thread stops on its own (a failing epoll_wait or ring_buffer__consume, memory
+   * exhausted), after every batch it handed over. From then on nothing is read: the kernel ring fills and drops()
+   * counts what it cannot take. readerFailure() says the same to whoever polls.
+   */
+  onStopped?: (failure: ReaderFailure) => void;
+}
+
+export interface ReaderFailure {
+  /** What failed, e.g. 'epoll_wait failed'. */
+  reason: string;
+  errno: number;
+  /** The errno's name, e.g. 'EBADF' ('' when errno is 0). */
+  code: string;
+  /** One line for logs and /readyz: 'kernel ring reader stopped: epoll_wait failed (EBADF)'. */
+  message: string;
 }
 
 export interface RejectedVariant {
@@ -260,7 +278,7 @@ function validateOptions(options: KernelSourceOptions): void {
   }
 }
 
-function validateReaderOptions(options: ReaderOptions): Required<ReaderOptions> {
+function validateReaderOptions(options: ReaderOptions): Omit<NativeReaderOptions, 'onStopped'> {
   const resolved = {
     maxBatchBytes: options.maxBatchBytes ?? 1 << 20,
     maxQueuedBytes: options.maxQueuedBytes ?? 64 << 20,
@@ -335,6 +353,7 @@ export class KernelSource {
   readonly #tracefsPath: string;
   readonly #restoreBpfStats: boolean;
   #reader: NativeRingBufferReader | undefined;
+  #readerFailure: ReaderFailure | undefined;
   #closed = false;
 
   /** Use openKernelSource(). */
@@ -357,8 +376,13 @@ export class KernelSource {
     this.#ensureOpen();
     if (this.#reader !== undefined) throw new KernelError('EOPTION', 'kernel source already started');
     const options = validateReaderOptions(readerOptions);
+    const onStopped = (reason: string, errno: number) => {
+      const code = errno === 0 ? '' : getSystemErrorName(-errno);
+      this.#readerFailure = { reason, errno, code, message: `kernel ring reader stopped: ${reason}${code ? ` (${code})` : ''}` };
+      readerOptions.onStopped?.(this.#readerFailure);
+    };
     const addon = nativeAddon();
-    const reader = new addon.RingBufferReader(this.#object.mapFd(EVENTS_MAP), onBatch, options);
+    const reader = new addon.RingBufferReader(this.#object.mapFd(EVENTS_MAP), onBatch, { ...options, onStopped });
     const links: number[] = [];
     try {
       const sections = new Map(this.#object.programs().map((p) => [p.name, p.section]));
@@ -405,6 +429,11 @@ export class KernelSource {
       drops.set(type as EventType, this.#object.perCpuSum(DROPS_MAP, type));
     }
     return drops;
+  }
+
+  /** Why the reader thread stopped on its own, once onStopped has been called; undefined while it reads. */
+  readerFailure(): ReaderFailure | undefined {
+    return this.#readerFailure;
   }
 
   readerStats(): ReaderStats | undefined {

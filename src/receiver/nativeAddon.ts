@@ -55,11 +55,19 @@ export interface NativeReaderStats {
   records: bigint;
   bytes: bigint;
   queuedBytes: bigint;
+  /** The most queuedBytes ever was: at most maxQueuedBytes plus one record. */
+  queuedBytesHighWater: bigint;
   flowControlWaits: bigint;
-  /** Batches, and the records in them, freed without reaching JS: in flight at close() or teardown. */
+  /**
+   * Batches, and the records in them, freed without reaching JS: in flight at close() or teardown, or read by a
+   * reader thread that then failed.
+   */
   undeliveredBatches: bigint;
   undeliveredRecords: bigint;
   paused: boolean;
+  /** Why the reader thread stopped on its own (e.g. 'epoll_wait failed'); null while it runs or after close(). */
+  failure: string | null;
+  /** The errno of that failure; 0 without one. */
   lastErrno: number;
 }
 
@@ -74,6 +82,9 @@ export interface NativeReaderOptions {
   maxBatchBytes: number;
   maxQueuedBytes: number;
   pollIntervalMs: number;
+  coalesceBelowBytes?: number;
+  /** Called once on the JS thread, after the batches read before it, if the reader thread stops on a failure. */
+  onStopped?: (reason: string, errno: number) => void;
 }
 
 export interface NativeAddon {

@@ -12,10 +12,15 @@
  *   }
  *
  * Build failures throw with the compiler's message. Uses the same clang and libbpf headers as `make bpf`.
+ *
+ *   startLoadgen(loadgen, args) → { pid, go() }: loadgen --wait ARGS, blocked on stdin so the caller can configure
+ *     the kernel side for its pid; go() releases it and resolves with its stdout once it exited 0 (rejects with
+ *     its stderr otherwise). A generator still running when the test process exits is killed.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { onExit } from './run.ts';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const SOURCES = `${REPO}native/test/`;
@@ -66,7 +71,41 @@ export function kernelFixtures(): KernelFixtures {
     badObject: bpfObject('bad'),
     fallbackObject: bpfObject('fallback'),
     emptyOpenatObject: bpfObject('empty_openat'),
-    loadgen: build(`${OUT}loadgen`, [loadgenSource], 'cc', ['-O2', '-Wall', '-Wextra', loadgenSource]),
+    loadgen: build(`${OUT}loadgen`, [loadgenSource], 'cc', ['-O2', '-Wall', '-Wextra', '-pthread', loadgenSource]),
   };
   return built;
+}
+
+const runningLoadgens = new Set<number>();
+onExit(() => {
+  for (const pid of runningLoadgens) process.kill(pid, 'SIGKILL');
+});
+
+export function startLoadgen(loadgen: string, args: readonly string[]): { pid: number; go: () => Promise<string> } {
+  const child = spawn(loadgen, ['--wait', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  if (child.pid === undefined) throw new Error(`loadgen ${args.join(' ')} did not start`);
+  const pid = child.pid;
+  // A test that fails before go() must not leave a generator waiting on stdin (and the test process with it).
+  runningLoadgens.add(pid);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<string>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      runningLoadgens.delete(pid);
+      if (code === 0) resolve(stdout);
+      else reject(new Error(`loadgen ${args.join(' ')} failed (${code ?? signal}): ${stderr.trim()}`));
+    });
+  });
+  // Unawaited until go(): a generator killed at exit must not become an unhandled rejection.
+  exited.catch(() => {});
+  return {
+    pid,
+    go: () => {
+      child.stdin.end('g');
+      return exited;
+    },
+  };
 }
