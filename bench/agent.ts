@@ -48,14 +48,22 @@ const DETECTIONS_PER_SECOND = 100;
 /** After the generator ends, how long detections may take to reach the Collector before they count as lost. */
 const DELIVERY_DEADLINE_MS = 30_000;
 
-const USAGE = 'usage: node bench/agent.ts [--quick] [--baseline CHECKOUT [--rounds N] [--ab-only]] [-- agent flags]';
+const USAGE =
+  'usage: node bench/agent.ts [--quick] [--baseline CHECKOUT [--rounds N] [--ab-only]] [--cpu-profile FILE] [-- agent flags]';
 
 /**
  * --quick; --baseline: a built checkout of another commit (npm ci && make in it) whose agent is measured against
  * this one, alternately, in the same run; agent flags after `--` (e.g. `-- --kernel.poll-interval-ms 100`) to
  * measure a setting's trade-off.
  */
-function parseCommandLine(): { quick: boolean; baseline?: string; rounds: number; abOnly: boolean; agentArgs: string[] } {
+function parseCommandLine(): {
+  quick: boolean;
+  baseline?: string;
+  rounds: number;
+  abOnly: boolean;
+  cpuProfile?: string;
+  agentArgs: string[];
+} {
   const separator = process.argv.indexOf('--');
   const own = separator < 0 ? process.argv.slice(2) : process.argv.slice(2, separator);
   try {
@@ -66,6 +74,7 @@ function parseCommandLine(): { quick: boolean; baseline?: string; rounds: number
         baseline: { type: 'string' },
         rounds: { type: 'string', default: '3' },
         'ab-only': { type: 'boolean', default: false },
+        'cpu-profile': { type: 'string' },
       },
     });
     const rounds = Number(values.rounds);
@@ -78,14 +87,22 @@ function parseCommandLine(): { quick: boolean; baseline?: string; rounds: number
       throw new Error(`--baseline ${baseline} is not built (run npm ci && make in it)`);
     }
     if (values['ab-only'] && baseline === undefined) throw new Error('--ab-only needs --baseline');
-    return { quick: values.quick!, baseline, rounds, abOnly: values['ab-only']!, agentArgs: separator < 0 ? [] : process.argv.slice(separator + 1) };
+    const cpuProfile = values['cpu-profile'] === undefined ? undefined : path.resolve(values['cpu-profile']);
+    return {
+      quick: values.quick!,
+      baseline,
+      rounds,
+      abOnly: values['ab-only']!,
+      cpuProfile,
+      agentArgs: separator < 0 ? [] : process.argv.slice(separator + 1),
+    };
   } catch (error) {
     console.error(`bench/agent.ts: ${(error as Error).message} (${USAGE})`);
     process.exit(2);
   }
 }
 
-const { quick, baseline, rounds, abOnly, agentArgs } = parseCommandLine();
+const { quick, baseline, rounds, abOnly, cpuProfile, agentArgs } = parseCommandLine();
 const LATENCY_SECONDS = quick ? 8 : 20;
 const FOOTPRINT_SECONDS = quick ? 10 : 30;
 const IDLE_SECONDS = quick ? 5 : 10;
@@ -287,10 +304,11 @@ interface Agent {
   stop(): Promise<void>;
 }
 
-async function startAgent(otlpEndpoint: string, agentBin = AGENT_BIN): Promise<Agent> {
+async function startAgent(otlpEndpoint: string, agentBin = AGENT_BIN, nodeArgs: readonly string[] = []): Promise<Agent> {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kubesentry-bench-agent-'));
   const metricsPort = await freeLoopbackPort();
   const proc = spawnBackground(process.execPath, [
+    ...nodeArgs,
     agentBin, 'run',
     '--console.enabled', 'false',
     '--otlp.endpoint', otlpEndpoint,
@@ -518,6 +536,16 @@ console.log(
     `${os.cpus().length} CPUs, load average ${loadAverage()} (1/5/15 min)`,
 );
 
+if (cpuProfile !== undefined) {
+  const collector = await startCollector();
+  try {
+    await profileUnderLoad(cpuProfile, collector.endpoint);
+  } finally {
+    await collector.stop();
+  }
+  process.exit(0);
+}
+
 if (abOnly) {
   const collector = await startCollector();
   try {
@@ -730,6 +758,80 @@ async function compareWithBaseline(baselineCheckout: string, collector: { endpoi
   reportResult('ab.rss_max', Math.max(...candidate.rss), 'MB', { op: '<=', value: RSS_GOAL_MB });
   reportResult('ab.baseline_rss_max', Math.max(...base.rss), 'MB', { op: '<=', value: RSS_GOAL_MB });
   reportResult('ab.lost', candidate.lost, 'detections', { op: '<=', value: 0 });
+}
+
+/**
+ * The agent's JS thread profiled under the full load. `node --cpu-prof` cannot be used: its SIGPROF timer
+ * interrupts the BPF verifier at load time (bpf() returns EAGAIN and the agent gives up), so the profiler is
+ * started over the inspector once the programs are loaded. Writes a .cpuprofile (Chrome DevTools, speedscope) and
+ * prints the functions with the most self time.
+ */
+async function profileUnderLoad(file: string, otlpEndpoint: string): Promise<void> {
+  const agent = await startAgent(otlpEndpoint, AGENT_BIN, ['--inspect=127.0.0.1:0']);
+  try {
+    // The last address: bin/kubesentry.js re-executes Node (same pid) with its heap flags, and each prints one.
+    const listening = agent.process.lines.map((line) => /Debugger listening on (ws:\/\/\S+)/.exec(line)).findLast((m) => m !== null);
+    if (!listening) throw new Error('the agent did not print its inspector address');
+    const inspector = await connectInspector(listening[1]);
+    await inspector.call('Profiler.enable');
+    await inspector.call('Profiler.setSamplingInterval', { interval: 500 });
+    await inspector.call('Profiler.start');
+    await runLoad(generator, EVENTS_PER_SECOND, DETECTIONS_PER_SECOND, FOOTPRINT_SECONDS);
+    const { profile } = (await inspector.call('Profiler.stop')) as { profile: CpuProfile };
+    inspector.close();
+    fs.writeFileSync(file, JSON.stringify(profile));
+    console.log(`CPU profile of the agent under ${EVENTS_PER_SECOND} events/s + ${DETECTIONS_PER_SECOND} detections/s: ${file}`);
+    for (const line of topSelfTime(profile, 25)) console.log(`  ${line}`);
+  } finally {
+    await agent.stop();
+  }
+}
+
+interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+  samples: number[];
+}
+
+function topSelfTime(profile: CpuProfile, count: number): string[] {
+  const byNode = new Map(profile.nodes.map((n) => [n.id, n]));
+  const hits = new Map<string, number>();
+  for (const id of profile.samples) {
+    const frame = byNode.get(id)!.callFrame;
+    const where = frame.url === '' ? '' : ` ${frame.url.replace(/^file:\/\/.*?\/node_modules\//, '').replace(`file://${REPO}`, '')}:${frame.lineNumber + 1}`;
+    const key = `${frame.functionName || '(anonymous)'}${where}`;
+    hits.set(key, (hits.get(key) ?? 0) + 1);
+  }
+  const total = profile.samples.length;
+  return [...hits]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, count)
+    .map(([key, n]) => `${((100 * n) / total).toFixed(1).padStart(5)}%  ${key}`);
+}
+
+async function connectInspector(url: string): Promise<{ call(method: string, params?: object): Promise<unknown>; close(): void }> {
+  const socket = new WebSocket(url);
+  await new Promise<void>((resolve, reject) => {
+    socket.addEventListener('open', () => resolve(), { once: true });
+    socket.addEventListener('error', () => reject(new Error(`cannot reach the agent's inspector at ${url}`)), { once: true });
+  });
+  let nextId = 1;
+  const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+  socket.addEventListener('message', (event) => {
+    const message = JSON.parse(String(event.data)) as { id?: number; result?: unknown; error?: { message: string } };
+    const waiter = message.id === undefined ? undefined : pending.get(message.id);
+    if (!waiter) return;
+    pending.delete(message.id!);
+    if (message.error) waiter.reject(new Error(message.error.message));
+    else waiter.resolve(message.result);
+  });
+  return {
+    call(method, params = {}) {
+      const id = nextId++;
+      socket.send(JSON.stringify({ id, method, params }));
+      return new Promise((resolve, reject) => pending.set(id, { resolve, reject }));
+    },
+    close: () => socket.close(),
+  };
 }
 
 function gitDescribe(checkout: string): string {
