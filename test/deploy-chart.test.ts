@@ -232,6 +232,13 @@ describe('rendered DaemonSet', () => {
     }
     const nodeName = container.env.find((e: Manifest) => e.name === 'K8S_NODE_NAME');
     assert.equal(nodeName.valueFrom.fieldRef.fieldPath, 'spec.nodeName');
+    // The agent's own pod for the metrics resource (src/otel/TelemetryConfig.ts reads these names).
+    const downward = Object.fromEntries(
+      container.env.filter((e: Manifest) => e.valueFrom?.fieldRef).map((e: Manifest) => [e.name, e.valueFrom.fieldRef.fieldPath]),
+    );
+    assert.equal(downward.K8S_POD_NAME, 'metadata.name');
+    assert.equal(downward.K8S_POD_UID, 'metadata.uid');
+    assert.equal(downward.K8S_NAMESPACE_NAME, 'metadata.namespace');
     assert.deepEqual(container.args.slice(0, 3), ['run', '--config', '/etc/kubesentry/config.yaml']);
     assert.deepEqual(container.resources, {
       requests: { cpu: '100m', memory: '200Mi' },
