@@ -289,7 +289,7 @@ export class Spool {
   #syncIfDirty(): void {
     // Records the Collector has acknowledged need no durability: with nothing pending there is nothing to sync. A
     // sender that keeps up leaves the log spool empty most of the time, and each fdatasync puts the JS thread to
-    // sleep on the journal several times (docs/benchmarks.md, session 4). A later sync covers the skipped bytes.
+    // sleep on the journal several times (session 4, `git show fb4a52a:docs/benchmarks.md`). A later sync covers the skipped bytes.
     if (!this.#dirty || this.#activeFd === undefined || this.isEmpty) return;
     fs.fdatasyncSync(this.#activeFd);
     this.#dirty = false;
