@@ -19,6 +19,7 @@ import { LoggerProvider, type LogRecordProcessor, type ReadableLogRecord } from 
 import { MeterProvider, PeriodicExportingMetricReader, type MetricReader } from '@opentelemetry/sdk-metrics';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import type { Detection } from '../detection.ts';
+import { ensurePrivateDir, writePrivateFileAtomically } from '../fileModes.ts';
 import packageJson from '../../package.json' with { type: 'json' };
 import { OtelAgentMetrics, type AgentMetrics } from './AgentMetrics.ts';
 import { resolveTelemetryConfig, type ResolvedTelemetryConfig, type TelemetryConfig } from './TelemetryConfig.ts';
@@ -120,7 +121,7 @@ class TelemetryPipeline implements Telemetry {
     this.#config = config;
     this.#diagnostic = onDiagnostic ?? (() => {});
     this.#stopDiagnostics = partialSuccess.listen(this.#diagnostic);
-    fs.mkdirSync(config.stateDir, { recursive: true });
+    ensurePrivateDir(config.stateDir, (m) => this.#diagnostic(`telemetry: ${m}`));
     const attributes = { ...config.resourceAttributes };
     attributes['service.instance.id'] ??= instanceId(config.stateDir);
     // Detected first, so that configured attributes (OTEL_RESOURCE_ATTRIBUTES, settings) win over detected ones.
@@ -171,6 +172,7 @@ class TelemetryPipeline implements Telemetry {
       fsync: config.fsync,
       fsyncIntervalMs: config.fsyncIntervalMs,
       onEvict: (eviction) => this.#onEvict(eviction),
+      onDiagnostic: (m) => this.#diagnostic(`telemetry: ${m}`),
     });
     this.metrics.observeSpool(() => ({ bytes: this.#spool.bytes, pending: this.#spool.pending }));
     this.#logExporter = OtlpSignalExporter.logs(config);
@@ -343,8 +345,7 @@ class TelemetryPipeline implements Telemetry {
         fs.rmSync(this.#evictionsFile, { force: true });
         return;
       }
-      fs.writeFileSync(`${this.#evictionsFile}.tmp`, JSON.stringify(this.#unreportedEvictions));
-      fs.renameSync(`${this.#evictionsFile}.tmp`, this.#evictionsFile);
+      writePrivateFileAtomically(this.#evictionsFile, JSON.stringify(this.#unreportedEvictions));
     } catch (error) {
       this.#diagnostic(`telemetry: cannot record spool evictions: ${(error as Error).message}`);
     }
@@ -537,6 +538,6 @@ function instanceId(stateDir: string): string {
     // First start.
   }
   const id = randomUUID();
-  fs.writeFileSync(file, `${id}\n`);
+  writePrivateFileAtomically(file, `${id}\n`);
   return id;
 }

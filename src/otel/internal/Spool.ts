@@ -12,6 +12,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { ensurePrivateDir, openPrivateFile, writePrivateFileAtomically } from '../../fileModes.ts';
 import type { FsyncPolicy } from '../TelemetryConfig.ts';
 
 export const SpoolKind = { Logs: 1, Traces: 2 } as const;
@@ -47,6 +48,8 @@ export interface SpoolOptions {
   fsync: FsyncPolicy;
   fsyncIntervalMs: number;
   onEvict: (eviction: Eviction) => void;
+  /** Told when an existing spool directory, or a file in it, was looser than private and has been tightened. */
+  onDiagnostic?: (message: string) => void;
 }
 
 interface RecordIndex {
@@ -91,7 +94,7 @@ export class Spool {
     this.#options = options;
     // Eviction is per segment, so a segment is at most an eighth of the budget: a full spool loses ~1/8 at a time.
     this.#segmentMaxBytes = Math.max(64 * 1024, Math.min(16 * 1024 * 1024, Math.floor(options.maxBytes / 8)));
-    fs.mkdirSync(dir, { recursive: true });
+    ensurePrivateDir(dir, options.onDiagnostic ?? (() => {}));
     this.#load();
     if (options.fsync === 'interval') {
       this.#fsyncTimer = setInterval(() => this.#syncIfDirty(), options.fsyncIntervalMs);
@@ -234,7 +237,7 @@ export class Spool {
     }
     const seq = (this.#segments.at(-1)?.seq ?? 0) + 1;
     const file = path.join(this.#dir, `${String(seq).padStart(16, '0')}${SEGMENT_SUFFIX}`);
-    this.#activeFd = fs.openSync(file, 'a');
+    this.#activeFd = openPrivateFile(file, 'a');
     const segment: Segment = { seq, file, size: 0, records: [] };
     this.#segments.push(segment);
     return segment;
@@ -276,9 +279,7 @@ export class Spool {
     buffer.write(JSON.stringify({ seq, offset, crc: cursorChecksum(seq, offset) }));
     if (this.#cursorFd === undefined) {
       // Replaces a cursor of another size (an older format) once; from then on every write overlays the last.
-      const tmp = path.join(this.#dir, 'cursor.tmp');
-      fs.writeFileSync(tmp, buffer);
-      fs.renameSync(tmp, path.join(this.#dir, 'cursor'));
+      writePrivateFileAtomically(path.join(this.#dir, 'cursor'), buffer);
       this.#cursorFd = fs.openSync(path.join(this.#dir, 'cursor'), 'r+');
     } else {
       fs.writeSync(this.#cursorFd, buffer, 0, CURSOR_BYTES, 0);
@@ -387,6 +388,7 @@ export class SignalSpools {
   readonly #spools: Record<SpoolKind, Spool>;
 
   constructor(dir: string, options: SpoolOptions) {
+    ensurePrivateDir(dir, options.onDiagnostic ?? (() => {}));
     const half = { ...options, maxBytes: Math.floor(options.maxBytes / 2) };
     this.#spools = {
       [SpoolKind.Logs]: new Spool(path.join(dir, 'logs'), half),
