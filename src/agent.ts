@@ -204,6 +204,7 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
     throw e;
   }
   context.hostNamespaces = pipeline.host.inodes;
+  metrics?.observeKernelReader(() => pipeline.blindness() === undefined);
   try {
     runtimeMeta = new ContainerRuntimeMetadata({
       socketPath: config.runtime.socket || undefined,
@@ -325,9 +326,10 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
   const interval = config.console.statusIntervalMs || 5000;
   const ticker = setInterval(tick, interval);
 
-  const health = config.health.listen ? serveHealth(config.health.listen, () => !stopped, () => degradation(engine), log) : undefined;
-
   let stopped = false;
+  const notReady = () => (stopped ? 'stopping' : pipeline.blindness());
+  const health = config.health.listen ? serveHealth(config.health.listen, notReady, () => degradation(engine), log) : undefined;
+
   let resolveDone!: (code: number) => void;
   const done = new Promise<number>((r) => (resolveDone = r));
   const stop = async () => {
@@ -365,17 +367,23 @@ export function degradation(engine: DetectorEngine): string[] {
 }
 
 /**
- * /healthz: the process is alive. /readyz: the kernel programs are attached and the pipeline runs; its body adds a
- * line per degradation (e.g. a rule disabled after errors). Still 200 then: the other rules run, and a restart
- * would not bring the rule back sooner than a reload.
+ * /healthz: the process is alive. /readyz: the kernel programs are attached and the pipeline runs, else 503 with
+ * the reason. Either body adds a line per degradation (e.g. a rule disabled after errors), still 200 then: the
+ * other rules run, and a restart would not bring the rule back sooner than a reload.
+ *
+ * A failed ring reader leaves the agent alive and not ready rather than exiting: it keeps exporting what it holds
+ * and the metrics that say it is blind (kubesentry.kernel.reader.up 0, kernel drops rising), the pod shows 0/1
+ * ready, and a failure that would recur does not turn into a crash loop that reloads every BPF program each time.
+ * Operators who want the restart point the liveness probe at /readyz (docs/deploy.md#health-endpoint-contract-with-the-agent).
  */
-export function serveHealth(listen: string, ready: () => boolean, degraded: () => string[], log: Logger): Server {
+export function serveHealth(listen: string, notReady: () => string | undefined, degraded: () => string[], log: Logger): Server {
   const [host, port] = splitHostPort(listen);
   const server = createServer((req, res) => {
-    const ok = req.url === '/healthz' ? true : req.url === '/readyz' ? ready() : undefined;
+    const reason = req.url === '/readyz' ? notReady() : undefined;
+    const ok = req.url === '/healthz' ? true : req.url === '/readyz' ? reason === undefined : undefined;
     res.statusCode = ok === undefined ? 404 : ok ? 200 : 503;
     const detail = req.url === '/readyz' ? degraded().map((line) => `${escapeForTerminal(line)}\n`).join('') : '';
-    res.end(ok === undefined ? 'not found\n' : ok ? `ok\n${detail}` : `not ready\n${detail}`);
+    res.end(ok === undefined ? 'not found\n' : ok ? `ok\n${detail}` : `not ready: ${escapeForTerminal(reason ?? '')}\n${detail}`);
   });
   server.on('error', (e) => log.error(`health endpoint ${listen}: ${e.message}`));
   server.listen(port, host);

@@ -84,6 +84,8 @@ export class Pipeline {
     this.kernel.start((batch) => decodeBatch(batch, take, this.decoderStats, decoderLog), {
       coalesceBelowBytes: config.kernel.wakeupBatchBytes === 0 ? 0 : Math.floor(config.kernel.ringBytes / 8),
       pollIntervalMs: config.kernel.pollIntervalMs,
+      onStopped: (failure) =>
+        log.error(`${failure.message}: no kernel events are read from now on (the kernel counts what it drops); not ready until restarted`),
     });
     // Processes that existed before us: the iterator's records arrive through the same ring buffer.
     this.kernel.snapshot();
@@ -95,6 +97,11 @@ export class Pipeline {
 
   container(cgroupId: bigint, tgid: number): ContainerIdentity | null {
     return this.containers.resolve(cgroupId, tgid);
+  }
+
+  /** Why the agent no longer receives kernel events (the ring reader thread failed); undefined while it does. */
+  blindness(): string | undefined {
+    return this.kernel.readerFailure()?.message;
   }
 
   /** Kernel drops per event type name, summed over CPUs. */

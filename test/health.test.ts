@@ -17,7 +17,7 @@ test('/readyz stays 200 and names a rule disabled after repeated errors, on one 
     { meta, onEvent: () => { throw new Error('boom\n200 OK\x1b[2J'); } },
   ]);
   const port = await freeLoopbackPort();
-  const server = serveHealth(`127.0.0.1:${port}`, () => true, () => degradation(engine), silent);
+  const server = serveHealth(`127.0.0.1:${port}`, () => undefined, () => degradation(engine), silent);
   try {
     if (!server.listening) await once(server, 'listening');
     const url = `http://127.0.0.1:${port}/readyz`;

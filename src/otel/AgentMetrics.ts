@@ -25,6 +25,8 @@ export interface AgentMetrics {
   outputError(output: string, count: number): void;
   setProcessTableSize(size: number): void;
   setContainerCacheSize(size: number): void;
+  /** Read at collection time: whether the ring-buffer reader still reads (no data point until this is called). */
+  observeKernelReader(readerUp: () => boolean): void;
 }
 
 /** Export-side facts, recorded by the telemetry pipeline itself. */
@@ -41,6 +43,7 @@ export class OtelAgentMetrics implements AgentMetrics, ExportMetricsRecorder {
   #processTableSize = 0;
   #containerCacheSize = 0;
   #detectorsDisabled: ReadonlyMap<string, boolean> = new Map();
+  #kernelReaderUp: (() => boolean) | undefined;
   #spool: () => { bytes: number; pending: { logs: number; traces: number } } = () => ({
     bytes: 0,
     pending: { logs: 0, traces: 0 },
@@ -65,6 +68,7 @@ export class OtelAgentMetrics implements AgentMetrics, ExportMetricsRecorder {
       [...this.#detectorsDisabled].map(([rule, disabled]) => [disabled ? 1 : 0, { [MetricAttribute.ruleName]: rule }]),
     );
     gauge(MetricNames.spoolBytes, () => [[this.#spool().bytes]]);
+    gauge(MetricNames.kernelReaderUp, () => (this.#kernelReaderUp === undefined ? [] : [[this.#kernelReaderUp() ? 1 : 0]]));
     gauge(MetricNames.exportQueueDepth, () => {
       const { pending } = this.#spool();
       return [
@@ -130,6 +134,10 @@ export class OtelAgentMetrics implements AgentMetrics, ExportMetricsRecorder {
     this.#containerCacheSize = size;
   }
 
+  observeKernelReader(readerUp: () => boolean): void {
+    this.#kernelReaderUp = readerUp;
+  }
+
   exportFailure(signal: 'logs' | 'traces', errorType: string): void {
     this.#add(MetricNames.exportFailures, 1, { [MetricAttribute.signal]: signal, [MetricAttribute.errorType]: errorType });
   }
@@ -166,4 +174,5 @@ export const noopAgentMetrics: AgentMetrics = {
   outputError() {},
   setProcessTableSize() {},
   setContainerCacheSize() {},
+  observeKernelReader() {},
 };

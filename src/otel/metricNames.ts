@@ -51,6 +51,15 @@ export const MetricNames = {
     description: 'Events the BPF programs could not submit (ring buffer full), by event type.',
     attributes: [MetricAttribute.eventType],
   },
+  kernelReaderUp: {
+    name: 'kubesentry.kernel.reader.up',
+    prometheus: 'kubesentry_kernel_reader_up',
+    kind: 'gauge',
+    unit: '1',
+    description:
+      '1 while the ring-buffer reader thread reads kernel events, 0 once it has stopped on a failure (the agent is then blind; /readyz says why).',
+    attributes: [],
+  },
   decoderErrors: {
     name: 'kubesentry.decoder.errors',
     prometheus: 'kubesentry_decoder_errors_total',

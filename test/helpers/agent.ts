@@ -2,8 +2,9 @@
  * The real agent as a child process, for end-to-end tests: `bin/kubesentry.js run` with a JSON-lines output in a
  * temp dir, started under the same Node that runs the tests.
  *
- * startAgent({ args, env }) → Promise<RunningAgent>: resolves once the agent logged that it runs (kernel programs
- *   attached, snapshot taken); rejects with the agent's stderr if it exits first.
+ * startAgent({ args, env, wrapper }) → Promise<RunningAgent>: resolves once the agent logged that it runs (kernel
+ *   programs attached, snapshot taken); rejects with the agent's stderr if it exits first. `wrapper` is a command
+ *   the agent's command line is appended to (e.g. one that changes how some syscall behaves).
  * RunningAgent:
  *   detections()              every detection written so far (parsed JSON lines)
  *   waitForDetection(match, what, timeoutMs)  the first detection for which match() is true
@@ -38,15 +39,26 @@ export interface RunningAgent {
   stop(): Promise<ExitStatus>;
 }
 
-export async function startAgent(opts: { args?: string[]; env?: NodeJS.ProcessEnv; stateDir?: string } = {}): Promise<RunningAgent> {
+export async function startAgent(
+  opts: { args?: string[]; env?: NodeJS.ProcessEnv; stateDir?: string; wrapper?: readonly string[] } = {},
+): Promise<RunningAgent> {
   const dir = mkdtempSync(path.join(tmpdir(), 'kubesentry-agent-'));
   const outputPath = path.join(dir, 'detections.jsonl');
   const stateDir = opts.stateDir ?? path.join(dir, 'state');
-  const proc = spawnBackground(
+  const command = [
+    ...(opts.wrapper ?? []),
     process.execPath,
-    [AGENT_BIN, 'run', '--output', `jsonl:${outputPath}`, '--console.enabled', 'false', '--state-dir', stateDir, ...(opts.args ?? [])],
-    { env: opts.env },
-  );
+    AGENT_BIN,
+    'run',
+    '--output',
+    `jsonl:${outputPath}`,
+    '--console.enabled',
+    'false',
+    '--state-dir',
+    stateDir,
+    ...(opts.args ?? []),
+  ];
+  const proc = spawnBackground(command[0], command.slice(1), { env: opts.env });
   // Loading and verifying every kernel program takes seconds, more on a loaded 2-core machine.
   const started = proc.waitForLine(/kubesentry running/, 180_000);
   const exitedEarly = proc.exited.then((s) => {

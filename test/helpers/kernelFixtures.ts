@@ -9,6 +9,7 @@
  *     fallbackObject  a hook whose tp_btf variant the verifier refuses and whose raw_tp variant loads
  *     emptyOpenatObject  one empty program on sys_enter_openat, the baseline of the syscall-cost bench
  *     loadgen         native/test/loadgen.c (see its header for the commands)
+ *     failEpollWait   native/test/fail_epoll_wait.c: runs a command whose epoll_wait(maxevents N) calls fail
  *   }
  *
  * Build failures throw with the compiler's message. Uses the same clang and libbpf headers as `make bpf`.
@@ -34,6 +35,7 @@ export interface KernelFixtures {
   fallbackObject: string;
   emptyOpenatObject: string;
   loadgen: string;
+  failEpollWait: string;
 }
 
 function isStale(output: string, inputs: readonly string[]): boolean {
@@ -66,12 +68,14 @@ export function kernelFixtures(): KernelFixtures {
   if (built !== undefined) return built;
   mkdirSync(OUT, { recursive: true });
   const loadgenSource = `${SOURCES}loadgen.c`;
+  const failEpollWaitSource = `${SOURCES}fail_epoll_wait.c`;
   built = {
     fixtureObject: bpfObject('fixture'),
     badObject: bpfObject('bad'),
     fallbackObject: bpfObject('fallback'),
     emptyOpenatObject: bpfObject('empty_openat'),
     loadgen: build(`${OUT}loadgen`, [loadgenSource], 'cc', ['-O2', '-Wall', '-Wextra', '-pthread', loadgenSource]),
+    failEpollWait: build(`${OUT}fail-epoll-wait`, [failEpollWaitSource], 'cc', ['-O2', '-Wall', '-Wextra', failEpollWaitSource]),
   };
   return built;
 }
