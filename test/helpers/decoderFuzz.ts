@@ -295,7 +295,8 @@ export function mangle(rng: Rng, batch: Buffer): Buffer {
   let out: Buffer = Buffer.from(batch);
   if (rng.chance(0.05)) return rng.bytes(rng.below(4096));
   for (let n = rng.between(1, 4); n > 0; n--) {
-    if (out.length < 2) out = rng.bytes(rng.below(512));
+    // Two bytes at least: the edits below write a u16.
+    if (out.length < 2) out = rng.bytes(rng.between(2, 511));
     switch (rng.below(5)) {
       case 0:
         out[rng.below(out.length)] ^= 1 << rng.below(8);
