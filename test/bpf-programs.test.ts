@@ -317,7 +317,7 @@ describe('kernel programs (tp_btf variants where the kernel has them)', () => {
     assert.equal(open.path, '');
   });
 
-  test('the first bytes on a fresh TCP connection are reported once, over IPv4 and IPv6', async () => {
+  test('the first writes on a fresh TCP connection are reported with their stream offsets, over IPv4 and IPv6', async () => {
     const server = createServer((socket) => socket.resume());
     const port = await listen(server, '127.0.0.1');
     try {
@@ -326,11 +326,30 @@ describe('kernel programs (tp_btf variants where the kernel has them)', () => {
       assert.deepEqual([connect.family, connect.address, connect.port, connect.fd], [AddressFamily.Inet, '127.0.0.1', port, Number(ran.out.fd)]);
       await rec.exited(ran.pid);
       const payloads = rec.of(EventType.Payload, ran.pid);
-      assert.equal(payloads.length, 1, 'only the first write');
-      assert.equal(Buffer.from(payloads[0].data).toString(), 'FIRST-BYTES');
-      assert.deepEqual([payloads[0].kind, payloads[0].op, payloads[0].port, payloads[0].totalLen], [PayloadKind.TcpFirstBytes, Op.Write, port, 11]);
+      assert.deepEqual(
+        payloads.map((p) => [p.kind, p.op, p.port, p.totalLen, p.streamOffset, Buffer.from(p.data).toString()]),
+        [
+          [PayloadKind.TcpFirstBytes, Op.Write, port, 11, 0, 'FIRST-BYTES'],
+          [PayloadKind.TcpFirstBytes, Op.Sendto, port, 6, 11, 'second'],
+        ],
+        'each of the first writes, with its offset in the stream',
+      );
     } finally {
       server.close();
+    }
+
+    const serverIov = createServer((socket) => socket.resume());
+    const portIov = await listen(serverIov, '127.0.0.1');
+    try {
+      const ran = await trigger(['tcp-iovecs', String(portIov)]);
+      await rec.exited(ran.pid);
+      assert.deepEqual(
+        rec.of(EventType.Payload, ran.pid).map((p) => [p.op, p.streamOffset, Buffer.from(p.data).toString()]),
+        [[Op.Writev, 0, 'a'], [Op.Writev, 1, 'bc'], [Op.Sendmsg, 3, 'd'], [Op.Sendmsg, 4, 'ef']],
+        'writev and sendmsg report each iovec as a write of the stream',
+      );
+    } finally {
+      serverIov.close();
     }
 
     const server6 = createServer((socket) => socket.resume());

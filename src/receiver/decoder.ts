@@ -357,6 +357,7 @@ function decodePayload(v: Views, o: number): PayloadEvent {
   e.port = v.u16[(o + PAYLOAD.port.offset) >>> 1];
   e.address = formatAddress(v.buf, family, o + PAYLOAD.addr.offset);
   e.totalLen = v.u32[(o + PAYLOAD.total_len.offset) >>> 2];
+  e.streamOffset = v.u32[(o + PAYLOAD.stream_offset.offset) >>> 2];
   // A copy: the batch buffer belongs to the native side and is reused after this call.
   const length = Math.min(v.u32[(o + PAYLOAD.data_len.offset) >>> 2], PAYLOAD.data.length);
   const data = new Uint8Array(length);

@@ -62,6 +62,7 @@ export const Op = {
   Write: 41,
   Sendto: 42,
   Sendmsg: 43,
+  Writev: 44,
   InitModule: 50,
   FinitModule: 51,
   DeleteModule: 52,
@@ -88,6 +89,8 @@ export type Op = (typeof Op)[keyof typeof Op];
 export const HeaderFlag = { Truncated: 1 } as const;
 export const ExecFlag = { Snapshot: 1, Memfd: 2, Unlinked: 4 } as const;
 export const PayloadKind = { TcpFirstBytes: 1, DnsQuery: 2 } as const;
+/** KS_STREAM_CAPTURE_*: the kernel reports a fresh TCP connection's writes until either bound is reached. */
+export const StreamCapture = { bytes: 256, writes: 8 } as const;
 /** ks_connect.family / ks_payload.family values (Linux AF_*). */
 export const AddressFamily = { Unix: 1, Inet: 2, Inet6: 10 } as const;
 
@@ -207,6 +210,8 @@ export interface PayloadEvent extends EventHeader {
   address: string;
   totalLen: number;
   data: Uint8Array;
+  /** TCP: bytes the process passed on this connection before this capture; 0 for the first write and for DNS. */
+  streamOffset: number;
 }
 
 export interface ModuleEvent extends EventHeader {

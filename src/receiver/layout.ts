@@ -166,7 +166,7 @@ export const LAYOUT = {
     },
   },
   ks_payload: {
-    size: 224,
+    size: 232,
     eventType: EventType.Payload,
     fields: {
       hdr: header,
@@ -179,6 +179,8 @@ export const LAYOUT = {
       total_len: u32(88),
       data_len: u32(92),
       data: bytes(96, 128),
+      stream_offset: u32(224),
+      _pad1: u32(228),
     },
   },
   ks_module: {

@@ -176,7 +176,7 @@ export const ev = {
   }),
   payload: (o: Overrides<PayloadEvent> = {}): PayloadEvent => ({
     ...header(EventType.Payload, o), op: Op.Write, kind: PayloadKind.TcpFirstBytes, fd: 3, family: 2, port: 3333,
-    address: '203.0.113.7', totalLen: 0, data: new Uint8Array(), ...o,
+    address: '203.0.113.7', totalLen: 0, data: new Uint8Array(), streamOffset: 0, ...o,
   }),
   module: (o: Overrides<ModuleEvent> = {}): ModuleEvent => ({
     ...header(EventType.Module, o), op: Op.InitModule, fd: -1, moduleFlags: 0, name: '', ...o,
