@@ -47,7 +47,8 @@ enum ks_event_type {
 	KS_EVENT_FD_CREATE = 14,  /* struct ks_fd_create: memfd_create, userfaultfd */
 	KS_EVENT_CREDS = 15,      /* struct ks_creds: setuid family, capset */
 	KS_EVENT_CGROUP = 16,     /* struct ks_cgroup: cgroup mkdir, rmdir */
-	KS_EVENT_TYPE_MAX = 17,   /* one past the highest type; sizes the per-type counter maps */
+	KS_EVENT_IO_URING = 18,   /* struct ks_io_uring: io_uring_setup; OPENAT/OPENAT2/CONNECT requests submitted */
+	KS_EVENT_TYPE_MAX = 19,   /* one past the highest type; sizes the per-type counter maps */
 };
 
 /* Which syscall (or kernel path) produced a record, for records that several produce. Never reused. */
@@ -93,6 +94,8 @@ enum ks_op {
 	KS_OP_CAPSET = 98,
 	KS_OP_CGROUP_MKDIR = 100,
 	KS_OP_CGROUP_RMDIR = 101,
+	KS_OP_IO_URING_SETUP = 110,
+	KS_OP_IO_URING_SUBMIT = 111,
 };
 
 /* hdr.flags */
@@ -284,6 +287,19 @@ struct ks_cgroup {
 	__u32 op;                /* KS_OP_CGROUP_MKDIR, KS_OP_CGROUP_RMDIR */
 	__u32 level;
 	char path[KS_PATH_LEN];  /* relative to the cgroup2 root, starting with '/' */
+};
+
+struct ks_io_uring {
+	struct ks_header hdr;
+	__u32 op;                /* KS_OP_IO_URING_SETUP, KS_OP_IO_URING_SUBMIT */
+	__u32 opcode;            /* submit: IORING_OP_* of the request */
+	__u32 flags;             /* setup: io_uring_params.flags (IORING_SETUP_*); submit: the request's IOSQE_* flags */
+	__s32 fd;                /* submit: OPENAT/OPENAT2 dirfd, CONNECT socket fd (or fixed-file index) */
+	__u16 family;            /* CONNECT: AF_INET, AF_INET6, 0 when unreadable or another family */
+	__u16 port;              /* CONNECT: host byte order */
+	__u8 addr[16];           /* CONNECT: IPv4 in the first 4 bytes, IPv6 whole */
+	__u32 _pad0;
+	char path[KS_PATH_LEN];  /* OPENAT/OPENAT2: the path as the caller passed it, unresolved */
 };
 
 /*

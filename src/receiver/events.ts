@@ -18,9 +18,10 @@ export const EventType = {
   FdCreate: 14,
   Creds: 15,
   Cgroup: 16,
+  IoUring: 18,
 } as const;
 export type EventType = (typeof EventType)[keyof typeof EventType];
-export const EVENT_TYPE_MAX = 17;
+export const EVENT_TYPE_MAX = 19;
 
 export const EventTypeName: Record<EventType, string> = {
   1: 'exec',
@@ -39,6 +40,7 @@ export const EventTypeName: Record<EventType, string> = {
   14: 'fd_create',
   15: 'creds',
   16: 'cgroup',
+  18: 'io_uring',
 };
 
 export const Op = {
@@ -83,6 +85,8 @@ export const Op = {
   Capset: 98,
   CgroupMkdir: 100,
   CgroupRmdir: 101,
+  IoUringSetup: 110,
+  IoUringSubmit: 111,
 } as const;
 export type Op = (typeof Op)[keyof typeof Op];
 
@@ -266,6 +270,26 @@ export interface CgroupEvent extends EventHeader {
   path: string;
 }
 
+/** IORING_OP_* of the requests the kernel reports (UAPI numbers). */
+export const IoUringOpcode = { Connect: 16, Openat: 18, Openat2: 28 } as const;
+
+export interface IoUringEvent extends EventHeader {
+  type: typeof EventType.IoUring;
+  op: Op;
+  /** Submit: IORING_OP_*; 0 for setup. */
+  opcode: number;
+  /** Setup: IORING_SETUP_*; submit: the request's IOSQE_* flags. */
+  ioUringFlags: number;
+  /** OPENAT/OPENAT2: the dirfd; CONNECT: the socket fd (or fixed-file index); -1 for setup. */
+  fd: number;
+  /** CONNECT: the peer, when it was an inet address. */
+  family: number;
+  port: number;
+  address: string;
+  /** OPENAT/OPENAT2: the path as the caller passed it. */
+  path: string;
+}
+
 export type KernelEvent =
   | ExecEvent
   | ForkEvent
@@ -282,4 +306,5 @@ export type KernelEvent =
   | BpfEvent
   | FdCreateEvent
   | CredsEvent
-  | CgroupEvent;
+  | CgroupEvent
+  | IoUringEvent;

@@ -233,6 +233,22 @@ export const LAYOUT = {
     eventType: EventType.Cgroup,
     fields: { hdr: header, id: u64(56), op: u32(64), level: u32(68), path: chars(72, 256) },
   },
+  ks_io_uring: {
+    size: 352,
+    eventType: EventType.IoUring,
+    fields: {
+      hdr: header,
+      op: u32(56),
+      opcode: u32(60),
+      flags: u32(64),
+      fd: s32(68),
+      family: u16(72),
+      port: u16(74),
+      addr: bytes(76, 16),
+      _pad0: u32(92),
+      path: chars(96, 256),
+    },
+  },
   // Not a record: the sensitive-path filter entries user space writes into a map before the programs run.
   ks_path_pattern: {
     size: 136,
