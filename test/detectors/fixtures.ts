@@ -20,6 +20,7 @@ import {
   type NamespaceInodes,
   type OpenEvent,
   type PayloadEvent,
+  type IoUringEvent,
   type PtraceEvent,
   type RootChangeEvent,
   type SetnsEvent,
@@ -193,6 +194,10 @@ export const ev = {
   creds: (o: Overrides<CredsEvent> = {}): CredsEvent => ({
     ...header(EventType.Creds, o), op: Op.Setuid, args: [0, 0xffffffff, 0xffffffff], capEffectiveBefore: 0n,
     capPermittedBefore: 0n, capEffectiveNew: 0n, capPermittedNew: 0n, euidBefore: 1000, ...o,
+  }),
+  ioUring: (o: Overrides<IoUringEvent> = {}): IoUringEvent => ({
+    ...header(EventType.IoUring, o), op: Op.IoUringSetup, opcode: 0, ioUringFlags: 0, fd: -1, family: 0, port: 0,
+    address: '', path: '', ...o,
   }),
   cpuSample: (o: Partial<Omit<ContainerCpuSampleEvent, 'type'>> = {}): ContainerCpuSampleEvent => ({
     type: SyntheticEventType.ContainerCpuSample, ktimeNs: (clock += 1_000_000n), cgroupId: WEB.cgroupId, container: WEB,
