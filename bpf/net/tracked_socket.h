@@ -100,7 +100,8 @@ static __always_inline __u32 ks_advance_stream(__s32 fd, struct ks_tracked_socke
 {
 	struct ks_socket_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd };
 	__u32 offset = tracked->stream_offset;
-	__u64 next = offset + len;
+	/* len is the caller's count, any u64: clamped so the sum cannot wrap */
+	__u64 next = offset + (len < KS_STREAM_CAPTURE_BYTES ? len : KS_STREAM_CAPTURE_BYTES);
 
 	tracked->stream_offset = next > KS_STREAM_CAPTURE_BYTES ? KS_STREAM_CAPTURE_BYTES : next;
 	tracked->writes++;
