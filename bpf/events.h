@@ -24,6 +24,10 @@
 #define KS_NAME_LEN 64
 #define KS_PAYLOAD_LEN 128
 #define KS_UNIX_PATH_LEN 108
+/* A fresh TCP connection's writes are reported until the process has passed this many bytes or made this many
+ * non-empty writes (each iovec counts as one), whichever comes first. */
+#define KS_STREAM_CAPTURE_BYTES 256
+#define KS_STREAM_CAPTURE_WRITES 8
 
 /* Record types. Numbers are ABI: never renumber, never reuse. */
 enum ks_event_type {
@@ -36,14 +40,15 @@ enum ks_event_type {
 	KS_EVENT_ROOT_CHANGE = 7, /* struct ks_root_change: chroot, pivot_root */
 	KS_EVENT_OPEN = 8,        /* struct ks_open: opens of sensitive paths (filtered in kernel), open_by_handle_at */
 	KS_EVENT_CONNECT = 9,     /* struct ks_connect */
-	KS_EVENT_PAYLOAD = 10,    /* struct ks_payload: first bytes on a fresh TCP connection; DNS over UDP */
+	KS_EVENT_PAYLOAD = 10,    /* struct ks_payload: the first writes of a fresh TCP connection; DNS over UDP */
 	KS_EVENT_MODULE = 11,     /* struct ks_module: init_module, finit_module, delete_module */
 	KS_EVENT_PTRACE = 12,     /* struct ks_ptrace: ptrace, process_vm_writev */
 	KS_EVENT_BPF = 13,        /* struct ks_bpf: bpf(), perf_event_open */
 	KS_EVENT_FD_CREATE = 14,  /* struct ks_fd_create: memfd_create, userfaultfd */
 	KS_EVENT_CREDS = 15,      /* struct ks_creds: setuid family, capset */
 	KS_EVENT_CGROUP = 16,     /* struct ks_cgroup: cgroup mkdir, rmdir */
-	KS_EVENT_TYPE_MAX = 17,   /* one past the highest type; sizes the per-type counter maps */
+	KS_EVENT_IO_URING = 18,   /* struct ks_io_uring: io_uring_setup; OPENAT/OPENAT2/CONNECT requests submitted */
+	KS_EVENT_TYPE_MAX = 19,   /* one past the highest type; sizes the per-type counter maps */
 };
 
 /* Which syscall (or kernel path) produced a record, for records that several produce. Never reused. */
@@ -68,6 +73,7 @@ enum ks_op {
 	KS_OP_WRITE = 41,
 	KS_OP_SENDTO = 42,
 	KS_OP_SENDMSG = 43,
+	KS_OP_WRITEV = 44,
 	KS_OP_INIT_MODULE = 50,
 	KS_OP_FINIT_MODULE = 51,
 	KS_OP_DELETE_MODULE = 52,
@@ -88,6 +94,8 @@ enum ks_op {
 	KS_OP_CAPSET = 98,
 	KS_OP_CGROUP_MKDIR = 100,
 	KS_OP_CGROUP_RMDIR = 101,
+	KS_OP_IO_URING_SETUP = 110,
+	KS_OP_IO_URING_SUBMIT = 111,
 };
 
 /* hdr.flags */
@@ -99,7 +107,7 @@ enum ks_op {
 #define KS_EXEC_FLAG_UNLINKED (1u << 2) /* the executable has no links left (deleted after open) */
 
 /* ks_payload.kind */
-#define KS_PAYLOAD_TCP_FIRST_BYTES 1
+#define KS_PAYLOAD_TCP_FIRST_BYTES 1 /* one record per write (per iovec) until KS_STREAM_CAPTURE_* is reached */
 #define KS_PAYLOAD_DNS_QUERY 2
 
 struct ks_header {
@@ -220,6 +228,8 @@ struct ks_payload {
 	__u32 total_len;         /* bytes the caller passed */
 	__u32 data_len;          /* bytes captured in data */
 	__u8 data[KS_PAYLOAD_LEN];
+	__u32 stream_offset;     /* TCP: bytes the process passed on this connection before this write (or iovec) */
+	__u32 _pad1;
 };
 
 struct ks_module {
@@ -277,6 +287,19 @@ struct ks_cgroup {
 	__u32 op;                /* KS_OP_CGROUP_MKDIR, KS_OP_CGROUP_RMDIR */
 	__u32 level;
 	char path[KS_PATH_LEN];  /* relative to the cgroup2 root, starting with '/' */
+};
+
+struct ks_io_uring {
+	struct ks_header hdr;
+	__u32 op;                /* KS_OP_IO_URING_SETUP, KS_OP_IO_URING_SUBMIT */
+	__u32 opcode;            /* submit: IORING_OP_* of the request */
+	__u32 flags;             /* setup: io_uring_params.flags (IORING_SETUP_*); submit: the request's IOSQE_* flags */
+	__s32 fd;                /* submit: OPENAT/OPENAT2 dirfd, CONNECT socket fd (or fixed-file index) */
+	__u16 family;            /* CONNECT: AF_INET, AF_INET6, 0 when unreadable or another family */
+	__u16 port;              /* CONNECT: host byte order */
+	__u8 addr[16];           /* CONNECT: IPv4 in the first 4 bytes, IPv6 whole */
+	__u32 _pad0;
+	char path[KS_PATH_LEN];  /* OPENAT/OPENAT2: the path as the caller passed it, unresolved */
 };
 
 /*

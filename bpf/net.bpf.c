@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Network: every connect() (IPv4, IPv6, unix), the first bytes a process sends on a TCP connection
- * it opened, and DNS queries over UDP (sent to port 53, or on a socket connected to it).
- * Outbound only: inbound first bytes and recv paths are out of scope. writev/sendfile are not hooked.
+ * Network: every connect() (IPv4, IPv6, unix), the first writes a process makes on a TCP connection
+ * it opened (write, send/sendto, writev, sendmsg/sendmmsg; see net/tracked_socket.h for the bounds),
+ * and DNS queries over UDP (sent to port 53, or on a socket connected to it).
+ * Outbound only: inbound first bytes and recv paths are out of scope. sendfile/splice and io_uring
+ * sends are not seen.
  */
 #include "lib/common.h"
 #include "lib/syscall.h"
@@ -73,13 +75,56 @@ int sys_exit_connect__tp(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
+/* One buffer written on a tracked socket: a DNS query whole, a TCP write with its stream offset. */
+static __always_inline void ks_on_tracked_buffer(__u32 op, __s32 fd, struct ks_tracked_socket *tracked,
+						 const void *user_buf, __u64 len)
+{
+	/* copied first: the entry may go in ks_advance_stream */
+	struct ks_peer peer = tracked->peer;
+	__u32 kind = tracked->kind;
+	__u32 offset = 0;
+
+	if (kind == KS_PAYLOAD_TCP_FIRST_BYTES) {
+		if (len == 0)
+			return;
+		offset = ks_advance_stream(fd, tracked, len);
+	}
+	ks_emit_payload(op, kind, fd, &peer, user_buf, len, offset);
+}
+
 /* A write or send on a connected socket: the payload if the socket is tracked. */
 static __always_inline void ks_on_send_connected(__u32 op, __s32 fd, const void *user_buf, __u64 len)
 {
-	struct ks_tracked_socket tracked;
+	struct ks_tracked_socket *tracked = ks_lookup_tracked(fd);
 
-	if (ks_take_tracked(fd, &tracked))
-		ks_emit_payload(op, tracked.kind, fd, &tracked.peer, user_buf, len);
+	if (tracked)
+		ks_on_tracked_buffer(op, fd, tracked, user_buf, len);
+}
+
+/*
+ * An iovec array written on a connected socket. A TCP stream is what the iovecs add up to, so each
+ * one is a write of its own (up to KS_STREAM_IOVECS of them: a 1-byte first iovec hides nothing); a
+ * DNS query is one datagram, its first iovec.
+ */
+#define KS_STREAM_IOVECS 4
+static __always_inline void ks_on_send_iovecs(__u32 op, __s32 fd, const struct iovec *user_iov, __u64 iovlen)
+{
+	struct ks_tracked_socket *tracked = ks_lookup_tracked(fd);
+	struct iovec v;
+
+	if (!tracked)
+		return;
+	for (__u32 i = 0; i < KS_STREAM_IOVECS && i < iovlen; i++) {
+		if (bpf_probe_read_user(&v, sizeof(v), &user_iov[i]))
+			return;
+		if (i > 0) {
+			/* the entry may have gone at the capture bounds */
+			tracked = ks_lookup_tracked(fd);
+			if (!tracked || tracked->kind != KS_PAYLOAD_TCP_FIRST_BYTES)
+				return;
+		}
+		ks_on_tracked_buffer(op, fd, tracked, v.iov_base, v.iov_len);
+	}
 }
 
 /* A send with an explicit destination: a DNS query if it goes to port 53 over UDP. */
@@ -91,7 +136,7 @@ static __always_inline void ks_on_send_to(__u32 op, __s32 fd, const void *user_a
 	if (!ks_read_inet_peer(user_addr, addrlen, &peer) || peer.port != KS_DNS_PORT)
 		return;
 	if (ks_socket_type(ks_fd_file(fd)) == KS_SOCK_DGRAM)
-		ks_emit_payload(op, KS_PAYLOAD_DNS_QUERY, fd, &peer, user_buf, len);
+		ks_emit_payload(op, KS_PAYLOAD_DNS_QUERY, fd, &peer, user_buf, len, 0);
 }
 
 /* write(fd, buf, count) */
@@ -99,6 +144,14 @@ SEC("tracepoint/syscalls/sys_enter_write")
 int sys_enter_write__tp(struct trace_event_raw_sys_enter *ctx)
 {
 	ks_on_send_connected(KS_OP_WRITE, KS_ARG(ctx, 0), KS_ARG_PTR(ctx, 1), KS_ARG(ctx, 2));
+	return 0;
+}
+
+/* writev(fd, iov, iovcnt) */
+SEC("tracepoint/syscalls/sys_enter_writev")
+int sys_enter_writev__tp(struct trace_event_raw_sys_enter *ctx)
+{
+	ks_on_send_iovecs(KS_OP_WRITEV, KS_ARG(ctx, 0), KS_ARG_PTR(ctx, 1), KS_ARG(ctx, 2));
 	return 0;
 }
 
@@ -123,19 +176,18 @@ struct ks_user_msghdr {
 	__u64 iovlen;
 };
 
-/* The first iovec carries the payload we capture; a DNS query is always a single one. */
+/* With an address only a DNS query is of interest, whose first iovec is captured; connected, the iovecs. */
 static __always_inline void ks_on_msghdr(__s32 fd, const void *user_msghdr)
 {
 	struct ks_user_msghdr msg = {};
 	struct iovec first = {};
 
-	if (bpf_probe_read_user(&msg, sizeof(msg), user_msghdr) || msg.iovlen == 0 ||
-	    bpf_probe_read_user(&first, sizeof(first), msg.iov))
+	if (bpf_probe_read_user(&msg, sizeof(msg), user_msghdr) || msg.iovlen == 0)
 		return;
-	if (msg.name)
+	if (!msg.name)
+		ks_on_send_iovecs(KS_OP_SENDMSG, fd, msg.iov, msg.iovlen);
+	else if (bpf_probe_read_user(&first, sizeof(first), msg.iov) == 0)
 		ks_on_send_to(KS_OP_SENDMSG, fd, msg.name, msg.namelen, first.iov_base, first.iov_len);
-	else
-		ks_on_send_connected(KS_OP_SENDMSG, fd, first.iov_base, first.iov_len);
 }
 
 /* sendmsg(fd, msg, flags) */

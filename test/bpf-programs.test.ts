@@ -17,6 +17,7 @@ import {
   EventType,
   ExecFlag,
   HeaderFlag,
+  IoUringOpcode,
   Op,
   PayloadKind,
   type KernelEvent,
@@ -28,6 +29,7 @@ import { waitFor } from './helpers/wait.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const TRIGGER = path.join(REPO, 'build/ks-trigger');
+const IO_URING_OPS = path.join(REPO, 'build/simulator/io_uring_ops');
 
 const CLONE_NEWNS = 0x00020000n;
 const CLONE_NEWUTS = 0x04000000n;
@@ -109,6 +111,30 @@ function run(command: string, args: string[], expectedExit = 0): Promise<Ran> {
 
 const trigger = (args: string[], expectedExit = 0) => run(TRIGGER, args, expectedExit);
 
+/** A port nothing listens on right now, for a program that opens its own listener. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  const port = await listen(server, '127.0.0.1');
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** io_uring_setup, then an OPENAT and a CONNECT submitted through the ring, as the records carry them. */
+async function checkIoUringRecords(rec: Recorder): Promise<void> {
+  const port = await freePort();
+  const ran = await run(IO_URING_OPS, ['/etc/hostname', String(port)]);
+  assert.match(ran.stdout, /io_uring_setup: ok\n.*openat: ok\n.*connect: ok/);
+  await rec.exited(ran.pid);
+  assert.deepEqual(
+    rec.of(EventType.IoUring, ran.pid).map((e) => [e.op, e.opcode, e.fd === -100 || e.op === Op.IoUringSetup ? e.fd : 'socket', e.path, e.address, e.port]),
+    [
+      [Op.IoUringSetup, 0, -1, '', '', 0],
+      [Op.IoUringSubmit, IoUringOpcode.Openat, -100, '/etc/hostname', '', 0],
+      [Op.IoUringSubmit, IoUringOpcode.Connect, 'socket', '', '127.0.0.1', port],
+    ],
+  );
+}
+
 function nsInode(pid: number | 'self', ns: string): number {
   return Number(/\[(\d+)\]/.exec(readlinkSync(`/proc/${pid}/ns/${ns}`))![1]);
 }
@@ -124,7 +150,7 @@ function listen(server: Server, host: string): Promise<number> {
 }
 
 before(() => {
-  execFileSync('make', ['-s', 'bpf', 'build/ks-trigger'], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync('make', ['-s', 'bpf', 'build/ks-trigger', 'simulator'], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
 });
 
 describe('kernel programs (tp_btf variants where the kernel has them)', () => {
@@ -317,7 +343,7 @@ describe('kernel programs (tp_btf variants where the kernel has them)', () => {
     assert.equal(open.path, '');
   });
 
-  test('the first bytes on a fresh TCP connection are reported once, over IPv4 and IPv6', async () => {
+  test('the first writes on a fresh TCP connection are reported with their stream offsets, over IPv4 and IPv6', async () => {
     const server = createServer((socket) => socket.resume());
     const port = await listen(server, '127.0.0.1');
     try {
@@ -326,11 +352,30 @@ describe('kernel programs (tp_btf variants where the kernel has them)', () => {
       assert.deepEqual([connect.family, connect.address, connect.port, connect.fd], [AddressFamily.Inet, '127.0.0.1', port, Number(ran.out.fd)]);
       await rec.exited(ran.pid);
       const payloads = rec.of(EventType.Payload, ran.pid);
-      assert.equal(payloads.length, 1, 'only the first write');
-      assert.equal(Buffer.from(payloads[0].data).toString(), 'FIRST-BYTES');
-      assert.deepEqual([payloads[0].kind, payloads[0].op, payloads[0].port, payloads[0].totalLen], [PayloadKind.TcpFirstBytes, Op.Write, port, 11]);
+      assert.deepEqual(
+        payloads.map((p) => [p.kind, p.op, p.port, p.totalLen, p.streamOffset, Buffer.from(p.data).toString()]),
+        [
+          [PayloadKind.TcpFirstBytes, Op.Write, port, 11, 0, 'FIRST-BYTES'],
+          [PayloadKind.TcpFirstBytes, Op.Sendto, port, 6, 11, 'second'],
+        ],
+        'each of the first writes, with its offset in the stream',
+      );
     } finally {
       server.close();
+    }
+
+    const serverIov = createServer((socket) => socket.resume());
+    const portIov = await listen(serverIov, '127.0.0.1');
+    try {
+      const ran = await trigger(['tcp-iovecs', String(portIov)]);
+      await rec.exited(ran.pid);
+      assert.deepEqual(
+        rec.of(EventType.Payload, ran.pid).map((p) => [p.op, p.streamOffset, Buffer.from(p.data).toString()]),
+        [[Op.Writev, 0, 'a'], [Op.Writev, 1, 'bc'], [Op.Sendmsg, 3, 'd'], [Op.Sendmsg, 4, 'ef']],
+        'writev and sendmsg report each iovec as a write of the stream',
+      );
+    } finally {
+      serverIov.close();
     }
 
     const server6 = createServer((socket) => socket.resume());
@@ -360,6 +405,9 @@ describe('kernel programs (tp_btf variants where the kernel has them)', () => {
       [Op.Write, '127.0.0.1', Number(ran.out.connected_fd)],
     ]);
   });
+
+  test('io_uring_setup is reported, and OPENAT and CONNECT requests submitted through a ring with path and peer', () =>
+    checkIoUringRecords(rec));
 
   test('connect to unix sockets reports the path, abstract names with a leading @', async () => {
     const socketPath = path.join(scratch, 'nobody-listens.sock');
@@ -599,6 +647,8 @@ describe('kernel programs (fallback variants: raw_tp and tracepoint only)', () =
     const exit = await rec.find(EventType.Exit, child, 'the exit via raw_tp');
     assert.equal(exit.startBoottimeNs, fork.childStartBoottimeNs);
   });
+
+  test('io_uring requests go through the raw_tp program', () => checkIoUringRecords(rec));
 
   test('cgroup mkdir goes through the raw_tp program', async () => {
     const name = `ks-bpf-fallback-${process.pid}`;

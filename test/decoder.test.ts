@@ -95,7 +95,7 @@ int main(void) {
 
 	struct ks_payload pl; HDR(pl, KS_EVENT_PAYLOAD);
 	pl.op = KS_OP_WRITE; pl.kind = KS_PAYLOAD_TCP_FIRST_BYTES; pl.fd = 9; pl.family = AF_INET; pl.port = 14444;
-	pl.addr[0] = 192; pl.addr[1] = 0; pl.addr[2] = 2; pl.addr[3] = 1; pl.total_len = 300; pl.data_len = 5;
+	pl.addr[0] = 192; pl.addr[1] = 0; pl.addr[2] = 2; pl.addr[3] = 1; pl.total_len = 300; pl.data_len = 5; pl.stream_offset = 1;
 	memcpy(pl.data, "{\"id\"", 5); pl.data[5] = 0x7f; /* beyond data_len: must not appear */
 	EMIT(pl);
 
@@ -199,6 +199,7 @@ describe('decodeBatch', () => {
         address: '192.0.2.1',
         totalLen: 300,
         data: new Uint8Array(Buffer.from('{"id"')),
+        streamOffset: 1,
       },
       { ...header, type: 11, op: 52, fd: -1, moduleFlags: 0x800, name: 'nf_tables' },
       { ...header, type: 12, op: 60, targetTgid: 1, request: -1n, addr: 0xffffffffffffffffn, targetPidArg: 1 },

@@ -192,6 +192,17 @@ int main(int argc, char **argv)
 		write(fd, "FIRST-BYTES", 11);
 		send(fd, "second", 6, 0);
 		printf("fd=%d\n", fd);
+	} else if (!strcmp(cmd, "tcp-iovecs")) {
+		/* arg: port on 127.0.0.1; writev and sendmsg of two iovecs each, every iovec a write of the stream */
+		int fd = connect_inet(AF_INET, SOCK_STREAM, "127.0.0.1", atoi(arg), 0);
+		struct iovec wv[2] = { { .iov_base = "a", .iov_len = 1 }, { .iov_base = "bc", .iov_len = 2 } };
+		struct iovec mv[2] = { { .iov_base = "d", .iov_len = 1 }, { .iov_base = "ef", .iov_len = 2 } };
+		struct msghdr msg = { .msg_iov = mv, .msg_iovlen = 2 };
+		if (fd < 0)
+			return fail("connect");
+		writev(fd, wv, 2);
+		sendmsg(fd, &msg, MSG_NOSIGNAL);
+		printf("fd=%d\n", fd);
 	} else if (!strcmp(cmd, "tcp6-nonblock-send")) {
 		int fd = connect_inet(AF_INET6, SOCK_STREAM, "::1", atoi(arg), 1);
 		struct msghdr msg = {};

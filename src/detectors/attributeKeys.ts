@@ -89,6 +89,7 @@ export const Attr = {
   miningConfidence: 'kubesentry.mining.confidence',
   miningSignals: 'kubesentry.mining.signals',
   cpuUtilization: 'kubesentry.container.cpu.utilization',
+  ioUringOperation: 'kubesentry.io_uring.operation',
 } as const;
 
 export type AttributeKey = (typeof Attr)[keyof typeof Attr];

@@ -12,6 +12,7 @@ import {
   EventType,
   EventTypeName,
   type CgroupEvent,
+  type IoUringEvent,
   type ConnectEvent,
   type CredsEvent,
   type ExecEvent,
@@ -357,6 +358,7 @@ function decodePayload(v: Views, o: number): PayloadEvent {
   e.port = v.u16[(o + PAYLOAD.port.offset) >>> 1];
   e.address = formatAddress(v.buf, family, o + PAYLOAD.addr.offset);
   e.totalLen = v.u32[(o + PAYLOAD.total_len.offset) >>> 2];
+  e.streamOffset = v.u32[(o + PAYLOAD.stream_offset.offset) >>> 2];
   // A copy: the batch buffer belongs to the native side and is reused after this call.
   const length = Math.min(v.u32[(o + PAYLOAD.data_len.offset) >>> 2], PAYLOAD.data.length);
   const data = new Uint8Array(length);
@@ -430,6 +432,21 @@ function decodeCgroup(v: Views, o: number): CgroupEvent {
   return e;
 }
 
+const IO_URING = LAYOUT.ks_io_uring.fields;
+function decodeIoUring(v: Views, o: number): IoUringEvent {
+  const e = header<IoUringEvent>(v, o, EventType.IoUring);
+  const family = v.u16[(o + IO_URING.family.offset) >>> 1];
+  e.op = v.u32[(o + IO_URING.op.offset) >>> 2] as Op;
+  e.opcode = v.u32[(o + IO_URING.opcode.offset) >>> 2];
+  e.ioUringFlags = v.u32[(o + IO_URING.flags.offset) >>> 2];
+  e.fd = v.i32[(o + IO_URING.fd.offset) >>> 2];
+  e.family = family;
+  e.port = v.u16[(o + IO_URING.port.offset) >>> 1];
+  e.address = formatAddress(v.buf, family, o + IO_URING.addr.offset);
+  e.path = cString(v.buf, o + IO_URING.path.offset, IO_URING.path.length);
+  return e;
+}
+
 function decodeRecord(v: Views, o: number, type: number): KernelEvent {
   switch (type) {
     case EventType.Exec: return decodeExec(v, o);
@@ -447,6 +464,7 @@ function decodeRecord(v: Views, o: number, type: number): KernelEvent {
     case EventType.Bpf: return decodeBpf(v, o);
     case EventType.FdCreate: return decodeFdCreate(v, o);
     case EventType.Creds: return decodeCreds(v, o);
+    case EventType.IoUring: return decodeIoUring(v, o);
     default: return decodeCgroup(v, o); // the caller has checked that type has a layout
   }
 }

@@ -18,9 +18,10 @@ export const EventType = {
   FdCreate: 14,
   Creds: 15,
   Cgroup: 16,
+  IoUring: 18,
 } as const;
 export type EventType = (typeof EventType)[keyof typeof EventType];
-export const EVENT_TYPE_MAX = 17;
+export const EVENT_TYPE_MAX = 19;
 
 export const EventTypeName: Record<EventType, string> = {
   1: 'exec',
@@ -39,6 +40,7 @@ export const EventTypeName: Record<EventType, string> = {
   14: 'fd_create',
   15: 'creds',
   16: 'cgroup',
+  18: 'io_uring',
 };
 
 export const Op = {
@@ -62,6 +64,7 @@ export const Op = {
   Write: 41,
   Sendto: 42,
   Sendmsg: 43,
+  Writev: 44,
   InitModule: 50,
   FinitModule: 51,
   DeleteModule: 52,
@@ -82,12 +85,16 @@ export const Op = {
   Capset: 98,
   CgroupMkdir: 100,
   CgroupRmdir: 101,
+  IoUringSetup: 110,
+  IoUringSubmit: 111,
 } as const;
 export type Op = (typeof Op)[keyof typeof Op];
 
 export const HeaderFlag = { Truncated: 1 } as const;
 export const ExecFlag = { Snapshot: 1, Memfd: 2, Unlinked: 4 } as const;
 export const PayloadKind = { TcpFirstBytes: 1, DnsQuery: 2 } as const;
+/** KS_STREAM_CAPTURE_*: the kernel reports a fresh TCP connection's writes until either bound is reached. */
+export const StreamCapture = { bytes: 256, writes: 8 } as const;
 /** ks_connect.family / ks_payload.family values (Linux AF_*). */
 export const AddressFamily = { Unix: 1, Inet: 2, Inet6: 10 } as const;
 
@@ -207,6 +214,8 @@ export interface PayloadEvent extends EventHeader {
   address: string;
   totalLen: number;
   data: Uint8Array;
+  /** TCP: bytes the process passed on this connection before this capture; 0 for the first write and for DNS. */
+  streamOffset: number;
 }
 
 export interface ModuleEvent extends EventHeader {
@@ -261,6 +270,26 @@ export interface CgroupEvent extends EventHeader {
   path: string;
 }
 
+/** IORING_OP_* of the requests the kernel reports (UAPI numbers). */
+export const IoUringOpcode = { Connect: 16, Openat: 18, Openat2: 28 } as const;
+
+export interface IoUringEvent extends EventHeader {
+  type: typeof EventType.IoUring;
+  op: Op;
+  /** Submit: IORING_OP_*; 0 for setup. */
+  opcode: number;
+  /** Setup: IORING_SETUP_*; submit: the request's IOSQE_* flags. */
+  ioUringFlags: number;
+  /** OPENAT/OPENAT2: the dirfd; CONNECT: the socket fd (or fixed-file index); -1 for setup. */
+  fd: number;
+  /** CONNECT: the peer, when it was an inet address. */
+  family: number;
+  port: number;
+  address: string;
+  /** OPENAT/OPENAT2: the path as the caller passed it. */
+  path: string;
+}
+
 export type KernelEvent =
   | ExecEvent
   | ForkEvent
@@ -277,4 +306,5 @@ export type KernelEvent =
   | BpfEvent
   | FdCreateEvent
   | CredsEvent
-  | CgroupEvent;
+  | CgroupEvent
+  | IoUringEvent;

@@ -166,7 +166,7 @@ export const LAYOUT = {
     },
   },
   ks_payload: {
-    size: 224,
+    size: 232,
     eventType: EventType.Payload,
     fields: {
       hdr: header,
@@ -179,6 +179,8 @@ export const LAYOUT = {
       total_len: u32(88),
       data_len: u32(92),
       data: bytes(96, 128),
+      stream_offset: u32(224),
+      _pad1: u32(228),
     },
   },
   ks_module: {
@@ -230,6 +232,22 @@ export const LAYOUT = {
     size: 328,
     eventType: EventType.Cgroup,
     fields: { hdr: header, id: u64(56), op: u32(64), level: u32(68), path: chars(72, 256) },
+  },
+  ks_io_uring: {
+    size: 352,
+    eventType: EventType.IoUring,
+    fields: {
+      hdr: header,
+      op: u32(56),
+      opcode: u32(60),
+      flags: u32(64),
+      fd: s32(68),
+      family: u16(72),
+      port: u16(74),
+      addr: bytes(76, 16),
+      _pad0: u32(92),
+      path: chars(96, 256),
+    },
   },
   // Not a record: the sensitive-path filter entries user space writes into a map before the programs run.
   ks_path_pattern: {

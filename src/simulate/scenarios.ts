@@ -190,6 +190,14 @@ export const SCENARIOS: readonly Scenario[] = [
     seccompUnconfined: true,
   },
   {
+    name: 'io-uring-ops',
+    description: 'io_uring_setup, then an OPENAT and a CONNECT submitted through the ring instead of the syscalls',
+    rule: 'KS-ESC-020',
+    severity: 'medium',
+    command: sim('io_uring_ops', '/etc/passwd', '3391'),
+    seccompUnconfined: true,
+  },
+  {
     name: 'kubelet-credentials-read',
     description: 'open the kubelet\'s client certificate path (absent in the container)',
     rule: 'KS-ESC-015',

@@ -107,7 +107,12 @@ detectorTable(() => new HostNamespaceShared(), [
   { name: 'a container process in its own namespaces is ignored', events: [ev.exec()], expect: [] },
   { name: 'a container process in the host mount namespace is critical', events: [ev.exec({ ns: { ...CONTAINER_NS, mnt: HOST_NS.mnt } })], expect: ['critical'] },
   { name: 'a container process in the host pid namespace is high', events: [ev.exec({ ns: { ...CONTAINER_NS, pid: HOST_NS.pid } })], expect: ['high'] },
-  { name: 'a hostNetwork container process is medium', events: [ev.exec({ ns: { ...CONTAINER_NS, net: HOST_NS.net } })], expect: ['medium'] },
+  { name: 'a hostNetwork container process is low: configuration, not an escape', events: [ev.exec({ ns: { ...CONTAINER_NS, net: HOST_NS.net } })], expect: ['low'] },
+  {
+    name: 'a container sharing the host network and pid namespaces is still high',
+    events: [ev.exec({ ns: { ...CONTAINER_NS, net: HOST_NS.net, pid: HOST_NS.pid } })],
+    expect: ['high'],
+  },
   { name: 'a host process in host namespaces is ignored', events: [ev.exec({ ...onHost, ns: HOST_NS })], expect: [] },
   {
     name: 'a second exec in the same hostNetwork container is not reported again',

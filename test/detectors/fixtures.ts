@@ -20,6 +20,7 @@ import {
   type NamespaceInodes,
   type OpenEvent,
   type PayloadEvent,
+  type IoUringEvent,
   type PtraceEvent,
   type RootChangeEvent,
   type SetnsEvent,
@@ -176,7 +177,7 @@ export const ev = {
   }),
   payload: (o: Overrides<PayloadEvent> = {}): PayloadEvent => ({
     ...header(EventType.Payload, o), op: Op.Write, kind: PayloadKind.TcpFirstBytes, fd: 3, family: 2, port: 3333,
-    address: '203.0.113.7', totalLen: 0, data: new Uint8Array(), ...o,
+    address: '203.0.113.7', totalLen: 0, data: new Uint8Array(), streamOffset: 0, ...o,
   }),
   module: (o: Overrides<ModuleEvent> = {}): ModuleEvent => ({
     ...header(EventType.Module, o), op: Op.InitModule, fd: -1, moduleFlags: 0, name: '', ...o,
@@ -193,6 +194,10 @@ export const ev = {
   creds: (o: Overrides<CredsEvent> = {}): CredsEvent => ({
     ...header(EventType.Creds, o), op: Op.Setuid, args: [0, 0xffffffff, 0xffffffff], capEffectiveBefore: 0n,
     capPermittedBefore: 0n, capEffectiveNew: 0n, capPermittedNew: 0n, euidBefore: 1000, ...o,
+  }),
+  ioUring: (o: Overrides<IoUringEvent> = {}): IoUringEvent => ({
+    ...header(EventType.IoUring, o), op: Op.IoUringSetup, opcode: 0, ioUringFlags: 0, fd: -1, family: 0, port: 0,
+    address: '', path: '', ...o,
   }),
   cpuSample: (o: Partial<Omit<ContainerCpuSampleEvent, 'type'>> = {}): ContainerCpuSampleEvent => ({
     type: SyntheticEventType.ContainerCpuSample, ktimeNs: (clock += 1_000_000n), cgroupId: WEB.cgroupId, container: WEB,

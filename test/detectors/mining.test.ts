@@ -79,12 +79,68 @@ detectorTable(() => new CryptominingIncident(), [
   },
   {
     name: 'signals of two different containers do not combine',
-    events: [ev.connect({ port: 4444 }), ev.payload({ cgroupId: OTHER.cgroupId, kind: PayloadKind.DnsQuery, port: 53, data: dnsQuery('minexmr.com') })],
+    events: [
+      ev.open({ path: '/dev/cpu/0/msr', openFlags: 2 }),
+      ev.connect({ port: 4444 }),
+      ev.open({ cgroupId: OTHER.cgroupId, path: '/proc/sys/vm/nr_hugepages', openFlags: O_WRONLY }),
+    ],
     expect: [],
   },
   {
     name: 'signals older than the window do not combine',
-    events: [ev.connect({ port: 4444 }), (ev.advance(31n * minute), ev.payload({ kind: PayloadKind.DnsQuery, port: 53, data: dnsQuery('minexmr.com') }))],
+    events: [
+      ev.open({ path: '/dev/cpu/0/msr', openFlags: 2 }),
+      (ev.advance(31n * minute), ev.connect({ port: 4444 })),
+      ev.open({ path: '/proc/sys/vm/nr_hugepages', openFlags: O_WRONLY }),
+    ],
+    expect: [],
+  },
+  {
+    name: 'a DNS query for a pool domain alone is reported at the default threshold',
+    events: [ev.payload({ kind: PayloadKind.DnsQuery, op: Op.Sendto, port: 53, data: dnsQuery('pool.supportxmr.com') })],
+    expect: ['medium'],
+    check: (f) => assert.deepEqual(f[0].attributes[Attr.miningSignals], ['pool_domain_query']),
+  },
+  {
+    name: 'stratum after a one-byte first write is put together from the connection\'s writes',
+    events: [
+      ev.payload({ data: SUBSCRIBE.subarray(0, 1), totalLen: 1, port: 443 }),
+      ev.payload({ data: SUBSCRIBE.subarray(1), totalLen: SUBSCRIBE.length - 1, streamOffset: 1, port: 443 }),
+    ],
+    expect: ['high'],
+  },
+  {
+    name: 'a method name split across two writes is still stratum',
+    events: [
+      ev.payload({ data: SUBSCRIBE.subarray(0, 40), totalLen: 40, port: 443 }),
+      ev.payload({ data: SUBSCRIBE.subarray(40), totalLen: SUBSCRIBE.length - 40, streamOffset: 40, port: 443 }),
+    ],
+    expect: ['high'],
+  },
+  {
+    name: 'a leading newline written on its own does not hide the stratum after it',
+    events: [
+      ev.payload({ data: bytes('\r\n'), totalLen: 2, port: 443 }),
+      ev.payload({ data: new Uint8Array([0x20, ...SUBSCRIBE]), totalLen: SUBSCRIBE.length + 1, streamOffset: 2, port: 443 }),
+    ],
+    expect: ['high'],
+  },
+  {
+    name: 'writes of another connection are not joined to this one',
+    events: [
+      ev.payload({ fd: 5, data: SUBSCRIBE.subarray(0, 40), totalLen: 40, port: 443 }),
+      ev.payload({ fd: 6, data: SUBSCRIBE.subarray(40), totalLen: SUBSCRIBE.length - 40, streamOffset: 40, port: 443 }),
+    ],
+    expect: [],
+  },
+  {
+    name: 'a pool port is judged at a connection\'s first write only',
+    events: [
+      ev.open({ path: '/dev/cpu/0/msr', openFlags: 2 }),
+      ev.payload({ data: HTTP, totalLen: HTTP.length, streamOffset: 0, port: 3333 }),
+      ev.open({ path: '/proc/sys/vm/nr_hugepages', openFlags: O_WRONLY }),
+      ev.payload({ data: HTTP, totalLen: HTTP.length, streamOffset: HTTP.length, port: 3333 }),
+    ],
     expect: [],
   },
   {
@@ -113,17 +169,17 @@ detectorTable(() => new CryptominingIncident(), [
     expect: ['high'],
   },
   {
-    name: 'sustained CPU saturation with a long-lived outbound connection plus a pool domain crosses the threshold',
+    name: 'sustained CPU saturation with a long-lived outbound connection plus MSR access crosses the threshold',
     setup: (a) => a.addProcess({ tgid: 4242 }),
     events: [
-      ev.payload({ kind: PayloadKind.DnsQuery, port: 53, data: dnsQuery('pool.supportxmr.com') }),
+      ev.open({ path: '/dev/cpu/0/msr', openFlags: 2 }),
       ev.connect({ port: 443 }),
       ev.cpuSample({ utilization: 0.99 }),
       (ev.advance(6n * minute), ev.cpuSample({ utilization: 0.97 })),
     ],
     expect: ['medium'],
     check: (f) => {
-      assert.deepEqual(f[0].attributes[Attr.miningSignals], ['cpu_saturation_with_outbound_connection', 'pool_domain_query']);
+      assert.deepEqual(f[0].attributes[Attr.miningSignals], ['cpu_saturation_with_outbound_connection', 'msr_access']);
       assert.equal(f[0].tgid, 4242);
     },
   },
@@ -157,6 +213,9 @@ describe('stratum and miner-argument recognition', () => {
   });
   it('ignores JSON that only mentions login without an agent', () => {
     assert.equal(stratumMethod(bytes('{"method":"login","params":{"user":"a"}}')), undefined);
+  });
+  it('finds stratum after a junk line before the JSON', () => {
+    assert.equal(stratumMethod(bytes('x\n{"id":1,"method":"mining.subscribe","params":[]}')), 'mining.subscribe');
   });
   it('ignores non-JSON payloads', () => {
     assert.equal(stratumMethod(bytes('mining.subscribe')), undefined);

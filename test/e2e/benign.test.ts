@@ -42,6 +42,11 @@ test('a benign workload in containers and on the host raises nothing at medium o
   await inContainer(busybox, 'mkdir -p /www && echo hello > /www/index.html && httpd -p 127.0.0.1:8080 -h /www');
   await inContainer(busybox, 'for i in $(seq 1 200); do wget -q -O - http://127.0.0.1:8080/index.html >/dev/null || exit 1; done');
 
+  // A hostNetwork pod (a CNI agent, kube-proxy): network configuration, not an escape.
+  const hostNetwork = await startContainer({ podUid: randomUUID(), extraArgs: ['--network', 'host'] });
+  containers.push(hostNetwork);
+  await inContainer(hostNetwork, 'ip addr >/dev/null; ip route >/dev/null; netstat -tln >/dev/null; cat /proc/net/dev >/dev/null');
+
   // A C compile. The busybox image has no toolchain and no registry is reachable, so the host's /usr is mounted
   // read-only into the container to play a toolchain image.
   const toolchain = await startContainer({

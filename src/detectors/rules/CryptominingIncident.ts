@@ -3,7 +3,7 @@
 // when confidence crosses the threshold and again only when its severity rises, so a miner yields at most three
 // detections however many connections and executions it makes.
 
-import { EventType, PayloadKind, type ConnectEvent, type ExecEvent, type OpenEvent, type PayloadEvent } from '../../receiver/events.ts';
+import { EventType, PayloadKind, StreamCapture, type ConnectEvent, type ExecEvent, type OpenEvent, type PayloadEvent } from '../../receiver/events.ts';
 import type { Severity } from '../../detection.ts';
 import { Attr } from '../attributeKeys.ts';
 import {
@@ -25,7 +25,9 @@ export const MINING_SIGNAL_WEIGHTS = {
   stratum_protocol: 0.9,
   miner_executable: 0.8,
   miner_arguments: 0.8,
-  pool_domain_query: 0.5,
+  // A pool's name resolved from a container is rarely anything but a miner starting: enough alone at the default
+  // threshold (0.6), where it was once hidden below it.
+  pool_domain_query: 0.7,
   cpu_saturation_with_outbound_connection: 0.4,
   msr_access: 0.4,
   miner_arguments_weak: 0.3,
@@ -41,6 +43,13 @@ const HOST_SIGNALS: ReadonlySet<MiningSignal> = new Set([
 
 const SEVERITY_RANK: Record<Severity, number> = { info: 0, low: 1, medium: 2, high: 3, critical: 4 };
 const TRACKED_INCIDENTS = 8192;
+/** Connections whose first writes are being put together, each at most StreamCapture.bytes. */
+const TRACKED_STREAMS = 4096;
+
+interface Stream {
+  bytes: Uint8Array;
+  records: number;
+}
 const AF_INET = 2;
 const AF_INET6 = 10;
 const HOST_KEY = 'host';
@@ -73,7 +82,7 @@ interface Incident {
 export class CryptominingIncident implements Detector {
   readonly meta: RuleMetadata = {
     id: 'KS-MIN-001',
-    version: '1.0.0',
+    version: '1.1.0',
     title: 'Cryptomining',
     category: 'cryptomining',
     severity: 'medium',
@@ -84,14 +93,19 @@ export class CryptominingIncident implements Detector {
     description:
       'One incident per container (and one for host processes) combining signals seen within ' +
       'settings.miningSignalWindowSeconds: stratum JSON-RPC (mining.subscribe/authorize/submit, "method":"login" ' +
-      'with "agent") in the first bytes of a TCP connection (0.9); a known miner executable (0.8); miner arguments ' +
+      'with "agent") anywhere after a \'{\' in the first writes of a TCP connection, put together across writes and ' +
+      'writev/sendmsg iovecs up to the kernel\'s bounds (256 bytes passed or 8 writes) (0.9); a known miner executable ' +
+      '(0.8); miner arguments ' +
       '(stratum+tcp:// URLs, --donate-level, --randomx, -a rx/0, --cpu-max-threads-hint: 0.8; --coin or ' +
-      '-o host:port with -u: 0.3); DNS queries for pool domains (0.5); sustained CPU saturation while holding an ' +
+      '-o host:port with -u: 0.3); DNS queries for pool domains (0.7: reported alone); sustained CPU saturation while holding an ' +
       'outbound connection (0.4); /dev/cpu/*/msr opens (0.4); huge-page tuning (0.3); connections to pool ports ' +
       '(0.2). Confidence = 1 − Π(1 − weight). Reported when it reaches settings.miningConfidenceThreshold ' +
       '(medium; high from 0.8, critical from 0.95), then again only when the severity rises. MSR, huge-page and ' +
       'CPU signals count only in containers; container CLIs on the node (podman, docker, kubectl ...) are not judged ' +
-      'by their arguments. Stratum over TLS is only visible through ports, DNS and executables.',
+      'by their arguments. Stratum over TLS is only visible through ports, DNS and executables. Not seen: stratum ' +
+      'after the capture bounds (more than 8 writes, or more than 256 bytes of padding, before the JSON), bytes ' +
+      'sent by sendfile/splice or io_uring, or by another process than the one that connected (a forked child, a ' +
+      'passed fd); DNS over TCP, DoH or to a resolver library that is not on UDP port 53.',
     falsePositives: [
       'Services that legitimately use the listed ports (3333, 4444, 5555, 7777, 8888, 9999 are common dev ports): ' +
         'port matches alone stay below the threshold.',
@@ -105,6 +119,11 @@ export class CryptominingIncident implements Detector {
   };
 
   readonly #incidents = new BoundedMap<string, Incident>(TRACKED_INCIDENTS);
+  /**
+   * The first writes of fresh TCP connections, by tgid/fd, until the kernel's bounds. Not counted in
+   * stateEvictions: most connections write less than the bounds and are only ever evicted, which loses nothing.
+   */
+  readonly #streams = new BoundedMap<string, Stream>(TRACKED_STREAMS);
 
   stateEvictions(): number {
     return this.#incidents.evictions;
@@ -146,14 +165,36 @@ export class CryptominingIncident implements Detector {
       return this.#signal(incident, key, 'pool_domain_query', event.tgid, event.ktimeNs, ctx);
     }
     if (event.kind !== PayloadKind.TcpFirstBytes) return NO_FINDINGS;
-    const method = stratumMethod(event.data);
-    const poolPort = ctx.settings.miningPoolPorts.has(event.port);
+    const method = stratumMethod(this.#stream(event));
+    // The port is the connection's, judged once, at its first write.
+    const poolPort = event.streamOffset === 0 && ctx.settings.miningPoolPorts.has(event.port);
     if (method === undefined && !poolPort) return NO_FINDINGS;
     const incident = this.#incident(key);
     incident.serverAddress = event.address;
     incident.serverPort = event.port;
     if (method !== undefined) incident.indicators.add(method);
     return this.#signal(incident, key, method !== undefined ? 'stratum_protocol' : 'pool_port_connection', event.tgid, event.ktimeNs, ctx);
+  }
+
+  /**
+   * The connection's bytes so far: the kernel reports a fresh connection's first writes one by one (a 1-byte first
+   * write, writev/sendmsg iovecs), so a JSON-RPC message split across them is matched whole. Captures are appended in
+   * arrival order; one cut at the capture bound leaves a gap that only costs a match across it.
+   */
+  #stream(event: PayloadEvent): Uint8Array {
+    const key = `${event.tgid}/${event.fd}`;
+    const before = event.streamOffset === 0 ? undefined : this.#streams.get(key);
+    const records = (before?.records ?? 0) + 1;
+    let bytes = event.data;
+    if (before !== undefined) {
+      bytes = new Uint8Array(before.bytes.length + event.data.length);
+      bytes.set(before.bytes);
+      bytes.set(event.data, before.bytes.length);
+    }
+    // The kernel's last record for the connection: nothing will be appended.
+    if (event.streamOffset + event.totalLen >= StreamCapture.bytes || records >= StreamCapture.writes) this.#streams.delete(key);
+    else this.#streams.set(key, { bytes, records });
+    return bytes;
   }
 
   #onConnect(event: ConnectEvent, key: string, ctx: DetectionContext): readonly Finding[] {
@@ -269,11 +310,14 @@ export class CryptominingIncident implements Detector {
   }
 }
 
-/** The stratum method a JSON-RPC message calls, or 'login' for the XMR-style login with an agent string. */
+/**
+ * The stratum method a JSON-RPC message calls, or 'login' for the XMR-style login with an agent string. The message
+ * need not start the stream: whatever comes before its '{' (whitespace, a newline, a junk line a pool skips) does not
+ * hide it.
+ */
 export function stratumMethod(data: Uint8Array): string | undefined {
-  let start = 0;
-  while (start < data.length && (data[start] === 0x20 || data[start] === 0x0a || data[start] === 0x0d || data[start] === 0x09)) start++;
-  if (data[start] !== 0x7b /* '{' */) return undefined;
+  const start = data.indexOf(0x7b /* '{' */);
+  if (start < 0) return undefined;
   let text = '';
   for (let i = start; i < data.length; i++) text += String.fromCharCode(data[i]);
   for (const method of STRATUM_METHODS) if (text.includes(`"${method}"`)) return method;

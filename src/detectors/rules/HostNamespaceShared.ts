@@ -12,7 +12,7 @@ const REPORTED_CONTAINERS = 8192;
 export class HostNamespaceShared implements Detector {
   readonly meta: RuleMetadata = {
     id: 'KS-ESC-003',
-    version: '1.0.0',
+    version: '1.1.0',
     title: 'Container process in a host namespace',
     category: 'container_escape',
     severity: 'high',
@@ -22,10 +22,12 @@ export class HostNamespaceShared implements Detector {
       'A process that executed in a container cgroup is in the host\'s mount, pid or network namespace ' +
       '(compared by inode with the host\'s namespaces). Critical for the mount namespace: the process sees the ' +
       'node\'s filesystem (nsenter -t 1 -m, or a privileged pod started with hostPID and chroot /proc/1/root). ' +
-      'Medium when only the network namespace is shared. Reported once per container and set of shared namespaces. ' +
+      'High for the pid namespace (ptrace and /proc/<pid>/root of every node process). Low when only the network ' +
+      'namespace is shared: hostNetwork is pod configuration (CNI agents, kube-proxy, ingress controllers), not an ' +
+      'escape, so it is recorded without paging anyone. Reported once per container and set of shared namespaces. ' +
       'The runtime\'s own `runc init` (already in the container cgroup, not yet in its namespaces) is not reported.',
     falsePositives: [
-      'Pods with hostNetwork: true (CNI agents, kube-proxy, ingress controllers) share the network namespace.',
+      'Pods with hostNetwork: true (CNI agents, kube-proxy, ingress controllers) share the network namespace: low only.',
       'Pods with hostPID: true (node monitoring agents) share the pid namespace.',
     ],
     tuning: 'Exception by namespace (kube-system) or image for node agents that legitimately use hostNetwork/hostPID.',
@@ -50,7 +52,7 @@ export class HostNamespaceShared implements Detector {
     const key = `${container.id}/${shared.join(',')}`;
     if (this.#reported.get(key)) return NO_FINDINGS;
     this.#reported.set(key, true);
-    const severity = shared.includes('mnt') ? 'critical' : shared.includes('pid') ? 'high' : 'medium';
+    const severity = shared.includes('mnt') ? 'critical' : shared.includes('pid') ? 'high' : 'low';
     return [
       {
         severity,
