@@ -89,6 +89,9 @@ export const Attr = {
   miningConfidence: 'kubesentry.mining.confidence',
   miningSignals: 'kubesentry.mining.signals',
   cpuUtilization: 'kubesentry.container.cpu.utilization',
+  droppedRecords: 'kubesentry.telemetry.dropped_records',
+  droppedDetail: 'kubesentry.telemetry.dropped',
+  droppedWindowMs: 'kubesentry.telemetry.window_ms',
 } as const;
 
 export type AttributeKey = (typeof Attr)[keyof typeof Attr];
