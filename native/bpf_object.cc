@@ -45,6 +45,7 @@ Napi::Function BpfObject::Define(Napi::Env env) {
                          InstanceMethod<&BpfObject::MapUpdate>("mapUpdate"),
                          InstanceMethod<&BpfObject::MapLookup>("mapLookup"),
                          InstanceMethod<&BpfObject::PerCpuSum>("perCpuSum"),
+                         InstanceMethod<&BpfObject::MapEntries>("mapEntries"),
                          InstanceMethod<&BpfObject::RunIterator>("runIterator"),
                          InstanceMethod<&BpfObject::ProgramStats>("programStats"),
                          InstanceMethod<&BpfObject::Close>("close"),
@@ -358,6 +359,45 @@ Napi::Value BpfObject::PerCpuSum(const Napi::CallbackInfo& info) {
   uint64_t sum = 0;
   for (uint64_t value : values) sum += value;
   return Napi::BigInt::New(env, sum);
+}
+
+// mapEntries(map: string) → { keys: Buffer, values: Buffer }: every entry of a map that is not per-CPU, keys and
+// values each back to back in the same order. Entries added during the walk may or may not be in it; one deleted
+// during it can make the kernel restart the walk, so it is bounded by max_entries steps (callers that need an
+// exact snapshot must not delete concurrently).
+Napi::Value BpfObject::MapEntries(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bpf_map* map = FindMap(env, info[0]);
+  if (map == nullptr) return env.Undefined();
+  size_t key_size = bpf_map__key_size(map);
+  size_t value_size = bpf_map__value_size(map);
+  size_t max_entries = bpf_map__max_entries(map);
+  std::vector<uint8_t> keys;
+  std::vector<uint8_t> values;
+  std::vector<uint8_t> key(key_size);
+  std::vector<uint8_t> next(key_size);
+  std::vector<uint8_t> value(value_size);
+  const void* previous = nullptr;
+  for (size_t step = 0; step < max_entries; step++) {
+    int error = bpf_map__get_next_key(map, previous, next.data(), key_size);
+    if (error == -ENOENT) break;
+    if (error != 0) {
+      return ThrowKernelError(env, "EBPF_MAP", -error, std::string("cannot walk map ") + bpf_map__name(map));
+    }
+    key.swap(next);
+    previous = key.data();
+    error = bpf_map__lookup_elem(map, key.data(), key_size, value.data(), value_size, 0);
+    if (error == -ENOENT) continue;  // deleted since get_next_key
+    if (error != 0) {
+      return ThrowKernelError(env, "EBPF_MAP", -error, std::string("cannot look up map ") + bpf_map__name(map));
+    }
+    keys.insert(keys.end(), key.begin(), key.end());
+    values.insert(values.end(), value.begin(), value.end());
+  }
+  Napi::Object entries = Napi::Object::New(env);
+  entries.Set("keys", Napi::Buffer<uint8_t>::Copy(env, keys.data(), keys.size()));
+  entries.Set("values", Napi::Buffer<uint8_t>::Copy(env, values.data(), values.size()));
+  return entries;
 }
 
 // runIterator(program: string) → Buffer: creates the iterator link, reads it to EOF (which is when the

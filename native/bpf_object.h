@@ -40,6 +40,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject>, public Closable {
   Napi::Value MapUpdate(const Napi::CallbackInfo& info);
   Napi::Value MapLookup(const Napi::CallbackInfo& info);
   Napi::Value PerCpuSum(const Napi::CallbackInfo& info);
+  Napi::Value MapEntries(const Napi::CallbackInfo& info);
   Napi::Value RunIterator(const Napi::CallbackInfo& info);
   Napi::Value ProgramStats(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);

@@ -18,6 +18,7 @@ import { JsonlOutput } from './output/JsonlOutput.ts';
 import { escapeForTerminal } from './output/escape.ts';
 import { AgentStartError, openPipeline, type Pipeline } from './pipeline.ts';
 import { ContainerCpuSampler } from './receiver/ContainerCpuSampler.ts';
+import { TelemetryGapSampler } from './receiver/TelemetryGapSampler.ts';
 import { RateLimitedLog } from './receiver/RateLimiter.ts';
 import { EventTypeName, type KernelEvent } from './receiver/events.ts';
 import type { ContainerIdentity } from './receiver/identity.ts';
@@ -229,6 +230,20 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
     },
   });
   cpuSampler.start();
+  // Records the kernel dropped, per container: a detection (a flood can be made to hide an escape) and metrics.
+  const gapSampler = new TelemetryGapSampler({
+    source: pipeline.kernel,
+    resolveContainer: (cgroupId) => pipeline.containers.resolve(cgroupId),
+    nowBootNs: () => pipeline.clock.nowBootNs(),
+    intervalMs: config.kernel.dropReportIntervalMs,
+    onGap: (gap) => {
+      context.nowNs = gap.ktimeNs;
+      const found = engine.process(gap, context);
+      for (let i = 0; i < found.length; i++) route(found[i]);
+    },
+    onDropped: (type, reason, count) => metrics?.kernelDroppedByReason(type, reason, count),
+  });
+  gapSampler.start();
   const hooks = pipeline.kernel.hooks();
   for (const h of hooks.filter((h) => h.variant === null)) {
     log.warn(`hook ${h.hook} not attached, its events will not be seen: ${h.rejected.map((r) => `${r.variant}: ${r.reason}`).join('; ')}`);
@@ -337,6 +352,7 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
     stopped = true;
     clearInterval(ticker);
     cpuSampler.stop();
+    gapSampler.stop();
     process.off('SIGHUP', onHup);
     if (config.rulesFile) unwatchFile(config.rulesFile);
     pipeline.close();

@@ -4,7 +4,7 @@
 export type Severity = 'critical' | 'high' | 'medium' | 'low' | 'info';
 export const SEVERITIES: readonly Severity[] = ['critical', 'high', 'medium', 'low', 'info'];
 
-export type Category = 'container_escape' | 'cryptomining' | 'privilege_escalation' | 'baseline' | 'agent';
+export type Category = 'container_escape' | 'cryptomining' | 'privilege_escalation' | 'baseline' | 'agent' | 'telemetry';
 
 export type AttributeValue = string | number | boolean | string[];
 

@@ -22,14 +22,108 @@ static __always_inline bool ks_from_agent(void)
 	return (__u32)(bpf_get_current_pid_tgid() >> 32) == agent_tgid;
 }
 
-static __always_inline void ks_count_drop(__u32 type)
+/*
+ * Counts one dropped record of `type` caused by the current task: in drops[type] (every reason) and in
+ * cgroup_drops under the task's cgroup and the reason, which is what the agent's telemetry-gap detection names.
+ */
+static __always_inline void ks_count_drop_reason(__u32 type, __u32 reason)
 {
+	struct ks_drop_key key = { .cgroup_id = bpf_get_current_cgroup_id(), .type = type, .reason = reason };
 	__u64 *count = bpf_map_lookup_elem(&drops, &type);
+	__u64 one = 1;
 
+	if (count)
+		*count += 1;
+	count = bpf_map_lookup_elem(&cgroup_drops, &key);
+	if (count) {
+		__sync_fetch_and_add(count, 1);
+		return;
+	}
+	if (bpf_map_update_elem(&cgroup_drops, &key, &one, BPF_NOEXIST) == 0)
+		return;
+	/* Another CPU created it first (EEXIST), or the map is full. */
+	count = bpf_map_lookup_elem(&cgroup_drops, &key);
+	if (count) {
+		__sync_fetch_and_add(count, 1);
+		return;
+	}
+	count = bpf_map_lookup_elem(&drops_unattributed, &reason);
 	if (count)
 		*count += 1;
 }
 
+/* A record lost because the ring was full. */
+static __always_inline void ks_count_drop(__u32 type)
+{
+	ks_count_drop_reason(type, KS_DROP_RING_FULL);
+}
+
+/*
+ * The types a busy or hostile container produces by the thousand. Every other type is rare unless something
+ * is wrong, and may be a detection on its own: those keep the reserve (hot_ring_percent) and no bucket limits
+ * them. A unit adding a type a workload can emit at high rates adds it here.
+ */
+static __always_inline bool ks_is_hot(__u32 type)
+{
+	return type == KS_EVENT_EXEC || type == KS_EVENT_FORK || type == KS_EVENT_EXIT || type == KS_EVENT_CONNECT ||
+	       type == KS_EVENT_PAYLOAD;
+}
+
+/*
+ * The current container's token bucket (GCRA): a record is admitted when the bucket's theoretical arrival time
+ * is no more than hot_burst_ns ahead of now, and moves it one interval on. Updated without a lock: two CPUs
+ * racing on one container's bucket may both admit a record, which over-admits by a record, never drops wrongly.
+ */
+static __always_inline bool ks_hot_bucket_admits(void)
+{
+	__u64 cgroup_id = bpf_get_current_cgroup_id();
+	__u64 now = bpf_ktime_get_ns();
+	__u64 *arrival = bpf_map_lookup_elem(&hot_buckets, &cgroup_id);
+	__u64 next;
+
+	if (!arrival) {
+		next = now + hot_record_interval_ns;
+		bpf_map_update_elem(&hot_buckets, &cgroup_id, &next, BPF_ANY);
+		return true;
+	}
+	next = *arrival > now ? *arrival : now;
+	if (next - now > hot_burst_ns)
+		return false;
+	*arrival = next + hot_record_interval_ns;
+	return true;
+}
+
+/*
+ * Whether a record of `type` and `size` may go into the ring; a refusal is counted with its reason. Urgent
+ * types always may (the ring itself may still be full). Hot types are refused past hot_ring_percent of the
+ * ring, so a flood leaves room for urgent records, then limited per container. The fill is read without a
+ * lock, so concurrent producers can pass the limit by a record each; the reserve is far larger than that.
+ */
+static __always_inline bool ks_admit(__u32 type, __u32 size)
+{
+	__u64 ring_size, limit;
+
+	if (!ks_is_hot(type))
+		return true;
+	if (hot_ring_percent < 100) {
+		ring_size = bpf_ringbuf_query(&events, BPF_RB_RING_SIZE);
+		limit = ring_size / 100 * hot_ring_percent;
+		if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + size > limit) {
+			ks_count_drop_reason(type, KS_DROP_HEADROOM);
+			return false;
+		}
+	}
+	if (hot_record_interval_ns && !ks_hot_bucket_admits()) {
+		ks_count_drop_reason(type, KS_DROP_RATE_LIMIT);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Reserves ring room without admission (ks_admit): for records made on behalf of another task, e.g. the
+ * snapshot, which the agent asks for once and whose per-container bucket would be the agent's.
+ */
 static __always_inline void *ks_reserve(__u32 type, __u32 size)
 {
 	void *record = bpf_ringbuf_reserve(&events, size, 0);
@@ -87,8 +181,11 @@ static __always_inline void ks_submit_urgent(void *record, __u32 size)
 /* For records assembled in a per-CPU scratch buffer (too big for the stack, or built before we know we emit). */
 static __always_inline void ks_output(void *record, __u32 size, __u32 type, bool urgent)
 {
-	__u64 flag = urgent ? ks_urgent_wakeup_flag(size) : ks_wakeup_flag(size);
+	__u64 flag;
 
+	if (!ks_admit(type, size))
+		return;
+	flag = urgent ? ks_urgent_wakeup_flag(size) : ks_wakeup_flag(size);
 	if (bpf_ringbuf_output(&events, record, size, flag) < 0)
 		ks_count_drop(type);
 }
@@ -112,12 +209,16 @@ static __always_inline void ks_fill_header(struct ks_header *hdr, __u16 type, __
 
 /*
  * Reserves a record of `size` bytes, zeroes it (reserved ring memory holds older records' bytes) and
- * fills its header for the current task. NULL, counted as a drop, when the ring is full.
+ * fills its header for the current task. NULL, counted as a drop with its reason, when the ring is full or
+ * ks_admit() refuses the record.
  */
 static __always_inline void *ks_begin(__u16 type, __u16 size)
 {
-	struct ks_header *hdr = ks_reserve(type, size);
+	struct ks_header *hdr;
 
+	if (!ks_admit(type, size))
+		return NULL;
+	hdr = ks_reserve(type, size);
 	if (!hdr)
 		return NULL;
 	__builtin_memset(hdr, 0, size);

@@ -36,6 +36,55 @@ KS_SHARED struct {
 } drops SEC(".maps");
 
 /*
+ * Why the kernel dropped a record (the reason member of struct ks_drop_key). Numbers are user space's contract
+ * (src/receiver/kernel.ts DropReason); never renumber.
+ */
+enum ks_drop_reason {
+	KS_DROP_RING_FULL = 0,	/* the ring had no room left */
+	KS_DROP_HEADROOM = 1,	/* a hot record refused to keep the ring's last part for urgent ones (emit.h) */
+	KS_DROP_RATE_LIMIT = 2, /* the container's hot records went past its token bucket (emit.h) */
+	KS_DROP_REASON_MAX = 3,
+};
+
+struct ks_drop_key {
+	__u64 cgroup_id; /* cgroup2 id of the task that would have caused the record */
+	__u32 type;	 /* enum ks_event_type */
+	__u32 reason;	 /* enum ks_drop_reason */
+};
+
+/*
+ * cgroup_drops[{cgroup, type, reason}]: how many records the kernel dropped, counted with an atomic add. Never
+ * deleted from by the kernel or the agent (a delete would race with a producer holding the element), so each
+ * entry is monotonic and user space reports differences. A drop whose entry cannot be created because the map is
+ * full is counted in drops_unattributed[reason] instead. drops[type] counts every drop whatever its reason.
+ */
+#define KS_CGROUP_DROPS_ENTRIES 16384
+KS_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KS_CGROUP_DROPS_ENTRIES);
+	__type(key, struct ks_drop_key);
+	__type(value, __u64);
+} cgroup_drops SEC(".maps");
+
+KS_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KS_DROP_REASON_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} drops_unattributed SEC(".maps");
+
+/*
+ * hot_buckets[cgroup id]: the container's token bucket for hot records (emit.h), as the theoretical arrival time
+ * of its next record (GCRA). LRU: a bucket evicted under pressure comes back full, which only forgives a burst.
+ */
+KS_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u64);
+} hot_buckets SEC(".maps");
+
+/*
  * Sensitive-path patterns, written by user space before the open programs are attached.
  * Packed from index 0: the first KS_PATTERN_UNUSED entry ends the list, which keeps the
  * per-open scan as short as the configured list.
@@ -80,6 +129,23 @@ KS_TUNABLE(__u64, wakeup_batch_bytes, 64 * 1024);
  * 0 disables urgent wakeups (every record is batched).
  */
 KS_TUNABLE(__u64, urgent_wakeup_gap_ns, 1000 * 1000);
+
+/*
+ * Hot records (exec, fork, exit, connect, payload: what a busy or hostile container makes by the thousand) are
+ * refused once the unread bytes would pass this percentage of the ring, so the rest stays free for the records that
+ * may be a detection on their own (namespace, mount, module, credential changes, ...), which a flood would
+ * otherwise hide. 100 disables the reserve.
+ */
+KS_TUNABLE(__u32, hot_ring_percent, 75);
+
+/*
+ * Each container (cgroup) may emit one hot record per hot_record_interval_ns on average, in bursts of up to
+ * hot_burst_ns / hot_record_interval_ns records; past that they are dropped (counted, KS_DROP_RATE_LIMIT), so
+ * one container cannot take the ring from the others. 0 disables the limit. User space sets both from a rate
+ * and a burst (kernel.ts).
+ */
+KS_TUNABLE(__u64, hot_record_interval_ns, 0);
+KS_TUNABLE(__u64, hot_burst_ns, 0);
 
 /* [0]: bpf_ktime_get_ns() of this CPU's last urgent wakeup. */
 KS_SHARED struct {

@@ -12,11 +12,12 @@ import type { DetectorSettings } from './config.ts';
  */
 export const SyntheticEventType = {
   ContainerCpuSample: 64,
+  TelemetryGap: 65,
 } as const;
 export type SyntheticEventType = (typeof SyntheticEventType)[keyof typeof SyntheticEventType];
 export type DetectorEventType = EventType | SyntheticEventType;
 /** One past the highest type a detector can declare; sizes the engine's dispatch table. */
-export const DETECTOR_EVENT_TYPE_LIMIT = 65;
+export const DETECTOR_EVENT_TYPE_LIMIT = 66;
 
 /**
  * A container's CPU use over one sampling window, fed by the agent from the container cgroup's cpu.stat
@@ -33,7 +34,37 @@ export interface ContainerCpuSampleEvent {
   windowNs: bigint;
 }
 
-export type DetectorEvent = KernelEvent | ContainerCpuSampleEvent;
+/** Records of one kind the kernel dropped for one reason (src/receiver/kernel.ts DropReasonName). */
+export interface DroppedRecords {
+  /** Event type name (exec, fork, ...). */
+  type: string;
+  /** ring_full | headroom | rate_limit. */
+  reason: string;
+  count: number;
+  /** Not one of the hot types (bpf/lib/emit.h ks_is_hot()): a record that may have been a detection on its own. */
+  urgent: boolean;
+}
+
+/**
+ * Records the kernel dropped for one cgroup since the last such event for it, fed by the agent from the kernel's
+ * per-cgroup drop counts (src/receiver/TelemetryGapSampler.ts), at most one per cgroup per interval.
+ */
+export interface TelemetryGapEvent {
+  type: typeof SyntheticEventType.TelemetryGap;
+  /** CLOCK_BOOTTIME ns when the counts were read. */
+  ktimeNs: bigint;
+  /** 0 for drops the kernel could not attribute to a cgroup (its per-cgroup map was full). */
+  cgroupId: bigint;
+  /** null for a host cgroup or an unattributed count. */
+  container: ContainerIdentity | null;
+  /** Nanoseconds since the previous read these counts cover. */
+  windowNs: bigint;
+  /** Non-zero counts, largest first. */
+  dropped: readonly DroppedRecords[];
+  total: number;
+}
+
+export type DetectorEvent = KernelEvent | ContainerCpuSampleEvent | TelemetryGapEvent;
 
 export interface MitreTechnique {
   /** ATT&CK technique id, e.g. 'T1611' or 'T1055.008'. */

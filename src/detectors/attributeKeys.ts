@@ -90,6 +90,9 @@ export const Attr = {
   miningSignals: 'kubesentry.mining.signals',
   cpuUtilization: 'kubesentry.container.cpu.utilization',
   ioUringOperation: 'kubesentry.io_uring.operation',
+  droppedRecords: 'kubesentry.telemetry.dropped_records',
+  droppedDetail: 'kubesentry.telemetry.dropped',
+  droppedWindowMs: 'kubesentry.telemetry.window_ms',
 } as const;
 
 export type AttributeKey = (typeof Attr)[keyof typeof Attr];

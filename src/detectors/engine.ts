@@ -129,7 +129,9 @@ class EngineContext implements DetectionContext {
     return this.agent.process(tgid);
   }
   container(event: DetectorEvent): ContainerIdentity | null {
-    return event.type === SyntheticEventType.ContainerCpuSample ? event.container : this.agent.container(event);
+    return event.type === SyntheticEventType.ContainerCpuSample || event.type === SyntheticEventType.TelemetryGap
+      ? event.container
+      : this.agent.container(event);
   }
   ancestry(tgid: number): readonly ProcessInfo[] {
     return this.agent.ancestry(tgid);

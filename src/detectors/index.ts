@@ -10,6 +10,8 @@ export { SyntheticEventType, DETECTOR_EVENT_TYPE_LIMIT, NO_FINDINGS } from './De
 export type {
   AgentContext,
   ContainerCpuSampleEvent,
+  TelemetryGapEvent,
+  DroppedRecords,
   DetectionContext,
   Detector,
   DetectorEvent,

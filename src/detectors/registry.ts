@@ -21,6 +21,7 @@ import { PrivilegeRaise } from './rules/PrivilegeRaise.ts';
 import { DriftExecution } from './rules/DriftExecution.ts';
 import { CryptominingIncident } from './rules/CryptominingIncident.ts';
 import { IoUringInContainer } from './rules/IoUringInContainer.ts';
+import { TelemetryGap } from './rules/TelemetryGap.ts';
 
 /** Fresh instances of every detector (each instance holds its own state). */
 export function allDetectors(): Detector[] {
@@ -44,5 +45,6 @@ export function allDetectors(): Detector[] {
     new DriftExecution(),
     new CryptominingIncident(),
     new IoUringInContainer(),
+    new TelemetryGap(),
   ];
 }

@@ -9,6 +9,8 @@ export interface AgentMetrics {
   eventsReceived(eventType: string, count?: number): void;
   /** Events the kernel side could not submit (its per-type drop counters; pass the delta since the last read). */
   kernelDropped(eventType: string, count: number): void;
+  /** Kernel drops by type and reason (pass the delta since the last read). */
+  kernelDroppedByReason(eventType: string, reason: string, count: number): void;
   /** A ring-buffer record discarded by the decoder; errorType is a short reason (truncated, unknown_type, ...). */
   decoderError(errorType: string, count?: number): void;
   /** Every detection raised, whatever outputs it goes to (Telemetry.emit() does not count it again). */
@@ -90,6 +92,10 @@ export class OtelAgentMetrics implements AgentMetrics, ExportMetricsRecorder {
     this.#add(MetricNames.kernelDrops, count, { [MetricAttribute.eventType]: eventType });
   }
 
+  kernelDroppedByReason(eventType: string, reason: string, count: number): void {
+    this.#add(MetricNames.kernelDropsByReason, count, { [MetricAttribute.eventType]: eventType, [MetricAttribute.dropReason]: reason });
+  }
+
   decoderError(errorType: string, count = 1): void {
     this.#add(MetricNames.decoderErrors, count, { [MetricAttribute.errorType]: errorType });
   }
@@ -163,6 +169,7 @@ export class OtelAgentMetrics implements AgentMetrics, ExportMetricsRecorder {
 export const noopAgentMetrics: AgentMetrics = {
   eventsReceived() {},
   kernelDropped() {},
+  kernelDroppedByReason() {},
   decoderError() {},
   detection() {},
   k8sMetadataMiss() {},

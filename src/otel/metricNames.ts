@@ -51,6 +51,15 @@ export const MetricNames = {
     description: 'Events the BPF programs could not submit (ring buffer full), by event type.',
     attributes: [MetricAttribute.eventType],
   },
+  kernelDropsByReason: {
+    name: 'kubesentry.events.kernel_dropped_by_reason',
+    prometheus: 'kubesentry_events_kernel_dropped_by_reason_total',
+    kind: 'counter',
+    unit: '{event}',
+    description:
+      'Events the BPF programs dropped, by event type and reason: ring_full, headroom (a hot record refused to keep ring room for urgent ones), rate_limit (a container past its hot-record rate), unattributed_ring_full/... (the per-container count had no room). Per container: the KS-GAP-001 detection.',
+    attributes: [MetricAttribute.eventType, MetricAttribute.dropReason],
+  },
   kernelReaderUp: {
     name: 'kubesentry.kernel.reader.up',
     prometheus: 'kubesentry_kernel_reader_up',

@@ -11,7 +11,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { getSystemErrorName } from 'node:util';
 import { compilePathPattern, MAX_PATH_PATTERNS, type CompiledPathPattern } from './pathPatterns.ts';
-import { EVENT_TYPE_MAX, type EventType } from './events.ts';
+import { EVENT_TYPE_MAX, EventType } from './events.ts';
 import { KernelError } from './KernelError.ts';
 import { LAYOUT } from './layout.ts';
 import {
@@ -50,6 +50,8 @@ const VARIANT_SECTIONS: Record<HookVariant, readonly string[]> = {
 // Names fixed by the contract in bpf/events.h and bpf/lib/maps.h.
 const EVENTS_MAP = 'events';
 const DROPS_MAP = 'drops';
+const CGROUP_DROPS_MAP = 'cgroup_drops';
+const DROPS_UNATTRIBUTED_MAP = 'drops_unattributed';
 const PATH_PATTERNS_MAP = 'path_patterns';
 const PATH_HEADS_MAP = 'path_heads';
 const PATH_KEY_LENS_MAP = 'path_key_lens';
@@ -74,6 +76,15 @@ export interface KernelSourceOptions {
   urgentWakeupGapUs?: number;
   /** Ring buffer size: a power of two, at least one page. Default: the object's. */
   ringBytes?: number;
+  /**
+   * Hot records (exec, fork, exit, connect, payload) are dropped in the kernel once the ring is this full (percent),
+   * keeping the rest for records that may be a detection on their own; 100 disables it. Default: the object's (75).
+   */
+  hotRingPercent?: number;
+  /** Hot records each container (cgroup) may emit per second on average; 0 for no limit. Default: the object's (0). */
+  hotRecordsPerSecond?: number;
+  /** Hot records a container may emit at once above that rate. Default: one second's worth. */
+  hotRecordsBurst?: number;
   /** Sensitive-path globs for the kernel open filter (syntax in src/receiver/pathPatterns.ts). */
   pathPatterns: readonly string[];
   btfPath?: string;
@@ -146,6 +157,36 @@ export interface ProgramStats {
 }
 
 export type ReaderStats = NativeReaderStats;
+
+/**
+ * ks_is_hot() of bpf/lib/emit.h: the types rate-limited per container and kept out of the ring's reserve; every
+ * other type is urgent.
+ */
+export const HOT_EVENT_TYPES: ReadonlySet<EventType> = new Set([
+  EventType.Exec,
+  EventType.Fork,
+  EventType.Exit,
+  EventType.Connect,
+  EventType.Payload,
+]);
+
+/** enum ks_drop_reason of bpf/lib/maps.h. */
+export const DropReason = { RingFull: 0, Headroom: 1, RateLimit: 2 } as const;
+export type DropReason = (typeof DropReason)[keyof typeof DropReason];
+export const DropReasonName: Record<DropReason, string> = { 0: 'ring_full', 1: 'headroom', 2: 'rate_limit' };
+const DROP_REASON_MAX = 3;
+
+/** One entry of cgroup_drops: records of one type the kernel dropped for one reason, caused by one cgroup. */
+export interface CgroupDrops {
+  cgroupId: bigint;
+  type: EventType;
+  reason: DropReason;
+  /** Since the object was loaded (monotonic). */
+  count: bigint;
+}
+
+/** struct ks_drop_key of bpf/lib/maps.h: u64 cgroup_id, u32 type, u32 reason. */
+const DROP_KEY_BYTES = 16;
 
 interface HookCandidates {
   hook: string;
@@ -255,7 +296,7 @@ function u64(value: number | bigint): Buffer {
 }
 
 function validateOptions(options: KernelSourceOptions): void {
-  const { agentTgid, ringBytes, wakeupBatchBytes, urgentWakeupGapUs } = options;
+  const { agentTgid, ringBytes, wakeupBatchBytes, urgentWakeupGapUs, hotRingPercent, hotRecordsPerSecond, hotRecordsBurst } = options;
   if (!Number.isInteger(agentTgid) || agentTgid <= 0 || agentTgid > 0xffffffff) {
     throw new KernelError('EOPTION', `agentTgid must be a positive process id, got ${agentTgid}`);
   }
@@ -270,6 +311,15 @@ function validateOptions(options: KernelSourceOptions): void {
   }
   if (urgentWakeupGapUs !== undefined && (!Number.isSafeInteger(urgentWakeupGapUs) || urgentWakeupGapUs < 0)) {
     throw new KernelError('EOPTION', `urgentWakeupGapUs must be a non-negative integer, got ${urgentWakeupGapUs}`);
+  }
+  if (hotRingPercent !== undefined && (!Number.isInteger(hotRingPercent) || hotRingPercent < 1 || hotRingPercent > 100)) {
+    throw new KernelError('EOPTION', `hotRingPercent must be a whole number from 1 to 100, got ${hotRingPercent}`);
+  }
+  if (hotRecordsPerSecond !== undefined && (!Number.isSafeInteger(hotRecordsPerSecond) || hotRecordsPerSecond < 0 || hotRecordsPerSecond > 1e9)) {
+    throw new KernelError('EOPTION', `hotRecordsPerSecond must be a whole number from 0 to 1000000000, got ${hotRecordsPerSecond}`);
+  }
+  if (hotRecordsBurst !== undefined && (!Number.isSafeInteger(hotRecordsBurst) || hotRecordsBurst < 1)) {
+    throw new KernelError('EOPTION', `hotRecordsBurst must be a positive whole number, got ${hotRecordsBurst}`);
   }
   for (const variant of options.variants ?? []) {
     if (!HOOK_VARIANTS.includes(variant)) {
@@ -431,6 +481,35 @@ export class KernelSource {
     return drops;
   }
 
+  /**
+   * Every (cgroup, type, reason) the kernel has dropped records for, with its count since load. drops() holds the
+   * same records by type; what the per-cgroup map had no room for is in unattributedDrops().
+   */
+  cgroupDrops(): CgroupDrops[] {
+    this.#ensureOpen();
+    const { keys, values } = this.#object.mapEntries(CGROUP_DROPS_MAP);
+    const out: CgroupDrops[] = [];
+    for (let offset = 0, at = 0; offset + DROP_KEY_BYTES <= keys.length; offset += DROP_KEY_BYTES, at += 8) {
+      out.push({
+        cgroupId: keys.readBigUInt64LE(offset),
+        type: keys.readUInt32LE(offset + 8) as EventType,
+        reason: keys.readUInt32LE(offset + 12) as DropReason,
+        count: values.readBigUInt64LE(at),
+      });
+    }
+    return out;
+  }
+
+  /** Drops by reason that cgroup_drops had no room to attribute (it was full). */
+  unattributedDrops(): Map<DropReason, bigint> {
+    this.#ensureOpen();
+    const out = new Map<DropReason, bigint>();
+    for (let reason = 0; reason < DROP_REASON_MAX; reason++) {
+      out.set(reason as DropReason, this.#object.perCpuSum(DROPS_UNATTRIBUTED_MAP, reason));
+    }
+    return out;
+  }
+
   /** Why the reader thread stopped on its own, once onStopped has been called; undefined while it reads. */
   readerFailure(): ReaderFailure | undefined {
     return this.#readerFailure;
@@ -584,6 +663,14 @@ function loadWithFallback(
       }
       for (const [name, value] of Object.entries(options.tunables ?? {})) object.setRodata(name, value);
       if (options.ringBytes !== undefined) object.resizeMap(EVENTS_MAP, options.ringBytes);
+      if (options.hotRingPercent !== undefined) object.setRodata('hot_ring_percent', u32(options.hotRingPercent));
+      if (options.hotRecordsPerSecond !== undefined && options.hotRecordsPerSecond > 0) {
+        // GCRA (bpf/lib/emit.h): one record per interval; a burst of n is n - 1 intervals of credit ahead of now.
+        const intervalNs = BigInt(Math.max(1, Math.round(1e9 / options.hotRecordsPerSecond)));
+        const burst = BigInt(options.hotRecordsBurst ?? options.hotRecordsPerSecond);
+        object.setRodata('hot_record_interval_ns', u64(intervalNs));
+        object.setRodata('hot_burst_ns', u64(intervalNs * (burst - 1n)));
+      }
       object.load();
       return object;
     } catch (error) {

@@ -45,6 +45,8 @@ export interface NativeBpfObject {
   mapUpdate(map: string, key: Buffer, value: Buffer): void;
   mapLookup(map: string, key: Buffer): Buffer | null;
   perCpuSum(map: string, key: number): bigint;
+  /** Every entry of a map that is not per-CPU: keys and values each back to back, in the same order. */
+  mapEntries(map: string): { keys: Buffer; values: Buffer };
   runIterator(program: string): Buffer;
   programStats(): NativeProgramStats[];
   close(): void;

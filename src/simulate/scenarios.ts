@@ -267,6 +267,13 @@ export const SCENARIOS: readonly Scenario[] = [
     severity: 'medium',
     command: ['sh', '-c', `${SIMULATOR_MOUNT}/dns_query pool.supportxmr.com; ${SIMULATOR_MOUNT}/msr_open; ${SIMULATOR_MOUNT}/hugepages`],
   },
+  {
+    name: 'telemetry-gap-fork-flood',
+    description: 'two processes fork children that exit at once for 5 s, past the per-container rate for hot records',
+    rule: 'KS-GAP-001',
+    severity: 'medium',
+    command: sim('fork_flood', '5', '2'),
+  },
 ];
 
 export function scenarioNamed(name: string): Scenario | undefined {
