@@ -12,7 +12,7 @@ const REPORTED_CONTAINERS = 8192;
 export class HostNamespaceShared implements Detector {
   readonly meta: RuleMetadata = {
     id: 'KS-ESC-003',
-    version: '1.0.0',
+    version: '1.1.0',
     title: 'Container process in a host namespace',
     category: 'container_escape',
     severity: 'high',
@@ -23,7 +23,9 @@ export class HostNamespaceShared implements Detector {
       '(compared by inode with the host\'s namespaces). Critical for the mount namespace: the process sees the ' +
       'node\'s filesystem (nsenter -t 1 -m, or a privileged pod started with hostPID and chroot /proc/1/root). ' +
       'Medium when only the network namespace is shared. Reported once per container and set of shared namespaces. ' +
-      'The runtime\'s own `runc init` (already in the container cgroup, not yet in its namespaces) is not reported.',
+      'The runtime\'s own `runc init` (already in the container cgroup, not yet in its namespaces) is not reported: it ' +
+      'is recognised by the device and inode of the host\'s runtime binary executed in the host\'s mount namespace, ' +
+      'never by name.',
     falsePositives: [
       'Pods with hostNetwork: true (CNI agents, kube-proxy, ingress controllers) share the network namespace.',
       'Pods with hostPID: true (node monitoring agents) share the pid namespace.',
