@@ -146,6 +146,8 @@ struct ks_exec {
 	__u32 argc;              /* the real argc, which may exceed what fit in args */
 	char path[KS_PATH_LEN];
 	char args[KS_ARGS_LEN];
+	__u32 exe_dev;           /* the executable's st_dev, kernel encoding (major << 20 | minor): with exe_ino its identity */
+	__u32 _pad0;
 };
 
 struct ks_fork {

@@ -199,7 +199,13 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
   };
 
   try {
-    pipeline = await openPipeline({ config, log, pathPatterns: engine.openPathPatterns, onEvent });
+    pipeline = await openPipeline({
+      config,
+      log,
+      pathPatterns: engine.openPathPatterns,
+      onEvent,
+      runtimeExecutables: () => engine.settings.runtimeExecutables,
+    });
   } catch (e) {
     for (const close of closers) void close();
     throw e;

@@ -9,6 +9,7 @@ import { ContainerResolver } from './receiver/ContainerResolver.ts';
 import { createDecoderStats, decodeBatch, type DecoderStats } from './receiver/decoder.ts';
 import { EventType, EventTypeName, type KernelEvent } from './receiver/events.ts';
 import { readHostNamespaces, type HostNamespaces } from './receiver/hostNamespaces.ts';
+import { findHostRoot, HostRuntimeBinaries } from './receiver/HostRuntimeBinaries.ts';
 import type { ContainerIdentity, ProcessInfo } from './receiver/identity.ts';
 import { DEFAULT_OBJECT_PATH, openKernelSource, type KernelSource } from './receiver/kernel.ts';
 import { assertObjectLayout } from './receiver/btfLayout.ts';
@@ -25,6 +26,11 @@ export interface PipelineOptions {
   /** Sensitive-path patterns for the kernel's open filter. */
   pathPatterns: readonly string[];
   onEvent: (event: KernelEvent) => void;
+  /**
+   * Container runtime binaries (base names or host paths) whose own set-up work in a new container is no attack;
+   * read again when it returns a new value (a rules reload). None: every process is a workload.
+   */
+  runtimeExecutables?: () => Iterable<string>;
 }
 
 /**
@@ -48,6 +54,7 @@ export class Pipeline {
   readonly containers: ContainerResolver;
   readonly processes: ProcessTable;
   readonly host: HostNamespaces;
+  readonly runtimeBinaries: HostRuntimeBinaries;
   readonly kernel: KernelSource;
   #closed = false;
 
@@ -56,11 +63,23 @@ export class Pipeline {
     this.host = readHostNamespaces((m) => log.warn(m), config.hostProc);
     this.containers = new ContainerResolver({ nowBootNs: () => this.clock.nowBootNs(), procRoot: config.hostProc });
     this.containers.start();
+    const noRuntimes: string[] = [];
+    this.runtimeBinaries = new HostRuntimeBinaries({
+      hostRoot: findHostRoot((m) => log.warn(m), config.hostProc),
+      hostMntNs: this.host.inodes.mnt,
+      executables: options.runtimeExecutables ?? (() => noRuntimes),
+    });
+    const runtimes = [...this.runtimeBinaries.found()].map(([file, id]) => `${file} (${id.dev >>> 20}:${id.dev & 0xfffff} inode ${id.ino})`);
+    if (options.runtimeExecutables) {
+      if (runtimes.length > 0) log.info(`container runtime binaries: ${runtimes.join(', ')}`);
+      else log.warn('no container runtime binary found on the host (settings.runtimeExecutables): the runtime\'s own container set-up will be reported as container activity');
+    }
     this.processes = new ProcessTable({
       maxEntries: config.processTable.maxEntries,
       exitedGraceMs: config.processTable.exitedGraceMs,
       containers: this.containers,
       procRoot: config.hostProc,
+      runtime: this.runtimeBinaries,
     });
     this.kernel = openKernelSource({
       objectPath: config.kernel.objectPath || undefined,

@@ -23,6 +23,7 @@ import {
   type KernelEvent,
 } from '../src/receiver/events.ts';
 import { openKernelSource, type HookVariant, type KernelSource } from '../src/receiver/kernel.ts';
+import { kernelDevOf } from '../src/receiver/HostRuntimeBinaries.ts';
 import { cgroup2Root } from './helpers/cgroup.ts';
 import { startContainer, type Container } from './helpers/podman.ts';
 import { waitFor } from './helpers/wait.ts';
@@ -179,6 +180,7 @@ describe('kernel programs (tp_btf variants where the kernel has them)', () => {
     assert.equal(exec.uid, process.getuid!());
     assert.equal(exec.euid, process.geteuid!());
     assert.equal(exec.exeIno, stat.ino);
+    assert.equal(exec.exeDev, kernelDevOf(stat.dev));
     assert.equal(exec.exeMtimeNs, stat.mtimeNs);
     assert.equal(exec.exeNlink, 1);
     assert.equal(exec.exeFlags, 0);

@@ -109,6 +109,37 @@ const parseCases: { name: string; path: string; expected: Omit<ParsedContainerCg
     path: `/kubepods/burstable/pod${UID}/${ID}`,
     expected: { id: ID, runtime: 'containerd', podUid: UID, qosClass: 'burstable' },
   },
+  {
+    name: 'a crio-conmon-looking cgroup a container makes below its own is still that container',
+    path: `/kubepods/besteffort/pod${UID}/libpod-${ID}/crio-conmon-${ID2}`,
+    expected: { id: ID, runtime: 'podman', podUid: UID, qosClass: 'besteffort' },
+    cgroupPath: `/kubepods/besteffort/pod${UID}/libpod-${ID}`,
+  },
+  {
+    name: 'a docker-scope-looking cgroup a container makes below its own does not name another container',
+    path: `/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${UID_}.slice/cri-containerd-${ID}.scope/docker-${ID2}.scope`,
+    expected: { id: ID, runtime: 'containerd', podUid: UID, qosClass: 'besteffort' },
+    cgroupPath: `/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${UID_}.slice/cri-containerd-${ID}.scope`,
+  },
+  {
+    name: 'a whole kubepods tree a container makes below its own does not name another pod',
+    path: `/kubepods/burstable/pod${UID}/${ID}/kubepods/besteffort/pod0123456789abcdef0123456789abcdef/${ID2}`,
+    expected: { id: ID, runtime: 'containerd', podUid: UID, qosClass: 'burstable' },
+    cgroupPath: `/kubepods/burstable/pod${UID}/${ID}`,
+  },
+  {
+    name: 'outside kubepods the outermost container wins over segments below it',
+    path: `/system.slice/docker-${ID}.scope/libpod-conmon-${ID2}.scope`,
+    expected: { id: ID, runtime: 'docker' },
+    cgroupPath: `/system.slice/docker-${ID}.scope`,
+  },
+  {
+    name: 'a conmon scope of a kind node belongs to the node container around it',
+    path: `/system.slice/docker-${ID2}.scope/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/kubelet-kubepods-besteffort-pod${UID_}.slice/crio-conmon-${ID}.scope`,
+    expected: { id: ID2, runtime: 'docker' },
+    cgroupPath: `/system.slice/docker-${ID2}.scope`,
+  },
+  { name: 'a pod cgroup itself is not a container', path: `/kubepods/besteffort/pod${UID}`, expected: null },
   { name: 'the root cgroup is the host', path: '/', expected: null },
   { name: 'a systemd service is the host', path: '/system.slice/containerd.service', expected: null },
   { name: 'a user session is the host', path: '/user.slice/user-1000.slice/session-3.scope', expected: null },
@@ -239,6 +270,17 @@ describe('container resolver on real cgroups', () => {
     const identity = resolver.resolve(cgroup.id);
     assert.deepEqual([identity?.id, identity?.podUid, identity?.qosClass, identity?.firstSeenNs], [containerId, podUid, 'guaranteed', 777n]);
     assert.equal(resolver.stats.rewalks, rewalksBefore);
+  });
+
+  it('resolves runtime-looking cgroups made below a known container to that container, by event and by walk', () => {
+    const spoofs = [`${systemdStyle}/crio-conmon-${'f'.repeat(64)}`, `${systemdStyle}/docker-${'f'.repeat(64)}.scope`];
+    const byEvent = mkdir(spoofs[0]);
+    resolver.onCgroupEvent(cgroupEvent(Op.CgroupMkdir, byEvent.id, spoofs[0]));
+    const byWalk = mkdir(spoofs[1]);
+    for (const id of [byEvent.id, byWalk.id]) {
+      const identity = resolver.resolve(id);
+      assert.deepEqual([identity?.id, identity?.podUid, identity?.cgroupId], [ID, UID, cgroupIdOf(systemdStyle)]);
+    }
   });
 
   it('ignores a mkdir event whose id is not the directory inode (another hierarchy)', () => {

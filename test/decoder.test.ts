@@ -43,7 +43,7 @@ int main(void) {
 	ex.uts_ns = 4026531838u; ex.ipc_ns = 4026531839u; ex.cgroup_ns = 4026531835u;
 	ex.cap_effective = 0x1ffffffffffULL;
 	strcpy(ex.path, "/usr/bin/curl"); ex.path_len = strlen(ex.path);
-	memcpy(ex.args, args, sizeof(args) - 1); ex.args_len = sizeof(args) - 1; ex.argc = 3;
+	memcpy(ex.args, args, sizeof(args) - 1); ex.args_len = sizeof(args) - 1; ex.argc = 3; ex.exe_dev = (8u << 20) | 1u;
 	EMIT(ex);
 
 	struct ks_fork fk; HDR(fk, KS_EVENT_FORK);
@@ -165,6 +165,7 @@ describe('decodeBatch', () => {
         flags: 1,
         startBoottimeNs: 123456789012n,
         exeIno: 0x100000001n,
+        exeDev: (8 << 20) | 1,
         exeMtimeNs: 1700000000123456789n,
         ppid: 1,
         euid: 0,

@@ -38,7 +38,10 @@ function table(options: Partial<ProcessTableOptions> = {}): ProcessTable {
 
 const header = { flags: 0, uid: 1000, gid: 1000, pid: 0 };
 
-function exec(p: { tgid: number; start: bigint; ppid: number; path: string; at: bigint; cgroup?: bigint; snapshot?: boolean }): ExecEvent {
+function exec(p: {
+  tgid: number; start: bigint; ppid: number; path: string; at: bigint; cgroup?: bigint; snapshot?: boolean;
+  exe?: { dev: number; ino: bigint }; exeFlags?: number; mnt?: number;
+}): ExecEvent {
   return {
     ...header,
     type: EventType.Exec,
@@ -48,14 +51,15 @@ function exec(p: { tgid: number; start: bigint; ppid: number; path: string; at: 
     pid: p.tgid,
     comm: p.path.split('/').at(-1)!.slice(0, 15),
     startBoottimeNs: p.start,
-    exeIno: 1n,
+    exeIno: p.exe?.ino ?? 1n,
+    exeDev: p.exe?.dev ?? 1,
     exeMtimeNs: 0n,
     ppid: p.ppid,
     euid: 1000,
     egid: 1000,
-    exeFlags: p.snapshot ? ExecFlag.Snapshot : 0,
+    exeFlags: (p.snapshot ? ExecFlag.Snapshot : 0) | (p.exeFlags ?? 0),
     exeNlink: 1,
-    ns: { mnt: 1, pid: 2, net: 3, user: 4, uts: 5, ipc: 6, cgroup: 7 },
+    ns: { mnt: p.mnt ?? 1, pid: 2, net: 3, user: 4, uts: 5, ipc: 6, cgroup: 7 },
     capEffective: 0n,
     argc: 2,
     path: p.path,

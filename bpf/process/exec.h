@@ -56,6 +56,7 @@ static __always_inline void ks_exec_fill_exe(struct ks_exec *e, struct file *exe
 		return;
 	inode = BPF_CORE_READ(exe, f_inode);
 	e->exe_ino = BPF_CORE_READ(inode, i_ino);
+	e->exe_dev = BPF_CORE_READ(inode, i_sb, s_dev);
 	e->exe_mtime_ns = ks_inode_mtime_ns(inode);
 	e->exe_nlink = BPF_CORE_READ(inode, __i_nlink);
 	if (e->exe_nlink == 0)

@@ -64,7 +64,12 @@ export interface DetectorSettings {
   /** Base names of container-runtime API sockets. */
   runtimeSockets: ReadonlySet<string>;
   kubeletPorts: ReadonlySet<number>;
-  /** Base names of runtime binaries: their own setup work inside a new container (mounts, setns) is not an attack. */
+  /**
+   * Runtime binaries, by base name (looked up in the host's usual binary directories, RUNTIME_DIRECTORIES) or by
+   * absolute host path. The agent stats them through the host's root; a process that executed one of these files
+   * (same device and inode) in the host's mount namespace is doing the runtime's set-up (mounts, setns into a new
+   * container) until it executes anything else. The name of a process never counts.
+   */
   runtimeExecutables: ReadonlySet<string>;
   userNamespaceFollowUpNs: bigint;
 }

@@ -6,6 +6,7 @@
 // the least recently used live ones.
 
 import { EventType, ExecFlag, type ExecEvent, type ExitEvent, type ForkEvent, type KernelEvent } from './events.ts';
+import type { ExecFacts, RuntimeExecClassifier } from './HostRuntimeBinaries.ts';
 import type { ContainerIdentity, ProcessInfo } from './identity.ts';
 import { listProcessIds, readProcProcess, sameStartTime, type ProcProcess } from './procfs.ts';
 import { RateLimiter } from './RateLimiter.ts';
@@ -24,6 +25,8 @@ export interface ProcessTableOptions {
   /** /proc reads per second for misses (burst: 20); 0 disables the fallback. */
   procfsReadsPerSecond?: number;
   procRoot?: string;
+  /** Decides ProcessInfo.runtimeSetup at each exec; without it no process is runtime set-up. */
+  runtime?: RuntimeExecClassifier;
 }
 
 export interface ProcessTableStats {
@@ -93,6 +96,7 @@ export class ProcessTable {
   readonly #containers: ContainerLookup;
   readonly #procRoot: string;
   readonly #procfsLimiter: RateLimiter | null;
+  readonly #runtime: RuntimeExecClassifier | undefined;
   /** The process currently holding each tgid; Map order is least recently used first. */
   readonly #byTgid = new Map<number, Entry>();
   /** Exited processes whose tgid was reused during their grace window, by `${tgid}:${start}`. */
@@ -112,6 +116,7 @@ export class ProcessTable {
     this.#procRoot = options.procRoot ?? '/proc';
     const rate = options.procfsReadsPerSecond ?? 50;
     this.#procfsLimiter = rate > 0 ? new RateLimiter(rate, 20) : null;
+    this.#runtime = options.runtime;
   }
 
   /** Processes held, live and exited-in-grace (gauge). */
@@ -248,11 +253,18 @@ export class ProcessTable {
         comm: proc.comm,
         // /proc does not say when the last exec happened; the start is the closest lower bound it offers.
         execTimeNs: proc.startBoottimeNs,
+        exeIno: proc.exeIno,
+        exeDev: proc.exeDev,
         exeMtimeNs: proc.exeMtimeNs,
         exeFlags: proc.exeUnlinked ? ExecFlag.Unlinked : 0,
         ns: proc.ns,
         capEffective: proc.capEffective,
         cgroupId,
+        // /proc shows neither the exec path nor what the process ran before: only the binary itself can tell.
+        runtimeSetup: this.#isRuntimeSetupExec(
+          { exeDev: proc.exeDev, exeIno: proc.exeIno, exeFlags: 0, mntNs: proc.ns.mnt, path: proc.executable },
+          false,
+        ),
         container: proc.cgroupPath === null ? null : this.#containers.resolvePath(proc.cgroupPath),
       },
       exitedAtNs: NOT_EXITED,
@@ -283,11 +295,17 @@ export class ProcessTable {
       gid: e.gid,
       comm: e.comm,
       execTimeNs: e.ktimeNs,
+      exeIno: e.exeIno,
+      exeDev: e.exeDev,
       exeMtimeNs: e.exeMtimeNs,
       exeFlags: e.exeFlags,
       ns: e.ns,
       capEffective: e.capEffective,
       cgroupId: e.cgroupId,
+      runtimeSetup: this.#isRuntimeSetupExec(
+        { exeDev: e.exeDev, exeIno: e.exeIno, exeFlags: e.exeFlags, mntNs: e.ns.mnt, path: e.path },
+        isSame && existing.info.runtimeSetup,
+      ),
       container: this.#containers.resolve(e.cgroupId, e.tgid),
     };
     if (isSame) {
@@ -296,6 +314,10 @@ export class ProcessTable {
     } else {
       this.#insert({ info, exitedAtNs: NOT_EXITED, coarseStart: false });
     }
+  }
+
+  #isRuntimeSetupExec(exec: ExecFacts, wasRuntimeSetup: boolean): boolean {
+    return this.#runtime?.isRuntimeSetupExec(exec, wasRuntimeSetup) ?? false;
   }
 
   #onFork(e: ForkEvent): void {
@@ -317,11 +339,14 @@ export class ProcessTable {
           gid: e.gid,
           comm: e.comm,
           execTimeNs: e.ktimeNs,
+          exeIno: 0n,
+          exeDev: 0,
           exeMtimeNs: 0n,
           exeFlags: 0,
           ns: EMPTY_NS,
           capEffective: 0n,
           cgroupId: e.cgroupId,
+          runtimeSetup: false,
           container: this.#containers.resolve(e.cgroupId, e.tgid),
         };
     if (!parent) this.stats.unknownProcess++;

@@ -78,8 +78,8 @@ export interface ParsedContainerCgroup {
 }
 
 const HEX64 = '[0-9a-f]{64}';
-// Runtime scope/directory names. Order matters only for prefixes that contain each other (conmon before runtime).
-const NOT_A_CONTAINER = /^(?:crio-conmon|libpod-conmon)-[0-9a-f]{64}(?:\.scope)?$/;
+// Runtime helpers that get a scope of their own next to the containers they watch: never a container.
+const RUNTIME_HELPER = /^(?:crio-conmon|libpod-conmon)-[0-9a-f]{64}(?:\.scope)?$/;
 const RUNTIME_SEGMENT: { pattern: RegExp; runtime: ContainerRuntime }[] = [
   { pattern: new RegExp(`^cri-containerd-(${HEX64})(?:\\.scope)?$`), runtime: 'containerd' },
   { pattern: new RegExp(`^nerdctl-(${HEX64})(?:\\.scope)?$`), runtime: 'containerd' },
@@ -95,61 +95,90 @@ const CGROUPFS_POD = new RegExp(`^pod${POD_UID}$`);
 const SYSTEMD_POD = new RegExp(`^(?:kubelet-)?kubepods(?:-(besteffort|burstable))?-pod${POD_UID}\\.slice$`);
 const KUBEPODS_ROOT = /^(?:kubepods|(?:kubelet-)?kubepods\.slice)$/;
 const CGROUPFS_QOS = /^(besteffort|burstable)$/;
+/** Segments from the kubepods root to the pod: the QoS level (absent for guaranteed pods), then the pod. */
+const MAX_POD_DEPTH = 2;
+
+type Segment =
+  | { kind: 'container'; id: string; runtime: ContainerRuntime }
+  | { kind: 'helper' }
+  | { kind: 'other' };
+
+function classifySegment(segment: string, parent: string): Segment {
+  if (RUNTIME_HELPER.test(segment)) return { kind: 'helper' };
+  for (const { pattern, runtime } of RUNTIME_SEGMENT) {
+    const match = pattern.exec(segment);
+    if (match) return { kind: 'container', id: match[1], runtime };
+  }
+  const bare = BARE_ID.exec(segment);
+  if (bare) {
+    const runtime = parent === 'docker' ? 'docker' : CGROUPFS_POD.test(parent) ? 'containerd' : 'unknown';
+    return { kind: 'container', id: bare[1], runtime };
+  }
+  return { kind: 'other' };
+}
+
+interface PodSegment {
+  index: number;
+  podUid: string;
+  qosClass: string;
+}
+
+/** The pod segment of the outermost kubepods tree in `segments`, if the path reaches one. */
+function findPod(segments: readonly string[]): PodSegment | undefined {
+  const root = segments.findIndex((s) => KUBEPODS_ROOT.test(s));
+  if (root < 0) return undefined;
+  let qosClass = 'guaranteed';
+  for (let i = root + 1; i < segments.length && i <= root + MAX_POD_DEPTH; i++) {
+    const segment = segments[i];
+    const qos = CGROUPFS_QOS.exec(segment);
+    if (qos) qosClass = qos[1];
+    const cgroupfsPod = CGROUPFS_POD.exec(segment);
+    if (cgroupfsPod) return { index: i, podUid: cgroupfsPod[1], qosClass };
+    const systemdPod = SYSTEMD_POD.exec(segment);
+    if (systemdPod) return { index: i, podUid: systemdPod[2].replaceAll('_', '-'), qosClass: systemdPod[1] ?? qosClass };
+  }
+  return undefined;
+}
+
+/** The outermost container segment in segments[0..end), or a runtime helper met before any container. */
+function outermostContainer(segments: readonly string[], end: number): { index: number; segment: Segment } | undefined {
+  for (let i = 0; i < end; i++) {
+    const segment = classifySegment(segments[i], segments[i - 1] ?? '');
+    if (segment.kind !== 'other') return { index: i, segment };
+  }
+  return undefined;
+}
 
 /**
- * The container a cgroup path belongs to, or null for host cgroups and runtime helpers (conmon). The innermost
- * container segment wins, so sub-cgroups a container makes inside its own (e.g. .../libpod-<id>.scope/container)
- * and containers nested in a node container (kind) resolve to the innermost container.
+ * The container a cgroup path belongs to, or null for host cgroups and runtime helpers (conmon).
+ *
+ * Identity is anchored where the runtime put the container, never below it: a privileged process can create
+ * cgroups inside its own and move into them, and must not become a host process by naming one
+ * `crio-conmon-<hex>`, nor another container by naming one `docker-<hex>.scope`. Under kubepods the container is
+ * the segment right below the pod; elsewhere it is the outermost container segment. Whatever lies below the
+ * container segment is that container. A kubepods tree inside a container (a kind node) anchors at its own pod;
+ * a helper scope there belongs to the node container around it.
  *
  * A bare 64-hex directory is how containerd (and cri-dockerd) name containers under the kubelet's cgroupfs driver;
  * under /docker it is Docker's cgroupfs driver. Elsewhere it is still a container, from an unknown runtime.
  */
 export function parseContainerCgroupPath(path: string): ParsedContainerCgroup | null {
   const segments = path.split('/');
-  let containerIndex = -1;
-  let id = '';
-  let runtime: ContainerRuntime = 'unknown';
-  for (let i = segments.length - 1; i >= 0 && containerIndex < 0; i--) {
-    const segment = segments[i];
-    if (NOT_A_CONTAINER.test(segment)) return null;
-    for (const { pattern, runtime: r } of RUNTIME_SEGMENT) {
-      const match = pattern.exec(segment);
-      if (match) {
-        containerIndex = i;
-        id = match[1];
-        runtime = r;
-        break;
-      }
-    }
-    if (containerIndex < 0) {
-      const bare = BARE_ID.exec(segment);
-      if (bare) {
-        containerIndex = i;
-        id = bare[1];
-        const parent = segments[i - 1] ?? '';
-        runtime = parent === 'docker' ? 'docker' : CGROUPFS_POD.test(parent) ? 'containerd' : 'unknown';
-      }
+  const pod = findPod(segments);
+  if (pod !== undefined && pod.index + 1 < segments.length) {
+    const segment = classifySegment(segments[pod.index + 1], segments[pod.index]);
+    if (segment.kind === 'container') {
+      return {
+        id: segment.id,
+        cgroupPath: segments.slice(0, pod.index + 2).join('/'),
+        runtime: segment.runtime,
+        podUid: pod.podUid,
+        qosClass: pod.qosClass,
+      };
     }
   }
-  if (containerIndex < 0) return null;
-
-  const parsed: ParsedContainerCgroup = { id, cgroupPath: segments.slice(0, containerIndex + 1).join('/'), runtime };
-  let inKubepods = false;
-  for (let i = 0; i < containerIndex; i++) {
-    const segment = segments[i];
-    if (KUBEPODS_ROOT.test(segment)) inKubepods = true;
-    if (!inKubepods) continue;
-    const qos = CGROUPFS_QOS.exec(segment);
-    if (qos) parsed.qosClass = qos[1];
-    const cgroupfsPod = CGROUPFS_POD.exec(segment);
-    if (cgroupfsPod) parsed.podUid = cgroupfsPod[1];
-    const systemdPod = SYSTEMD_POD.exec(segment);
-    if (systemdPod) {
-      parsed.podUid = systemdPod[2].replaceAll('_', '-');
-      if (systemdPod[1]) parsed.qosClass = systemdPod[1];
-    }
-  }
-  // Guaranteed pods sit directly under kubepods, with no QoS level in between.
-  if (parsed.podUid !== undefined) parsed.qosClass ??= 'guaranteed';
-  return parsed;
+  // Above a pod only a node container can hold it; without a pod the whole path is searched.
+  const outer = outermostContainer(segments, pod === undefined ? segments.length : segments.findIndex((s) => KUBEPODS_ROOT.test(s)));
+  if (outer === undefined || outer.segment.kind !== 'container') return null;
+  return { id: outer.segment.id, cgroupPath: segments.slice(0, outer.index + 1).join('/'), runtime: outer.segment.runtime };
 }

@@ -238,6 +238,7 @@ function decodeExec(v: Views, o: number): ExecEvent {
   const e = header<ExecEvent>(v, o, EventType.Exec);
   e.startBoottimeNs = v.u64[(o + EXEC.start_boottime_ns.offset) >>> 3];
   e.exeIno = v.u64[(o + EXEC.exe_ino.offset) >>> 3];
+  e.exeDev = v.u32[(o + EXEC.exe_dev.offset) >>> 2];
   e.exeMtimeNs = v.u64[(o + EXEC.exe_mtime_ns.offset) >>> 3];
   e.ppid = v.u32[(o + EXEC.ppid.offset) >>> 2];
   e.euid = v.u32[(o + EXEC.euid.offset) >>> 2];

@@ -126,6 +126,8 @@ export interface ExecEvent extends EventHeader {
   type: typeof EventType.Exec;
   startBoottimeNs: bigint;
   exeIno: bigint;
+  /** st_dev of the executable in the kernel's encoding (major << 20 | minor); with exeIno the file's identity. */
+  exeDev: number;
   exeMtimeNs: bigint;
   ppid: number;
   euid: number;

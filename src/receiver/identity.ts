@@ -36,11 +36,20 @@ export interface ProcessInfo {
   comm: string;
   /** CLOCK_BOOTTIME ns of the last exec (or of the snapshot for processes that existed at start). */
   execTimeNs: bigint;
+  /** Identity of the executed file: inode and st_dev in the kernel's encoding (0 when unknown). */
+  exeIno: bigint;
+  exeDev: number;
   exeMtimeNs: bigint;
   exeFlags: number;
   ns: NamespaceInodes;
   capEffective: bigint;
   cgroupId: bigint;
+  /**
+   * The container runtime's own set-up work: the process (or the ancestor it forked from without exec-ing since)
+   * executed a host runtime binary in the host's mount namespace (HostRuntimeBinaries.ts). False again from the
+   * first exec of anything else, such as the container's entrypoint.
+   */
+  runtimeSetup: boolean;
   /** null: a host process (its cgroup is not a container's). */
   container: ContainerIdentity | null;
 }

@@ -67,7 +67,7 @@ export const LAYOUT = {
     },
   },
   ks_exec: {
-    size: 912,
+    size: 920,
     eventType: EventType.Exec,
     fields: {
       hdr: header,
@@ -92,6 +92,8 @@ export const LAYOUT = {
       argc: u32(140),
       path: chars(144, 256),
       args: chars(400, 512),
+      exe_dev: u32(912),
+      _pad0: u32(916),
     },
   },
   ks_fork: {

@@ -6,6 +6,7 @@ import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import type { NamespaceInodes } from './events.ts';
 import { readNamespaceInodes } from './hostNamespaces.ts';
 import { cgroupPathFromProcFile } from './cgroups.ts';
+import { kernelDevOf } from './HostRuntimeBinaries.ts';
 
 /**
  * /proc/<pid>/stat reports start time in USER_HZ ticks, which is 100 on every architecture Linux runs
@@ -25,6 +26,9 @@ export interface ProcProcess {
   /** The executable was deleted after it was started. */
   exeUnlinked: boolean;
   exeMtimeNs: bigint;
+  /** Identity of the executable (st_dev in the kernel's encoding); 0 when there is none (kernel threads). */
+  exeIno: bigint;
+  exeDev: number;
   argv: string[];
   uid: number;
   euid: number;
@@ -87,6 +91,7 @@ export function readProcProcess(pid: number, procRoot = '/proc'): ProcProcess | 
   };
   const exeLink = optional(() => readlinkSync(`${dir}/exe`), '');
   const exeUnlinked = exeLink.endsWith(DELETED_SUFFIX);
+  const exe = optional(() => statSync(`${dir}/exe`, { bigint: true }), null);
   const cmdline = optional(() => readFileSync(`${dir}/cmdline`, 'utf8'), '');
   const argv = cmdline === '' ? [] : cmdline.replace(/\0$/, '').split('\0');
   const uids = statusField(status, 'Uid');
@@ -99,7 +104,9 @@ export function readProcProcess(pid: number, procRoot = '/proc'): ProcProcess | 
     comm: stat.comm,
     executable: exeUnlinked ? exeLink.slice(0, -DELETED_SUFFIX.length) : exeLink,
     exeUnlinked,
-    exeMtimeNs: optional(() => statSync(`${dir}/exe`, { bigint: true }).mtimeNs, 0n),
+    exeMtimeNs: exe?.mtimeNs ?? 0n,
+    exeIno: exe?.ino ?? 0n,
+    exeDev: exe ? kernelDevOf(exe.dev) : 0,
     argv,
     uid: Number(uids[0] ?? 0),
     euid: Number(uids[1] ?? 0),

@@ -22,11 +22,15 @@ import { PrivilegeRaise } from '../../src/detectors/rules/PrivilegeRaise.ts';
 import { DriftExecution } from '../../src/detectors/rules/DriftExecution.ts';
 import {
   BOOT_TO_WALL, CONTAINER_NS, CONTAINER_SEEN_NS, HOST_CGROUP, HOST_NS, O_RDONLY, O_RDWR, O_WRONLY, OTHER, OTHER_POD_UID,
-  POD_UID, WEB, ev,
+  POD_UID, WEB, ev, type FakeAgent,
 } from './fixtures.ts';
 import { detectorTable } from './table.ts';
 
 const onHost = { cgroupId: HOST_CGROUP };
+/** The process table's verdict for the event's process (tgid 4242): the host's runtime binary, by device and inode. */
+const isTheRuntime = (a: FakeAgent) => void a.addProcess({ tgid: 4242, comm: 'runc:[2:INIT]', executable: '/usr/sbin/runc', runtimeSetup: true });
+/** A container process that only took the runtime's names (comm, argv, basename). */
+const namedLikeTheRuntime = (a: FakeAgent) => void a.addProcess({ tgid: 4242, comm: 'runc:[2:INIT]', executable: '/tmp/runc', argv: ['runc', 'init'] });
 const minute = 60_000_000_000n;
 
 detectorTable(() => new UserNamespaceCreation(), [
@@ -37,7 +41,14 @@ detectorTable(() => new UserNamespaceCreation(), [
   {
     name: 'runc creating the user namespace of a hostUsers: false pod is ignored',
     events: [ev.namespace({ op: Op.Clone, comm: 'runc:[1:CHILD]', cloneFlags: 0x10000000n | 0x20000n })],
+    setup: isTheRuntime,
     expect: [],
+  },
+  {
+    name: 'a container process named runc:[1:CHILD] creating a user namespace is high',
+    events: [ev.namespace({ op: Op.Clone, comm: 'runc:[1:CHILD]', cloneFlags: 0x10000000n | 0x20000n })],
+    setup: namedLikeTheRuntime,
+    expect: ['high'],
   },
   {
     name: 'writing /proc/self/uid_map after creating the namespace is critical',
@@ -94,12 +105,18 @@ detectorTable(() => new SetnsIntoNamespace(), [
   },
   { name: 'setns into the host net namespace with unknown type is critical', events: [ev.setns({ targetNsIno: HOST_NS.net, targetNsType: 0 })], expect: ['critical'] },
   { name: 'setns by a host process is ignored', events: [ev.setns({ ...onHost, targetNsIno: HOST_NS.mnt })], expect: [] },
-  { name: 'runc joining the container namespaces during exec is ignored', events: [ev.setns({ comm: 'runc:[1:CHILD]' })], expect: [] },
+  { name: 'runc joining the container namespaces during exec is ignored', events: [ev.setns({ comm: 'runc:[1:CHILD]' })], setup: isTheRuntime, expect: [] },
   {
-    name: 'a process whose executable is crun is ignored',
-    events: [ev.setns({ comm: 'x' })],
-    setup: (a) => a.addProcess({ tgid: 4242, executable: '/usr/bin/crun' }),
-    expect: [],
+    name: 'a container process named runc:[1:CHILD] joining a namespace is reported',
+    events: [ev.setns({ comm: 'runc:[1:CHILD]' })],
+    setup: namedLikeTheRuntime,
+    expect: ['medium'],
+  },
+  {
+    name: 'a container process whose executable is called crun is reported',
+    events: [ev.setns({ comm: 'crun' })],
+    setup: (a) => a.addProcess({ tgid: 4242, executable: '/usr/bin/crun', comm: 'crun' }),
+    expect: ['medium'],
   },
 ]);
 
@@ -127,7 +144,14 @@ detectorTable(() => new HostNamespaceShared(), [
   {
     name: 'runc init, already in the container cgroup but still in host namespaces, is ignored',
     events: [ev.exec({ path: '/dev/fd/6', argv: ['/usr/bin/runc', 'init'], comm: '6', ns: HOST_NS })],
+    setup: isTheRuntime,
     expect: [],
+  },
+  {
+    name: 'a process in a container cgroup and the host namespaces that runs a file called runc init is critical',
+    events: [ev.exec({ path: '/tmp/runc', argv: ['/usr/bin/runc', 'init'], comm: 'runc', ns: HOST_NS })],
+    setup: namedLikeTheRuntime,
+    expect: ['critical'],
   },
   { name: 'an unknown (zero) namespace inode never matches', events: [ev.exec({ ns: { ...CONTAINER_NS, mnt: 0 } })], expect: [] },
 ]);
@@ -139,7 +163,13 @@ detectorTable(() => new CgroupReleaseAgent(), [
   { name: 'a host process writing release_agent is ignored', events: [ev.open({ ...onHost, path: '/sys/fs/cgroup/memory/release_agent', openFlags: O_WRONLY })], expect: [] },
   { name: 'mounting a cgroup filesystem in a container is high', events: [ev.mount({ fstype: 'cgroup', source: 'cgroup', target: '/tmp/cgrp' })], expect: ['high'] },
   { name: 'fsopen("cgroup2") in a container is high', events: [ev.mount({ op: Op.Fsopen, fstype: 'cgroup2', source: '', target: '' })], expect: ['high'] },
-  { name: 'runc mounting the container cgroup during set-up is ignored', events: [ev.mount({ fstype: 'cgroup2', comm: 'runc:[2:INIT]' })], expect: [] },
+  { name: 'runc mounting the container cgroup during set-up is ignored', events: [ev.mount({ fstype: 'cgroup2', comm: 'runc:[2:INIT]' })], setup: isTheRuntime, expect: [] },
+  {
+    name: 'a container process named runc:[2:INIT] mounting a cgroup filesystem is high',
+    events: [ev.mount({ fstype: 'cgroup2', comm: 'runc:[2:INIT]' })],
+    setup: namedLikeTheRuntime,
+    expect: ['high'],
+  },
   { name: 'mounting tmpfs in a container is ignored', events: [ev.mount({ fstype: 'tmpfs', source: 'tmpfs' })], expect: [] },
 ]);
 
@@ -158,7 +188,8 @@ detectorTable(() => new SensitiveMount(), [
   { name: 'bind-mounting a path in a container is high', events: [ev.mount({ source: '/', fstype: '', mountFlags: 0x1000n, target: '/mnt/b' })], expect: ['high'] },
   { name: 'mounting tmpfs in a container is ignored', events: [ev.mount({ source: 'tmpfs', fstype: 'tmpfs' })], expect: [] },
   { name: 'cgroup mounts are left to KS-ESC-004', events: [ev.mount({ source: 'cgroup', fstype: 'cgroup' })], expect: [] },
-  { name: 'runc mounting proc while setting the container up is ignored', events: [ev.mount({ comm: 'runc:[2:INIT]' })], expect: [] },
+  { name: 'runc mounting proc while setting the container up is ignored', events: [ev.mount({ comm: 'runc:[2:INIT]' })], setup: isTheRuntime, expect: [] },
+  { name: 'a container process named runc:[2:INIT] mounting proc is high', events: [ev.mount({ comm: 'runc:[2:INIT]' })], setup: namedLikeTheRuntime, expect: ['high'] },
   { name: 'a host process mounting proc is ignored', events: [ev.mount(onHost)], expect: [] },
   {
     name: 'chroot into a block device it mounted is critical',
@@ -314,7 +345,14 @@ detectorTable(() => new PrivilegeRaise(), [
   {
     name: 'runc applying the container user\'s capabilities is ignored',
     events: [ev.creds({ op: Op.Capset, comm: 'runc:[2:INIT]', capEffectiveNew: 0x800405fbn, capPermittedNew: 0x800405fbn })],
+    setup: isTheRuntime,
     expect: [],
+  },
+  {
+    name: 'a non-root container process named runc:[2:INIT] asking capset for more is high',
+    events: [ev.creds({ op: Op.Capset, comm: 'runc:[2:INIT]', capEffectiveNew: 0x800405fbn, capPermittedNew: 0x800405fbn })],
+    setup: namedLikeTheRuntime,
+    expect: ['high'],
   },
   { name: 'root dropping to uid 1000 is ignored', events: [ev.creds({ euidBefore: 0, args: [1000, 0xffffffff, 0xffffffff] })], expect: [] },
   { name: 'a non-root process calling setuid(1000) is ignored', events: [ev.creds({ args: [1000, 0, 0] })], expect: [] },
@@ -344,7 +382,14 @@ detectorTable(() => new DriftExecution(), [
   {
     name: 'runc re-executing itself from a memfd as runc init is ignored',
     events: [ev.exec({ exeFlags: ExecFlag.Memfd, path: '/memfd:runc_cloned:/usr/bin/runc (deleted)', argv: ['runc', 'init'] })],
+    setup: isTheRuntime,
     expect: [],
+  },
+  {
+    name: 'a container process executing a memfd it calls runc init is high',
+    events: [ev.exec({ exeFlags: ExecFlag.Memfd, path: '/memfd:runc_cloned:/usr/bin/runc (deleted)', argv: ['runc', 'init'], comm: 'runc' })],
+    setup: namedLikeTheRuntime,
+    expect: ['high'],
   },
   { name: 'executing an unlinked file is high', events: [ev.exec({ exeFlags: ExecFlag.Unlinked, path: '/app/x' })], expect: ['high'] },
   { name: 'executing from /dev/shm is high', events: [ev.exec({ path: '/dev/shm/x' })], expect: ['high'] },

@@ -111,11 +111,14 @@ export class FakeAgent implements AgentContext {
       gid: 0,
       comm: 'sh',
       execTimeNs: CONTAINER_SEEN_NS,
+      exeIno: 1234n,
+      exeDev: 0x800001,
       exeMtimeNs: 0n,
       exeFlags: 0,
       ns: CONTAINER_NS,
       capEffective: 0n,
       cgroupId: WEB.cgroupId,
+      runtimeSetup: false,
       container: WEB,
       ...p,
     };
@@ -150,7 +153,7 @@ export type Overrides<T> = Partial<Omit<T, 'type'>>;
 export const ev = {
   exec: (o: Overrides<ExecEvent> = {}): ExecEvent => ({
     ...header(EventType.Exec, o),
-    startBoottimeNs: 4242000n, exeIno: 1234n, exeMtimeNs: 1_600_000_000_000_000_000n, ppid: 1, euid: 1000, egid: 1000,
+    startBoottimeNs: 4242000n, exeIno: 1234n, exeDev: 0x800001, exeMtimeNs: 1_600_000_000_000_000_000n, ppid: 1, euid: 1000, egid: 1000,
     exeFlags: 0, exeNlink: 1, ns: CONTAINER_NS, capEffective: 0n, argc: 1, path: '/bin/sh', argv: ['sh'], ...o,
   }),
   fork: (o: Overrides<ForkEvent> = {}): ForkEvent => ({

@@ -1,6 +1,6 @@
 // Small pure helpers shared by several detectors.
 
-import { EventType, type KernelEvent } from '../../receiver/events.ts';
+import type { KernelEvent } from '../../receiver/events.ts';
 import type { DetectionContext } from '../Detector.ts';
 
 const O_ACCMODE = 0o3;
@@ -41,20 +41,13 @@ export function isOwnProcReference(pid: string): boolean {
 
 /**
  * True for the container runtime's own set-up work inside a new container: runc/crun join the container's cgroup
- * before they mount its filesystems, pivot_root and setns, so those records carry the container's cgroup id.
- * runc's init stages name themselves 'runc:[0:PARENT]', 'runc:[1:CHILD]', 'runc:[2:INIT]'. An attacker can take
- * these names too; rules that use this say so in their description.
+ * before they unshare, mount, pivot_root and setns, so those records carry the container's cgroup id. The process
+ * table decides it from kernel facts (ProcessInfo.runtimeSetup: the host's runtime binary by device and inode,
+ * executed in the host's mount namespace, until the next exec of anything else); a name decides nothing. An
+ * unknown process is not the runtime.
  */
 export function isRuntimeSetup(event: KernelEvent, ctx: DetectionContext): boolean {
-  if (event.comm.startsWith('runc:[')) return true;
-  const runtimes = ctx.settings.runtimeExecutables;
-  if (runtimes.has(event.comm)) return true;
-  // runc re-executes itself as `runc init` from a sealed copy (/dev/fd/N, /memfd:runc...), which may already be in
-  // the container's cgroup (clone3 CLONE_INTO_CGROUP) while still in the host's namespaces.
-  const argv = event.type === EventType.Exec ? event.argv : ctx.process(event.tgid)?.argv;
-  if (argv !== undefined && argv[1] === 'init' && runtimes.has(basename(argv[0] ?? ''))) return true;
-  const proc = ctx.process(event.tgid);
-  return proc !== undefined && runtimes.has(basename(proc.executable));
+  return ctx.process(event.tgid)?.runtimeSetup === true;
 }
 
 export function hex(n: bigint | number): string {

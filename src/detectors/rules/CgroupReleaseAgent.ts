@@ -12,7 +12,7 @@ export const CGROUP_FSTYPES = new Set(['cgroup', 'cgroup2']);
 export class CgroupReleaseAgent implements Detector {
   readonly meta: RuleMetadata = {
     id: 'KS-ESC-004',
-    version: '1.0.0',
+    version: '1.1.0',
     title: 'cgroup release_agent escape',
     category: 'container_escape',
     severity: 'high',
@@ -22,7 +22,8 @@ export class CgroupReleaseAgent implements Detector {
       'A container process opens a cgroup release_agent (critical) or notify_on_release file for writing, or ' +
       'mounts a cgroup/cgroup2 filesystem (CVE-2022-0492). The attempt is reported even when the kernel refuses ' +
       'it. The kernel filter sees these files under /sys/fs/cgroup and /tmp only, by absolute path; a cgroup ' +
-      'mounted elsewhere is still reported through its mount.',
+      'mounted elsewhere is still reported through its mount. The container runtime\'s own cgroup mount while it ' +
+      'sets a container up is not reported (recognised by the host runtime binary\'s device and inode, not by name).',
     falsePositives: ['Privileged system containers (e.g. a nested container runtime) that manage cgroup v1 hierarchies.'],
     tuning: 'Exception by image for nested runtimes (kind, docker-in-docker).',
     uuid: 'b0e93496-ef54-485b-bcf9-b678733c1dc3',

@@ -11,7 +11,7 @@ const SCRATCH_DIRS = ['/dev/shm/', '/tmp/', '/var/tmp/'];
 export class DriftExecution implements Detector {
   readonly meta: RuleMetadata = {
     id: 'KS-ESC-017',
-    version: '1.0.0',
+    version: '1.1.0',
     title: 'Fileless or dropped binary executed in a container',
     category: 'container_escape',
     severity: 'medium',
@@ -21,8 +21,10 @@ export class DriftExecution implements Detector {
       'A container process executes a memfd (fileless, high), a file already unlinked (high), a file under ' +
       '/dev/shm, /tmp or /var/tmp (high), or a binary whose modification time is after the agent first saw the ' +
       'container (drift from the image, medium). The mtime comparison converts the container\'s boot-time start ' +
-      'to wall-clock time; a binary dropped before the agent saw the container is not reported as drift. runc ' +
-      're-executing itself from a sealed memfd as `runc init` is not reported.',
+      'to wall-clock time; a binary dropped before the agent saw the container is not reported as drift. The runtime ' +
+      're-executing its own sealed copy in the host\'s mount namespace (runc init from a memfd, /proc/self/exe or an ' +
+      'fd) is not reported; it is recognised by the host runtime binary\'s device and inode, not by name, and a ' +
+      'binary called runc inside the container is reported like any other.',
     falsePositives: [
       'Entrypoints that install packages or compile code at start-up (pip/npm install with native builds).',
       'JIT runtimes or test harnesses that execute from /tmp.',

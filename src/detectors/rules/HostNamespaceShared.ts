@@ -25,7 +25,9 @@ export class HostNamespaceShared implements Detector {
       'High for the pid namespace (ptrace and /proc/<pid>/root of every node process). Low when only the network ' +
       'namespace is shared: hostNetwork is pod configuration (CNI agents, kube-proxy, ingress controllers), not an ' +
       'escape, so it is recorded without paging anyone. Reported once per container and set of shared namespaces. ' +
-      'The runtime\'s own `runc init` (already in the container cgroup, not yet in its namespaces) is not reported.',
+      'The runtime\'s own `runc init` (already in the container cgroup, not yet in its namespaces) is not reported: it ' +
+      'is recognised by the device and inode of the host\'s runtime binary executed in the host\'s mount namespace, ' +
+      'never by name.',
     falsePositives: [
       'Pods with hostNetwork: true (CNI agents, kube-proxy, ingress controllers) share the network namespace: low only.',
       'Pods with hostPID: true (node monitoring agents) share the pid namespace.',

@@ -26,7 +26,7 @@ const ARG_COUNT: Record<number, number> = {
 export class PrivilegeRaise implements Detector {
   readonly meta: RuleMetadata = {
     id: 'KS-ESC-016',
-    version: '1.0.0',
+    version: '1.1.0',
     title: 'Non-root container process raised its privileges',
     category: 'privilege_escalation',
     severity: 'high',
@@ -36,7 +36,8 @@ export class PrivilegeRaise implements Detector {
       'A container process whose effective uid was not 0 calls a setuid-family syscall with uid 0 while its real ' +
       'uid is not 0 (setgid family: gid 0 while its real gid is not 0), or capset asking for capabilities outside ' +
       'its permitted set. Root processes dropping privileges, returning to a real id, raising an effective ' +
-      'capability it is permitted, and the runtime applying a container user\'s capabilities are not reported.',
+      'capability it is permitted, and the runtime applying a container user\'s capabilities (recognised by the device and inode of the ' +
+      'host\'s runtime binary, not by name) are not reported.',
     falsePositives: ['Images that use setuid-root helpers (su, sudo, ping on old images) as a non-root user.'],
     tuning: 'Exception by executable for the setuid helper, or by image.',
     uuid: '55114b28-4af9-4222-a89b-f4931eb38e83',

@@ -16,7 +16,7 @@ const TARGETS_PER_CONTAINER = 64;
 export class SensitiveMount implements Detector {
   readonly meta: RuleMetadata = {
     id: 'KS-ESC-006',
-    version: '1.0.0',
+    version: '1.1.0',
     title: 'Sensitive filesystem mounted in a container',
     category: 'container_escape',
     severity: 'high',
@@ -26,7 +26,8 @@ export class SensitiveMount implements Detector {
       'A container process mounts a block device (/dev/...), proc, sysfs, debugfs, securityfs, tracefs, bpf or ' +
       'configfs, or bind-mounts (MS_BIND) a path; critical when it then chroots or pivot_roots into such a mount ' +
       'target or into /proc/<pid>/root. cgroup filesystems are reported by KS-ESC-004. The container runtime\'s ' +
-      'own mounts while it sets a container up (runc, crun) are not reported.',
+      'own mounts while it sets a container up (runc, crun) are not reported: the runtime is recognised by the ' +
+      'device and inode of the host\'s runtime binary executed in the host\'s mount namespace, never by name.',
     falsePositives: ['Privileged nested-container workloads (kind, docker-in-docker, build sandboxes).'],
     tuning: 'Exception by image for nested runtimes.',
     uuid: '6cb1e3f1-56db-4ac1-96de-7e44b960493f',

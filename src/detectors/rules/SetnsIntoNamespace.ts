@@ -9,7 +9,7 @@ import { namespaceTypeName, hostNamespaceNamed } from '../internal/namespaces.ts
 export class SetnsIntoNamespace implements Detector {
   readonly meta: RuleMetadata = {
     id: 'KS-ESC-002',
-    version: '1.0.0',
+    version: '1.1.0',
     title: 'Container process joined another namespace',
     category: 'container_escape',
     severity: 'medium',
@@ -18,7 +18,9 @@ export class SetnsIntoNamespace implements Detector {
     description:
       'A process in a container called setns(2). Critical when the target is one of the host\'s namespaces ' +
       '(nsenter into the node through a host /proc or a leaked namespace fd). The runtime\'s own setns while ' +
-      'starting or exec-ing into a container (runc, crun) is not reported.',
+      'starting or exec-ing into a container (runc, crun) is not reported; the runtime is recognised by the file it ' +
+      'executed (device and inode of the host\'s runtime binary, executed in the host\'s mount namespace), never by ' +
+      'its name.',
     falsePositives: ['Debugging tools running in a privileged pod that enter other containers\' namespaces.'],
     tuning: 'Exception by image or executable for node-debugging tools.',
     uuid: 'e10e1b51-60cd-4cd5-a9c1-7c87fff62df6',

@@ -25,7 +25,7 @@ interface Tracked {
 export class UserNamespaceCreation implements Detector {
   readonly meta: RuleMetadata = {
     id: 'KS-ESC-001',
-    version: '1.0.0',
+    version: '1.1.0',
     title: 'User namespace created in a container',
     category: 'container_escape',
     severity: 'high',
@@ -36,7 +36,8 @@ export class UserNamespaceCreation implements Detector {
       'capabilities inside it and opens kernel attack surface (most container-escape exploits start here). ' +
       'Raised to critical when the same process or a child then opens /proc/<pid>/uid_map, gid_map or setgroups ' +
       'for writing within the follow-up window. The id-map write is seen only through absolute /proc paths. The ' +
-      'runtime creating a pod\'s user namespace (runc init, hostUsers: false) is not reported.',
+      'runtime creating a pod\'s user namespace (runc init, hostUsers: false) is not reported; it is recognised by ' +
+      'the device and inode of the host\'s runtime binary it executed in the host\'s mount namespace, not by name.',
     falsePositives: [
       'Rootless container builders (buildah, kaniko in rootless mode) and sandboxing browsers running in a pod.',
       'Tools that use unshare(1) for isolation in CI jobs.',
