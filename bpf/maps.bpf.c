@@ -31,6 +31,7 @@ struct ks_abi_records {
 	struct ks_fd_create fd_create;
 	struct ks_creds creds;
 	struct ks_cgroup cgroup;
+	struct ks_host_fs host_fs;
 	struct ks_path_pattern path_pattern;
 	enum ks_event_type event_type;
 	enum ks_op op;

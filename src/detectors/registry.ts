@@ -20,6 +20,7 @@ import { NodeCredentialAccess } from './rules/NodeCredentialAccess.ts';
 import { PrivilegeRaise } from './rules/PrivilegeRaise.ts';
 import { DriftExecution } from './rules/DriftExecution.ts';
 import { CryptominingIncident } from './rules/CryptominingIncident.ts';
+import { HostFilesystemAccess } from './rules/HostFilesystemAccess.ts';
 
 /** Fresh instances of every detector (each instance holds its own state). */
 export function allDetectors(): Detector[] {
@@ -42,5 +43,6 @@ export function allDetectors(): Detector[] {
     new PrivilegeRaise(),
     new DriftExecution(),
     new CryptominingIncident(),
+    new HostFilesystemAccess(),
   ];
 }

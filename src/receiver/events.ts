@@ -18,9 +18,10 @@ export const EventType = {
   FdCreate: 14,
   Creds: 15,
   Cgroup: 16,
+  HostFs: 17,
 } as const;
 export type EventType = (typeof EventType)[keyof typeof EventType];
-export const EVENT_TYPE_MAX = 17;
+export const EVENT_TYPE_MAX = 18;
 
 export const EventTypeName: Record<EventType, string> = {
   1: 'exec',
@@ -39,6 +40,7 @@ export const EventTypeName: Record<EventType, string> = {
   14: 'fd_create',
   15: 'creds',
   16: 'cgroup',
+  17: 'host_fs',
 };
 
 export const Op = {
@@ -82,11 +84,13 @@ export const Op = {
   Capset: 98,
   CgroupMkdir: 100,
   CgroupRmdir: 101,
+  Exec: 110,
 } as const;
 export type Op = (typeof Op)[keyof typeof Op];
 
 export const HeaderFlag = { Truncated: 1 } as const;
 export const ExecFlag = { Snapshot: 1, Memfd: 2, Unlinked: 4 } as const;
+export const HostFsFlag = { WholeFs: 1, ReadOnly: 2, FsPathTruncated: 4 } as const;
 export const PayloadKind = { TcpFirstBytes: 1, DnsQuery: 2 } as const;
 /** ks_connect.family / ks_payload.family values (Linux AF_*). */
 export const AddressFamily = { Unix: 1, Inet: 2, Inet6: 10 } as const;
@@ -261,6 +265,30 @@ export interface CgroupEvent extends EventHeader {
   path: string;
 }
 
+/** A container process reached a file on one of the host's filesystems (bpf/hostfs.bpf.c). */
+export interface HostFsEvent extends EventHeader {
+  type: typeof EventType.HostFs;
+  /** Op.Chroot, Op.PivotRoot, Op.Exec, or the open syscall (Op.Open .. Op.Creat) of a write-open. */
+  op: Op;
+  /** HostFsFlag bits: facts about the mount the process reached the file through. */
+  hostFsFlags: number;
+  /** The superblock's s_dev, kernel encoding (major << 20 | minor). */
+  dev: number;
+  openFlags: number;
+  ino: bigint;
+  /** From the filesystem's root; not trustworthy as a prefix when the header says truncated. */
+  fsPath: string;
+  /** As the process's mount namespace shows it. */
+  path: string;
+  /**
+   * Where the host sees fsPath: filled by the receiver from the host's mount table (src/receiver/hostFilesystems.ts);
+   * '' when no host mount shows that part of the filesystem.
+   */
+  hostPath: string;
+  /** Where the host shows this filesystem's root, filled like hostPath: '/' for the host's root filesystem. */
+  fsRootHostPath: string;
+}
+
 export type KernelEvent =
   | ExecEvent
   | ForkEvent
@@ -277,4 +305,5 @@ export type KernelEvent =
   | BpfEvent
   | FdCreateEvent
   | CredsEvent
-  | CgroupEvent;
+  | CgroupEvent
+  | HostFsEvent;

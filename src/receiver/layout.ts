@@ -231,6 +231,23 @@ export const LAYOUT = {
     eventType: EventType.Cgroup,
     fields: { hdr: header, id: u64(56), op: u32(64), level: u32(68), path: chars(72, 256) },
   },
+  ks_host_fs: {
+    size: 600,
+    eventType: EventType.HostFs,
+    fields: {
+      hdr: header,
+      op: u32(56),
+      flags: u32(60),
+      dev: u32(64),
+      open_flags: u32(68),
+      ino: u64(72),
+      fs_path_len: u16(80),
+      path_len: u16(82),
+      _pad0: u32(84),
+      fs_path: chars(88, 256),
+      path: chars(344, 256),
+    },
+  },
   // Not a record: the sensitive-path filter entries user space writes into a map before the programs run.
   ks_path_pattern: {
     size: 136,
