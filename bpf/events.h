@@ -291,7 +291,7 @@ struct ks_host_fs {
 	__u32 op;                /* KS_OP_CHROOT, KS_OP_PIVOT_ROOT, KS_OP_EXEC, KS_OP_OPEN .. KS_OP_CREAT */
 	__u32 flags;             /* KS_HOST_FS_FLAG_* */
 	__u32 dev;               /* s_dev of the file's superblock, kernel encoding: major << 20 | minor */
-	__u32 open_flags;        /* write-opens: the file's f_flags (O_*); 0 otherwise */
+	__u32 open_flags;        /* write-opens: the file's f_flags (O_*, without the O_CREAT/O_EXCL/O_TRUNC open clears); else 0 */
 	__u64 ino;               /* the file's (chroot: the new root's) inode */
 	__u16 fs_path_len;
 	__u16 path_len;
