@@ -295,7 +295,7 @@ struct ks_host_fs {
 	__u64 ino;               /* the file's (chroot: the new root's) inode */
 	__u16 fs_path_len;
 	__u16 path_len;
-	__u32 _pad0;
+	__u32 nlink;             /* the inode's link count: above 1, another name (a hard link) may be elsewhere */
 	char fs_path[KS_PATH_LEN]; /* from the filesystem's root (its superblock's root dentry), not the mount's */
 	char path[KS_PATH_LEN];  /* as the process's mount namespace shows it */
 };

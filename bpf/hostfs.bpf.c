@@ -128,6 +128,7 @@ static __always_inline void ks_host_fs_emit(__u32 op, struct vfsmount *vfsmnt, s
 	e->dev = BPF_CORE_READ(sb, s_dev);
 	e->open_flags = open_flags;
 	e->ino = BPF_CORE_READ(dentry, d_inode, i_ino);
+	e->nlink = BPF_CORE_READ(dentry, d_inode, __i_nlink);
 	if (BPF_CORE_READ(vfsmnt, mnt_root) == BPF_CORE_READ(sb, s_root))
 		e->flags |= KS_HOST_FS_FLAG_WHOLE_FS;
 	if ((BPF_CORE_READ(vfsmnt, mnt_flags) & KS_MNT_READONLY) || (BPF_CORE_READ(sb, s_flags) & KS_SB_RDONLY))

@@ -128,7 +128,7 @@ int main(void) {
 
 	struct ks_host_fs hf; HDR(hf, KS_EVENT_HOST_FS);
 	hf.op = KS_OP_OPENAT; hf.flags = KS_HOST_FS_FLAG_WHOLE_FS | KS_HOST_FS_FLAG_READONLY; hf.dev = (254u << 20) | 1;
-	hf.open_flags = 01101; hf.ino = 0x200000003ULL; hf.fs_path_len = 11; hf.path_len = 16;
+	hf.open_flags = 01101; hf.ino = 0x200000003ULL; hf.fs_path_len = 11; hf.path_len = 16; hf.nlink = 2;
 	strcpy(hf.fs_path, "/etc/cron.d"); strcpy(hf.path, "/host/etc/cron.d");
 	EMIT(hf);
 	return 0;
@@ -230,6 +230,7 @@ describe('decodeBatch', () => {
         dev: (254 << 20) | 1,
         openFlags: 0o1101,
         ino: 0x200000003n,
+        nlink: 2,
         fsPath: '/etc/cron.d',
         path: '/host/etc/cron.d',
         hostPath: '',

@@ -93,6 +93,7 @@ for (const variants of [undefined, ['raw_tp', 'tp']] as (readonly HookVariant[] 
       // The file's f_flags: open itself clears O_CREAT, O_EXCL, O_TRUNC and O_NOCTTY from them.
       assert.equal(write.openFlags & (O_WRONLY | O_CREAT), O_WRONLY);
       assert.equal(write.ino, BigInt(statSync(`${SCRATCH}/real/f`).ino));
+      assert.equal(write.nlink, 1);
     });
 
     test('a chroot reports the new root read from the kernel after the call', async () => {

@@ -439,6 +439,7 @@ function decodeHostFs(v: Views, o: number): HostFsEvent {
   e.dev = v.u32[(o + HOST_FS.dev.offset) >>> 2];
   e.openFlags = v.u32[(o + HOST_FS.open_flags.offset) >>> 2];
   e.ino = v.u64[(o + HOST_FS.ino.offset) >>> 3];
+  e.nlink = v.u32[(o + HOST_FS.nlink.offset) >>> 2];
   e.fsPath = cString(v.buf, o + HOST_FS.fs_path.offset, HOST_FS.fs_path.length);
   e.path = cString(v.buf, o + HOST_FS.path.offset, HOST_FS.path.length);
   e.hostPath = '';

@@ -276,6 +276,8 @@ export interface HostFsEvent extends EventHeader {
   dev: number;
   openFlags: number;
   ino: bigint;
+  /** The inode's link count: above 1 the same file may also have a name below a watched host directory. */
+  nlink: number;
   /** From the filesystem's root; not trustworthy as a prefix when the header says truncated. */
   fsPath: string;
   /** As the process's mount namespace shows it. */

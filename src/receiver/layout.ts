@@ -243,7 +243,7 @@ export const LAYOUT = {
       ino: u64(72),
       fs_path_len: u16(80),
       path_len: u16(82),
-      _pad0: u32(84),
+      nlink: u32(84),
       fs_path: chars(88, 256),
       path: chars(344, 256),
     },

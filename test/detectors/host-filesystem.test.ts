@@ -15,7 +15,7 @@ function hostFs(o: Partial<Omit<HostFsEvent, 'type'>> = {}): HostFsEvent {
   clock += 1_000_000n;
   return {
     type: EventType.HostFs, flags: 0, ktimeNs: clock, cgroupId: WEB.cgroupId, tgid: 4242, pid: 4242, uid: 0, gid: 0,
-    comm: 'sh', op: Op.Openat, hostFsFlags: HostFsFlag.WholeFs, dev: ROOT_DEV, openFlags: O_WRONLY, ino: 77n,
+    comm: 'sh', op: Op.Openat, hostFsFlags: HostFsFlag.WholeFs, dev: ROOT_DEV, openFlags: O_WRONLY, ino: 77n, nlink: 1,
     fsPath: '/etc/cron.d/x', path: '/host/etc/cron.d/x', hostPath: '/etc/cron.d/x', fsRootHostPath: '/', ...o,
   };
 }
@@ -87,6 +87,21 @@ detectorTable(() => new HostFilesystemAccess(), [
     expect: ['high'],
   },
   { name: 'a write-open of a harmless host path is not reported', events: [hostFs({ hostPath: '/tmp/scratch' })], expect: [] },
+  {
+    name: 'a write-open of a harmless host path with another link (maybe a hard link of a host file) is medium',
+    events: [hostFs({ hostPath: '/tmp/scratch', nlink: 2 })],
+    expect: ['medium'],
+  },
+  {
+    name: 'a write-open in the pod\'s own volume of a file with another link is medium',
+    events: [hostFs({ hostPath: ownEmptyDir, fsPath: ownEmptyDir, nlink: 2 })],
+    expect: ['medium'],
+  },
+  {
+    name: 'a multiply-linked file below the host /etc keeps the severity of /etc',
+    events: [hostFs({ nlink: 3 })],
+    expect: ['critical'],
+  },
   { name: '/etcetera is not below /etc', events: [hostFs({ hostPath: '/etcetera/x' })], expect: [] },
   {
     name: 'a write-open whose path was too deep to resolve is medium, since its prefix is unknown',

@@ -104,6 +104,16 @@ test('a write below the host /etc through a volume of / is critical, though the 
   assert.equal(d.attributes['file.path'], `/host${scratch}/scratch`);
 });
 
+test('a write through a hard link, made in a harmless host place, to a file below the host /etc is still reported', async () => {
+  const scratch = makeHostDir(`/etc/ks-hostfs-test-${randomBytes(4).toString('hex')}`);
+  const link = `/tmp/ks-hostfs-link-${randomBytes(4).toString('hex')}`;
+  hostScratch.push(link);
+  const { container } = await pod(['-v', '/:/host']);
+  await inContainer(container, `echo job > /host${scratch}/target && ln /host${scratch}/target /host${link} && echo x >> /host${link}`);
+  const d = await waitForRule(container, 'a medium write detection through the link', (x) => x.attributes['kubesentry.host.path'] === link);
+  assert.equal(d.severity, 'medium');
+});
+
 test('a pod writing its own emptyDir-like volume and reading a read-only host / raises nothing at medium or above', async () => {
   const ownPodUid = randomUUID();
   const otherPodUid = randomUUID();

@@ -51,7 +51,8 @@ export class HostFilesystemAccess implements Detector {
       'filesystem through a mount that shows all of that filesystem; critical when it opens for writing a file ' +
       'below the host\'s /etc, /root or /var/spool/cron, high below /var/lib/kubelet. Files below ' +
       '/var/lib/kubelet/pods/<its own pod uid>/ (its emptyDir, configmap, etc-hosts, termination log) are its own ' +
-      'and not reported. ' +
+      'and not reported. A write-open of a host file with more than one link anywhere else, its own volumes ' +
+      'included, is medium: the walk names one link, and a hard link made in a harmless place may be a watched file. ' +
       'Resolved in the kernel, whatever path the process passed (relative, "..", symlinks, a directory fd, ' +
       '/proc/<pid>/root/...): the new root is read from the process\'s fs->root after the call, the executed file ' +
       'from bprm->file, the written file from the opened fd (f_mode says it is writable); each is on a host ' +
@@ -61,6 +62,7 @@ export class HostFilesystemAccess implements Detector {
       'container\'s view of it. ' +
       'Evasions that remain: changes that are not write-opens (rename, link, symlink, mkdir, unlink, chmod, ' +
       'truncate, mknod) and writes through io_uring; writing a harmless host path and renaming it below /etc; ' +
+      'writes through a descriptor opened before the process entered the container (or passed to it); ' +
       'exec from a mount of a host subdirectory (`-v /usr/bin:/x`), which a toolchain volume looks like too; host ' +
       'filesystems mounted after the agent started; paths deeper than 32 components (reported as unresolvable, ' +
       'medium); a block device of the host opened or mounted directly (KS-ESC-006).',
@@ -78,16 +80,15 @@ export class HostFilesystemAccess implements Detector {
     const container = ctx.container(event);
     if (container === null) return NO_FINDINGS;
     const resolved = (event.hostFsFlags & HostFsFlag.FsPathTruncated) === 0;
-    const hostPath = event.hostPath;
-    if (resolved && hostPath !== '' && isOwnPodFile(hostPath, container)) return NO_FINDINGS;
+    const ownPodFile = resolved && event.hostPath !== '' && isOwnPodFile(event.hostPath, container);
     switch (event.op) {
       case Op.Chroot:
       case Op.PivotRoot:
-        return this.#onRootChange(event, resolved);
+        return ownPodFile ? NO_FINDINGS : this.#onRootChange(event, resolved);
       case Op.Exec:
-        return this.#onExec(event);
+        return ownPodFile ? NO_FINDINGS : this.#onExec(event);
       default:
-        return this.#onWriteOpen(event, resolved);
+        return this.#onWriteOpen(event, resolved, ownPodFile);
     }
   }
 
@@ -113,14 +114,20 @@ export class HostFilesystemAccess implements Detector {
     ];
   }
 
-  #onWriteOpen(event: HostFsEvent, resolved: boolean): readonly Finding[] {
+  #onWriteOpen(event: HostFsEvent, resolved: boolean, ownPodFile: boolean): readonly Finding[] {
     if (!resolved) {
       return [finding(event, 'medium', `${event.comm} opened ${event.path} on a host filesystem for writing at a depth the kernel could not resolve, inside a container`)];
     }
     const where = event.hostPath || event.fsPath;
-    const target = HOST_WRITE_TARGETS.find(({ dir }) => isBelowOrAt(where, dir));
-    if (target === undefined) return NO_FINDINGS;
-    return [finding(event, target.severity, `${event.comm} opened the host's ${where} (as ${event.path}) for writing inside a container`)];
+    const target = ownPodFile ? undefined : HOST_WRITE_TARGETS.find(({ dir }) => isBelowOrAt(where, dir));
+    if (target !== undefined) {
+      return [finding(event, target.severity, `${event.comm} opened the host's ${where} (as ${event.path}) for writing inside a container`)];
+    }
+    // The walk names one link of the file: a hard link made in a harmless place may be /etc/shadow's inode.
+    if (event.nlink > 1) {
+      return [finding(event, 'medium', `${event.comm} opened the host's ${where} (as ${event.path}) for writing inside a container; the file has ${event.nlink} links, so it may also be a watched host file`)];
+    }
+    return NO_FINDINGS;
   }
 }
 
