@@ -47,6 +47,7 @@ enum ks_event_type {
 	KS_EVENT_FD_CREATE = 14,  /* struct ks_fd_create: memfd_create, userfaultfd */
 	KS_EVENT_CREDS = 15,      /* struct ks_creds: setuid family, capset */
 	KS_EVENT_CGROUP = 16,     /* struct ks_cgroup: cgroup mkdir, rmdir */
+	KS_EVENT_HOST_FS = 17,    /* struct ks_host_fs: a container reaches a host filesystem (chroot, exec, write-open) */
 	KS_EVENT_IO_URING = 18,   /* struct ks_io_uring: io_uring_setup; OPENAT/OPENAT2/CONNECT requests submitted */
 	KS_EVENT_TYPE_MAX = 19,   /* one past the highest type; sizes the per-type counter maps */
 };
@@ -96,6 +97,7 @@ enum ks_op {
 	KS_OP_CGROUP_RMDIR = 101,
 	KS_OP_IO_URING_SETUP = 110,
 	KS_OP_IO_URING_SUBMIT = 111,
+	KS_OP_EXEC = 112,         /* ks_host_fs: an exec (the other host_fs ops reuse the syscall's op) */
 };
 
 /* hdr.flags */
@@ -105,6 +107,11 @@ enum ks_op {
 #define KS_EXEC_FLAG_SNAPSHOT (1u << 0) /* not an exec: a process that existed when the agent started */
 #define KS_EXEC_FLAG_MEMFD (1u << 1)    /* the executable is a memfd (fileless execution) */
 #define KS_EXEC_FLAG_UNLINKED (1u << 2) /* the executable has no links left (deleted after open) */
+
+/* ks_host_fs.flags: facts about the mount through which the process reached the file */
+#define KS_HOST_FS_FLAG_WHOLE_FS (1u << 0) /* the mount's root is the filesystem's root: all of it is visible */
+#define KS_HOST_FS_FLAG_READONLY (1u << 1) /* the mount or its superblock is read-only */
+#define KS_HOST_FS_FLAG_FS_PATH_TRUNCATED (1u << 2) /* fs_path lost components on the root side: no prefix */
 
 /* ks_payload.kind */
 #define KS_PAYLOAD_TCP_FIRST_BYTES 1 /* one record per write (per iovec) until KS_STREAM_CAPTURE_* is reached */
@@ -304,11 +311,27 @@ struct ks_io_uring {
 	char path[KS_PATH_LEN];  /* OPENAT/OPENAT2: the path as the caller passed it, unresolved */
 };
 
+struct ks_host_fs {
+	struct ks_header hdr;
+	__u32 op;                /* KS_OP_CHROOT, KS_OP_PIVOT_ROOT, KS_OP_EXEC, KS_OP_OPEN .. KS_OP_CREAT */
+	__u32 flags;             /* KS_HOST_FS_FLAG_* */
+	__u32 dev;               /* s_dev of the file's superblock, kernel encoding: major << 20 | minor */
+	__u32 open_flags;        /* write-opens: the file's f_flags (O_*, without the O_CREAT/O_EXCL/O_TRUNC open clears); else 0 */
+	__u64 ino;               /* the file's (chroot: the new root's) inode */
+	__u16 fs_path_len;
+	__u16 path_len;
+	__u32 nlink;             /* the inode's link count: above 1, another name (a hard link) may be elsewhere */
+	char fs_path[KS_PATH_LEN]; /* from the filesystem's root (its superblock's root dentry), not the mount's */
+	char path[KS_PATH_LEN];  /* as the process's mount namespace shows it */
+};
+
 /*
  * Configuration written by user space before the programs run (not events).
  * The sensitive-path filter: opens whose path matches none of these never leave the kernel.
  */
 #define KS_MAX_PATH_PATTERNS 64
+/* host_filesystems: s_dev of each of the host's filesystems (bpf/hostfs.bpf.c) */
+#define KS_MAX_HOST_FILESYSTEMS 1024
 #define KS_PATTERN_LEN 64
 
 enum ks_pattern_kind {

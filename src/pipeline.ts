@@ -10,6 +10,7 @@ import { createDecoderStats, decodeBatch, type DecoderStats } from './receiver/d
 import { EventType, EventTypeName, type KernelEvent } from './receiver/events.ts';
 import { readHostNamespaces, type HostNamespaces } from './receiver/hostNamespaces.ts';
 import { findHostRoot, HostRuntimeBinaries } from './receiver/HostRuntimeBinaries.ts';
+import { MAX_HOST_FILESYSTEMS, readHostFilesystems, type HostFilesystems } from './receiver/hostFilesystems.ts';
 import type { ContainerIdentity, ProcessInfo } from './receiver/identity.ts';
 import { DEFAULT_OBJECT_PATH, openKernelSource, type KernelSource } from './receiver/kernel.ts';
 import { assertObjectLayout } from './receiver/btfLayout.ts';
@@ -55,12 +56,21 @@ export class Pipeline {
   readonly processes: ProcessTable;
   readonly host: HostNamespaces;
   readonly runtimeBinaries: HostRuntimeBinaries;
+  readonly hostFilesystems: HostFilesystems;
   readonly kernel: KernelSource;
   #closed = false;
 
   constructor(options: PipelineOptions) {
     const { config, log } = options;
     this.host = readHostNamespaces((m) => log.warn(m), config.hostProc);
+    this.hostFilesystems = readHostFilesystems((m) => log.warn(m), config.hostProc);
+    const hostDevices = this.hostFilesystems.devices();
+    if (hostDevices.length > MAX_HOST_FILESYSTEMS) {
+      log.warn(
+        `${hostDevices.length} host filesystems, the kernel watches the first ${MAX_HOST_FILESYSTEMS}: ` +
+          'container access to the others is not seen',
+      );
+    }
     this.containers = new ContainerResolver({ nowBootNs: () => this.clock.nowBootNs(), procRoot: config.hostProc });
     this.containers.start();
     const noRuntimes: string[] = [];
@@ -93,10 +103,15 @@ export class Pipeline {
       btfPath: config.kernel.btfPath,
       tracefsPath: config.kernel.tracefsPath,
       pathPatterns: options.pathPatterns,
+      hostFilesystems: { mountNamespaceInode: this.host.inodes.mnt, devices: hostDevices.slice(0, MAX_HOST_FILESYSTEMS) },
     });
     const onEvent = options.onEvent;
     const take = (event: KernelEvent) => {
       if (event.type === EventType.Cgroup) this.containers.onCgroupEvent(event);
+      else if (event.type === EventType.HostFs) {
+        event.hostPath = this.hostFilesystems.hostPath(event.dev, event.fsPath);
+        event.fsRootHostPath = this.hostFilesystems.hostPath(event.dev, '/');
+      }
       this.processes.onEvent(event);
       onEvent(event);
     };

@@ -125,6 +125,12 @@ int main(void) {
 	cg.id = 12345; cg.op = KS_OP_CGROUP_MKDIR; cg.level = 4;
 	strcpy(cg.path, "/kubepods.slice/kubepods-besteffort.slice");
 	EMIT(cg);
+
+	struct ks_host_fs hf; HDR(hf, KS_EVENT_HOST_FS);
+	hf.op = KS_OP_OPENAT; hf.flags = KS_HOST_FS_FLAG_WHOLE_FS | KS_HOST_FS_FLAG_READONLY; hf.dev = (254u << 20) | 1;
+	hf.open_flags = 01101; hf.ino = 0x200000003ULL; hf.fs_path_len = 11; hf.path_len = 16; hf.nlink = 2;
+	strcpy(hf.fs_path, "/etc/cron.d"); strcpy(hf.path, "/host/etc/cron.d");
+	EMIT(hf);
 	return 0;
 }
 `;
@@ -156,7 +162,7 @@ describe('decodeBatch', () => {
     const stats = createDecoderStats();
     const events = decodeAll(recordsWrittenByC(), stats);
     assert.deepEqual(stats.dropped, { unknown_type: 0, size_mismatch: 0, truncated: 0, bad_size: 0 });
-    assert.equal(stats.records, 19);
+    assert.equal(stats.records, 20);
     assert.equal(stats.truncatedFields, 1);
     const expected: KernelEvent[] = [
       {
@@ -218,6 +224,20 @@ describe('decodeBatch', () => {
         euidBefore: 1000,
       },
       { ...header, type: 16, op: 100, id: 12345n, level: 4, path: '/kubepods.slice/kubepods-besteffort.slice' },
+      {
+        ...header,
+        type: 17,
+        op: 31,
+        hostFsFlags: 3,
+        dev: (254 << 20) | 1,
+        openFlags: 0o1101,
+        ino: 0x200000003n,
+        nlink: 2,
+        fsPath: '/etc/cron.d',
+        path: '/host/etc/cron.d',
+        hostPath: '',
+        fsRootHostPath: '',
+      },
     ];
     assert.equal(events.length, expected.length);
     for (let i = 0; i < expected.length; i++) assert.deepEqual(events[i], expected[i], `record ${i} (type ${expected[i].type})`);

@@ -86,7 +86,7 @@ describe('readMountInfo', () => {
     try {
       const mounts = readMountInfo(file);
       assert.equal(mounts.find((m) => m.fstype === 'cgroup2')?.mountPoint, '/sys/fs/cgroup/unified');
-      assert.deepEqual(mounts[2], { mountPoint: '/mnt/with space', fstype: 'ext4', source: '/dev/sda 1' });
+      assert.deepEqual(mounts[2], { dev: '0:27', root: '/', mountPoint: '/mnt/with space', fstype: 'ext4', source: '/dev/sda 1' });
     } finally {
       rmSync(dir, { recursive: true });
     }

@@ -75,6 +75,8 @@ export const Attr = {
   mountFsType: 'kubesentry.mount.fstype',
   mountFlags: 'kubesentry.mount.flags',
   rootNew: 'kubesentry.root.new',
+  hostPath: 'kubesentry.host.path',
+  hostFsDevice: 'kubesentry.host.fs_device',
   moduleName: 'kubesentry.module.name',
   unixSocketPath: 'kubesentry.socket.unix_path',
   targetPid: 'kubesentry.target.pid',

@@ -22,6 +22,7 @@ import { DriftExecution } from './rules/DriftExecution.ts';
 import { CryptominingIncident } from './rules/CryptominingIncident.ts';
 import { IoUringInContainer } from './rules/IoUringInContainer.ts';
 import { TelemetryGap } from './rules/TelemetryGap.ts';
+import { HostFilesystemAccess } from './rules/HostFilesystemAccess.ts';
 
 /** Fresh instances of every detector (each instance holds its own state). */
 export function allDetectors(): Detector[] {
@@ -46,5 +47,6 @@ export function allDetectors(): Detector[] {
     new CryptominingIncident(),
     new IoUringInContainer(),
     new TelemetryGap(),
+    new HostFilesystemAccess(),
   ];
 }

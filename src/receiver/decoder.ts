@@ -18,6 +18,7 @@ import {
   type ExecEvent,
   type ExitEvent,
   type FdCreateEvent,
+  type HostFsEvent,
   type ForkEvent,
   type KernelEvent,
   type ModuleEvent,
@@ -448,6 +449,22 @@ function decodeIoUring(v: Views, o: number): IoUringEvent {
   return e;
 }
 
+const HOST_FS = LAYOUT.ks_host_fs.fields;
+function decodeHostFs(v: Views, o: number): HostFsEvent {
+  const e = header<HostFsEvent>(v, o, EventType.HostFs);
+  e.op = v.u32[(o + HOST_FS.op.offset) >>> 2] as Op;
+  e.hostFsFlags = v.u32[(o + HOST_FS.flags.offset) >>> 2];
+  e.dev = v.u32[(o + HOST_FS.dev.offset) >>> 2];
+  e.openFlags = v.u32[(o + HOST_FS.open_flags.offset) >>> 2];
+  e.ino = v.u64[(o + HOST_FS.ino.offset) >>> 3];
+  e.nlink = v.u32[(o + HOST_FS.nlink.offset) >>> 2];
+  e.fsPath = cString(v.buf, o + HOST_FS.fs_path.offset, HOST_FS.fs_path.length);
+  e.path = cString(v.buf, o + HOST_FS.path.offset, HOST_FS.path.length);
+  e.hostPath = '';
+  e.fsRootHostPath = '';
+  return e;
+}
+
 function decodeRecord(v: Views, o: number, type: number): KernelEvent {
   switch (type) {
     case EventType.Exec: return decodeExec(v, o);
@@ -466,6 +483,7 @@ function decodeRecord(v: Views, o: number, type: number): KernelEvent {
     case EventType.FdCreate: return decodeFdCreate(v, o);
     case EventType.Creds: return decodeCreds(v, o);
     case EventType.IoUring: return decodeIoUring(v, o);
+    case EventType.HostFs: return decodeHostFs(v, o);
     default: return decodeCgroup(v, o); // the caller has checked that type has a layout
   }
 }

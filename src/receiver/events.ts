@@ -18,6 +18,7 @@ export const EventType = {
   FdCreate: 14,
   Creds: 15,
   Cgroup: 16,
+  HostFs: 17,
   IoUring: 18,
 } as const;
 export type EventType = (typeof EventType)[keyof typeof EventType];
@@ -40,6 +41,7 @@ export const EventTypeName: Record<EventType, string> = {
   14: 'fd_create',
   15: 'creds',
   16: 'cgroup',
+  17: 'host_fs',
   18: 'io_uring',
 };
 
@@ -87,11 +89,13 @@ export const Op = {
   CgroupRmdir: 101,
   IoUringSetup: 110,
   IoUringSubmit: 111,
+  Exec: 112,
 } as const;
 export type Op = (typeof Op)[keyof typeof Op];
 
 export const HeaderFlag = { Truncated: 1 } as const;
 export const ExecFlag = { Snapshot: 1, Memfd: 2, Unlinked: 4 } as const;
+export const HostFsFlag = { WholeFs: 1, ReadOnly: 2, FsPathTruncated: 4 } as const;
 export const PayloadKind = { TcpFirstBytes: 1, DnsQuery: 2 } as const;
 /** KS_STREAM_CAPTURE_*: the kernel reports a fresh TCP connection's writes until either bound is reached. */
 export const StreamCapture = { bytes: 256, writes: 8 } as const;
@@ -292,6 +296,32 @@ export interface IoUringEvent extends EventHeader {
   path: string;
 }
 
+/** A container process reached a file on one of the host's filesystems (bpf/hostfs.bpf.c). */
+export interface HostFsEvent extends EventHeader {
+  type: typeof EventType.HostFs;
+  /** Op.Chroot, Op.PivotRoot, Op.Exec, or the open syscall (Op.Open .. Op.Creat) of a write-open. */
+  op: Op;
+  /** HostFsFlag bits: facts about the mount the process reached the file through. */
+  hostFsFlags: number;
+  /** The superblock's s_dev, kernel encoding (major << 20 | minor). */
+  dev: number;
+  openFlags: number;
+  ino: bigint;
+  /** The inode's link count: above 1 the same file may also have a name below a watched host directory. */
+  nlink: number;
+  /** From the filesystem's root; not trustworthy as a prefix when the header says truncated. */
+  fsPath: string;
+  /** As the process's mount namespace shows it. */
+  path: string;
+  /**
+   * Where the host sees fsPath: filled by the receiver from the host's mount table (src/receiver/hostFilesystems.ts);
+   * '' when no host mount shows that part of the filesystem.
+   */
+  hostPath: string;
+  /** Where the host shows this filesystem's root, filled like hostPath: '/' for the host's root filesystem. */
+  fsRootHostPath: string;
+}
+
 export type KernelEvent =
   | ExecEvent
   | ForkEvent
@@ -309,4 +339,5 @@ export type KernelEvent =
   | FdCreateEvent
   | CredsEvent
   | CgroupEvent
-  | IoUringEvent;
+  | IoUringEvent
+  | HostFsEvent;

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { getSystemErrorName } from 'node:util';
 import { compilePathPattern, MAX_PATH_PATTERNS, type CompiledPathPattern } from './pathPatterns.ts';
 import { EVENT_TYPE_MAX, EventType } from './events.ts';
+import { MAX_HOST_FILESYSTEMS } from './hostFilesystems.ts';
 import { KernelError } from './KernelError.ts';
 import { LAYOUT } from './layout.ts';
 import {
@@ -55,6 +56,8 @@ const DROPS_UNATTRIBUTED_MAP = 'drops_unattributed';
 const PATH_PATTERNS_MAP = 'path_patterns';
 const PATH_HEADS_MAP = 'path_heads';
 const PATH_KEY_LENS_MAP = 'path_key_lens';
+const HOST_FILESYSTEMS_MAP = 'host_filesystems';
+const HOST_MNT_NS_TUNABLE = 'host_mnt_ns_inum';
 const SNAPSHOT_PROGRAM = 'snapshot_tasks__iter';
 const ITERATOR_SUFFIX = '__iter';
 const BPF_STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
@@ -94,6 +97,11 @@ export interface KernelSourceOptions {
   probeObjectPath?: string;
   /** Restricts the variants considered (default all), e.g. to exercise the fallbacks. */
   variants?: readonly HookVariant[];
+  /**
+   * The host's mount namespace and filesystems (s_dev, kernel encoding) for the host-filesystem hooks
+   * (bpf/hostfs.bpf.c); without it those hooks emit nothing.
+   */
+  hostFilesystems?: { mountNamespaceInode: number; devices: readonly number[] };
   /** Further `const volatile` variables to set, by name, for objects with tunables of their own (test fixtures). */
   tunables?: Readonly<Record<string, Buffer>>;
   /** Turn on the kernel's per-program run statistics (a global sysctl, restored by close()). Default false. */
@@ -320,6 +328,18 @@ function validateOptions(options: KernelSourceOptions): void {
   }
   if (hotRecordsBurst !== undefined && (!Number.isSafeInteger(hotRecordsBurst) || hotRecordsBurst < 1)) {
     throw new KernelError('EOPTION', `hotRecordsBurst must be a positive whole number, got ${hotRecordsBurst}`);
+  }
+  const hostFilesystems = options.hostFilesystems;
+  if (hostFilesystems !== undefined) {
+    const { mountNamespaceInode, devices } = hostFilesystems;
+    if (!Number.isInteger(mountNamespaceInode) || mountNamespaceInode <= 0 || mountNamespaceInode > 0xffffffff) {
+      throw new KernelError('EOPTION', `hostFilesystems.mountNamespaceInode must be a namespace inode, got ${mountNamespaceInode}`);
+    }
+    if (devices.length > MAX_HOST_FILESYSTEMS) {
+      throw new KernelError('EOPTION', `${devices.length} host filesystems; the kernel map holds ${MAX_HOST_FILESYSTEMS}`);
+    }
+    const bad = devices.find((dev) => !Number.isInteger(dev) || dev < 0 || dev > 0xffffffff);
+    if (bad !== undefined) throw new KernelError('EOPTION', `hostFilesystems.devices: ${bad} is not a device number`);
   }
   for (const variant of options.variants ?? []) {
     if (!HOOK_VARIANTS.includes(variant)) {
@@ -580,6 +600,7 @@ export function openKernelSource(options: KernelSourceOptions): KernelSource {
     const object = loadWithFallback(objectPath, btfPath, hooks, options);
     try {
       writePathPatterns(object, patterns);
+      for (const dev of options.hostFilesystems?.devices ?? []) object.mapUpdate(HOST_FILESYSTEMS_MAP, u32(dev), Buffer.of(1));
     } catch (error) {
       object.close();
       throw error;
@@ -660,6 +681,9 @@ function loadWithFallback(
       if (options.wakeupBatchBytes !== undefined) object.setRodata('wakeup_batch_bytes', u64(options.wakeupBatchBytes));
       if (options.urgentWakeupGapUs !== undefined) {
         object.setRodata('urgent_wakeup_gap_ns', u64(options.urgentWakeupGapUs * 1000));
+      }
+      if (options.hostFilesystems !== undefined) {
+        object.setRodata(HOST_MNT_NS_TUNABLE, u32(options.hostFilesystems.mountNamespaceInode));
       }
       for (const [name, value] of Object.entries(options.tunables ?? {})) object.setRodata(name, value);
       if (options.ringBytes !== undefined) object.resizeMap(EVENTS_MAP, options.ringBytes);

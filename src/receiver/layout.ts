@@ -251,6 +251,23 @@ export const LAYOUT = {
       path: chars(96, 256),
     },
   },
+  ks_host_fs: {
+    size: 600,
+    eventType: EventType.HostFs,
+    fields: {
+      hdr: header,
+      op: u32(56),
+      flags: u32(60),
+      dev: u32(64),
+      open_flags: u32(68),
+      ino: u64(72),
+      fs_path_len: u16(80),
+      path_len: u16(82),
+      nlink: u32(84),
+      fs_path: chars(88, 256),
+      path: chars(344, 256),
+    },
+  },
   // Not a record: the sensitive-path filter entries user space writes into a map before the programs run.
   ks_path_pattern: {
     size: 136,

@@ -11,7 +11,7 @@ import type { AgentConfig } from '../config.ts';
 import { ConfigError } from '../config.ts';
 import type { Detection } from '../detection.ts';
 import { removeEmptyCgroupParent } from './podCgroups.ts';
-import { SCENARIOS, SIMULATOR_BUILD_DIR, SIMULATOR_MOUNT, scenarioNamed, type Scenario } from './scenarios.ts';
+import { HOST_ROOT_MOUNT, SCENARIOS, SIMULATOR_BUILD_DIR, SIMULATOR_MOUNT, scenarioNamed, type Scenario } from './scenarios.ts';
 
 const run = promisify(execFile);
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -35,6 +35,7 @@ function podmanArgs(s: Scenario, podUid: string, programs: string): string[] {
   if (s.privileged) args.push('--privileged');
   if (s.hostPid) args.push('--pid', 'host');
   if (s.seccompUnconfined) args.push('--security-opt', 'seccomp=unconfined');
+  if (s.hostRootVolume) args.push('-v', `/:${HOST_ROOT_MOUNT}:ro`);
   if (s.user !== undefined) args.push('--user', String(s.user));
   args.push(SIMULATION_IMAGE, ...s.command);
   return args;

@@ -8,6 +8,8 @@ import type { Severity } from '../detection.ts';
 export const SIMULATOR_MOUNT = '/ks-sim';
 /** Relative to the repository root. */
 export const SIMULATOR_BUILD_DIR = 'build/simulator';
+/** Where a scenario with hostRootVolume sees the host's /. */
+export const HOST_ROOT_MOUNT = '/host';
 
 export interface Scenario {
   name: string;
@@ -28,6 +30,8 @@ export interface Scenario {
    * Kubernetes securityContext.seccompProfile.type: Unconfined).
    */
   seccompUnconfined?: boolean;
+  /** Needs the host's / as a read-only volume at HOST_ROOT_MOUNT (the "bad pod" hostPath). */
+  hostRootVolume?: boolean;
   /** Run as this uid instead of root. */
   user?: number;
   /**
@@ -231,6 +235,14 @@ export const SCENARIOS: readonly Scenario[] = [
     rule: 'KS-ESC-017',
     severity: 'high',
     command: sim('shm_exec', '/tmp'),
+  },
+  {
+    name: 'chroot-host-root',
+    description: `chroot into the host's / mounted read-only at ${HOST_ROOT_MOUNT} and run the host's busybox true`,
+    rule: 'KS-ESC-018',
+    severity: 'critical',
+    command: ['chroot', HOST_ROOT_MOUNT, '/usr/bin/busybox', 'true'],
+    hostRootVolume: true,
   },
   {
     name: 'mining-stratum',

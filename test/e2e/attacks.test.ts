@@ -1,4 +1,4 @@
-// Every container-escape scenario (KS-ESC-001..017) end to end: one real agent, and for each scenario a fresh podman
+// Every container-escape scenario (KS-ESC-001..018) end to end: one real agent, and for each scenario a fresh podman
 // container in a fresh kubelet-style pod cgroup whose init parks a child on a fifo. The test learns the child's host
 // pid, releases it, and the child execs the scenario's program in place, so the detection must name that pid (or
 // the init's, for the rule about the container itself), the container, the pod, and an ancestry that ends at the
@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { startAgent, type RunningAgent, type JsonDetection } from '../helpers/agent.ts';
 import { startContainer, type Container } from '../helpers/podman.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { SCENARIOS, SIMULATOR_BUILD_DIR, SIMULATOR_MOUNT, programsOf, type Scenario } from '../../src/simulate/scenarios.ts';
+import { HOST_ROOT_MOUNT, SCENARIOS, SIMULATOR_BUILD_DIR, SIMULATOR_MOUNT, programsOf, type Scenario } from '../../src/simulate/scenarios.ts';
 
 const SIMULATOR_DIR = fileURLToPath(new URL(`../../${SIMULATOR_BUILD_DIR}`, import.meta.url));
 const HOST_PID_NAMESPACE_RULE = 'KS-ESC-003';
@@ -51,6 +51,7 @@ function containerArgs(s: Scenario): string[] {
   if (s.privileged) args.push('--privileged');
   if (s.hostPid) args.push('--pid', 'host');
   if (s.seccompUnconfined) args.push('--security-opt', 'seccomp=unconfined');
+  if (s.hostRootVolume) args.push('-v', `/:${HOST_ROOT_MOUNT}:ro`);
   if (s.user !== undefined) args.push('--user', String(s.user));
   return args;
 }

@@ -349,6 +349,10 @@ const STRING_BOUNDS: Readonly<Record<string, number>> = {
   unixPath: LAYOUT.ks_connect.fields.unix_path.length,
   name: LAYOUT.ks_module.fields.name.length, // KS_NAME_LEN: module and fd_create
   address: 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff'.length,
+  fsPath: LAYOUT.ks_host_fs.fields.fs_path.length,
+  // Filled by the receiver from the host's mount table, never by the decoder.
+  hostPath: 0,
+  fsRootHostPath: 0,
 };
 const ARGS_BOUND = LAYOUT.ks_exec.fields.args.length;
 const PAYLOAD_BOUND = LAYOUT.ks_payload.fields.data.length;
