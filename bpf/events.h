@@ -98,6 +98,12 @@ enum ks_op {
 #define KS_EXEC_FLAG_MEMFD (1u << 1)    /* the executable is a memfd (fileless execution) */
 #define KS_EXEC_FLAG_UNLINKED (1u << 2) /* the executable has no links left (deleted after open) */
 
+/* ks_open.path_source */
+#define KS_OPEN_PATH_CALLER 1   /* the string the caller passed (a failed open, or one whose file no leaf names) */
+#define KS_OPEN_PATH_RESOLVED 2 /* the opened file's path from its dentries and mounts, up to the opener's root */
+/* ks_open.ret of records emitted at syscall entry (open_by_handle_at, or no room to wait for the exit) */
+#define KS_OPEN_RET_UNKNOWN (-0x7fffffff - 1)
+
 /* ks_payload.kind */
 #define KS_PAYLOAD_TCP_FIRST_BYTES 1
 #define KS_PAYLOAD_DNS_QUERY 2
@@ -138,6 +144,10 @@ struct ks_exec {
 	__u32 argc;              /* the real argc, which may exceed what fit in args */
 	char path[KS_PATH_LEN];
 	char args[KS_ARGS_LEN];
+	__u16 exe_path_len;      /* bytes used in exe_path, without the NUL */
+	__u16 _pad0;
+	__u32 _pad1;
+	char exe_path[KS_PATH_LEN]; /* the executed file (mm->exe_file = bprm->file) resolved up to the task's root */
 };
 
 struct ks_fork {
@@ -196,7 +206,10 @@ struct ks_open {
 	__u32 mode;
 	__u32 pattern_id;        /* index of the sensitive-path pattern that matched */
 	__u32 _pad0;
-	char path[KS_PATH_LEN];  /* as passed by the caller; empty for open_by_handle_at */
+	char path[KS_PATH_LEN];  /* the path pattern_id matched: see path_source; empty for open_by_handle_at */
+	__s32 ret;               /* the new fd or -errno; KS_OPEN_RET_UNKNOWN when reported at syscall entry */
+	__u32 path_source;       /* KS_OPEN_PATH_*: which string `path` is */
+	char caller_path[KS_PATH_LEN]; /* with KS_OPEN_PATH_RESOLVED: the caller's string, read at exit (best effort) */
 };
 
 struct ks_connect {

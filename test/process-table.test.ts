@@ -59,6 +59,7 @@ function exec(p: { tgid: number; start: bigint; ppid: number; path: string; at: 
     capEffective: 0n,
     argc: 2,
     path: p.path,
+    exePath: '',
     argv: [p.path, '--flag'],
   };
 }
