@@ -9,7 +9,8 @@
  *    root, which relative paths, dirfds, '..', '//' and symlinks cannot disguise. Rebuilding costs
  *    a walk, so only a file whose name (d_name) is the leaf of some pattern is rebuilt
  *    (open/path_index.h); the rest cost an fd-table read and one or two array lookups.
- * The resolved path wins when both match; the record says which one `path` is.
+ * Both are reported when they match different patterns (one record each); the record says which
+ * string `path` is.
  * open_by_handle_at is always emitted: it bypasses paths altogether (the "shocker" escape).
  */
 #include "lib/common.h"
@@ -242,7 +243,8 @@ static __always_inline int ks_open_exit(struct trace_event_raw_sys_exit *ctx, __
 		}
 	}
 	if (pending) {
-		if (matched < 0) {
+		/* the caller's string matched another pattern than the file: rules of that one see it too */
+		if (matched < 0 || (__u32)matched != pending->pattern_id) {
 			pending->ret = ret;
 			ks_open_emit(pending);
 		}
