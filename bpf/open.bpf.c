@@ -15,7 +15,6 @@
  */
 #include "lib/common.h"
 #include "lib/syscall.h"
-#include "lib/files.h"
 #include "lib/path.h"
 #include "open/path_match.h"
 
@@ -190,6 +189,37 @@ static __always_inline int ks_open_match_resolved(struct ks_open *e, struct file
 	return candidates ? ks_path_match(e, len, candidates) : -1;
 }
 
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+/*
+ * The new fd's file and its name's first bytes, on every successful open, so with as few helper calls as
+ * possible: BTF pointers are read with plain loads (faults read as 0), only the fd slot (an array indexed by
+ * the fd, which the verifier does not allow on a BTF pointer) and the name bytes take a probe read. A racing
+ * close leaves a stale or NULL file, as in lib/files.h; the walk that follows a gate hit reads it the same way.
+ */
+static __always_inline struct file *ks_new_fd_file(long fd)
+{
+	struct fdtable *fdt = bpf_get_current_task_btf()->files->fdt;
+	struct file *file = NULL;
+
+	if (fd < 0 || !fdt || fd >= fdt->max_fds)
+		return NULL;
+	bpf_probe_read_kernel(&file, sizeof(file), (void *)((unsigned long)fdt->fd + fd * sizeof(file)));
+	return file;
+}
+
+static __always_inline __u64 ks_file_name_head(struct file *file)
+{
+	struct file *typed = bpf_rdonly_cast(file, bpf_core_type_id_kernel(struct file));
+	__u64 head = 0;
+
+	if (bpf_probe_read_kernel(&head, sizeof(head), typed->f_path.dentry->d_name.name)) {
+		head = 0;
+		bpf_probe_read_kernel_str(&head, sizeof(head), typed->f_path.dentry->d_name.name);
+	}
+	return head;
+}
+
 /*
  * The cheap part runs for every open: the pending count, and for a new fd its file's name against
  * the leaf index. Everything else only for a pending entry or a name some pattern ends with.
@@ -209,10 +239,9 @@ static __always_inline int ks_open_exit(struct trace_event_raw_sys_exit *ctx, __
 	if (waiting && *waiting)
 		pending = bpf_map_lookup_elem(&open_pending, &thread);
 	if (ret >= 0) {
-		file = ks_fd_file(ret);
+		file = ks_new_fd_file(ret);
 		if (file)
-			leaves = ks_head_candidates(&leaf_heads, &leaf_key_lens,
-						    ks_dentry_name_head(BPF_CORE_READ(file, f_path.dentry)));
+			leaves = ks_head_candidates(&leaf_heads, &leaf_key_lens, ks_file_name_head(file));
 	}
 	if (!pending && !leaves)
 		return 0;

@@ -73,22 +73,6 @@ static __always_inline __u64 ks_path_candidates(__u64 first_word)
 	return ks_head_candidates(&path_heads, &path_key_lens, first_word);
 }
 
-/*
- * The first 8 bytes of a dentry's name, for the leaf index. Bytes past a short name's NUL are
- * whatever follows it (d_iname's rest, or the allocation's): harmless, as in ks_path_head().
- */
-static __always_inline __u64 ks_dentry_name_head(struct dentry *dentry)
-{
-	const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
-	__u64 head = 0;
-
-	if (bpf_probe_read_kernel(&head, sizeof(head), name)) {
-		head = 0;
-		bpf_probe_read_kernel_str(&head, sizeof(head), name);
-	}
-	return head;
-}
-
 static __always_inline __u64 ks_low_bytes_mask(__u32 bytes)
 {
 	if (bytes >= 8)
