@@ -5,14 +5,16 @@
 // 1. Throughput: generator processes make events as fast as one syscall each (getppid, reported by the test
 //    fixture object as a 72-byte record), the source drains them and src/receiver/decoder.ts decodes every one.
 //    Reported: records/s delivered to JS, and whether any were lost (kernel drops, or fewer received than made).
-// 2. Per-syscall cost of openat(2) on a path no pattern matches: bare, with an empty program on
-//    sys_enter_openat, and with the project's filtering program (only that program of build/kubesentry.bpf.o is
-//    loaded, with the agent's pattern list); and of an openat the filter reports, against bare. Each figure is
-//    the median of interleaved rounds of native/test/loadgen.c's time-open.
+// 2. Per-syscall cost of openat(2) on ordinary, relative, candidate and sensitive paths: bare, with an empty program
+//    on sys_enter_openat (today's baseline) and on sys_enter + sys_exit_openat (the resolved filter's), with today's
+//    filter (sys_enter_openat__tp alone) and with the resolved-path filter (sys_enter_openat__tp + sys_exit_openat__tp
+//    of build/kubesentry.bpf.o, with the agent's pattern list). Each figure is the median of interleaved rounds of
+//    native/test/loadgen.c's time-open.
 
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { cpus } from 'node:os';
 import { sensitivePathPatterns } from '../src/detectors/paths.ts';
 import { createDecoderStats, decodeBatch } from '../src/receiver/decoder.ts';
@@ -30,6 +32,7 @@ const EVENTS_PER_GENERATOR = 2_000_000;
 const OPENS_PER_RUN = 200_000;
 const RUNS = 5;
 const OPENAT_PROGRAM = 'sys_enter_openat__tp';
+const OPENAT_EXIT_PROGRAM = 'sys_exit_openat__tp';
 const BENCH_PATH_PREFIX = `/tmp/kubesentry-bench-${process.pid}`;
 
 const fixtures = kernelFixtures();
@@ -118,8 +121,11 @@ async function throughput(generators: number): Promise<void> {
 
 /** Asynchronous, so the event loop keeps taking batches while the emitting case runs (a blocked loop would stall
  * the reader at maxQueuedBytes and turn the measurement into one of drops). */
-async function timeOpen(path: string): Promise<number> {
-  const { stdout } = await execFileAsync(fixtures.loadgen, ['time-open', path, String(OPENS_PER_RUN)], { encoding: 'utf8' });
+async function timeOpen(open: OpenCase): Promise<number> {
+  const { stdout } = await execFileAsync(fixtures.loadgen, ['time-open', open.path, String(OPENS_PER_RUN)], {
+    encoding: 'utf8',
+    cwd: open.cwd,
+  });
   return Number(stdout);
 }
 
@@ -129,73 +135,129 @@ function u32(value: number): Buffer {
   return buffer;
 }
 
-/** Loads only the sys_enter_openat program of an object, configured as openKernelSource would. */
-function loadOpenatProgram(objectPath: string, patterns: readonly string[]): NativeBpfObject {
+/** Loads only the named programs of an object, configured as openKernelSource would. */
+function loadPrograms(objectPath: string, names: readonly string[], patterns: readonly string[]): NativeBpfObject {
   const object = new (nativeAddon().BpfObject)(objectPath);
-  for (const program of object.programs()) object.setAutoload(program.name, program.name === OPENAT_PROGRAM);
+  for (const program of object.programs()) object.setAutoload(program.name, names.includes(program.name));
   object.setRodata('agent_tgid', u32(process.pid));
   object.load();
   writePathPatterns(object, compilePathPatterns(patterns));
   return object;
 }
 
+interface OpenCase {
+  label: string;
+  path: string;
+  cwd?: string;
+}
+
+/** Attaches program → tracepoint pairs of `object`, runs `body`, detaches. */
+async function withAttached(object: NativeBpfObject, links: Array<[string, number]>, body: () => Promise<void>): Promise<void> {
+  const attached = links.map(([program, tracepoint]) => object.attachTracepoint(program, tracepoint));
+  try {
+    await body();
+  } finally {
+    for (const link of attached) object.detach(link);
+  }
+}
+
 async function syscallCost(): Promise<void> {
   if (!existsSync(DEFAULT_OBJECT_PATH)) throw new Error(`${DEFAULT_OBJECT_PATH} is missing: run \`make bpf\``);
-  // The common case: an ordinary path no pattern's head shares. The bench's own `-unmatched` path shares a long
-  // prefix with its `-match*` pattern, so it is a candidate that takes the full match: the filter's worst case.
-  const ordinary = '/usr/lib/os-release';
-  const unmatched = `${BENCH_PATH_PREFIX}-unmatched`;
-  const matched = `${BENCH_PATH_PREFIX}-match`;
+  const scratch = mkdtempSync(`${BENCH_PATH_PREFIX}-dir-`);
+  // The bench's sensitive file: its name is the leaf of the `-match*` pattern, so the exit rebuilds its path and
+  // the record is emitted (the entry also matches the absolute string). A file named `mem` is a leaf of
+  // /proc/*/mem: its path is rebuilt and then matches nothing, the gate's false positive.
+  const sensitive = `${BENCH_PATH_PREFIX}-match`;
+  writeFileSync(sensitive, '');
+  writeFileSync(`${scratch}/mem`, '');
+  const cases = {
+    // the common case: an ordinary path no pattern's head or leaf shares
+    ordinary: { label: 'ordinary /usr/lib/os-release', path: '/usr/lib/os-release' },
+    relative: { label: 'relative os-release (cwd /usr/lib)', path: 'os-release', cwd: '/usr/lib' },
+    // shares a long prefix with the `-match*` pattern: the entry's full match, then a failed open (ENOENT)
+    candidate: { label: 'candidate (prefix shared, ENOENT)', path: `${BENCH_PATH_PREFIX}-unmatched` },
+    leafHit: { label: 'leaf gate hit, no match (a file named mem)', path: `${scratch}/mem` },
+    sensitive: { label: 'sensitive, absolute (emitted)', path: sensitive },
+    sensitiveRelative: { label: 'sensitive, relative (emitted at exit only)', path: path.basename(sensitive), cwd: path.dirname(sensitive) },
+  } satisfies Record<string, OpenCase>;
   // The agent's real pattern list (every rule's), plus one the bench's own opens match.
   const patterns = [...sensitivePathPatterns().slice(0, 63), `${BENCH_PATH_PREFIX}-match*`];
-  const empty = loadOpenatProgram(fixtures.emptyOpenatObject, []);
-  const filtering = loadOpenatProgram(DEFAULT_OBJECT_PATH, patterns);
+  const empty = loadPrograms(fixtures.emptyOpenatObject, [OPENAT_PROGRAM], []);
+  const filtering = loadPrograms(DEFAULT_OBJECT_PATH, [OPENAT_PROGRAM, OPENAT_EXIT_PROGRAM], patterns);
   const reader = new (nativeAddon().RingBufferReader)(filtering.mapFd('events'), () => {}, {
     maxBatchBytes: 1 << 20,
     maxQueuedBytes: 64 << 20,
     pollIntervalMs: 50,
   });
-  const tracepoint = tracepointId(DEFAULT_TRACEFS_PATH, 'syscalls/sys_enter_openat');
-  const samples = {
-    bare: [] as number[],
-    empty: [] as number[],
-    filtered: [] as number[],
-    emitting: [] as number[],
-    ordinaryEmpty: [] as number[],
-    ordinaryFiltered: [] as number[],
-  };
-  // Rounds interleave the configurations so drift in machine load hits them alike.
-  for (let round = 0; round < RUNS; round++) {
-    samples.bare.push(await timeOpen(unmatched));
-    let link = empty.attachTracepoint(OPENAT_PROGRAM, tracepoint);
-    samples.empty.push(await timeOpen(unmatched));
-    samples.ordinaryEmpty.push(await timeOpen(ordinary));
-    empty.detach(link);
-    link = filtering.attachTracepoint(OPENAT_PROGRAM, tracepoint);
-    samples.filtered.push(await timeOpen(unmatched));
-    samples.ordinaryFiltered.push(await timeOpen(ordinary));
-    samples.emitting.push(await timeOpen(matched));
-    filtering.detach(link);
+  const enter = tracepointId(DEFAULT_TRACEFS_PATH, 'syscalls/sys_enter_openat');
+  const exit = tracepointId(DEFAULT_TRACEFS_PATH, 'syscalls/sys_exit_openat');
+  type CaseName = keyof typeof cases;
+  // Configurations: nothing; the empty program on entry (today's baseline) and on entry + exit (the new filter's);
+  // today's filter (the entry program alone, which is what main ran); the resolved-path filter (entry + exit).
+  const configurations: Array<{ name: string; links: Array<[string, number]>; object?: NativeBpfObject; cases: CaseName[] }> = [
+    { name: 'bare', links: [], cases: ['ordinary', 'relative', 'candidate', 'sensitive'] },
+    { name: 'empty on entry', object: empty, links: [[OPENAT_PROGRAM, enter]], cases: ['ordinary', 'candidate'] },
+    { name: 'empty on entry + exit', object: empty, links: [[OPENAT_PROGRAM, enter], [OPENAT_PROGRAM, exit]], cases: ['ordinary', 'relative', 'candidate', 'leafHit'] },
+    { name: "today's filter (entry only)", object: filtering, links: [[OPENAT_PROGRAM, enter]], cases: ['ordinary', 'candidate'] },
+    {
+      name: 'resolved-path filter (entry + exit)',
+      object: filtering,
+      links: [[OPENAT_PROGRAM, enter], [OPENAT_EXIT_PROGRAM, exit]],
+      cases: ['ordinary', 'relative', 'candidate', 'leafHit', 'sensitive', 'sensitiveRelative'],
+    },
+  ];
+  const samples = new Map<string, number[]>();
+  const key = (configuration: string, name: CaseName) => `${configuration}|${name}`;
+  try {
+    // Rounds interleave the configurations so drift in machine load hits them alike.
+    for (let round = 0; round < RUNS; round++) {
+      for (const configuration of configurations) {
+        const measure = async () => {
+          for (const name of configuration.cases) {
+            const ns = await timeOpen(cases[name]);
+            samples.set(key(configuration.name, name), [...(samples.get(key(configuration.name, name)) ?? []), ns]);
+          }
+        };
+        if (configuration.object === undefined) await measure();
+        else await withAttached(configuration.object, configuration.links, measure);
+      }
+    }
+  } finally {
+    rmSync(sensitive, { force: true });
+    rmSync(scratch, { recursive: true, force: true });
   }
   const dropped = filtering.perCpuSum('drops', EventType.Open);
   reader.close();
   empty.close();
   filtering.close();
-  const [bare, emptyCost, filtered, emitting, ordinaryEmpty, ordinaryFiltered] = [
-    samples.bare, samples.empty, samples.filtered, samples.emitting, samples.ordinaryEmpty, samples.ordinaryFiltered,
-  ].map(median);
-  console.log(
-    `openat, non-matching path (median of ${RUNS} interleaved rounds x ${OPENS_PER_RUN.toLocaleString('en')} calls): ` +
-      `bare ${bare.toFixed(0)} ns, empty program ${emptyCost.toFixed(0)} ns, filtering program (${patterns.length} patterns) ${filtered.toFixed(0)} ns`,
-  );
-  console.log(`openat, ordinary path ${ordinary}: empty program ${ordinaryEmpty.toFixed(0)} ns, filtering program ${ordinaryFiltered.toFixed(0)} ns`);
-  console.log(`  ordinary path: filtered / empty program = ${(ordinaryFiltered / ordinaryEmpty).toFixed(3)} (goal <= ${FILTERED_VS_EMPTY_GOAL})`);
-  console.log(`  candidate path (shares a pattern's prefix, full match): filtered / empty program = ${(filtered / emptyCost).toFixed(3)}; empty / bare = ${(emptyCost / bare).toFixed(3)}`);
-  console.log(`openat, matching path (record emitted and drained): ${emitting.toFixed(0)} ns, ${dropped} dropped`);
-  console.log(`  emitting / bare = ${(emitting / bare).toFixed(3)} (goal <= ${EMITTING_VS_BARE_GOAL})`);
-  reportResult('openat.filtered_vs_empty', ordinaryFiltered / ordinaryEmpty, 'x', { op: '<=', value: FILTERED_VS_EMPTY_GOAL });
-  reportResult('openat.candidate_filtered_vs_empty', filtered / emptyCost, 'x');
-  reportResult('openat.emitting_vs_bare', emitting / bare, 'x', { op: '<=', value: EMITTING_VS_BARE_GOAL });
+  const ns = (configuration: string, name: CaseName): number => median(samples.get(key(configuration, name)) ?? [NaN]);
+  console.log(`openat+close per call (median of ${RUNS} interleaved rounds x ${OPENS_PER_RUN.toLocaleString('en')} calls), ${patterns.length} patterns:`);
+  for (const configuration of configurations) {
+    console.log(`  ${configuration.name}: ${configuration.cases.map((name) => `${cases[name].label} ${ns(configuration.name, name).toFixed(0)} ns`).join('; ')}`);
+  }
+  const ratio = (a: number, b: number) => a / b;
+  const today = "today's filter (entry only)";
+  const resolved = 'resolved-path filter (entry + exit)';
+  const emptyEnter = 'empty on entry';
+  const emptyBoth = 'empty on entry + exit';
+  const lines: Array<[string, number, string, { op: '<=' | '>='; value: number } | undefined]> = [
+    ['openat.today.filtered_vs_empty', ratio(ns(today, 'ordinary'), ns(emptyEnter, 'ordinary')), "today's filter, ordinary path / empty on entry", { op: '<=', value: FILTERED_VS_EMPTY_GOAL }],
+    ['openat.today.candidate_vs_empty', ratio(ns(today, 'candidate'), ns(emptyEnter, 'candidate')), "today's filter, candidate path / empty on entry", undefined],
+    ['openat.filtered_vs_empty', ratio(ns(resolved, 'ordinary'), ns(emptyBoth, 'ordinary')), 'resolved filter, ordinary path / empty on entry + exit', { op: '<=', value: FILTERED_VS_EMPTY_GOAL }],
+    ['openat.relative_filtered_vs_empty', ratio(ns(resolved, 'relative'), ns(emptyBoth, 'relative')), 'resolved filter, relative path / empty on entry + exit', { op: '<=', value: FILTERED_VS_EMPTY_GOAL }],
+    ['openat.candidate_filtered_vs_empty', ratio(ns(resolved, 'candidate'), ns(emptyBoth, 'candidate')), 'resolved filter, candidate path / empty on entry + exit', undefined],
+    ['openat.leaf_hit_vs_empty', ratio(ns(resolved, 'leafHit'), ns(emptyBoth, 'leafHit')), 'resolved filter, leaf hit without match / empty on entry + exit', undefined],
+    ['openat.filtered_vs_empty_entry', ratio(ns(resolved, 'ordinary'), ns(emptyEnter, 'ordinary')), 'resolved filter, ordinary path / empty on entry only (the exit hook counted as cost)', undefined],
+    ['openat.ordinary_vs_bare', ratio(ns(resolved, 'ordinary'), ns('bare', 'ordinary')), 'resolved filter, ordinary path / bare', undefined],
+    ['openat.relative_vs_bare', ratio(ns(resolved, 'relative'), ns('bare', 'relative')), 'resolved filter, relative path / bare', undefined],
+    ['openat.emitting_vs_bare', ratio(ns(resolved, 'sensitive'), ns('bare', 'sensitive')), 'resolved filter, sensitive absolute (emitted) / bare', { op: '<=', value: EMITTING_VS_BARE_GOAL }],
+    ['openat.relative_emitting_vs_bare', ratio(ns(resolved, 'sensitiveRelative'), ns('bare', 'sensitive')), 'resolved filter, sensitive relative (emitted) / bare absolute', { op: '<=', value: EMITTING_VS_BARE_GOAL }],
+  ];
+  for (const [name, value, what, goal] of lines) {
+    console.log(`  ${what} = ${value.toFixed(3)}${goal ? ` (goal ${goal.op} ${goal.value})` : ''}`);
+    reportResult(name, value, 'x', goal);
+  }
+  console.log(`  ${dropped} open records dropped`);
 }
 
 console.log(`kernel bench on ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'})`);

@@ -112,6 +112,11 @@ enum ks_op {
 #define KS_HOST_FS_FLAG_WHOLE_FS (1u << 0) /* the mount's root is the filesystem's root: all of it is visible */
 #define KS_HOST_FS_FLAG_READONLY (1u << 1) /* the mount or its superblock is read-only */
 #define KS_HOST_FS_FLAG_FS_PATH_TRUNCATED (1u << 2) /* fs_path lost components on the root side: no prefix */
+/* ks_open.path_source */
+#define KS_OPEN_PATH_CALLER 1   /* the string the caller passed (a failed open, or one whose file no leaf names) */
+#define KS_OPEN_PATH_RESOLVED 2 /* the opened file's path from its dentries and mounts, up to the opener's root */
+/* ks_open.ret of records emitted at syscall entry (open_by_handle_at, or no room to wait for the exit) */
+#define KS_OPEN_RET_UNKNOWN (-0x7fffffff - 1)
 
 /* ks_payload.kind */
 #define KS_PAYLOAD_TCP_FIRST_BYTES 1 /* one record per write (per iovec) until KS_STREAM_CAPTURE_* is reached */
@@ -154,7 +159,9 @@ struct ks_exec {
 	char path[KS_PATH_LEN];
 	char args[KS_ARGS_LEN];
 	__u32 exe_dev;           /* the executable's st_dev, kernel encoding (major << 20 | minor): with exe_ino its identity */
-	__u32 _pad0;
+	__u16 exe_path_len;      /* bytes used in exe_path, without the NUL */
+	__u16 _pad0;
+	char exe_path[KS_PATH_LEN]; /* the executed file (mm->exe_file = bprm->file) resolved up to the task's root */
 };
 
 struct ks_fork {
@@ -213,7 +220,10 @@ struct ks_open {
 	__u32 mode;
 	__u32 pattern_id;        /* index of the sensitive-path pattern that matched */
 	__u32 _pad0;
-	char path[KS_PATH_LEN];  /* as passed by the caller; empty for open_by_handle_at */
+	char path[KS_PATH_LEN];  /* the path pattern_id matched: see path_source; empty for open_by_handle_at */
+	__s32 ret;               /* the new fd or -errno; KS_OPEN_RET_UNKNOWN when reported at syscall entry */
+	__u32 path_source;       /* KS_OPEN_PATH_*: which string `path` is */
+	char caller_path[KS_PATH_LEN]; /* with KS_OPEN_PATH_RESOLVED: the caller's string, read at exit (best effort) */
 };
 
 struct ks_connect {

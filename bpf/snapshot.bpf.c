@@ -45,7 +45,7 @@ int snapshot_tasks__iter(struct bpf_iter__task *ctx)
 	e = ks_reserve(KS_EVENT_EXEC, sizeof(*e));
 	if (!e)
 		return 0;
-	__builtin_memset(e, 0, sizeof(*e));
+	ks_exec_zero(e);
 	ks_fill_header_for_task(&e->hdr, KS_EVENT_EXEC, sizeof(*e), task);
 	e->exe_flags = KS_EXEC_FLAG_SNAPSHOT;
 	ks_exec_fill_task(e, task);

@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -173,6 +173,7 @@ describe('kernel programs (tp_btf variants where the kernel has them)', () => {
     const exec = await rec.find(EventType.Exec, ran.pid, 'the exec of ks-trigger');
     const stat = statSync(TRIGGER, { bigint: true });
     assert.equal(exec.path, TRIGGER);
+    assert.equal(exec.exePath, realpathSync(TRIGGER), 'the executed file, resolved');
     assert.deepEqual(exec.argv, [TRIGGER, 'exit', '0']);
     assert.equal(exec.argc, 3);
     assert.equal(exec.ppid, process.pid);
@@ -569,6 +570,7 @@ describe('kernel programs, seen from inside a real container (podman + runc)', (
     );
     assert.ok(exec.type === EventType.Exec);
     assert.deepEqual(exec.argv, ['/bin/cat', '/etc/hostname']);
+    assert.equal(exec.exePath, '/bin/busybox', 'cat is a link to busybox: the executed file, rooted at the container root');
     for (const ns of ['mnt', 'pid', 'net', 'uts', 'ipc'] as const) {
       assert.equal(exec.ns[ns], nsInode(container.initPid, ns), `${ns} namespace of the container`);
       assert.notEqual(exec.ns[ns], nsInode('self', ns), `${ns} namespace differs from the host's`);
@@ -644,6 +646,7 @@ describe('kernel programs (fallback variants: raw_tp and tracepoint only)', () =
     assert.deepEqual(exec.argv, [TRIGGER, 'fork']);
     assert.equal(exec.argc, 2, 'argc read from the initial stack');
     assert.equal(exec.exeIno, statSync(TRIGGER, { bigint: true }).ino);
+    assert.equal(exec.exePath, realpathSync(TRIGGER));
     const child = Number(ran.out.child);
     const fork = await rec.find(EventType.Fork, ran.pid, 'the fork via raw_tp', (e) => e.childTgid === child);
     const exit = await rec.find(EventType.Exit, child, 'the exit via raw_tp');

@@ -84,9 +84,11 @@ describe('decoder fuzzing', () => {
   }));
 
   // A length field an attacker inflates must not carry the read into the next member or past the record.
+  const EVENT_KEY_OF_MEMBER: Readonly<Record<string, string>> = { args: 'argv', exe_path: 'exePath' };
   const lengthCases: Array<{ struct: 'ks_exec' | 'ks_payload'; lengthField: string; member: string; values: number[] }> = [
     { struct: 'ks_exec', lengthField: 'path_len', member: 'path', values: [0, 1, 255, 256, 257, 0x7fff, 0xffff] },
     { struct: 'ks_exec', lengthField: 'args_len', member: 'args', values: [0, 1, 511, 512, 513, 0x7fff, 0xffff] },
+    { struct: 'ks_exec', lengthField: 'exe_path_len', member: 'exe_path', values: [0, 1, 255, 256, 257, 0x7fff, 0xffff] },
     { struct: 'ks_payload', lengthField: 'data_len', member: 'data', values: [0, 1, 127, 128, 129, 0xffff, 0x80000000, 0xffffffff] },
   ];
   for (const { struct, lengthField, member, values } of lengthCases) {
@@ -100,7 +102,7 @@ describe('decoder fuzzing', () => {
         rec.fill('z', layout.fields[member].offset + bound);
         const { events } = decodeAndCheck(rec, { decoded: [{ offset: 0, type: layout.eventType! }], dropped: EMPTY_DROPS, droppedBytes: 0 });
         const used = Math.min(value, bound);
-        const decoded = (events[0] as unknown as Record<string, unknown>)[member === 'args' ? 'argv' : member];
+        const decoded = (events[0] as unknown as Record<string, unknown>)[EVENT_KEY_OF_MEMBER[member] ?? member];
         const expected = member === 'data' ? new Uint8Array(filled.subarray(0, used)) : member === 'args' ? (used === 0 ? [] : ['a'.repeat(used)]) : 'a'.repeat(used);
         assert.deepEqual(decoded, expected, `${lengthField} = ${value}`);
       }

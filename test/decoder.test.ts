@@ -43,6 +43,7 @@ int main(void) {
 	ex.uts_ns = 4026531838u; ex.ipc_ns = 4026531839u; ex.cgroup_ns = 4026531835u;
 	ex.cap_effective = 0x1ffffffffffULL;
 	strcpy(ex.path, "/usr/bin/curl"); ex.path_len = strlen(ex.path);
+	strcpy(ex.exe_path, "/usr/bin/curl-real"); ex.exe_path_len = strlen(ex.exe_path);
 	memcpy(ex.args, args, sizeof(args) - 1); ex.args_len = sizeof(args) - 1; ex.argc = 3; ex.exe_dev = (8u << 20) | 1u;
 	EMIT(ex);
 
@@ -74,6 +75,7 @@ int main(void) {
 	struct ks_open op; HDR(op, KS_EVENT_OPEN);
 	op.op = KS_OP_OPENAT; op.dirfd = -100; op.flags = 02101; op.mode = 0644; op.pattern_id = 3;
 	memset(op.path, 'a', sizeof(op.path)); /* no NUL at all: the decoder must stop at the field's end */
+	op.ret = 5; op.path_source = KS_OPEN_PATH_RESOLVED; strcpy(op.caller_path, "core_pattern");
 	EMIT(op);
 
 	struct ks_connect c4; HDR(c4, KS_EVENT_CONNECT);
@@ -182,6 +184,7 @@ describe('decodeBatch', () => {
         capEffective: 0x1ffffffffffn,
         argc: 3,
         path: '/usr/bin/curl',
+        exePath: '/usr/bin/curl-real',
         argv: ['curl', '-s', 'http://example.invalid/x'],
       },
       { ...header, type: 2, childStartBoottimeNs: 99n << 33n, childTgid: 5000, childPid: 5000, cloneFlags: 0x1200011n },
@@ -190,7 +193,8 @@ describe('decodeBatch', () => {
       { ...header, type: 5, fd: 7, nstype: 0x20000, targetNsIno: 4026531841, targetNsType: 0x20000 },
       { ...header, type: 6, op: 10, mountFlags: 4096n, source: '/dev/sda1', target: '/mnt/host', fstype: 'ext4' },
       { ...header, type: 7, op: 21, newRoot: '.', putOld: '/.pivot' },
-      { ...header, type: 8, op: 31, dirfd: -100, openFlags: 0o2101, mode: 0o644, patternId: 3, path: 'a'.repeat(256) },
+      { ...header, type: 8, op: 31, dirfd: -100, openFlags: 0o2101, mode: 0o644, patternId: 3, path: 'a'.repeat(256),
+        result: 5, pathSource: 2, callerPath: 'core_pattern' },
       { ...header, type: 9, fd: 3, family: 2, port: 3333, address: '10.0.2.15', unixPath: '' },
       { ...header, type: 9, fd: 4, family: 10, port: 443, address: '2001:db8::1', unixPath: '' },
       { ...header, type: 9, fd: 5, family: 1, port: 0, address: '', unixPath: '@containerd-shim' },

@@ -4,10 +4,10 @@
 // pattern index matchesPathPattern() finds, or not at all. Needs root and kernel BTF; never skipped.
 
 import assert from 'node:assert/strict';
-import { openSync, closeSync } from 'node:fs';
+import { openSync, closeSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { createDecoderStats, decodeBatch } from '../src/receiver/decoder.ts';
-import { EventType, type KernelEvent } from '../src/receiver/events.ts';
+import { EventType, OpenPathSource, type KernelEvent } from '../src/receiver/events.ts';
 import {
   compilePathPatterns,
   openKernelSource,
@@ -18,7 +18,7 @@ import {
   type KernelSource,
 } from '../src/receiver/kernel.ts';
 import { sensitivePathPatterns } from '../src/detectors/paths.ts';
-import { matchesPathPattern } from '../src/receiver/pathPatterns.ts';
+import { compilePathPattern, matchesPathPattern, pathPatternLeaf } from '../src/receiver/pathPatterns.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const SENTINEL = `/tmp/ks-pf-sentinel-${process.pid}`;
@@ -90,6 +90,26 @@ const PATHS = [
 describe('open filter index', () => {
   const compiled = compilePathPatterns(PATTERNS);
 
+  test("indexes a pattern's leaf, the literal start of its last component, only when it has one", () => {
+    const leaves: Array<[string, string | null]> = [
+      ['/proc/sys/kernel/core_pattern', 'core_pattern'],
+      ['/sys/fs/cgroup*/release_agent', 'release_agent'],
+      ['/proc/*/mem', 'mem'],
+      ['/dev/sd*', 'sd'],
+      ['/usr/bin/containerd-shim*', 'containerd-shim'],
+      ['/etc/kubernetes/pki/*', null],
+      ['/etc/kubernetes/*.conf', null],
+      ['/proc/*/root/*', null],
+      ['/', null],
+    ];
+    for (const [pattern, leaf] of leaves) assert.equal(pathPatternLeaf(compilePathPattern(pattern)), leaf, pattern);
+    const { leaves: index } = pathPatternIndex(compiled);
+    const leafMask = [...index.buckets.values()].reduce((a, b) => a | b, 0n);
+    for (const [i, pattern] of compiled.entries()) {
+      assert.equal((leafMask >> BigInt(i)) & 1n, pathPatternLeaf(pattern) === null ? 0n : 1n, PATTERNS[i]);
+    }
+  });
+
   test('keys every prefix by at most its first PATH_HEAD_KEY_BYTES bytes, each pattern in its key\'s bucket', () => {
     const { buckets, keyLengths } = pathPatternIndex(compiled);
     assert.equal(pathHeadKey('/tmp/ks-pf-exact'), pathHeadKey('/tmp/k'));
@@ -153,6 +173,30 @@ describe('open filter index', () => {
       // Nothing this process opened besides the list (Node's own file reads) may match a pattern it does not.
       for (const open of opens) {
         assert.ok(matchesPathPattern(compiled[open.patternId]!, open.path), `${open.path} does not match ${PATTERNS[open.patternId]}`);
+      }
+    });
+
+    test("matches an opened file's resolved path when the caller's string does not, and says so", async () => {
+      const dir = mkdtempSync('/tmp/ks-zz-');
+      const file = `/tmp/ks-pf-resolved-${process.pid}`;
+      const sentinel = `${SENTINEL}-resolved`;
+      try {
+        writeFileSync(file, '');
+        writeFileSync(`${dir}/mem`, ''); // a leaf of /proc/*/mem: rebuilt, then matches nothing
+        symlinkSync(file, `${dir}/link`);
+        const callers = [`${dir}/link`, `/etc/..${file}`, `/${file}`, `${dir}/mem`];
+        for (const caller of callers) closeSync(openSync(caller, 'r'));
+        try {
+          openSync(sentinel, 'r');
+        } catch {}
+        await waitFor(() => opens.some((open) => open.path === sentinel), { what: `the sentinel open ${sentinel}` });
+        const reported = opens
+          .filter((open) => callers.includes(open.callerPath) || callers.includes(open.path))
+          .map((open) => [open.callerPath, open.path, open.pathSource, PATTERNS[open.patternId], open.result >= 0]);
+        assert.deepEqual(reported, callers.slice(0, 3).map((caller) => [caller, file, OpenPathSource.Resolved, '/tmp/ks-pf-*', true]));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+        rmSync(file, { force: true });
       }
     });
   });

@@ -63,6 +63,7 @@ function exec(p: {
     capEffective: 0n,
     argc: 2,
     path: p.path,
+    exePath: '',
     argv: [p.path, '--flag'],
   };
 }

@@ -121,7 +121,7 @@ describe('process table runtime set-up', () => {
       ...header, type: EventType.Exec, ktimeNs: (clock += 1000n), tgid, pid: tgid, comm: 'x', startBoottimeNs: start,
       exeIno: exe.ino, exeDev: exe.dev, exeMtimeNs: 0n, ppid: 1, euid: 0, egid: 0, exeFlags: o.exeFlags ?? 0, exeNlink: 1,
       ns: { mnt: o.mnt ?? HOST_MNT, pid: 2, net: 3, user: 4, uts: 5, ipc: 6, cgroup: 7 }, capEffective: 0n, argc: 1,
-      path: o.path ?? '/usr/bin/runc', argv: ['runc'],
+      path: o.path ?? '/usr/bin/runc', exePath: '', argv: ['runc'],
     };
   }
   function fork(parent: number, child: number, childStart: bigint): ForkEvent {

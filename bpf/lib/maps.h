@@ -112,6 +112,22 @@ KS_SHARED struct {
 	__type(value, __u64);
 } path_key_lens SEC(".maps");
 
+/* The same index over the patterns' leaves (bpf/open/path_index.h), for the opened file's name at syscall exit. */
+KS_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KS_PATH_HEAD_BUCKETS);
+	__type(key, __u32);
+	__type(value, __u64);
+} leaf_heads SEC(".maps");
+
+/* [0]: bit n set when some key in leaf_heads is n bytes long; 0 while no pattern has a leaf. */
+KS_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} leaf_key_lens SEC(".maps");
+
 /* Events caused by the agent itself would feed back into the ring; they are dropped, not counted. */
 KS_TUNABLE(__u32, agent_tgid, 0);
 

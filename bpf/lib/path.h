@@ -3,7 +3,8 @@
  * A file's path rebuilt from its dentry chain, for programs where bpf_d_path() is refused (it wants a
  * trusted struct path, and a path reached through task->mm->exe_file is not trusted). Best effort:
  * at most KS_PATH_MAX_COMPONENTS names, crossing mounts up to the root of the task's mount
- * namespace, so a containerised process gets the path its container sees.
+ * namespace, so a containerised process gets the path its container sees. ks_task_file_path() stops
+ * earlier, at the task's own root (chroot), as d_path() does: the path the task itself would use.
  */
 #ifndef KS_LIB_PATH_H
 #define KS_LIB_PATH_H
@@ -27,12 +28,13 @@ struct ks_path_scratch {
 	__u32 len;
 };
 
+/* weak: every unit that walks paths (exec, snapshot, open) includes this, and the linker keeps one map */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct ks_path_scratch);
-} path_scratch SEC(".maps");
+} path_scratch SEC(".maps") __weak;
 
 /* The walk runs under bpf_loop() so the verifier checks one step, not every path through 48. */
 struct ks_path_walk {
@@ -40,6 +42,9 @@ struct ks_path_walk {
 	struct dentry *dentry;
 	struct vfsmount *vfsmnt;
 	struct mount *mnt;
+	/* where the walk stops before the namespace root: the task's fs->root; NULL for none */
+	struct dentry *root_dentry;
+	struct vfsmount *root_mnt;
 	bool truncated;
 };
 
@@ -54,6 +59,8 @@ static long ks_path_walk_step(__u64 index, void *ctx)
 	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
 	__u32 depth = scratch->depth;
 
+	if (dentry == w->root_dentry && vfsmnt == w->root_mnt)
+		return 1;
 	if (dentry == BPF_CORE_READ(vfsmnt, mnt_root)) {
 		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
 
@@ -101,35 +108,57 @@ static long ks_path_append_step(__u64 index, void *ctx)
 	return 0;
 }
 
+static __always_inline __u32 ks_file_path_walk(struct ks_path_walk *w, struct file *file, char *out,
+						 struct ks_header *hdr)
+{
+	__u32 zero = 0, len;
+
+	w->scratch = bpf_map_lookup_elem(&path_scratch, &zero);
+	w->dentry = BPF_CORE_READ(file, f_path.dentry);
+	w->vfsmnt = BPF_CORE_READ(file, f_path.mnt);
+	/* every vfsmount is embedded in a struct mount, which holds the mount tree links */
+	w->mnt = container_of(w->vfsmnt, struct mount, mnt);
+	if (!w->scratch || !w->dentry || !w->vfsmnt)
+		return 0;
+	w->scratch->depth = 0;
+	w->scratch->len = 0;
+	bpf_loop(KS_PATH_WALK_STEPS, ks_path_walk_step, w, 0);
+	bpf_loop(KS_PATH_MAX_COMPONENTS, ks_path_append_step, w, 0);
+	len = w->scratch->len;
+	if (len == 0)
+		w->scratch->buf[len++] = '/';
+	if (len > KS_PATH_LEN - 1) {
+		len = KS_PATH_LEN - 1;
+		w->truncated = true;
+	}
+	len = ks_bounded(len, KS_PATH_LEN - 1);
+	w->scratch->buf[len] = 0;
+	ks_mark_truncated_if(hdr, w->truncated);
+	bpf_probe_read_kernel(out, KS_PATH_LEN, w->scratch->buf);
+	return len;
+}
+
 /* Writes the path into out[KS_PATH_LEN] (NUL-terminated) and returns its length without the NUL. */
 static __always_inline __u32 ks_file_path(struct file *file, char *out, struct ks_header *hdr)
 {
-	__u32 zero = 0, len;
 	struct ks_path_walk w = {};
 
-	w.scratch = bpf_map_lookup_elem(&path_scratch, &zero);
-	w.dentry = BPF_CORE_READ(file, f_path.dentry);
-	w.vfsmnt = BPF_CORE_READ(file, f_path.mnt);
-	/* every vfsmount is embedded in a struct mount, which holds the mount tree links */
-	w.mnt = container_of(w.vfsmnt, struct mount, mnt);
-	if (!w.scratch || !w.dentry || !w.vfsmnt)
-		return 0;
-	w.scratch->depth = 0;
-	w.scratch->len = 0;
-	bpf_loop(KS_PATH_WALK_STEPS, ks_path_walk_step, &w, 0);
-	bpf_loop(KS_PATH_MAX_COMPONENTS, ks_path_append_step, &w, 0);
-	len = w.scratch->len;
-	if (len == 0)
-		w.scratch->buf[len++] = '/';
-	if (len > KS_PATH_LEN - 1) {
-		len = KS_PATH_LEN - 1;
-		w.truncated = true;
-	}
-	len = ks_bounded(len, KS_PATH_LEN - 1);
-	w.scratch->buf[len] = 0;
-	ks_mark_truncated_if(hdr, w.truncated);
-	bpf_probe_read_kernel(out, KS_PATH_LEN, w.scratch->buf);
-	return len;
+	return ks_file_path_walk(&w, file, out, hdr);
+}
+
+/*
+ * ks_file_path() up to `task`'s root instead of the mount namespace's: after chroot(/host) a file
+ * under it reads /etc/shadow, not /host/etc/shadow. A file outside that root (an fd from before the
+ * chroot, a /proc/<pid>/root link) still gets its path from the namespace root.
+ */
+static __always_inline __u32 ks_task_file_path(struct task_struct *task, struct file *file, char *out,
+					       struct ks_header *hdr)
+{
+	struct ks_path_walk w = {};
+
+	w.root_dentry = BPF_CORE_READ(task, fs, root.dentry);
+	w.root_mnt = BPF_CORE_READ(task, fs, root.mnt);
+	return ks_file_path_walk(&w, file, out, hdr);
 }
 
 #endif /* KS_LIB_PATH_H */

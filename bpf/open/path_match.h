@@ -42,11 +42,11 @@ static __always_inline void ks_path_head(struct ks_path_head *head, const void *
 	}
 }
 
-/* Bitmask of the patterns whose prefix's head key the path shares. */
-static __always_inline __u64 ks_path_candidates(__u64 first_word)
+/* Bitmask of the patterns whose key in (heads, key_lens) the text starting with `first_word` shares. */
+static __always_inline __u64 ks_head_candidates(void *heads, void *key_lens, __u64 first_word)
 {
 	__u32 zero = 0;
-	__u64 *lengths = bpf_map_lookup_elem(&path_key_lens, &zero);
+	__u64 *lengths = bpf_map_lookup_elem(key_lens, &zero);
 	__u64 in_use, candidates = 0;
 
 	if (!lengths || !*lengths)
@@ -60,11 +60,17 @@ static __always_inline __u64 ks_path_candidates(__u64 first_word)
 		if (!(in_use & (1ULL << len)))
 			continue;
 		bucket = ks_path_head_bucket(ks_path_head_key(first_word, len));
-		mask = bpf_map_lookup_elem(&path_heads, &bucket);
+		mask = bpf_map_lookup_elem(heads, &bucket);
 		if (mask)
 			candidates |= *mask;
 	}
 	return candidates;
+}
+
+/* Bitmask of the patterns whose prefix's head key the path shares. */
+static __always_inline __u64 ks_path_candidates(__u64 first_word)
+{
+	return ks_head_candidates(&path_heads, &path_key_lens, first_word);
 }
 
 static __always_inline __u64 ks_low_bytes_mask(__u32 bytes)

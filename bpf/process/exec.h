@@ -9,6 +9,7 @@
 #define KS_PROCESS_EXEC_H
 
 #include "lib/task.h"
+#include "lib/path.h"
 
 /* Inode timestamps moved: a timespec64 i_mtime until 6.5, __i_mtime in 6.6, split sec/nsec since 6.7. */
 struct inode___timespec_mtime {
@@ -65,6 +66,17 @@ static __always_inline void ks_exec_fill_exe(struct ks_exec *e, struct file *exe
 		e->exe_flags |= KS_EXEC_FLAG_MEMFD;
 }
 
+/*
+ * The executed file's own path, which rules match rather than the filename exec was given: that one
+ * is the caller's string (./x, /usr/local/bin/../../tmp/x, a symlink). After exec mm->exe_file is
+ * bprm->file; for a #! script both are the interpreter, whose path says nothing of the script.
+ */
+static __always_inline void ks_exec_fill_exe_path(struct ks_exec *e, struct task_struct *task, struct file *exe)
+{
+	if (exe)
+		e->exe_path_len = ks_task_file_path(task, exe, e->exe_path, &e->hdr);
+}
+
 static __always_inline void ks_exec_fill_task(struct ks_exec *e, struct task_struct *task)
 {
 	const struct cred *cred = ks_task_cred(task);
@@ -86,6 +98,7 @@ static __always_inline void ks_exec_fill_task(struct ks_exec *e, struct task_str
 		e->cgroup_ns = BPF_CORE_READ(namespaces, cgroup_ns, ns.inum);
 	}
 	ks_exec_fill_exe(e, BPF_CORE_READ(task, mm, exe_file));
+	ks_exec_fill_exe_path(e, task, BPF_CORE_READ(task, mm, exe_file));
 }
 
 /*
@@ -136,9 +149,30 @@ static __always_inline void ks_exec_fill_args_of_current(struct ks_exec *e, stru
 
 #define KS_ARGC_UNKNOWN (-1L)
 
+/* Zeroes a reserved record in two runs of stores: clang expands a memset inline up to 128 stores, and ks_exec is larger. */
+#define KS_MEMSET_INLINE_BYTES 1024
+static __always_inline void ks_exec_zero(struct ks_exec *e)
+{
+	_Static_assert(sizeof(*e) <= 2 * KS_MEMSET_INLINE_BYTES, "ks_exec needs a third memset");
+	__builtin_memset(e, 0, KS_MEMSET_INLINE_BYTES);
+	/* volatile: a plain loop would be turned back into a memset call, which BPF does not have */
+	volatile __u64 *rest = (volatile __u64 *)((char *)e + KS_MEMSET_INLINE_BYTES);
+
+	_Static_assert(sizeof(*e) % 8 == 0, "ks_exec is zeroed in 8-byte words");
+#pragma unroll
+	for (__u32 i = 0; i < (sizeof(*e) - KS_MEMSET_INLINE_BYTES) / 8; i++)
+		rest[i] = 0;
+}
+
 static __always_inline struct ks_exec *ks_exec_reserve_for_current(void)
 {
-	return ks_begin(KS_EVENT_EXEC, sizeof(struct ks_exec));
+	struct ks_exec *e = ks_reserve(KS_EVENT_EXEC, sizeof(*e));
+
+	if (!e)
+		return NULL;
+	ks_exec_zero(e);
+	ks_fill_header(&e->hdr, KS_EVENT_EXEC, sizeof(*e));
+	return e;
 }
 
 #endif /* KS_PROCESS_EXEC_H */

@@ -178,7 +178,10 @@ int snapshot_tasks__iter(struct bpf_iter__task *ctx)
 		count_drop(KS_EVENT_EXEC);
 		return 0;
 	}
-	__builtin_memset(record, 0, sizeof(*record));
+	/* clang inlines a memset of at most 1 KiB and ks_exec is larger; volatile keeps the rest a loop */
+	__builtin_memset(record, 0, 1024);
+	for (__u32 i = 1024 / 8; i < sizeof(*record) / 8; i++)
+		((volatile __u64 *)record)[i] = 0;
 	record->hdr.type = KS_EVENT_EXEC;
 	record->hdr.size = sizeof(*record);
 	record->hdr.tgid = tgid;

@@ -70,6 +70,10 @@ export const Attr = {
   namespaceTargetInode: 'kubesentry.namespace.target_inode',
   namespaceShared: 'kubesentry.namespace.shared_with_host',
   openFlags: 'kubesentry.open.flags',
+  /** 'resolved' (the opened file's real path) or 'caller' (the string passed, e.g. for a refused open). */
+  openPathSource: 'kubesentry.open.path_source',
+  /** With a resolved path: the string the caller passed (relative, through a symlink, ...). */
+  openCallerPath: 'kubesentry.open.caller_path',
   mountSource: 'kubesentry.mount.source',
   mountTarget: 'kubesentry.mount.target',
   mountFsType: 'kubesentry.mount.fstype',

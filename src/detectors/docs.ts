@@ -5,6 +5,7 @@ import { EventTypeName, type EventType } from '../receiver/events.ts';
 import { SyntheticEventType, type DetectorEventType, type RuleMetadata } from './Detector.ts';
 import { allDetectors } from './registry.ts';
 import { sensitivePathPatterns } from './paths.ts';
+import { compilePathPattern, pathPatternLeaf } from '../receiver/pathPatterns.ts';
 import { DEFAULT_SETTINGS } from './config.ts';
 import { RULE_ERROR_LIMIT } from './engine.ts';
 
@@ -22,6 +23,11 @@ function escapeCell(text: string): string {
   return prose(text).replaceAll('|', '\\|').replaceAll('\n', ' ');
 }
 
+/** Whether the kernel also matches the pattern on the opened file's resolved path (it has a leaf to gate on). */
+function isResolved(pattern: string): boolean {
+  return pathPatternLeaf(compilePathPattern(pattern)) !== null;
+}
+
 function renderRule(meta: RuleMetadata): string {
   const lines = [
     `## ${meta.id}: ${prose(meta.title)}`,
@@ -37,6 +43,10 @@ function renderRule(meta: RuleMetadata): string {
   ];
   if (meta.openPathPatterns && meta.openPathPatterns.length > 0) {
     lines.push(`| Kernel open filter | ${meta.openPathPatterns.map((p) => `\`${p}\``).join(', ')} |`);
+    const resolved = meta.openPathPatterns.filter(isResolved);
+    const callerOnly = meta.openPathPatterns.filter((p) => !isResolved(p));
+    if (resolved.length > 0) lines.push(`| Resolved path also matched | ${resolved.map((p) => `\`${p}\``).join(', ')} |`);
+    if (callerOnly.length > 0) lines.push(`| Caller's string only | ${callerOnly.map((p) => `\`${p}\``).join(', ')} |`);
   }
   lines.push('', `**Trigger.** ${prose(meta.description)}`, '', '**False positives.**', '');
   for (const fp of meta.falsePositives) lines.push(`- ${prose(fp)}`);
@@ -70,9 +80,18 @@ export function renderDetectionDocs(): string {
     ...rules.map(renderRule),
     '## Kernel open filter',
     '',
-    'Opens leave the kernel only when their path matches one of these patterns (the union of the rules\' needs). ' +
-      'The path is compared as the caller passed it: relative paths, paths through symlinks and opens relative to ' +
-      'a directory fd are not resolved and do not match.',
+    'Opens leave the kernel only when a path matches one of these patterns (the union of the rules\' needs). Two ' +
+      'paths are matched. The caller\'s string, at syscall entry, as passed: this is what a failed open (ENOENT, ' +
+      'EACCES, EROFS) is reported with. And, when the open succeeded, the opened file\'s real path, rebuilt at ' +
+      'syscall exit from its dentries and mounts up to the opener\'s root: relative paths, dirfd opens, `//`, `..`, ' +
+      'symlinks and a string in a page the entry probe could not read all resolve to it. The rebuild is gated by the ' +
+      'file\'s name: only a pattern whose last component starts with a literal (`core_pattern`, `release_agent`, ' +
+      '`sd` of `/dev/sd*`) has it; a pattern ending in `/*` or `/*.sock` is matched on the caller\'s string only ' +
+      '(each rule\'s table lists which), and so is a file below a prefix pattern\'s last component (`/dev/sda/x`). ' +
+      'A refused open through a relative path, dirfd or symlink has no file to resolve and is not seen. A host ' +
+      'filesystem mounted elsewhere (`/host/proc/...`) resolves to that mount path and does not match these patterns. ' +
+      'A detection says which path the rule saw: `kubesentry.open.path_source` (`resolved` or `caller`), with the ' +
+      'caller\'s string in `kubesentry.open.caller_path` when the path was resolved.',
     '',
     ...sensitivePathPatterns().map((p) => `- \`${p}\``),
     '',

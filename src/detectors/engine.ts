@@ -30,7 +30,7 @@ import {
 import { allDetectors } from './registry.ts';
 import { sensitivePathPatterns } from './paths.ts';
 import { compilePathPattern, matchesPathPattern, pathPatternsMayOverlap, type CompiledPathPattern } from '../receiver/pathPatterns.ts';
-import { EventType, type OpenEvent } from '../receiver/events.ts';
+import { EventType, Op, OpenPathSource, type OpenEvent } from '../receiver/events.ts';
 import { basename } from './internal/util.ts';
 import { rfc3339Nano } from '../clock.ts';
 import { uuidV7 } from './internal/uuid.ts';
@@ -412,6 +412,10 @@ export class DetectorEngine {
       if (pod?.namespace !== undefined) attributes[Attr.k8sNamespaceName] = pod.namespace;
       if (pod?.podName !== undefined) attributes[Attr.k8sPodName] = pod.podName;
       if (pod?.image !== undefined) attributes[Attr.containerImageName] = pod.image;
+    }
+    if (event.type === EventType.Open && event.op !== Op.OpenByHandleAt) {
+      attributes[Attr.openPathSource] = event.pathSource === OpenPathSource.Resolved ? 'resolved' : 'caller';
+      if (event.callerPath !== '') attributes[Attr.openCallerPath] = event.callerPath;
     }
     Object.assign(attributes, finding.attributes, rule.ruleAttributes);
     attributes[Attr.detectionId] = id;

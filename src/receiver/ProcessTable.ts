@@ -5,7 +5,7 @@
 // short-lived processes still resolve their ancestry), then go; past maxEntries the oldest exited go first, then
 // the least recently used live ones.
 
-import { EventType, ExecFlag, type ExecEvent, type ExitEvent, type ForkEvent, type KernelEvent } from './events.ts';
+import { EventType, ExecFlag, executablePath, type ExecEvent, type ExitEvent, type ForkEvent, type KernelEvent } from './events.ts';
 import type { ExecFacts, RuntimeExecClassifier } from './HostRuntimeBinaries.ts';
 import type { ContainerIdentity, ProcessInfo } from './identity.ts';
 import { listProcessIds, readProcProcess, sameStartTime, type ProcProcess } from './procfs.ts';
@@ -287,7 +287,7 @@ export class ProcessTable {
       startBoottimeNs: e.startBoottimeNs,
       ppid: e.ppid,
       parentStartBoottimeNs: parentStart,
-      executable: e.path,
+      executable: executablePath(e),
       argv: e.argv,
       commandLine: e.argv.join(' '),
       uid: e.uid,

@@ -25,6 +25,7 @@ import {
   type MountEvent,
   type NamespaceEvent,
   type OpenEvent,
+  type OpenPathSource,
   type PayloadEvent,
   type PtraceEvent,
   type RootChangeEvent,
@@ -261,6 +262,8 @@ function decodeExec(v: Views, o: number): ExecEvent {
   e.path = cString(v.buf, o + EXEC.path.offset, pathLen);
   const argsLen = Math.min(v.u16[(o + EXEC.args_len.offset) >>> 1], EXEC.args.length);
   e.argv = splitArgs(v.buf, o + EXEC.args.offset, argsLen);
+  const exePathLen = Math.min(v.u16[(o + EXEC.exe_path_len.offset) >>> 1], EXEC.exe_path.length);
+  e.exePath = cString(v.buf, o + EXEC.exe_path.offset, exePathLen);
   return e;
 }
 
@@ -329,6 +332,9 @@ function decodeOpen(v: Views, o: number): OpenEvent {
   e.mode = v.u32[(o + OPEN.mode.offset) >>> 2];
   e.patternId = v.u32[(o + OPEN.pattern_id.offset) >>> 2];
   e.path = cString(v.buf, o + OPEN.path.offset, OPEN.path.length);
+  e.result = v.i32[(o + OPEN.ret.offset) >>> 2];
+  e.pathSource = v.u32[(o + OPEN.path_source.offset) >>> 2] as OpenPathSource;
+  e.callerPath = cString(v.buf, o + OPEN.caller_path.offset, OPEN.caller_path.length);
   return e;
 }
 

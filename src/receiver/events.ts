@@ -141,7 +141,13 @@ export interface ExecEvent extends EventHeader {
   ns: NamespaceInodes;
   capEffective: bigint;
   argc: number;
+  /** The filename exec was given, as the caller wrote it (relative, '..', a symlink). */
   path: string;
+  /**
+   * The executed file's path from its dentries and mounts, up to the process's root; '' when the kernel had none.
+   * For a #! script it is the interpreter's. Use executablePath() to pick.
+   */
+  exePath: string;
   argv: string[];
 }
 
@@ -196,7 +202,24 @@ export interface OpenEvent extends EventHeader {
   openFlags: number;
   mode: number;
   patternId: number;
+  /** The path patternId matched: the resolved file path or the caller's string, as pathSource says. */
   path: string;
+  /** The new fd or -errno; OPEN_RESULT_UNKNOWN when the record was emitted at syscall entry. */
+  result: number;
+  pathSource: OpenPathSource;
+  /** With OpenPathSource.Resolved: the string the caller passed (best effort); '' otherwise. */
+  callerPath: string;
+}
+
+/** Which string an open record's path is (KS_OPEN_PATH_* in bpf/events.h). */
+export const OpenPathSource = { Caller: 1, Resolved: 2 } as const;
+export type OpenPathSource = (typeof OpenPathSource)[keyof typeof OpenPathSource];
+/** KS_OPEN_RET_UNKNOWN: the record was emitted at syscall entry, before the open's result. */
+export const OPEN_RESULT_UNKNOWN = -0x80000000;
+
+/** The executed file's resolved path when the kernel had one, else the filename exec was given. */
+export function executablePath(exec: Pick<ExecEvent, 'path' | 'exePath'>): string {
+  return exec.exePath !== '' ? exec.exePath : exec.path;
 }
 
 export interface ConnectEvent extends EventHeader {

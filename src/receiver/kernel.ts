@@ -10,7 +10,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { getSystemErrorName } from 'node:util';
-import { compilePathPattern, MAX_PATH_PATTERNS, type CompiledPathPattern } from './pathPatterns.ts';
+import { compilePathPattern, MAX_PATH_PATTERNS, pathPatternLeaf, type CompiledPathPattern } from './pathPatterns.ts';
 import { EVENT_TYPE_MAX, EventType } from './events.ts';
 import { MAX_HOST_FILESYSTEMS } from './hostFilesystems.ts';
 import { KernelError } from './KernelError.ts';
@@ -58,6 +58,8 @@ const PATH_HEADS_MAP = 'path_heads';
 const PATH_KEY_LENS_MAP = 'path_key_lens';
 const HOST_FILESYSTEMS_MAP = 'host_filesystems';
 const HOST_MNT_NS_TUNABLE = 'host_mnt_ns_inum';
+const LEAF_HEADS_MAP = 'leaf_heads';
+const LEAF_KEY_LENS_MAP = 'leaf_key_lens';
 const SNAPSHOT_PROGRAM = 'snapshot_tasks__iter';
 const ITERATOR_SUFFIX = '__iter';
 const BPF_STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
@@ -236,7 +238,7 @@ export const PATH_HEAD_KEY_BYTES = 6;
 /** KS_PATH_HEAD_BUCKET_BITS of bpf/open/path_index.h. */
 const PATH_HEAD_BUCKET_BITS = 10n;
 
-/** ks_path_head_key() of the prefix of a path pattern: its first bytes, zero-padded, the byte count on top. */
+/** ks_path_head_key() of a pattern's prefix (or leaf): its first bytes, zero-padded, the byte count on top. */
 export function pathHeadKey(prefix: string): bigint {
   const bytes = Buffer.from(prefix);
   const keyLength = Math.min(bytes.length, PATH_HEAD_KEY_BYTES);
@@ -256,24 +258,34 @@ export function pathHeadBucket(key: bigint): number {
   return Number(mixed >> (64n - PATH_HEAD_BUCKET_BITS));
 }
 
-export interface PathPatternIndex {
-  /** path_heads: bucket -> bitmask of the pattern indexes whose prefix's head key lands there (used buckets only). */
+export interface HeadIndex {
+  /** bucket -> bitmask of the pattern indexes whose key lands there (used buckets only). */
   buckets: Map<number, bigint>;
-  /** path_key_lens[0]: bit n set when some key is n bytes long. */
+  /** bit n set when some key is n bytes long. */
   keyLengths: bigint;
 }
 
-/** The index bpf/open/path_index.h describes, for patterns stored at indexes 0..n-1 of path_patterns. */
-export function pathPatternIndex(patterns: readonly CompiledPathPattern[]): PathPatternIndex {
+export interface PathPatternIndex extends HeadIndex {
+  /** The same over the patterns' leaves (pathPatternLeaf), for leaf_heads and leaf_key_lens. */
+  leaves: HeadIndex;
+}
+
+function headIndex(texts: ReadonlyArray<string | null>): HeadIndex {
   const buckets = new Map<number, bigint>();
   let keyLengths = 0n;
-  for (const [index, pattern] of patterns.entries()) {
-    const key = pathHeadKey(pattern.prefix);
+  for (const [index, text] of texts.entries()) {
+    if (text === null) continue;
+    const key = pathHeadKey(text);
     const bucket = pathHeadBucket(key);
     buckets.set(bucket, (buckets.get(bucket) ?? 0n) | (1n << BigInt(index)));
     keyLengths |= 1n << (key >> 56n);
   }
   return { buckets, keyLengths };
+}
+
+/** The indexes bpf/open/path_index.h describes, for patterns stored at indexes 0..n-1 of path_patterns. */
+export function pathPatternIndex(patterns: readonly CompiledPathPattern[]): PathPatternIndex {
+  return { ...headIndex(patterns.map((p) => p.prefix)), leaves: headIndex(patterns.map(pathPatternLeaf)) };
 }
 
 /**
@@ -286,7 +298,9 @@ export function writePathPatterns(object: NativeBpfObject, patterns: readonly Co
   for (const [index, pattern] of patterns.entries()) {
     object.mapUpdate(PATH_PATTERNS_MAP, u32(index), encodePathPattern(pattern));
   }
-  const { buckets, keyLengths } = pathPatternIndex(patterns);
+  const { buckets, keyLengths, leaves } = pathPatternIndex(patterns);
+  for (const [bucket, mask] of leaves.buckets) object.mapUpdate(LEAF_HEADS_MAP, u32(bucket), u64(mask));
+  object.mapUpdate(LEAF_KEY_LENS_MAP, u32(0), u64(leaves.keyLengths));
   for (const [bucket, mask] of buckets) object.mapUpdate(PATH_HEADS_MAP, u32(bucket), u64(mask));
   object.mapUpdate(PATH_KEY_LENS_MAP, u32(0), u64(keyLengths));
 }

@@ -67,7 +67,7 @@ export const LAYOUT = {
     },
   },
   ks_exec: {
-    size: 920,
+    size: 1176,
     eventType: EventType.Exec,
     fields: {
       hdr: header,
@@ -93,7 +93,9 @@ export const LAYOUT = {
       path: chars(144, 256),
       args: chars(400, 512),
       exe_dev: u32(912),
-      _pad0: u32(916),
+      exe_path_len: u16(916),
+      _pad0: u16(918),
+      exe_path: chars(920, 256),
     },
   },
   ks_fork: {
@@ -141,7 +143,7 @@ export const LAYOUT = {
     fields: { hdr: header, op: u32(56), _pad0: u32(60), new_root: chars(64, 256), put_old: chars(320, 256) },
   },
   ks_open: {
-    size: 336,
+    size: 600,
     eventType: EventType.Open,
     fields: {
       hdr: header,
@@ -152,6 +154,9 @@ export const LAYOUT = {
       pattern_id: u32(72),
       _pad0: u32(76),
       path: chars(80, 256),
+      ret: s32(336),
+      path_source: u32(340),
+      caller_path: chars(344, 256),
     },
   },
   ks_connect: {

@@ -6,8 +6,11 @@
 //   '/etc/kubernetes/*' prefix
 //   '/proc/*/uid_map'   prefix*suffix
 //   '/proc/*/root/*'    prefix*infix*  (infix anywhere after the prefix)
-// The kernel compares the path string exactly as the caller passed it: relative paths ('../../proc/1/root',
-// opens relative to a directory fd) and paths through symlinks are not resolved and do not match.
+// The kernel matches two strings (bpf/README.md "Open filter"): the caller's, at syscall entry, exactly as passed
+// (relative paths, dirfd opens, '..', symlinks are not resolved there); and, at exit, the opened file's real path,
+// rebuilt from its dentries and mounts up to the opener's root. The second is computed only for files whose name is
+// the LEAF of some pattern (pathPatternLeaf): a pattern whose last component starts with '*' ('/etc/pki/*',
+// '/run/*.sock') has no leaf and is matched on the caller's string alone, and so is a failed open (no file).
 
 export const MAX_PATH_PATTERNS = 64;
 export const MAX_PATTERN_PART_BYTES = 63;
@@ -46,6 +49,18 @@ export function compilePathPattern(pattern: string): CompiledPathPattern {
     }
   }
   return compiled;
+}
+
+/**
+ * The literal start of the pattern's final path component, which the kernel's exit-side gate looks the opened file's
+ * name up by; null when that component starts with '*'. Mirrors ks_pattern_leaf() in bpf/open/path_index.h.
+ */
+export function pathPatternLeaf(compiled: CompiledPathPattern): string | null {
+  if (compiled.kind === PathPatternKind.PrefixSuffix && compiled.second.includes('/')) {
+    return compiled.second.slice(compiled.second.lastIndexOf('/') + 1) || null;
+  }
+  if (compiled.kind === PathPatternKind.PrefixInfix) return null;
+  return compiled.prefix.slice(compiled.prefix.lastIndexOf('/') + 1) || null;
 }
 
 /** The same match the kernel performs, for tests and for user space to tell which pattern a path hits. */

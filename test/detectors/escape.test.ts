@@ -1,7 +1,7 @@
 // Table-driven tests of the container-escape rules (KS-ESC-001 … KS-ESC-017) with synthetic events.
 
 import assert from 'node:assert/strict';
-import { EventType, ExecFlag, Op } from '../../src/receiver/events.ts';
+import { EventType, ExecFlag, Op, OpenPathSource } from '../../src/receiver/events.ts';
 import { Attr } from '../../src/detectors/attributeKeys.ts';
 import { UserNamespaceCreation } from '../../src/detectors/rules/UserNamespaceCreation.ts';
 import { SetnsIntoNamespace } from '../../src/detectors/rules/SetnsIntoNamespace.ts';
@@ -258,6 +258,16 @@ detectorTable(() => new ProcessInjection(), [
   { name: 'process_vm_writev into an unresolved process is high', events: [ev.ptrace({ op: Op.ProcessVmWritev, targetTgid: 0, request: 0n })], expect: ['high'] },
   { name: 'opening /proc/<pid>/mem for writing is high', events: [ev.open({ path: '/proc/7/mem', openFlags: O_RDWR })], expect: ['high'] },
   { name: 'opening /proc/self/mem for writing is ignored', events: [ev.open({ path: '/proc/self/mem', openFlags: O_RDWR })], expect: [] },
+  {
+    name: 'opening /proc/self/mem for writing is ignored when the kernel resolved it to the own pid',
+    events: [ev.open({ path: '/proc/7/mem', pathSource: OpenPathSource.Resolved, callerPath: '/proc/self/mem', openFlags: O_RDWR })],
+    expect: [],
+  },
+  {
+    name: 'another pid\'s mem reached through /proc/self/.. is high on its resolved path',
+    events: [ev.open({ path: '/proc/7/mem', pathSource: OpenPathSource.Resolved, callerPath: '/proc/self/../7/mem', openFlags: O_RDWR })],
+    expect: ['high'],
+  },
   { name: 'reading /proc/<pid>/mem is ignored', events: [ev.open({ path: '/proc/7/mem', openFlags: O_RDONLY })], expect: [] },
 ]);
 
@@ -394,6 +404,12 @@ detectorTable(() => new DriftExecution(), [
   { name: 'executing an unlinked file is high', events: [ev.exec({ exeFlags: ExecFlag.Unlinked, path: '/app/x' })], expect: ['high'] },
   { name: 'executing from /dev/shm is high', events: [ev.exec({ path: '/dev/shm/x' })], expect: ['high'] },
   { name: 'executing from /tmp is high', events: [ev.exec({ path: '/tmp/.x/run' })], expect: ['high'] },
+  { name: 'executing ./x whose file resolves into /tmp is high', events: [ev.exec({ path: './x', exePath: '/tmp/x' })], expect: ['high'] },
+  {
+    name: 'a #! script in /tmp is high by its filename though the executed file is its interpreter',
+    events: [ev.exec({ path: '/tmp/run.sh', exePath: '/bin/busybox' })],
+    expect: ['high'],
+  },
   { name: 'a binary modified after the container started is medium', events: [ev.exec({ path: '/usr/bin/curl', exeMtimeNs: seenWall + 1n })], expect: ['medium'] },
   { name: 'a binary modified before the container started is ignored', events: [ev.exec({ path: '/usr/bin/curl', exeMtimeNs: seenWall - 1n })], expect: [] },
   {

@@ -4,6 +4,7 @@
 import {
   EventType,
   Op,
+  OpenPathSource,
   PayloadKind,
   type BpfEvent,
   type ConnectEvent,
@@ -154,7 +155,7 @@ export const ev = {
   exec: (o: Overrides<ExecEvent> = {}): ExecEvent => ({
     ...header(EventType.Exec, o),
     startBoottimeNs: 4242000n, exeIno: 1234n, exeDev: 0x800001, exeMtimeNs: 1_600_000_000_000_000_000n, ppid: 1, euid: 1000, egid: 1000,
-    exeFlags: 0, exeNlink: 1, ns: CONTAINER_NS, capEffective: 0n, argc: 1, path: '/bin/sh', argv: ['sh'], ...o,
+    exeFlags: 0, exeNlink: 1, ns: CONTAINER_NS, capEffective: 0n, argc: 1, path: '/bin/sh', exePath: '', argv: ['sh'], ...o,
   }),
   fork: (o: Overrides<ForkEvent> = {}): ForkEvent => ({
     ...header(EventType.Fork, o), childStartBoottimeNs: 5000000n, childTgid: 5000, childPid: 5000, cloneFlags: 0x11n, ...o,
@@ -173,7 +174,8 @@ export const ev = {
     ...header(EventType.RootChange, o), op: Op.Chroot, newRoot: '/mnt/p', putOld: '', ...o,
   }),
   open: (o: Overrides<OpenEvent> = {}): OpenEvent => ({
-    ...header(EventType.Open, o), op: Op.Openat, dirfd: -100, openFlags: 0, mode: 0, patternId: 0, path: '/etc/passwd', ...o,
+    ...header(EventType.Open, o), op: Op.Openat, dirfd: -100, openFlags: 0, mode: 0, patternId: 0, path: '/etc/passwd', result: 3,
+    pathSource: OpenPathSource.Caller, callerPath: '', ...o,
   }),
   connect: (o: Overrides<ConnectEvent> = {}): ConnectEvent => ({
     ...header(EventType.Connect, o), fd: 3, family: 2, port: 443, address: '203.0.113.7', unixPath: '', ...o,

@@ -78,7 +78,7 @@ export function structOf(type: EventType): StructName {
 }
 
 /** Members that count the bytes used in another member: the decoder must bound them by that member's size. */
-const LENGTH_OF: Readonly<Record<string, string>> = { path_len: 'path', args_len: 'args', data_len: 'data' };
+const LENGTH_OF: Readonly<Record<string, string>> = { path_len: 'path', args_len: 'args', data_len: 'data', exe_path_len: 'exe_path' };
 const COUNTED = new Set(Object.values(LENGTH_OF));
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -340,6 +340,8 @@ export function misaligned(rng: Rng, batch: Buffer): Buffer {
 const STRING_BOUNDS: Readonly<Record<string, number>> = {
   comm: HEADER.fields.comm.length,
   path: LAYOUT.ks_exec.fields.path.length, // KS_PATH_LEN: exec, open and cgroup alike
+  exePath: LAYOUT.ks_exec.fields.exe_path.length,
+  callerPath: LAYOUT.ks_open.fields.caller_path.length,
   source: LAYOUT.ks_mount.fields.source.length,
   target: LAYOUT.ks_mount.fields.target.length,
   fstype: LAYOUT.ks_mount.fields.fstype.length,
@@ -356,7 +358,7 @@ const STRING_BOUNDS: Readonly<Record<string, number>> = {
 };
 const ARGS_BOUND = LAYOUT.ks_exec.fields.args.length;
 const PAYLOAD_BOUND = LAYOUT.ks_payload.fields.data.length;
-const SIGNED_32 = new Set(['exitCode', 'fd', 'dirfd', 'nstype', 'targetPid']);
+const SIGNED_32 = new Set(['exitCode', 'fd', 'dirfd', 'nstype', 'targetPid', 'result']);
 const UNSIGNED_16 = new Set(['family', 'port']);
 const SIGNED_64 = new Set(['request']);
 

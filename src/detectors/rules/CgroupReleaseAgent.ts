@@ -21,8 +21,10 @@ export class CgroupReleaseAgent implements Detector {
     description:
       'A container process opens a cgroup release_agent (critical) or notify_on_release file for writing, or ' +
       'mounts a cgroup/cgroup2 filesystem (CVE-2022-0492). The attempt is reported even when the kernel refuses ' +
-      'it. The kernel filter sees these files under /sys/fs/cgroup and /tmp only, by absolute path; a cgroup ' +
-      'mounted elsewhere is still reported through its mount. The container runtime\'s own cgroup mount while it ' +
+      'it. These files are seen under /sys/fs/cgroup* and /tmp/*, on the opened file\'s resolved path (relative ' +
+      'paths, dirfd opens, //, .. and symlinks resolve) and on the caller\'s string; a refused open only on the ' +
+      'caller\'s string, so a refused relative or dirfd attempt is not seen. A cgroup mounted elsewhere is still ' +
+      'reported through its mount. The container runtime\'s own cgroup mount while it ' +
       'sets a container up is not reported (recognised by the host runtime binary\'s device and inode, not by name).',
     falsePositives: ['Privileged system containers (e.g. a nested container runtime) that manage cgroup v1 hierarchies.'],
     tuning: 'Exception by image for nested runtimes (kind, docker-in-docker).',

@@ -1,7 +1,7 @@
 // KS-ESC-017: executing something that is not part of the container image: a memfd (fileless), a deleted file,
 // a file in /dev/shm or /tmp, or a binary modified after the container started.
 
-import { EventType, ExecFlag } from '../../receiver/events.ts';
+import { EventType, ExecFlag, executablePath } from '../../receiver/events.ts';
 import { Attr } from '../attributeKeys.ts';
 import { isRuntimeSetup } from '../internal/util.ts';
 import { NO_FINDINGS, type DetectionContext, type Detector, type DetectorEvent, type Finding, type RuleMetadata } from '../Detector.ts';
@@ -20,7 +20,10 @@ export class DriftExecution implements Detector {
     description:
       'A container process executes a memfd (fileless, high), a file already unlinked (high), a file under ' +
       '/dev/shm, /tmp or /var/tmp (high), or a binary whose modification time is after the agent first saw the ' +
-      'container (drift from the image, medium). The mtime comparison converts the container\'s boot-time start ' +
+      'container (drift from the image, medium). The directory test uses the executed file\'s path resolved in ' +
+      'the kernel (bprm->file up to the process\'s root: ./x, /usr/bin/../../tmp/x and symlinks resolve) and also ' +
+      'the filename as given; a #! script run by a relative or disguised name is seen only as its interpreter. ' +
+      'The mtime comparison converts the container\'s boot-time start ' +
       'to wall-clock time; a binary dropped before the agent saw the container is not reported as drift. The runtime ' +
       're-executing its own sealed copy in the host\'s mount namespace (runc init from a memfd, /proc/self/exe or an ' +
       'fd) is not reported; it is recognised by the host runtime binary\'s device and inode, not by name, and a ' +
@@ -40,7 +43,10 @@ export class DriftExecution implements Detector {
     const reasons: string[] = [];
     if ((event.exeFlags & ExecFlag.Memfd) !== 0) reasons.push('memfd');
     if ((event.exeFlags & ExecFlag.Unlinked) !== 0) reasons.push('unlinked');
-    if (SCRATCH_DIRS.some((d) => event.path.startsWith(d))) reasons.push('scratch_directory');
+    // The executed file's resolved path sees through ./x, '..' and symlinks; the filename as given still names a
+    // #! script, whose executed file is its interpreter.
+    const executable = executablePath(event);
+    if (SCRATCH_DIRS.some((d) => executable.startsWith(d) || event.path.startsWith(d))) reasons.push('scratch_directory');
     const high = reasons.length > 0;
     // A snapshot of a process that predates the agent says nothing about when its binary changed.
     const snapshot = (event.exeFlags & ExecFlag.Snapshot) !== 0;
@@ -51,7 +57,7 @@ export class DriftExecution implements Detector {
     return [
       {
         severity: high ? 'high' : undefined,
-        summary: `${event.path} executed in a container (${reasons.join(', ').replaceAll('_', ' ')})`,
+        summary: `${executable} executed in a container (${reasons.join(', ').replaceAll('_', ' ')})`,
         attributes: { [Attr.execReasons]: reasons },
       },
     ];

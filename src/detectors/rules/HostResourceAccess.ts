@@ -21,7 +21,9 @@ export class HostResourceAccess implements Detector {
       'A container process opens /proc/kcore, /dev/mem, /dev/kmem or /dev/port (critical), a raw disk device ' +
       '(/dev/sd*, /dev/vd*, /dev/nvme*, /dev/xvd*, /dev/dm-*, /dev/hd*, /dev/mmcblk*: critical), or a path ' +
       'through /proc/<pid>/root of another process (high; critical when the process shares the host pid namespace, ' +
-      'where /proc/1/root is the node\'s root). Only absolute paths are seen by the kernel filter.',
+      'where /proc/1/root is the node\'s root). The memory devices and a raw disk directly under /dev are also ' +
+      'matched on the opened file\'s resolved path (a relative path, dirfd or symlink to them is seen); ' +
+      '/proc/<pid>/root paths only as the caller wrote them (the file resolves to the target\'s own path).',
     falsePositives: [
       'Storage daemonsets (CSI node plugins, Ceph OSDs) that open raw disks.',
       'Node-inspection tools in privileged pods that read /proc/<pid>/root of other processes.',

@@ -20,8 +20,10 @@ export class KernelTunableWrite implements Detector {
     description:
       'A container process opens /proc/sys/kernel/core_pattern, /proc/sys/kernel/modprobe, ' +
       '/sys/kernel/uevent_helper or /proc/sysrq-trigger for writing. The first three make the host kernel execute ' +
-      'a program as root; the attempt is reported even when /proc/sys is read-only. Only these absolute paths ' +
-      'are seen: a host /proc mounted elsewhere (e.g. /host/proc) or a relative path is not.',
+      'a program as root; the attempt is reported even when /proc/sys is read-only. Matched on the opened file\'s ' +
+      'resolved path (relative paths, dirfd opens, //, .. and symlinks resolve) and on the caller\'s string; a ' +
+      'refused open only on the caller\'s string, so a refused relative attempt is not seen. A host /proc ' +
+      'mounted elsewhere (e.g. /host/proc) is not matched.',
     falsePositives: ['Privileged node-tuning daemonsets that configure core dumps (set core_pattern) at start-up.'],
     tuning: 'Exception by image or namespace for node-tuning daemonsets.',
     uuid: '34779103-e21f-42a5-b548-8e68b8b917c3',

@@ -19,8 +19,10 @@ export class NodeCredentialAccess implements Detector {
     description:
       'A container process opens the kubelet\'s credentials (/var/lib/kubelet/pki/*, /var/lib/kubelet/kubeconfig, ' +
       '/etc/kubernetes/*.conf, /etc/kubernetes/pki/*: critical) or a projected/secret volume of another pod under ' +
-      '/var/lib/kubelet/pods/<uid>/volumes/ (uid differs from the process\'s own pod). Paths are as the process ' +
-      'passed them, so this sees a host /var/lib/kubelet mounted at the same path; a hostPath mounted elsewhere ' +
+      '/var/lib/kubelet/pods/<uid>/volumes/ (uid differs from the process\'s own pod). /var/lib/kubelet/kubeconfig ' +
+      'is also matched on the opened file\'s resolved path; the other patterns end in * and are matched on the ' +
+      'caller\'s string only, so a relative path, dirfd open or symlink to a certificate or token is not seen. A ' +
+      'host /var/lib/kubelet is seen mounted at the same path; a hostPath mounted elsewhere ' +
       '(e.g. /host/var/lib/kubelet) is not matched.',
     falsePositives: ['Node agents that legitimately read kubelet certificates (some monitoring and log shippers).'],
     tuning: 'Exception by namespace or image for node agents.',

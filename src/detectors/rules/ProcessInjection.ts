@@ -1,6 +1,6 @@
 // KS-ESC-009: writing into another process: ptrace attach/seize/poke, process_vm_writev, or /proc/<pid>/mem.
 
-import { EventType, Op, type OpenEvent, type PtraceEvent } from '../../receiver/events.ts';
+import { EventType, Op, OpenPathSource, type OpenEvent, type PtraceEvent } from '../../receiver/events.ts';
 import type { ContainerIdentity } from '../../receiver/identity.ts';
 import { Attr } from '../attributeKeys.ts';
 import { NO_FINDINGS, type DetectionContext, type Detector, type DetectorEvent, type Finding, type RuleMetadata } from '../Detector.ts';
@@ -26,7 +26,10 @@ export class ProcessInjection implements Detector {
     description:
       'A container process calls ptrace with PTRACE_ATTACH, PTRACE_SEIZE or PTRACE_POKE*, calls ' +
       'process_vm_writev on another process, or opens /proc/<pid>/mem of another process for writing. Critical ' +
-      'when the target is a host process or in another container. /proc/<pid>/mem is only seen as an absolute path.',
+      'when the target is a host process or in another container. /proc/<pid>/mem is also matched on the opened ' +
+      'file\'s resolved path (a relative path, dirfd or symlink to it is seen); there /proc/self is the opener\'s ' +
+      'pid, so a resolved open counts as the process\'s own only when the caller wrote /proc/self/mem or ' +
+      '/proc/thread-self/mem.',
     falsePositives: ['Debuggers and profilers (gdb, delve, py-spy) in development or debug pods.'],
     tuning: 'Exception by image or namespace for debug tooling.',
     uuid: '9dc4e91b-a54f-4de7-b49b-9d185009e827',
@@ -72,7 +75,7 @@ export class ProcessInjection implements Detector {
   #onOpen(event: OpenEvent, ctx: DetectionContext): readonly Finding[] {
     if (!isWriteOpen(event.openFlags)) return NO_FINDINGS;
     const proc = splitProcPath(event.path);
-    if (!proc || proc.rest !== 'mem' || isOwnProcReference(proc.pid)) return NO_FINDINGS;
+    if (!proc || proc.rest !== 'mem' || isOwnProcReference(proc.pid) || writtenAsOwnMemory(event)) return NO_FINDINGS;
     if (ctx.container(event) === null) return NO_FINDINGS;
     return [
       {
@@ -81,6 +84,13 @@ export class ProcessInjection implements Detector {
       },
     ];
   }
+}
+
+/** A resolved /proc/<pid>/mem names the opener's own pid when the caller wrote /proc/self/mem: its own memory. */
+function writtenAsOwnMemory(event: OpenEvent): boolean {
+  if (event.pathSource !== OpenPathSource.Resolved) return false;
+  const asWritten = splitProcPath(event.callerPath);
+  return asWritten !== undefined && asWritten.rest === 'mem' && isOwnProcReference(asWritten.pid);
 }
 
 function sameContainer(a: ContainerIdentity, b: ContainerIdentity | null): boolean {

@@ -23,7 +23,8 @@ export class RuntimeBinaryOverwrite implements Detector {
       'another process read-only is reported as high: the exploit first holds the runtime\'s binary open that ' +
       'way and writes later through /proc/self/fd/N, which the path filter does not see. Runtime binaries are ' +
       'seen at their usual install paths (/usr/bin, /usr/sbin, /usr/local/bin, /usr/local/sbin, ' +
-      '/usr/libexec/podman) only.',
+      '/usr/libexec/podman) only, there also on the opened file\'s resolved path (a symlink or relative path to ' +
+      'them is seen). /proc/<pid>/exe is matched as the caller wrote it: it resolves to the binary itself.',
     falsePositives: ['Images that build or install container runtimes (CI images compiling runc).'],
     tuning: 'Exception by image for runtime build pipelines.',
     uuid: 'fb0da87c-be18-4187-82a6-686cf6d9d3fb',

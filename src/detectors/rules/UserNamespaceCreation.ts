@@ -35,7 +35,7 @@ export class UserNamespaceCreation implements Detector {
       'A process in a container called unshare/clone/clone3 with CLONE_NEWUSER. A new user namespace gives full ' +
       'capabilities inside it and opens kernel attack surface (most container-escape exploits start here). ' +
       'Raised to critical when the same process or a child then opens /proc/<pid>/uid_map, gid_map or setgroups ' +
-      'for writing within the follow-up window. The id-map write is seen only through absolute /proc paths. The ' +
+      'for writing within the follow-up window. The id-map files are matched on the opened file\'s resolved path as well as the caller\'s string (relative paths, dirfd opens and symlinks are seen). The ' +
       'runtime creating a pod\'s user namespace (runc init, hostUsers: false) is not reported; it is recognised by ' +
       'the device and inode of the host\'s runtime binary it executed in the host\'s mount namespace, not by name.',
     falsePositives: [
