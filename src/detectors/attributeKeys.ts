@@ -89,6 +89,14 @@ export const Attr = {
   miningConfidence: 'kubesentry.mining.confidence',
   miningSignals: 'kubesentry.mining.signals',
   cpuUtilization: 'kubesentry.container.cpu.utilization',
+  // behavioural baseline (src/baseline/)
+  baselineProfile: 'kubesentry.baseline.profile',
+  baselineClass: 'kubesentry.baseline.class',
+  baselineItem: 'kubesentry.baseline.item',
+  baselineState: 'kubesentry.baseline.state',
+  baselineProfileAgeSeconds: 'kubesentry.baseline.profile.age_s',
+  baselineReplicasSeen: 'kubesentry.baseline.replicas_seen',
+  baselineSummary: 'kubesentry.baseline.rate_limited_summary',
 } as const;
 
 export type AttributeKey = (typeof Attr)[keyof typeof Attr];

@@ -20,9 +20,15 @@ import { NodeCredentialAccess } from './rules/NodeCredentialAccess.ts';
 import { PrivilegeRaise } from './rules/PrivilegeRaise.ts';
 import { DriftExecution } from './rules/DriftExecution.ts';
 import { CryptominingIncident } from './rules/CryptominingIncident.ts';
+import { BaselineDetector } from '../baseline/BaselineDetector.ts';
+
+export interface RegistryOptions {
+  /** The agent passes its own, configured and restored from disk; otherwise one with default settings. */
+  baseline?: BaselineDetector;
+}
 
 /** Fresh instances of every detector (each instance holds its own state). */
-export function allDetectors(): Detector[] {
+export function allDetectors(options: RegistryOptions = {}): Detector[] {
   return [
     new UserNamespaceCreation(),
     new SetnsIntoNamespace(),
@@ -42,5 +48,6 @@ export function allDetectors(): Detector[] {
     new PrivilegeRaise(),
     new DriftExecution(),
     new CryptominingIncident(),
+    options.baseline ?? new BaselineDetector(),
   ];
 }
