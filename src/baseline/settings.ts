@@ -33,3 +33,16 @@ export const DEFAULT_BASELINE_SETTINGS: Readonly<BaselineSettings> = Object.free
   collapseAt: 15,
   clusterDomain: 'cluster.local',
 });
+
+/** Where and how often the agent persists profiles (baseline/ProfileStore.ts). */
+export interface BaselineStoreSettings {
+  /** Changed profiles are written at most this often (and at shutdown). */
+  persistIntervalMs: number;
+  /** Profiles of workloads not seen for this long are deleted. */
+  retentionMs: number;
+}
+
+export const DEFAULT_BASELINE_STORE_SETTINGS: Readonly<BaselineStoreSettings> = Object.freeze({
+  persistIntervalMs: 30_000,
+  retentionMs: 7 * 24 * 60 * 60_000,
+});
