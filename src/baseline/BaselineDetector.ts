@@ -94,7 +94,16 @@ export class BaselineDetector implements Detector {
     const findings: Finding[] = [];
     for (const cls of profile.advance(nowMs, this.settings)) this.#statusFinding(profile, cls, findings);
     const warmingUp = profile.warmingUp(container.id, startMs, nowMs, this.settings.warmupMs);
+    let execFinding: Finding | undefined;
     for (const o of observations) {
+      if (o.cls === 'exec_pair' && execFinding !== undefined) {
+        // A new executable makes its pair new too: one finding says both.
+        if (profile.observeWith(o, nowMs, this.settings)) {
+          this.#countDeviation(o);
+          execFinding.attributes[Attr.baselineExecPair] = o.item;
+        }
+        continue;
+      }
       const outcome = profile.observe(o, nowMs, warmingUp, this.settings);
       switch (outcome.kind) {
         case 'learned':
@@ -110,9 +119,12 @@ export class BaselineDetector implements Detector {
           this.#suppress('rate_limited', 1);
           if (outcome.summarise) findings.push(this.#summaryFinding(profile, o, event));
           break;
-        case 'deviation':
-          findings.push(this.#deviationFinding(profile, o, nowMs));
+        case 'deviation': {
+          const finding = this.#deviationFinding(profile, o, nowMs);
+          if (o.cls === 'exec') execFinding = finding;
+          findings.push(finding);
           break;
+        }
       }
     }
     return findings;
@@ -189,9 +201,13 @@ export class BaselineDetector implements Detector {
     };
   }
 
-  #deviationFinding(profile: Profile, o: Observation, nowMs: number): Finding {
+  #countDeviation(o: Observation): void {
     const key = `${o.cls} ${o.severity}`;
     this.counters.deviations.set(key, (this.counters.deviations.get(key) ?? 0) + 1);
+  }
+
+  #deviationFinding(profile: Profile, o: Observation, nowMs: number): Finding {
+    this.#countDeviation(o);
     return {
       severity: o.severity,
       summary: `new ${CLASS_LABEL[o.cls]} for ${profile.key}: ${o.item}`,

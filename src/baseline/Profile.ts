@@ -113,6 +113,21 @@ export class Profile {
     return { kind: 'deviation' };
   }
 
+  /**
+   * An observation reported inside another's finding (a new exec's parent → child pair): reported and deduplicated
+   * like a deviation, without spending the per-minute budget a second time for one event. True when it is new.
+   */
+  observeWith(o: Observation, nowMs: number, s: BaselineSettings): boolean {
+    const c = this.classes[o.cls];
+    if (c.state !== 'stable' || c.knows(o.item)) return false;
+    const reportKey = `${o.cls} ${o.item}`;
+    const last = this.#reported.get(reportKey);
+    if (last !== undefined && nowMs - last < s.dedupeMs) return false;
+    this.#reported.set(reportKey, nowMs);
+    this.dirty = true;
+    return true;
+  }
+
   /** An operator's verdict: the item is normal for this workload from now on. */
   accept(cls: BaselineClass, item: string, nowMs: number, collapseAt: number): void {
     const c = this.classes[cls];

@@ -36,6 +36,20 @@ const WRITABLE_DIRS = ['/tmp/', '/var/tmp/', '/dev/shm/', '/run/'];
 /** Outside a container's own processes (the runtime's runc/conmon, a node process): one item, whoever it is. */
 const OUTSIDE_PARENT = '<outside-container>';
 
+/** '/proc/self/exe as nc': what a multi-call binary's re-exec of itself names. */
+const SELF_EXE_AS = /^\/proc\/(self|<pid>)\/exe as /;
+
+/**
+ * The executable as an item. Multi-call binaries (busybox: `timeout`, `nohup`, `env` running an applet) re-exec
+ * themselves through /proc/self/exe with the applet in argv[0]; the path alone would make every such applet one
+ * item, so argv[0]'s name is added. It is the caller's choice, but the binary is the caller's own.
+ */
+function execIdentity(rawPath: string, argv: readonly string[]): string {
+  const path = canonicalPath(rawPath);
+  if (path !== '/proc/self/exe' && path !== '/proc/<pid>/exe') return path;
+  return bounded(`${path} as ${basename(argv[0] ?? '')}`);
+}
+
 /** A new shell, interpreter or downloader is how most intrusions continue; other new binaries less so. */
 export function execSeverity(executable: string): Severity {
   const name = basename(executable);
@@ -91,13 +105,13 @@ export const OBSERVED_EVENTS: readonly EventType[] = [
 export function observe(event: KernelEvent, ctx: DetectionContext, clusterDomain: string): Observation[] {
   switch (event.type) {
     case EventType.Exec: {
-      const path = canonicalPath(event.path);
+      const path = execIdentity(event.path, event.argv);
       const bits: string[] = [];
       if (event.euid === 0) bits.push('root');
       if ((event.exeFlags & (ExecFlag.Memfd | ExecFlag.Unlinked)) !== 0 || WRITABLE_DIRS.some((d) => path.startsWith(d))) {
         bits.push('writable');
       }
-      const severity = execSeverity(path);
+      const severity = execSeverity(path.replace(SELF_EXE_AS, ''));
       const exec: Observation = { cls: 'exec', item: bits.length > 0 ? `${path} [${bits.join(',')}]` : path, severity };
       const parent = ctx.process(event.ppid);
       const self = ctx.container(event);

@@ -93,6 +93,8 @@ export const Attr = {
   baselineProfile: 'kubesentry.baseline.profile',
   baselineClass: 'kubesentry.baseline.class',
   baselineItem: 'kubesentry.baseline.item',
+  /** With a new executable: its parent → child pair, when that is new too (reported in the same detection). */
+  baselineExecPair: 'kubesentry.baseline.exec_pair',
   baselineState: 'kubesentry.baseline.state',
   baselineProfileAgeSeconds: 'kubesentry.baseline.profile.age_s',
   baselineReplicasSeen: 'kubesentry.baseline.replicas_seen',
