@@ -166,6 +166,11 @@ export class BaselineDetector implements Detector {
     this.#insert(Profile.restore(snapshot));
   }
 
+  /** Drops a profile (deleted by an operator): its workload learns from scratch. */
+  forget(key: string): void {
+    this.#profiles.delete(key);
+  }
+
   #profile(key: string, nowMs: number): Profile {
     let p = this.#profiles.get(key);
     if (p === undefined) {

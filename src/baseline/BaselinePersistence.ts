@@ -18,10 +18,19 @@ export class BaselinePersistence {
     this.#timer.unref();
   }
 
-  /** Writes every profile changed since the last flush; a failed write is retried at the next one. */
+  /**
+   * Takes over what the CLI changed (import, accept, delete), then writes every profile changed since the last flush;
+   * a failed write is retried at the next one.
+   */
   flush(): void {
+    const { changed, deleted } = this.store.externalChanges();
+    for (const snapshot of changed) this.#detector.restore(snapshot);
+    for (const key of deleted) this.#detector.forget(key);
     for (const snapshot of this.#detector.snapshots()) {
-      if (!this.store.save(snapshot)) this.#detector.profile(snapshot.key)!.dirty = true;
+      if (!this.store.save(snapshot)) {
+        const profile = this.#detector.profile(snapshot.key);
+        if (profile) profile.dirty = true;
+      }
     }
   }
 

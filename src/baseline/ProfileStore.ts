@@ -34,6 +34,8 @@ export class ProfileStore {
   readonly dir: string;
   readonly counters: ProfileStoreCounters = { loaded: 0, invalid: 0, expired: 0, writeErrors: 0 };
   readonly #warn: (message: string) => void;
+  /** File name → the key it holds and its mtime when this store last read or wrote it. */
+  readonly #known = new Map<string, { key: string; mtimeMs: number }>();
 
   constructor(dir: string, warn: (message: string) => void) {
     this.dir = dir;
@@ -44,17 +46,10 @@ export class ProfileStore {
   /** The profiles seen within retentionMs, most recently seen first, at most `limit`; expired files are deleted. */
   load(nowMs: number, retentionMs: number, limit: number): ProfileSnapshot[] {
     const found: ProfileSnapshot[] = [];
-    for (const name of fs.readdirSync(this.dir)) {
-      if (!name.endsWith('.json')) continue;
+    for (const name of this.#names()) {
       const file = path.join(this.dir, name);
-      let snapshot: ProfileSnapshot;
-      try {
-        snapshot = parseProfileSnapshot(JSON.parse(fs.readFileSync(file, 'utf8')));
-      } catch (error) {
-        this.counters.invalid++;
-        this.#warn(`baseline: skipping ${file}: ${(error as Error).message.split('\n')[0]}`);
-        continue;
-      }
+      const snapshot = this.#read(name);
+      if (snapshot === undefined) continue;
       if (nowMs - snapshot.lastSeenMs > retentionMs) {
         this.counters.expired++;
         this.#remove(file);
@@ -67,9 +62,44 @@ export class ProfileStore {
     return found.slice(0, limit);
   }
 
+  /** Every valid profile on disk, without side effects (for the CLI). */
+  all(): ProfileSnapshot[] {
+    return this.#names().flatMap((name) => this.#read(name) ?? []);
+  }
+
+  get(key: string): ProfileSnapshot | undefined {
+    const name = profileFileName(key);
+    return fs.existsSync(path.join(this.dir, name)) ? this.#read(name) : undefined;
+  }
+
+  /**
+   * What someone else (the CLI's import or accept) wrote or deleted since this store last read or wrote each file:
+   * the running agent takes these over, so an operator's verdict applies without a restart.
+   */
+  externalChanges(): { changed: ProfileSnapshot[]; deleted: string[] } {
+    const changed: ProfileSnapshot[] = [];
+    const present = new Set<string>();
+    for (const name of this.#names()) {
+      present.add(name);
+      const mtime = fs.statSync(path.join(this.dir, name), { throwIfNoEntry: false })?.mtimeMs;
+      if (mtime === undefined || this.#known.get(name)?.mtimeMs === mtime) continue;
+      const snapshot = this.#read(name);
+      if (snapshot !== undefined) changed.push(snapshot);
+    }
+    const deleted: string[] = [];
+    for (const [name, { key }] of this.#known) {
+      if (present.has(name)) continue;
+      this.#known.delete(name);
+      deleted.push(key);
+    }
+    return { changed, deleted };
+  }
+
   save(snapshot: ProfileSnapshot): boolean {
     try {
-      writePrivateFileAtomically(path.join(this.dir, profileFileName(snapshot.key)), JSON.stringify(snapshot));
+      const name = profileFileName(snapshot.key);
+      writePrivateFileAtomically(path.join(this.dir, name), JSON.stringify(snapshot));
+      this.#remember(name, snapshot.key);
       return true;
     } catch (error) {
       this.counters.writeErrors++;
@@ -79,7 +109,33 @@ export class ProfileStore {
   }
 
   delete(key: string): void {
+    this.#known.delete(profileFileName(key));
     this.#remove(path.join(this.dir, profileFileName(key)));
+  }
+
+  #names(): string[] {
+    return fs.readdirSync(this.dir).filter((name) => name.endsWith('.json'));
+  }
+
+  /** A profile file's content, or undefined (warned and counted) when it is not one. */
+  #read(name: string): ProfileSnapshot | undefined {
+    const file = path.join(this.dir, name);
+    try {
+      const snapshot = parseProfileSnapshot(JSON.parse(fs.readFileSync(file, 'utf8')));
+      if (profileFileName(snapshot.key) !== name) throw new ProfileFormatError(`it holds the profile of another key (${snapshot.key})`);
+      this.#remember(name, snapshot.key);
+      return snapshot;
+    } catch (error) {
+      this.counters.invalid++;
+      // Not read again until it changes.
+      this.#known.set(name, { key: '', mtimeMs: fs.statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? 0 });
+      this.#warn(`baseline: skipping ${file}: ${(error as Error).message.split('\n')[0]}`);
+      return undefined;
+    }
+  }
+
+  #remember(name: string, key: string): void {
+    this.#known.set(name, { key, mtimeMs: fs.statSync(path.join(this.dir, name), { throwIfNoEntry: false })?.mtimeMs ?? 0 });
   }
 
   #remove(file: string): void {

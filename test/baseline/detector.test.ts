@@ -140,6 +140,14 @@ test('the same novelty repeated is reported once per dedupe window', () => {
   assert.equal(deviations(h.at(15 + 30).feed(ev.connect({ address: '203.0.113.7', port: 4444 }))).length, 1, 'again after the window');
 });
 
+test('an accepted item is no longer reported, even after the dedupe window', () => {
+  const h = new Harness().learnNormal(14);
+  const novelty = () => ev.connect({ address: '203.0.113.7', port: 4444 });
+  assert.equal(deviations(h.at(15).feed(novelty())).length, 1);
+  h.detector.profile('shop/Deployment/web/httpd')!.accept('connect', 'external:4444', 16_000, 15);
+  assert.deepEqual(h.at(15 + 60).feed(novelty()), []);
+});
+
 test('more than the per-minute budget gives one summary and counts the rest', () => {
   const h = new Harness({ maxDeviationsPerMinute: 3 }).learnNormal(14).at(15);
   const all: Finding[] = [];
