@@ -164,8 +164,8 @@ test('a learned busybox httpd workload reports each novelty once, never its norm
   for (let i = 0; i < 3; i++) await server.exec(['sh', '-c', 'id'], { timeoutMs: 30_000 });
   // ...while a new one is, from a profile that is still stable (not relearning: that would report nothing).
   await server.exec(['ls', '/'], { timeoutMs: 30_000 });
-  const after = await reportedOnce('exec', '/bin/ls [root]', 'medium');
-  assert.equal(after.attributes['kubesentry.baseline.profile'], `container/${server.id}`);
+  const novelAfterRestart = await reportedOnce('exec', '/bin/ls [root]', 'medium');
+  assert.equal(novelAfterRestart.attributes['kubesentry.baseline.profile'], `container/${server.id}`);
   const afterRestart = baselineDetections();
   assert.deepEqual(
     afterRestart.map((d) => d.attributes['kubesentry.baseline.item']).filter((item) => /\/bin\/sh|\/bin\/id/.test(String(item))),
