@@ -35,6 +35,8 @@ const DOWNLOADERS = new Set(['curl', 'wget', 'nc', 'ncat', 'netcat', 'socat', 't
 const WRITABLE_DIRS = ['/tmp/', '/var/tmp/', '/dev/shm/', '/run/'];
 /** Outside a container's own processes (the runtime's runc/conmon, a node process): one item, whoever it is. */
 const OUTSIDE_PARENT = '<outside-container>';
+/** The process table does not know the parent (it exited before the agent saw it, or the table is full). */
+const UNKNOWN_PARENT = '<unknown-parent>';
 
 /** '/proc/self/exe as nc': what a multi-call binary's re-exec of itself names. */
 const SELF_EXE_AS = /^\/proc\/(self|<pid>)\/exe as /;
@@ -115,9 +117,11 @@ export function observe(event: KernelEvent, ctx: DetectionContext, clusterDomain
       const exec: Observation = { cls: 'exec', item: bits.length > 0 ? `${path} [${bits.join(',')}]` : path, severity };
       const parent = ctx.process(event.ppid);
       const self = ctx.container(event);
-      const parentPath = parent && parent.container !== null && parent.container.id === self?.id
-        ? canonicalPath(parent.executable)
-        : OUTSIDE_PARENT;
+      const parentPath = parent === undefined
+        ? UNKNOWN_PARENT
+        : parent.container !== null && parent.container.id === self?.id
+          ? canonicalPath(parent.executable)
+          : OUTSIDE_PARENT;
       return [exec, { cls: 'exec_pair', item: bounded(`${parentPath} -> ${path}`), severity }];
     }
     case EventType.Connect: {

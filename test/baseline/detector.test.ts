@@ -25,6 +25,8 @@ class Harness {
 
   constructor(settings: Partial<BaselineDetector['settings']> = {}) {
     this.detector = new BaselineDetector({ ...SETTINGS, ...settings });
+    // The runtime, on the host: the parent of every exec the events below make (ppid 1).
+    this.agent.addProcess({ tgid: 1, executable: '/usr/bin/runc', container: null, cgroupId: 10n });
     const h = this;
     this.ctx = {
       settings: compileSettings(undefined),
@@ -108,6 +110,12 @@ test('a known executable started by a new parent is an exec_pair deviation of it
   assert.equal(found[0].attributes[Attr.baselineClass], 'exec_pair');
   assert.equal(found[0].attributes[Attr.baselineItem], '/usr/bin/php -> /bin/wget');
   assert.equal(found[0].severity, 'high', 'a downloader under a new parent');
+});
+
+test('a parent the process table does not know is not taken for the runtime', () => {
+  const h = new Harness().learnNormal(14).at(15);
+  const found = deviations(h.feed(ev.exec({ path: '/bin/wget', euid: 0, ppid: 4444 })));
+  assert.equal(found[0].attributes[Attr.baselineItem], '<unknown-parent> -> /bin/wget');
 });
 
 test('each class reports with its severity: binary medium, external port medium, domain low, internal connect low, sensitive open high', () => {

@@ -19,6 +19,7 @@ import { startAgent, type JsonDetection, type RunningAgent } from '../helpers/ag
 import { startContainer, type Container } from '../helpers/podman.ts';
 import { run } from '../helpers/run.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { freeLoopbackPort } from '../otelcol/collector.ts';
 import { SIMULATOR_BUILD_DIR, SIMULATOR_MOUNT } from '../../src/simulate/scenarios.ts';
 
 const RULE = 'KS-BL-001';
@@ -159,7 +160,8 @@ test('a learned busybox httpd workload reports each novelty once, never its norm
   const reportedBefore = baselineDetections().length;
   const killed = await agent.process.kill('SIGKILL');
   assert.equal(killed.signal, 'SIGKILL');
-  agent = await startAgent({ args: BASELINE_ARGS, stateDir });
+  const metricsPort = await freeLoopbackPort();
+  agent = await startAgent({ args: [...BASELINE_ARGS, '--prometheus.listen', `127.0.0.1:${metricsPort}`], stateDir });
   // The same novelties again, and the probes carry on: nothing is reported (dedupe survived the restart)...
   for (let i = 0; i < 3; i++) await server.exec(['sh', '-c', 'id'], { timeoutMs: 30_000 });
   // ...while a new one is, from a profile that is still stable (not relearning: that would report nothing).
@@ -173,6 +175,17 @@ test('a learned busybox httpd workload reports each novelty once, never its norm
     'the restarted agent reported the shell again',
   );
   assert.ok(reportedBefore > 0);
+  // The metrics say the same: a stable profile, the new executable counted by class and severity.
+  const scrape = () => fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text()).catch(() => '');
+  const metrics = await waitFor(
+    async () => {
+      const text = await scrape();
+      return /kubesentry_baseline_deviations_total\{[^}]*kubesentry_baseline_class="exec"[^}]*\} [1-9]/.test(text) ? text : undefined;
+    },
+    { what: 'the exec deviation in the metrics', timeoutMs: 30_000, intervalMs: 250 },
+  );
+  assert.match(metrics, /kubesentry_baseline_profiles\{[^}]*kubesentry_baseline_state="stable"[^}]*\} [1-9]/);
+  assert.match(metrics, /kubesentry_baseline_deviations_suppressed_total\{[^}]*kubesentry_baseline_suppress_reason="duplicate"[^}]*\} [1-9]/);
   assert.deepEqual(
     Object.values(persistedProfile()!.classes).map((c) => c.state),
     Object.values(persistedProfile()!.classes).map(() => 'stable'),
