@@ -5,10 +5,14 @@
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import { readFileSync, watchFile, unwatchFile } from 'node:fs';
+import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { AgentConfig } from './config.ts';
 import type { Detection } from './detection.ts';
-import { DetectorEngine, RULE_ERROR_LIMIT, RulesConfigError, type AgentContext, type DetectorEvent, type RuleFailure } from './detectors/index.ts';
+import { DetectorEngine, RULE_ERROR_LIMIT, RulesConfigError, allDetectors, type AgentContext, type DetectorEvent, type RuleFailure } from './detectors/index.ts';
+import { BaselineDetector } from './baseline/BaselineDetector.ts';
+import { BaselinePersistence } from './baseline/BaselinePersistence.ts';
+import { workloadFromAttributes } from './baseline/ProfileKey.ts';
 import type { KubernetesMetadata } from './k8s/index.ts';
 import { ContainerRuntimeMetadata } from './k8s/ContainerRuntimeMetadata.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -68,9 +72,10 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
       ruleFailureLog.warn(`rule ${f.rule} threw on a ${event} event (${f.consecutive} in a row, disabled at ${RULE_ERROR_LIMIT}): ${f.message}`);
     }
   };
+  const baseline = new BaselineDetector(config.baseline);
   let engine: DetectorEngine;
   try {
-    engine = new DetectorEngine(loadRules(config), undefined, { onRuleFailure });
+    engine = new DetectorEngine(loadRules(config), allDetectors({ baseline }), { onRuleFailure });
   } catch (e) {
     if (e instanceof RulesConfigError) throw new AgentStartError(`rules: ${e.message}`);
     throw e;
@@ -188,6 +193,15 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
           return { namespace: found['k8s.namespace.name'], podName: found['k8s.pod.name'], image: found['container.image.name'] };
         }
       : undefined,
+    workload: (c) => {
+      if (k8s && c.podUid) {
+        const found = k8s.enricher.enrich(c.podUid, c.id);
+        return typeof found === 'object' ? workloadFromAttributes(found) : found === 'pending' ? 'pending' : undefined;
+      }
+      const named = runtimeMeta?.lookup(c.id);
+      if (named === 'pending') runtimeMeta!.observe(c.id);
+      return typeof named === 'object' ? workloadFromAttributes(named) : named === 'pending' ? 'pending' : undefined;
+    },
     hostNamespaces: { mnt: 0, pid: 0, net: 0, user: 0, uts: 0, ipc: 0, cgroup: 0 },
     nowNs: 0n,
     bootToWallNs: (ns) => pipeline.clock.toUnixNs(ns),
@@ -225,6 +239,16 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
   }
   const runtime = runtimeMeta;
   closers.push(() => runtime.close());
+  let baselineStore: BaselinePersistence;
+  try {
+    baselineStore = new BaselinePersistence(baseline, join(config.stateDir, 'baseline'), config.baseline, (m) => log.warn(m));
+  } catch (e) {
+    pipeline.close();
+    for (const close of closers) void close();
+    throw new AgentStartError(`baseline: ${(e as Error).message}`);
+  }
+  closers.push(() => baselineStore.close());
+  metrics?.observeBaselineProfiles(() => baseline.profileStates());
   // Container CPU use feeds the cryptomining incident's "sustained saturation" signal.
   const cpuSampler = new ContainerCpuSampler({
     resolver: pipeline.containers,
@@ -285,6 +309,13 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
   const reportedEvictions = new Map<string, number>();
   const reportedRuleErrors = new Map<string, number>();
   let reportedWriteErrors = 0;
+  const reportedBaseline = new Map<string, number>();
+  /** Adds the growth of a cumulative counter since the last tick. */
+  const baselineDelta = (key: string, total: number, record: (delta: number) => void) => {
+    const delta = total - (reportedBaseline.get(key) ?? 0);
+    if (delta > 0) record(delta);
+    reportedBaseline.set(key, total);
+  };
   const reportedOversized = { kubernetes: 0, runtime: 0 };
   const recordsByTypeSeen = new Array<number>(pipeline.decoderStats.recordsByType.length).fill(0);
   const tick = () => {
@@ -332,6 +363,14 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
       const writeErrors = jsonlOutputs.reduce((sum, o) => sum + o.writeErrors, 0);
       if (writeErrors > reportedWriteErrors) metrics.outputError('jsonl', writeErrors - reportedWriteErrors);
       reportedWriteErrors = writeErrors;
+      for (const [key, n] of baseline.counters.deviations) {
+        const [cls, severity] = key.split(' ');
+        baselineDelta(`deviation ${key}`, n, (d) => metrics.baselineDeviations(cls, severity, d));
+      }
+      for (const [reason, n] of baseline.counters.suppressed) baselineDelta(`suppressed ${reason}`, n, (d) => metrics.baselineSuppressed(reason, d));
+      const storeCounters = baselineStore.store.counters;
+      baselineDelta('store write', storeCounters.writeErrors, (d) => metrics.baselineStoreError('write', d));
+      baselineDelta('store invalid', storeCounters.invalid, (d) => metrics.baselineStoreError('invalid', d));
       metrics.setProcessTableSize(pipeline.processes.size);
       metrics.setContainerCacheSize(pipeline.containers.containerCount);
     }

@@ -1,4 +1,4 @@
-// `kubesentry run | check | events | simulate`. The CLI owns the console: it turns every fatal error into one
+// `kubesentry run | check | events | simulate | baseline`. The CLI owns the console: it turns every fatal error into one
 // line on stderr and an exit code (2: bad usage or config, 1: the agent cannot run here).
 
 import { ConfigError, applyFlags, configFlags, readConfigFile, resolveConfig, type AgentConfig } from './config.ts';
@@ -10,6 +10,8 @@ Commands:
   check      report which kernel features and hook types this machine offers; exit 1 if the agent cannot run
   events     print decoded kernel events as JSON lines (--type exec,open ... --container ID-prefix)
   simulate   run attack scenarios in real containers and report which detections arrived (simulate list|all|NAME)
+  baseline   workload baseline profiles: list | show KEY | export KEY [--file PATH] | import FILE |
+             accept KEY CLASS ITEM | delete KEY (docs/baseline.md)
 
 Options (every config file key is also a flag, e.g. --kernel.ring-bytes 16777216; see docs/configuration.md):
   --config PATH            YAML config file
@@ -104,6 +106,11 @@ export async function main(argv: string[]): Promise<number> {
         unknownFlags(args, ['--timeout-ms', '--keep']);
         const { runSimulate } = await import('./simulate/command.ts');
         return await runSimulate(config, args);
+      }
+      case 'baseline': {
+        unknownFlags(args, ['--file']);
+        const { runBaseline } = await import('./baseline/command.ts');
+        return runBaseline(config, args);
       }
       default:
         process.stderr.write(`kubesentry: unknown command '${command}'\n${USAGE}`);

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
+import { DEFAULT_BASELINE_SETTINGS as BL, DEFAULT_BASELINE_STORE_SETTINGS as BLS, type BaselineSettings, type BaselineStoreSettings } from './baseline/settings.ts';
 
 export interface AgentConfig {
   nodeName: string;
@@ -33,6 +34,7 @@ export interface AgentConfig {
   prometheus: { listen: string };
   rules: Record<string, unknown>;
   rulesFile: string;
+  baseline: BaselineSettings & BaselineStoreSettings;
 }
 
 const str = (d: string, description: string) => ({ type: 'string', default: d, description });
@@ -109,6 +111,19 @@ export const CONFIG_SCHEMA = obj({
   prometheus: obj({ listen: str('', 'host:port of a Prometheus scrape endpoint (empty: off; ${VAR} as in health.listen)') }),
   rules: { type: 'object', default: {}, description: 'Per-rule settings (see docs/detections.md)' },
   rulesFile: str('', 'YAML file with per-rule settings, reloaded on SIGHUP or change'),
+  baseline: obj({
+    minLearningMs: int(BL.minLearningMs, 'Behavioural baseline (KS-BL-001, docs/baseline.md): least time a class of a workload learns before it can be stable'),
+    quietMs: int(BL.quietMs, 'A learning class becomes stable once it saw no new item for this long (after minLearningMs)'),
+    maxLearningMs: int(BL.maxLearningMs, 'A class not stable after this long is unstable: it stops learning and reporting, and says so once'),
+    warmupMs: int(BL.warmupMs, 'After each container start, its events only teach its profile for this long'),
+    dedupeMs: int(BL.dedupeMs, 'A deviation of one workload is reported again only after this long'),
+    maxDeviationsPerMinute: int(BL.maxDeviationsPerMinute, 'Deviations reported per workload per minute; the next is a summary, the rest are counted', 1),
+    maxProfiles: int(BL.maxProfiles, 'Workload profiles kept in memory; the least recently seen is forgotten', 1),
+    collapseAt: int(BL.collapseAt, 'Learned items of one shape (differing in numbers or hex) collapse into one pattern at this many', 2),
+    clusterDomain: str(BL.clusterDomain, 'Cluster DNS domain, stripped with the search suffixes from learned DNS names'),
+    persistIntervalMs: int(BLS.persistIntervalMs, 'Changed profiles are written to <stateDir>/baseline this often and at shutdown', 100),
+    retentionMs: int(BLS.retentionMs, 'Profiles of workloads not seen for this long are deleted'),
+  }),
 });
 
 export class ConfigError extends Error {

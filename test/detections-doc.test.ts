@@ -16,7 +16,7 @@ it('every rule has a stable, unique id and uuid and complete metadata', () => {
   const ids = new Set<string>();
   const uuids = new Set<string>();
   for (const { meta } of allDetectors()) {
-    assert.match(meta.id, /^KS-(ESC|MIN|GAP)-\d{3}$/);
+    assert.match(meta.id, /^KS-(ESC|MIN|GAP|BL)-\d{3}$/);
     assert.match(meta.uuid, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     assert.ok(!ids.has(meta.id) && !uuids.has(meta.uuid), `${meta.id} duplicated`);
     ids.add(meta.id);

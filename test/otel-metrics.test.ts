@@ -48,6 +48,10 @@ describe('agent metrics', () => {
     m.setProcessTableSize(42);
     m.setContainerCacheSize(7);
     m.detection('cryptominer_stratum_connect', 'high');
+    m.observeBaselineProfiles(() => new Map([['stable', 3], ['learning', 1]]));
+    m.baselineDeviations('exec', 'high', 2);
+    m.baselineSuppressed('duplicate', 5);
+    m.baselineStoreError('write', 1);
     telemetry.emit(syntheticDetection({ severity: 'high' }));
     await telemetry.forceFlush();
   });
@@ -73,6 +77,11 @@ describe('agent metrics', () => {
     assert.equal(sample(MetricNames.runtimeMetadataMisses.prometheus), 1);
     assert.equal(sample(MetricNames.detectorStateEvictions.prometheus, 'security_rule_name="KS-ESC-001"'), 2);
     assert.equal(sample(MetricNames.outputErrors.prometheus, 'kubesentry_output="jsonl"'), 1);
+    assert.equal(sample(MetricNames.baselineProfiles.prometheus, 'kubesentry_baseline_state="stable"'), 3);
+    assert.equal(sample(MetricNames.baselineDeviations.prometheus, 'kubesentry_baseline_class="exec"'), 2);
+    assert.match(text, /kubesentry_baseline_deviations_total\{[^}]*kubesentry_detection_severity="high"/);
+    assert.equal(sample(MetricNames.baselineSuppressed.prometheus, 'kubesentry_baseline_suppress_reason="duplicate"'), 5);
+    assert.equal(sample(MetricNames.baselineStoreErrors.prometheus, 'error_type="write"'), 1);
     assert.equal(sample(MetricNames.detectorErrors.prometheus, 'security_rule_name="KS-ESC-005"'), 4);
     assert.equal(sample(MetricNames.metadataOversized.prometheus, 'kubesentry_metadata_source="runtime"'), 2);
     assert.equal(sample(MetricNames.detectorDisabled.prometheus, 'security_rule_name="KS-ESC-005"'), 1);

@@ -5,6 +5,7 @@ import type { KernelEvent, NamespaceInodes, EventType } from '../receiver/events
 import type { ContainerIdentity, ProcessInfo } from '../receiver/identity.ts';
 import type { AttributeValue, Category, Severity } from '../detection.ts';
 import type { DetectorSettings } from './config.ts';
+import type { WorkloadIdentity } from '../baseline/ProfileKey.ts';
 
 /**
  * Event types that do not come from the kernel. Numbered far above the kernel's so the two never collide;
@@ -128,6 +129,11 @@ export interface AgentContext {
   ancestry(tgid: number): readonly ProcessInfo[];
   /** Kubernetes metadata of a container's pod, when the agent knows it. */
   podAttributes?(container: ContainerIdentity): PodAttributes | undefined;
+  /**
+   * The container's workload, for the baseline's profile key: 'pending' while its pod (or owner) is being looked
+   * up, undefined when nothing will name it.
+   */
+  workload?(container: ContainerIdentity): WorkloadIdentity | 'pending' | undefined;
   /** Namespace inodes of the host (read from /proc/2/ns at start). */
   hostNamespaces: NamespaceInodes;
   /** CLOCK_BOOTTIME ns now. */

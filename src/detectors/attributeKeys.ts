@@ -99,6 +99,16 @@ export const Attr = {
   droppedRecords: 'kubesentry.telemetry.dropped_records',
   droppedDetail: 'kubesentry.telemetry.dropped',
   droppedWindowMs: 'kubesentry.telemetry.window_ms',
+  // behavioural baseline (src/baseline/)
+  baselineProfile: 'kubesentry.baseline.profile',
+  baselineClass: 'kubesentry.baseline.class',
+  baselineItem: 'kubesentry.baseline.item',
+  /** With a new executable: its parent → child pair, when that is new too (reported in the same detection). */
+  baselineExecPair: 'kubesentry.baseline.exec_pair',
+  baselineState: 'kubesentry.baseline.state',
+  baselineProfileAgeSeconds: 'kubesentry.baseline.profile.age_s',
+  baselineReplicasSeen: 'kubesentry.baseline.replicas_seen',
+  baselineSummary: 'kubesentry.baseline.rate_limited_summary',
 } as const;
 
 export type AttributeKey = (typeof Attr)[keyof typeof Attr];

@@ -28,6 +28,7 @@ import {
   type RuleMetadata,
 } from './Detector.ts';
 import { allDetectors } from './registry.ts';
+import type { WorkloadIdentity } from '../baseline/ProfileKey.ts';
 import { sensitivePathPatterns } from './paths.ts';
 import { compilePathPattern, matchesPathPattern, pathPatternsMayOverlap, type CompiledPathPattern } from '../receiver/pathPatterns.ts';
 import { EventType, Op, OpenPathSource, type OpenEvent } from '../receiver/events.ts';
@@ -138,6 +139,9 @@ class EngineContext implements DetectionContext {
   }
   podAttributes(container: ContainerIdentity): PodAttributes | undefined {
     return this.agent.podAttributes?.(container);
+  }
+  workload(container: ContainerIdentity): WorkloadIdentity | 'pending' | undefined {
+    return this.agent.workload?.(container);
   }
   get hostNamespaces(): NamespaceInodes {
     return this.agent.hostNamespaces;

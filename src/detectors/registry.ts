@@ -23,9 +23,15 @@ import { CryptominingIncident } from './rules/CryptominingIncident.ts';
 import { IoUringInContainer } from './rules/IoUringInContainer.ts';
 import { TelemetryGap } from './rules/TelemetryGap.ts';
 import { HostFilesystemAccess } from './rules/HostFilesystemAccess.ts';
+import { BaselineDetector } from '../baseline/BaselineDetector.ts';
+
+export interface RegistryOptions {
+  /** The agent passes its own, configured and restored from disk; otherwise one with default settings. */
+  baseline?: BaselineDetector;
+}
 
 /** Fresh instances of every detector (each instance holds its own state). */
-export function allDetectors(): Detector[] {
+export function allDetectors(options: RegistryOptions = {}): Detector[] {
   return [
     new UserNamespaceCreation(),
     new SetnsIntoNamespace(),
@@ -48,5 +54,6 @@ export function allDetectors(): Detector[] {
     new IoUringInContainer(),
     new TelemetryGap(),
     new HostFilesystemAccess(),
+    options.baseline ?? new BaselineDetector(),
   ];
 }

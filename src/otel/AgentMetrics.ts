@@ -29,6 +29,12 @@ export interface AgentMetrics {
   setContainerCacheSize(size: number): void;
   /** Read at collection time: whether the ring-buffer reader still reads (no data point until this is called). */
   observeKernelReader(readerUp: () => boolean): void;
+  /** Read at collection time: baseline profiles by state. */
+  observeBaselineProfiles(read: () => ReadonlyMap<string, number>): void;
+  baselineDeviations(cls: string, severity: string, count: number): void;
+  baselineSuppressed(reason: string, count: number): void;
+  /** errorType: write | invalid. */
+  baselineStoreError(errorType: string, count: number): void;
 }
 
 /** Export-side facts, recorded by the telemetry pipeline itself. */
@@ -46,6 +52,7 @@ export class OtelAgentMetrics implements AgentMetrics, ExportMetricsRecorder {
   #containerCacheSize = 0;
   #detectorsDisabled: ReadonlyMap<string, boolean> = new Map();
   #kernelReaderUp: (() => boolean) | undefined;
+  #baselineProfiles: () => ReadonlyMap<string, number> = () => new Map();
   #spool: () => { bytes: number; pending: { logs: number; traces: number } } = () => ({
     bytes: 0,
     pending: { logs: 0, traces: 0 },
@@ -70,6 +77,9 @@ export class OtelAgentMetrics implements AgentMetrics, ExportMetricsRecorder {
       [...this.#detectorsDisabled].map(([rule, disabled]) => [disabled ? 1 : 0, { [MetricAttribute.ruleName]: rule }]),
     );
     gauge(MetricNames.spoolBytes, () => [[this.#spool().bytes]]);
+    gauge(MetricNames.baselineProfiles, () =>
+      [...this.#baselineProfiles()].map(([state, n]) => [n, { [MetricAttribute.baselineState]: state }]),
+    );
     gauge(MetricNames.kernelReaderUp, () => (this.#kernelReaderUp === undefined ? [] : [[this.#kernelReaderUp() ? 1 : 0]]));
     gauge(MetricNames.exportQueueDepth, () => {
       const { pending } = this.#spool();
@@ -144,6 +154,22 @@ export class OtelAgentMetrics implements AgentMetrics, ExportMetricsRecorder {
     this.#kernelReaderUp = readerUp;
   }
 
+  observeBaselineProfiles(read: () => ReadonlyMap<string, number>): void {
+    this.#baselineProfiles = read;
+  }
+
+  baselineDeviations(cls: string, severity: string, count: number): void {
+    this.#add(MetricNames.baselineDeviations, count, { [MetricAttribute.baselineClass]: cls, [MetricAttribute.severity]: severity });
+  }
+
+  baselineSuppressed(reason: string, count: number): void {
+    this.#add(MetricNames.baselineSuppressed, count, { [MetricAttribute.baselineSuppressReason]: reason });
+  }
+
+  baselineStoreError(errorType: string, count: number): void {
+    this.#add(MetricNames.baselineStoreErrors, count, { [MetricAttribute.errorType]: errorType });
+  }
+
   exportFailure(signal: 'logs' | 'traces', errorType: string): void {
     this.#add(MetricNames.exportFailures, 1, { [MetricAttribute.signal]: signal, [MetricAttribute.errorType]: errorType });
   }
@@ -182,4 +208,8 @@ export const noopAgentMetrics: AgentMetrics = {
   setProcessTableSize() {},
   setContainerCacheSize() {},
   observeKernelReader() {},
+  observeBaselineProfiles() {},
+  baselineDeviations() {},
+  baselineSuppressed() {},
+  baselineStoreError() {},
 };

@@ -32,6 +32,12 @@ export const MetricAttribute = {
   output: 'kubesentry.output',
   /** Where pod or container metadata comes from: kubernetes (the API server) | runtime (the container runtime socket). */
   metadataSource: 'kubesentry.metadata.source',
+  /** A baseline state: learning | stable | unstable | saturated (docs/baseline.md). */
+  baselineState: 'kubesentry.baseline.state',
+  /** A baseline class: exec | exec_pair | connect | dns | sensitive_open | syscall. */
+  baselineClass: 'kubesentry.baseline.class',
+  /** Why a baseline novelty was not reported: duplicate | rate_limited | unstable | saturated | unkeyed. */
+  baselineSuppressReason: 'kubesentry.baseline.suppress_reason',
 } as const;
 
 export const MetricNames = {
@@ -208,6 +214,38 @@ export const MetricNames = {
     unit: '{detection}',
     description: 'Detections a local output (the JSON-lines file) failed to write.',
     attributes: [MetricAttribute.output],
+  },
+  baselineProfiles: {
+    name: 'kubesentry.baseline.profiles',
+    prometheus: 'kubesentry_baseline_profiles',
+    kind: 'gauge',
+    unit: '{profile}',
+    description: 'Workload baseline profiles in memory by overall state: learning while any class learns, stable when all are, else saturated or unstable.',
+    attributes: [MetricAttribute.baselineState],
+  },
+  baselineDeviations: {
+    name: 'kubesentry.baseline.deviations',
+    prometheus: 'kubesentry_baseline_deviations_total',
+    kind: 'counter',
+    unit: '{deviation}',
+    description: 'KS-BL-001 deviations reported (new items in a stable class), by class and severity.',
+    attributes: [MetricAttribute.baselineClass, MetricAttribute.severity],
+  },
+  baselineSuppressed: {
+    name: 'kubesentry.baseline.deviations.suppressed',
+    prometheus: 'kubesentry_baseline_deviations_suppressed_total',
+    kind: 'counter',
+    unit: '{observation}',
+    description: 'Baseline novelties not reported, by reason: duplicate (within the dedupe window), rate_limited (over the per-minute budget), unstable or saturated (class stopped), unkeyed (workload not yet known during warm-up).',
+    attributes: [MetricAttribute.baselineSuppressReason],
+  },
+  baselineStoreErrors: {
+    name: 'kubesentry.baseline.store.errors',
+    prometheus: 'kubesentry_baseline_store_errors_total',
+    kind: 'counter',
+    unit: '{file}',
+    description: 'Profile files that could not be written or deleted (error.type write, retried) or were skipped at start (error.type invalid).',
+    attributes: [MetricAttribute.errorType],
   },
 } as const satisfies Record<string, MetricDefinition>;
 

@@ -20,9 +20,11 @@ describe('simulation scenarios', () => {
       }
     });
   }
-  it('cover every rule', () => {
+  // The baseline reports only after a learning period, which a one-shot simulation cannot give it: its end-to-end
+  // coverage is test/e2e/baseline.test.ts.
+  it('cover every rule but the baseline', () => {
     const covered = new Set(SCENARIOS.map((s) => s.rule));
-    const missing = [...rules.keys()].filter((id) => !covered.has(id));
+    const missing = [...rules.values()].filter((m) => m.category !== 'baseline' && !covered.has(m.id)).map((m) => m.id);
     assert.deepEqual(missing, []);
   });
 });

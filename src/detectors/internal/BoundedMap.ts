@@ -39,6 +39,11 @@ export class BoundedMap<K, V> {
     }
   }
 
+  /** Least recently used first, without touching the order. */
+  entries(): [K, V][] {
+    return [...this.#map.entries()];
+  }
+
   delete(key: K): boolean {
     return this.#map.delete(key);
   }

@@ -1,0 +1,254 @@
+// KS-BL-001: the behavioural baseline as a detector. Each container event becomes an observation of its workload's
+// profile (classes.ts); a class learns until it is stable (ClassBaseline.ts), then a new item is a deviation,
+// reported once per dedupe window and at most maxDeviationsPerMinute a minute per profile. Pure like every detector:
+// persistence is the agent's (ProfileStore.ts), through snapshots() and restore().
+
+import { Attr } from '../detectors/attributeKeys.ts';
+import { NO_FINDINGS, type DetectionContext, type Detector, type DetectorEvent, type Finding, type RuleMetadata } from '../detectors/Detector.ts';
+import { isRuntimeSetup } from '../detectors/internal/util.ts';
+import type { KernelEvent } from '../receiver/events.ts';
+import { OBSERVED_EVENTS, observe, type BaselineClass, type Observation } from './classes.ts';
+import { BASELINE_STATES, type BaselineState } from './ClassBaseline.ts';
+import { Profile, type ProfileSnapshot } from './Profile.ts';
+import { profileKey } from './ProfileKey.ts';
+import { DEFAULT_BASELINE_SETTINGS, type BaselineSettings } from './settings.ts';
+
+/** Why a novelty was not reported: each is counted (kubesentry.baseline.deviations.suppressed). */
+export type SuppressReason = 'duplicate' | 'rate_limited' | 'unstable' | 'saturated' | 'unkeyed';
+
+export interface BaselineCounters {
+  /** Reported deviations by "class severity". */
+  deviations: Map<string, number>;
+  suppressed: Map<SuppressReason, number>;
+  /** Profiles forgotten to stay within maxProfiles. */
+  evictions: number;
+}
+
+const CLASS_LABEL: Record<BaselineClass, string> = {
+  exec: 'executable',
+  exec_pair: 'parent → child exec',
+  connect: 'outbound connection',
+  dns: 'DNS name',
+  sensitive_open: 'sensitive file access',
+  syscall: 'privileged syscall',
+};
+
+export class BaselineDetector implements Detector {
+  readonly meta: RuleMetadata = {
+    id: 'KS-BL-001',
+    version: '0.1.0',
+    title: 'Workload did something its baseline never saw',
+    category: 'baseline',
+    severity: 'medium',
+    mitre: { technique: 'T1059', name: 'Command and Scripting Interpreter' },
+    events: OBSERVED_EVENTS,
+    description:
+      'Each workload (namespace / owner kind and name / container; a bare pod by namespace and image; a ' +
+      'non-Kubernetes container by image, else by container id) learns what it does, per class: executables (with ' +
+      'root and writable-location bits), parent → child execs, outbound connects (peer kind and port), DNS names ' +
+      '(cluster search suffixes stripped), sensitive-file opens and privileged syscalls (mount, unshare, setns, ' +
+      'module, bpf, ptrace), each by executable. A class is stable after its minimum learning time with no new item ' +
+      'for its quiet period; then a new item is reported once per dedupe window: high for a new shell, interpreter ' +
+      'or downloader and a new sensitive open, medium for another new binary, external or metadata-endpoint port and ' +
+      'privileged syscall, low for a new DNS name or internal connect. A class that is not stable by its maximum ' +
+      'learning time (unstable) or reaches its item cap (saturated) stops learning and reporting and says so once ' +
+      '(info). The first minutes after each container start only learn. See docs/baseline.md.',
+    falsePositives: [
+      'Rare but legitimate work not seen while learning (a monthly job, a failover path, an operator\'s kubectl exec).',
+      'A rollout that changes behaviour: its new items are reported until accepted (kubesentry baseline accept).',
+    ],
+    tuning:
+      'Lengthen baseline.minLearningMs / quietMs for workloads with slow cycles; accept legitimate items; exceptions ' +
+      'by namespace, image or executable as for any rule.',
+    uuid: '0b9f5b8e-2f4c-4c1e-9a57-6d1c1b0e7a31',
+  };
+
+  readonly settings: BaselineSettings;
+  readonly counters: BaselineCounters = { deviations: new Map(), suppressed: new Map(), evictions: 0 };
+  /** Insertion order is recency: the first entry is the least recently seen profile. */
+  readonly #profiles = new Map<string, Profile>();
+
+  constructor(settings: Partial<BaselineSettings> = {}) {
+    this.settings = { ...DEFAULT_BASELINE_SETTINGS, ...settings };
+  }
+
+  onEvent(event: DetectorEvent, ctx: DetectionContext): readonly Finding[] {
+    if (!('tgid' in event)) return NO_FINDINGS;
+    const container = ctx.container(event);
+    if (container === null || isRuntimeSetup(event, ctx)) return NO_FINDINGS;
+    const observations = observe(event, ctx, this.settings.clusterDomain);
+    if (observations.length === 0) return NO_FINDINGS;
+    const nowMs = wallMs(ctx, ctx.nowNs);
+    const startMs = wallMs(ctx, container.firstSeenNs);
+    let workload = ctx.workload?.(container);
+    if (workload === 'pending') {
+      // A young container's pod is routinely not known yet; learning it under a makeshift key would split its
+      // profile. Later, the workload is not coming: the container's own key is better than nothing.
+      if (nowMs - startMs < this.settings.warmupMs) {
+        this.#suppress('unkeyed', observations.length);
+        return NO_FINDINGS;
+      }
+      workload = undefined;
+    }
+    const profile = this.#profile(profileKey(container, workload), nowMs);
+    const findings: Finding[] = [];
+    for (const cls of profile.advance(nowMs, this.settings)) this.#statusFinding(profile, cls, findings);
+    const warmingUp = profile.warmingUp(container.id, startMs, nowMs, this.settings.warmupMs);
+    let execFinding: Finding | undefined;
+    for (const o of observations) {
+      if (o.cls === 'exec_pair' && execFinding !== undefined) {
+        // A new executable makes its pair new too: one finding says both.
+        if (profile.observeWith(o, nowMs, this.settings)) {
+          this.#countDeviation(o);
+          execFinding.attributes[Attr.baselineExecPair] = o.item;
+        }
+        continue;
+      }
+      const outcome = profile.observe(o, nowMs, warmingUp, this.settings);
+      switch (outcome.kind) {
+        case 'learned':
+          this.#statusFinding(profile, o.cls, findings);
+          break;
+        case 'ignored':
+          this.#suppress(outcome.state === 'unstable' ? 'unstable' : 'saturated', 1);
+          break;
+        case 'duplicate':
+          this.#suppress('duplicate', 1);
+          break;
+        case 'rate_limited':
+          this.#suppress('rate_limited', 1);
+          if (outcome.summarise) findings.push(this.#summaryFinding(profile, o, event));
+          break;
+        case 'deviation': {
+          const finding = this.#deviationFinding(profile, o, nowMs);
+          if (o.cls === 'exec') execFinding = finding;
+          findings.push(finding);
+          break;
+        }
+      }
+    }
+    return findings;
+  }
+
+  stateEvictions(): number {
+    return this.counters.evictions;
+  }
+
+  /** Profiles by overall state, for the profiles gauge. */
+  profileStates(): Map<BaselineState, number> {
+    const counts = new Map<BaselineState, number>(BASELINE_STATES.map((s) => [s, 0]));
+    for (const p of this.#profiles.values()) counts.set(p.state, counts.get(p.state)! + 1);
+    return counts;
+  }
+
+  get profileCount(): number {
+    return this.#profiles.size;
+  }
+
+  profile(key: string): Profile | undefined {
+    return this.#profiles.get(key);
+  }
+
+  /** Snapshots of the profiles changed since the last call (all with `all`), marking them clean. */
+  snapshots(all = false): ProfileSnapshot[] {
+    const out: ProfileSnapshot[] = [];
+    for (const p of this.#profiles.values()) {
+      if (!all && !p.dirty) continue;
+      out.push(p.snapshot());
+      p.dirty = false;
+    }
+    return out;
+  }
+
+  /** Loads a persisted profile (replacing one of the same key), as the most recently seen. */
+  restore(snapshot: ProfileSnapshot): void {
+    this.#profiles.delete(snapshot.key);
+    this.#insert(Profile.restore(snapshot));
+  }
+
+  /** Drops a profile (deleted by an operator): its workload learns from scratch. */
+  forget(key: string): void {
+    this.#profiles.delete(key);
+  }
+
+  #profile(key: string, nowMs: number): Profile {
+    let p = this.#profiles.get(key);
+    if (p === undefined) {
+      p = new Profile(key, nowMs);
+      this.#insert(p);
+    } else {
+      this.#profiles.delete(key);
+      this.#profiles.set(key, p);
+    }
+    p.lastSeenMs = nowMs;
+    return p;
+  }
+
+  #insert(p: Profile): void {
+    this.#profiles.set(p.key, p);
+    while (this.#profiles.size > this.settings.maxProfiles) {
+      this.#profiles.delete(this.#profiles.keys().next().value as string);
+      this.counters.evictions++;
+    }
+  }
+
+  #suppress(reason: SuppressReason, n: number): void {
+    this.counters.suppressed.set(reason, (this.counters.suppressed.get(reason) ?? 0) + n);
+  }
+
+  #attributes(profile: Profile, cls: BaselineClass, nowMs: number): Finding['attributes'] {
+    return {
+      [Attr.baselineProfile]: profile.key,
+      [Attr.baselineClass]: cls,
+      [Attr.baselineState]: profile.classes[cls].state,
+      [Attr.baselineProfileAgeSeconds]: Math.max(0, Math.floor((nowMs - profile.createdMs) / 1000)),
+      [Attr.baselineReplicasSeen]: profile.replicasSeen,
+    };
+  }
+
+  #countDeviation(o: Observation): void {
+    const key = `${o.cls} ${o.severity}`;
+    this.counters.deviations.set(key, (this.counters.deviations.get(key) ?? 0) + 1);
+  }
+
+  #deviationFinding(profile: Profile, o: Observation, nowMs: number): Finding {
+    this.#countDeviation(o);
+    return {
+      severity: o.severity,
+      summary: `new ${CLASS_LABEL[o.cls]} for ${profile.key}: ${o.item}`,
+      attributes: { ...this.#attributes(profile, o.cls, nowMs), [Attr.baselineItem]: o.item },
+    };
+  }
+
+  /** One per profile and minute once the budget is spent; carries the novelty that spent it, at its severity. */
+  #summaryFinding(profile: Profile, o: Observation, event: KernelEvent): Finding {
+    const nowMs = profile.lastSeenMs;
+    return {
+      severity: o.severity,
+      summary:
+        `${profile.key} deviates from its baseline more than ${this.settings.maxDeviationsPerMinute} times a minute; ` +
+        `further deviations this minute are counted, not reported (this one: new ${CLASS_LABEL[o.cls]} ${o.item})`,
+      attributes: { ...this.#attributes(profile, o.cls, nowMs), [Attr.baselineItem]: o.item, [Attr.baselineSummary]: true },
+      tgid: event.tgid,
+    };
+  }
+
+  #statusFinding(profile: Profile, cls: BaselineClass, findings: Finding[]): void {
+    const c = profile.classes[cls];
+    if ((c.state !== 'unstable' && c.state !== 'saturated') || c.statusReported) return;
+    c.statusReported = true;
+    profile.dirty = true;
+    const why = c.state === 'saturated'
+      ? `it reached its cap of ${c.cap} items`
+      : `it still learned new items after ${Math.round(this.settings.maxLearningMs / 60_000)} min`;
+    findings.push({
+      severity: 'info',
+      summary: `baseline of ${profile.key} for ${CLASS_LABEL[cls]} is ${c.state} (${why}): its new items are no longer learned or reported`,
+      attributes: this.#attributes(profile, cls, profile.lastSeenMs),
+    });
+  }
+}
+
+function wallMs(ctx: DetectionContext, bootNs: bigint): number {
+  return Number(ctx.bootToWallNs(bootNs) / 1_000_000n);
+}

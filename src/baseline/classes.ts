@@ -1,0 +1,154 @@
+// What a profile learns: each kernel event a container process causes becomes at most one item of one class, in
+// canonical form, with the severity its novelty deserves once the class is stable. Pure: what it knows about
+// processes comes from the detection context.
+
+import { AddressFamily, EventType, ExecFlag, PayloadKind, type KernelEvent } from '../receiver/events.ts';
+import type { Severity } from '../detection.ts';
+import type { DetectionContext } from '../detectors/Detector.ts';
+import { dnsQuestionName } from '../detectors/internal/dns.ts';
+import { basename, isWriteOpen } from '../detectors/internal/util.ts';
+import { bounded, canonicalDnsName, canonicalPath } from './canonical.ts';
+
+export const BASELINE_CLASSES = ['exec', 'exec_pair', 'connect', 'dns', 'sensitive_open', 'syscall'] as const;
+export type BaselineClass = (typeof BASELINE_CLASSES)[number];
+
+/** Most items a class learns; reaching it saturates the class (it stops learning and alerting, and says so). */
+export const CLASS_CAPS: Readonly<Record<BaselineClass, number>> = {
+  exec: 256,
+  exec_pair: 256,
+  connect: 512,
+  dns: 512,
+  sensitive_open: 128,
+  syscall: 64,
+};
+
+export interface Observation {
+  cls: BaselineClass;
+  item: string;
+  /** Severity of this item being new in a stable class. */
+  severity: Severity;
+}
+
+const SHELLS = new Set(['sh', 'bash', 'dash', 'ash', 'zsh', 'ksh', 'mksh', 'csh', 'tcsh', 'fish', 'busybox']);
+const INTERPRETER = /^(python|perl|ruby|php|lua|node|nodejs|tclsh|pwsh|java)[0-9.]*$/;
+const DOWNLOADERS = new Set(['curl', 'wget', 'nc', 'ncat', 'netcat', 'socat', 'tftp', 'ftp', 'scp', 'sftp', 'ssh', 'telnet', 'rsync']);
+const WRITABLE_DIRS = ['/tmp/', '/var/tmp/', '/dev/shm/', '/run/'];
+/** Outside a container's own processes (the runtime's runc/conmon, a node process): one item, whoever it is. */
+const OUTSIDE_PARENT = '<outside-container>';
+/** The process table does not know the parent (it exited before the agent saw it, or the table is full). */
+const UNKNOWN_PARENT = '<unknown-parent>';
+
+/** '/proc/self/exe as nc': what a multi-call binary's re-exec of itself names. */
+const SELF_EXE_AS = /^\/proc\/(self|<pid>)\/exe as /;
+
+/**
+ * The executable as an item. Multi-call binaries (busybox: `timeout`, `nohup`, `env` running an applet) re-exec
+ * themselves through /proc/self/exe with the applet in argv[0]; the path alone would make every such applet one
+ * item, so argv[0]'s name is added. It is the caller's choice, but the binary is the caller's own.
+ */
+function execIdentity(rawPath: string, argv: readonly string[]): string {
+  const path = canonicalPath(rawPath);
+  if (path !== '/proc/self/exe' && path !== '/proc/<pid>/exe') return path;
+  return bounded(`${path} as ${basename(argv[0] ?? '')}`);
+}
+
+/** A new shell, interpreter or downloader is how most intrusions continue; other new binaries less so. */
+export function execSeverity(executable: string): Severity {
+  const name = basename(executable);
+  return SHELLS.has(name) || INTERPRETER.test(name) || DOWNLOADERS.has(name) ? 'high' : 'medium';
+}
+
+export type PeerKind = 'loopback' | 'metadata' | 'link_local' | 'internal' | 'external';
+
+/**
+ * The kind of a connect's peer from its address alone. Pod, service and node ranges are the cluster's choice and the
+ * agent does not know them yet, so every private range is 'internal'.
+ */
+export function peerKind(address: string): PeerKind {
+  const a = address.toLowerCase().replace(/^::ffff:/, '');
+  if (a === '169.254.169.254' || a === 'fd00:ec2::254') return 'metadata';
+  if (a.startsWith('127.') || a === '::1') return 'loopback';
+  if (a.startsWith('169.254.') || a.startsWith('fe80:')) return 'link_local';
+  const octets = a.split('.').map(Number);
+  if (octets.length === 4) {
+    const [o1, o2] = octets;
+    if (o1 === 10 || (o1 === 172 && o2 >= 16 && o2 <= 31) || (o1 === 192 && o2 === 168) || (o1 === 100 && o2 >= 64 && o2 <= 127)) {
+      return 'internal';
+    }
+    return 'external';
+  }
+  return a.startsWith('fc') || a.startsWith('fd') ? 'internal' : 'external';
+}
+
+const SYSCALL_CLASS: Partial<Record<EventType, string>> = {
+  [EventType.Mount]: 'mount',
+  [EventType.Namespace]: 'unshare',
+  [EventType.Setns]: 'setns',
+  [EventType.Module]: 'module',
+  [EventType.Bpf]: 'bpf',
+  [EventType.Ptrace]: 'ptrace',
+};
+
+/** The event types observe() turns into items. */
+export const OBSERVED_EVENTS: readonly EventType[] = [
+  EventType.Exec,
+  EventType.Connect,
+  EventType.Payload,
+  EventType.Open,
+  EventType.Mount,
+  EventType.Namespace,
+  EventType.Setns,
+  EventType.Module,
+  EventType.Bpf,
+  EventType.Ptrace,
+];
+
+/** What this event teaches (or, in a stable class, reports); empty for events no class learns. */
+export function observe(event: KernelEvent, ctx: DetectionContext, clusterDomain: string): Observation[] {
+  switch (event.type) {
+    case EventType.Exec: {
+      const path = execIdentity(event.path, event.argv);
+      const bits: string[] = [];
+      if (event.euid === 0) bits.push('root');
+      if ((event.exeFlags & (ExecFlag.Memfd | ExecFlag.Unlinked)) !== 0 || WRITABLE_DIRS.some((d) => path.startsWith(d))) {
+        bits.push('writable');
+      }
+      const severity = execSeverity(path.replace(SELF_EXE_AS, ''));
+      const exec: Observation = { cls: 'exec', item: bits.length > 0 ? `${path} [${bits.join(',')}]` : path, severity };
+      const parent = ctx.process(event.ppid);
+      const self = ctx.container(event);
+      const parentPath = parent === undefined
+        ? UNKNOWN_PARENT
+        : parent.container !== null && parent.container.id === self?.id
+          ? canonicalPath(parent.executable)
+          : OUTSIDE_PARENT;
+      return [exec, { cls: 'exec_pair', item: bounded(`${parentPath} -> ${path}`), severity }];
+    }
+    case EventType.Connect: {
+      if (event.family === AddressFamily.Unix) {
+        return [{ cls: 'connect', item: `unix ${canonicalPath(event.unixPath)}`, severity: 'low' }];
+      }
+      if (event.family !== AddressFamily.Inet && event.family !== AddressFamily.Inet6) return [];
+      const kind = peerKind(event.address);
+      const severity: Severity = kind === 'external' || kind === 'metadata' ? 'medium' : 'low';
+      return [{ cls: 'connect', item: `${kind}:${event.port}`, severity }];
+    }
+    case EventType.Payload: {
+      if (event.kind !== PayloadKind.DnsQuery) return [];
+      const name = dnsQuestionName(event.data);
+      if (name === undefined) return [];
+      return [{ cls: 'dns', item: canonicalDnsName(name, clusterDomain), severity: 'low' }];
+    }
+    case EventType.Open: {
+      const exe = ctx.process(event.tgid)?.executable ?? event.comm;
+      const mode = isWriteOpen(event.openFlags) ? 'write' : 'read';
+      return [{ cls: 'sensitive_open', item: bounded(`${canonicalPath(event.path)} ${mode} by ${canonicalPath(exe)}`), severity: 'high' }];
+    }
+    default: {
+      const syscall = SYSCALL_CLASS[event.type];
+      if (syscall === undefined) return [];
+      const exe = ctx.process(event.tgid)?.executable ?? event.comm;
+      return [{ cls: 'syscall', item: bounded(`${syscall} by ${canonicalPath(exe)}`), severity: 'medium' }];
+    }
+  }
+}

@@ -1,0 +1,261 @@
+// KS-BL-001 through its detector interface: profile keys, warm-up, reporting, dedupe, the per-minute cap, the
+// once-only status of an unstable or saturated class, and the profile bound. Durations compressed to seconds.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BaselineDetector } from '../../src/baseline/BaselineDetector.ts';
+import { profileKey, workloadFromAttributes, type WorkloadIdentity } from '../../src/baseline/ProfileKey.ts';
+import { compileSettings } from '../../src/detectors/config.ts';
+import type { DetectionContext, DetectorEvent, Finding } from '../../src/detectors/Detector.ts';
+import { Attr } from '../../src/detectors/attributeKeys.ts';
+import { PayloadKind } from '../../src/receiver/events.ts';
+import type { ContainerIdentity } from '../../src/receiver/identity.ts';
+import { CONTAINER_SEEN_NS, FakeAgent, OTHER, WEB, container, dnsQuery, ev } from '../detectors/fixtures.ts';
+
+const S = 1_000_000_000n;
+const SETTINGS = { minLearningMs: 10_000, quietMs: 3_000, maxLearningMs: 60_000, warmupMs: 2_000, dedupeMs: 30_000 };
+const WEB_WORKLOAD: WorkloadIdentity = { namespace: 'shop', ownerKind: 'Deployment', ownerName: 'web', containerName: 'httpd', image: 'busybox' };
+
+/** Drives a detector with a clock the test moves (seconds after the container was first seen). */
+class Harness {
+  readonly agent = new FakeAgent();
+  readonly detector: BaselineDetector;
+  readonly workloads = new Map<string, WorkloadIdentity | 'pending'>([[WEB.id, WEB_WORKLOAD], [OTHER.id, WEB_WORKLOAD]]);
+  nowNs = CONTAINER_SEEN_NS;
+  readonly ctx: DetectionContext;
+
+  constructor(settings: Partial<BaselineDetector['settings']> = {}) {
+    this.detector = new BaselineDetector({ ...SETTINGS, ...settings });
+    // The runtime, on the host: the parent of every exec the events below make (ppid 1).
+    this.agent.addProcess({ tgid: 1, executable: '/usr/bin/runc', container: null, cgroupId: 10n });
+    const h = this;
+    this.ctx = {
+      settings: compileSettings(undefined),
+      process: (tgid) => h.agent.process(tgid),
+      container: (e) => h.agent.container(e),
+      ancestry: (tgid) => h.agent.ancestry(tgid),
+      workload: (c: ContainerIdentity) => h.workloads.get(c.id),
+      hostNamespaces: h.agent.hostNamespaces,
+      get nowNs() {
+        return h.nowNs;
+      },
+      bootToWallNs: (ns) => h.agent.bootToWallNs(ns),
+    };
+  }
+  at(seconds: number): this {
+    this.nowNs = CONTAINER_SEEN_NS + BigInt(Math.round(seconds * 1000)) * 1_000_000n;
+    return this;
+  }
+  feed(event: DetectorEvent): readonly Finding[] {
+    return this.detector.onEvent(event, this.ctx);
+  }
+  /** Learns the normal workload during the first `seconds`, one round a second, and returns at the end. */
+  learnNormal(seconds: number): this {
+    for (let t = 0; t <= seconds; t++) {
+      this.at(t);
+      for (const e of normal()) assert.deepEqual(this.feed(e), [], `normal traffic at ${t}s while learning`);
+    }
+    return this;
+  }
+}
+
+function normal(cgroupId = WEB.cgroupId): DetectorEvent[] {
+  return [
+    ev.exec({ cgroupId, path: '/bin/httpd', euid: 0 }),
+    ev.exec({ cgroupId, path: '/bin/wget', euid: 0 }), // the exec probe
+    ev.connect({ cgroupId, address: '127.0.0.1', port: 80 }),
+    ev.payload({ cgroupId, kind: PayloadKind.DnsQuery, port: 53, data: dnsQuery('db.shop.svc.cluster.local') }),
+  ];
+}
+
+const deviations = (fs: readonly Finding[]) => fs.filter((f) => f.attributes[Attr.baselineItem] !== undefined);
+
+test('profile keys: owner workload, bare pod by namespace and image, image, then container', () => {
+  assert.equal(profileKey(WEB, WEB_WORKLOAD), 'shop/Deployment/web/httpd');
+  assert.equal(profileKey(WEB, { namespace: 'shop', image: 'docker.io/library/busybox' }), 'pod/shop/docker.io/library/busybox');
+  assert.equal(profileKey(WEB, { image: 'busybox' }), 'image/busybox');
+  assert.equal(profileKey(WEB, undefined), `container/${WEB.id}`);
+  assert.deepEqual(
+    workloadFromAttributes({
+      'k8s.namespace.name': 'shop', 'k8s.replicaset.name': 'web-5d8f', 'k8s.deployment.name': 'web',
+      'k8s.container.name': 'httpd', 'container.image.name': 'busybox',
+    }),
+    WEB_WORKLOAD,
+    'a ReplicaSet resolved to its Deployment names the Deployment',
+  );
+  assert.equal(workloadFromAttributes({ 'k8s.namespace.name': 'batch', 'k8s.job.name': 'nightly-1', 'k8s.cronjob.name': 'nightly' }).ownerKind, 'CronJob');
+});
+
+test('nothing is reported while learning, then a new shell in the stable class is one high detection', () => {
+  const h = new Harness().learnNormal(14);
+  h.at(15);
+  assert.deepEqual(h.feed(ev.exec({ path: '/bin/wget', euid: 0 })), [], 'a learned item');
+  const found = deviations(h.feed(ev.exec({ path: '/bin/sh', euid: 0 })));
+  assert.equal(found.length, 1, 'the exec, with its parent → child pair in the same detection');
+  const exec = found[0];
+  assert.equal(exec.attributes[Attr.baselineClass], 'exec');
+  assert.equal(exec.attributes[Attr.baselineExecPair], '<outside-container> -> /bin/sh');
+  assert.equal(exec.severity, 'high');
+  assert.equal(exec.attributes[Attr.baselineItem], '/bin/sh [root]');
+  assert.equal(exec.attributes[Attr.baselineProfile], 'shop/Deployment/web/httpd');
+  assert.equal(exec.attributes[Attr.baselineState], 'stable');
+  assert.equal(exec.attributes[Attr.baselineProfileAgeSeconds], 15);
+  assert.equal(exec.attributes[Attr.baselineReplicasSeen], 1);
+});
+
+test('a known executable started by a new parent is an exec_pair deviation of its own', () => {
+  const h = new Harness().learnNormal(14).at(15);
+  h.agent.addProcess({ tgid: 77, executable: '/usr/bin/php' });
+  const found = deviations(h.feed(ev.exec({ path: '/bin/wget', euid: 0, ppid: 77 })));
+  assert.equal(found.length, 1);
+  assert.equal(found[0].attributes[Attr.baselineClass], 'exec_pair');
+  assert.equal(found[0].attributes[Attr.baselineItem], '/usr/bin/php -> /bin/wget');
+  assert.equal(found[0].severity, 'high', 'a downloader under a new parent');
+});
+
+test('a parent the process table does not know is not taken for the runtime', () => {
+  const h = new Harness().learnNormal(14).at(15);
+  const found = deviations(h.feed(ev.exec({ path: '/bin/wget', euid: 0, ppid: 4444 })));
+  assert.equal(found[0].attributes[Attr.baselineItem], '<unknown-parent> -> /bin/wget');
+});
+
+test('each class reports with its severity: binary medium, external port medium, domain low, internal connect low, sensitive open high', () => {
+  const h = new Harness().learnNormal(14).at(15);
+  const sev = (e: DetectorEvent, cls: string) => deviations(h.feed(e)).find((f) => f.attributes[Attr.baselineClass] === cls)?.severity;
+  assert.equal(sev(ev.exec({ path: '/tmp/x', euid: 0 }), 'exec'), 'medium');
+  assert.equal(sev(ev.connect({ address: '203.0.113.7', port: 4444 }), 'connect'), 'medium');
+  assert.equal(sev(ev.connect({ address: '10.96.0.12', port: 5432 }), 'connect'), 'low');
+  assert.equal(sev(ev.payload({ kind: PayloadKind.DnsQuery, port: 53, data: dnsQuery('evil.example') }), 'dns'), 'low');
+  assert.equal(sev(ev.open({ path: '/etc/shadow' }), 'sensitive_open'), 'high');
+  assert.equal(sev(ev.ptrace({}), 'syscall'), 'medium');
+});
+
+test('a multi-call binary re-executing itself as an applet is that applet, with its severity', () => {
+  const h = new Harness().learnNormal(14).at(15);
+  const found = deviations(h.feed(ev.exec({ path: '/proc/self/exe', argv: ['nc', '-l', '-p', '4444'], euid: 0 })));
+  assert.equal(found[0].attributes[Attr.baselineItem], '/proc/self/exe as nc [root]');
+  assert.equal(found[0].severity, 'high');
+  const other = deviations(h.feed(ev.exec({ path: '/proc/self/exe', argv: ['sleep', '1'], euid: 0 })));
+  assert.equal(other[0].attributes[Attr.baselineItem], '/proc/self/exe as sleep [root]', 'another applet is another item');
+  assert.equal(other[0].severity, 'medium');
+});
+
+test('the same novelty repeated is reported once per dedupe window', () => {
+  const h = new Harness().learnNormal(14);
+  let reported = 0;
+  for (let i = 0; i < 20; i++) reported += deviations(h.at(15 + i).feed(ev.connect({ address: '203.0.113.7', port: 4444 }))).length;
+  assert.equal(reported, 1);
+  assert.equal(h.detector.counters.suppressed.get('duplicate'), 19);
+  assert.equal(deviations(h.at(15 + 30).feed(ev.connect({ address: '203.0.113.7', port: 4444 }))).length, 1, 'again after the window');
+});
+
+test('an accepted item is no longer reported, even after the dedupe window', () => {
+  const h = new Harness().learnNormal(14);
+  const novelty = () => ev.connect({ address: '203.0.113.7', port: 4444 });
+  assert.equal(deviations(h.at(15).feed(novelty())).length, 1);
+  h.detector.profile('shop/Deployment/web/httpd')!.accept('connect', 'external:4444', 16_000, 15);
+  assert.deepEqual(h.at(15 + 60).feed(novelty()), []);
+});
+
+test('more than the per-minute budget gives one summary and counts the rest', () => {
+  const h = new Harness({ maxDeviationsPerMinute: 3 }).learnNormal(14).at(15);
+  const all: Finding[] = [];
+  for (let i = 0; i < 8; i++) all.push(...h.feed(ev.payload({ kind: PayloadKind.DnsQuery, port: 53, data: dnsQuery(`n${i}.example`) })));
+  assert.equal(all.length, 4);
+  assert.equal(all[3].attributes[Attr.baselineSummary], true);
+  assert.match(all[3].summary, /more than 3 times a minute/);
+  assert.equal(h.detector.counters.suppressed.get('rate_limited'), 5);
+  // A suppressed novelty was not marked reported: it is reported when it recurs in a later minute.
+  assert.equal(deviations(h.at(80).feed(ev.payload({ kind: PayloadKind.DnsQuery, port: 53, data: dnsQuery('n7.example') }))).length, 1);
+});
+
+test('a new container of a stable profile only learns during its warm-up, and counts as a replica', () => {
+  const h = new Harness().learnNormal(14);
+  const late = container('cccc3333', 300n);
+  const lateStartNs = CONTAINER_SEEN_NS + 20n * S;
+  h.agent.containers.set(late.cgroupId, { ...late, firstSeenNs: lateStartNs });
+  h.workloads.set(late.id, WEB_WORKLOAD);
+  h.nowNs = lateStartNs + S;
+  for (const e of normal(late.cgroupId)) assert.deepEqual(h.feed(e), [], 'the second replica behaves normally');
+  assert.deepEqual(h.feed(ev.exec({ cgroupId: late.cgroupId, path: '/bin/entrypoint-helper' })), [], 'learned in warm-up');
+  h.nowNs = lateStartNs + 3n * S;
+  assert.deepEqual(h.feed(ev.exec({ cgroupId: late.cgroupId, path: '/bin/entrypoint-helper' })), [], 'now known');
+  const found = deviations(h.feed(ev.exec({ cgroupId: late.cgroupId, path: '/bin/id' })));
+  assert.equal(found.length, 1);
+  assert.equal(found[0].attributes[Attr.baselineReplicasSeen], 2);
+});
+
+test('a young container whose workload is still being looked up is not learned under a makeshift key', () => {
+  const h = new Harness();
+  h.workloads.set(WEB.id, 'pending');
+  h.at(1).feed(ev.exec({ path: '/bin/httpd' }));
+  assert.equal(h.detector.profileCount, 0);
+  assert.equal(h.detector.counters.suppressed.get('unkeyed'), 2);
+  h.at(5).feed(ev.exec({ path: '/bin/httpd' }));
+  assert.ok(h.detector.profile(`container/${WEB.id}`), 'after warm-up, the container key');
+});
+
+test('a workload that execs random binaries while learning ends unstable with one status per class', () => {
+  const h = new Harness();
+  const statuses: Finding[] = [];
+  for (let t = 0; t <= 70; t++) {
+    for (const f of h.at(t).feed(ev.exec({ path: `/bin/r${(t * 7919).toString(36)}q` }))) statuses.push(f);
+  }
+  assert.deepEqual(statuses.map((f) => f.attributes[Attr.baselineClass]).sort(), ['exec', 'exec_pair']);
+  assert.equal(statuses[0].severity, 'info');
+  assert.match(statuses[0].summary, /unstable/);
+  assert.equal(h.detector.profile('shop/Deployment/web/httpd')!.classes.exec.state, 'unstable');
+  assert.ok((h.detector.counters.suppressed.get('unstable') ?? 0) > 0, 'later execs are counted as not reported');
+});
+
+test('a class reaching its cap ends saturated with one status, and the profile state says so', () => {
+  const h = new Harness();
+  const found: Finding[] = [];
+  for (let i = 0; i < 600; i++) {
+    found.push(...h.at(i / 100).feed(ev.payload({ kind: PayloadKind.DnsQuery, port: 53, data: dnsQuery(`${randomLabel(i)}.example`) })));
+  }
+  assert.equal(found.length, 1);
+  assert.match(found[0].summary, /saturated \(it reached its cap of 512 items\)/);
+  h.at(20).feed(ev.exec({ path: '/bin/httpd' }));
+  assert.equal(h.detector.profileStates().get('saturated'), 1);
+});
+
+test('profiles are bounded: the least recently seen is forgotten and counted', () => {
+  const h = new Harness({ maxProfiles: 2 });
+  const ids = ['d1', 'd2', 'd3'].map((id, i) => container(id, 400n + BigInt(i)));
+  for (const c of ids) {
+    h.agent.containers.set(c.cgroupId, c);
+    h.workloads.set(c.id, { image: `img-${c.id.slice(0, 2)}` });
+    h.at(1).feed(ev.exec({ cgroupId: c.cgroupId, path: '/bin/x' }));
+  }
+  assert.equal(h.detector.profileCount, 2);
+  assert.equal(h.detector.profile('image/img-d1'), undefined);
+  assert.equal(h.detector.stateEvictions(), 1);
+});
+
+test('host processes are not profiled', () => {
+  const h = new Harness();
+  h.at(1).feed(ev.exec({ cgroupId: 10n, path: '/usr/bin/kubelet' }));
+  assert.equal(h.detector.profileCount, 0);
+});
+
+test('a profile restored from its snapshot is still stable and knows what it learned', () => {
+  const h = new Harness().learnNormal(14);
+  h.at(15).feed(ev.exec({ path: '/bin/wget', euid: 0 }));
+  const snapshots = h.detector.snapshots();
+  assert.equal(snapshots.length, 1);
+  const restarted = new Harness();
+  restarted.detector.restore(JSON.parse(JSON.stringify(snapshots[0])));
+  restarted.at(16);
+  for (const e of normal()) assert.deepEqual(restarted.feed(e), [], 'nothing relearned, nothing reported');
+  assert.equal(deviations(restarted.feed(ev.exec({ path: '/bin/sh', euid: 0 }))).length, 1, 'still stable');
+});
+
+function randomLabel(i: number): string {
+  let x = (i + 1) * 2654435761;
+  let s = '';
+  for (let k = 0; k < 10; k++) {
+    s += String.fromCharCode(97 + (x % 26));
+    x = Math.floor(x / 26) + 7 * k + i;
+  }
+  return s;
+}
