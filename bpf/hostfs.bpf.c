@@ -29,8 +29,6 @@
 #define KS_MNT_READONLY 0x40 /* vfsmount->mnt_flags */
 #define KS_SB_RDONLY 0x1ul   /* super_block->s_flags */
 
-/* The mount namespace inode of the host (user space reads /proc/2/ns/mnt). 0: not configured, nothing is emitted. */
-const volatile __u32 host_mnt_ns_inum = 0;
 
 /* s_dev of each host filesystem -> unused. Written by user space before attaching; read-only here. */
 struct {

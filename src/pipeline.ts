@@ -79,11 +79,6 @@ export class Pipeline {
       hostMntNs: this.host.inodes.mnt,
       executables: options.runtimeExecutables ?? (() => noRuntimes),
     });
-    const runtimes = [...this.runtimeBinaries.found()].map(([file, id]) => `${file} (${id.dev >>> 20}:${id.dev & 0xfffff} inode ${id.ino})`);
-    if (options.runtimeExecutables) {
-      if (runtimes.length > 0) log.info(`container runtime binaries: ${runtimes.join(', ')}`);
-      else log.warn('no container runtime binary found on the host (settings.runtimeExecutables): the runtime\'s own container set-up will be reported as container activity');
-    }
     this.processes = new ProcessTable({
       maxEntries: config.processTable.maxEntries,
       exitedGraceMs: config.processTable.exitedGraceMs,
@@ -105,6 +100,12 @@ export class Pipeline {
       pathPatterns: options.pathPatterns,
       hostFilesystems: { mountNamespaceInode: this.host.inodes.mnt, devices: hostDevices.slice(0, MAX_HOST_FILESYSTEMS) },
     });
+    // Logged once the kernel side opened: a fatal start-up error stays the only line on stderr.
+    const runtimes = [...this.runtimeBinaries.found()].map(([file, id]) => `${file} (${id.dev >>> 20}:${id.dev & 0xfffff} inode ${id.ino})`);
+    if (options.runtimeExecutables) {
+      if (runtimes.length > 0) log.info(`container runtime binaries: ${runtimes.join(', ')}`);
+      else log.warn('no container runtime binary found on the host (settings.runtimeExecutables): the runtime\'s own container set-up will be reported as container activity');
+    }
     const onEvent = options.onEvent;
     const take = (event: KernelEvent) => {
       if (event.type === EventType.Cgroup) this.containers.onCgroupEvent(event);

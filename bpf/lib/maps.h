@@ -155,6 +155,13 @@ KS_TUNABLE(__u64, urgent_wakeup_gap_ns, 1000 * 1000);
 KS_TUNABLE(__u32, hot_ring_percent, 75);
 
 /*
+ * The host's mount namespace inode (user space reads /proc/2/ns/mnt): bpf/hostfs.bpf.c ignores its processes.
+ * 0: not configured, the host-filesystem hooks emit nothing. With the other tunables so that every object built
+ * on maps.bpf.c (the test objects too) takes the loader's settings.
+ */
+KS_TUNABLE(__u32, host_mnt_ns_inum, 0);
+
+/*
  * Each container (cgroup) may emit one hot record per hot_record_interval_ns on average, in bursts of up to
  * hot_burst_ns / hot_record_interval_ns records; past that they are dropped (counted, KS_DROP_RATE_LIMIT), so
  * one container cannot take the ring from the others. 0 disables the limit. User space sets both from a rate
