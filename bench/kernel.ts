@@ -153,13 +153,16 @@ interface OpenCase {
   cwd?: string;
 }
 
-/** Attaches program → tracepoint pairs of `object`, runs `body`, detaches. */
-async function withAttached(object: NativeBpfObject, links: Array<[string, number]>, body: () => Promise<void>): Promise<void> {
-  const attached = links.map(([program, tracepoint]) => object.attachTracepoint(program, tracepoint));
+type Link = [object: NativeBpfObject, program: string, tracepoint: number];
+
+/** Attaches each program to its tracepoint, runs `body`, detaches. A program attaches once per tracepoint. */
+async function withAttached(links: readonly Link[], body: () => Promise<void>): Promise<void> {
+  const attached: Array<[NativeBpfObject, ReturnType<NativeBpfObject['attachTracepoint']>]> = [];
   try {
+    for (const [object, program, tracepoint] of links) attached.push([object, object.attachTracepoint(program, tracepoint)]);
     await body();
   } finally {
-    for (const link of attached) object.detach(link);
+    for (const [object, link] of attached) object.detach(link);
   }
 }
 
@@ -185,6 +188,7 @@ async function syscallCost(): Promise<void> {
   // The agent's real pattern list (every rule's), plus one the bench's own opens match.
   const patterns = [...sensitivePathPatterns().slice(0, 63), `${BENCH_PATH_PREFIX}-match*`];
   const empty = loadPrograms(fixtures.emptyOpenatObject, [OPENAT_PROGRAM], []);
+  const secondEmpty = loadPrograms(fixtures.emptyOpenatObject, [OPENAT_PROGRAM], []);
   const filtering = loadPrograms(DEFAULT_OBJECT_PATH, [OPENAT_PROGRAM, OPENAT_EXIT_PROGRAM, HOSTFS_OPENAT_PROGRAM], patterns, {
     // The bench opens from the host's mount namespace, as most of a node's opens are: the host-filesystem check's
     // cheap path. Its cost for a container's opens (~240 ns, a record ~1.3 µs) is in bpf/README.md.
@@ -200,22 +204,20 @@ async function syscallCost(): Promise<void> {
   type CaseName = keyof typeof cases;
   // Configurations: nothing; the empty program on entry (today's baseline) and on entry + exit (the new filter's);
   // today's filter (the entry program alone, which is what main ran); the resolved-path filter (entry + exit).
-  const configurations: Array<{ name: string; links: Array<[string, number]>; object?: NativeBpfObject; cases: CaseName[] }> = [
+  const configurations: Array<{ name: string; links: Link[]; cases: CaseName[] }> = [
     { name: 'bare', links: [], cases: ['ordinary', 'relative', 'candidate', 'sensitive'] },
-    { name: 'empty on entry', object: empty, links: [[OPENAT_PROGRAM, enter]], cases: ['ordinary', 'candidate'] },
-    { name: 'empty on entry + exit', object: empty, links: [[OPENAT_PROGRAM, enter], [OPENAT_PROGRAM, exit]], cases: ['ordinary', 'relative', 'candidate', 'leafHit'] },
-    { name: 'empty on entry + 2 x exit', object: empty, links: [[OPENAT_PROGRAM, enter], [OPENAT_PROGRAM, exit], [OPENAT_PROGRAM, exit]], cases: ['ordinary', 'relative'] },
-    { name: "today's filter (entry only)", object: filtering, links: [[OPENAT_PROGRAM, enter]], cases: ['ordinary', 'candidate'] },
+    { name: 'empty on entry', links: [[empty, OPENAT_PROGRAM, enter]], cases: ['ordinary', 'candidate'] },
+    { name: 'empty on entry + exit', links: [[empty, OPENAT_PROGRAM, enter], [empty, OPENAT_PROGRAM, exit]], cases: ['ordinary', 'relative', 'candidate', 'leafHit'] },
+    { name: 'empty on entry + 2 x exit', links: [[empty, OPENAT_PROGRAM, enter], [empty, OPENAT_PROGRAM, exit], [secondEmpty, OPENAT_PROGRAM, exit]], cases: ['ordinary', 'relative'] },
+    { name: "today's filter (entry only)", links: [[filtering, OPENAT_PROGRAM, enter]], cases: ['ordinary', 'candidate'] },
     {
       name: 'resolved-path filter (entry + exit)',
-      object: filtering,
-      links: [[OPENAT_PROGRAM, enter], [OPENAT_EXIT_PROGRAM, exit]],
+      links: [[filtering, OPENAT_PROGRAM, enter], [filtering, OPENAT_EXIT_PROGRAM, exit]],
       cases: ['ordinary', 'relative', 'candidate', 'leafHit', 'sensitive', 'sensitiveRelative'],
     },
     {
       name: "the agent's openat programs (entry + resolved exit + host-fs exit)",
-      object: filtering,
-      links: [[OPENAT_PROGRAM, enter], [OPENAT_EXIT_PROGRAM, exit], [HOSTFS_OPENAT_PROGRAM, exit]],
+      links: [[filtering, OPENAT_PROGRAM, enter], [filtering, OPENAT_EXIT_PROGRAM, exit], [filtering, HOSTFS_OPENAT_PROGRAM, exit]],
       cases: ['ordinary', 'relative', 'sensitive'],
     },
   ];
@@ -231,8 +233,7 @@ async function syscallCost(): Promise<void> {
             samples.set(key(configuration.name, name), [...(samples.get(key(configuration.name, name)) ?? []), ns]);
           }
         };
-        if (configuration.object === undefined) await measure();
-        else await withAttached(configuration.object, configuration.links, measure);
+        await withAttached(configuration.links, measure);
       }
     }
   } finally {
@@ -242,6 +243,7 @@ async function syscallCost(): Promise<void> {
   const dropped = filtering.perCpuSum('drops', EventType.Open);
   reader.close();
   empty.close();
+  secondEmpty.close();
   filtering.close();
   const ns = (configuration: string, name: CaseName): number => median(samples.get(key(configuration, name)) ?? [NaN]);
   console.log(`openat+close per call (median of ${RUNS} interleaved rounds x ${OPENS_PER_RUN.toLocaleString('en')} calls), ${patterns.length} patterns:`);
