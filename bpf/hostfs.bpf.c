@@ -63,20 +63,8 @@ static long ks_fs_path_step(__u64 index, void *ctx)
 {
 	struct ks_path_walk *w = ctx;
 	struct dentry *dentry = w->dentry;
-	struct ks_path_scratch *scratch = w->scratch;
-	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
-	__u32 depth = scratch->depth;
 
-	if (dentry == parent)
-		return 1;
-	if (depth >= KS_PATH_MAX_COMPONENTS) {
-		w->truncated = true;
-		return 1;
-	}
-	scratch->names[ks_bounded(depth, KS_PATH_MAX_COMPONENTS - 1)] = BPF_CORE_READ(dentry, d_name.name);
-	scratch->depth = depth + 1;
-	w->dentry = parent;
-	return 0;
+	return ks_path_record_component(w, dentry, BPF_CORE_READ(dentry, d_parent));
 }
 
 /*

@@ -48,6 +48,28 @@ struct ks_path_walk {
 	bool truncated;
 };
 
+/*
+ * One step of a leaf-first walk inside a filesystem: stops at its root (a dentry that is its own parent) or past
+ * KS_PATH_MAX_COMPONENTS (setting truncated), else records dentry's name and moves to parent. Shared by the walk
+ * across mounts below and bpf/hostfs.bpf.c's walk to the superblock's root.
+ */
+static __always_inline long ks_path_record_component(struct ks_path_walk *w, struct dentry *dentry, struct dentry *parent)
+{
+	struct ks_path_scratch *scratch = w->scratch;
+	__u32 depth = scratch->depth;
+
+	if (dentry == parent)
+		return 1;
+	if (depth >= KS_PATH_MAX_COMPONENTS) {
+		w->truncated = true;
+		return 1;
+	}
+	scratch->names[ks_bounded(depth, KS_PATH_MAX_COMPONENTS - 1)] = BPF_CORE_READ(dentry, d_name.name);
+	scratch->depth = depth + 1;
+	w->dentry = parent;
+	return 0;
+}
+
 static long ks_path_walk_step(__u64 index, void *ctx)
 {
 	struct ks_path_walk *w = ctx;
@@ -55,9 +77,7 @@ static long ks_path_walk_step(__u64 index, void *ctx)
 	struct dentry *dentry = w->dentry;
 	struct mount *mnt = w->mnt;
 	struct vfsmount *vfsmnt = w->vfsmnt;
-	struct ks_path_scratch *scratch = w->scratch;
 	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
-	__u32 depth = scratch->depth;
 
 	if (dentry == w->root_dentry && vfsmnt == w->root_mnt)
 		return 1;
@@ -71,16 +91,7 @@ static long ks_path_walk_step(__u64 index, void *ctx)
 		w->vfsmnt = &mnt_parent->mnt;
 		return 0;
 	}
-	if (dentry == parent)
-		return 1;
-	if (depth >= KS_PATH_MAX_COMPONENTS) {
-		w->truncated = true;
-		return 1;
-	}
-	scratch->names[ks_bounded(depth, KS_PATH_MAX_COMPONENTS - 1)] = BPF_CORE_READ(dentry, d_name.name);
-	scratch->depth = depth + 1;
-	w->dentry = parent;
-	return 0;
+	return ks_path_record_component(w, dentry, parent);
 }
 
 /* Appends "/name" for the components in root-to-leaf order (they were collected leaf first). */
