@@ -102,6 +102,35 @@ enum ks_op {
 
 /* hdr.flags */
 #define KS_HDR_FLAG_TRUNCATED (1u << 0) /* a string or argv in this record was cut at its bound */
+#define KS_HDR_FLAG_KILLED (1u << 1)    /* enforcement: SIGKILL was sent to the calling process for this record */
+#define KS_HDR_FLAG_WOULD_KILL (1u << 2) /* enforcement in dry-run: the process would have been killed */
+/* With KS_HDR_FLAG_KILLED or KS_HDR_FLAG_WOULD_KILL: the enum ks_enforce_rule that decided, in bits 8..15. */
+#define KS_HDR_ENFORCE_RULE_SHIFT 8
+#define KS_HDR_ENFORCE_RULE_MASK 0xffu
+
+/*
+ * The in-kernel enforcement checks (bpf/lib/enforce.h), each the bit number of its rule in enforce_cgroups'
+ * masks. ABI like the ops: never renumber, never reuse. User space maps them to rule ids (src/receiver/enforcement.ts).
+ */
+enum ks_enforce_rule {
+	KS_ENFORCE_USER_NAMESPACE = 0,  /* unshare/clone/clone3 with CLONE_NEWUSER (KS-ESC-001) */
+	KS_ENFORCE_SETNS_HOST = 1,      /* setns to one of the host's namespaces (KS-ESC-002) */
+	KS_ENFORCE_CGROUP_MOUNT = 2,    /* mount/fsopen of cgroup or cgroup2 (KS-ESC-004) */
+	KS_ENFORCE_SENSITIVE_MOUNT = 3, /* mount/fsopen of proc, sysfs, ...; mount of a /dev/ source (KS-ESC-006) */
+	KS_ENFORCE_MODULE_LOAD = 4,     /* init_module, finit_module (KS-ESC-007) */
+	KS_ENFORCE_PTRACE_ATTACH = 5,   /* ptrace PTRACE_ATTACH / PTRACE_SEIZE (KS-ESC-009) */
+	KS_ENFORCE_BPF_PROG_LOAD = 6,   /* bpf(BPF_PROG_LOAD) (KS-ESC-010) */
+	KS_ENFORCE_OPEN_BY_HANDLE = 7,  /* open_by_handle_at (KS-ESC-011) */
+	KS_ENFORCE_MEMFD_EXEC = 8,      /* exec of a memfd (KS-ESC-017) */
+	KS_ENFORCE_RULE_MAX = 9,
+};
+
+/* enforce_mode[0] */
+enum ks_enforce_mode {
+	KS_ENFORCE_OFF = 0,
+	KS_ENFORCE_DRY_RUN = 1,
+	KS_ENFORCE_ON = 2,
+};
 
 /* ks_exec.exe_flags */
 #define KS_EXEC_FLAG_SNAPSHOT (1u << 0) /* not an exec: a process that existed when the agent started */
@@ -342,6 +371,8 @@ struct ks_host_fs {
 #define KS_MAX_PATH_PATTERNS 64
 /* host_filesystems: s_dev of each of the host's filesystems (bpf/hostfs.bpf.c) */
 #define KS_MAX_HOST_FILESYSTEMS 1024
+/* enforce_cgroups: containers whose processes some rule may kill */
+#define KS_MAX_ENFORCED_CGROUPS 16384
 #define KS_PATTERN_LEN 64
 
 enum ks_pattern_kind {

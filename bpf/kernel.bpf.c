@@ -12,15 +12,20 @@
 #include "lib/files.h"
 #include "lib/task.h"
 
+/* Loading a module is enforced; removing one is only recorded (it cannot be an escape's next step). */
 static __always_inline struct ks_module *ks_module_begin(__u32 op, int fd, __u32 flags)
 {
 	struct ks_module *e;
+	__u32 enforced = 0;
 
 	if (ks_from_agent())
 		return NULL;
+	if (op != KS_OP_DELETE_MODULE)
+		enforced = ks_enforce(KS_ENFORCE_MODULE_LOAD);
 	e = ks_begin(KS_EVENT_MODULE, sizeof(*e));
 	if (!e)
 		return NULL;
+	e->hdr.flags |= enforced;
 	e->op = op;
 	e->fd = fd;
 	e->flags = flags;
@@ -79,7 +84,7 @@ struct ks_pending_ptrace {
 	__u64 pid_arg;
 	__u64 addr;
 	__u32 target_tgid_at_entry;
-	__u32 _pad0;
+	__u32 enforced; /* header flags of the enforcement decided at entry */
 };
 
 struct {
@@ -146,6 +151,9 @@ int sys_enter_ptrace__tp(struct trace_event_raw_sys_enter *ctx)
 	if (ks_from_agent())
 		return 0;
 	pending.target_tgid_at_entry = ks_ptrace_target_tgid(pending.request, pending.pid_arg);
+	/* At entry: the attach completes, but the tracer dies before it can read or write the tracee. */
+	if (pending.request == KS_PTRACE_ATTACH || pending.request == KS_PTRACE_SEIZE)
+		pending.enforced = ks_enforce(KS_ENFORCE_PTRACE_ATTACH);
 	bpf_map_update_elem(&pending_ptrace, &pid_tgid, &pending, BPF_ANY);
 	return 0;
 }
@@ -161,6 +169,7 @@ int sys_exit_ptrace__tp(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	e = ks_begin(KS_EVENT_PTRACE, sizeof(*e));
 	if (e) {
+		e->hdr.flags |= pending->enforced;
 		e->op = KS_OP_PTRACE;
 		e->request = pending->request;
 		e->target_pid_arg = pending->pid_arg;
@@ -203,13 +212,16 @@ SEC("tracepoint/syscalls/sys_enter_bpf")
 int sys_enter_bpf__tp(struct trace_event_raw_sys_enter *ctx)
 {
 	struct ks_bpf *e;
-	__u32 prog_type = 0;
+	__u32 prog_type = 0, enforced = 0;
 
 	if (ks_from_agent())
 		return 0;
+	if (KS_ARG(ctx, 0) == KS_BPF_PROG_LOAD)
+		enforced = ks_enforce(KS_ENFORCE_BPF_PROG_LOAD);
 	e = ks_begin(KS_EVENT_BPF, sizeof(*e));
 	if (!e)
 		return 0;
+	e->hdr.flags |= enforced;
 	e->op = KS_OP_BPF;
 	e->cmd = KS_ARG(ctx, 0);
 	if (e->cmd == BPF_PROG_LOAD && bpf_probe_read_user(&prog_type, sizeof(prog_type), KS_ARG_PTR(ctx, 1)) == 0)

@@ -37,6 +37,8 @@ struct ks_abi_records {
 	enum ks_event_type event_type;
 	enum ks_op op;
 	enum ks_pattern_kind pattern_kind;
+	enum ks_enforce_rule enforce_rule;
+	enum ks_enforce_mode enforce_mode;
 };
 
 __noinline int ks_abi_records_btf_anchor(struct ks_abi_records *records)

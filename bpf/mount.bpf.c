@@ -21,19 +21,45 @@ static __always_inline struct ks_mount *ks_mount_begin(__u32 op, __u64 flags)
 	return e;
 }
 
+/*
+ * mount(2) and fsopen(2) name the filesystem type: read it once, decide enforcement on it (before reserving, so a
+ * full ring cannot save the process), then record it. The rest of the buffer stays zero: it is a map key.
+ */
+static __always_inline int ks_emit_fstype_mount(__u32 op, __u64 flags, const void *fstype_arg, const void *source_arg,
+						const void *target_arg)
+{
+	char fstype[KS_FSTYPE_LEN] = {};
+	__u32 enforced = 0, *rule;
+	struct ks_mount *e;
+	char next = 0;
+	long copied;
+
+	if (ks_from_agent())
+		return 0;
+	copied = bpf_probe_read_user_str(fstype, sizeof(fstype), fstype_arg);
+	rule = copied > 0 ? bpf_map_lookup_elem(&enforce_fstypes, fstype) : NULL;
+	if (rule)
+		enforced = ks_enforce(*rule);
+	e = ks_mount_begin(op, flags);
+	if (!e)
+		return 0;
+	e->hdr.flags |= enforced;
+	if (source_arg)
+		ks_read_user_str(e->source, sizeof(e->source), source_arg, &e->hdr);
+	if (target_arg)
+		ks_read_user_str(e->target, sizeof(e->target), target_arg, &e->hdr);
+	__builtin_memcpy(e->fstype, fstype, sizeof(fstype));
+	if (copied == sizeof(fstype) && bpf_probe_read_user(&next, 1, (const char *)fstype_arg + sizeof(fstype) - 1) == 0)
+		ks_mark_truncated_if(&e->hdr, next != 0);
+	ks_submit_urgent(e, sizeof(*e));
+	return 0;
+}
+
 /* mount(source, target, fstype, flags, data) */
 SEC("tracepoint/syscalls/sys_enter_mount")
 int sys_enter_mount__tp(struct trace_event_raw_sys_enter *ctx)
 {
-	struct ks_mount *e = ks_mount_begin(KS_OP_MOUNT, KS_ARG(ctx, 3));
-
-	if (!e)
-		return 0;
-	ks_read_user_str(e->source, sizeof(e->source), KS_ARG_PTR(ctx, 0), &e->hdr);
-	ks_read_user_str(e->target, sizeof(e->target), KS_ARG_PTR(ctx, 1), &e->hdr);
-	ks_read_user_str(e->fstype, sizeof(e->fstype), KS_ARG_PTR(ctx, 2), &e->hdr);
-	ks_submit_urgent(e, sizeof(*e));
-	return 0;
+	return ks_emit_fstype_mount(KS_OP_MOUNT, KS_ARG(ctx, 3), KS_ARG_PTR(ctx, 2), KS_ARG_PTR(ctx, 0), KS_ARG_PTR(ctx, 1));
 }
 
 /* umount2(target, flags) */
@@ -53,13 +79,7 @@ int sys_enter_umount__tp(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_enter_fsopen")
 int sys_enter_fsopen__tp(struct trace_event_raw_sys_enter *ctx)
 {
-	struct ks_mount *e = ks_mount_begin(KS_OP_FSOPEN, KS_ARG(ctx, 1));
-
-	if (!e)
-		return 0;
-	ks_read_user_str(e->fstype, sizeof(e->fstype), KS_ARG_PTR(ctx, 0), &e->hdr);
-	ks_submit_urgent(e, sizeof(*e));
-	return 0;
+	return ks_emit_fstype_mount(KS_OP_FSOPEN, KS_ARG(ctx, 1), KS_ARG_PTR(ctx, 0), NULL, NULL);
 }
 
 /* fsmount(fs_fd, flags, attr_flags): no strings; the fsopen before it named the filesystem */

@@ -12,12 +12,20 @@
 static __always_inline void ks_emit_namespace(__u32 op, __u64 flags)
 {
 	struct ks_namespace *e;
+	__u32 enforced = 0;
 
 	if (ks_from_agent())
 		return;
+	/*
+	 * Decided before the record is reserved, so a full ring cannot save the process. For clone/clone3 the pending
+	 * SIGKILL also makes copy_process() fail: no child is left running in the new namespace.
+	 */
+	if (flags & KS_CLONE_NEWUSER)
+		enforced = ks_enforce(KS_ENFORCE_USER_NAMESPACE);
 	e = ks_begin(KS_EVENT_NAMESPACE, sizeof(*e));
 	if (!e)
 		return;
+	e->hdr.flags |= enforced;
 	e->flags = flags;
 	e->op = op;
 	ks_submit_urgent(e, sizeof(*e));
@@ -62,21 +70,31 @@ int sys_enter_setns__tp(struct trace_event_raw_sys_enter *ctx)
 	int fd = KS_ARG(ctx, 0);
 	struct inode *inode;
 	struct ks_setns *e;
+	__u32 target_ino = 0, target_type = 0, enforced = 0;
 
 	if (ks_from_agent())
 		return 0;
-	e = ks_begin(KS_EVENT_SETNS, sizeof(*e));
-	if (!e)
-		return 0;
-	e->fd = fd;
-	e->nstype = KS_ARG(ctx, 1);
 	inode = ks_file_inode(ks_fd_file(fd));
 	/* only an nsfs file names a namespace; a pidfd (pidfs or anon inode) leaves the target 0 */
 	if (inode && BPF_CORE_READ(inode, i_sb, s_magic) == KS_NSFS_MAGIC) {
-		e->target_ns_ino = BPF_CORE_READ(inode, i_ino);
+		target_ino = BPF_CORE_READ(inode, i_ino);
 		/* nsfs keeps the namespace's ns_common in i_private */
-		e->target_ns_type = ks_ns_type(BPF_CORE_READ(inode, i_private));
+		target_type = ks_ns_type(BPF_CORE_READ(inode, i_private));
 	}
+	/*
+	 * Joining a host namespace by its nsfs file. A pidfd target (setns(pidfd, ...) into a host process's
+	 * namespaces) names no namespace here and is not enforced: documented in docs/enforcement.md.
+	 */
+	if (target_ino && bpf_map_lookup_elem(&host_namespaces, &target_ino))
+		enforced = ks_enforce(KS_ENFORCE_SETNS_HOST);
+	e = ks_begin(KS_EVENT_SETNS, sizeof(*e));
+	if (!e)
+		return 0;
+	e->hdr.flags |= enforced;
+	e->fd = fd;
+	e->nstype = KS_ARG(ctx, 1);
+	e->target_ns_ino = target_ino;
+	e->target_ns_type = target_type;
 	ks_submit_urgent(e, sizeof(*e));
 	return 0;
 }

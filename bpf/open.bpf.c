@@ -378,13 +378,16 @@ SEC("tracepoint/syscalls/sys_enter_open_by_handle_at")
 int sys_enter_open_by_handle_at__tp(struct trace_event_raw_sys_enter *ctx)
 {
 	struct ks_open *e;
+	__u32 enforced;
 
 	if (ks_from_agent())
 		return 0;
+	enforced = ks_enforce(KS_ENFORCE_OPEN_BY_HANDLE);
 	e = ks_open_record();
 	if (!e)
 		return 0;
 	ks_fill_header(&e->hdr, KS_EVENT_OPEN, sizeof(*e));
+	e->hdr.flags |= enforced;
 	e->op = KS_OP_OPEN_BY_HANDLE_AT;
 	e->dirfd = KS_ARG(ctx, 0);
 	e->flags = KS_ARG(ctx, 2);

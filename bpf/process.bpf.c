@@ -12,12 +12,15 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(sched_exec__tp_btf, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
 	struct ks_exec *e;
+	__u32 enforced;
 
 	if (ks_from_agent())
 		return 0;
+	enforced = ks_exec_enforce(task);
 	e = ks_exec_reserve_for_current();
 	if (!e)
 		return 0;
+	e->hdr.flags |= enforced;
 	e->path_len = ks_read_kernel_str(e->path, sizeof(e->path), BPF_CORE_READ(bprm, filename), &e->hdr);
 	ks_exec_fill_task(e, task);
 	ks_exec_fill_args_of_current(e, task, BPF_CORE_READ(bprm, argc));
@@ -32,12 +35,15 @@ int sched_exec__tp(struct trace_event_raw_sched_process_exec *ctx)
 	/* __data_loc: the low 16 bits are the string's offset inside the record */
 	const char *filename = (const char *)ctx + (ctx->__data_loc_filename & 0xFFFF);
 	struct ks_exec *e;
+	__u32 enforced;
 
 	if (ks_from_agent())
 		return 0;
+	enforced = ks_exec_enforce(task);
 	e = ks_exec_reserve_for_current();
 	if (!e)
 		return 0;
+	e->hdr.flags |= enforced;
 	e->path_len = ks_read_kernel_str(e->path, sizeof(e->path), filename, &e->hdr);
 	ks_exec_fill_task(e, task);
 	ks_exec_fill_args_of_current(e, task, KS_ARGC_UNKNOWN);

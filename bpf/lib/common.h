@@ -16,5 +16,6 @@
 #include "lib/kernel_defs.h"
 #include "lib/maps.h"
 #include "lib/emit.h"
+#include "lib/enforce.h"
 
 #endif /* KS_LIB_COMMON_H */

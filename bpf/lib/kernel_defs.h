@@ -59,4 +59,7 @@
 /* pid namespaces nest at most this deep (MAX_PID_NS_LEVEL) */
 #define KS_MAX_PID_NS_LEVEL 32
 
+#define KS_SIGKILL 9
+#define KS_BPF_PROG_LOAD 5
+
 #endif /* KS_LIB_KERNEL_DEFS_H */

@@ -170,6 +170,60 @@ KS_TUNABLE(__u32, host_mnt_ns_inum, 0);
 KS_TUNABLE(__u64, hot_record_interval_ns, 0);
 KS_TUNABLE(__u64, hot_burst_ns, 0);
 
+/*
+ * Enforcement (lib/enforce.h). A map, not a tunable, so that a rules reload changes it without reloading programs.
+ * [0]: enum ks_enforce_mode; 0 (off) until the agent writes it.
+ */
+KS_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} enforce_mode SEC(".maps");
+
+/*
+ * enforce_cgroups[cgroup id]: bit n set when enum ks_enforce_rule n kills in that container. The agent writes a
+ * container's entry only once the container's workload runs (its first exec that is not the runtime's set-up),
+ * rewrites it on every rules reload and deletes it when the cgroup goes. A cgroup with no entry (the host's, the
+ * runtime's) is never enforced.
+ */
+KS_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KS_MAX_ENFORCED_CGROUPS);
+	__type(key, __u64);
+	__type(value, __u32);
+} enforce_cgroups SEC(".maps");
+
+/*
+ * enforce_fstypes[fstype, zero-padded]: the enum ks_enforce_rule that a mount or fsopen of that filesystem type
+ * falls under. The kernel finds a filesystem by exactly this name, so it cannot be disguised the way a path can.
+ */
+KS_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, char[KS_FSTYPE_LEN]);
+	__type(value, __u32);
+} enforce_fstypes SEC(".maps");
+
+/* host_namespaces[inode]: the host's namespaces (every type), which a setns from a container may not join. */
+KS_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16);
+	__type(key, __u32);
+	__type(value, __u8);
+} host_namespaces SEC(".maps");
+
+/*
+ * enforce_actions[rule * 2 + (0: SIGKILL sent, 1: dry-run would have)]: counted even when the record itself is
+ * lost (ring full), so the agent's per-rule kill metric is exact.
+ */
+KS_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KS_ENFORCE_RULE_MAX * 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} enforce_actions SEC(".maps");
+
 /* [0]: bpf_ktime_get_ns() of this CPU's last urgent wakeup. */
 KS_SHARED struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

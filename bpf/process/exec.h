@@ -49,6 +49,20 @@ static __always_inline bool ks_dentry_is_memfd(struct dentry *dentry)
 	       name[5] == ':';
 }
 
+/*
+ * Enforcement on a memfd exec: at sched_process_exec the new image is in place but has not run an instruction,
+ * so a SIGKILL now means the fileless program never starts. The memfd test runs only when the rule kills in
+ * this container: an exec otherwise pays one array lookup (enforcement off) or one hash lookup more.
+ */
+static __always_inline __u32 ks_exec_enforce(struct task_struct *task)
+{
+	__u32 mode = ks_enforce_mode_for(KS_ENFORCE_MEMFD_EXEC);
+
+	if (mode == KS_ENFORCE_OFF || !ks_dentry_is_memfd(BPF_CORE_READ(task, mm, exe_file, f_path.dentry)))
+		return 0;
+	return ks_enforce_act(KS_ENFORCE_MEMFD_EXEC, mode);
+}
+
 static __always_inline void ks_exec_fill_exe(struct ks_exec *e, struct file *exe)
 {
 	struct inode *inode;

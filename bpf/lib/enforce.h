@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Opt-in enforcement: SIGKILL to a container process at the syscall that starts an escape, decided here from maps
+ * the agent fills (enforce_mode, enforce_cgroups), with no round trip through user space.
+ *
+ * What a signal at sys_enter does: bpf_send_signal() makes SIGKILL pending on the calling process; the syscall
+ * still runs to completion (the namespace is created, the mount made, the exec done), and the process dies on its
+ * way back to user space, so none of its next instructions run: the id map is never written, the release_agent
+ * never set, the memfd's program never starts. It does not undo the syscall's own effect, nor stop another
+ * process that shares the result (a mount is visible to the rest of the container). An LSM hook
+ * (security_sb_mount, security_file_open, bprm_check_security) would refuse the call itself; this kernel refuses
+ * BPF LSM programs, so enforcement runs on tracepoints (docs/enforcement.md).
+ *
+ * Never killed, whatever the maps say: the agent (agent_tgid), any task of a cgroup the agent did not arm (the
+ * host's, a container whose workload has not started: the runtime's set-up), and any task in the host's mount
+ * namespace (the runtime entering a running container for `exec` starts there). None of this looks at comm or
+ * paths as written: the cgroup id, the mount namespace and the tgid are kernel facts the process cannot choose.
+ */
+#ifndef KS_LIB_ENFORCE_H
+#define KS_LIB_ENFORCE_H
+
+/*
+ * The enforcement mode when `rule` kills in the current task's container, else KS_ENFORCE_OFF. Costs one array
+ * lookup while enforcement is off, and a hash lookup more while it is on.
+ */
+static __always_inline __u32 ks_enforce_mode_for(__u32 rule)
+{
+	__u32 zero = 0;
+	__u32 *mode = bpf_map_lookup_elem(&enforce_mode, &zero);
+	__u64 cgroup_id;
+	__u32 *kill_rules;
+	struct task_struct *task;
+
+	if (!mode || *mode == KS_ENFORCE_OFF)
+		return KS_ENFORCE_OFF;
+	cgroup_id = bpf_get_current_cgroup_id();
+	kill_rules = bpf_map_lookup_elem(&enforce_cgroups, &cgroup_id);
+	if (!kill_rules || !(*kill_rules & (1u << rule)))
+		return KS_ENFORCE_OFF;
+	if (ks_from_agent())
+		return KS_ENFORCE_OFF;
+	task = (struct task_struct *)bpf_get_current_task();
+	if (host_mnt_ns_inum == 0 || BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum) == host_mnt_ns_inum)
+		return KS_ENFORCE_OFF;
+	return *mode;
+}
+
+/*
+ * Acts on a decision of ks_enforce_mode_for(): sends SIGKILL (mode on) and counts it, and returns the header flags
+ * that tell user space (0 when nothing was decided). A failed send is reported as dry-run: the process lives.
+ */
+static __always_inline __u32 ks_enforce_act(__u32 rule, __u32 mode)
+{
+	__u32 flag = KS_HDR_FLAG_WOULD_KILL;
+	__u32 slot;
+	__u64 *count;
+
+	if (mode == KS_ENFORCE_OFF || rule >= KS_ENFORCE_RULE_MAX)
+		return 0;
+	if (mode == KS_ENFORCE_ON && bpf_send_signal(KS_SIGKILL) == 0)
+		flag = KS_HDR_FLAG_KILLED;
+	slot = rule * 2 + (flag == KS_HDR_FLAG_KILLED ? 0 : 1);
+	count = bpf_map_lookup_elem(&enforce_actions, &slot);
+	if (count)
+		*count += 1;
+	return flag | (rule << KS_HDR_ENFORCE_RULE_SHIFT);
+}
+
+/* ks_enforce_act(rule, ks_enforce_mode_for(rule)): for checks with nothing else to look at first. */
+static __always_inline __u32 ks_enforce(__u32 rule)
+{
+	return ks_enforce_act(rule, ks_enforce_mode_for(rule));
+}
+
+#endif /* KS_LIB_ENFORCE_H */
