@@ -44,6 +44,7 @@ Napi::Function BpfObject::Define(Napi::Env env) {
                          InstanceMethod<&BpfObject::MapFd>("mapFd"),
                          InstanceMethod<&BpfObject::MapUpdate>("mapUpdate"),
                          InstanceMethod<&BpfObject::MapLookup>("mapLookup"),
+                         InstanceMethod<&BpfObject::MapDelete>("mapDelete"),
                          InstanceMethod<&BpfObject::PerCpuSum>("perCpuSum"),
                          InstanceMethod<&BpfObject::MapEntries>("mapEntries"),
                          InstanceMethod<&BpfObject::RunIterator>("runIterator"),
@@ -319,6 +320,24 @@ Napi::Value BpfObject::MapUpdate(const Napi::CallbackInfo& info) {
     return ThrowKernelError(env, "EBPF_MAP", -error, std::string("cannot update map ") + bpf_map__name(map));
   }
   return env.Undefined();
+}
+
+// mapDelete(map: string, key: Buffer) → boolean: false when the key was not there
+Napi::Value BpfObject::MapDelete(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bpf_map* map = FindMap(env, info[0]);
+  if (map == nullptr) return env.Undefined();
+  if (!info[1].IsBuffer()) {
+    Napi::TypeError::New(env, "mapDelete key must be a Buffer").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto key = info[1].As<Napi::Buffer<uint8_t>>();
+  int error = bpf_map__delete_elem(map, key.Data(), key.Length(), 0);
+  if (error == -ENOENT) return Napi::Boolean::New(env, false);
+  if (error != 0) {
+    return ThrowKernelError(env, "EBPF_MAP", -error, std::string("cannot delete from map ") + bpf_map__name(map));
+  }
+  return Napi::Boolean::New(env, true);
 }
 
 // mapLookup(map: string, key: Buffer) → Buffer | null

@@ -39,6 +39,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject>, public Closable {
   Napi::Value MapFd(const Napi::CallbackInfo& info);
   Napi::Value MapUpdate(const Napi::CallbackInfo& info);
   Napi::Value MapLookup(const Napi::CallbackInfo& info);
+  Napi::Value MapDelete(const Napi::CallbackInfo& info);
   Napi::Value PerCpuSum(const Napi::CallbackInfo& info);
   Napi::Value MapEntries(const Napi::CallbackInfo& info);
   Napi::Value RunIterator(const Napi::CallbackInfo& info);

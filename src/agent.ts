@@ -24,7 +24,9 @@ import { AgentStartError, openPipeline, type Pipeline } from './pipeline.ts';
 import { ContainerCpuSampler } from './receiver/ContainerCpuSampler.ts';
 import { TelemetryGapSampler } from './receiver/TelemetryGapSampler.ts';
 import { RateLimitedLog } from './receiver/RateLimiter.ts';
-import { EventTypeName, type KernelEvent } from './receiver/events.ts';
+import { EventType, EventTypeName, Op, type KernelEvent } from './receiver/events.ts';
+import { ContainerEnforcement } from './enforcement/ContainerEnforcement.ts';
+import type { PodAttributes } from './detectors/Detector.ts';
 import type { ContainerIdentity } from './receiver/identity.ts';
 
 function loadRules(config: AgentConfig): unknown {
@@ -206,7 +208,15 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
     nowNs: 0n,
     bootToWallNs: (ns) => pipeline.clock.toUnixNs(ns),
   };
+  let enforcement: ContainerEnforcement | undefined;
   const onEvent = (event: KernelEvent) => {
+    if (event.type === EventType.Exec) {
+      // After the process table took the exec in: it says whether this is the runtime's set-up or the workload.
+      const proc = pipeline.process(event.tgid);
+      if (proc?.container && !proc.runtimeSetup) enforcement?.onWorkloadExec(proc.container);
+    } else if (event.type === EventType.Cgroup && event.op === Op.CgroupRmdir) {
+      enforcement?.onCgroupRemoved(event.id);
+    }
     context.nowNs = event.ktimeNs;
     const found = engine.process(event, context);
     for (let i = 0; i < found.length; i++) route(found[i]);
@@ -225,6 +235,35 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
     throw e;
   }
   context.hostNamespaces = pipeline.host.inodes;
+  // Before any batch is read (batches arrive from the event loop), so the snapshot's containers are armed too.
+  const podOf = (c: ContainerIdentity): PodAttributes | 'pending' | undefined => {
+    if (!k8s || !c.podUid) return undefined;
+    const found = k8s.enricher.enrich(c.podUid, c.id);
+    if (typeof found === 'object') {
+      return { namespace: found['k8s.namespace.name'], podName: found['k8s.pod.name'], image: found['container.image.name'] };
+    }
+    return found === 'pending' ? 'pending' : undefined;
+  };
+  try {
+    pipeline.kernel.setHostNamespaces(Object.values(pipeline.host.inodes));
+    pipeline.kernel.setEnforcedFsTypes(engine.enforcedFsTypes());
+    enforcement = new ContainerEnforcement({
+      kernel: pipeline.kernel,
+      mode: () => engine.enforcementMode,
+      killChecksFor: (pod) => engine.killChecksFor(pod),
+      podOf,
+      warn: (m) => log.warn(m),
+      debug: (m) => log.debug(m),
+    });
+  } catch (e) {
+    pipeline.close();
+    for (const close of closers) void close();
+    throw new AgentStartError(`enforcement: ${(e as Error).message}`);
+  }
+  const armedEnforcement = enforcement;
+  if (engine.enforcementMode !== 'off') log.info(`enforcement ${engine.enforcementMode}: ${describeKillRules(engine)}`);
+  const pendingEnforcement = setInterval(() => armedEnforcement.retryPending(), ENFORCEMENT_RETRY_MS);
+  pendingEnforcement.unref();
   metrics?.observeKernelReader(() => pipeline.blindness() === undefined);
   try {
     runtimeMeta = new ContainerRuntimeMetadata({
@@ -294,7 +333,10 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
       return;
     }
     const result = engine.reload(next);
-    if (result.ok) log.info(`rules reloaded (${why})`);
+    if (result.ok) {
+      armedEnforcement.reconfigure();
+      log.info(`rules reloaded (${why}); enforcement ${engine.enforcementMode}: ${describeKillRules(engine)}`);
+    }
     else log.error(`rules reload (${why}) rejected, keeping the current rules: ${result.error}`);
   };
   const onHup = () => reload('SIGHUP');
@@ -317,6 +359,23 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
     reportedBaseline.set(key, total);
   };
   const reportedOversized = { kubernetes: 0, runtime: 0 };
+  const reportedEnforcement = new Map<string, bigint>();
+  const ruleOfCheck = new Map<number, string>();
+  for (const [rule, checks] of engine.enforcementChecks()) for (const check of checks) ruleOfCheck.set(check, rule);
+  /** Kernel enforcement decisions since the last read, per rule and action. */
+  const enforcementDeltas = () => {
+    const out: { rule: string; action: 'kill' | 'dry-run'; count: number }[] = [];
+    for (const { check, killed, dryRun } of pipeline.kernel.enforcementActions()) {
+      const rule = ruleOfCheck.get(check) ?? `check ${check}`;
+      for (const [action, total] of [['kill', killed], ['dry-run', dryRun]] as const) {
+        const key = `${check} ${action}`;
+        const delta = total - (reportedEnforcement.get(key) ?? 0n);
+        if (delta > 0n) out.push({ rule, action, count: Number(delta) });
+        reportedEnforcement.set(key, total);
+      }
+    }
+    return out;
+  };
   const recordsByTypeSeen = new Array<number>(pipeline.decoderStats.recordsByType.length).fill(0);
   const tick = () => {
     const now = performance.now();
@@ -371,6 +430,7 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
       const storeCounters = baselineStore.store.counters;
       baselineDelta('store write', storeCounters.writeErrors, (d) => metrics.baselineStoreError('write', d));
       baselineDelta('store invalid', storeCounters.invalid, (d) => metrics.baselineStoreError('invalid', d));
+      for (const { rule, action, count } of enforcementDeltas()) metrics.enforcementActions(rule, action, count);
       metrics.setProcessTableSize(pipeline.processes.size);
       metrics.setContainerCacheSize(pipeline.containers.containerCount);
     }
@@ -396,6 +456,7 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
     if (stopped) return;
     stopped = true;
     clearInterval(ticker);
+    clearInterval(pendingEnforcement);
     cpuSampler.stop();
     gapSampler.stop();
     process.off('SIGHUP', onHup);
@@ -412,6 +473,14 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
     resolveDone(0);
   };
   return { done, stop };
+}
+
+/** How often containers waiting for pod metadata are looked at again before they are armed for enforcement. */
+const ENFORCEMENT_RETRY_MS = 500;
+
+function describeKillRules(engine: DetectorEngine): string {
+  const killing = [...engine.enforcementChecks().keys()].filter((rule) => engine.killsFor(rule));
+  return killing.length > 0 ? `action kill for ${killing.join(', ')}` : 'no rule has action kill';
 }
 
 function splitHostPort(listen: string): [string, number] {

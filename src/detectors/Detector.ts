@@ -6,6 +6,7 @@ import type { ContainerIdentity, ProcessInfo } from '../receiver/identity.ts';
 import type { AttributeValue, Category, Severity } from '../detection.ts';
 import type { DetectorSettings } from './config.ts';
 import type { WorkloadIdentity } from '../baseline/ProfileKey.ts';
+import type { KernelEnforceCheck } from '../receiver/enforcement.ts';
 
 /**
  * Event types that do not come from the kernel. Numbered far above the kernel's so the two never collide;
@@ -96,6 +97,17 @@ export interface RuleMetadata {
    * The kernel only reports opens that match one of the union of these.
    */
   openPathPatterns?: readonly string[];
+  /**
+   * What the kernel can enforce for this rule (`action: kill`): its checks in bpf/lib/enforce.h, and for the mount
+   * checks the filesystem types they apply to. A rule without it can only alert.
+   */
+  enforcement?: {
+    checks: readonly KernelEnforceCheck[];
+    /** mount(2)/fsopen(2) of these filesystem types falls under the rule's (mount) check. */
+    mountFsTypes?: readonly string[];
+    /** One sentence for docs/detections.md: what is killed, when. */
+    description: string;
+  };
 }
 
 export interface Finding {

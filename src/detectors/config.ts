@@ -12,8 +12,18 @@
 //     miningPoolPorts: [3333, 4444]
 //
 // Exception values match exactly, or as a prefix when they end in '*'.
+//
+// Enforcement (docs/enforcement.md): a global mode and a per-rule action, both reloadable.
+//
+//   enforcement: on                  # off (default) | dry-run | on
+//   rules:
+//     KS-ESC-001:
+//       action: kill                 # alert (default) | kill; only rules the kernel can enforce
+//       killExceptions:              # containers where the rule only alerts: namespaces and images
+//         - { namespaces: [ci] }
 
 import { SEVERITIES, type Severity } from '../detection.ts';
+import { ENFORCEMENT_MODES, type EnforcementModeName } from '../receiver/enforcement.ts';
 
 export interface RuleException {
   namespaces?: string[];
@@ -22,8 +32,16 @@ export interface RuleException {
   parentExecutables?: string[];
 }
 
+export type RuleAction = 'alert' | 'kill';
+export const RULE_ACTIONS: readonly RuleAction[] = ['alert', 'kill'];
+
+/** Kill decisions are made per container in the kernel: only what names a container can except one. */
+export type KillException = Pick<RuleException, 'namespaces' | 'images'>;
+
 export interface RuleConfig {
   enabled?: boolean;
+  action?: RuleAction;
+  killExceptions?: KillException[];
   /** Replaces the rule's base severity; findings that raise their own severity (e.g. to critical) keep it. */
   severity?: Severity;
   exceptions?: RuleException[];
@@ -45,6 +63,7 @@ export interface SettingsConfig {
 }
 
 export interface RulesConfig {
+  enforcement?: EnforcementModeName;
   rules?: Record<string, RuleConfig>;
   settings?: SettingsConfig;
 }
@@ -105,8 +124,9 @@ export class RulesConfigError extends Error {
   override name = 'RulesConfigError';
 }
 
-const RULE_KEYS = ['enabled', 'severity', 'exceptions'] as const;
+const RULE_KEYS = ['enabled', 'severity', 'exceptions', 'action', 'killExceptions'] as const;
 const EXCEPTION_KEYS = ['namespaces', 'images', 'executables', 'parentExecutables'] as const;
+const KILL_EXCEPTION_KEYS = ['namespaces', 'images'] as const;
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -141,12 +161,25 @@ function numberIn(v: unknown, min: number, max: number, where: string): number {
   return v;
 }
 
-/** Checks a parsed (JSON/YAML) config against the known rule ids; throws RulesConfigError with one line. */
-export function validateRulesConfig(raw: unknown, knownRuleIds: readonly string[]): RulesConfig {
+/**
+ * Checks a parsed (JSON/YAML) config against the known rule ids; throws RulesConfigError with one line.
+ * `killableRuleIds`: the rules the kernel can enforce (action: kill); every known rule when not given.
+ */
+export function validateRulesConfig(
+  raw: unknown,
+  knownRuleIds: readonly string[],
+  killableRuleIds: readonly string[] = knownRuleIds,
+): RulesConfig {
   if (raw === undefined || raw === null) return {};
   if (!isPlainObject(raw)) throw new RulesConfigError('rules config: must be an object with "rules" and/or "settings"');
-  checkKeys(raw, ['rules', 'settings'], 'config');
+  checkKeys(raw, ['enforcement', 'rules', 'settings'], 'config');
   const out: RulesConfig = {};
+  if (raw.enforcement !== undefined) {
+    if (!ENFORCEMENT_MODES.includes(raw.enforcement as EnforcementModeName)) {
+      throw new RulesConfigError(`enforcement: must be one of ${ENFORCEMENT_MODES.join(', ')}`);
+    }
+    out.enforcement = raw.enforcement as EnforcementModeName;
+  }
   if (raw.rules !== undefined) {
     if (!isPlainObject(raw.rules)) throw new RulesConfigError('rules: must be a map from rule id to rule settings');
     out.rules = {};
@@ -182,6 +215,35 @@ export function validateRulesConfig(raw: unknown, knownRuleIds: readonly string[
             throw new RulesConfigError(`${exWhere}: empty exception would silence the whole rule; use enabled: false`);
           }
           return re;
+        });
+      }
+      if (rule.action !== undefined) {
+        if (!RULE_ACTIONS.includes(rule.action as RuleAction)) {
+          throw new RulesConfigError(`${where}.action: must be one of ${RULE_ACTIONS.join(', ')}`);
+        }
+        if (rule.action === 'kill' && !killableRuleIds.includes(id)) {
+          throw new RulesConfigError(
+            `${where}.action: kill is not supported by this rule (rules the kernel can enforce: ${killableRuleIds.join(', ')})`,
+          );
+        }
+        rc.action = rule.action as RuleAction;
+      }
+      if (rule.killExceptions !== undefined) {
+        if (!Array.isArray(rule.killExceptions)) throw new RulesConfigError(`${where}.killExceptions: must be a list`);
+        rc.killExceptions = rule.killExceptions.map((ex, i) => {
+          const exWhere = `${where}.killExceptions[${i}]`;
+          if (!isPlainObject(ex)) {
+            throw new RulesConfigError(`${exWhere}: must be an object (${KILL_EXCEPTION_KEYS.join(', ')}; kills are decided per container)`);
+          }
+          checkKeys(ex, KILL_EXCEPTION_KEYS, exWhere);
+          const ke: KillException = {};
+          for (const key of KILL_EXCEPTION_KEYS) {
+            if (ex[key] !== undefined) ke[key] = stringList(ex[key], `${exWhere}.${key}`);
+          }
+          if (Object.keys(ke).length === 0) {
+            throw new RulesConfigError(`${exWhere}: empty exception would except every container; use action: alert`);
+          }
+          return ke;
         });
       }
       out.rules[id] = rc;

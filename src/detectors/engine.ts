@@ -13,6 +13,8 @@ import {
   validateRulesConfig,
   RulesConfigError,
   type DetectorSettings,
+  type KillException,
+  type RuleAction,
   type RuleException,
   type RulesConfig,
 } from './config.ts';
@@ -31,7 +33,8 @@ import { allDetectors } from './registry.ts';
 import type { WorkloadIdentity } from '../baseline/ProfileKey.ts';
 import { sensitivePathPatterns } from './paths.ts';
 import { compilePathPattern, matchesPathPattern, pathPatternsMayOverlap, type CompiledPathPattern } from '../receiver/pathPatterns.ts';
-import { EventType, Op, OpenPathSource, type OpenEvent } from '../receiver/events.ts';
+import { EventType, Op, OpenPathSource, type KernelEvent, type OpenEvent } from '../receiver/events.ts';
+import { kernelEnforcementOf, type EnforcementModeName, type KernelEnforceCheck, type KernelEnforcement } from '../receiver/enforcement.ts';
 import { basename } from './internal/util.ts';
 import { rfc3339Nano } from '../clock.ts';
 import { uuidV7 } from './internal/uuid.ts';
@@ -86,6 +89,8 @@ interface ActiveRule {
   detector: Detector;
   severity: Severity;
   exceptions: readonly RuleException[];
+  action: RuleAction;
+  killExceptions: readonly KillException[];
   counters: RuleCounters;
   /** Failures in a row; a success resets it. */
   consecutiveErrors: number;
@@ -115,6 +120,7 @@ interface CompiledConfig {
   /** Rules the configuration enables, including those disabled after failures. */
   configured: ActiveRule[];
   settings: DetectorSettings;
+  enforcement: EnforcementModeName;
 }
 
 /** The DetectionContext detectors see: the agent's context for the current event plus the engine's settings. */
@@ -192,8 +198,62 @@ export class DetectorEngine {
     this.#detectors = detectors;
     this.openPathPatterns = sensitivePathPatterns(detectors);
     this.#openPatterns = this.openPathPatterns.map(compilePathPattern);
-    this.#compiled = this.#compile(validateRulesConfig(config, [...ids]));
+    this.#compiled = this.#compile(validateRulesConfig(config, [...ids], this.#killableRuleIds()));
     this.#ctx = new EngineContext(UNSET_AGENT, this.#compiled.settings);
+  }
+
+  #killableRuleIds(): string[] {
+    return this.#detectors.filter((d) => d.meta.enforcement !== undefined).map((d) => d.meta.id);
+  }
+
+  /** The global enforcement mode of the current configuration. */
+  get enforcementMode(): EnforcementModeName {
+    return this.#compiled.enforcement;
+  }
+
+  /**
+   * The kernel checks that kill in a container with these pod attributes (undefined: no pod metadata), as the
+   * bitmask of enforce_cgroups: every enabled rule with action kill whose killExceptions do not match it, nor
+   * one of its exceptions that names only containers (namespaces, images): a container the rule does not
+   * report on is not one it kills in.
+   */
+  killChecksFor(pod: PodAttributes | undefined): number {
+    let mask = 0;
+    for (const rule of this.#compiled.configured) {
+      const checks = rule.detector.meta.enforcement?.checks;
+      if (rule.action !== 'kill' || rule.disabled || checks === undefined) continue;
+      const exceptsContainer = (ex: KillException & RuleException) =>
+        ex.executables === undefined &&
+        ex.parentExecutables === undefined &&
+        matchesValue(ex.namespaces, pod?.namespace) &&
+        matchesValue(ex.images, pod?.image);
+      if (rule.killExceptions.some(exceptsContainer) || rule.exceptions.some(exceptsContainer)) continue;
+      for (const check of checks) mask |= 1 << check;
+    }
+    return mask;
+  }
+
+  /** Whether the rule is enabled with action kill. */
+  killsFor(ruleId: string): boolean {
+    return this.#compiled.configured.some((r) => r.detector.meta.id === ruleId && r.action === 'kill' && !r.disabled);
+  }
+
+  /** Filesystem type → the kernel check a mount of it falls under, from every rule's enforcement metadata. */
+  enforcedFsTypes(): Map<string, KernelEnforceCheck> {
+    const out = new Map<string, KernelEnforceCheck>();
+    for (const d of this.#detectors) {
+      const e = d.meta.enforcement;
+      if (e?.mountFsTypes === undefined) continue;
+      for (const fstype of e.mountFsTypes) out.set(fstype, e.checks[0]);
+    }
+    return out;
+  }
+
+  /** Rule id → the kernel checks that enforce it. */
+  enforcementChecks(): Map<string, readonly KernelEnforceCheck[]> {
+    const out = new Map<string, readonly KernelEnforceCheck[]>();
+    for (const d of this.#detectors) if (d.meta.enforcement) out.set(d.meta.id, d.meta.enforcement.checks);
+    return out;
   }
 
   /** Metadata of every known rule, enabled or not. */
@@ -234,7 +294,7 @@ export class DetectorEngine {
   reload(config: unknown): ReloadResult {
     try {
       const ids = this.#detectors.map((d) => d.meta.id);
-      const validated = validateRulesConfig(config, ids);
+      const validated = validateRulesConfig(config, ids, this.#killableRuleIds());
       this.#disabled.clear();
       this.#compiled = this.#compile(validated);
       this.#ctx.settings = this.#compiled.settings;
@@ -271,8 +331,58 @@ export class DetectorEngine {
     return matched;
   }
 
-  /** Runs the event through every enabled detector that declared its type. */
+  /**
+   * Runs the event through every enabled detector that declared its type. When the kernel killed the process for
+   * this record (or would have, in dry-run), the detection of the rule that decided says so, and there always is
+   * one: a kill is never silent, even when the rule's own logic, or an exception, would have reported nothing.
+   */
   process(event: DetectorEvent, agent: AgentContext): readonly Detection[] {
+    const detections = this.#dispatch(event, agent);
+    if (!('flags' in event)) return detections;
+    const enforcement = kernelEnforcementOf(event.flags);
+    return enforcement === undefined ? detections : this.#withEnforcement(event, enforcement, detections);
+  }
+
+  #withEnforcement(event: KernelEvent, enforcement: KernelEnforcement, detections: readonly Detection[]): readonly Detection[] {
+    const detector = this.#detectors.find((d) => d.meta.enforcement?.checks.includes(enforcement.check));
+    if (detector === undefined) return detections;
+    const action = enforcement.killed ? 'kill' : 'dry-run';
+    const mark = (d: Detection) => {
+      d.attributes[Attr.enforcementAction] = action;
+      d.attributes[Attr.enforcementSignalSent] = enforcement.killed;
+      d.summary += enforcement.killed ? ' (killed)' : ' (would have killed: enforcement dry-run)';
+    };
+    const own = detections.filter((d) => d.rule === detector.meta.id);
+    if (own.length > 0) {
+      own.forEach(mark);
+      return detections;
+    }
+    const rule = this.#compiled.configured.find((r) => r.detector === detector) ?? this.#transientRule(detector);
+    const verb = enforcement.killed ? 'was killed' : 'would have been killed';
+    const finding: Finding = { summary: `${event.comm} ${verb} by enforcement of ${detector.meta.id} (${detector.meta.title})`, attributes: {} };
+    const made = this.#toDetection(rule, finding, event, this.#ctx, { ignoreExceptions: true });
+    if (made === undefined) return detections;
+    mark(made);
+    made.summary = finding.summary;
+    return [...detections, made];
+  }
+
+  /** A rule the configuration no longer enables, for a kill the kernel decided under the previous one. */
+  #transientRule(detector: Detector): ActiveRule {
+    return {
+      detector,
+      severity: detector.meta.severity,
+      exceptions: [],
+      action: 'kill',
+      killExceptions: [],
+      counters: this.#counters.get(detector.meta.id)!,
+      consecutiveErrors: 0,
+      disabled: false,
+      ruleAttributes: ruleAttributes(detector.meta),
+    };
+  }
+
+  #dispatch(event: DetectorEvent, agent: AgentContext): readonly Detection[] {
     if (event.type === EventType.Open) {
       // A tag that does not fit the path (an object built for another rule set) falls back to every Open rule.
       const pattern = this.#openPatterns[event.patternId];
@@ -354,6 +464,8 @@ export class DetectorEngine {
         detector,
         severity: rc?.severity ?? detector.meta.severity,
         exceptions: rc?.exceptions ?? [],
+        action: rc?.action ?? 'alert',
+        killExceptions: rc?.killExceptions ?? [],
         counters: this.#counters.get(detector.meta.id)!,
         consecutiveErrors: 0,
         disabled: false,
@@ -381,15 +493,21 @@ export class DetectorEngine {
       }
       return candidates;
     });
-    return { byType, byOpenPattern, configured, settings: compileSettings(config.settings) };
+    return { byType, byOpenPattern, configured, settings: compileSettings(config.settings), enforcement: config.enforcement ?? 'off' };
   }
 
-  #toDetection(rule: ActiveRule, finding: Finding, event: DetectorEvent, ctx: EngineContext): Detection | undefined {
+  #toDetection(
+    rule: ActiveRule,
+    finding: Finding,
+    event: DetectorEvent,
+    ctx: EngineContext,
+    options: { ignoreExceptions?: boolean } = {},
+  ): Detection | undefined {
     const tgid = finding.tgid ?? ('tgid' in event ? event.tgid : 0);
     const proc = tgid === 0 ? undefined : ctx.process(tgid);
     const container = proc ? proc.container : ctx.container(event);
     const pod = container ? ctx.podAttributes(container) : undefined;
-    if (rule.exceptions.length > 0 && matchesException(rule.exceptions, proc, pod, ctx)) {
+    if (!options.ignoreExceptions && rule.exceptions.length > 0 && matchesException(rule.exceptions, proc, pod, ctx)) {
       rule.counters.suppressed++;
       return undefined;
     }

@@ -22,6 +22,8 @@ export interface AgentMetrics {
   detectorStateEvicted(rule: string, count: number): void;
   /** Events a rule threw on (pass the delta since the last read). */
   detectorError(rule: string, count: number): void;
+  /** Kernel enforcement decisions (pass the delta since the last read); action: kill | dry-run. */
+  enforcementActions(rule: string, action: 'kill' | 'dry-run', count: number): void;
   /** Every enabled rule, true for those disabled after repeated errors; read at collection time. */
   setDetectorsDisabled(disabled: ReadonlyMap<string, boolean>): void;
   outputError(output: string, count: number): void;
@@ -134,6 +136,10 @@ export class OtelAgentMetrics implements AgentMetrics, ExportMetricsRecorder {
     this.#add(MetricNames.detectorErrors, count, { [MetricAttribute.ruleName]: rule });
   }
 
+  enforcementActions(rule: string, action: 'kill' | 'dry-run', count: number): void {
+    this.#add(MetricNames.enforcementActions, count, { [MetricAttribute.ruleName]: rule, [MetricAttribute.enforcementAction]: action });
+  }
+
   setDetectorsDisabled(disabled: ReadonlyMap<string, boolean>): void {
     this.#detectorsDisabled = disabled;
   }
@@ -203,6 +209,7 @@ export const noopAgentMetrics: AgentMetrics = {
   metadataOversized() {},
   detectorStateEvicted() {},
   detectorError() {},
+  enforcementActions() {},
   setDetectorsDisabled() {},
   outputError() {},
   setProcessTableSize() {},

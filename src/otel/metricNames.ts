@@ -38,6 +38,8 @@ export const MetricAttribute = {
   baselineClass: 'kubesentry.baseline.class',
   /** Why a baseline novelty was not reported: duplicate | rate_limited | unstable | saturated | unkeyed. */
   baselineSuppressReason: 'kubesentry.baseline.suppress_reason',
+  /** What the kernel did: kill (SIGKILL sent) | dry-run (enforcement in dry-run, the process would have been killed). */
+  enforcementAction: 'kubesentry.enforcement.action',
 } as const;
 
 export const MetricNames = {
@@ -198,6 +200,15 @@ export const MetricNames = {
     unit: '{event}',
     description: 'Events on which a rule threw; that rule produced nothing for the event, the other rules ran as usual.',
     attributes: [MetricAttribute.ruleName],
+  },
+  enforcementActions: {
+    name: 'kubesentry.enforcement.actions',
+    prometheus: 'kubesentry_enforcement_actions_total',
+    kind: 'counter',
+    unit: '{process}',
+    description:
+      'Processes the kernel killed (action kill) or would have killed (action dry-run) for a rule with action: kill, counted in the kernel, so a kill whose record was lost is counted too (docs/enforcement.md).',
+    attributes: [MetricAttribute.ruleName, MetricAttribute.enforcementAction],
   },
   detectorDisabled: {
     name: 'kubesentry.detector.disabled',

@@ -33,6 +33,7 @@ import {
   tracepointId,
   type HookType,
 } from './probe.ts';
+import { EnforcementMode, KERNEL_ENFORCE_CHECK_MAX, type EnforcementModeName, type KernelEnforceCheck } from './enforcement.ts';
 
 export const DEFAULT_OBJECT_PATH = fileURLToPath(new URL('../../build/kubesentry.bpf.o', import.meta.url));
 
@@ -60,6 +61,13 @@ const HOST_FILESYSTEMS_MAP = 'host_filesystems';
 const HOST_MNT_NS_TUNABLE = 'host_mnt_ns_inum';
 const LEAF_HEADS_MAP = 'leaf_heads';
 const LEAF_KEY_LENS_MAP = 'leaf_key_lens';
+const ENFORCE_MODE_MAP = 'enforce_mode';
+const ENFORCE_CGROUPS_MAP = 'enforce_cgroups';
+const ENFORCE_FSTYPES_MAP = 'enforce_fstypes';
+const ENFORCE_ACTIONS_MAP = 'enforce_actions';
+const HOST_NAMESPACES_MAP = 'host_namespaces';
+/** KS_FSTYPE_LEN: enforce_fstypes' key, a zero-padded filesystem type. */
+const FSTYPE_KEY_BYTES = 32;
 const SNAPSHOT_PROGRAM = 'snapshot_tasks__iter';
 const ITERATOR_SUFFIX = '__iter';
 const BPF_STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
@@ -540,6 +548,54 @@ export class KernelSource {
     const out = new Map<DropReason, bigint>();
     for (let reason = 0; reason < DROP_REASON_MAX; reason++) {
       out.set(reason as DropReason, this.#object.perCpuSum(DROPS_UNATTRIBUTED_MAP, reason));
+    }
+    return out;
+  }
+
+  /** enforce_mode[0]: read by every enforcement check at its next call, no reload needed. */
+  setEnforcementMode(mode: EnforcementModeName): void {
+    this.#ensureOpen();
+    this.#object.mapUpdate(ENFORCE_MODE_MAP, u32(0), u32(EnforcementMode[mode]));
+  }
+
+  /** The host's namespace inodes, which a setns from a container may not join (KernelEnforceCheck.SetnsHost). */
+  setHostNamespaces(inodes: Iterable<number>): void {
+    this.#ensureOpen();
+    for (const inode of inodes) if (inode !== 0) this.#object.mapUpdate(HOST_NAMESPACES_MAP, u32(inode), Buffer.of(1));
+  }
+
+  /** Filesystem type → the check a mount of it falls under. Types longer than the kernel's field are refused. */
+  setEnforcedFsTypes(types: ReadonlyMap<string, KernelEnforceCheck>): void {
+    this.#ensureOpen();
+    for (const [fstype, check] of types) {
+      const key = Buffer.alloc(FSTYPE_KEY_BYTES);
+      if (key.write(fstype, 'latin1') >= FSTYPE_KEY_BYTES) {
+        throw new KernelError('EOPTION', `filesystem type "${fstype}" is longer than ${FSTYPE_KEY_BYTES - 1} bytes`);
+      }
+      this.#object.mapUpdate(ENFORCE_FSTYPES_MAP, key, u32(check));
+    }
+  }
+
+  /**
+   * The checks that kill in one container (bitmask of KernelEnforceCheck bits); 0 removes the container, and so
+   * does a cgroup that is gone. Throws KernelError EBPF_MAP (E2BIG) when KS_MAX_ENFORCED_CGROUPS are armed.
+   */
+  setContainerKillChecks(cgroupId: bigint, checks: number): void {
+    this.#ensureOpen();
+    if (checks === 0) this.#object.mapDelete(ENFORCE_CGROUPS_MAP, u64(cgroupId));
+    else this.#object.mapUpdate(ENFORCE_CGROUPS_MAP, u64(cgroupId), u32(checks));
+  }
+
+  /** Per check, SIGKILLs sent and dry-run decisions since load, including those whose record was lost. */
+  enforcementActions(): { check: KernelEnforceCheck; killed: bigint; dryRun: bigint }[] {
+    this.#ensureOpen();
+    const out: { check: KernelEnforceCheck; killed: bigint; dryRun: bigint }[] = [];
+    for (let check = 0; check < KERNEL_ENFORCE_CHECK_MAX; check++) {
+      out.push({
+        check: check as KernelEnforceCheck,
+        killed: this.#object.perCpuSum(ENFORCE_ACTIONS_MAP, check * 2),
+        dryRun: this.#object.perCpuSum(ENFORCE_ACTIONS_MAP, check * 2 + 1),
+      });
     }
     return out;
   }

@@ -44,6 +44,8 @@ export interface NativeBpfObject {
   mapFd(map: string): number;
   mapUpdate(map: string, key: Buffer, value: Buffer): void;
   mapLookup(map: string, key: Buffer): Buffer | null;
+  /** False when the key was not in the map. */
+  mapDelete(map: string, key: Buffer): boolean;
   perCpuSum(map: string, key: number): bigint;
   /** Every entry of a map that is not per-CPU: keys and values each back to back, in the same order. */
   mapEntries(map: string): { keys: Buffer; values: Buffer };

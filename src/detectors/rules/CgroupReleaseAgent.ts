@@ -5,6 +5,7 @@ import { EventType, Op } from '../../receiver/events.ts';
 import { Attr } from '../attributeKeys.ts';
 import { NO_FINDINGS, type DetectionContext, type Detector, type DetectorEvent, type Finding, type RuleMetadata } from '../Detector.ts';
 import { basename, hex, isRuntimeSetup, isWriteOpen } from '../internal/util.ts';
+import { KernelEnforceCheck } from '../../receiver/enforcement.ts';
 
 const CONTROL_FILES = new Set(['release_agent', 'notify_on_release']);
 export const CGROUP_FSTYPES = new Set(['cgroup', 'cgroup2']);
@@ -29,6 +30,12 @@ export class CgroupReleaseAgent implements Detector {
     falsePositives: ['Privileged system containers (e.g. a nested container runtime) that manage cgroup v1 hierarchies.'],
     tuning: 'Exception by image for nested runtimes (kind, docker-in-docker).',
     uuid: 'b0e93496-ef54-485b-bcf9-b678733c1dc3',
+    enforcement: {
+      checks: [KernelEnforceCheck.CgroupMount],
+      mountFsTypes: [...CGROUP_FSTYPES],
+      description:
+        'mount or fsopen of a cgroup or cgroup2 filesystem: the process dies before it can write release_agent.',
+    },
     // Where cgroup v1 hierarchies live, and where escape recipes mount one (mount -t cgroup ... /tmp/cgrp).
     openPathPatterns: [
       '/sys/fs/cgroup*/release_agent', '/sys/fs/cgroup*/notify_on_release', '/tmp/*/release_agent', '/tmp/*/notify_on_release',

@@ -5,6 +5,7 @@ import { EventType, ExecFlag, executablePath } from '../../receiver/events.ts';
 import { Attr } from '../attributeKeys.ts';
 import { isRuntimeSetup } from '../internal/util.ts';
 import { NO_FINDINGS, type DetectionContext, type Detector, type DetectorEvent, type Finding, type RuleMetadata } from '../Detector.ts';
+import { KernelEnforceCheck } from '../../receiver/enforcement.ts';
 
 const SCRATCH_DIRS = ['/dev/shm/', '/tmp/', '/var/tmp/'];
 
@@ -34,6 +35,11 @@ export class DriftExecution implements Detector {
     ],
     tuning: 'Exception by image for images that build at start-up; by executable for known /tmp launchers.',
     uuid: '227c512b-f1c5-473f-b265-d050be8f0d30',
+    enforcement: {
+      checks: [KernelEnforceCheck.MemfdExec],
+      description:
+        "exec of a memfd: the process dies before the program's first instruction (other drift is not enforced).",
+    },
   };
 
   onEvent(event: DetectorEvent, ctx: DetectionContext): readonly Finding[] {

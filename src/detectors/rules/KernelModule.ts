@@ -4,6 +4,7 @@ import { EventType, Op } from '../../receiver/events.ts';
 import { Attr } from '../attributeKeys.ts';
 import { SECCOMP_DENIED_NOTE } from '../internal/notes.ts';
 import { NO_FINDINGS, type DetectionContext, type Detector, type DetectorEvent, type Finding, type RuleMetadata } from '../Detector.ts';
+import { KernelEnforceCheck } from '../../receiver/enforcement.ts';
 
 const SYSCALLS: Record<number, string> = {
   [Op.InitModule]: 'init_module',
@@ -29,6 +30,11 @@ export class KernelModule implements Detector {
     ],
     tuning: 'Exception by executable (/usr/sbin/modprobe, /sbin/modprobe) for expected host module loads.',
     uuid: '183d8364-4279-4122-878d-c046e2595a95',
+    enforcement: {
+      checks: [KernelEnforceCheck.ModuleLoad],
+      description:
+        'init_module or finit_module (the call may still load the module: it completes before the signal is delivered).',
+    },
   };
 
   onEvent(event: DetectorEvent, ctx: DetectionContext): readonly Finding[] {

@@ -4,6 +4,7 @@ import { EventType, Op } from '../../receiver/events.ts';
 import { Attr } from '../attributeKeys.ts';
 import { SECCOMP_DENIED_NOTE } from '../internal/notes.ts';
 import { NO_FINDINGS, type DetectionContext, type Detector, type DetectorEvent, type Finding, type RuleMetadata } from '../Detector.ts';
+import { KernelEnforceCheck } from '../../receiver/enforcement.ts';
 
 const BPF_PROG_LOAD = 5;
 
@@ -27,6 +28,11 @@ export class KernelProgramLoad implements Detector {
     ],
     tuning: 'Exception by namespace or image for eBPF-based node agents.',
     uuid: '0915c3bc-9884-43d7-9108-1613128f971a',
+    enforcement: {
+      checks: [KernelEnforceCheck.BpfProgLoad],
+      description:
+        'bpf(BPF_PROG_LOAD): the program may load, but the process dies before it can attach it.',
+    },
   };
 
   onEvent(event: DetectorEvent, ctx: DetectionContext): readonly Finding[] {

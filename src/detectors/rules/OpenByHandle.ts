@@ -5,6 +5,7 @@ import { EventType, Op } from '../../receiver/events.ts';
 import { Attr } from '../attributeKeys.ts';
 import { SECCOMP_DENIED_NOTE } from '../internal/notes.ts';
 import { NO_FINDINGS, type DetectionContext, type Detector, type DetectorEvent, type Finding, type RuleMetadata } from '../Detector.ts';
+import { KernelEnforceCheck } from '../../receiver/enforcement.ts';
 
 export class OpenByHandle implements Detector {
   readonly meta: RuleMetadata = {
@@ -22,6 +23,11 @@ export class OpenByHandle implements Detector {
     falsePositives: ['User-space NFS servers (nfs-ganesha) running in a privileged pod.'],
     tuning: 'Exception by image for user-space file servers.',
     uuid: '2b0e8850-431a-4d2d-a0dc-042497187aab',
+    enforcement: {
+      checks: [KernelEnforceCheck.OpenByHandle],
+      description:
+        'open_by_handle_at: the process dies before it reads through the descriptor.',
+    },
   };
 
   onEvent(event: DetectorEvent, ctx: DetectionContext): readonly Finding[] {

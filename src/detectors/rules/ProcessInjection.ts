@@ -5,6 +5,7 @@ import type { ContainerIdentity } from '../../receiver/identity.ts';
 import { Attr } from '../attributeKeys.ts';
 import { NO_FINDINGS, type DetectionContext, type Detector, type DetectorEvent, type Finding, type RuleMetadata } from '../Detector.ts';
 import { hex, isOwnProcReference, isWriteOpen, splitProcPath } from '../internal/util.ts';
+import { KernelEnforceCheck } from '../../receiver/enforcement.ts';
 
 const PTRACE_REQUESTS: ReadonlyMap<bigint, string> = new Map([
   [4n, 'PTRACE_POKETEXT'],
@@ -33,6 +34,11 @@ export class ProcessInjection implements Detector {
     falsePositives: ['Debuggers and profilers (gdb, delve, py-spy) in development or debug pods.'],
     tuning: 'Exception by image or namespace for debug tooling.',
     uuid: '9dc4e91b-a54f-4de7-b49b-9d185009e827',
+    enforcement: {
+      checks: [KernelEnforceCheck.PtraceAttach],
+      description:
+        'ptrace PTRACE_ATTACH or PTRACE_SEIZE: the tracer dies before it reads or writes the tracee (process_vm_writev is not enforced).',
+    },
     openPathPatterns: ['/proc/*/mem'],
   };
 

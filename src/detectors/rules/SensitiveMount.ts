@@ -7,8 +7,14 @@ import { NO_FINDINGS, type DetectionContext, type Detector, type DetectorEvent, 
 import { BoundedMap } from '../internal/BoundedMap.ts';
 import { hex, isRuntimeSetup, trimTrailingSlash } from '../internal/util.ts';
 import { CGROUP_FSTYPES } from './CgroupReleaseAgent.ts';
+import { KernelEnforceCheck } from '../../receiver/enforcement.ts';
 
 const SENSITIVE_FSTYPES = new Set(['proc', 'sysfs', 'debugfs', 'securityfs', 'tracefs', 'bpf', 'configfs']);
+/** Filesystems the kernel mounts from a block device: enforced by type, which the caller cannot disguise (a source path can be a symlink). */
+const BLOCK_DEVICE_FSTYPES = [
+  'ext2', 'ext3', 'ext4', 'xfs', 'btrfs', 'vfat', 'msdos', 'exfat', 'ntfs', 'ntfs3', 'f2fs', 'jfs', 'reiserfs',
+  'squashfs', 'iso9660', 'udf', 'hfs', 'hfsplus', 'erofs', 'minix', 'nilfs2', 'ocfs2', 'gfs2',
+];
 const MS_BIND = 0x1000n;
 const TRACKED_CONTAINERS = 4096;
 const TARGETS_PER_CONTAINER = 64;
@@ -31,6 +37,12 @@ export class SensitiveMount implements Detector {
     falsePositives: ['Privileged nested-container workloads (kind, docker-in-docker, build sandboxes).'],
     tuning: 'Exception by image for nested runtimes.',
     uuid: '6cb1e3f1-56db-4ac1-96de-7e44b960493f',
+    enforcement: {
+      checks: [KernelEnforceCheck.SensitiveMount],
+      mountFsTypes: [...SENSITIVE_FSTYPES, ...BLOCK_DEVICE_FSTYPES],
+      description:
+        'mount or fsopen of proc, sysfs, debugfs, securityfs, tracefs, bpf, configfs or a block-device filesystem type (ext4, xfs, ...): the process dies before it uses the mount; bind mounts are not enforced.',
+    },
   };
 
   /** container id → mount targets it created, to recognise a later chroot/pivot_root into one. */

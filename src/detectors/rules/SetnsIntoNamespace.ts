@@ -5,6 +5,7 @@ import { Attr } from '../attributeKeys.ts';
 import { NO_FINDINGS, type DetectionContext, type Detector, type DetectorEvent, type Finding, type RuleMetadata } from '../Detector.ts';
 import { isRuntimeSetup } from '../internal/util.ts';
 import { namespaceTypeName, hostNamespaceNamed } from '../internal/namespaces.ts';
+import { KernelEnforceCheck } from '../../receiver/enforcement.ts';
 
 export class SetnsIntoNamespace implements Detector {
   readonly meta: RuleMetadata = {
@@ -24,6 +25,11 @@ export class SetnsIntoNamespace implements Detector {
     falsePositives: ['Debugging tools running in a privileged pod that enter other containers\' namespaces.'],
     tuning: 'Exception by image or executable for node-debugging tools.',
     uuid: 'e10e1b51-60cd-4cd5-a9c1-7c87fff62df6',
+    enforcement: {
+      checks: [KernelEnforceCheck.SetnsHost],
+      description:
+        "setns with an nsfs file naming one of the host's namespaces (a pidfd target is not enforced): the process dies before it runs anything inside.",
+    },
   };
 
   onEvent(event: DetectorEvent, ctx: DetectionContext): readonly Finding[] {

@@ -6,6 +6,7 @@ import { Attr } from '../attributeKeys.ts';
 import { NO_FINDINGS, type DetectionContext, type Detector, type DetectorEvent, type Finding, type RuleMetadata } from '../Detector.ts';
 import { BoundedMap } from '../internal/BoundedMap.ts';
 import { hex, isRuntimeSetup, isWriteOpen, splitProcPath, startTimeOf } from '../internal/util.ts';
+import { KernelEnforceCheck } from '../../receiver/enforcement.ts';
 
 export const CLONE_NEWUSER = 0x10000000n;
 const ID_MAP_FILES = new Set(['uid_map', 'gid_map', 'setgroups']);
@@ -44,6 +45,11 @@ export class UserNamespaceCreation implements Detector {
     ],
     tuning: 'Add an exception for the builder image or executable; settings.userNamespaceFollowUpSeconds sets the window.',
     uuid: '72345771-7586-48f9-aa46-2c9652a69b71',
+    enforcement: {
+      checks: [KernelEnforceCheck.UserNamespace],
+      description:
+        'unshare, clone or clone3 with CLONE_NEWUSER: the process dies before it can write an id map (a clone creates no child).',
+    },
     openPathPatterns: ['/proc/*/uid_map', '/proc/*/gid_map', '/proc/*/setgroups'],
   };
 

@@ -1,0 +1,171 @@
+// Opt-in enforcement on real containers: with action kill the kernel sends SIGKILL at the syscall that starts an
+// escape, so the next step never runs; in dry-run the step runs and a "would have killed" detection arrives; a
+// container excepted by its namespace is not touched. Switching between the two is a rules reload, no restart.
+//
+// One agent with the API-server stand-in (pod namespaces), one rules file rewritten between phases. Each case runs
+// in a container whose workload already runs (the agent arms a container at its first non-runtime exec, and logs
+// it at debug level, which is what the tests wait for).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startAgent, type JsonDetection, type RunningAgent } from '../helpers/agent.ts';
+import { FakeApiServer, podFixture } from '../helpers/apiserver.ts';
+import { startContainer, type Container } from '../helpers/podman.ts';
+import { SIMULATOR_BUILD_DIR, SIMULATOR_MOUNT } from '../../src/simulate/scenarios.ts';
+
+const NODE = 'kubesentry-enforcement-node';
+const SIMULATOR_DIR = fileURLToPath(new URL(`../../${SIMULATOR_BUILD_DIR}`, import.meta.url));
+/** podman exec's status for a command killed by SIGKILL (128 + 9). */
+const KILLED_BY_SIGKILL = 137;
+const EXCEPTED_NAMESPACE = 'ci';
+const KILL_RULES = ['KS-ESC-001', 'KS-ESC-002', 'KS-ESC-004', 'KS-ESC-006', 'KS-ESC-017'];
+const ARM_TIMEOUT_MS = 60_000;
+
+let api: FakeApiServer;
+let agent: RunningAgent;
+let rulesFile: string;
+const containers: Container[] = [];
+
+function rulesYaml(mode: 'on' | 'dry-run'): string {
+  const rules = KILL_RULES.map(
+    (id) => `  ${id}:\n    action: kill\n    killExceptions:\n      - { namespaces: [${EXCEPTED_NAMESPACE}] }\n`,
+  ).join('');
+  return `enforcement: ${mode}\nrules:\n${rules}`;
+}
+
+/** Rewrites the rules file and reloads it (SIGHUP); each mode is reloaded into once, so its line is unique. */
+async function setMode(mode: 'on' | 'dry-run'): Promise<void> {
+  writeFileSync(rulesFile, rulesYaml(mode));
+  agent.process.child.kill('SIGHUP');
+  await agent.process.waitForLine(new RegExp(`rules reloaded \\(SIGHUP\\); enforcement ${mode}`), 30_000);
+}
+
+before(async () => {
+  assert.ok(existsSync(`${SIMULATOR_DIR}/setns_path`), 'simulator programs are built (make simulator)');
+  api = await FakeApiServer.start();
+  rulesFile = path.join(mkdtempSync(path.join(tmpdir(), 'ks-enforcement-')), 'rules.yaml');
+  writeFileSync(rulesFile, rulesYaml('on'));
+  agent = await startAgent({
+    args: ['--rules-file', rulesFile, '--log-level', 'debug', '--kubernetes.enabled', 'on', '--kubernetes.hold-ms', '1500', '--node-name', NODE],
+    env: { KUBECONFIG: api.kubeconfigPath },
+  });
+});
+after(async () => {
+  await agent?.stop();
+  for (const c of containers) await c.remove().catch(() => {});
+  await api?.close();
+});
+
+/** A pod container in `namespace`, armed by the agent (its kill checks written to the kernel). */
+async function armedPodContainer(namespace: string, extraArgs: string[] = []): Promise<Container> {
+  const podUid = randomUUID();
+  const container = await startContainer({ podUid, extraArgs: ['-v', `${SIMULATOR_DIR}:${SIMULATOR_MOUNT}:ro`, ...extraArgs] });
+  containers.push(container);
+  api.addPod(
+    podFixture({
+      name: `enforce-${podUid.slice(0, 8)}`,
+      namespace,
+      uid: podUid,
+      nodeName: NODE,
+      containers: [{ name: 'app', image: 'registry.example/enforce:1', id: `containerd://${container.id}` }],
+    }),
+  );
+  await agent.process.waitForLine(new RegExp(`enforcement: container ${container.id} .*kill checks`), ARM_TIMEOUT_MS);
+  return container;
+}
+
+async function detectionFor(container: Container, rule: string, match: (d: JsonDetection) => boolean, what: string): Promise<JsonDetection> {
+  return agent.waitForDetection((d) => d.rule === rule && d.attributes['container.id'] === container.id && match(d), what, 30_000);
+}
+
+const killed = (d: JsonDetection) => d.attributes['kubesentry.enforcement.action'] === 'kill';
+const wouldHaveKilled = (d: JsonDetection) => d.attributes['kubesentry.enforcement.action'] === 'dry-run';
+
+test('kill: unshare -U never reaches its next command and dies by SIGKILL, with a detection that says so', async () => {
+  const c = await armedPodContainer('shop');
+  const r = await c.exec(['unshare', '-U', '-r', 'sh', '-c', 'echo reached']);
+  assert.doesNotMatch(r.stdout, /reached/);
+  assert.equal(r.code, KILLED_BY_SIGKILL, `exit status ${r.code}: ${r.stderr}`);
+  const d = await detectionFor(c, 'KS-ESC-001', killed, 'a KS-ESC-001 detection with action kill');
+  assert.equal(d.attributes['kubesentry.enforcement.signal_sent'], true);
+  assert.match(d.summary, /killed/);
+});
+
+test('kill: setns into the host mount namespace from a privileged hostPID container dies before it reports', async () => {
+  const c = await armedPodContainer('shop', ['--privileged', '--pid', 'host']);
+  const r = await c.exec([`${SIMULATOR_MOUNT}/setns_path`, '/proc/2/ns/mnt']);
+  assert.doesNotMatch(r.stdout + r.stderr, /setns_path: setns/);
+  assert.equal(r.code, KILLED_BY_SIGKILL, `exit status ${r.code}: ${r.stdout}${r.stderr}`);
+  const d = await detectionFor(c, 'KS-ESC-002', killed, 'a KS-ESC-002 detection with action kill');
+  assert.equal(d.attributes['kubesentry.enforcement.signal_sent'], true);
+});
+
+test('kill: a cgroup v1 mount dies at the mount, so release_agent is never written', async () => {
+  const c = await armedPodContainer('shop', ['--privileged']);
+  const script =
+    'mkdir -p /tmp/cg && mount -t cgroup -o rdma cgroup /tmp/cg && echo /evil > /tmp/cg/release_agent && echo reached';
+  const r = await c.exec(['sh', '-c', script]);
+  assert.doesNotMatch(r.stdout, /reached/);
+  // The shell's child (mount) was killed; the shell reports it and stops at &&.
+  assert.notEqual(r.code, 0);
+  const agentFile = await c.exec(['sh', '-c', 'cat /tmp/cg/release_agent 2>/dev/null']);
+  assert.doesNotMatch(agentFile.stdout, /evil/);
+  const d = await detectionFor(c, 'KS-ESC-004', killed, 'a KS-ESC-004 detection with action kill');
+  assert.equal(d.attributes['kubesentry.mount.fstype'], 'cgroup');
+  assert.equal(d.attributes['kubesentry.enforcement.signal_sent'], true);
+});
+
+test('kill: a program executed from a memfd never runs its first instruction', async () => {
+  const c = await armedPodContainer('shop');
+  const r = await c.exec([`${SIMULATOR_MOUNT}/memfd_exec`]);
+  assert.doesNotMatch(r.stdout, /running from a memfd/);
+  assert.equal(r.code, KILLED_BY_SIGKILL, `exit status ${r.code}: ${r.stdout}${r.stderr}`);
+  const d = await detectionFor(c, 'KS-ESC-017', killed, 'a KS-ESC-017 detection with action kill');
+  assert.equal(d.attributes['kubesentry.enforcement.signal_sent'], true);
+});
+
+test('a container excepted by namespace is not touched: the step runs and the detection carries no action', async () => {
+  const c = await armedPodContainer(EXCEPTED_NAMESPACE);
+  const r = await c.exec(['unshare', '-U', '-r', 'sh', '-c', 'echo reached']);
+  assert.match(r.stdout, /reached/);
+  assert.equal(r.code, 0, r.stderr);
+  const d = await detectionFor(c, 'KS-ESC-001', () => true, 'a KS-ESC-001 detection in the excepted namespace');
+  assert.equal(d.attributes['kubesentry.enforcement.action'], undefined);
+  const memfd = await c.exec([`${SIMULATOR_MOUNT}/memfd_exec`]);
+  assert.match(memfd.stdout, /running from a memfd/);
+});
+
+test('dry-run after a reload: every step runs and "would have killed" detections arrive; back to on kills again', async () => {
+  const c = await armedPodContainer('shop', ['--privileged', '--pid', 'host']);
+  await setMode('dry-run');
+  try {
+    const userns = await c.exec(['unshare', '-U', '-r', 'sh', '-c', 'echo reached']);
+    assert.match(userns.stdout, /reached/);
+    assert.equal(userns.code, 0, userns.stderr);
+    const d = await detectionFor(c, 'KS-ESC-001', wouldHaveKilled, 'a KS-ESC-001 "would have killed" detection');
+    assert.equal(d.attributes['kubesentry.enforcement.signal_sent'], false);
+    assert.match(d.summary, /would have killed/);
+
+    const setns = await c.exec([`${SIMULATOR_MOUNT}/setns_path`, '/proc/2/ns/mnt']);
+    assert.match(setns.stdout + setns.stderr, /setns_path: setns/);
+    await detectionFor(c, 'KS-ESC-002', wouldHaveKilled, 'a KS-ESC-002 "would have killed" detection');
+
+    const mount = await c.exec(['sh', '-c', 'mkdir -p /tmp/cg2 && mount -t cgroup -o rdma cgroup /tmp/cg2 && echo reached']);
+    assert.match(mount.stdout, /reached/);
+    await detectionFor(c, 'KS-ESC-004', wouldHaveKilled, 'a KS-ESC-004 "would have killed" detection');
+
+    const memfd = await c.exec([`${SIMULATOR_MOUNT}/memfd_exec`]);
+    assert.match(memfd.stdout, /running from a memfd/);
+    await detectionFor(c, 'KS-ESC-017', wouldHaveKilled, 'a KS-ESC-017 "would have killed" detection');
+  } finally {
+    await setMode('on');
+  }
+  const again = await c.exec(['unshare', '-U', '-r', 'sh', '-c', 'echo reached']);
+  assert.doesNotMatch(again.stdout, /reached/);
+  assert.equal(again.code, KILLED_BY_SIGKILL);
+});
