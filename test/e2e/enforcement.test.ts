@@ -96,6 +96,14 @@ test('kill: unshare -U never reaches its next command and dies by SIGKILL, with 
   assert.match(d.summary, /killed/);
 });
 
+test('kill does not depend on the name: unshare(CLONE_NEWUSER) under runc\'s init comm is killed all the same', async () => {
+  const c = await armedPodContainer('shop');
+  const r = await c.exec([`${SIMULATOR_MOUNT}/renamed_userns`, 'runc:[2:INIT]']);
+  assert.doesNotMatch(r.stdout + r.stderr, /renamed_userns: unshare/);
+  assert.equal(r.code, KILLED_BY_SIGKILL, `exit status ${r.code}: ${r.stdout}${r.stderr}`);
+  await detectionFor(c, 'KS-ESC-001', killed, 'a KS-ESC-001 detection with action kill for the renamed process');
+});
+
 test('kill: setns into the host mount namespace from a privileged hostPID container dies before it reports', async () => {
   const c = await armedPodContainer('shop', ['--privileged', '--pid', 'host']);
   const r = await c.exec([`${SIMULATOR_MOUNT}/setns_path`, '/proc/2/ns/mnt']);

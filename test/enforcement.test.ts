@@ -1,0 +1,206 @@
+// Enforcement in user space: which containers the kernel may kill in, for which rules (engine.killChecksFor and
+// ContainerEnforcement), and how a kernel decision shows on the detection. The kernel side is
+// test/e2e/enforcement.test.ts, on real containers.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { DetectorEngine } from '../src/detectors/engine.ts';
+import { Attr } from '../src/detectors/attributeKeys.ts';
+import { ContainerEnforcement, type EnforcementKernel } from '../src/enforcement/ContainerEnforcement.ts';
+import { KernelEnforceCheck, kernelEnforcementOf, type EnforcementModeName } from '../src/receiver/enforcement.ts';
+import type { PodAttributes } from '../src/detectors/Detector.ts';
+import type { ContainerIdentity } from '../src/receiver/identity.ts';
+import { FakeAgent, OTHER, WEB, ev } from './detectors/fixtures.ts';
+
+const KILLED = 1 << 1;
+const WOULD_KILL = 1 << 2;
+const flagsFor = (check: number, killed: boolean) => (killed ? KILLED : WOULD_KILL) | (check << 8);
+const bit = (check: number) => 1 << check;
+
+const SHOP: PodAttributes = { namespace: 'shop', podName: 'web-0', image: 'registry.example/web:1' };
+const CI: PodAttributes = { namespace: 'ci', podName: 'build-0', image: 'kaniko:1' };
+
+function engineWith(config: unknown): DetectorEngine {
+  return new DetectorEngine(config);
+}
+
+describe('kernelEnforcementOf', () => {
+  it('reads the check and whether the signal was sent from the header flags, and nothing from other flags', () => {
+    assert.deepEqual(kernelEnforcementOf(flagsFor(KernelEnforceCheck.MemfdExec, true) | 1), { check: KernelEnforceCheck.MemfdExec, killed: true });
+    assert.deepEqual(kernelEnforcementOf(flagsFor(KernelEnforceCheck.SetnsHost, false)), { check: KernelEnforceCheck.SetnsHost, killed: false });
+    assert.equal(kernelEnforcementOf(1), undefined);
+  });
+});
+
+describe('DetectorEngine enforcement', () => {
+  it('is off, with no rule killing, unless configured', () => {
+    const engine = engineWith(undefined);
+    assert.equal(engine.enforcementMode, 'off');
+    assert.equal(engine.killChecksFor(SHOP), 0);
+  });
+
+  it('kills per container for rules with action kill, except where a kill exception or a container-only exception matches', () => {
+    const engine = engineWith({
+      enforcement: 'on',
+      rules: {
+        'KS-ESC-001': { action: 'kill', killExceptions: [{ namespaces: ['ci'] }] },
+        'KS-ESC-017': { action: 'kill', exceptions: [{ images: ['kaniko*'] }] },
+        // An exception naming an executable cannot be decided per container: it does not stop the kill.
+        'KS-ESC-004': { action: 'kill', exceptions: [{ namespaces: ['shop'], executables: ['/usr/bin/x'] }] },
+        'KS-ESC-006': { action: 'alert' },
+      },
+    });
+    assert.equal(engine.killChecksFor(SHOP), bit(KernelEnforceCheck.UserNamespace) | bit(KernelEnforceCheck.MemfdExec) | bit(KernelEnforceCheck.CgroupMount));
+    assert.equal(engine.killChecksFor(CI), bit(KernelEnforceCheck.CgroupMount));
+    // No pod metadata: namespace and image exceptions cannot match.
+    assert.equal(engine.killChecksFor(undefined), engine.killChecksFor(SHOP));
+  });
+
+  it('a disabled rule kills nowhere', () => {
+    const engine = engineWith({ enforcement: 'on', rules: { 'KS-ESC-001': { enabled: false, action: 'kill' } } });
+    assert.equal(engine.killChecksFor(SHOP), 0);
+  });
+
+  it('a reload changes the mode and the kill rules without a restart', () => {
+    const engine = engineWith({ enforcement: 'on', rules: { 'KS-ESC-001': { action: 'kill' } } });
+    assert.ok(engine.reload({ enforcement: 'dry-run', rules: { 'KS-ESC-002': { action: 'kill' } } }).ok);
+    assert.equal(engine.enforcementMode, 'dry-run');
+    assert.equal(engine.killChecksFor(SHOP), bit(KernelEnforceCheck.SetnsHost));
+  });
+
+  it('names the filesystem types of the mount checks from the rules that own them', () => {
+    const types = engineWith(undefined).enforcedFsTypes();
+    assert.equal(types.get('cgroup'), KernelEnforceCheck.CgroupMount);
+    assert.equal(types.get('cgroup2'), KernelEnforceCheck.CgroupMount);
+    assert.equal(types.get('proc'), KernelEnforceCheck.SensitiveMount);
+    assert.equal(types.get('ext4'), KernelEnforceCheck.SensitiveMount);
+    assert.equal(types.get('tmpfs'), undefined);
+  });
+
+  it("marks the deciding rule's detection with the action and whether the signal was sent", () => {
+    const engine = engineWith({ enforcement: 'on', rules: { 'KS-ESC-001': { action: 'kill' } } });
+    const agent = new FakeAgent();
+    const [d, ...rest] = engine.process(ev.namespace({ flags: flagsFor(KernelEnforceCheck.UserNamespace, true) }), agent);
+    assert.equal(rest.length, 0);
+    assert.equal(d.rule, 'KS-ESC-001');
+    assert.equal(d.attributes[Attr.enforcementAction], 'kill');
+    assert.equal(d.attributes[Attr.enforcementSignalSent], true);
+    assert.match(d.summary, /\(killed\)$/);
+
+    const [dry] = engine.process(ev.namespace({ flags: flagsFor(KernelEnforceCheck.UserNamespace, false) }), agent);
+    assert.equal(dry.attributes[Attr.enforcementAction], 'dry-run');
+    assert.equal(dry.attributes[Attr.enforcementSignalSent], false);
+    assert.match(dry.summary, /would have killed/);
+  });
+
+  it('a kill is never silent: when the rule itself reports nothing (an executable exception), a detection is made', () => {
+    const engine = engineWith({
+      enforcement: 'on',
+      rules: { 'KS-ESC-001': { action: 'kill', exceptions: [{ executables: ['/usr/bin/unshare'] }] } },
+    });
+    const agent = new FakeAgent();
+    agent.addProcess({ tgid: 4242, startBoottimeNs: 4242000n, ppid: 1, executable: '/usr/bin/unshare', commandLine: 'unshare -U' });
+    assert.deepEqual(engine.process(ev.namespace(), agent), []);
+    const [d] = engine.process(ev.namespace({ flags: flagsFor(KernelEnforceCheck.UserNamespace, true) }), agent);
+    assert.equal(d.rule, 'KS-ESC-001');
+    assert.equal(d.attributes[Attr.enforcementAction], 'kill');
+    assert.match(d.summary, /was killed by enforcement of KS-ESC-001/);
+  });
+});
+
+class RecordingKernel implements EnforcementKernel {
+  mode: EnforcementModeName | undefined;
+  readonly checks = new Map<bigint, number>();
+  writes = 0;
+  full = false;
+  setEnforcementMode(mode: EnforcementModeName): void {
+    this.mode = mode;
+  }
+  setContainerKillChecks(cgroupId: bigint, checks: number): void {
+    if (this.full && checks !== 0) throw new Error('cannot update map enforce_cgroups: E2BIG');
+    this.writes++;
+    if (checks === 0) this.checks.delete(cgroupId);
+    else this.checks.set(cgroupId, checks);
+  }
+}
+
+function controller(options: {
+  kernel: RecordingKernel;
+  engine: DetectorEngine;
+  pods: Map<string, PodAttributes | 'pending'>;
+  warnings?: string[];
+}): ContainerEnforcement {
+  return new ContainerEnforcement({
+    kernel: options.kernel,
+    mode: () => options.engine.enforcementMode,
+    killChecksFor: (pod) => options.engine.killChecksFor(pod),
+    podOf: (c: ContainerIdentity) => options.pods.get(c.id),
+    warn: (m) => options.warnings?.push(m),
+  });
+}
+
+describe('ContainerEnforcement', () => {
+  const config = { enforcement: 'on', rules: { 'KS-ESC-001': { action: 'kill', killExceptions: [{ namespaces: ['ci'] }] } } };
+
+  it('writes the mode at once and arms a container at its workload exec, once', () => {
+    const kernel = new RecordingKernel();
+    const c = controller({ kernel, engine: engineWith(config), pods: new Map([[WEB.id, SHOP]]) });
+    assert.equal(kernel.mode, 'on');
+    assert.equal(kernel.checks.size, 0, 'nothing is armed before the workload runs');
+    c.onWorkloadExec(WEB);
+    c.onWorkloadExec(WEB);
+    assert.equal(kernel.checks.get(WEB.cgroupId), bit(KernelEnforceCheck.UserNamespace));
+    assert.equal(kernel.writes, 1);
+  });
+
+  it('does not arm a container whose pod metadata is pending until it arrives, then honours its namespace', () => {
+    const kernel = new RecordingKernel();
+    const pods = new Map<string, PodAttributes | 'pending'>([[WEB.id, 'pending'], [OTHER.id, 'pending']]);
+    const c = controller({ kernel, engine: engineWith(config), pods });
+    c.onWorkloadExec(WEB);
+    c.onWorkloadExec(OTHER);
+    assert.equal(kernel.checks.size, 0);
+    assert.equal(c.counters.pending, 2);
+    pods.set(WEB.id, SHOP);
+    pods.set(OTHER.id, CI);
+    c.retryPending();
+    assert.equal(kernel.checks.get(WEB.cgroupId), bit(KernelEnforceCheck.UserNamespace));
+    assert.equal(kernel.checks.has(OTHER.cgroupId), false, 'the excepted namespace is not armed');
+    assert.deepEqual(c.counters, { armed: 1, pending: 0, armFailures: 0 });
+  });
+
+  it('a reload rewrites the mode and every known container, including one that had nothing to kill', () => {
+    const kernel = new RecordingKernel();
+    const engine = engineWith(config);
+    const c = controller({ kernel, engine, pods: new Map([[WEB.id, SHOP], [OTHER.id, CI]]) });
+    c.onWorkloadExec(WEB);
+    c.onWorkloadExec(OTHER);
+    assert.ok(engine.reload({ enforcement: 'dry-run', rules: { 'KS-ESC-017': { action: 'kill' } } }).ok);
+    c.reconfigure();
+    assert.equal(kernel.mode, 'dry-run');
+    assert.equal(kernel.checks.get(WEB.cgroupId), bit(KernelEnforceCheck.MemfdExec));
+    assert.equal(kernel.checks.get(OTHER.cgroupId), bit(KernelEnforceCheck.MemfdExec));
+  });
+
+  it('forgets a container when its cgroup goes', () => {
+    const kernel = new RecordingKernel();
+    const c = controller({ kernel, engine: engineWith(config), pods: new Map([[WEB.id, SHOP]]) });
+    c.onWorkloadExec(WEB);
+    c.onCgroupRemoved(WEB.cgroupId);
+    assert.equal(kernel.checks.size, 0);
+    assert.equal(c.checksOf(WEB.cgroupId), undefined);
+  });
+
+  it('a full kernel map is counted and told, and the container is tried again at its next exec', () => {
+    const kernel = new RecordingKernel();
+    kernel.full = true;
+    const warnings: string[] = [];
+    const c = controller({ kernel, engine: engineWith(config), pods: new Map([[WEB.id, SHOP]]), warnings });
+    c.onWorkloadExec(WEB);
+    assert.equal(c.counters.armFailures, 1);
+    assert.match(warnings[0], /cannot arm cgroup 100, its processes are not enforced/);
+    kernel.full = false;
+    c.onWorkloadExec(WEB);
+    assert.equal(kernel.checks.get(WEB.cgroupId), bit(KernelEnforceCheck.UserNamespace));
+  });
+});
