@@ -1,6 +1,7 @@
 // Kernel → JS throughput and per-syscall cost of the kernel programs. Reports numbers and ratios against the
 // goals; never fails on a number (it fails only when it cannot measure). Needs root.
-// Run: node bench/kernel.ts [--throughput-only | --syscall-cost-only]   (the syscall-cost part loads build/kubesentry.bpf.o, which is slow)
+// Run: node bench/kernel.ts [--throughput-only | --syscall-cost-only | --enforcement-only]   (the syscall-cost and
+// enforcement parts load build/kubesentry.bpf.o, which is slow)
 //
 // 1. Throughput: generator processes make events as fast as one syscall each (getppid, reported by the test
 //    fixture object as a 72-byte record), the source drains them and src/receiver/decoder.ts decodes every one.
@@ -10,10 +11,15 @@
 //    filter (sys_enter_openat__tp alone) and with the resolved-path filter (sys_enter_openat__tp + sys_exit_openat__tp
 //    of build/kubesentry.bpf.o, with the agent's pattern list). Each figure is the median of interleaved rounds of
 //    native/test/loadgen.c's time-open.
+// 3. Per-syscall cost of the enforcement check (bpf/lib/enforce.h) on setns, mount and bpf(BPF_PROG_LOAD): the
+//    agent's programs for them with enforcement off, on for a container that is not armed (every host process), and
+//    in dry-run for an armed container whose rules kill (the whole decision, without the signal, which would end
+//    the loop), against the same programs with enforcement off. loadgen's time-enforced runs the calls from a new
+//    mount namespace, as a container's process would.
 
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { cpus } from 'node:os';
 import { sensitivePathPatterns } from '../src/detectors/paths.ts';
@@ -23,6 +29,8 @@ import { compilePathPatterns, DEFAULT_OBJECT_PATH, openKernelSource, writePathPa
 import { nativeAddon, type NativeBpfObject } from '../src/receiver/nativeAddon.ts';
 import { DEFAULT_TRACEFS_PATH, tracepointId } from '../src/receiver/probe.ts';
 import { kernelFixtures } from '../test/helpers/kernelFixtures.ts';
+import { cgroupIdOf, cgroupOfPid } from '../test/helpers/cgroup.ts';
+import { EnforcementMode, KERNEL_ENFORCE_CHECK_MAX, KernelEnforceCheck } from '../src/receiver/enforcement.ts';
 import { reportResult } from './result.ts';
 
 const THROUGHPUT_GOAL = 1_000_000;
@@ -280,10 +288,115 @@ async function syscallCost(): Promise<void> {
   console.log(`  ${dropped} open records dropped`);
 }
 
+const ENFORCED_CALLS_PER_RUN = 100_000;
+const BPF_STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
+const ENFORCED_PROGRAMS = { setns: 'sys_enter_setns__tp', mount: 'sys_enter_mount__tp', bpf: 'sys_enter_bpf__tp' } as const;
+type EnforcedCall = keyof typeof ENFORCED_PROGRAMS;
+
+async function timeEnforced(call: EnforcedCall): Promise<number> {
+  const { stdout } = await execFileAsync(fixtures.loadgen, ['time-enforced', call, String(ENFORCED_CALLS_PER_RUN)], { encoding: 'utf8' });
+  return Number(stdout);
+}
+
+async function enforcementCost(): Promise<void> {
+  if (!existsSync(DEFAULT_OBJECT_PATH)) throw new Error(`${DEFAULT_OBJECT_PATH} is missing: run \`make bpf\``);
+  const calls = Object.keys(ENFORCED_PROGRAMS) as EnforcedCall[];
+  const object = loadPrograms(DEFAULT_OBJECT_PATH, Object.values(ENFORCED_PROGRAMS), [], {
+    host_mnt_ns_inum: u32(statSync('/proc/self/ns/mnt').ino),
+  });
+  // What the agent writes: the mount check's filesystem types, the host's namespaces (loadgen joins its own uts
+  // namespace, the host's), and, for the armed configuration, loadgen's cgroup (the bench's) with every check.
+  const proc = Buffer.alloc(32);
+  proc.write('proc');
+  object.mapUpdate('enforce_fstypes', proc, u32(KernelEnforceCheck.SensitiveMount));
+  object.mapUpdate('host_namespaces', u32(statSync('/proc/self/ns/uts').ino), Buffer.of(1));
+  const cgroupKey = Buffer.alloc(8);
+  cgroupKey.writeBigUInt64LE(cgroupIdOf(cgroupOfPid(process.pid)));
+  const reader = new (nativeAddon().RingBufferReader)(object.mapFd('events'), () => {}, {
+    maxBatchBytes: 1 << 20,
+    maxQueuedBytes: 64 << 20,
+    pollIntervalMs: 50,
+  });
+  const configurations: Array<{ name: string; mode: number; armed: boolean; attached: boolean }> = [
+    { name: 'bare', mode: EnforcementMode.off, armed: false, attached: false },
+    { name: 'enforcement off', mode: EnforcementMode.off, armed: false, attached: true },
+    { name: 'on, cgroup not armed', mode: EnforcementMode.on, armed: false, attached: true },
+    { name: 'dry-run, armed (full decision)', mode: EnforcementMode['dry-run'], armed: true, attached: true },
+  ];
+  const samples = new Map<string, number[]>();
+  // The programs' own run time per call (kernel.bpf_stats_enabled): free of the syscall's noise on a shared machine.
+  const programNs = new Map<string, { runs: bigint; ns: bigint }>();
+  const statsWereOn = readFileSync(BPF_STATS_SYSCTL, 'utf8').trim() !== '0';
+  if (!statsWereOn) writeFileSync(BPF_STATS_SYSCTL, '1');
+  const programTotals = () => new Map(object.programStats().map((p) => [p.name, p]));
+  try {
+    for (let round = 0; round < RUNS; round++) {
+      for (const configuration of configurations) {
+        object.mapUpdate('enforce_mode', u32(0), u32(configuration.mode));
+        if (configuration.armed) object.mapUpdate('enforce_cgroups', cgroupKey, u32((1 << KERNEL_ENFORCE_CHECK_MAX) - 1));
+        else object.mapDelete('enforce_cgroups', cgroupKey);
+        const links: Link[] = configuration.attached
+          ? calls.map((call) => [object, ENFORCED_PROGRAMS[call], tracepointId(DEFAULT_TRACEFS_PATH, `syscalls/${ENFORCED_PROGRAMS[call].replace('__tp', '')}`)])
+          : [];
+        await withAttached(links, async () => {
+          for (const call of calls) {
+            const key = `${configuration.name}|${call}`;
+            const before = programTotals().get(ENFORCED_PROGRAMS[call])!;
+            samples.set(key, [...(samples.get(key) ?? []), await timeEnforced(call)]);
+            const after = programTotals().get(ENFORCED_PROGRAMS[call])!;
+            const total = programNs.get(key) ?? { runs: 0n, ns: 0n };
+            programNs.set(key, { runs: total.runs + after.runCount - before.runCount, ns: total.ns + after.runTimeNs - before.runTimeNs });
+          }
+        });
+      }
+    }
+  } finally {
+    object.mapUpdate('enforce_mode', u32(0), u32(EnforcementMode.off));
+    if (!statsWereOn) writeFileSync(BPF_STATS_SYSCTL, '0');
+  }
+  const dryRuns = calls.map((_, i) => object.perCpuSum('enforce_actions', [KernelEnforceCheck.SetnsHost, KernelEnforceCheck.SensitiveMount, KernelEnforceCheck.BpfProgLoad][i] * 2 + 1));
+  reader.close();
+  object.close();
+  const ns = (configuration: string, call: EnforcedCall) => median(samples.get(`${configuration}|${call}`) ?? [NaN]);
+  console.log(`enforced syscalls, per call (median of ${RUNS} interleaved rounds x ${ENFORCED_CALLS_PER_RUN.toLocaleString('en')} calls):`);
+  for (const configuration of configurations) {
+    console.log(`  ${configuration.name}: ${calls.map((call) => `${call} ${ns(configuration.name, call).toFixed(0)} ns`).join('; ')}`);
+  }
+  const perRun = (configuration: string, call: EnforcedCall) => {
+    const t = programNs.get(`${configuration}|${call}`);
+    return t && t.runs > 0n ? Number(t.ns) / Number(t.runs) : NaN;
+  };
+  console.log('  the program itself, per call (bpf_stats run time / run count):');
+  for (const configuration of configurations.filter((c) => c.attached)) {
+    console.log(`    ${configuration.name}: ${calls.map((call) => `${ENFORCED_PROGRAMS[call]} ${perRun(configuration.name, call).toFixed(0)} ns`).join('; ')}`);
+  }
+  for (const call of calls) {
+    const programOff = perRun('enforcement off', call);
+    for (const [name, configuration] of [['armed', 'dry-run, armed (full decision)'], ['unarmed', 'on, cgroup not armed']] as const) {
+      const value = perRun(configuration, call) / programOff;
+      console.log(`  ${call} program run time: ${configuration} / enforcement off = ${value.toFixed(3)}`);
+      reportResult(`enforcement.${call}.program_${name}_vs_off`, value, 'x');
+    }
+  }
+  for (const call of calls) {
+    const off = ns('enforcement off', call);
+    const lines: Array<[string, number, string]> = [
+      [`enforcement.${call}.armed_vs_off`, ns('dry-run, armed (full decision)', call) / off, `${call}: armed container, full decision (dry-run) / enforcement off`],
+      [`enforcement.${call}.unarmed_vs_off`, ns('on, cgroup not armed', call) / off, `${call}: enforcement on, cgroup not armed / enforcement off`],
+    ];
+    for (const [name, value, what] of lines) {
+      console.log(`  ${what} = ${value.toFixed(3)}`);
+      reportResult(name, value, 'x');
+    }
+  }
+  console.log(`  dry-run decisions counted by the kernel: ${calls.map((call, i) => `${call} ${dryRuns[i]}`).join(', ')}`);
+}
+
 console.log(`kernel bench on ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'})`);
 const only = process.argv[2];
-if (only !== '--syscall-cost-only') {
+if (only === undefined || only === '--throughput-only') {
   await throughput(1);
   await throughput(2);
 }
-if (only !== '--throughput-only') await syscallCost();
+if (only === undefined || only === '--syscall-cost-only') await syscallCost();
+if (only === undefined || only === '--enforcement-only') await enforcementCost();

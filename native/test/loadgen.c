@@ -10,6 +10,10 @@
  *                                       getppid() as fast as THREADS threads can for SECONDS, then prints
  *                                       `calls=N`: exactly how many it made (one fixture record each)
  *   loadgen time-open PATH N            prints the mean nanoseconds of one openat(PATH) over N calls
+ *   loadgen time-enforced CALL N        in a new mount namespace (so enforcement's host check passes), prints the
+ *                                       mean nanoseconds of one CALL over N: setns (into its own uts namespace),
+ *                                       mount (of proc on a missing target: ENOENT), bpf (BPF_PROG_LOAD, no attr:
+ *                                       EFAULT). Each is a call an enforcement check looks at (bench/kernel.ts).
  *
  * --wait blocks until a byte arrives on stdin, so the caller can learn the pid and configure the kernel side
  * for it before the first event. Exits non-zero with a one-line message on bad arguments or a failing call.
@@ -97,6 +101,42 @@ static int getppid_storm(long threads, long seconds)
 	return 0;
 }
 
+static long enforced_call(const char *call, int uts_fd)
+{
+	if (strcmp(call, "setns") == 0)
+		return setns(uts_fd, CLONE_NEWUTS);
+	if (strcmp(call, "mount") == 0)
+		return syscall(SYS_mount, "none", "/nonexistent/kubesentry-bench", "proc", 0UL, NULL);
+	return syscall(SYS_bpf, 5 /* BPF_PROG_LOAD */, NULL, 0);
+}
+
+static int time_enforced(const char *call, long count)
+{
+	long long start;
+	int uts_fd;
+
+	if (strcmp(call, "setns") != 0 && strcmp(call, "mount") != 0 && strcmp(call, "bpf") != 0) {
+		fprintf(stderr, "loadgen: time-enforced takes setns, mount or bpf, got '%s'\n", call);
+		return 2;
+	}
+	if (unshare(CLONE_NEWNS) != 0) {
+		perror("loadgen: unshare(CLONE_NEWNS)");
+		return 1;
+	}
+	uts_fd = open("/proc/self/ns/uts", O_RDONLY | O_CLOEXEC);
+	if (uts_fd < 0) {
+		perror("loadgen: /proc/self/ns/uts");
+		return 1;
+	}
+	for (long i = 0; i < count / 10 + 1; i++)
+		enforced_call(call, uts_fd);
+	start = now_ns();
+	for (long i = 0; i < count; i++)
+		enforced_call(call, uts_fd);
+	printf("%.1f\n", (double)(now_ns() - start) / count);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int arg = 1;
@@ -165,6 +205,8 @@ int main(int argc, char **argv)
 		printf("%.1f\n", (double)(now_ns() - start) / count);
 		return 0;
 	}
-	fprintf(stderr, "usage: loadgen [--wait] unshare N | [--wait] unshare-every US N | [--wait] getppid N | [--wait] getppid-storm THREADS SECONDS | [--wait] open PATH N | time-open PATH N\n");
+	if (arg + 3 == argc && strcmp(argv[arg], "time-enforced") == 0)
+		return time_enforced(argv[arg + 1], parse_count(argv[arg + 2]));
+	fprintf(stderr, "usage: loadgen time-enforced setns|mount|bpf N | [--wait] unshare N | [--wait] unshare-every US N | [--wait] getppid N | [--wait] getppid-storm THREADS SECONDS | [--wait] open PATH N | time-open PATH N\n");
 	return 2;
 }

@@ -48,7 +48,12 @@ function renderRule(meta: RuleMetadata): string {
     if (resolved.length > 0) lines.push(`| Resolved path also matched | ${resolved.map((p) => `\`${p}\``).join(', ')} |`);
     if (callerOnly.length > 0) lines.push(`| Caller's string only | ${callerOnly.map((p) => `\`${p}\``).join(', ')} |`);
   }
-  lines.push('', `**Trigger.** ${prose(meta.description)}`, '', '**False positives.**', '');
+  lines.push(`| Enforceable (\`action: kill\`) | ${meta.enforcement ? 'yes, in the kernel' : 'no: alert only'} |`);
+  lines.push('', `**Trigger.** ${prose(meta.description)}`, '');
+  if (meta.enforcement) {
+    lines.push(`**Enforcement.** With \`action: kill\` and \`enforcement: on\`, SIGKILL at ${prose(meta.enforcement.description)}`, '');
+  }
+  lines.push('**False positives.**', '');
   for (const fp of meta.falsePositives) lines.push(`- ${prose(fp)}`);
   lines.push('', `**Tuning.** ${prose(meta.tuning)}`, '');
   return lines.join('\n');
@@ -73,9 +78,16 @@ export function renderDetectionDocs(): string {
       '`kubesentry.detector.disabled`, shown on the console status line and in the `/readyz` body. Failures on some ' +
       'inputs only do not disable a rule, so that an attacker who can make it throw cannot switch it off with a trickle.',
     '',
-    '| Rule | Severity | Technique | Title |',
-    '|---|---|---|---|',
-    ...rules.map((m) => `| [${m.id}](#${m.id.toLowerCase()}-${slug(m.title)}) | ${m.severity} | ${m.mitre.technique} | ${escapeCell(m.title)} |`),
+    'Rules marked *kill* can be enforced: with `enforcement: on` and `rules.<id>.action: kill` the kernel sends ' +
+      'SIGKILL to the process at the syscall, deciding in the kernel (docs/enforcement.md says what that does and ' +
+      'does not prevent). Every other rule alerts only.',
+    '',
+    '| Rule | Severity | Technique | Title | Action |',
+    '|---|---|---|---|---|',
+    ...rules.map(
+      (m) =>
+        `| [${m.id}](#${m.id.toLowerCase()}-${slug(m.title)}) | ${m.severity} | ${m.mitre.technique} | ${escapeCell(m.title)} | ${m.enforcement ? 'alert, kill' : 'alert'} |`,
+    ),
     '',
     ...rules.map(renderRule),
     '## Kernel open filter',
@@ -102,7 +114,12 @@ export function renderDetectionDocs(): string {
       'exactly, or as a prefix when they end in `*`; all fields of one exception must match, any exception may.',
     '',
     '```yaml',
+    'enforcement: on             # off (default) | dry-run | on',
     'rules:',
+    '  KS-ESC-001:',
+    '    action: kill             # alert (default) | kill',
+    '    killExceptions:          # containers where it only alerts (namespaces, images)',
+    '      - { namespaces: [ci] }',
     '  KS-ESC-002: { enabled: false }',
     '  KS-ESC-008:',
     '    severity: medium',
