@@ -122,7 +122,9 @@ enum ks_enforce_rule {
 	KS_ENFORCE_BPF_PROG_LOAD = 6,   /* bpf(BPF_PROG_LOAD) (KS-ESC-010) */
 	KS_ENFORCE_OPEN_BY_HANDLE = 7,  /* open_by_handle_at (KS-ESC-011) */
 	KS_ENFORCE_MEMFD_EXEC = 8,      /* exec of a memfd (KS-ESC-017) */
-	KS_ENFORCE_RULE_MAX = 9,
+	KS_ENFORCE_RELEASE_AGENT_WRITE = 9, /* write-open of a cgroup release_agent/notify_on_release (KS-ESC-004) */
+	KS_ENFORCE_TUNABLE_WRITE = 10,  /* write-open of core_pattern, modprobe, uevent_helper, sysrq-trigger (KS-ESC-005) */
+	KS_ENFORCE_RULE_MAX = 11,
 };
 
 /* enforce_mode[0] */

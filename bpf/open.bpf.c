@@ -79,6 +79,23 @@ static __always_inline void ks_open_emit(struct ks_open *e)
 }
 
 /*
+ * A write-open of a file whose resolved path matched a pattern some rule kills for. At syscall exit the file is
+ * open but nothing has been written through it: the process dies before its first write.
+ */
+static __always_inline __u32 ks_open_enforce(struct ks_open *e)
+{
+	__u32 pattern = e->pattern_id;
+	__u32 *check;
+
+	if (!ks_open_is_write(e->flags))
+		return 0;
+	check = bpf_map_lookup_elem(&enforce_patterns, &pattern);
+	if (!check || *check == 0)
+		return 0;
+	return ks_enforce(*check - 1);
+}
+
+/*
  * Parks a matched record until the syscall's exit. A thread whose last exit was missed (the exit
  * program attached after its entry) leaves a stale entry: it is overwritten, not counted twice.
  */
@@ -268,6 +285,7 @@ static __always_inline int ks_open_exit(struct trace_event_raw_sys_exit *ctx, __
 			e->pattern_id = matched;
 			e->ret = ret;
 			e->path_source = KS_OPEN_PATH_RESOLVED;
+			e->hdr.flags |= ks_open_enforce(e);
 			ks_open_emit(e);
 		}
 	}

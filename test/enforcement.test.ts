@@ -50,8 +50,9 @@ describe('DetectorEngine enforcement', () => {
         'KS-ESC-006': { action: 'alert' },
       },
     });
-    assert.equal(engine.killChecksFor(SHOP), bit(KernelEnforceCheck.UserNamespace) | bit(KernelEnforceCheck.MemfdExec) | bit(KernelEnforceCheck.CgroupMount));
-    assert.equal(engine.killChecksFor(CI), bit(KernelEnforceCheck.CgroupMount));
+    const releaseAgent = bit(KernelEnforceCheck.CgroupMount) | bit(KernelEnforceCheck.ReleaseAgentWrite);
+    assert.equal(engine.killChecksFor(SHOP), bit(KernelEnforceCheck.UserNamespace) | bit(KernelEnforceCheck.MemfdExec) | releaseAgent);
+    assert.equal(engine.killChecksFor(CI), releaseAgent);
     // No pod metadata: namespace and image exceptions cannot match.
     assert.equal(engine.killChecksFor(undefined), engine.killChecksFor(SHOP));
   });
@@ -75,6 +76,16 @@ describe('DetectorEngine enforcement', () => {
     assert.equal(types.get('proc'), KernelEnforceCheck.SensitiveMount);
     assert.equal(types.get('ext4'), KernelEnforceCheck.SensitiveMount);
     assert.equal(types.get('tmpfs'), undefined);
+  });
+
+  it("maps the kernel filter's patterns of release_agent and the kernel tunables to their write checks", () => {
+    const engine = engineWith(undefined);
+    const patterns = engine.enforcedOpenPatterns();
+    const at = (p: string) => patterns.get(engine.openPathPatterns.indexOf(p));
+    assert.equal(at('/sys/fs/cgroup*/release_agent'), KernelEnforceCheck.ReleaseAgentWrite);
+    assert.equal(at('/proc/sys/kernel/core_pattern'), KernelEnforceCheck.TunableWrite);
+    assert.equal(at('/etc/shadow'), undefined);
+    assert.ok(![...patterns.keys()].includes(-1));
   });
 
   it("marks the deciding rule's detection with the action and whether the signal was sent", () => {

@@ -242,9 +242,22 @@ export class DetectorEngine {
   enforcedFsTypes(): Map<string, KernelEnforceCheck> {
     const out = new Map<string, KernelEnforceCheck>();
     for (const d of this.#detectors) {
-      const e = d.meta.enforcement;
-      if (e?.mountFsTypes === undefined) continue;
-      for (const fstype of e.mountFsTypes) out.set(fstype, e.checks[0]);
+      const mount = d.meta.enforcement?.mount;
+      if (mount !== undefined) for (const fstype of mount.fsTypes) out.set(fstype, mount.check);
+    }
+    return out;
+  }
+
+  /**
+   * Index in openPathPatterns (the kernel filter's pattern list) → the check a write-open of a file whose resolved
+   * path matched it falls under.
+   */
+  enforcedOpenPatterns(): Map<number, KernelEnforceCheck> {
+    const out = new Map<number, KernelEnforceCheck>();
+    for (const d of this.#detectors) {
+      const check = d.meta.enforcement?.writeOpenCheck;
+      if (check === undefined) continue;
+      for (const pattern of d.meta.openPathPatterns ?? []) out.set(this.openPathPatterns.indexOf(pattern), check);
     }
     return out;
   }

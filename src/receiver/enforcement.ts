@@ -11,9 +11,11 @@ export const KernelEnforceCheck = {
   BpfProgLoad: 6,
   OpenByHandle: 7,
   MemfdExec: 8,
+  ReleaseAgentWrite: 9,
+  TunableWrite: 10,
 } as const;
 export type KernelEnforceCheck = (typeof KernelEnforceCheck)[keyof typeof KernelEnforceCheck];
-export const KERNEL_ENFORCE_CHECK_MAX = 9;
+export const KERNEL_ENFORCE_CHECK_MAX = 11;
 
 /** enum ks_enforce_mode, the value of enforce_mode[0]. */
 export const EnforcementMode = { off: 0, 'dry-run': 1, on: 2 } as const;

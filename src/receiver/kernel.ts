@@ -66,6 +66,7 @@ const ENFORCE_CGROUPS_MAP = 'enforce_cgroups';
 const ENFORCE_FSTYPES_MAP = 'enforce_fstypes';
 const ENFORCE_ACTIONS_MAP = 'enforce_actions';
 const HOST_NAMESPACES_MAP = 'host_namespaces';
+const ENFORCE_PATTERNS_MAP = 'enforce_patterns';
 /** KS_FSTYPE_LEN: enforce_fstypes' key, a zero-padded filesystem type. */
 const FSTYPE_KEY_BYTES = 32;
 const SNAPSHOT_PROGRAM = 'snapshot_tasks__iter';
@@ -574,6 +575,12 @@ export class KernelSource {
       }
       this.#object.mapUpdate(ENFORCE_FSTYPES_MAP, key, u32(check));
     }
+  }
+
+  /** Path pattern index → the check a write-open of a file whose resolved path matched it falls under. */
+  setEnforcedOpenPatterns(patterns: ReadonlyMap<number, KernelEnforceCheck>): void {
+    this.#ensureOpen();
+    for (const [index, check] of patterns) this.#object.mapUpdate(ENFORCE_PATTERNS_MAP, u32(index), u32(check + 1));
   }
 
   /**

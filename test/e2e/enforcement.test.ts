@@ -23,7 +23,7 @@ const SIMULATOR_DIR = fileURLToPath(new URL(`../../${SIMULATOR_BUILD_DIR}`, impo
 /** podman exec's status for a command killed by SIGKILL (128 + 9). */
 const KILLED_BY_SIGKILL = 137;
 const EXCEPTED_NAMESPACE = 'ci';
-const KILL_RULES = ['KS-ESC-001', 'KS-ESC-002', 'KS-ESC-004', 'KS-ESC-006', 'KS-ESC-017'];
+const KILL_RULES = ['KS-ESC-001', 'KS-ESC-002', 'KS-ESC-004', 'KS-ESC-005', 'KS-ESC-006', 'KS-ESC-017'];
 const ARM_TIMEOUT_MS = 60_000;
 
 let api: FakeApiServer;
@@ -127,6 +127,17 @@ test('kill: a cgroup v1 mount dies at the mount, so release_agent is never writt
   const d = await detectionFor(c, 'KS-ESC-004', killed, 'a KS-ESC-004 detection with action kill');
   assert.equal(d.attributes['kubesentry.mount.fstype'], 'cgroup');
   assert.equal(d.attributes['kubesentry.enforcement.signal_sent'], true);
+});
+
+test('kill: a write-open of core_pattern dies before its write (the value written is the current one, so a miss is harmless)', async () => {
+  const c = await armedPodContainer('shop', ['--privileged']);
+  const script = 'cat /proc/sys/kernel/core_pattern > /tmp/cp && cat /tmp/cp > /proc/sys/kernel/core_pattern; echo reached';
+  const r = await c.exec(['sh', '-c', script]);
+  // The shell itself opened core_pattern for its redirection: it is the process killed.
+  assert.doesNotMatch(r.stdout, /reached/);
+  assert.equal(r.code, KILLED_BY_SIGKILL, `exit status ${r.code}: ${r.stdout}${r.stderr}`);
+  const d = await detectionFor(c, 'KS-ESC-005', killed, 'a KS-ESC-005 detection with action kill');
+  assert.equal(d.attributes['kubesentry.open.path_source'], 'resolved');
 });
 
 test('kill: a program executed from a memfd never runs its first instruction', async () => {

@@ -31,10 +31,12 @@ export class CgroupReleaseAgent implements Detector {
     tuning: 'Exception by image for nested runtimes (kind, docker-in-docker).',
     uuid: 'b0e93496-ef54-485b-bcf9-b678733c1dc3',
     enforcement: {
-      checks: [KernelEnforceCheck.CgroupMount],
-      mountFsTypes: [...CGROUP_FSTYPES],
+      checks: [KernelEnforceCheck.CgroupMount, KernelEnforceCheck.ReleaseAgentWrite],
+      mount: { check: KernelEnforceCheck.CgroupMount, fsTypes: [...CGROUP_FSTYPES] },
+      writeOpenCheck: KernelEnforceCheck.ReleaseAgentWrite,
       description:
-        'mount or fsopen of a cgroup or cgroup2 filesystem: the process dies before it can write release_agent.',
+        'mount or fsopen of a cgroup or cgroup2 filesystem, and a successful write-open of a release_agent or ' +
+        'notify_on_release file (on its resolved path): the process dies before it writes.',
     },
     // Where cgroup v1 hierarchies live, and where escape recipes mount one (mount -t cgroup ... /tmp/cgrp).
     openPathPatterns: [

@@ -5,6 +5,7 @@ import { EventType } from '../../receiver/events.ts';
 import { Attr } from '../attributeKeys.ts';
 import { NO_FINDINGS, type DetectionContext, type Detector, type DetectorEvent, type Finding, type RuleMetadata } from '../Detector.ts';
 import { hex, isWriteOpen } from '../internal/util.ts';
+import { KernelEnforceCheck } from '../../receiver/enforcement.ts';
 
 const TUNABLES = ['/proc/sys/kernel/core_pattern', '/proc/sys/kernel/modprobe', '/sys/kernel/uevent_helper', '/proc/sysrq-trigger'];
 
@@ -28,6 +29,12 @@ export class KernelTunableWrite implements Detector {
     tuning: 'Exception by image or namespace for node-tuning daemonsets.',
     uuid: '34779103-e21f-42a5-b548-8e68b8b917c3',
     openPathPatterns: TUNABLES,
+    enforcement: {
+      checks: [KernelEnforceCheck.TunableWrite],
+      writeOpenCheck: KernelEnforceCheck.TunableWrite,
+      description:
+        'a successful write-open of one of these files (on its resolved path; the caller\'s string never decides a kill): the process dies before it writes.',
+    },
   };
 
   onEvent(event: DetectorEvent, ctx: DetectionContext): readonly Finding[] {

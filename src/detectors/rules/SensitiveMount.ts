@@ -39,7 +39,7 @@ export class SensitiveMount implements Detector {
     uuid: '6cb1e3f1-56db-4ac1-96de-7e44b960493f',
     enforcement: {
       checks: [KernelEnforceCheck.SensitiveMount],
-      mountFsTypes: [...SENSITIVE_FSTYPES, ...BLOCK_DEVICE_FSTYPES],
+      mount: { check: KernelEnforceCheck.SensitiveMount, fsTypes: [...SENSITIVE_FSTYPES, ...BLOCK_DEVICE_FSTYPES] },
       description:
         'mount or fsopen of proc, sysfs, debugfs, securityfs, tracefs, bpf, configfs or a block-device filesystem type (ext4, xfs, ...): the process dies before it uses the mount; bind mounts are not enforced.',
     },
