@@ -17,6 +17,8 @@ import { startAgent, type JsonDetection, type RunningAgent } from '../helpers/ag
 import { FakeApiServer, podFixture } from '../helpers/apiserver.ts';
 import { startContainer, type Container } from '../helpers/podman.ts';
 import { SIMULATOR_BUILD_DIR, SIMULATOR_MOUNT } from '../../src/simulate/scenarios.ts';
+import { freeLoopbackPort, TestCollector } from '../otelcol/collector.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const NODE = 'kubesentry-enforcement-node';
 const SIMULATOR_DIR = fileURLToPath(new URL(`../../${SIMULATOR_BUILD_DIR}`, import.meta.url));
@@ -27,6 +29,8 @@ const KILL_RULES = ['KS-ESC-001', 'KS-ESC-002', 'KS-ESC-004', 'KS-ESC-005', 'KS-
 const ARM_TIMEOUT_MS = 60_000;
 
 let api: FakeApiServer;
+let collector: TestCollector;
+let metricsPort: number;
 let agent: RunningAgent;
 let rulesFile: string;
 const containers: Container[] = [];
@@ -48,10 +52,14 @@ async function setMode(mode: 'on' | 'dry-run'): Promise<void> {
 before(async () => {
   assert.ok(existsSync(`${SIMULATOR_DIR}/setns_path`), 'simulator programs are built (make simulator)');
   api = await FakeApiServer.start();
+  collector = await TestCollector.start();
+  metricsPort = await freeLoopbackPort();
   rulesFile = path.join(mkdtempSync(path.join(tmpdir(), 'ks-enforcement-')), 'rules.yaml');
   writeFileSync(rulesFile, rulesYaml('on'));
   agent = await startAgent({
-    args: ['--rules-file', rulesFile, '--log-level', 'debug', '--kubernetes.enabled', 'on', '--kubernetes.hold-ms', '1500', '--node-name', NODE],
+    args: [
+      '--otlp.endpoint', collector.endpoint, '--prometheus.listen', `127.0.0.1:${metricsPort}`,
+      '--rules-file', rulesFile, '--log-level', 'debug', '--kubernetes.enabled', 'on', '--kubernetes.hold-ms', '1500', '--node-name', NODE],
     env: { KUBECONFIG: api.kubeconfigPath },
   });
 });
@@ -59,6 +67,7 @@ after(async () => {
   await agent?.stop();
   for (const c of containers) await c.remove().catch(() => {});
   await api?.close();
+  await collector?.dispose();
 });
 
 /** A pod container in `namespace`, armed by the agent (its kill checks written to the kernel). */
@@ -94,6 +103,21 @@ test('kill: unshare -U never reaches its next command and dies by SIGKILL, with 
   const d = await detectionFor(c, 'KS-ESC-001', killed, 'a KS-ESC-001 detection with action kill');
   assert.equal(d.attributes['kubesentry.enforcement.signal_sent'], true);
   assert.match(d.summary, /killed/);
+
+  // The OTLP log record says the same, and the kill is counted per rule (from the kernel's own counter).
+  const log = await waitFor(
+    () => collector.readLogs().find((l) => l.attributes['container.id'] === c.id && l.attributes['kubesentry.enforcement.action'] === 'kill'),
+    { what: 'the enforced detection as an OTLP LogRecord', timeoutMs: 60_000, intervalMs: 200 },
+  );
+  assert.equal(log.attributes['kubesentry.enforcement.signal_sent'], true);
+  assert.ok(log.attributes['security_rule.name']);
+  await waitFor(
+    async () => {
+      const text = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text()).catch(() => '');
+      return text.split('\n').some((l) => l.startsWith('kubesentry_enforcement_actions_total{') && l.includes('security_rule_name="KS-ESC-001"') && l.includes('kubesentry_enforcement_action="kill"'));
+    },
+    { what: 'kubesentry_enforcement_actions_total for KS-ESC-001 kill on the scrape endpoint', timeoutMs: 30_000, intervalMs: 500 },
+  );
 });
 
 test('kill does not depend on the name: unshare(CLONE_NEWUSER) under runc\'s init comm is killed all the same', async () => {
