@@ -12,7 +12,7 @@ import type { Detection } from './detection.ts';
 import { DetectorEngine, RULE_ERROR_LIMIT, RulesConfigError, allDetectors, type AgentContext, type DetectorEvent, type RuleFailure } from './detectors/index.ts';
 import { BaselineDetector } from './baseline/BaselineDetector.ts';
 import { BaselinePersistence } from './baseline/BaselinePersistence.ts';
-import { workloadFromAttributes } from './baseline/ProfileKey.ts';
+import { workloadFromAttributes, workloadName } from './baseline/ProfileKey.ts';
 import type { KubernetesMetadata } from './k8s/index.ts';
 import { ContainerRuntimeMetadata } from './k8s/ContainerRuntimeMetadata.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -191,8 +191,7 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
     podAttributes: k8s
       ? (c) => {
           const found = k8s.enricher.enrich(c.podUid, c.id);
-          if (typeof found !== 'object') return undefined;
-          return { namespace: found['k8s.namespace.name'], podName: found['k8s.pod.name'], image: found['container.image.name'] };
+          return typeof found === 'object' ? podAttributesOf(found) : undefined;
         }
       : undefined,
     workload: (c) => {
@@ -239,9 +238,7 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
   const podOf = (c: ContainerIdentity): PodAttributes | 'pending' | undefined => {
     if (!k8s || !c.podUid) return undefined;
     const found = k8s.enricher.enrich(c.podUid, c.id);
-    if (typeof found === 'object') {
-      return { namespace: found['k8s.namespace.name'], podName: found['k8s.pod.name'], image: found['container.image.name'] };
-    }
+    if (typeof found === 'object') return podAttributesOf(found);
     return found === 'pending' ? 'pending' : undefined;
   };
   try {
@@ -474,6 +471,16 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
     resolveDone(0);
   };
   return { done, stop };
+}
+
+/** What exceptions match a container on, from its pod's enrichment attributes. */
+function podAttributesOf(found: Readonly<Record<string, string>>): PodAttributes {
+  return {
+    namespace: found['k8s.namespace.name'],
+    podName: found['k8s.pod.name'],
+    image: found['container.image.name'],
+    workload: workloadName(workloadFromAttributes(found)),
+  };
 }
 
 /** How often containers waiting for pod metadata are looked at again before they are armed for enforcement. */

@@ -17,7 +17,7 @@ const WOULD_KILL = 1 << 2;
 const flagsFor = (check: number, killed: boolean) => (killed ? KILLED : WOULD_KILL) | (check << 8);
 const bit = (check: number) => 1 << check;
 
-const SHOP: PodAttributes = { namespace: 'shop', podName: 'web-0', image: 'registry.example/web:1' };
+const SHOP: PodAttributes = { namespace: 'shop', podName: 'web-0', image: 'registry.example/web:1', workload: 'Deployment/web' };
 const CI: PodAttributes = { namespace: 'ci', podName: 'build-0', image: 'kaniko:1' };
 
 function engineWith(config: unknown): DetectorEngine {
@@ -55,6 +55,13 @@ describe('DetectorEngine enforcement', () => {
     assert.equal(engine.killChecksFor(CI), releaseAgent);
     // No pod metadata: namespace and image exceptions cannot match.
     assert.equal(engine.killChecksFor(undefined), engine.killChecksFor(SHOP));
+  });
+
+  it('a kill exception by workload (Kind/name, with a trailing *) spares that workload only', () => {
+    const engine = engineWith({ enforcement: 'on', rules: { 'KS-ESC-001': { action: 'kill', killExceptions: [{ workloads: ['Deployment/we*'] }] } } });
+    assert.equal(engine.killChecksFor(SHOP), 0);
+    assert.equal(engine.killChecksFor({ ...SHOP, workload: 'DaemonSet/web' }), bit(KernelEnforceCheck.UserNamespace));
+    assert.equal(engine.killChecksFor({ ...SHOP, workload: undefined }), bit(KernelEnforceCheck.UserNamespace));
   });
 
   it('a disabled rule kills nowhere', () => {

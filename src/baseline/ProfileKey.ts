@@ -36,6 +36,11 @@ export function workloadFromAttributes(attributes: Readonly<Record<string, strin
   };
 }
 
+/** The top controller as exceptions name it, Kind/name (Deployment/web); undefined for a bare pod. */
+export function workloadName(workload: WorkloadIdentity): string | undefined {
+  return workload.ownerKind && workload.ownerName ? `${workload.ownerKind}/${workload.ownerName}` : undefined;
+}
+
 /**
  * namespace/Kind/name/container for a pod with an owner; pod/<namespace>/<image> for a bare pod; image/<image>
  * outside Kubernetes; container/<id> when nothing better is known (learned per container, lost with it).

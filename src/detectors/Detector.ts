@@ -129,6 +129,8 @@ export interface PodAttributes {
   podName?: string;
   /** Image of the container (as the pod spec names it). */
   image?: string;
+  /** The pod's top controller as Kind/name, e.g. Deployment/web (a ReplicaSet resolved to its Deployment). */
+  workload?: string;
 }
 
 /** What the agent provides to the engine for every event. */

@@ -8,6 +8,7 @@
 //       exceptions:
 //         - { namespaces: [ci], images: ['docker:*-dind'] }      # all given fields must match
 //         - { executables: [/usr/local/bin/dockerd] }
+//         - { workloads: [Deployment/builder] }         # the pod's top controller, Kind/name
 //   settings:
 //     miningPoolPorts: [3333, 4444]
 //
@@ -19,8 +20,9 @@
 //   rules:
 //     KS-ESC-001:
 //       action: kill                 # alert (default) | kill; only rules the kernel can enforce
-//       killExceptions:              # containers where the rule only alerts: namespaces and images
+//       killExceptions:              # containers where the rule only alerts: namespaces, images, workloads
 //         - { namespaces: [ci] }
+//         - { workloads: [DaemonSet/node-agent] }
 
 import { SEVERITIES, type Severity } from '../detection.ts';
 import { ENFORCEMENT_MODES, type EnforcementModeName } from '../receiver/enforcement.ts';
@@ -28,6 +30,8 @@ import { ENFORCEMENT_MODES, type EnforcementModeName } from '../receiver/enforce
 export interface RuleException {
   namespaces?: string[];
   images?: string[];
+  /** The pod's top controller as Kind/name: Deployment/web, DaemonSet/node-*. */
+  workloads?: string[];
   executables?: string[];
   parentExecutables?: string[];
 }
@@ -36,7 +40,7 @@ export type RuleAction = 'alert' | 'kill';
 export const RULE_ACTIONS: readonly RuleAction[] = ['alert', 'kill'];
 
 /** Kill decisions are made per container in the kernel: only what names a container can except one. */
-export type KillException = Pick<RuleException, 'namespaces' | 'images'>;
+export type KillException = Pick<RuleException, 'namespaces' | 'images' | 'workloads'>;
 
 export interface RuleConfig {
   enabled?: boolean;
@@ -125,8 +129,8 @@ export class RulesConfigError extends Error {
 }
 
 const RULE_KEYS = ['enabled', 'severity', 'exceptions', 'action', 'killExceptions'] as const;
-const EXCEPTION_KEYS = ['namespaces', 'images', 'executables', 'parentExecutables'] as const;
-const KILL_EXCEPTION_KEYS = ['namespaces', 'images'] as const;
+const EXCEPTION_KEYS = ['namespaces', 'images', 'workloads', 'executables', 'parentExecutables'] as const;
+const KILL_EXCEPTION_KEYS = ['namespaces', 'images', 'workloads'] as const;
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -68,7 +68,8 @@ export function renderDetectionDocs(): string {
     '',
     'Every rule is inside a container unless its trigger says otherwise. Severity is the base severity; a ' +
       'finding may raise it (stated in the trigger), and `rules.<id>.severity` in the rules configuration ' +
-      'replaces the base. Exceptions (`namespaces`, `images`, `executables`, `parentExecutables`) and settings are ' +
+      'replaces the base. Exceptions (`namespaces`, `images`, `workloads` as Kind/name of the pod\'s top controller, ' +
+      '`executables`, `parentExecutables`) and settings are ' +
       'described in `src/detectors/config.ts`.',
     '',
     `A rule that throws on an event loses only its own findings for that event: the other rules still run on it, ` +
@@ -118,7 +119,7 @@ export function renderDetectionDocs(): string {
     'rules:',
     '  KS-ESC-001:',
     '    action: kill             # alert (default) | kill',
-    '    killExceptions:          # containers where it only alerts (namespaces, images)',
+    '    killExceptions:          # containers where it only alerts (namespaces, images, workloads)',
     '      - { namespaces: [ci] }',
     '  KS-ESC-002: { enabled: false }',
     '  KS-ESC-008:',

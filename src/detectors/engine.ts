@@ -30,7 +30,7 @@ import {
   type RuleMetadata,
 } from './Detector.ts';
 import { allDetectors } from './registry.ts';
-import type { WorkloadIdentity } from '../baseline/ProfileKey.ts';
+import { workloadFromAttributes, workloadName, type WorkloadIdentity } from '../baseline/ProfileKey.ts';
 import { sensitivePathPatterns } from './paths.ts';
 import { compilePathPattern, matchesPathPattern, pathPatternsMayOverlap, type CompiledPathPattern } from '../receiver/pathPatterns.ts';
 import { EventType, Op, OpenPathSource, type KernelEvent, type OpenEvent } from '../receiver/events.ts';
@@ -226,7 +226,9 @@ export class DetectorEngine {
         ex.executables === undefined &&
         ex.parentExecutables === undefined &&
         matchesValue(ex.namespaces, pod?.namespace) &&
-        matchesValue(ex.images, pod?.image);
+        matchesValue(ex.images, pod?.image) &&
+      matchesValue(ex.workloads, pod?.workload) &&
+        matchesValue(ex.workloads, pod?.workload);
       if (rule.killExceptions.some(exceptsContainer) || rule.exceptions.some(exceptsContainer)) continue;
       for (const check of checks) mask |= 1 << check;
     }
@@ -334,6 +336,7 @@ export class DetectorEngine {
       (ex) =>
         matchesValue(ex.namespaces, text(Attr.k8sNamespaceName)) &&
         matchesValue(ex.images, text(Attr.containerImageName)) &&
+        matchesValue(ex.workloads, workloadName(workloadFromAttributes(stringAttributes(detection.attributes)))) &&
         matchesValue(ex.executables, text(Attr.processExecutablePath)) &&
         matchesValue(ex.parentExecutables, detection.ancestry[1]?.executable),
     );
@@ -618,6 +621,12 @@ function ancestry(proc: ProcessInfo, ctx: DetectionContext): AncestryEntry[] {
     entries.push({ ...entry });
   }
   return entries;
+}
+
+function stringAttributes(attributes: Readonly<Record<string, AttributeValue>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(attributes)) if (typeof value === 'string') out[key] = value;
+  return out;
 }
 
 function matchesValue(patterns: readonly string[] | undefined, value: string | undefined): boolean {

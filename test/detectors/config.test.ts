@@ -20,7 +20,7 @@ const bad: [string, unknown, RegExp][] = [
   ['an enforcement mode that does not exist', { enforcement: 'enforce' }, /^enforcement: must be one of off, dry-run, on$/],
   ['an action that does not exist', { rules: { 'KS-ESC-001': { action: 'block' } } }, /^rules\.KS-ESC-001\.action: must be one of alert, kill$/],
   ['action kill on a rule the kernel cannot enforce', { rules: { 'KS-MIN-001': { action: 'kill' } } }, /^rules\.KS-MIN-001\.action: kill is not supported by this rule \(rules the kernel can enforce: KS-ESC-001\)$/],
-  ['a kill exception naming an executable (kills are decided per container)', { rules: { 'KS-ESC-001': { killExceptions: [{ executables: ['/bin/x'] }] } } }, /^rules\.KS-ESC-001\.killExceptions\[0\]\.executables: unknown key \(allowed: namespaces, images\)$/],
+  ['a kill exception naming an executable (kills are decided per container)', { rules: { 'KS-ESC-001': { killExceptions: [{ executables: ['/bin/x'] }] } } }, /^rules\.KS-ESC-001\.killExceptions\[0\]\.executables: unknown key \(allowed: namespaces, images, workloads\)$/],
   ['an empty kill exception', { rules: { 'KS-ESC-001': { killExceptions: [{}] } } }, /killExceptions\[0\]: empty exception would except every container/],
   ['a port out of range', { settings: { miningPoolPorts: [70000] } }, /^settings\.miningPoolPorts: must be a list of port numbers 1\.\.65535$/],
   ['an unknown setting', { settings: { poolPorts: [1] } }, /^settings\.poolPorts: unknown key/],

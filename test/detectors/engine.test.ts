@@ -155,6 +155,20 @@ describe('DetectorEngine', () => {
     assert.deepEqual(engine.counters().get('KS-ESC-005'), { detections: 0, suppressed: 1, stateEvictions: 0, errors: 0 });
   });
 
+  it('matches an exception by workload (Kind/name), also on re-check from the enrichment attributes', () => {
+    const agent = agentWithShell();
+    agent.pods.set(WEB.id, { namespace: 'shop', podName: 'web-0', image: 'registry.example/web:1.2', workload: 'Deployment/web' });
+    const engine = new DetectorEngine({ rules: { 'KS-ESC-005': { exceptions: [{ workloads: ['Deployment/web'] }] } } });
+    assert.equal(engine.process(coreWrite(), agent).length, 0);
+    const late = agentWithShell();
+    late.pods.clear();
+    const [d] = new DetectorEngine().process(coreWrite(), late);
+    assert.ok(d, 'a detection before the pod is known');
+    assert.equal(engine.isExcepted(d), false);
+    d.attributes['k8s.deployment.name'] = 'web';
+    assert.equal(engine.isExcepted(d), true);
+  });
+
   it('replaces the base severity but keeps a raised one', () => {
     const engine = new DetectorEngine({ rules: { 'KS-ESC-001': { severity: 'low' } } });
     const agent = agentWithShell();
