@@ -11,7 +11,7 @@ import type { AgentConfig } from '../config.ts';
 import { ConfigError } from '../config.ts';
 import type { Detection } from '../detection.ts';
 import { removeEmptyCgroupParent } from './podCgroups.ts';
-import { HOST_ROOT_MOUNT, SCENARIOS, SIMULATOR_BUILD_DIR, SIMULATOR_MOUNT, scenarioNamed, type Scenario } from './scenarios.ts';
+import { SCENARIOS, SIMULATOR_BUILD_DIR, containerOptionsOf, scenarioNamed, type Scenario } from './scenarios.ts';
 
 const run = promisify(execFile);
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -31,14 +31,7 @@ export interface ScenarioResult {
 
 function podmanArgs(s: Scenario, podUid: string, programs: string): string[] {
   const args = [...PODMAN, 'run', '-d', '--pull', 'never', '--cgroup-parent', `/kubepods/besteffort/pod${podUid}`];
-  args.push('-v', `${programs}:${SIMULATOR_MOUNT}:ro`);
-  if (s.privileged) args.push('--privileged');
-  if (s.hostPid) args.push('--pid', 'host');
-  if (s.seccompUnconfined) args.push('--security-opt', 'seccomp=unconfined');
-  if (s.hostRootVolume) args.push('-v', `/:${HOST_ROOT_MOUNT}:ro`);
-  if (s.user !== undefined) args.push('--user', String(s.user));
-  args.push(SIMULATION_IMAGE, ...s.command);
-  return args;
+  return [...args, ...containerOptionsOf(s, programs), SIMULATION_IMAGE, ...s.command];
 }
 
 /** Runs scenarios one after another; `detections` is the agent's live stream. */

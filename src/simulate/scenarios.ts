@@ -39,6 +39,22 @@ export interface Scenario {
    * no tracepoints (and /proc/modules is absent), so nothing can be detected and the scenario does not apply.
    */
   needsKernelModules?: boolean;
+  /**
+   * With `enforcement: on` and the rule's `action: kill`, the kernel kills the process at this call (a check of
+   * bpf/lib/enforce.h applies; docs/enforcement.md). False where the rule only alerts on what the scenario does.
+   */
+  killed?: boolean;
+}
+
+/** The container options a scenario needs (podman run flags), with the simulator programs mounted from `programs`. */
+export function containerOptionsOf(s: Scenario, programs: string): string[] {
+  const args = ['-v', `${programs}:${SIMULATOR_MOUNT}:ro`];
+  if (s.privileged) args.push('--privileged');
+  if (s.hostPid) args.push('--pid', 'host');
+  if (s.seccompUnconfined) args.push('--security-opt', 'seccomp=unconfined');
+  if (s.hostRootVolume) args.push('-v', `/:${HOST_ROOT_MOUNT}:ro`);
+  if (s.user !== undefined) args.push('--user', String(s.user));
+  return args;
 }
 
 const sim = (program: string, ...args: string[]): string[] => [`${SIMULATOR_MOUNT}/${program}`, ...args];
@@ -46,6 +62,7 @@ const sim = (program: string, ...args: string[]): string[] => [`${SIMULATOR_MOUN
 export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'user-namespace-uid-map',
+    killed: true,
     description: 'unshare(CLONE_NEWUSER) and write the new namespace\'s uid_map',
     rule: 'KS-ESC-001',
     severity: 'critical',
@@ -60,6 +77,7 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'setns-host-mount-namespace',
+    killed: true,
     description: 'setns into the host mount namespace through /proc/2/ns/mnt (kthreadd) from a privileged hostPID container',
     rule: 'KS-ESC-002',
     severity: 'critical',
@@ -77,6 +95,7 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'mount-cgroup',
+    killed: true,
     description: 'mount a cgroup v1 filesystem inside the container (CVE-2022-0492 first step)',
     rule: 'KS-ESC-004',
     severity: 'high',
@@ -98,6 +117,7 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'mount-proc',
+    killed: true,
     description: 'mount a proc filesystem inside the container',
     rule: 'KS-ESC-006',
     severity: 'high',
@@ -105,6 +125,7 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'mount-sysfs',
+    killed: true,
     description: 'mount a sysfs filesystem inside the container',
     rule: 'KS-ESC-006',
     severity: 'high',
@@ -112,6 +133,7 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'kernel-module-load',
+    killed: true,
     description: 'init_module with bytes that are not a module',
     rule: 'KS-ESC-007',
     severity: 'critical',
@@ -135,6 +157,7 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'ptrace-attach',
+    killed: true,
     description: 'PTRACE_ATTACH to a child process in the same container',
     rule: 'KS-ESC-009',
     severity: 'high',
@@ -149,6 +172,7 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'bpf-prog-load',
+    killed: true,
     description: 'bpf(BPF_PROG_LOAD) of a "return 0" socket filter (EPERM in a container)',
     rule: 'KS-ESC-010',
     severity: 'high',
@@ -165,6 +189,7 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'open-by-handle-at',
+    killed: true,
     description: 'open_by_handle_at with a made-up handle ("shocker")',
     rule: 'KS-ESC-011',
     severity: 'critical',
@@ -224,6 +249,7 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'memfd-exec',
+    killed: true,
     description: 'execute a copy of a program from a memfd',
     rule: 'KS-ESC-017',
     severity: 'high',

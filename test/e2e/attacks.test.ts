@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { startAgent, type RunningAgent, type JsonDetection } from '../helpers/agent.ts';
 import { startContainer, type Container } from '../helpers/podman.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { HOST_ROOT_MOUNT, SCENARIOS, SIMULATOR_BUILD_DIR, SIMULATOR_MOUNT, programsOf, type Scenario } from '../../src/simulate/scenarios.ts';
+import { SCENARIOS, SIMULATOR_BUILD_DIR, containerOptionsOf, programsOf, type Scenario } from '../../src/simulate/scenarios.ts';
 
 const SIMULATOR_DIR = fileURLToPath(new URL(`../../${SIMULATOR_BUILD_DIR}`, import.meta.url));
 const HOST_PID_NAMESPACE_RULE = 'KS-ESC-003';
@@ -46,19 +46,10 @@ function childrenOf(pid: number): number[] {
   }
 }
 
-function containerArgs(s: Scenario): string[] {
-  const args = ['-v', `${SIMULATOR_DIR}:${SIMULATOR_MOUNT}:ro`];
-  if (s.privileged) args.push('--privileged');
-  if (s.hostPid) args.push('--pid', 'host');
-  if (s.seccompUnconfined) args.push('--security-opt', 'seccomp=unconfined');
-  if (s.hostRootVolume) args.push('-v', `/:${HOST_ROOT_MOUNT}:ro`);
-  if (s.user !== undefined) args.push('--user', String(s.user));
-  return args;
-}
 
 /** Runs the scenario in its own container and returns the detection with the container and the pids it may name. */
 async function runScenario(s: Scenario, podUid: string): Promise<{ d: JsonDetection; container: Container; parked: number }> {
-  const container = await startContainer({ podUid, extraArgs: containerArgs(s), cmd: ['sh', '-c', PARKED_INIT, 'sh', ...s.command] });
+  const container = await startContainer({ podUid, extraArgs: containerOptionsOf(s, SIMULATOR_DIR), cmd: ['sh', '-c', PARKED_INIT, 'sh', ...s.command] });
   try {
     const [parked] = await waitFor(() => {
       const kids = childrenOf(container.initPid);

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { startAgent, type JsonDetection, type RunningAgent } from '../helpers/agent.ts';
 import { FakeApiServer, podFixture } from '../helpers/apiserver.ts';
 import { startContainer, type Container } from '../helpers/podman.ts';
-import { SIMULATOR_BUILD_DIR, SIMULATOR_MOUNT } from '../../src/simulate/scenarios.ts';
+import { SCENARIOS, SIMULATOR_BUILD_DIR, SIMULATOR_MOUNT, containerOptionsOf } from '../../src/simulate/scenarios.ts';
 import { freeLoopbackPort, TestCollector } from '../otelcol/collector.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -25,7 +25,9 @@ const SIMULATOR_DIR = fileURLToPath(new URL(`../../${SIMULATOR_BUILD_DIR}`, impo
 /** podman exec's status for a command killed by SIGKILL (128 + 9). */
 const KILLED_BY_SIGKILL = 137;
 const EXCEPTED_NAMESPACE = 'ci';
-const KILL_RULES = ['KS-ESC-001', 'KS-ESC-002', 'KS-ESC-004', 'KS-ESC-005', 'KS-ESC-006', 'KS-ESC-017'];
+/** Every rule some scenario is killed for, plus KS-ESC-005 (its write-open case below). */
+const KILLED_SCENARIOS = SCENARIOS.filter((s) => s.killed && !s.needsKernelModules);
+const KILL_RULES = [...new Set([...KILLED_SCENARIOS.map((s) => s.rule), 'KS-ESC-001', 'KS-ESC-002', 'KS-ESC-004', 'KS-ESC-005', 'KS-ESC-017'])];
 const ARM_TIMEOUT_MS = 60_000;
 
 let api: FakeApiServer;
@@ -71,9 +73,9 @@ after(async () => {
 });
 
 /** A pod container in `namespace`, armed by the agent (its kill checks written to the kernel). */
-async function armedPodContainer(namespace: string, extraArgs: string[] = []): Promise<Container> {
+async function armedPodContainer(namespace: string, extraArgs: string[] = withSimulator()): Promise<Container> {
   const podUid = randomUUID();
-  const container = await startContainer({ podUid, extraArgs: ['-v', `${SIMULATOR_DIR}:${SIMULATOR_MOUNT}:ro`, ...extraArgs] });
+  const container = await startContainer({ podUid, extraArgs });
   containers.push(container);
   api.addPod(
     podFixture({
@@ -92,6 +94,7 @@ async function detectionFor(container: Container, rule: string, match: (d: JsonD
   return agent.waitForDetection((d) => d.rule === rule && d.attributes['container.id'] === container.id && match(d), what, 30_000);
 }
 
+const withSimulator = (...flags: string[]) => ['-v', `${SIMULATOR_DIR}:${SIMULATOR_MOUNT}:ro`, ...flags];
 const killed = (d: JsonDetection) => d.attributes['kubesentry.enforcement.action'] === 'kill';
 const wouldHaveKilled = (d: JsonDetection) => d.attributes['kubesentry.enforcement.action'] === 'dry-run';
 
@@ -129,7 +132,7 @@ test('kill does not depend on the name: unshare(CLONE_NEWUSER) under runc\'s ini
 });
 
 test('kill: setns into the host mount namespace from a privileged hostPID container dies before it reports', async () => {
-  const c = await armedPodContainer('shop', ['--privileged', '--pid', 'host']);
+  const c = await armedPodContainer('shop', withSimulator('--privileged', '--pid', 'host'));
   const r = await c.exec([`${SIMULATOR_MOUNT}/setns_path`, '/proc/2/ns/mnt']);
   assert.doesNotMatch(r.stdout + r.stderr, /setns_path: setns/);
   assert.equal(r.code, KILLED_BY_SIGKILL, `exit status ${r.code}: ${r.stdout}${r.stderr}`);
@@ -138,7 +141,7 @@ test('kill: setns into the host mount namespace from a privileged hostPID contai
 });
 
 test('kill: a cgroup v1 mount dies at the mount, so release_agent is never written', async () => {
-  const c = await armedPodContainer('shop', ['--privileged']);
+  const c = await armedPodContainer('shop', withSimulator('--privileged'));
   const script =
     'mkdir -p /tmp/cg && mount -t cgroup -o none,name=ks-enforce cgroup /tmp/cg && echo /evil > /tmp/cg/release_agent && echo reached';
   const r = await c.exec(['sh', '-c', script]);
@@ -154,7 +157,7 @@ test('kill: a cgroup v1 mount dies at the mount, so release_agent is never writt
 });
 
 test('kill: a write-open of core_pattern dies before its write (the value written is the current one, so a miss is harmless)', async () => {
-  const c = await armedPodContainer('shop', ['--privileged']);
+  const c = await armedPodContainer('shop', withSimulator('--privileged'));
   const script = 'cat /proc/sys/kernel/core_pattern > /tmp/cp && cat /tmp/cp > /proc/sys/kernel/core_pattern; echo reached';
   const r = await c.exec(['sh', '-c', script]);
   // The shell itself opened core_pattern for its redirection: it is the process killed.
@@ -185,7 +188,7 @@ test('a container excepted by namespace is not touched: the step runs and the de
 });
 
 test('dry-run after a reload: every step runs and "would have killed" detections arrive; back to on kills again', async () => {
-  const c = await armedPodContainer('shop', ['--privileged', '--pid', 'host']);
+  const c = await armedPodContainer('shop', withSimulator('--privileged', '--pid', 'host'));
   await setMode('dry-run');
   try {
     const userns = await c.exec(['unshare', '-U', '-r', 'sh', '-c', 'echo reached']);
@@ -214,3 +217,15 @@ test('dry-run after a reload: every step runs and "would have killed" detections
   assert.doesNotMatch(again.stdout, /reached/);
   assert.equal(again.code, KILLED_BY_SIGKILL);
 });
+
+// Every escape scenario the kernel can decide, as test/e2e/attacks.test.ts runs it (same program, same container
+// options): with its rule's action kill, the program dies by SIGKILL and its detection says so.
+for (const s of KILLED_SCENARIOS) {
+  test(`kill: scenario ${s.name} (${s.rule}) dies by SIGKILL with a detection that says so`, async () => {
+    const c = await armedPodContainer('shop', containerOptionsOf(s, SIMULATOR_DIR));
+    const r = await c.exec(s.command);
+    assert.equal(r.code, KILLED_BY_SIGKILL, `exit status ${r.code}: ${r.stdout}${r.stderr}`);
+    const d = await detectionFor(c, s.rule, killed, `a ${s.rule} detection with action kill for ${s.name}`);
+    assert.equal(d.attributes['kubesentry.enforcement.signal_sent'], true);
+  });
+}
