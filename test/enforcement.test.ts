@@ -3,11 +3,18 @@
 // test/e2e/enforcement.test.ts, on real containers.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { DetectorEngine } from '../src/detectors/engine.ts';
 import { Attr } from '../src/detectors/attributeKeys.ts';
 import { ContainerEnforcement, type EnforcementKernel } from '../src/enforcement/ContainerEnforcement.ts';
-import { KernelEnforceCheck, kernelEnforcementOf, type EnforcementModeName } from '../src/receiver/enforcement.ts';
+import {
+  EnforcementMode,
+  KERNEL_ENFORCE_CHECK_MAX,
+  KernelEnforceCheck,
+  kernelEnforcementOf,
+  type EnforcementModeName,
+} from '../src/receiver/enforcement.ts';
 import type { PodAttributes } from '../src/detectors/Detector.ts';
 import type { ContainerIdentity } from '../src/receiver/identity.ts';
 import { FakeAgent, OTHER, WEB, ev } from './detectors/fixtures.ts';
@@ -23,6 +30,39 @@ const CI: PodAttributes = { namespace: 'ci', podName: 'build-0', image: 'kaniko:
 function engineWith(config: unknown): DetectorEngine {
   return new DetectorEngine(config);
 }
+
+/** `PREFIX_NAME = N` members of a C enum in bpf/events.h, by NAME. */
+function cEnum(name: string, prefix: string): Map<string, number> {
+  const header = readFileSync(new URL('../bpf/events.h', import.meta.url), 'utf8');
+  const body = header.slice(header.indexOf(`enum ${name} {`), header.indexOf('};', header.indexOf(`enum ${name} {`)));
+  return new Map([...body.matchAll(new RegExp(`${prefix}(\\w+) = (\\d+)`, 'g'))].map((m) => [m[1], Number(m[2])]));
+}
+
+const pascal = (screaming: string) => screaming.toLowerCase().replace(/(^|_)([a-z])/g, (_, __, c: string) => c.toUpperCase());
+
+describe('the enforcement ABI mirrors bpf/events.h', () => {
+  it('has every check of enum ks_enforce_rule with its number, and the same bound', () => {
+    const c = cEnum('ks_enforce_rule', 'KS_ENFORCE_');
+    assert.equal(c.get('RULE_MAX'), KERNEL_ENFORCE_CHECK_MAX);
+    c.delete('RULE_MAX');
+    assert.deepEqual(new Map([...c].map(([name, n]) => [pascal(name), n])), new Map(Object.entries(KernelEnforceCheck)));
+  });
+
+  it('has the modes of enum ks_enforce_mode', () => {
+    const c = cEnum('ks_enforce_mode', 'KS_ENFORCE_');
+    assert.deepEqual(new Map([...c].map(([name, n]) => [name.toLowerCase().replace('_', '-'), n])), new Map(Object.entries(EnforcementMode)));
+  });
+
+  it('reads the header flags and the check bits where events.h puts them', () => {
+    const header = readFileSync(new URL('../bpf/events.h', import.meta.url), 'utf8');
+    const define = (name: string) => header.match(new RegExp(`#define ${name} \\(?(?:1u << )?(\\w+)\\)?`))![1];
+    const killed = 1 << Number(define('KS_HDR_FLAG_KILLED'));
+    const wouldKill = 1 << Number(define('KS_HDR_FLAG_WOULD_KILL'));
+    const shift = Number(define('KS_HDR_ENFORCE_RULE_SHIFT'));
+    assert.deepEqual(kernelEnforcementOf(killed | (KernelEnforceCheck.TunableWrite << shift)), { check: KernelEnforceCheck.TunableWrite, killed: true });
+    assert.deepEqual(kernelEnforcementOf(wouldKill | (KernelEnforceCheck.SetnsHost << shift)), { check: KernelEnforceCheck.SetnsHost, killed: false });
+  });
+});
 
 describe('kernelEnforcementOf', () => {
   it('reads the check and whether the signal was sent from the header flags, and nothing from other flags', () => {
