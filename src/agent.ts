@@ -241,6 +241,7 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
     if (typeof found === 'object') return podAttributesOf(found);
     return found === 'pending' ? 'pending' : undefined;
   };
+  const enforcementLog = new RateLimitedLog((m) => log.warn(m));
   try {
     pipeline.kernel.setHostNamespaces(Object.values(pipeline.host.inodes));
     pipeline.kernel.setEnforcedFsTypes(engine.enforcedFsTypes());
@@ -250,7 +251,8 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
       mode: () => engine.enforcementMode,
       killChecksFor: (pod) => engine.killChecksFor(pod),
       podOf,
-      warn: (m) => log.warn(m),
+      // A full map refuses every new container at each of its execs: rate-limited, the count is in the lines.
+      warn: (m) => enforcementLog.warn(m),
       debug: (m) => log.debug(m),
     });
   } catch (e) {
