@@ -64,29 +64,71 @@ int sys_enter_clone3__tp(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
+static __always_inline bool ks_is_host_namespace(__u32 inum)
+{
+	return inum && bpf_map_lookup_elem(&host_namespaces, &inum);
+}
+
+/*
+ * setns(pidfd, nstype) joins the namespaces of the process the pidfd names, those nstype selects (0: all): whether
+ * one of them is the host's. The pid's first task is read as the kernel's pid_task() does; a process that has
+ * exited has none and joins nothing.
+ */
+static __always_inline bool ks_pidfd_joins_host(struct inode *inode, __u32 nstype)
+{
+	/* pidfs keeps the struct pid in the inode's i_private (pidfd_pid()) */
+	struct pid *pid = BPF_CORE_READ(inode, i_private);
+	struct hlist_node *first = pid ? BPF_CORE_READ(pid, tasks[PIDTYPE_PID].first) : NULL;
+	struct task_struct *task;
+	struct nsproxy *ns;
+
+	if (!first)
+		return false;
+	task = (void *)first - bpf_core_field_offset(struct task_struct, pid_links);
+	ns = BPF_CORE_READ(task, nsproxy);
+	if (!ns)
+		return false;
+	if (!nstype)
+		nstype = ~0u;
+	return ((nstype & KS_CLONE_NEWNS) && ks_is_host_namespace(BPF_CORE_READ(ns, mnt_ns, ns.inum))) ||
+	       ((nstype & KS_CLONE_NEWNET) && ks_is_host_namespace(BPF_CORE_READ(ns, net_ns, ns.inum))) ||
+	       ((nstype & KS_CLONE_NEWPID) && ks_is_host_namespace(ks_task_pid_ns_inum(task))) ||
+	       ((nstype & KS_CLONE_NEWUSER) && ks_is_host_namespace(BPF_CORE_READ(task, cred, user_ns, ns.inum))) ||
+	       ((nstype & KS_CLONE_NEWUTS) && ks_is_host_namespace(BPF_CORE_READ(ns, uts_ns, ns.inum))) ||
+	       ((nstype & KS_CLONE_NEWIPC) && ks_is_host_namespace(BPF_CORE_READ(ns, ipc_ns, ns.inum))) ||
+	       ((nstype & KS_CLONE_NEWCGROUP) && ks_is_host_namespace(BPF_CORE_READ(ns, cgroup_ns, ns.inum)));
+}
+
 SEC("tracepoint/syscalls/sys_enter_setns")
 int sys_enter_setns__tp(struct trace_event_raw_sys_enter *ctx)
 {
 	int fd = KS_ARG(ctx, 0);
+	__u32 nstype = KS_ARG(ctx, 1);
+	struct file *file;
 	struct inode *inode;
 	struct ks_setns *e;
-	__u32 target_ino = 0, target_type = 0, enforced = 0;
+	__u32 target_ino = 0, target_type = 0, enforced = 0, mode;
+	unsigned long magic;
 
 	if (ks_from_agent())
 		return 0;
-	inode = ks_file_inode(ks_fd_file(fd));
+	file = ks_fd_file(fd);
+	inode = ks_file_inode(file);
+	magic = inode ? BPF_CORE_READ(inode, i_sb, s_magic) : 0;
 	/* only an nsfs file names a namespace; a pidfd (pidfs or anon inode) leaves the target 0 */
-	if (inode && BPF_CORE_READ(inode, i_sb, s_magic) == KS_NSFS_MAGIC) {
+	if (magic == KS_NSFS_MAGIC) {
 		target_ino = BPF_CORE_READ(inode, i_ino);
 		/* nsfs keeps the namespace's ns_common in i_private */
 		target_type = ks_ns_type(BPF_CORE_READ(inode, i_private));
 	}
 	/*
-	 * Joining a host namespace by its nsfs file. A pidfd target (setns(pidfd, ...) into a host process's
-	 * namespaces) names no namespace here and is not enforced: documented in docs/enforcement.md.
+	 * Joining a host namespace, by its nsfs file or through a pidfd of a process in it (looked at only where the
+	 * rule kills). A pidfd from before pidfs (an anon inode, kernels before 6.9) is not: docs/enforcement.md.
 	 */
-	if (target_ino && bpf_map_lookup_elem(&host_namespaces, &target_ino))
-		enforced = ks_enforce(KS_ENFORCE_SETNS_HOST);
+	mode = ks_enforce_mode_for(KS_ENFORCE_SETNS_HOST);
+	if (mode != KS_ENFORCE_OFF &&
+	    (ks_is_host_namespace(target_ino) || (magic == KS_PIDFS_MAGIC && ks_pidfd_joins_host(inode, nstype))))
+		enforced = ks_enforce_act(KS_ENFORCE_SETNS_HOST, mode);
 	e = ks_begin(KS_EVENT_SETNS, sizeof(*e));
 	if (!e)
 		return 0;

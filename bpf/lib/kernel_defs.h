@@ -42,6 +42,7 @@
 #define KS_S_IFMT 00170000
 #define KS_S_IFSOCK 0140000
 #define KS_NSFS_MAGIC 0x6e736673
+#define KS_PIDFS_MAGIC 0x50494446 /* pidfd files since 6.9 */
 
 #define KS_O_ACCMODE 00000003 /* O_WRONLY or O_RDWR: opened for writing */
 #define KS_O_WRONLY 00000001

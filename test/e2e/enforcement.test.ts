@@ -140,6 +140,15 @@ test('kill: setns into the host mount namespace from a privileged hostPID contai
   assert.equal(d.attributes['kubesentry.enforcement.signal_sent'], true);
 });
 
+test('kill: setns through a pidfd of a host process (no namespace file named) dies the same', async () => {
+  const c = await armedPodContainer('shop', withSimulator('--privileged', '--pid', 'host'));
+  // kthreadd: pid 2 in the host's pid namespace, in every host namespace.
+  const r = await c.exec([`${SIMULATOR_MOUNT}/setns_pidfd`, '2']);
+  assert.doesNotMatch(r.stdout + r.stderr, /setns_pidfd: setns/);
+  assert.equal(r.code, KILLED_BY_SIGKILL, `exit status ${r.code}: ${r.stdout}${r.stderr}`);
+  await detectionFor(c, 'KS-ESC-002', killed, 'a KS-ESC-002 detection with action kill for the pidfd setns');
+});
+
 test('kill: a cgroup v1 mount dies at the mount, so release_agent is never written', async () => {
   const c = await armedPodContainer('shop', withSimulator('--privileged'));
   const script =

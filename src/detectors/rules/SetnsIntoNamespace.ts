@@ -28,7 +28,7 @@ export class SetnsIntoNamespace implements Detector {
     enforcement: {
       checks: [KernelEnforceCheck.SetnsHost],
       description:
-        "setns with an nsfs file naming one of the host's namespaces (a pidfd target is not enforced): the process dies before it runs anything inside.",
+        "setns with an nsfs file naming one of the host's namespaces, or with a pidfd of a process in one of them (the namespace types setns asks for; pidfs kernels, 6.9+): the process dies before it runs anything inside.",
     },
   };
 
