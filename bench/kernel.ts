@@ -15,7 +15,7 @@
 //    agent's programs for them with enforcement off, on for a container that is not armed (every host process), and
 //    in dry-run for an armed container whose rules kill (the whole decision, without the signal, which would end
 //    the loop), against the same programs with enforcement off. loadgen's time-enforced runs the calls from a new
-//    mount namespace, as a container's process would.
+//    mount namespace and a cgroup of its own, as a container's process would.
 
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -29,8 +29,9 @@ import { compilePathPatterns, DEFAULT_OBJECT_PATH, openKernelSource, writePathPa
 import { nativeAddon, type NativeBpfObject } from '../src/receiver/nativeAddon.ts';
 import { DEFAULT_TRACEFS_PATH, tracepointId } from '../src/receiver/probe.ts';
 import { kernelFixtures } from '../test/helpers/kernelFixtures.ts';
-import { cgroupIdOf, cgroupOfPid } from '../test/helpers/cgroup.ts';
+import { createCgroup } from '../test/helpers/cgroup.ts';
 import { EnforcementMode, KERNEL_ENFORCE_CHECK_MAX, KernelEnforceCheck } from '../src/receiver/enforcement.ts';
+import { cgroupLevel } from '../src/enforcement/ContainerEnforcement.ts';
 import { reportResult } from './result.ts';
 
 const THROUGHPUT_GOAL = 1_000_000;
@@ -293,8 +294,13 @@ const BPF_STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
 const ENFORCED_PROGRAMS = { setns: 'sys_enter_setns__tp', mount: 'sys_enter_mount__tp', bpf: 'sys_enter_bpf__tp' } as const;
 type EnforcedCall = keyof typeof ENFORCED_PROGRAMS;
 
-async function timeEnforced(call: EnforcedCall): Promise<number> {
-  const { stdout } = await execFileAsync(fixtures.loadgen, ['time-enforced', call, String(ENFORCED_CALLS_PER_RUN)], { encoding: 'utf8' });
+/** loadgen in `cgroupDir` (a container's place in the hierarchy: the kernel looks containers up at their level). */
+async function timeEnforced(call: EnforcedCall, cgroupDir: string): Promise<number> {
+  const { stdout } = await execFileAsync(
+    'sh',
+    ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroupDir, fixtures.loadgen, 'time-enforced', call, String(ENFORCED_CALLS_PER_RUN)],
+    { encoding: 'utf8' },
+  );
   return Number(stdout);
 }
 
@@ -310,8 +316,12 @@ async function enforcementCost(): Promise<void> {
   proc.write('proc');
   object.mapUpdate('enforce_fstypes', proc, u32(KernelEnforceCheck.SensitiveMount));
   object.mapUpdate('host_namespaces', u32(statSync('/proc/self/ns/uts').ino), Buffer.of(1));
+  const cgroup = createCgroup(`/kubesentry-bench-enforce-${process.pid}`);
   const cgroupKey = Buffer.alloc(8);
-  cgroupKey.writeBigUInt64LE(cgroupIdOf(cgroupOfPid(process.pid)));
+  cgroupKey.writeBigUInt64LE(cgroup.id);
+  const levels = Buffer.alloc(8);
+  levels.writeBigUInt64LE(1n << BigInt(cgroupLevel(cgroup.relPath)));
+  object.mapUpdate('enforce_levels', u32(0), levels);
   const reader = new (nativeAddon().RingBufferReader)(object.mapFd('events'), () => {}, {
     maxBatchBytes: 1 << 20,
     maxQueuedBytes: 64 << 20,
@@ -342,7 +352,7 @@ async function enforcementCost(): Promise<void> {
           for (const call of calls) {
             const key = `${configuration.name}|${call}`;
             const before = programTotals().get(ENFORCED_PROGRAMS[call])!;
-            samples.set(key, [...(samples.get(key) ?? []), await timeEnforced(call)]);
+            samples.set(key, [...(samples.get(key) ?? []), await timeEnforced(call, cgroup.path)]);
             const after = programTotals().get(ENFORCED_PROGRAMS[call])!;
             const total = programNs.get(key) ?? { runs: 0n, ns: 0n };
             programNs.set(key, { runs: total.runs + after.runCount - before.runCount, ns: total.ns + after.runTimeNs - before.runTimeNs });
@@ -353,6 +363,7 @@ async function enforcementCost(): Promise<void> {
   } finally {
     object.mapUpdate('enforce_mode', u32(0), u32(EnforcementMode.off));
     if (!statsWereOn) writeFileSync(BPF_STATS_SYSCTL, '0');
+    await cgroup.remove();
   }
   const dryRuns = calls.map((_, i) => object.perCpuSum('enforce_actions', [KernelEnforceCheck.SetnsHost, KernelEnforceCheck.SensitiveMount, KernelEnforceCheck.BpfProgLoad][i] * 2 + 1));
   reader.close();

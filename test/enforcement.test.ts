@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { DetectorEngine } from '../src/detectors/engine.ts';
 import { Attr } from '../src/detectors/attributeKeys.ts';
-import { ContainerEnforcement, type EnforcementKernel } from '../src/enforcement/ContainerEnforcement.ts';
+import { ContainerEnforcement, cgroupLevel, type EnforcementKernel } from '../src/enforcement/ContainerEnforcement.ts';
 import {
   EnforcementMode,
   KERNEL_ENFORCE_CHECK_MAX,
@@ -171,6 +171,10 @@ class RecordingKernel implements EnforcementKernel {
   readonly checks = new Map<bigint, number>();
   writes = 0;
   full = false;
+  levels = 0n;
+  setArmedCgroupLevels(levels: bigint): void {
+    this.levels = levels;
+  }
   setEnforcementMode(mode: EnforcementModeName): void {
     this.mode = mode;
   }
@@ -209,6 +213,18 @@ describe('ContainerEnforcement', () => {
     c.onWorkloadExec(WEB);
     assert.equal(kernel.checks.get(WEB.cgroupId), bit(KernelEnforceCheck.UserNamespace));
     assert.equal(kernel.writes, 1);
+    // /kubepods/besteffort/pod<uid>/<id>: level 4, where the kernel looks the container up among a task's ancestors.
+    assert.equal(cgroupLevel(WEB.cgroupPath), 4);
+    assert.equal(kernel.levels, 1n << 4n);
+  });
+
+  it('does not arm a container at a level the kernel does not look at, and says so', () => {
+    const kernel = new RecordingKernel();
+    const warnings: string[] = [];
+    const c = controller({ kernel, engine: engineWith(config), pods: new Map([[WEB.id, SHOP]]), warnings });
+    c.onWorkloadExec({ ...WEB, cgroupPath: '/a'.repeat(32) });
+    assert.equal(kernel.checks.size, 0);
+    assert.match(warnings[0], /at level 32, outside 1\.\.31/);
   });
 
   it('does not arm a container whose pod metadata is pending until it arrives, then honours its namespace', () => {

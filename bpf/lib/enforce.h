@@ -11,30 +11,57 @@
  * (security_sb_mount, security_file_open, bprm_check_security) would refuse the call itself; this kernel refuses
  * BPF LSM programs, so enforcement runs on tracepoints (docs/enforcement.md).
  *
- * Never killed, whatever the maps say: the agent (agent_tgid), any task of a cgroup the agent did not arm (the
- * host's, a container whose workload has not started: the runtime's set-up), and any task in the host's mount
+ * Never killed, whatever the maps say: the agent (agent_tgid), any task outside the cgroups the agent armed and
+ * their descendants (the host's, a container whose workload has not started: the runtime's set-up), and any task in the host's mount
  * namespace (the runtime entering a running container for `exec` starts there). None of this looks at comm or
  * paths as written: the cgroup id, the mount namespace and the tgid are kernel facts the process cannot choose.
  */
 #ifndef KS_LIB_ENFORCE_H
 #define KS_LIB_ENFORCE_H
 
+#define KS_ENFORCE_MAX_LEVEL 32
+
+/*
+ * The kill checks of the armed container the current task is in, at or below its cgroup: its ancestor at each
+ * level where containers are armed (enforce_levels), nearest the root first. NULL when none.
+ */
+static __always_inline __u32 *ks_enforce_container_checks(void)
+{
+	__u32 zero = 0;
+	__u64 *levels = bpf_map_lookup_elem(&enforce_levels, &zero);
+	__u32 *checks;
+	__u64 id;
+
+	if (!levels || !*levels)
+		return NULL;
+	for (int level = 1; level < KS_ENFORCE_MAX_LEVEL; level++) {
+		if (!(*levels & (1ull << level)))
+			continue;
+		id = bpf_get_current_ancestor_cgroup_id(level);
+		if (!id) /* the task's cgroup is above this level */
+			return NULL;
+		checks = bpf_map_lookup_elem(&enforce_cgroups, &id);
+		if (checks)
+			return checks;
+	}
+	return NULL;
+}
+
 /*
  * The enforcement mode when `rule` kills in the current task's container, else KS_ENFORCE_OFF. Costs one array
- * lookup while enforcement is off, and a hash lookup more while it is on.
+ * lookup while enforcement is off; while it is on, a lookup of the task's ancestor cgroup at each level where
+ * containers are armed (one, in a kubelet layout).
  */
 static __always_inline __u32 ks_enforce_mode_for(__u32 rule)
 {
 	__u32 zero = 0;
 	__u32 *mode = bpf_map_lookup_elem(&enforce_mode, &zero);
-	__u64 cgroup_id;
 	__u32 *kill_rules;
 	struct task_struct *task;
 
 	if (!mode || *mode == KS_ENFORCE_OFF)
 		return KS_ENFORCE_OFF;
-	cgroup_id = bpf_get_current_cgroup_id();
-	kill_rules = bpf_map_lookup_elem(&enforce_cgroups, &cgroup_id);
+	kill_rules = ks_enforce_container_checks();
 	if (!kill_rules || !(*kill_rules & (1u << rule)))
 		return KS_ENFORCE_OFF;
 	if (ks_from_agent())

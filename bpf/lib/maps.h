@@ -195,6 +195,18 @@ KS_SHARED struct {
 } enforce_cgroups SEC(".maps");
 
 /*
+ * [0]: bit n set when some enforce_cgroups entry is a cgroup at level n (the root is level 0). A container's
+ * processes may sit in cgroups it made below its own (a nested runtime, or a process moving itself to dodge
+ * enforcement): the check looks its container up as the task's ancestor at each of these levels.
+ */
+KS_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} enforce_levels SEC(".maps");
+
+/*
  * enforce_fstypes[fstype, zero-padded]: the enum ks_enforce_rule that a mount or fsopen of that filesystem type
  * falls under. The kernel finds a filesystem by exactly this name, so it cannot be disguised the way a path can.
  */

@@ -15,6 +15,16 @@ import type { ContainerIdentity } from '../receiver/identity.ts';
 export interface EnforcementKernel {
   setEnforcementMode(mode: EnforcementModeName): void;
   setContainerKillChecks(cgroupId: bigint, checks: number): void;
+  /** Bit n: some armed container's cgroup is at level n (the kernel looks containers up as ancestors there). */
+  setArmedCgroupLevels(levels: bigint): void;
+}
+
+/** KS_ENFORCE_MAX_LEVEL in bpf/lib/enforce.h: the deepest cgroup level a container can be armed at, plus one. */
+const MAX_ARMED_LEVEL = 32;
+
+/** A cgroup's level in the hierarchy (the root is 0), from its path relative to the cgroup2 root. */
+export function cgroupLevel(cgroupPath: string): number {
+  return cgroupPath.split('/').filter((part) => part !== '').length;
 }
 
 export interface ContainerEnforcementOptions {
@@ -45,6 +55,7 @@ export class ContainerEnforcement {
   readonly #armed = new Map<bigint, { container: ContainerIdentity; checks: number }>();
   readonly #pending = new Map<bigint, ContainerIdentity>();
   #armFailures = 0;
+  #levels = 0n;
 
   constructor(options: ContainerEnforcementOptions) {
     this.#options = options;
@@ -101,13 +112,24 @@ export class ContainerEnforcement {
       return;
     }
     const checks = this.#options.killChecksFor(pod);
-    if (checks !== written && !this.#write(container.cgroupId, checks)) return;
+    if (checks !== written && !this.#write(container.cgroupId, checks, container.cgroupPath)) return;
     this.#armed.set(container.cgroupId, { container, checks });
     this.#options.debug?.(`enforcement: container ${container.id} (cgroup ${container.cgroupId}) kill checks 0x${checks.toString(16)}`);
   }
 
-  #write(cgroupId: bigint, checks: number): boolean {
+  /** Levels only grow: a level no container uses any more costs a lookup that misses, nothing worse. */
+  #addLevel(cgroupPath: string): void {
+    const level = cgroupLevel(cgroupPath);
+    if (level < 1 || level >= MAX_ARMED_LEVEL) throw new Error(`cgroup ${cgroupPath} is at level ${level}, outside 1..${MAX_ARMED_LEVEL - 1}`);
+    const bit = 1n << BigInt(level);
+    if ((this.#levels & bit) !== 0n) return;
+    this.#levels |= bit;
+    this.#options.kernel.setArmedCgroupLevels(this.#levels);
+  }
+
+  #write(cgroupId: bigint, checks: number, cgroupPath?: string): boolean {
     try {
+      if (checks !== 0 && cgroupPath !== undefined) this.#addLevel(cgroupPath);
       this.#options.kernel.setContainerKillChecks(cgroupId, checks);
       return true;
     } catch (error) {

@@ -67,6 +67,7 @@ const ENFORCE_FSTYPES_MAP = 'enforce_fstypes';
 const ENFORCE_ACTIONS_MAP = 'enforce_actions';
 const HOST_NAMESPACES_MAP = 'host_namespaces';
 const ENFORCE_PATTERNS_MAP = 'enforce_patterns';
+const ENFORCE_LEVELS_MAP = 'enforce_levels';
 /** KS_FSTYPE_LEN: enforce_fstypes' key, a zero-padded filesystem type. */
 const FSTYPE_KEY_BYTES = 32;
 const SNAPSHOT_PROGRAM = 'snapshot_tasks__iter';
@@ -591,6 +592,12 @@ export class KernelSource {
     this.#ensureOpen();
     if (checks === 0) this.#object.mapDelete(ENFORCE_CGROUPS_MAP, u64(cgroupId));
     else this.#object.mapUpdate(ENFORCE_CGROUPS_MAP, u64(cgroupId), u32(checks));
+  }
+
+  /** enforce_levels[0]: bit n set when some armed container's cgroup is at level n. */
+  setArmedCgroupLevels(levels: bigint): void {
+    this.#ensureOpen();
+    this.#object.mapUpdate(ENFORCE_LEVELS_MAP, u32(0), u64(levels));
   }
 
   /** Per check, SIGKILLs sent and dry-run decisions since load, including those whose record was lost. */

@@ -37,10 +37,14 @@ let agent: RunningAgent;
 let rulesFile: string;
 const containers: Container[] = [];
 
+/** KS-ESC-004 only alerts here, so that a container can mount cgroup2 to move itself (the sub-cgroup case). */
+const CGROUP_MOUNT_ALLOWED_NAMESPACE = 'nested';
+
 function rulesYaml(mode: 'on' | 'dry-run'): string {
-  const rules = KILL_RULES.map(
-    (id) => `  ${id}:\n    action: kill\n    killExceptions:\n      - { namespaces: [${EXCEPTED_NAMESPACE}] }\n`,
-  ).join('');
+  const rules = KILL_RULES.map((id) => {
+    const namespaces = id === 'KS-ESC-004' ? `${EXCEPTED_NAMESPACE}, ${CGROUP_MOUNT_ALLOWED_NAMESPACE}` : EXCEPTED_NAMESPACE;
+    return `  ${id}:\n    action: kill\n    killExceptions:\n      - { namespaces: [${namespaces}] }\n`;
+  }).join('');
   return `enforcement: ${mode}\nrules:\n${rules}`;
 }
 
@@ -129,6 +133,20 @@ test('kill does not depend on the name: unshare(CLONE_NEWUSER) under runc\'s ini
   assert.doesNotMatch(r.stdout + r.stderr, /renamed_userns: unshare/);
   assert.equal(r.code, KILLED_BY_SIGKILL, `exit status ${r.code}: ${r.stdout}${r.stderr}`);
   await detectionFor(c, 'KS-ESC-001', killed, 'a KS-ESC-001 detection with action kill for the renamed process');
+});
+
+test('kill: a process that moves itself into a cgroup below its container\'s is killed all the same', async () => {
+  const c = await armedPodContainer(CGROUP_MOUNT_ALLOWED_NAMESPACE, ['--privileged']);
+  // Privileged with the host's cgroup namespace: cgroup2 mounts at the host's root, the container's cgroup below.
+  const script =
+    'mkdir -p /tmp/c2 && mount -t cgroup2 none /tmp/c2 && own=$(sed -n "s/^0:://p" /proc/self/cgroup) && ' +
+    'mkdir "/tmp/c2$own/ks-sub" && echo $$ > "/tmp/c2$own/ks-sub/cgroup.procs" && grep "^0::.*/ks-sub$" /proc/self/cgroup && ' +
+    "unshare -U -r sh -c 'echo reached'";
+  const r = await c.exec(['sh', '-c', script]);
+  assert.match(r.stdout, /ks-sub/, `the shell moved into the sub-cgroup: ${r.stdout}${r.stderr}`);
+  assert.doesNotMatch(r.stdout, /reached/);
+  assert.equal(r.code, KILLED_BY_SIGKILL, `exit status ${r.code}: ${r.stdout}${r.stderr}`);
+  await detectionFor(c, 'KS-ESC-001', killed, 'a KS-ESC-001 detection with action kill from the sub-cgroup');
 });
 
 test('kill: setns into the host mount namespace from a privileged hostPID container dies before it reports', async () => {
