@@ -227,7 +227,6 @@ export class DetectorEngine {
         ex.parentExecutables === undefined &&
         matchesValue(ex.namespaces, pod?.namespace) &&
         matchesValue(ex.images, pod?.image) &&
-      matchesValue(ex.workloads, pod?.workload) &&
         matchesValue(ex.workloads, pod?.workload);
       if (rule.killExceptions.some(exceptsContainer) || rule.exceptions.some(exceptsContainer)) continue;
       for (const check of checks) mask |= 1 << check;
@@ -645,6 +644,7 @@ function matchesException(
     (ex) =>
       matchesValue(ex.namespaces, pod?.namespace) &&
       matchesValue(ex.images, pod?.image) &&
+      matchesValue(ex.workloads, pod?.workload) &&
       matchesValue(ex.executables, proc?.executable) &&
       matchesValue(ex.parentExecutables, proc ? ctx.ancestry(proc.tgid)[1]?.executable : undefined),
   );

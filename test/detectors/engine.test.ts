@@ -160,6 +160,9 @@ describe('DetectorEngine', () => {
     agent.pods.set(WEB.id, { namespace: 'shop', podName: 'web-0', image: 'registry.example/web:1.2', workload: 'Deployment/web' });
     const engine = new DetectorEngine({ rules: { 'KS-ESC-005': { exceptions: [{ workloads: ['Deployment/web'] }] } } });
     assert.equal(engine.process(coreWrite(), agent).length, 0);
+    const other = agentWithShell();
+    other.pods.set(WEB.id, { namespace: 'shop', podName: 'api-0', image: 'registry.example/web:1.2', workload: 'Deployment/api' });
+    assert.equal(new DetectorEngine({ rules: { 'KS-ESC-005': { exceptions: [{ workloads: ['Deployment/web'] }] } } }).process(coreWrite(), other).length, 1, 'another workload is not excepted');
     const late = agentWithShell();
     late.pods.clear();
     const [d] = new DetectorEngine().process(coreWrite(), late);
