@@ -104,6 +104,20 @@ describe('DetectorEngine enforcement', () => {
     assert.equal(engine.killChecksFor({ ...SHOP, workload: undefined }), bit(KernelEnforceCheck.UserNamespace));
   });
 
+  it('killIn limits the kill to the containers it names, and killExceptions still apply inside them', () => {
+    const engine = engineWith({
+      enforcement: 'on',
+      rules: {
+        'KS-ESC-001': { action: 'kill', killIn: [{ namespaces: ['sho*'] }, { workloads: ['DaemonSet/agent'] }], killExceptions: [{ images: ['registry.example/web:*'] }] },
+        'KS-ESC-017': { action: 'kill', killIn: [{ namespaces: ['shop'] }] },
+      },
+    });
+    assert.equal(engine.killChecksFor(SHOP), bit(KernelEnforceCheck.MemfdExec), 'KS-ESC-001 excepts the image');
+    assert.equal(engine.killChecksFor(CI), 0, 'neither rule kills in ci');
+    assert.equal(engine.killChecksFor({ ...CI, workload: 'DaemonSet/agent' }), bit(KernelEnforceCheck.UserNamespace));
+    assert.equal(engine.killChecksFor(undefined), 0, 'without metadata no killIn entry matches');
+  });
+
   it('a disabled rule kills nowhere', () => {
     const engine = engineWith({ enforcement: 'on', rules: { 'KS-ESC-001': { enabled: false, action: 'kill' } } });
     assert.equal(engine.killChecksFor(SHOP), 0);

@@ -20,6 +20,8 @@
 //   rules:
 //     KS-ESC-001:
 //       action: kill                 # alert (default) | kill; only rules the kernel can enforce
+//       killIn:                      # only these containers (absent: all): namespaces, images, workloads
+//         - { namespaces: [prod-*] }
 //       killExceptions:              # containers where the rule only alerts: namespaces, images, workloads
 //         - { namespaces: [ci] }
 //         - { workloads: [DaemonSet/node-agent] }
@@ -45,6 +47,8 @@ export type KillException = Pick<RuleException, 'namespaces' | 'images' | 'workl
 export interface RuleConfig {
   enabled?: boolean;
   action?: RuleAction;
+  /** With action kill: the containers it kills in (any entry matching); absent: every container. */
+  killIn?: KillException[];
   killExceptions?: KillException[];
   /** Replaces the rule's base severity; findings that raise their own severity (e.g. to critical) keep it. */
   severity?: Severity;
@@ -128,7 +132,7 @@ export class RulesConfigError extends Error {
   override name = 'RulesConfigError';
 }
 
-const RULE_KEYS = ['enabled', 'severity', 'exceptions', 'action', 'killExceptions'] as const;
+const RULE_KEYS = ['enabled', 'severity', 'exceptions', 'action', 'killIn', 'killExceptions'] as const;
 const EXCEPTION_KEYS = ['namespaces', 'images', 'workloads', 'executables', 'parentExecutables'] as const;
 const KILL_EXCEPTION_KEYS = ['namespaces', 'images', 'workloads'] as const;
 
@@ -163,6 +167,24 @@ function numberIn(v: unknown, min: number, max: number, where: string): number {
     throw new RulesConfigError(`${where}: must be a number from ${min} to ${max}`);
   }
   return v;
+}
+
+/** A list of container matches (killIn, killExceptions): the exception syntax, restricted to what names a container. */
+function containerMatches(v: unknown, where: string, whenEmpty: string): KillException[] {
+  if (!Array.isArray(v)) throw new RulesConfigError(`${where}: must be a list`);
+  return v.map((ex, i) => {
+    const exWhere = `${where}[${i}]`;
+    if (!isPlainObject(ex)) {
+      throw new RulesConfigError(`${exWhere}: must be an object (${KILL_EXCEPTION_KEYS.join(', ')}; kills are decided per container)`);
+    }
+    checkKeys(ex, KILL_EXCEPTION_KEYS, exWhere);
+    const ke: KillException = {};
+    for (const key of KILL_EXCEPTION_KEYS) {
+      if (ex[key] !== undefined) ke[key] = stringList(ex[key], `${exWhere}.${key}`);
+    }
+    if (Object.keys(ke).length === 0) throw new RulesConfigError(`${exWhere}: an empty entry ${whenEmpty}`);
+    return ke;
+  });
 }
 
 /**
@@ -232,23 +254,11 @@ export function validateRulesConfig(
         }
         rc.action = rule.action as RuleAction;
       }
+      if (rule.killIn !== undefined) {
+        rc.killIn = containerMatches(rule.killIn, `${where}.killIn`, 'would match every container; omit killIn');
+      }
       if (rule.killExceptions !== undefined) {
-        if (!Array.isArray(rule.killExceptions)) throw new RulesConfigError(`${where}.killExceptions: must be a list`);
-        rc.killExceptions = rule.killExceptions.map((ex, i) => {
-          const exWhere = `${where}.killExceptions[${i}]`;
-          if (!isPlainObject(ex)) {
-            throw new RulesConfigError(`${exWhere}: must be an object (${KILL_EXCEPTION_KEYS.join(', ')}; kills are decided per container)`);
-          }
-          checkKeys(ex, KILL_EXCEPTION_KEYS, exWhere);
-          const ke: KillException = {};
-          for (const key of KILL_EXCEPTION_KEYS) {
-            if (ex[key] !== undefined) ke[key] = stringList(ex[key], `${exWhere}.${key}`);
-          }
-          if (Object.keys(ke).length === 0) {
-            throw new RulesConfigError(`${exWhere}: empty exception would except every container; use action: alert`);
-          }
-          return ke;
-        });
+        rc.killExceptions = containerMatches(rule.killExceptions, `${where}.killExceptions`, 'would except every container; use action: alert');
       }
       out.rules[id] = rc;
     }

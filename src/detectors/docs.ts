@@ -119,6 +119,8 @@ export function renderDetectionDocs(): string {
     'rules:',
     '  KS-ESC-001:',
     '    action: kill             # alert (default) | kill',
+    "    killIn:                  # only in these containers (absent: all)",
+    "      - { namespaces: ['prod-*'] }",
     '    killExceptions:          # containers where it only alerts (namespaces, images, workloads)',
     '      - { namespaces: [ci] }',
     '  KS-ESC-002: { enabled: false }',

@@ -90,6 +90,8 @@ interface ActiveRule {
   severity: Severity;
   exceptions: readonly RuleException[];
   action: RuleAction;
+  /** undefined: every container. */
+  killIn: readonly KillException[] | undefined;
   killExceptions: readonly KillException[];
   counters: RuleCounters;
   /** Failures in a row; a success resets it. */
@@ -213,7 +215,8 @@ export class DetectorEngine {
 
   /**
    * The kernel checks that kill in a container with these pod attributes (undefined: no pod metadata), as the
-   * bitmask of enforce_cgroups: every enabled rule with action kill whose killExceptions do not match it, nor
+   * bitmask of enforce_cgroups: every enabled rule with action kill whose killIn (if any) matches the container
+   * and whose killExceptions do not, nor
    * one of its exceptions that names only containers (namespaces, images): a container the rule does not
    * report on is not one it kills in.
    */
@@ -222,13 +225,14 @@ export class DetectorEngine {
     for (const rule of this.#compiled.configured) {
       const checks = rule.detector.meta.enforcement?.checks;
       if (rule.action !== 'kill' || rule.disabled || checks === undefined) continue;
-      const exceptsContainer = (ex: KillException & RuleException) =>
+      const matchesContainer = (ex: KillException & RuleException) =>
         ex.executables === undefined &&
         ex.parentExecutables === undefined &&
         matchesValue(ex.namespaces, pod?.namespace) &&
         matchesValue(ex.images, pod?.image) &&
         matchesValue(ex.workloads, pod?.workload);
-      if (rule.killExceptions.some(exceptsContainer) || rule.exceptions.some(exceptsContainer)) continue;
+      if (rule.killIn !== undefined && !rule.killIn.some(matchesContainer)) continue;
+      if (rule.killExceptions.some(matchesContainer) || rule.exceptions.some(matchesContainer)) continue;
       for (const check of checks) mask |= 1 << check;
     }
     return mask;
@@ -389,6 +393,7 @@ export class DetectorEngine {
       severity: detector.meta.severity,
       exceptions: [],
       action: 'kill',
+      killIn: undefined,
       killExceptions: [],
       counters: this.#counters.get(detector.meta.id)!,
       consecutiveErrors: 0,
@@ -480,6 +485,7 @@ export class DetectorEngine {
         severity: rc?.severity ?? detector.meta.severity,
         exceptions: rc?.exceptions ?? [],
         action: rc?.action ?? 'alert',
+        killIn: rc?.killIn,
         killExceptions: rc?.killExceptions ?? [],
         counters: this.#counters.get(detector.meta.id)!,
         consecutiveErrors: 0,
