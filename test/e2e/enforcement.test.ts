@@ -135,6 +135,16 @@ test('kill does not depend on the name: unshare(CLONE_NEWUSER) under runc\'s ini
   await detectionFor(c, 'KS-ESC-001', killed, 'a KS-ESC-001 detection with action kill for the renamed process');
 });
 
+test('kill: clone(CLONE_NEWUSER) creates no child: the pending SIGKILL makes the fork fail', async () => {
+  const c = await armedPodContainer('shop');
+  const r = await c.exec([`${SIMULATOR_MOUNT}/clone_userns`]);
+  assert.doesNotMatch(r.stdout, /child ran/);
+  assert.doesNotMatch(r.stdout, /clone_userns: clone/);
+  assert.equal(r.code, KILLED_BY_SIGKILL, `exit status ${r.code}: ${r.stdout}${r.stderr}`);
+  const d = await detectionFor(c, 'KS-ESC-001', killed, 'a KS-ESC-001 detection with action kill for clone');
+  assert.equal(d.attributes['kubesentry.syscall'], 'clone');
+});
+
 test('kill: a process that moves itself into a cgroup below its container\'s is killed all the same', async () => {
   const c = await armedPodContainer(CGROUP_MOUNT_ALLOWED_NAMESPACE, ['--privileged']);
   // Privileged with the host's cgroup namespace: cgroup2 mounts at the host's root, the container's cgroup below.
