@@ -30,7 +30,7 @@ import { nativeAddon, type NativeBpfObject } from '../src/receiver/nativeAddon.t
 import { DEFAULT_TRACEFS_PATH, tracepointId } from '../src/receiver/probe.ts';
 import { kernelFixtures } from '../test/helpers/kernelFixtures.ts';
 import { createCgroup } from '../test/helpers/cgroup.ts';
-import { EnforcementMode, KERNEL_ENFORCE_CHECK_MAX, KernelEnforceCheck } from '../src/receiver/enforcement.ts';
+import { ENFORCEMENT_OUTCOMES, EnforcementMode, KERNEL_ENFORCE_CHECK_MAX, KernelEnforceCheck } from '../src/receiver/enforcement.ts';
 import { cgroupLevel } from '../src/enforcement/ContainerEnforcement.ts';
 import { reportResult } from './result.ts';
 
@@ -365,7 +365,7 @@ async function enforcementCost(): Promise<void> {
     if (!statsWereOn) writeFileSync(BPF_STATS_SYSCTL, '0');
     await cgroup.remove();
   }
-  const dryRuns = calls.map((_, i) => object.perCpuSum('enforce_actions', [KernelEnforceCheck.SetnsHost, KernelEnforceCheck.SensitiveMount, KernelEnforceCheck.BpfProgLoad][i] * 2 + 1));
+  const dryRuns = calls.map((_, i) => object.perCpuSum('enforce_actions', [KernelEnforceCheck.SetnsHost, KernelEnforceCheck.SensitiveMount, KernelEnforceCheck.BpfProgLoad][i] * ENFORCEMENT_OUTCOMES.length + ENFORCEMENT_OUTCOMES.indexOf('dry-run')));
   reader.close();
   object.close();
   const ns = (configuration: string, call: EnforcedCall) => median(samples.get(`${configuration}|${call}`) ?? [NaN]);

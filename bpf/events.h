@@ -104,7 +104,8 @@ enum ks_op {
 #define KS_HDR_FLAG_TRUNCATED (1u << 0) /* a string or argv in this record was cut at its bound */
 #define KS_HDR_FLAG_KILLED (1u << 1)    /* enforcement: SIGKILL was sent to the calling process for this record */
 #define KS_HDR_FLAG_WOULD_KILL (1u << 2) /* enforcement in dry-run: the process would have been killed */
-/* With KS_HDR_FLAG_KILLED or KS_HDR_FLAG_WOULD_KILL: the enum ks_enforce_rule that decided, in bits 8..15. */
+#define KS_HDR_FLAG_KILL_FAILED (1u << 3) /* enforcement on, but bpf_send_signal() refused: the process lives */
+/* With one of the three flags above: the enum ks_enforce_rule that decided, in bits 8..15. */
 #define KS_HDR_ENFORCE_RULE_SHIFT 8
 #define KS_HDR_ENFORCE_RULE_MASK 0xffu
 
@@ -125,6 +126,14 @@ enum ks_enforce_rule {
 	KS_ENFORCE_RELEASE_AGENT_WRITE = 9, /* write-open of a cgroup release_agent/notify_on_release (KS-ESC-004) */
 	KS_ENFORCE_TUNABLE_WRITE = 10,  /* write-open of core_pattern, modprobe, uevent_helper, sysrq-trigger (KS-ESC-005) */
 	KS_ENFORCE_RULE_MAX = 11,
+};
+
+/* What enforcement did, the second index of enforce_actions (rule * KS_ENFORCE_OUTCOMES + outcome). */
+enum ks_enforce_outcome {
+	KS_ENFORCE_KILLED = 0,
+	KS_ENFORCE_WOULD_KILL = 1,
+	KS_ENFORCE_KILL_FAILED = 2,
+	KS_ENFORCE_OUTCOMES = 3,
 };
 
 /* enforce_mode[0] */

@@ -39,6 +39,7 @@ struct ks_abi_records {
 	enum ks_pattern_kind pattern_kind;
 	enum ks_enforce_rule enforce_rule;
 	enum ks_enforce_mode enforce_mode;
+	enum ks_enforce_outcome enforce_outcome;
 };
 
 __noinline int ks_abi_records_btf_anchor(struct ks_abi_records *records)

@@ -26,6 +26,7 @@ import { TelemetryGapSampler } from './receiver/TelemetryGapSampler.ts';
 import { RateLimitedLog } from './receiver/RateLimiter.ts';
 import { EventType, EventTypeName, Op, type KernelEvent } from './receiver/events.ts';
 import { ContainerEnforcement } from './enforcement/ContainerEnforcement.ts';
+import type { EnforcementOutcome } from './receiver/enforcement.ts';
 import type { PodAttributes } from './detectors/Detector.ts';
 import type { ContainerIdentity } from './receiver/identity.ts';
 
@@ -364,15 +365,12 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
   for (const [rule, checks] of engine.enforcementChecks()) for (const check of checks) ruleOfCheck.set(check, rule);
   /** Kernel enforcement decisions since the last read, per rule and action. */
   const enforcementDeltas = () => {
-    const out: { rule: string; action: 'kill' | 'dry-run'; count: number }[] = [];
-    for (const { check, killed, dryRun } of pipeline.kernel.enforcementActions()) {
-      const rule = ruleOfCheck.get(check) ?? `check ${check}`;
-      for (const [action, total] of [['kill', killed], ['dry-run', dryRun]] as const) {
-        const key = `${check} ${action}`;
-        const delta = total - (reportedEnforcement.get(key) ?? 0n);
-        if (delta > 0n) out.push({ rule, action, count: Number(delta) });
-        reportedEnforcement.set(key, total);
-      }
+    const out: { rule: string; outcome: EnforcementOutcome; count: number }[] = [];
+    for (const { check, outcome, count } of pipeline.kernel.enforcementActions()) {
+      const key = `${check} ${outcome}`;
+      const delta = count - (reportedEnforcement.get(key) ?? 0n);
+      if (delta > 0n) out.push({ rule: ruleOfCheck.get(check) ?? `check ${check}`, outcome, count: Number(delta) });
+      reportedEnforcement.set(key, count);
     }
     return out;
   };
@@ -430,7 +428,7 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
       const storeCounters = baselineStore.store.counters;
       baselineDelta('store write', storeCounters.writeErrors, (d) => metrics.baselineStoreError('write', d));
       baselineDelta('store invalid', storeCounters.invalid, (d) => metrics.baselineStoreError('invalid', d));
-      for (const { rule, action, count } of enforcementDeltas()) metrics.enforcementActions(rule, action, count);
+      for (const { rule, outcome, count } of enforcementDeltas()) metrics.enforcementActions(rule, outcome, count);
       metrics.setProcessTableSize(pipeline.processes.size);
       metrics.setContainerCacheSize(pipeline.containers.containerCount);
     }

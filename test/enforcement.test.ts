@@ -9,6 +9,7 @@ import { DetectorEngine } from '../src/detectors/engine.ts';
 import { Attr } from '../src/detectors/attributeKeys.ts';
 import { ContainerEnforcement, cgroupLevel, type EnforcementKernel } from '../src/enforcement/ContainerEnforcement.ts';
 import {
+  ENFORCEMENT_OUTCOMES,
   EnforcementMode,
   KERNEL_ENFORCE_CHECK_MAX,
   KernelEnforceCheck,
@@ -21,6 +22,7 @@ import { FakeAgent, OTHER, WEB, ev } from './detectors/fixtures.ts';
 
 const KILLED = 1 << 1;
 const WOULD_KILL = 1 << 2;
+const KILL_FAILED = 1 << 3;
 const flagsFor = (check: number, killed: boolean) => (killed ? KILLED : WOULD_KILL) | (check << 8);
 const bit = (check: number) => 1 << check;
 
@@ -58,16 +60,27 @@ describe('the enforcement ABI mirrors bpf/events.h', () => {
     const define = (name: string) => header.match(new RegExp(`#define ${name} \\(?(?:1u << )?(\\w+)\\)?`))![1];
     const killed = 1 << Number(define('KS_HDR_FLAG_KILLED'));
     const wouldKill = 1 << Number(define('KS_HDR_FLAG_WOULD_KILL'));
+    const killFailed = 1 << Number(define('KS_HDR_FLAG_KILL_FAILED'));
     const shift = Number(define('KS_HDR_ENFORCE_RULE_SHIFT'));
-    assert.deepEqual(kernelEnforcementOf(killed | (KernelEnforceCheck.TunableWrite << shift)), { check: KernelEnforceCheck.TunableWrite, killed: true });
-    assert.deepEqual(kernelEnforcementOf(wouldKill | (KernelEnforceCheck.SetnsHost << shift)), { check: KernelEnforceCheck.SetnsHost, killed: false });
+    assert.deepEqual(kernelEnforcementOf(killed | (KernelEnforceCheck.TunableWrite << shift)), { check: KernelEnforceCheck.TunableWrite, outcome: 'killed' });
+    assert.deepEqual(kernelEnforcementOf(wouldKill | (KernelEnforceCheck.SetnsHost << shift)), { check: KernelEnforceCheck.SetnsHost, outcome: 'dry-run' });
+    assert.deepEqual(kernelEnforcementOf(killFailed | (KernelEnforceCheck.SetnsHost << shift)), { check: KernelEnforceCheck.SetnsHost, outcome: 'kill-failed' });
+  });
+
+  it('counts outcomes in the order of enum ks_enforce_outcome', () => {
+    const c = cEnum('ks_enforce_outcome', 'KS_ENFORCE_');
+    assert.equal(c.get('OUTCOMES'), ENFORCEMENT_OUTCOMES.length);
+    assert.equal(c.get('KILLED'), ENFORCEMENT_OUTCOMES.indexOf('killed'));
+    assert.equal(c.get('WOULD_KILL'), ENFORCEMENT_OUTCOMES.indexOf('dry-run'));
+    assert.equal(c.get('KILL_FAILED'), ENFORCEMENT_OUTCOMES.indexOf('kill-failed'));
   });
 });
 
 describe('kernelEnforcementOf', () => {
   it('reads the check and whether the signal was sent from the header flags, and nothing from other flags', () => {
-    assert.deepEqual(kernelEnforcementOf(flagsFor(KernelEnforceCheck.MemfdExec, true) | 1), { check: KernelEnforceCheck.MemfdExec, killed: true });
-    assert.deepEqual(kernelEnforcementOf(flagsFor(KernelEnforceCheck.SetnsHost, false)), { check: KernelEnforceCheck.SetnsHost, killed: false });
+    assert.deepEqual(kernelEnforcementOf(flagsFor(KernelEnforceCheck.MemfdExec, true) | 1), { check: KernelEnforceCheck.MemfdExec, outcome: 'killed' });
+    assert.deepEqual(kernelEnforcementOf(flagsFor(KernelEnforceCheck.SetnsHost, false)), { check: KernelEnforceCheck.SetnsHost, outcome: 'dry-run' });
+    assert.deepEqual(kernelEnforcementOf(KILL_FAILED | (KernelEnforceCheck.SetnsHost << 8)), { check: KernelEnforceCheck.SetnsHost, outcome: 'kill-failed' });
     assert.equal(kernelEnforcementOf(1), undefined);
   });
 });
@@ -163,6 +176,11 @@ describe('DetectorEngine enforcement', () => {
     assert.equal(dry.attributes[Attr.enforcementAction], 'dry-run');
     assert.equal(dry.attributes[Attr.enforcementSignalSent], false);
     assert.match(dry.summary, /would have killed/);
+
+    const [failed] = engine.process(ev.namespace({ flags: KILL_FAILED | (KernelEnforceCheck.UserNamespace << 8) }), agent);
+    assert.equal(failed.attributes[Attr.enforcementAction], 'kill');
+    assert.equal(failed.attributes[Attr.enforcementSignalSent], false);
+    assert.match(failed.summary, /kill failed/);
   });
 
   it('a kill is never silent: when the rule itself reports nothing (an executable exception), a detection is made', () => {

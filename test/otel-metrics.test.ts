@@ -44,7 +44,7 @@ describe('agent metrics', () => {
     m.outputError('jsonl', 1);
     m.detectorError('KS-ESC-005', 4);
     m.metadataOversized('runtime', 2);
-    m.enforcementActions('KS-ESC-001', 'kill', 2);
+    m.enforcementActions('KS-ESC-001', 'killed', 2);
     m.setDetectorsDisabled(new Map([['KS-ESC-005', true], ['KS-ESC-001', false]]));
     m.setProcessTableSize(42);
     m.setContainerCacheSize(7);
@@ -78,7 +78,7 @@ describe('agent metrics', () => {
     assert.equal(sample(MetricNames.runtimeMetadataMisses.prometheus), 1);
     assert.equal(sample(MetricNames.detectorStateEvictions.prometheus, 'security_rule_name="KS-ESC-001"'), 2);
     assert.equal(sample(MetricNames.outputErrors.prometheus, 'kubesentry_output="jsonl"'), 1);
-    assert.equal(sample(MetricNames.enforcementActions.prometheus, 'kubesentry_enforcement_action="kill"'), 2);
+    assert.equal(sample(MetricNames.enforcementActions.prometheus, 'kubesentry_enforcement_outcome="killed"'), 2);
     assert.equal(sample(MetricNames.baselineProfiles.prometheus, 'kubesentry_baseline_state="stable"'), 3);
     assert.equal(sample(MetricNames.baselineDeviations.prometheus, 'kubesentry_baseline_class="exec"'), 2);
     assert.match(text, /kubesentry_baseline_deviations_total\{[^}]*kubesentry_detection_severity="high"/);

@@ -73,20 +73,28 @@ static __always_inline __u32 ks_enforce_mode_for(__u32 rule)
 }
 
 /*
- * Acts on a decision of ks_enforce_mode_for(): sends SIGKILL (mode on) and counts it, and returns the header flags
- * that tell user space (0 when nothing was decided). A failed send is reported as dry-run: the process lives.
+ * Acts on a decision of ks_enforce_mode_for(): sends SIGKILL (mode on) and counts the outcome, and returns the
+ * header flags that tell user space (0 when nothing was decided). bpf_send_signal() can refuse (the task is the
+ * global init, or a kernel thread): that is told as KS_HDR_FLAG_KILL_FAILED, never as a kill.
  */
 static __always_inline __u32 ks_enforce_act(__u32 rule, __u32 mode)
 {
-	__u32 flag = KS_HDR_FLAG_WOULD_KILL;
+	__u32 outcome = KS_ENFORCE_WOULD_KILL, flag = KS_HDR_FLAG_WOULD_KILL;
 	__u32 slot;
 	__u64 *count;
 
 	if (mode == KS_ENFORCE_OFF || rule >= KS_ENFORCE_RULE_MAX)
 		return 0;
-	if (mode == KS_ENFORCE_ON && bpf_send_signal(KS_SIGKILL) == 0)
-		flag = KS_HDR_FLAG_KILLED;
-	slot = rule * 2 + (flag == KS_HDR_FLAG_KILLED ? 0 : 1);
+	if (mode == KS_ENFORCE_ON) {
+		if (bpf_send_signal(KS_SIGKILL) == 0) {
+			outcome = KS_ENFORCE_KILLED;
+			flag = KS_HDR_FLAG_KILLED;
+		} else {
+			outcome = KS_ENFORCE_KILL_FAILED;
+			flag = KS_HDR_FLAG_KILL_FAILED;
+		}
+	}
+	slot = rule * KS_ENFORCE_OUTCOMES + outcome;
 	count = bpf_map_lookup_elem(&enforce_actions, &slot);
 	if (count)
 		*count += 1;

@@ -238,12 +238,12 @@ KS_SHARED struct {
 } host_namespaces SEC(".maps");
 
 /*
- * enforce_actions[rule * 2 + (0: SIGKILL sent, 1: dry-run would have)]: counted even when the record itself is
+ * enforce_actions[rule * KS_ENFORCE_OUTCOMES + enum ks_enforce_outcome]: counted even when the record itself is
  * lost (ring full), so the agent's per-rule kill metric is exact.
  */
 KS_SHARED struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, KS_ENFORCE_RULE_MAX * 2);
+	__uint(max_entries, KS_ENFORCE_RULE_MAX * KS_ENFORCE_OUTCOMES);
 	__type(key, __u32);
 	__type(value, __u64);
 } enforce_actions SEC(".maps");

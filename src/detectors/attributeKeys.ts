@@ -100,7 +100,7 @@ export const Attr = {
   droppedDetail: 'kubesentry.telemetry.dropped',
   droppedWindowMs: 'kubesentry.telemetry.window_ms',
   // enforcement (docs/enforcement.md): set by the engine when the kernel acted on the event
-  /** 'kill' when SIGKILL was sent; 'dry-run' when enforcement is in dry-run and the process would have been killed. */
+  /** 'kill' (enforcement on; signal_sent says whether the kernel sent it); 'dry-run': the process would have been killed. */
   enforcementAction: 'kubesentry.enforcement.action',
   enforcementSignalSent: 'kubesentry.enforcement.signal_sent',
   // behavioural baseline (src/baseline/)

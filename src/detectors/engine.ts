@@ -365,11 +365,12 @@ export class DetectorEngine {
   #withEnforcement(event: KernelEvent, enforcement: KernelEnforcement, detections: readonly Detection[]): readonly Detection[] {
     const detector = this.#detectors.find((d) => d.meta.enforcement?.checks.includes(enforcement.check));
     if (detector === undefined) return detections;
-    const action = enforcement.killed ? 'kill' : 'dry-run';
+    const killed = enforcement.outcome === 'killed';
+    const note = killed ? ' (killed)' : enforcement.outcome === 'dry-run' ? ' (would have killed: enforcement dry-run)' : ' (kill failed: the kernel refused the signal)';
     const mark = (d: Detection) => {
-      d.attributes[Attr.enforcementAction] = action;
-      d.attributes[Attr.enforcementSignalSent] = enforcement.killed;
-      d.summary += enforcement.killed ? ' (killed)' : ' (would have killed: enforcement dry-run)';
+      d.attributes[Attr.enforcementAction] = enforcement.outcome === 'dry-run' ? 'dry-run' : 'kill';
+      d.attributes[Attr.enforcementSignalSent] = killed;
+      d.summary += note;
     };
     const own = detections.filter((d) => d.rule === detector.meta.id);
     if (own.length > 0) {
@@ -377,7 +378,7 @@ export class DetectorEngine {
       return detections;
     }
     const rule = this.#compiled.configured.find((r) => r.detector === detector) ?? this.#transientRule(detector);
-    const verb = enforcement.killed ? 'was killed' : 'would have been killed';
+    const verb = killed ? 'was killed' : enforcement.outcome === 'dry-run' ? 'would have been killed' : 'was to be killed (the kernel refused the signal)';
     const finding: Finding = { summary: `${event.comm} ${verb} by enforcement of ${detector.meta.id} (${detector.meta.title})`, attributes: {} };
     const made = this.#toDetection(rule, finding, event, this.#ctx, { ignoreExceptions: true });
     if (made === undefined) return detections;

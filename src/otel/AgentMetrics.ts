@@ -2,6 +2,7 @@
 // time from the last value set, so hot paths only store a number.
 import type { Attributes, Counter, Meter } from '@opentelemetry/api';
 import type { Severity } from '../detection.ts';
+import type { EnforcementOutcome } from '../receiver/enforcement.ts';
 import { MetricAttribute, MetricNames, type MetricDefinition } from './metricNames.ts';
 
 export interface AgentMetrics {
@@ -22,8 +23,8 @@ export interface AgentMetrics {
   detectorStateEvicted(rule: string, count: number): void;
   /** Events a rule threw on (pass the delta since the last read). */
   detectorError(rule: string, count: number): void;
-  /** Kernel enforcement decisions (pass the delta since the last read); action: kill | dry-run. */
-  enforcementActions(rule: string, action: 'kill' | 'dry-run', count: number): void;
+  /** Kernel enforcement decisions (pass the delta since the last read). */
+  enforcementActions(rule: string, outcome: EnforcementOutcome, count: number): void;
   /** Every enabled rule, true for those disabled after repeated errors; read at collection time. */
   setDetectorsDisabled(disabled: ReadonlyMap<string, boolean>): void;
   outputError(output: string, count: number): void;
@@ -136,8 +137,8 @@ export class OtelAgentMetrics implements AgentMetrics, ExportMetricsRecorder {
     this.#add(MetricNames.detectorErrors, count, { [MetricAttribute.ruleName]: rule });
   }
 
-  enforcementActions(rule: string, action: 'kill' | 'dry-run', count: number): void {
-    this.#add(MetricNames.enforcementActions, count, { [MetricAttribute.ruleName]: rule, [MetricAttribute.enforcementAction]: action });
+  enforcementActions(rule: string, outcome: EnforcementOutcome, count: number): void {
+    this.#add(MetricNames.enforcementActions, count, { [MetricAttribute.ruleName]: rule, [MetricAttribute.enforcementOutcome]: outcome });
   }
 
   setDetectorsDisabled(disabled: ReadonlyMap<string, boolean>): void {

@@ -38,8 +38,8 @@ export const MetricAttribute = {
   baselineClass: 'kubesentry.baseline.class',
   /** Why a baseline novelty was not reported: duplicate | rate_limited | unstable | saturated | unkeyed. */
   baselineSuppressReason: 'kubesentry.baseline.suppress_reason',
-  /** What the kernel did: kill (SIGKILL sent) | dry-run (enforcement in dry-run, the process would have been killed). */
-  enforcementAction: 'kubesentry.enforcement.action',
+  /** What the kernel did: killed | dry-run (the process would have been killed) | kill-failed (the signal was refused). */
+  enforcementOutcome: 'kubesentry.enforcement.outcome',
 } as const;
 
 export const MetricNames = {
@@ -207,8 +207,8 @@ export const MetricNames = {
     kind: 'counter',
     unit: '{process}',
     description:
-      'Processes the kernel killed (action kill) or would have killed (action dry-run) for a rule with action: kill, counted in the kernel, so a kill whose record was lost is counted too (docs/enforcement.md).',
-    attributes: [MetricAttribute.ruleName, MetricAttribute.enforcementAction],
+      'Enforcement decisions for a rule with action: kill, by outcome: killed, dry-run (would have killed), kill-failed (the kernel refused the signal). Counted in the kernel, so a kill whose record was lost is counted too (docs/enforcement.md).',
+    attributes: [MetricAttribute.ruleName, MetricAttribute.enforcementOutcome],
   },
   detectorDisabled: {
     name: 'kubesentry.detector.disabled',

@@ -22,22 +22,29 @@ export const EnforcementMode = { off: 0, 'dry-run': 1, on: 2 } as const;
 export type EnforcementModeName = keyof typeof EnforcementMode;
 export const ENFORCEMENT_MODES = Object.keys(EnforcementMode) as EnforcementModeName[];
 
+/** enum ks_enforce_outcome: what the kernel did, in the order of enforce_actions' slots per check. */
+export const ENFORCEMENT_OUTCOMES = ['killed', 'dry-run', 'kill-failed'] as const;
+export type EnforcementOutcome = (typeof ENFORCEMENT_OUTCOMES)[number];
+
 const HEADER_FLAG_KILLED = 1 << 1;
 const HEADER_FLAG_WOULD_KILL = 1 << 2;
+const HEADER_FLAG_KILL_FAILED = 1 << 3;
 const HEADER_ENFORCE_RULE_SHIFT = 8;
 const HEADER_ENFORCE_RULE_MASK = 0xff;
 
-/** What the kernel did about a record: which check decided, and whether SIGKILL was sent (else dry-run). */
+/** What the kernel did about a record: which check decided, and the outcome. */
 export interface KernelEnforcement {
   check: KernelEnforceCheck;
-  killed: boolean;
+  outcome: EnforcementOutcome;
 }
 
 /** From a record's hdr.flags; undefined when the kernel decided nothing for it. */
 export function kernelEnforcementOf(flags: number): KernelEnforcement | undefined {
-  if ((flags & (HEADER_FLAG_KILLED | HEADER_FLAG_WOULD_KILL)) === 0) return undefined;
-  return {
-    check: ((flags >>> HEADER_ENFORCE_RULE_SHIFT) & HEADER_ENFORCE_RULE_MASK) as KernelEnforceCheck,
-    killed: (flags & HEADER_FLAG_KILLED) !== 0,
-  };
+  const outcome: EnforcementOutcome | undefined =
+    (flags & HEADER_FLAG_KILLED) !== 0 ? 'killed'
+    : (flags & HEADER_FLAG_KILL_FAILED) !== 0 ? 'kill-failed'
+    : (flags & HEADER_FLAG_WOULD_KILL) !== 0 ? 'dry-run'
+    : undefined;
+  if (outcome === undefined) return undefined;
+  return { check: ((flags >>> HEADER_ENFORCE_RULE_SHIFT) & HEADER_ENFORCE_RULE_MASK) as KernelEnforceCheck, outcome };
 }

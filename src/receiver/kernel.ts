@@ -33,7 +33,14 @@ import {
   tracepointId,
   type HookType,
 } from './probe.ts';
-import { EnforcementMode, KERNEL_ENFORCE_CHECK_MAX, type EnforcementModeName, type KernelEnforceCheck } from './enforcement.ts';
+import {
+  ENFORCEMENT_OUTCOMES,
+  EnforcementMode,
+  KERNEL_ENFORCE_CHECK_MAX,
+  type EnforcementModeName,
+  type EnforcementOutcome,
+  type KernelEnforceCheck,
+} from './enforcement.ts';
 
 export const DEFAULT_OBJECT_PATH = fileURLToPath(new URL('../../build/kubesentry.bpf.o', import.meta.url));
 
@@ -600,15 +607,14 @@ export class KernelSource {
     this.#object.mapUpdate(ENFORCE_LEVELS_MAP, u32(0), u64(levels));
   }
 
-  /** Per check, SIGKILLs sent and dry-run decisions since load, including those whose record was lost. */
-  enforcementActions(): { check: KernelEnforceCheck; killed: bigint; dryRun: bigint }[] {
+  /** Per check and outcome, the decisions since load, including those whose record was lost. */
+  enforcementActions(): { check: KernelEnforceCheck; outcome: EnforcementOutcome; count: bigint }[] {
     this.#ensureOpen();
-    const out: { check: KernelEnforceCheck; killed: bigint; dryRun: bigint }[] = [];
+    const out: { check: KernelEnforceCheck; outcome: EnforcementOutcome; count: bigint }[] = [];
     for (let check = 0; check < KERNEL_ENFORCE_CHECK_MAX; check++) {
-      out.push({
-        check: check as KernelEnforceCheck,
-        killed: this.#object.perCpuSum(ENFORCE_ACTIONS_MAP, check * 2),
-        dryRun: this.#object.perCpuSum(ENFORCE_ACTIONS_MAP, check * 2 + 1),
+      ENFORCEMENT_OUTCOMES.forEach((outcome, index) => {
+        const count = this.#object.perCpuSum(ENFORCE_ACTIONS_MAP, check * ENFORCEMENT_OUTCOMES.length + index);
+        out.push({ check: check as KernelEnforceCheck, outcome, count });
       });
     }
     return out;

@@ -121,9 +121,9 @@ test('kill: unshare -U never reaches its next command and dies by SIGKILL, with 
   await waitFor(
     async () => {
       const text = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text()).catch(() => '');
-      return text.split('\n').some((l) => l.startsWith('kubesentry_enforcement_actions_total{') && l.includes('security_rule_name="KS-ESC-001"') && l.includes('kubesentry_enforcement_action="kill"'));
+      return text.split('\n').some((l) => l.startsWith('kubesentry_enforcement_actions_total{') && l.includes('security_rule_name="KS-ESC-001"') && l.includes('kubesentry_enforcement_outcome="killed"'));
     },
-    { what: 'kubesentry_enforcement_actions_total for KS-ESC-001 kill on the scrape endpoint', timeoutMs: 30_000, intervalMs: 500 },
+    { what: 'kubesentry_enforcement_actions_total for KS-ESC-001 killed on the scrape endpoint', timeoutMs: 30_000, intervalMs: 500 },
   );
 });
 
