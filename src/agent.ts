@@ -235,7 +235,8 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
     throw e;
   }
   context.hostNamespaces = pipeline.host.inodes;
-  // Before any batch is read (batches arrive from the event loop), so the snapshot's containers are armed too.
+  // Set up before any batch is read (batches arrive from the event loop, after this synchronous stretch), so the
+  // containers of the start-up snapshot are armed too.
   const podOf = (c: ContainerIdentity): PodAttributes | 'pending' | undefined => {
     if (!k8s || !c.podUid) return undefined;
     const found = k8s.enricher.enrich(c.podUid, c.id);
@@ -337,8 +338,7 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
     if (result.ok) {
       armedEnforcement.reconfigure();
       log.info(`rules reloaded (${why}); enforcement ${engine.enforcementMode}: ${describeKillRules(engine)}`);
-    }
-    else log.error(`rules reload (${why}) rejected, keeping the current rules: ${result.error}`);
+    } else log.error(`rules reload (${why}) rejected, keeping the current rules: ${result.error}`);
   };
   const onHup = () => reload('SIGHUP');
   process.on('SIGHUP', onHup);
@@ -363,7 +363,7 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
   const reportedEnforcement = new Map<string, bigint>();
   const ruleOfCheck = new Map<number, string>();
   for (const [rule, checks] of engine.enforcementChecks()) for (const check of checks) ruleOfCheck.set(check, rule);
-  /** Kernel enforcement decisions since the last read, per rule and action. */
+  /** Kernel enforcement decisions since the last read, per rule and outcome. */
   const enforcementDeltas = () => {
     const out: { rule: string; outcome: EnforcementOutcome; count: number }[] = [];
     for (const { check, outcome, count } of pipeline.kernel.enforcementActions()) {
