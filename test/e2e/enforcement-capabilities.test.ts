@@ -1,6 +1,7 @@
 // Enforcement needs no capability beyond what the DaemonSet grants: the agent runs with exactly the Helm chart's
 // capability set (read from its template, legacy-kernel SYS_ADMIN excluded; no CAP_KILL, no CAP_SYS_ADMIN) and a
-// container's unshare -U is still killed. bpf_send_signal is the kernel's act, not a kill(2) by the agent.
+// container's unshare -U is still killed. bpf_send_signal is the kernel's act, not a kill(2) by the agent. The
+// container runs before the agent starts: it is armed from the start-up snapshot, not from an exec seen live.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,7 +24,7 @@ function chartCapabilities(): string[] {
   return caps;
 }
 
-test('with only the chart\'s capabilities, the agent still kills a container\'s unshare -U', async () => {
+test('with only the chart\'s capabilities, the agent arms a container that ran before it and kills its unshare -U', async () => {
   const keep = new Set(chartCapabilities());
   const printed = await runOrThrow('capsh', ['--print']);
   const bounding = printed.stdout.match(/^Bounding set =(.*)$/m)?.[1].split(',') ?? [];
@@ -32,11 +33,14 @@ test('with only the chart\'s capabilities, the agent still kills a container\'s 
 
   const rulesFile = path.join(mkdtempSync(path.join(tmpdir(), 'ks-enforcement-caps-')), 'rules.yaml');
   writeFileSync(rulesFile, 'enforcement: on\nrules:\n  KS-ESC-001: { action: kill }\n');
+  const container = await startContainer({ podUid: randomUUID() });
   const agent = await startAgent({
     args: ['--rules-file', rulesFile, '--log-level', 'debug'],
     wrapper: ['capsh', `--drop=${drop.join(',')}`, '--', '-c', 'exec "$0" "$@"'],
+  }).catch(async (error: unknown) => {
+    await container.remove();
+    throw error;
   });
-  const container = await startContainer({ podUid: randomUUID() });
   try {
     const status = readFileSync(`/proc/${agent.process.pid}/status`, 'utf8');
     const effective = BigInt(`0x${status.match(/^CapEff:\s+([0-9a-f]+)$/m)![1]}`);
