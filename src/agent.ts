@@ -213,7 +213,7 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
     if (event.type === EventType.Exec) {
       // After the process table took the exec in: it says whether this is the runtime's set-up or the workload.
       const proc = pipeline.process(event.tgid);
-      if (proc?.container && !proc.runtimeSetup) enforcement?.onWorkloadExec(proc.container);
+      if (proc?.container) enforcement?.onExec(proc.container, { runtimeSetup: proc.runtimeSetup, mntNs: event.ns.mnt });
     } else if (event.type === EventType.Cgroup && event.op === Op.CgroupRmdir) {
       enforcement?.onCgroupRemoved(event.id);
     }
@@ -253,6 +253,7 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
       mode: () => engine.enforcementMode,
       killChecksFor: (pod) => engine.killChecksFor(pod),
       podOf,
+      hostMntNs: pipeline.host.inodes.mnt,
       // A full map refuses every new container at each of its execs: rate-limited, the count is in the lines.
       warn: (m) => enforcementLog.warn(m),
       debug: (m) => log.debug(m),

@@ -18,7 +18,10 @@ import {
 } from '../src/receiver/enforcement.ts';
 import type { PodAttributes } from '../src/detectors/Detector.ts';
 import type { ContainerIdentity } from '../src/receiver/identity.ts';
-import { FakeAgent, OTHER, WEB, ev } from './detectors/fixtures.ts';
+import { FakeAgent, HOST_NS, OTHER, WEB, ev } from './detectors/fixtures.ts';
+
+/** An exec in the container's mount namespace that the process table does not count as the runtime's. */
+const WORKLOAD_EXEC = { runtimeSetup: false, mntNs: HOST_NS.mnt + 1 };
 
 const KILLED = 1 << 1;
 const WOULD_KILL = 1 << 2;
@@ -229,6 +232,7 @@ function controller(options: {
     mode: () => options.engine.enforcementMode,
     killChecksFor: (pod) => options.engine.killChecksFor(pod),
     podOf: (c: ContainerIdentity) => options.pods.get(c.id),
+    hostMntNs: HOST_NS.mnt,
     warn: (m) => options.warnings?.push(m),
   });
 }
@@ -241,8 +245,8 @@ describe('ContainerEnforcement', () => {
     const c = controller({ kernel, engine: engineWith(config), pods: new Map([[WEB.id, SHOP]]) });
     assert.equal(kernel.mode, 'on');
     assert.equal(kernel.checks.size, 0, 'nothing is armed before the workload runs');
-    c.onWorkloadExec(WEB);
-    c.onWorkloadExec(WEB);
+    c.onExec(WEB, WORKLOAD_EXEC);
+    c.onExec(WEB, WORKLOAD_EXEC);
     assert.equal(kernel.checks.get(WEB.cgroupId), bit(KernelEnforceCheck.UserNamespace));
     assert.equal(kernel.writes, 1);
     // /kubepods/besteffort/pod<uid>/<id>: level 4, where the kernel looks the container up among a task's ancestors.
@@ -254,17 +258,29 @@ describe('ContainerEnforcement', () => {
     const kernel = new RecordingKernel();
     const warnings: string[] = [];
     const c = controller({ kernel, engine: engineWith(config), pods: new Map([[WEB.id, SHOP]]), warnings });
-    c.onWorkloadExec({ ...WEB, cgroupPath: '/a'.repeat(32) });
+    c.onExec({ ...WEB, cgroupPath: '/a'.repeat(32) }, WORKLOAD_EXEC);
     assert.equal(kernel.checks.size, 0);
     assert.match(warnings[0], /at level 32, outside 1\.\.31/);
+  });
+
+  it("does not arm a container at the runtime's set-up: a recognised runtime exec, or any exec in the host's mount namespace", () => {
+    const kernel = new RecordingKernel();
+    const c = controller({ kernel, engine: engineWith(config), pods: new Map([[WEB.id, SHOP]]) });
+    c.onExec(WEB, { runtimeSetup: true, mntNs: HOST_NS.mnt + 1 });
+    // runc re-executing itself (from a memfd) before it enters the container, its binary not recognised
+    c.onExec(WEB, { runtimeSetup: false, mntNs: HOST_NS.mnt });
+    c.onExec(WEB, { runtimeSetup: false, mntNs: 0 });
+    assert.equal(kernel.checks.size, 0);
+    c.onExec(WEB, WORKLOAD_EXEC);
+    assert.equal(kernel.checks.get(WEB.cgroupId), bit(KernelEnforceCheck.UserNamespace));
   });
 
   it('does not arm a container whose pod metadata is pending until it arrives, then honours its namespace', () => {
     const kernel = new RecordingKernel();
     const pods = new Map<string, PodAttributes | 'pending'>([[WEB.id, 'pending'], [OTHER.id, 'pending']]);
     const c = controller({ kernel, engine: engineWith(config), pods });
-    c.onWorkloadExec(WEB);
-    c.onWorkloadExec(OTHER);
+    c.onExec(WEB, WORKLOAD_EXEC);
+    c.onExec(OTHER, WORKLOAD_EXEC);
     assert.equal(kernel.checks.size, 0);
     assert.equal(c.counters.pending, 2);
     pods.set(WEB.id, SHOP);
@@ -279,8 +295,8 @@ describe('ContainerEnforcement', () => {
     const kernel = new RecordingKernel();
     const engine = engineWith(config);
     const c = controller({ kernel, engine, pods: new Map([[WEB.id, SHOP], [OTHER.id, CI]]) });
-    c.onWorkloadExec(WEB);
-    c.onWorkloadExec(OTHER);
+    c.onExec(WEB, WORKLOAD_EXEC);
+    c.onExec(OTHER, WORKLOAD_EXEC);
     assert.ok(engine.reload({ enforcement: 'dry-run', rules: { 'KS-ESC-017': { action: 'kill' } } }).ok);
     c.reconfigure();
     assert.equal(kernel.mode, 'dry-run');
@@ -291,7 +307,7 @@ describe('ContainerEnforcement', () => {
   it('forgets a container when its cgroup goes', () => {
     const kernel = new RecordingKernel();
     const c = controller({ kernel, engine: engineWith(config), pods: new Map([[WEB.id, SHOP]]) });
-    c.onWorkloadExec(WEB);
+    c.onExec(WEB, WORKLOAD_EXEC);
     c.onCgroupRemoved(WEB.cgroupId);
     assert.equal(kernel.checks.size, 0);
     assert.equal(c.checksOf(WEB.cgroupId), undefined);
@@ -302,11 +318,11 @@ describe('ContainerEnforcement', () => {
     kernel.full = true;
     const warnings: string[] = [];
     const c = controller({ kernel, engine: engineWith(config), pods: new Map([[WEB.id, SHOP]]), warnings });
-    c.onWorkloadExec(WEB);
+    c.onExec(WEB, WORKLOAD_EXEC);
     assert.equal(c.counters.armFailures, 1);
     assert.match(warnings[0], /cannot arm cgroup 100, its processes are not enforced/);
     kernel.full = false;
-    c.onWorkloadExec(WEB);
+    c.onExec(WEB, WORKLOAD_EXEC);
     assert.equal(kernel.checks.get(WEB.cgroupId), bit(KernelEnforceCheck.UserNamespace));
   });
 });

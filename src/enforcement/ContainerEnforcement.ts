@@ -1,8 +1,11 @@
 // Which containers the kernel may kill in, and for which rules: the agent's half of enforcement (the kernel's is
 // bpf/lib/enforce.h). A container is armed, its enforce_cgroups entry written, when its workload runs: the first
-// exec in its cgroup that the process table does not count as the runtime's set-up. Until then nothing in the
-// cgroup is enforced, so the runtime's own mounts, namespaces and self-exec from a memfd are never killed. The
-// entry is rewritten on every rules reload and removed with the cgroup.
+// exec in its cgroup that the process table does not count as the runtime's set-up and that happens outside the
+// host's mount namespace. Until then nothing in the cgroup is enforced, so the runtime's own mounts, namespaces
+// and self-exec from a memfd are never killed. The mount namespace condition holds even where the runtime's binary
+// is not recognised (a btrfs host, a runtime not in settings.runtimeExecutables): the runtime re-executes itself
+// in the host's mount namespace and sets the container up without another exec until the entrypoint's, which
+// is inside the container's. The entry is rewritten on every rules reload and removed with the cgroup.
 //
 // A container whose pod metadata is still pending is armed once it arrives (a namespace exception must be known
 // before a kill can be decided); until then it is not enforced, which fails open on purpose.
@@ -35,6 +38,8 @@ export interface ContainerEnforcementOptions {
   killChecksFor: (pod: PodAttributes | undefined) => number;
   /** The container's pod metadata; 'pending' while waiting may still bring it. */
   podOf: (container: ContainerIdentity) => PodAttributes | 'pending' | undefined;
+  /** The host's mount namespace inode: an exec there is never the workload's (0: unknown, nothing is armed). */
+  hostMntNs: number;
   warn: (message: string) => void;
   /** Each container armed or changed, with its checks (tests wait for this line). */
   debug?: (message: string) => void;
@@ -71,8 +76,12 @@ export class ContainerEnforcement {
     return this.#armed.get(cgroupId)?.checks;
   }
 
-  /** A process of the container executed something that is not the runtime's set-up: its workload runs. */
-  onWorkloadExec(container: ContainerIdentity): void {
+  /**
+   * A process of the container executed a file. `runtimeSetup`: the process table's verdict for it; `mntNs`: the
+   * mount namespace it executed in (0: unknown). The workload runs once an exec is neither.
+   */
+  onExec(container: ContainerIdentity, exec: { runtimeSetup: boolean; mntNs: number }): void {
+    if (exec.runtimeSetup || exec.mntNs === 0 || this.#options.hostMntNs === 0 || exec.mntNs === this.#options.hostMntNs) return;
     if (this.#armed.has(container.cgroupId) || this.#pending.has(container.cgroupId)) return;
     this.#arm(container);
   }
