@@ -121,6 +121,7 @@ export const CONFIG_SCHEMA = obj({
     maxProfiles: int(BL.maxProfiles, 'Workload profiles kept in memory; the least recently seen is forgotten', 1),
     collapseAt: int(BL.collapseAt, 'Learned items of one shape (differing in numbers or hex) collapse into one pattern at this many', 2),
     clusterDomain: str(BL.clusterDomain, 'Cluster DNS domain, stripped with the search suffixes from learned DNS names'),
+    newImageMs: int(BL.newImageMs, 'After an image digest new to a workload is first seen, its new items are learned and told as one summary when this ends'),
     persistIntervalMs: int(BLS.persistIntervalMs, 'Changed profiles are written to <stateDir>/baseline this often and at shutdown', 100),
     retentionMs: int(BLS.retentionMs, 'Profiles of workloads not seen for this long are deleted'),
   }),

@@ -9,12 +9,12 @@ import { isRuntimeSetup } from '../detectors/internal/util.ts';
 import type { KernelEvent } from '../receiver/events.ts';
 import { OBSERVED_EVENTS, observe, type BaselineClass, type Observation } from './classes.ts';
 import { BASELINE_STATES, type BaselineState } from './ClassBaseline.ts';
-import { Profile, type ProfileSnapshot } from './Profile.ts';
+import { Profile, type ImageVersion, type ProfileSnapshot } from './Profile.ts';
 import { profileKey } from './ProfileKey.ts';
 import { DEFAULT_BASELINE_SETTINGS, type BaselineSettings } from './settings.ts';
 
 /** Why a novelty was not reported: each is counted (kubesentry.baseline.deviations.suppressed). */
-export type SuppressReason = 'duplicate' | 'rate_limited' | 'unstable' | 'saturated' | 'unkeyed';
+export type SuppressReason = 'duplicate' | 'rate_limited' | 'unstable' | 'saturated' | 'unkeyed' | 'new_image';
 
 export interface BaselineCounters {
   /** Reported deviations by "class severity". */
@@ -36,7 +36,7 @@ const CLASS_LABEL: Record<BaselineClass, string> = {
 export class BaselineDetector implements Detector {
   readonly meta: RuleMetadata = {
     id: 'KS-BL-001',
-    version: '0.1.0',
+    version: '0.2.0',
     title: 'Workload did something its baseline never saw',
     category: 'baseline',
     severity: 'medium',
@@ -52,7 +52,9 @@ export class BaselineDetector implements Detector {
       'or downloader and a new sensitive open, medium for another new binary, external or metadata-endpoint port and ' +
       'privileged syscall, low for a new DNS name or internal connect. A class that is not stable by its maximum ' +
       'learning time (unstable) or reaches its item cap (saturated) stops learning and reporting and says so once ' +
-      '(info). The first minutes after each container start only learn. See docs/baseline.md.',
+      '(info). The first minutes after each container start only learn. A profile keeps its last 5 image digests; ' +
+      'what the containers of a new digest do new in its first minutes is learned and told as one summary at the ' +
+      'highest of its items\' severities (nothing when it behaves as before). See docs/baseline.md.',
     falsePositives: [
       'Rare but legitimate work not seen while learning (a monthly job, a failover path, an operator\'s kubectl exec).',
       'A rollout that changes behaviour: its new items are reported until accepted (kubesentry baseline accept).',
@@ -93,7 +95,11 @@ export class BaselineDetector implements Detector {
     const profile = this.#profile(profileKey(container, workload), nowMs);
     const findings: Finding[] = [];
     for (const cls of profile.advance(nowMs, this.settings)) this.#statusFinding(profile, cls, findings);
+    for (const version of profile.endedImageWindows(nowMs, this.settings.newImageMs)) {
+      findings.push(this.#newImageFinding(profile, version, nowMs));
+    }
     const warmingUp = profile.warmingUp(container.id, startMs, nowMs, this.settings.warmupMs);
+    const newImage = profile.imageVersion(workload?.imageDigest, nowMs, this.settings.newImageMs);
     let execFinding: Finding | undefined;
     for (const o of observations) {
       if (o.cls === 'exec_pair' && execFinding !== undefined) {
@@ -104,7 +110,7 @@ export class BaselineDetector implements Detector {
         }
         continue;
       }
-      const outcome = profile.observe(o, nowMs, warmingUp, this.settings);
+      const outcome = profile.observe(o, nowMs, warmingUp, this.settings, newImage);
       switch (outcome.kind) {
         case 'learned':
           this.#statusFinding(profile, o.cls, findings);
@@ -114,6 +120,9 @@ export class BaselineDetector implements Detector {
           break;
         case 'duplicate':
           this.#suppress('duplicate', 1);
+          break;
+        case 'new_image':
+          this.#suppress('new_image', 1);
           break;
         case 'rate_limited':
           this.#suppress('rate_limited', 1);
@@ -230,6 +239,29 @@ export class BaselineDetector implements Detector {
         `further deviations this minute are counted, not reported (this one: new ${CLASS_LABEL[o.cls]} ${o.item})`,
       attributes: { ...this.#attributes(profile, o.cls, nowMs), [Attr.baselineItem]: o.item, [Attr.baselineSummary]: true },
       tgid: event.tgid,
+    };
+  }
+
+  /**
+   * A new image's window ended with novelties: one finding for all of them, at the highest of their severities (a
+   * rollout that starts running a shell is worth a look, but as one event, not a burst).
+   */
+  #newImageFinding(profile: Profile, v: ImageVersion, nowMs: number): Finding {
+    const more = v.newItems > v.sample.length ? ` and ${v.newItems - v.sample.length} more` : '';
+    return {
+      severity: v.severity ?? 'info',
+      summary:
+        `image ${v.digest} of ${profile.key} did ${v.newItems} thing(s) its baseline never saw in its first ` +
+        `${Math.round(this.settings.newImageMs / 60_000)} min, now learned: ${v.sample.join('; ')}${more}`,
+      attributes: {
+        [Attr.baselineProfile]: profile.key,
+        [Attr.baselineState]: profile.state,
+        [Attr.baselineProfileAgeSeconds]: Math.max(0, Math.floor((nowMs - profile.createdMs) / 1000)),
+        [Attr.baselineReplicasSeen]: profile.replicasSeen,
+        [Attr.baselineImageDigest]: v.digest,
+        [Attr.baselineImageNewItems]: v.newItems,
+        [Attr.baselineImageSample]: [...v.sample],
+      },
     };
   }
 

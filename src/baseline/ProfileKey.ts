@@ -12,6 +12,8 @@ export interface WorkloadIdentity {
   containerName?: string;
   /** Image repository without tag or digest. */
   image?: string;
+  /** The image digest the runtime reports (`sha256:…`): one version of the profile per digest, not part of the key. */
+  imageDigest?: string;
 }
 
 /** Flat k8s attribute keys → the owner kinds they name, most specific controller first. */
@@ -33,6 +35,7 @@ export function workloadFromAttributes(attributes: Readonly<Record<string, strin
     ownerName: owner ? attributes[owner[0]] : undefined,
     containerName: attributes['k8s.container.name'] ?? attributes['container.name'],
     image: attributes['container.image.name'],
+    imageDigest: attributes['container.image.id'],
   };
 }
 

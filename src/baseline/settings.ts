@@ -20,6 +20,11 @@ export interface BaselineSettings {
   collapseAt: number;
   /** Cluster DNS domain, stripped with the resolver's search suffixes from DNS queries. */
   clusterDomain: string;
+  /**
+   * After an image digest new to a profile is first seen, what its containers do new is learned, and told once as
+   * one summary when this ends, instead of one deviation per item (a rollout that changes behaviour).
+   */
+  newImageMs: number;
 }
 
 export const DEFAULT_BASELINE_SETTINGS: Readonly<BaselineSettings> = Object.freeze({
@@ -32,6 +37,7 @@ export const DEFAULT_BASELINE_SETTINGS: Readonly<BaselineSettings> = Object.free
   maxProfiles: 2000,
   collapseAt: 15,
   clusterDomain: 'cluster.local',
+  newImageMs: 10 * 60_000,
 });
 
 /** Where and how often the agent persists profiles (baseline/ProfileStore.ts). */

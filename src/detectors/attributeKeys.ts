@@ -109,6 +109,10 @@ export const Attr = {
   baselineProfileAgeSeconds: 'kubesentry.baseline.profile.age_s',
   baselineReplicasSeen: 'kubesentry.baseline.replicas_seen',
   baselineSummary: 'kubesentry.baseline.rate_limited_summary',
+  /** On the summary of a new image's window: its digest, how many items it brought, the first few. */
+  baselineImageDigest: 'kubesentry.baseline.image.digest',
+  baselineImageNewItems: 'kubesentry.baseline.image.new_items',
+  baselineImageSample: 'kubesentry.baseline.image.sample',
 } as const;
 
 export type AttributeKey = (typeof Attr)[keyof typeof Attr];

@@ -79,7 +79,7 @@ test('profile keys: owner workload, bare pod by namespace and image, image, then
       'k8s.namespace.name': 'shop', 'k8s.replicaset.name': 'web-5d8f', 'k8s.deployment.name': 'web',
       'k8s.container.name': 'httpd', 'container.image.name': 'busybox',
     }),
-    WEB_WORKLOAD,
+    { ...WEB_WORKLOAD, imageDigest: undefined },
     'a ReplicaSet resolved to its Deployment names the Deployment',
   );
   assert.equal(workloadFromAttributes({ 'k8s.namespace.name': 'batch', 'k8s.job.name': 'nightly-1', 'k8s.cronjob.name': 'nightly' }).ownerKind, 'CronJob');
@@ -259,3 +259,84 @@ function randomLabel(i: number): string {
   }
   return s;
 }
+
+// --- image versions ---------------------------------------------------------------------------------------------
+
+const DIGEST_A = `sha256:${'a'.repeat(64)}`;
+const DIGEST_B = `sha256:${'b'.repeat(64)}`;
+
+/** A stable profile learned on DIGEST_A, and a second replica started at `startS` running `digest`. */
+function rollout(digest: string, startS = 20, settings: Partial<BaselineDetector['settings']> = {}) {
+  const h = new Harness({ newImageMs: 10_000, ...settings });
+  h.workloads.set(WEB.id, { ...WEB_WORKLOAD, imageDigest: DIGEST_A });
+  h.learnNormal(14);
+  const next = container('eeee5555', 500n);
+  const startNs = CONTAINER_SEEN_NS + BigInt(startS) * S;
+  h.agent.containers.set(next.cgroupId, { ...next, firstSeenNs: startNs });
+  h.workloads.set(next.id, { ...WEB_WORKLOAD, imageDigest: digest });
+  return { h, next, at: (s: number) => h.at(startS + s) };
+}
+
+test('a new image digest that behaves the same reports nothing, during and after its window', () => {
+  const { h, next, at } = rollout(DIGEST_B);
+  const all: Finding[] = [];
+  for (let s = 0; s <= 30; s++) for (const e of normal(next.cgroupId)) all.push(...at(s).feed(e));
+  for (const e of normal()) all.push(...h.feed(e));
+  assert.deepEqual(all, []);
+  assert.deepEqual(h.detector.profile('shop/Deployment/web/httpd')!.versions.map((v) => v.digest), [DIGEST_A, DIGEST_B]);
+});
+
+test('a new image digest that does new things past its warm-up is one summary at the end of its window, not a deviation each', () => {
+  const { h, next, at } = rollout(DIGEST_B);
+  const during: Finding[] = [];
+  at(3); // past the replica's 2 s warm-up, inside the image's 10 s window
+  during.push(...h.feed(ev.exec({ cgroupId: next.cgroupId, path: '/bin/sh', euid: 0 })));
+  during.push(...h.feed(ev.connect({ cgroupId: next.cgroupId, address: '203.0.113.9', port: 8443 })));
+  for (let i = 0; i < 5; i++) during.push(...h.feed(ev.payload({ cgroupId: next.cgroupId, kind: PayloadKind.DnsQuery, port: 53, data: dnsQuery(`api${i}.example`) })));
+  assert.deepEqual(during, [], 'collected, not reported');
+  assert.equal(h.detector.counters.suppressed.get('new_image'), 8, 'exec, its pair, the connect, five names');
+  // The old replica doing the same is not a deviation either: it is learned now.
+  assert.deepEqual(h.feed(ev.payload({ kind: PayloadKind.DnsQuery, port: 53, data: dnsQuery('api0.example') })), []);
+  // The window runs from the image's first event (3 s) for 10 s.
+  assert.deepEqual(at(12).feed(ev.exec({ cgroupId: next.cgroupId, path: '/bin/httpd', euid: 0 })), [], 'still in the window');
+  const summary = at(13).feed(ev.exec({ cgroupId: next.cgroupId, path: '/bin/httpd', euid: 0 }));
+  assert.equal(summary.length, 1);
+  assert.equal(summary[0].severity, 'high', 'the highest of its items: a new shell');
+  assert.equal(summary[0].attributes[Attr.baselineImageDigest], DIGEST_B);
+  assert.equal(summary[0].attributes[Attr.baselineImageNewItems], 8);
+  assert.equal((summary[0].attributes[Attr.baselineImageSample] as string[]).length, 8);
+  assert.match(summary[0].summary, /image sha256:b+ of shop\/Deployment\/web\/httpd did 8 thing/);
+  assert.deepEqual(at(14).feed(ev.exec({ cgroupId: next.cgroupId, path: '/bin/httpd', euid: 0 })), [], 'told once');
+  // After the window, the image is one more version: a novelty is a deviation again.
+  assert.equal(deviations(at(15).feed(ev.exec({ cgroupId: next.cgroupId, path: '/bin/id', euid: 0 }))).length, 1);
+});
+
+test('a rollback to one of the last five digests is not new; a sixth evicts the least recently run', () => {
+  const digests = ['1', '2', '3', '4', '5', '6'].map((d) => `sha256:${d.repeat(64)}`);
+  const h = new Harness({ newImageMs: 10_000 });
+  h.workloads.set(WEB.id, { ...WEB_WORKLOAD, imageDigest: digests[0] });
+  h.learnNormal(14);
+  const profile = h.detector.profile('shop/Deployment/web/httpd')!;
+  for (let i = 1; i < 6; i++) {
+    h.workloads.set(WEB.id, { ...WEB_WORKLOAD, imageDigest: digests[i] });
+    h.at(15 + i * 120).feed(ev.exec({ path: '/bin/httpd', euid: 0 }));
+  }
+  assert.deepEqual(profile.versions.map((v) => v.digest), digests.slice(1), 'the oldest went');
+  h.workloads.set(WEB.id, { ...WEB_WORKLOAD, imageDigest: digests[2] });
+  assert.equal(deviations(h.at(1000).feed(ev.exec({ path: '/bin/id', euid: 0 }))).length, 1, 'a novelty under a known digest is reported');
+  h.workloads.set(WEB.id, { ...WEB_WORKLOAD, imageDigest: digests[0] });
+  assert.deepEqual(h.at(1100).feed(ev.exec({ path: '/bin/ls', euid: 0 })), [], 'the evicted digest is new again: collected');
+});
+
+test('image versions survive a snapshot round trip, an open window included', () => {
+  const { h, next, at } = rollout(DIGEST_B);
+  at(3).feed(ev.exec({ cgroupId: next.cgroupId, path: '/bin/sh', euid: 0 }));
+  const snapshot = JSON.parse(JSON.stringify(h.detector.snapshots(true)[0]));
+  const restarted = new Harness({ newImageMs: 10_000 });
+  restarted.workloads.set(next.id, { ...WEB_WORKLOAD, imageDigest: DIGEST_B });
+  restarted.agent.containers.set(next.cgroupId, { ...next, firstSeenNs: CONTAINER_SEEN_NS + 20n * S });
+  restarted.detector.restore(snapshot);
+  const summary = restarted.at(33).feed(ev.exec({ cgroupId: next.cgroupId, path: '/bin/httpd', euid: 0 }));
+  assert.equal(summary.length, 1);
+  assert.equal(summary[0].attributes[Attr.baselineImageNewItems], 2);
+});

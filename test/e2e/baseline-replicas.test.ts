@@ -1,0 +1,206 @@
+// The baseline across replicas and image versions, end to end, with windows compressed to seconds: busybox httpd
+// pods of one Deployment (pods and ReplicaSet served by the API-server stand-in, so the profile key is the
+// workload's, shop-<n>/Deployment/web/httpd), a request loop from a client container and an exec probe into every
+// replica. Replica 1 learns until every class is stable. Then:
+// - replica 2, started later from the same image, behaves normally: nothing is reported, and a novelty in it is
+//   reported against the shared stable profile (it did not start learning afresh);
+// - replica 3 runs a rebuilt image (another digest, same root filesystem): nothing is reported, during or after
+//   its new-image window, and the profile records the second version;
+// - replica 4 runs a third digest and does three new things inside its window: not one deviation each, but one
+//   summary when the window ends.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { startAgent, type JsonDetection, type RunningAgent } from '../helpers/agent.ts';
+import { FakeApiServer, podFixture } from '../helpers/apiserver.ts';
+import { startContainer, TEST_IMAGE, variantImage, type Container } from '../helpers/podman.ts';
+import { run } from '../helpers/run.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const RULE = 'KS-BL-001';
+const NODE = 'baseline-node';
+const NAMESPACE = `shop-${randomBytes(3).toString('hex')}`;
+const REPLICA_SET = 'web-7c9d5b8f6';
+const KEY = `${NAMESPACE}/Deployment/web/httpd`;
+const NEW_IMAGE_MS = 20_000;
+const WARMUP_MS = 3_000;
+const BASELINE_ARGS = [
+  '--baseline.min-learning-ms', '15000',
+  '--baseline.quiet-ms', '6000',
+  '--baseline.warmup-ms', String(WARMUP_MS),
+  '--baseline.new-image-ms', String(NEW_IMAGE_MS),
+  '--baseline.persist-interval-ms', '300',
+];
+
+let api: FakeApiServer;
+let agent: RunningAgent;
+const containers: Container[] = [];
+const replicas: Container[] = [];
+let probing = true;
+let probeRounds = 0;
+let probeLoop: Promise<void> | undefined;
+let client: Container | undefined;
+
+before(async () => {
+  api = await FakeApiServer.start();
+  api.putReplicaSet(NAMESPACE, REPLICA_SET, { kind: 'Deployment', name: 'web' });
+  agent = await startAgent({
+    args: ['--kubernetes.enabled', 'on', '--kubernetes.hold-ms', '1500', '--node-name', NODE, ...BASELINE_ARGS],
+    env: { KUBECONFIG: api.kubeconfigPath },
+  });
+});
+
+after(async () => {
+  probing = false;
+  await probeLoop;
+  await agent?.stop();
+  for (const c of containers) await c.remove().catch(() => {});
+  await api?.close();
+});
+
+const ours = (d: JsonDetection) => d.rule === RULE && d.attributes['kubesentry.baseline.profile'] === KEY;
+const baselineDetections = () => agent.detections().filter(ours);
+
+interface PersistedProfile {
+  key: string;
+  containers: [string, number][];
+  classes: Record<string, { state: string; items: string[] }>;
+  versions?: { digest: string; rollout: boolean; newItems: number }[];
+}
+function persistedProfile(): PersistedProfile | undefined {
+  const dir = path.join(agent.stateDir, 'baseline');
+  if (!existsSync(dir)) return undefined;
+  for (const name of readdirSync(dir).filter((n) => n.endsWith('.json'))) {
+    const profile = JSON.parse(readFileSync(path.join(dir, name), 'utf8')) as PersistedProfile;
+    if (profile.key === KEY) return profile;
+  }
+  return undefined;
+}
+
+/** A pod of the Deployment running httpd from `image`, registered with the API server as the kubelet would. */
+async function startReplica(image: string, digest: string): Promise<Container> {
+  const podUid = randomUUID();
+  const c = await startContainer({ image, podUid, cmd: ['httpd', '-f', '-p', '8080', '-h', '/etc'] });
+  containers.push(c);
+  api.addPod(podFixture({
+    name: `${REPLICA_SET}-${randomBytes(3).toString('hex')}`,
+    namespace: NAMESPACE,
+    uid: podUid,
+    nodeName: NODE,
+    owner: { kind: 'ReplicaSet', name: REPLICA_SET },
+    containers: [{ name: 'httpd', image, id: `containerd://${c.id}`, imageID: `${image.split(':')[0]}@${digest}` }],
+  }));
+  replicas.push(c);
+  await restartClient();
+  return c;
+}
+
+async function address(c: Container): Promise<string> {
+  const inspected = await run('podman', ['inspect', '--format', '{{.NetworkSettings.IPAddress}}', c.id]);
+  const ip = inspected.stdout.trim();
+  assert.match(ip, /^\d+\.\d+\.\d+\.\d+$/, `address of ${c.name}: ${inspected.stdout} ${inspected.stderr}`);
+  return ip;
+}
+
+/** The request loop, over every replica (a Service's traffic): restarted when a replica joins. */
+async function restartClient(): Promise<void> {
+  const ips = await Promise.all(replicas.map(address));
+  await client?.remove();
+  const urls = ips.map((ip) => `http://${ip}:8080/group`).join(' ');
+  client = await startContainer({
+    podUid: randomUUID(),
+    cmd: ['sh', '-c', `while true; do for u in ${urls}; do wget -q -O /dev/null $u; done; sleep 1; done`],
+  });
+  containers.push(client);
+}
+
+/** Probe rounds completed from now on, each an exec probe into every replica. */
+async function probeRoundsFromNow(n: number, what: string): Promise<void> {
+  const target = probeRounds + n;
+  await waitFor(() => probeRounds >= target, { what, timeoutMs: 60_000 + n * 5_000 });
+}
+
+test('a later replica and a rebuilt image with the same behaviour are not reported; a new image\'s novelties are one summary', async () => {
+  const digestA = (await run('podman', ['image', 'inspect', '--format', '{{.Digest}}', TEST_IMAGE])).stdout.trim();
+  const imageB = await variantImage('baseline-b');
+  const imageC = await variantImage('baseline-c');
+  assert.equal(new Set([digestA, imageB.digest, imageC.digest]).size, 3, 'three distinct digests');
+
+  const first = await startReplica(TEST_IMAGE, digestA);
+  // The kubelet's exec probe into every replica, every second or two.
+  probeLoop = (async () => {
+    while (probing) {
+      for (const r of [...replicas]) {
+        await r.exec(['wget', '-q', '-O', '/dev/null', 'http://127.0.0.1:8080/group'], { timeoutMs: 30_000 }).catch(() => {});
+      }
+      probeRounds++;
+      await new Promise((r) => setTimeout(r, 1500)); // the probe period, not a synchronisation
+    }
+  })();
+  await waitFor(
+    () => {
+      const p = persistedProfile();
+      return p !== undefined && Object.values(p.classes).every((c) => c.state === 'stable');
+    },
+    { what: `every class of ${KEY} stable`, timeoutMs: 180_000, intervalMs: 250 },
+  );
+  await probeRoundsFromNow(3, 'three probe rounds in the stable state');
+  assert.deepEqual(baselineDetections().map((d) => d.summary), [], 'replica 1: traffic and probes not reported');
+
+  // Replica 2: same key, same image, started later.
+  const second = await startReplica(TEST_IMAGE, digestA);
+  await waitFor(() => persistedProfile()?.containers.some(([id]) => id === second.id), { what: 'replica 2 in the profile', timeoutMs: 30_000 });
+  const secondStarted = Date.now();
+  await waitFor(() => Date.now() - secondStarted > WARMUP_MS, { what: 'replica 2 past its warm-up', timeoutMs: 10_000 });
+  await probeRoundsFromNow(4, 'probe rounds on replica 2 past its warm-up');
+  assert.deepEqual(baselineDetections().map((d) => d.summary), [], 'replica 2: traffic and probes not reported');
+  // ...and it is judged by the shared stable profile, not learning on its own.
+  await second.exec(['ls', '/'], { timeoutMs: 30_000 });
+  const novelty = await agent.waitForDetection(
+    (d) => ours(d) && d.attributes['container.id'] === second.id && d.attributes['kubesentry.baseline.item'] === '/bin/ls [root]',
+    'ls in replica 2 reported',
+    60_000,
+  );
+  assert.equal(novelty.severity, 'medium');
+  assert.ok(Number(novelty.attributes['kubesentry.baseline.replicas_seen']) >= 2, `replicas seen: ${novelty.attributes['kubesentry.baseline.replicas_seen']}`);
+  assert.equal(novelty.attributes['k8s.deployment.name'], 'web');
+  const afterReplica2 = baselineDetections().length;
+
+  // Replica 3: a rebuilt image (digest B) doing what the workload always did, through and past its window.
+  const third = await startReplica(imageB.image, imageB.digest);
+  await waitFor(() => persistedProfile()?.versions?.some((v) => v.digest === imageB.digest), { what: 'digest B a version of the profile', timeoutMs: 30_000 });
+  const thirdStarted = Date.now();
+  await waitFor(
+    () => Date.now() - thirdStarted > NEW_IMAGE_MS && persistedProfile()?.versions?.find((v) => v.digest === imageB.digest)?.rollout === false,
+    { what: 'digest B\'s window over', timeoutMs: NEW_IMAGE_MS + 60_000, intervalMs: 250 },
+  );
+  await probeRoundsFromNow(2, 'probe rounds after digest B\'s window');
+  assert.deepEqual(baselineDetections().slice(afterReplica2).map((d) => d.summary), [], 'digest B: nothing reported, not even a summary');
+  assert.equal(persistedProfile()!.versions!.find((v) => v.digest === imageB.digest)!.newItems, 0);
+  assert.ok(third.id);
+
+  // Replica 4: digest C does three new things inside its window, each several times.
+  const fourth = await startReplica(imageC.image, imageC.digest);
+  await waitFor(() => persistedProfile()?.containers.some(([id]) => id === fourth.id), { what: 'replica 4 in the profile', timeoutMs: 30_000 });
+  const fourthStarted = Date.now();
+  await waitFor(() => Date.now() - fourthStarted > WARMUP_MS, { what: 'replica 4 past its warm-up', timeoutMs: 10_000 });
+  for (let i = 0; i < 3; i++) {
+    await fourth.exec(['sh', '-c', 'id'], { timeoutMs: 30_000 });
+    await fourth.exec(['sh', '-c', 'wget -q -O /dev/null http://127.0.0.1:9877/ 2>/dev/null; true'], { timeoutMs: 30_000 });
+  }
+  const summary = await agent.waitForDetection(
+    (d) => ours(d) && d.attributes['kubesentry.baseline.image.digest'] === imageC.digest,
+    'the summary of digest C',
+    NEW_IMAGE_MS + 60_000,
+  );
+  assert.equal(summary.severity, 'high', `the highest of its items (a new shell): ${summary.summary}`);
+  const sample = summary.attributes['kubesentry.baseline.image.sample'] as string[];
+  assert.ok(sample.includes('exec /bin/sh [root]'), sample.join(', '));
+  assert.ok(sample.includes('connect loopback:9877'), sample.join(', '));
+  const sinceReplica2 = baselineDetections().slice(afterReplica2);
+  assert.deepEqual(sinceReplica2.map((d) => d.summary), [summary.summary], 'one summary, no deviation per item');
+  assert.ok(first.id);
+});
