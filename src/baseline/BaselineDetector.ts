@@ -7,14 +7,14 @@ import { Attr } from '../detectors/attributeKeys.ts';
 import { NO_FINDINGS, type DetectionContext, type Detector, type DetectorEvent, type Finding, type RuleMetadata } from '../detectors/Detector.ts';
 import { isRuntimeSetup } from '../detectors/internal/util.ts';
 import type { KernelEvent } from '../receiver/events.ts';
-import { OBSERVED_EVENTS, observe, type BaselineClass, type Observation } from './classes.ts';
+import { OBSERVED_EVENTS, UNKNOWN_PARENT, observe, type BaselineClass, type Observation } from './classes.ts';
 import { BASELINE_STATES, type BaselineState } from './ClassBaseline.ts';
 import { Profile, type ImageVersion, type ProfileSnapshot } from './Profile.ts';
 import { profileKey } from './ProfileKey.ts';
 import { DEFAULT_BASELINE_SETTINGS, type BaselineSettings } from './settings.ts';
 
 /** Why a novelty was not reported: each is counted (kubesentry.baseline.deviations.suppressed). */
-export type SuppressReason = 'duplicate' | 'rate_limited' | 'unstable' | 'saturated' | 'unkeyed' | 'new_image';
+export type SuppressReason = 'duplicate' | 'rate_limited' | 'unstable' | 'saturated' | 'unkeyed' | 'new_image' | 'unknown_parent';
 
 export interface BaselineCounters {
   /** Reported deviations by "class severity". */
@@ -102,6 +102,10 @@ export class BaselineDetector implements Detector {
     const newImage = profile.imageVersion(workload?.imageDigest, nowMs, this.settings.newImageMs);
     let execFinding: Finding | undefined;
     for (const o of observations) {
+      if (o.cls === 'exec_pair' && o.item.startsWith(UNKNOWN_PARENT)) {
+        this.#suppress('unknown_parent', 1);
+        continue;
+      }
       if (o.cls === 'exec_pair' && execFinding !== undefined) {
         // A new executable makes its pair new too: one finding says both.
         if (profile.observeWith(o, nowMs, this.settings)) {

@@ -35,8 +35,12 @@ const DOWNLOADERS = new Set(['curl', 'wget', 'nc', 'ncat', 'netcat', 'socat', 't
 const WRITABLE_DIRS = ['/tmp/', '/var/tmp/', '/dev/shm/', '/run/'];
 /** Outside a container's own processes (the runtime's runc/conmon, a node process): one item, whoever it is. */
 const OUTSIDE_PARENT = '<outside-container>';
-/** The process table does not know the parent (it exited before the agent saw it, or the table is full). */
-const UNKNOWN_PARENT = '<unknown-parent>';
+/**
+ * The process table does not know the parent: its records were lost (a kernel drop, reported as KS-GAP-001) or the
+ * table is full. Such a pair is neither learned nor judged (BaselineDetector): which parent it stands for changes
+ * from run to run, so it is no behaviour of the workload.
+ */
+export const UNKNOWN_PARENT = '<unknown-parent>';
 
 /** '/proc/self/exe as nc': what a multi-call binary's re-exec of itself names. */
 const SELF_EXE_AS = /^\/proc\/(self|<pid>)\/exe as /;

@@ -112,10 +112,14 @@ test('a known executable started by a new parent is an exec_pair deviation of it
   assert.equal(found[0].severity, 'high', 'a downloader under a new parent');
 });
 
-test('a parent the process table does not know is not taken for the runtime', () => {
+test('a pair whose parent the process table does not know (records lost) is neither learned nor reported, and is counted', () => {
   const h = new Harness().learnNormal(14).at(15);
-  const found = deviations(h.feed(ev.exec({ path: '/bin/wget', euid: 0, ppid: 4444 })));
-  assert.equal(found[0].attributes[Attr.baselineItem], '<unknown-parent> -> /bin/wget');
+  assert.deepEqual(h.feed(ev.exec({ path: '/bin/wget', euid: 0, ppid: 4444 })), [], 'not taken for a new parent');
+  assert.equal(h.detector.counters.suppressed.get('unknown_parent'), 1);
+  const found = deviations(h.feed(ev.exec({ path: '/bin/sh', euid: 0, ppid: 4444 })));
+  assert.equal(found.length, 1, 'a new executable is still judged on its own');
+  assert.equal(found[0].attributes[Attr.baselineItem], '/bin/sh [root]');
+  assert.equal(found[0].attributes[Attr.baselineExecPair], undefined);
 });
 
 test('each class reports with its severity: binary medium, external port medium, domain low, internal connect low, sensitive open high', () => {
