@@ -2,8 +2,9 @@
 /*
  * Network: every connect() (IPv4, IPv6, unix), the first writes a process makes on a TCP connection
  * it opened (write, send/sendto, writev, sendmsg/sendmmsg; see net/tracked_socket.h for the bounds),
- * and DNS queries over UDP (sent to port 53, or on a socket connected to it).
- * Outbound only: inbound first bytes and recv paths are out of scope. sendfile/splice and io_uring
+ * and DNS queries over UDP (sent to port 53, or on a socket connected to it); and every successful
+ * listen() on an IPv4/IPv6 socket, with the port it listens on (the baseline's listening ports).
+ * Inbound first bytes and recv paths are out of scope. sendfile/splice and io_uring
  * sends are not seen.
  */
 #include "lib/common.h"
@@ -72,6 +73,78 @@ int sys_exit_connect__tp(struct trace_event_raw_sys_exit *ctx)
 	if (ret == 0 || ret == -KS_EINPROGRESS)
 		ks_track_connected(pending->fd, &pending->peer);
 	bpf_map_delete_elem(&pending_connect, &pid_tgid);
+	return 0;
+}
+
+/* listen() arguments from sys_enter to sys_exit, per thread */
+struct ks_pending_listen {
+	__s32 fd;
+	__s32 backlog;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct ks_pending_listen);
+} pending_listen SEC(".maps");
+
+/* listen(fd, backlog) */
+SEC("tracepoint/syscalls/sys_enter_listen")
+int sys_enter_listen__tp(struct trace_event_raw_sys_enter *ctx)
+{
+	struct ks_pending_listen pending = { .fd = KS_ARG(ctx, 0), .backlog = KS_ARG(ctx, 1) };
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	if (!ks_from_agent())
+		bpf_map_update_elem(&pending_listen, &pid_tgid, &pending, BPF_ANY);
+	return 0;
+}
+
+/*
+ * Read at the exit, from the socket itself: a listen() on an unbound socket binds it to a port of the kernel's
+ * choosing (inet_csk_listen_start -> get_port), which only exists once the call returned; and a listen that
+ * failed (EADDRINUSE, EOPNOTSUPP on a datagram socket) opened nothing.
+ */
+SEC("tracepoint/syscalls/sys_exit_listen")
+int sys_exit_listen__tp(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct ks_pending_listen *pending = bpf_map_lookup_elem(&pending_listen, &pid_tgid);
+	struct ks_pending_listen args;
+	struct socket *sock;
+	struct sock *sk;
+	struct ks_listen *e;
+	__u16 family;
+
+	if (!pending)
+		return 0;
+	args = *pending;
+	bpf_map_delete_elem(&pending_listen, &pid_tgid);
+	if (KS_RET(ctx) != 0)
+		return 0;
+	sock = ks_file_socket(ks_fd_file(args.fd));
+	sk = sock ? BPF_CORE_READ(sock, sk) : NULL;
+	if (!sk)
+		return 0;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != KS_AF_INET && family != KS_AF_INET6)
+		return 0;
+	e = ks_begin(KS_EVENT_LISTEN, sizeof(*e));
+	if (!e)
+		return 0;
+	e->op = KS_OP_LISTEN;
+	e->fd = args.fd;
+	e->backlog = args.backlog;
+	e->family = family;
+	e->port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	e->protocol = BPF_CORE_READ(sk, sk_protocol);
+	e->sock_type = BPF_CORE_READ(sock, type);
+	if (family == KS_AF_INET)
+		BPF_CORE_READ_INTO(e->addr, sk, __sk_common.skc_rcv_saddr);
+	else
+		BPF_CORE_READ_INTO(e->addr, sk, __sk_common.skc_v6_rcv_saddr);
+	ks_submit(e, sizeof(*e));
 	return 0;
 }
 

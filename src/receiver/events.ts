@@ -20,9 +20,10 @@ export const EventType = {
   Cgroup: 16,
   HostFs: 17,
   IoUring: 18,
+  Listen: 19,
 } as const;
 export type EventType = (typeof EventType)[keyof typeof EventType];
-export const EVENT_TYPE_MAX = 19;
+export const EVENT_TYPE_MAX = 20;
 
 export const EventTypeName: Record<EventType, string> = {
   1: 'exec',
@@ -43,6 +44,7 @@ export const EventTypeName: Record<EventType, string> = {
   16: 'cgroup',
   17: 'host_fs',
   18: 'io_uring',
+  19: 'listen',
 };
 
 export const Op = {
@@ -67,6 +69,7 @@ export const Op = {
   Sendto: 42,
   Sendmsg: 43,
   Writev: 44,
+  Listen: 45,
   InitModule: 50,
   FinitModule: 51,
   DeleteModule: 52,
@@ -233,6 +236,23 @@ export interface ConnectEvent extends EventHeader {
   unixPath: string;
 }
 
+/** A successful listen() on an IPv4/IPv6 socket (struct ks_listen). */
+export interface ListenEvent extends EventHeader {
+  type: typeof EventType.Listen;
+  op: Op;
+  fd: number;
+  family: number;
+  /** The local port listened on (the one the kernel picked when the socket was not bound). */
+  port: number;
+  /** The socket's protocol number (IPPROTO_TCP 6, IPPROTO_SCTP 132, IPPROTO_MPTCP 262). */
+  protocol: number;
+  /** SOCK_STREAM 1, SOCK_SEQPACKET 5. */
+  sockType: number;
+  /** The local address, dotted IPv4 or IPv6 text; 0.0.0.0 / :: for every address. */
+  address: string;
+  backlog: number;
+}
+
 export interface PayloadEvent extends EventHeader {
   type: typeof EventType.Payload;
   op: Op;
@@ -363,4 +383,5 @@ export type KernelEvent =
   | CredsEvent
   | CgroupEvent
   | IoUringEvent
+  | ListenEvent
   | HostFsEvent;
