@@ -141,9 +141,9 @@ int sys_exit_listen__tp(struct trace_event_raw_sys_exit *ctx)
 	e->protocol = BPF_CORE_READ(sk, sk_protocol);
 	e->sock_type = BPF_CORE_READ(sock, type);
 	if (family == KS_AF_INET)
-		BPF_CORE_READ_INTO(e->addr, sk, __sk_common.skc_rcv_saddr);
+		bpf_core_read(e->addr, 4, &sk->__sk_common.skc_rcv_saddr);
 	else
-		BPF_CORE_READ_INTO(e->addr, sk, __sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(e->addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
 	ks_submit(e, sizeof(*e));
 	return 0;
 }
