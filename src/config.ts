@@ -71,7 +71,7 @@ export const CONFIG_SCHEMA = obj({
     wakeupBatchBytes: int(64 << 10, 'Ring buffer bytes that wake the consumer early', 0),
     pollIntervalMs: int(75, 'How often the ring is read when no wakeup comes, and at most how often a trickle of urgent records is read: the latency of a steady stream of detections (p99 about this plus 10 ms) against the CPU of one JS batch and one log request per interval (docs/benchmarks.md has the trade-off measured)', 1),
     urgentWakeupGapUs: int(1000, 'Records that can be a detection on their own (namespace, mount, module, ptrace, bpf, credential changes, write-mode opens) wake the consumer at once, at most once per this many µs per CPU (0: batch them too)', 0),
-    hotRingPercent: int(75, 'Hot records (exec, fork, exit, connect, payload) are dropped in the kernel once the ring is this full (percent), so a flood leaves the rest for records that can be a detection on their own; 100 disables the reserve', 1),
+    hotRingPercent: int(75, 'Hot records (exec, fork, exit, connect, payload, listen) are dropped in the kernel once the ring is this full (percent), so a flood leaves the rest for records that can be a detection on their own; 100 disables the reserve', 1),
     hotRecordsPerSecond: int(5000, 'Hot records one container (cgroup) may emit per second on average; past it they are dropped in the kernel, counted, and reported as a KS-GAP-001 detection naming the container (0: no limit)', 0),
     hotRecordsBurst: int(10000, 'Hot records a container may emit at once above hotRecordsPerSecond', 1),
     dropReportIntervalMs: int(5000, 'How often the kernel drop counts are read: at most one KS-GAP-001 detection per container per interval, with the counts since the previous one', 100),

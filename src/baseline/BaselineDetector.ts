@@ -29,6 +29,7 @@ const CLASS_LABEL: Record<BaselineClass, string> = {
   exec_pair: 'parent → child exec',
   connect: 'outbound connection',
   dns: 'DNS name',
+  listen: 'listening port',
   sensitive_open: 'sensitive file access',
   syscall: 'privileged syscall',
 };
@@ -46,18 +47,19 @@ export class BaselineDetector implements Detector {
       'Each workload (namespace / owner kind and name / container; a bare pod by namespace and image; a ' +
       'non-Kubernetes container by image, else by container id) learns what it does, per class: executables (with ' +
       'root and writable-location bits), parent → child execs, outbound connects (peer kind and port), DNS names ' +
-      '(cluster search suffixes stripped), sensitive-file opens and privileged syscalls (mount, unshare, setns, ' +
-      'module, bpf, ptrace), each by executable. A class is stable after its minimum learning time with no new item ' +
-      'for its quiet period; then a new item is reported once per dedupe window: high for a new shell, interpreter ' +
-      'or downloader and a new sensitive open, medium for another new binary, external or metadata-endpoint port and ' +
-      'privileged syscall, low for a new DNS name or internal connect. A class that is not stable by its maximum ' +
-      'learning time (unstable) or reaches its item cap (saturated) stops learning and reporting and says so once ' +
-      '(info). The first minutes after each container start only learn. A profile keeps its last 5 image digests; ' +
-      'what the containers of a new digest do new in its first minutes is learned and told as one summary at the ' +
-      'highest of its items\' severities (nothing when it behaves as before). See docs/baseline.md.',
+      '(cluster search suffixes stripped), listening ports (protocol, port, loopback or not), sensitive-file opens ' +
+      'and privileged syscalls (mount, unshare, setns, module, bpf, ptrace), each by executable. A class is stable ' +
+      'after its minimum learning time with no new item for its quiet period; then a new item is reported once per ' +
+      'dedupe window: high for a new shell, interpreter or downloader and a new sensitive open, medium for another ' +
+      'new binary, listening port, external or metadata-endpoint port and privileged syscall, low for a new DNS ' +
+      'name or internal connect. A class that is not stable by its maximum learning time (unstable) or reaches its ' +
+      'item cap (saturated) stops learning and reporting and says so once (info). The first minutes after each ' +
+      'container start only learn. A profile keeps its last 5 image digests; what the containers of a new digest ' +
+      'do new in its first minutes is learned and told as one summary at the highest of its items\' severities ' +
+      '(nothing when it behaves as before). See docs/baseline.md.',
     falsePositives: [
       'Rare but legitimate work not seen while learning (a monthly job, a failover path, an operator\'s kubectl exec).',
-      'A rollout that changes behaviour: its new items are reported until accepted (kubesentry baseline accept).',
+      'A rollout that changes behaviour: one summary per new image digest (its novelties in its first minutes).',
     ],
     tuning:
       'Lengthen baseline.minLearningMs / quietMs for workloads with slow cycles; accept legitimate items; exceptions ' +

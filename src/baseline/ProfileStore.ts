@@ -164,8 +164,16 @@ export function parseProfileSnapshot(value: unknown): ProfileSnapshot {
     containers: pairs(o.containers, 'containers'),
     reported: pairs(o.reported, 'reported'),
     versions: o.versions === undefined ? [] : list(o.versions, 'versions').map((v, i) => imageVersion(v, `versions[${i}]`)),
-    classes: Object.fromEntries(BASELINE_CLASSES.map((c) => [c, classSnapshot(classes[c], `classes.${c}`)])) as ProfileSnapshot['classes'],
+    // A class added after the file was written starts learning now (not at the file's time: it would be stable at
+    // once, with nothing learned).
+    classes: Object.fromEntries(
+      BASELINE_CLASSES.map((c) => [c, classes[c] === undefined ? newClassSnapshot(Date.now()) : classSnapshot(classes[c], `classes.${c}`)]),
+    ) as ProfileSnapshot['classes'],
   };
+}
+
+function newClassSnapshot(nowMs: number): ClassSnapshot {
+  return { state: 'learning', startedMs: nowMs, lastNewMs: nowMs, stateSinceMs: nowMs, items: [], patterns: [], statusReported: false };
 }
 
 function classSnapshot(value: unknown, where: string): ClassSnapshot {

@@ -9,7 +9,7 @@ import { dnsQuestionName } from '../detectors/internal/dns.ts';
 import { basename, isWriteOpen } from '../detectors/internal/util.ts';
 import { bounded, canonicalDnsName, canonicalPath } from './canonical.ts';
 
-export const BASELINE_CLASSES = ['exec', 'exec_pair', 'connect', 'dns', 'sensitive_open', 'syscall'] as const;
+export const BASELINE_CLASSES = ['exec', 'exec_pair', 'connect', 'dns', 'listen', 'sensitive_open', 'syscall'] as const;
 export type BaselineClass = (typeof BASELINE_CLASSES)[number];
 
 /** Most items a class learns; reaching it saturates the class (it stops learning and alerting, and says so). */
@@ -18,6 +18,7 @@ export const CLASS_CAPS: Readonly<Record<BaselineClass, number>> = {
   exec_pair: 256,
   connect: 512,
   dns: 512,
+  listen: 64,
   sensitive_open: 128,
   syscall: 64,
 };
@@ -84,6 +85,12 @@ export function peerKind(address: string): PeerKind {
   return a.startsWith('fc') || a.startsWith('fd') ? 'internal' : 'external';
 }
 
+const PROTOCOL_NAMES: Readonly<Record<number, string>> = { 6: 'tcp', 132: 'sctp', 262: 'mptcp' };
+
+function protocolName(protocol: number): string {
+  return PROTOCOL_NAMES[protocol] ?? `ipproto-${protocol}`;
+}
+
 const SYSCALL_CLASS: Partial<Record<EventType, string>> = {
   [EventType.Mount]: 'mount',
   [EventType.Namespace]: 'unshare',
@@ -97,6 +104,7 @@ const SYSCALL_CLASS: Partial<Record<EventType, string>> = {
 export const OBSERVED_EVENTS: readonly EventType[] = [
   EventType.Exec,
   EventType.Connect,
+  EventType.Listen,
   EventType.Payload,
   EventType.Open,
   EventType.Mount,
@@ -136,6 +144,12 @@ export function observe(event: KernelEvent, ctx: DetectionContext, clusterDomain
       const kind = peerKind(event.address);
       const severity: Severity = kind === 'external' || kind === 'metadata' ? 'medium' : 'low';
       return [{ cls: 'connect', item: `${kind}:${event.port}`, severity }];
+    }
+    case EventType.Listen: {
+      // The address matters only as loopback or not: a port on every address and one on the pod's own address
+      // are reachable alike.
+      const scope = peerKind(event.address) === 'loopback' ? ' loopback' : '';
+      return [{ cls: 'listen', item: `${protocolName(event.protocol)}:${event.port}${scope}`, severity: 'medium' }];
     }
     case EventType.Payload: {
       if (event.kind !== PayloadKind.DnsQuery) return [];

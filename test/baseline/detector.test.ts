@@ -61,6 +61,7 @@ class Harness {
 function normal(cgroupId = WEB.cgroupId): DetectorEvent[] {
   return [
     ev.exec({ cgroupId, path: '/bin/httpd', euid: 0 }),
+    ev.listen({ cgroupId, port: 80 }),
     ev.exec({ cgroupId, path: '/bin/wget', euid: 0 }), // the exec probe
     ev.connect({ cgroupId, address: '127.0.0.1', port: 80 }),
     ev.payload({ cgroupId, kind: PayloadKind.DnsQuery, port: 53, data: dnsQuery('db.shop.svc.cluster.local') }),
@@ -131,6 +132,17 @@ test('each class reports with its severity: binary medium, external port medium,
   assert.equal(sev(ev.payload({ kind: PayloadKind.DnsQuery, port: 53, data: dnsQuery('evil.example') }), 'dns'), 'low');
   assert.equal(sev(ev.open({ path: '/etc/shadow' }), 'sensitive_open'), 'high');
   assert.equal(sev(ev.ptrace({}), 'syscall'), 'medium');
+  assert.equal(sev(ev.listen({ port: 4444 }), 'listen'), 'medium');
+});
+
+test('a listening port is its protocol and port, loopback-only apart; the address otherwise does not matter', () => {
+  const h = new Harness().learnNormal(14).at(15);
+  const item = (e: DetectorEvent) => deviations(h.feed(e)).map((f) => [f.attributes[Attr.baselineClass], f.attributes[Attr.baselineItem], f.severity]);
+  assert.deepEqual(item(ev.listen({ port: 80, address: '10.0.0.5' })), [], 'the learned port on the pod\'s own address');
+  assert.deepEqual(item(ev.listen({ port: 80, family: 10, address: '::' })), [], 'the learned port over IPv6');
+  assert.deepEqual(item(ev.listen({ port: 4444 })), [['listen', 'tcp:4444', 'medium']]);
+  assert.deepEqual(item(ev.listen({ port: 80, address: '127.0.0.1' })), [['listen', 'tcp:80 loopback', 'medium']]);
+  assert.deepEqual(item(ev.listen({ port: 9000, protocol: 132 })), [['listen', 'sctp:9000', 'medium']]);
 });
 
 test('a multi-call binary re-executing itself as an applet is that applet, with its severity', () => {

@@ -8,6 +8,7 @@ import {
   PayloadKind,
   type BpfEvent,
   type ConnectEvent,
+  type ListenEvent,
   type CredsEvent,
   type EventHeader,
   type ExecEvent,
@@ -179,6 +180,10 @@ export const ev = {
   }),
   connect: (o: Overrides<ConnectEvent> = {}): ConnectEvent => ({
     ...header(EventType.Connect, o), fd: 3, family: 2, port: 443, address: '203.0.113.7', unixPath: '', ...o,
+  }),
+  listen: (o: Overrides<ListenEvent> = {}): ListenEvent => ({
+    ...header(EventType.Listen, o), op: Op.Listen, fd: 3, family: 2, port: 8080, protocol: 6, sockType: 1,
+    address: '0.0.0.0', backlog: 128, ...o,
   }),
   payload: (o: Overrides<PayloadEvent> = {}): PayloadEvent => ({
     ...header(EventType.Payload, o), op: Op.Write, kind: PayloadKind.TcpFirstBytes, fd: 3, family: 2, port: 3333,

@@ -1,7 +1,7 @@
 // The behavioural baseline (KS-BL-001) end to end, with windows compressed to seconds: a busybox httpd container
 // serving a request loop from a client container, with an exec probe every second or two, learns until every class
 // of its profile is stable (read from the profile the agent persists). Then each novelty — a shell exec'd in, a
-// binary copied to /tmp and run, `nc -l`, a connect to a new port, a DNS query for a new domain — is reported
+// binary copied to /tmp and run, `nc -l` (a listening port), a connect to a new port, a DNS query for a new domain — is reported
 // exactly once with its class and severity, also when repeated 20 times; the normal traffic and probes never are.
 // The agent is then SIGKILLed and restarted on the same state directory: the profile is still stable, nothing is
 // relearned, and what was reported is not reported again.
@@ -135,9 +135,10 @@ test('a learned busybox httpd workload reports each novelty once, never its norm
   await inServer('cp /bin/busybox /tmp/true && for i in $(seq 1 20); do /tmp/true; done');
   await reportedOnce('exec', '/tmp/true [root,writable]', 'medium');
 
-  // nc listening on 4444. The kernel side does not report listens yet: it is the new executable that is reported,
-  // which busybox `timeout` runs by re-executing itself (/proc/self/exe) as the nc applet.
-  await inServer('timeout 1 nc -l -p 4444; true');
+  // nc listening on 4444, 20 times: a new listening port (medium), and a new executable (busybox `timeout` runs
+  // the nc applet by re-executing itself through /proc/self/exe), each once.
+  await inServer('for i in $(seq 1 20); do timeout 1 nc -l -p 4444; done; true');
+  await reportedOnce('listen', 'tcp:4444', 'medium');
   await reportedOnce('exec', '/proc/self/exe as nc [root]', 'high');
 
   // A connect to a new port, 20 times (refused: nothing listens there).
@@ -150,7 +151,7 @@ test('a learned busybox httpd workload reports each novelty once, never its norm
 
   // Nothing the workload normally does was reported: every detection is one of the novelties above (and the
   // helpers they ran: id, cp, seq, timeout, the simulator).
-  const normal = /\/usr\/bin\/wget|loopback:8080|\/usr\/sbin\/httpd/;
+  const normal = /\/usr\/bin\/wget|loopback:8080|\/usr\/sbin\/httpd|tcp:8080/;
   for (const d of baselineDetections()) {
     assert.doesNotMatch(String(d.attributes['kubesentry.baseline.item']), normal, d.summary);
   }
