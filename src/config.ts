@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
+import { PeerKinds, PeerRangeError } from './baseline/PeerKinds.ts';
 import { DEFAULT_BASELINE_SETTINGS as BL, DEFAULT_BASELINE_STORE_SETTINGS as BLS, type BaselineSettings, type BaselineStoreSettings } from './baseline/settings.ts';
 
 export interface AgentConfig {
@@ -39,6 +40,7 @@ export interface AgentConfig {
 
 const str = (d: string, description: string) => ({ type: 'string', default: d, description });
 const int = (d: number, description: string, minimum = 0) => ({ type: 'integer', default: d, minimum, description });
+const cidrs = (description: string) => ({ type: 'array', items: { type: 'string' }, default: [], description });
 const bool = (d: boolean, description: string) => ({ type: 'boolean', default: d, description });
 const obj = (properties: Record<string, object>, description = '') => ({
   type: 'object',
@@ -121,6 +123,9 @@ export const CONFIG_SCHEMA = obj({
     maxProfiles: int(BL.maxProfiles, 'Workload profiles kept in memory; the least recently seen is forgotten', 1),
     collapseAt: int(BL.collapseAt, 'Learned items of one shape (differing in numbers or hex) collapse into one pattern at this many', 2),
     clusterDomain: str(BL.clusterDomain, 'Cluster DNS domain, stripped with the search suffixes from learned DNS names'),
+    podCidrs: cidrs('Pod address ranges of the cluster (CIDR, repeatable): a connect to one is peer kind pod'),
+    serviceCidrs: cidrs('Service (ClusterIP) ranges of the cluster (CIDR, repeatable): peer kind service'),
+    nodeCidrs: cidrs('Node address ranges (CIDR, repeatable): peer kind node (the node\'s own addresses are node peers without it)'),
     newImageMs: int(BL.newImageMs, 'After an image digest new to a workload is first seen, its new items are learned and told as one summary when this ends'),
     persistIntervalMs: int(BLS.persistIntervalMs, 'Changed profiles are written to <stateDir>/baseline this often and at shutdown', 100),
     retentionMs: int(BLS.retentionMs, 'Profiles of workloads not seen for this long are deleted'),
@@ -163,6 +168,12 @@ export function resolveConfig(raw: unknown, source: string, env: NodeJS.ProcessE
   const config = copy as unknown as AgentConfig;
   config.health.listen = expandListen(config.health.listen, 'health.listen', source, env);
   config.prometheus.listen = expandListen(config.prometheus.listen, 'prometheus.listen', source, env);
+  try {
+    new PeerKinds(config.baseline);
+  } catch (e) {
+    if (e instanceof PeerRangeError) throw new ConfigError(`${source}: ${e.message}`);
+    throw e;
+  }
   return config;
 }
 

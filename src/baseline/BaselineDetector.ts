@@ -10,6 +10,7 @@ import type { KernelEvent } from '../receiver/events.ts';
 import { OBSERVED_EVENTS, UNKNOWN_PARENT, observe, type BaselineClass, type Observation } from './classes.ts';
 import { BASELINE_STATES, type BaselineState } from './ClassBaseline.ts';
 import { Profile, type ImageVersion, type ProfileSnapshot } from './Profile.ts';
+import { PeerKinds } from './PeerKinds.ts';
 import { profileKey } from './ProfileKey.ts';
 import { DEFAULT_BASELINE_SETTINGS, type BaselineSettings } from './settings.ts';
 
@@ -46,13 +47,14 @@ export class BaselineDetector implements Detector {
     description:
       'Each workload (namespace / owner kind and name / container; a bare pod by namespace and image; a ' +
       'non-Kubernetes container by image, else by container id) learns what it does, per class: executables (with ' +
-      'root and writable-location bits), parent → child execs, outbound connects (peer kind and port), DNS names ' +
+      'root and writable-location bits), parent → child execs, outbound connects (peer kind: loopback, metadata, ' +
+      'node, service, pod from the configured cluster ranges, internal, external; and port), DNS names ' +
       '(cluster search suffixes stripped), listening ports (protocol, port, loopback or not), sensitive-file opens ' +
       'and privileged syscalls (mount, unshare, setns, module, bpf, ptrace), each by executable. A class is stable ' +
       'after its minimum learning time with no new item for its quiet period; then a new item is reported once per ' +
       'dedupe window: high for a new shell, interpreter or downloader and a new sensitive open, medium for another ' +
-      'new binary, listening port, external or metadata-endpoint port and privileged syscall, low for a new DNS ' +
-      'name or internal connect. A class that is not stable by its maximum learning time (unstable) or reaches its ' +
+      'new binary, listening port, external, metadata-endpoint or node port and privileged syscall, low for a new ' +
+      'DNS name or a connect to a pod, service or other internal peer. A class that is not stable by its maximum learning time (unstable) or reaches its ' +
       'item cap (saturated) stops learning and reporting and says so once (info). The first minutes after each ' +
       'container start only learn. A profile keeps its last 5 image digests; what the containers of a new digest ' +
       'do new in its first minutes is learned and told as one summary at the highest of its items\' severities ' +
@@ -68,19 +70,22 @@ export class BaselineDetector implements Detector {
   };
 
   readonly settings: BaselineSettings;
+  readonly #peers: PeerKinds;
   readonly counters: BaselineCounters = { deviations: new Map(), suppressed: new Map(), evictions: 0 };
   /** Insertion order is recency: the first entry is the least recently seen profile. */
   readonly #profiles = new Map<string, Profile>();
 
-  constructor(settings: Partial<BaselineSettings> = {}) {
+  /** `nodeAddresses`: the node's own addresses (its interfaces), node peers whatever the CIDRs say. */
+  constructor(settings: Partial<BaselineSettings> = {}, nodeAddresses: readonly string[] = []) {
     this.settings = { ...DEFAULT_BASELINE_SETTINGS, ...settings };
+    this.#peers = new PeerKinds({ ...this.settings, nodeAddresses });
   }
 
   onEvent(event: DetectorEvent, ctx: DetectionContext): readonly Finding[] {
     if (!('tgid' in event)) return NO_FINDINGS;
     const container = ctx.container(event);
     if (container === null || isRuntimeSetup(event, ctx)) return NO_FINDINGS;
-    const observations = observe(event, ctx, this.settings.clusterDomain);
+    const observations = observe(event, ctx, this.settings.clusterDomain, this.#peers);
     if (observations.length === 0) return NO_FINDINGS;
     const nowMs = wallMs(ctx, ctx.nowNs);
     const startMs = wallMs(ctx, container.firstSeenNs);

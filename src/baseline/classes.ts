@@ -8,6 +8,7 @@ import type { DetectionContext } from '../detectors/Detector.ts';
 import { dnsQuestionName } from '../detectors/internal/dns.ts';
 import { basename, isWriteOpen } from '../detectors/internal/util.ts';
 import { bounded, canonicalDnsName, canonicalPath } from './canonical.ts';
+import type { PeerKind, PeerKinds } from './PeerKinds.ts';
 
 export const BASELINE_CLASSES = ['exec', 'exec_pair', 'connect', 'dns', 'listen', 'sensitive_open', 'syscall'] as const;
 export type BaselineClass = (typeof BASELINE_CLASSES)[number];
@@ -63,27 +64,8 @@ export function execSeverity(executable: string): Severity {
   return SHELLS.has(name) || INTERPRETER.test(name) || DOWNLOADERS.has(name) ? 'high' : 'medium';
 }
 
-export type PeerKind = 'loopback' | 'metadata' | 'link_local' | 'internal' | 'external';
-
-/**
- * The kind of a connect's peer from its address alone. Pod, service and node ranges are the cluster's choice and the
- * agent does not know them yet, so every private range is 'internal'.
- */
-export function peerKind(address: string): PeerKind {
-  const a = address.toLowerCase().replace(/^::ffff:/, '');
-  if (a === '169.254.169.254' || a === 'fd00:ec2::254') return 'metadata';
-  if (a.startsWith('127.') || a === '::1') return 'loopback';
-  if (a.startsWith('169.254.') || a.startsWith('fe80:')) return 'link_local';
-  const octets = a.split('.').map(Number);
-  if (octets.length === 4) {
-    const [o1, o2] = octets;
-    if (o1 === 10 || (o1 === 172 && o2 >= 16 && o2 <= 31) || (o1 === 192 && o2 === 168) || (o1 === 100 && o2 >= 64 && o2 <= 127)) {
-      return 'internal';
-    }
-    return 'external';
-  }
-  return a.startsWith('fc') || a.startsWith('fd') ? 'internal' : 'external';
-}
+/** A new connect to these is medium: leaving the cluster, the cloud's credentials, the node's own services (kubelet). */
+const EXPOSED_PEERS: ReadonlySet<PeerKind> = new Set(['external', 'metadata', 'node']);
 
 const PROTOCOL_NAMES: Readonly<Record<number, string>> = { 6: 'tcp', 132: 'sctp', 262: 'mptcp' };
 
@@ -116,7 +98,7 @@ export const OBSERVED_EVENTS: readonly EventType[] = [
 ];
 
 /** What this event teaches (or, in a stable class, reports); empty for events no class learns. */
-export function observe(event: KernelEvent, ctx: DetectionContext, clusterDomain: string): Observation[] {
+export function observe(event: KernelEvent, ctx: DetectionContext, clusterDomain: string, peers: PeerKinds): Observation[] {
   switch (event.type) {
     case EventType.Exec: {
       const path = execIdentity(event.path, event.argv);
@@ -141,14 +123,14 @@ export function observe(event: KernelEvent, ctx: DetectionContext, clusterDomain
         return [{ cls: 'connect', item: `unix ${canonicalPath(event.unixPath)}`, severity: 'low' }];
       }
       if (event.family !== AddressFamily.Inet && event.family !== AddressFamily.Inet6) return [];
-      const kind = peerKind(event.address);
-      const severity: Severity = kind === 'external' || kind === 'metadata' ? 'medium' : 'low';
+      const kind = peers.kind(event.address);
+      const severity: Severity = EXPOSED_PEERS.has(kind) ? 'medium' : 'low';
       return [{ cls: 'connect', item: `${kind}:${event.port}`, severity }];
     }
     case EventType.Listen: {
       // The address matters only as loopback or not: a port on every address and one on the pod's own address
       // are reachable alike.
-      const scope = peerKind(event.address) === 'loopback' ? ' loopback' : '';
+      const scope = peers.kind(event.address) === 'loopback' ? ' loopback' : '';
       return [{ cls: 'listen', item: `${protocolName(event.protocol)}:${event.port}${scope}`, severity: 'medium' }];
     }
     case EventType.Payload: {

@@ -25,6 +25,10 @@ export interface BaselineSettings {
    * one summary when this ends, instead of one deviation per item (a rollout that changes behaviour).
    */
   newImageMs: number;
+  /** The cluster's address ranges (CIDRs), which name a connect's peer kind; empty: private ranges are 'internal'. */
+  podCidrs: string[];
+  serviceCidrs: string[];
+  nodeCidrs: string[];
 }
 
 export const DEFAULT_BASELINE_SETTINGS: Readonly<BaselineSettings> = Object.freeze({
@@ -38,6 +42,9 @@ export const DEFAULT_BASELINE_SETTINGS: Readonly<BaselineSettings> = Object.free
   collapseAt: 15,
   clusterDomain: 'cluster.local',
   newImageMs: 10 * 60_000,
+  podCidrs: [],
+  serviceCidrs: [],
+  nodeCidrs: [],
 });
 
 /** Where and how often the agent persists profiles (baseline/ProfileStore.ts). */

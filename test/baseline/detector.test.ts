@@ -23,8 +23,8 @@ class Harness {
   nowNs = CONTAINER_SEEN_NS;
   readonly ctx: DetectionContext;
 
-  constructor(settings: Partial<BaselineDetector['settings']> = {}) {
-    this.detector = new BaselineDetector({ ...SETTINGS, ...settings });
+  constructor(settings: Partial<BaselineDetector['settings']> = {}, nodeAddresses: string[] = []) {
+    this.detector = new BaselineDetector({ ...SETTINGS, ...settings }, nodeAddresses);
     // The runtime, on the host: the parent of every exec the events below make (ppid 1).
     this.agent.addProcess({ tgid: 1, executable: '/usr/bin/runc', container: null, cgroupId: 10n });
     const h = this;
@@ -143,6 +143,14 @@ test('a listening port is its protocol and port, loopback-only apart; the addres
   assert.deepEqual(item(ev.listen({ port: 4444 })), [['listen', 'tcp:4444', 'medium']]);
   assert.deepEqual(item(ev.listen({ port: 80, address: '127.0.0.1' })), [['listen', 'tcp:80 loopback', 'medium']]);
   assert.deepEqual(item(ev.listen({ port: 9000, protocol: 132 })), [['listen', 'sctp:9000', 'medium']]);
+});
+
+test('with the cluster\'s ranges, a connect names its peer kind: node medium (the kubelet), pod and service low', () => {
+  const h = new Harness({ podCidrs: ['10.244.0.0/16'], serviceCidrs: ['10.96.0.0/12'] }, ['192.168.10.5']).learnNormal(14).at(15);
+  const found = (e: DetectorEvent) => deviations(h.feed(e)).map((f) => [f.attributes[Attr.baselineItem], f.severity]);
+  assert.deepEqual(found(ev.connect({ address: '192.168.10.5', port: 10250 })), [['node:10250', 'medium']]);
+  assert.deepEqual(found(ev.connect({ address: '10.244.7.9', port: 5432 })), [['pod:5432', 'low']]);
+  assert.deepEqual(found(ev.connect({ address: '10.96.0.10', port: 53 })), [['service:53', 'low']]);
 });
 
 test('a multi-call binary re-executing itself as an applet is that applet, with its severity', () => {

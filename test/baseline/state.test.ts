@@ -3,7 +3,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ClassBaseline } from '../../src/baseline/ClassBaseline.ts';
 import { canonicalDnsName, canonicalPath, itemShape } from '../../src/baseline/canonical.ts';
-import { peerKind, execSeverity } from '../../src/baseline/classes.ts';
+import { execSeverity } from '../../src/baseline/classes.ts';
+import { PeerKinds, PeerRangeError } from '../../src/baseline/PeerKinds.ts';
+
+const defaultPeers = new PeerKinds();
+const peerKind = (a: string) => defaultPeers.kind(a);
 
 const T = { minLearningMs: 10_000, quietMs: 3_000, maxLearningMs: 60_000 };
 const COLLAPSE = 15;
@@ -114,6 +118,28 @@ test('peer kinds by address', () => {
   assert.equal(peerKind('::ffff:192.168.1.1'), 'internal');
   assert.equal(peerKind('203.0.113.7'), 'external');
   assert.equal(peerKind('2001:db8::1'), 'external');
+});
+
+test('peer kinds from the cluster\'s ranges: node addresses, services, pods, nodes; metadata and loopback whatever they say', () => {
+  const peers = new PeerKinds({
+    podCidrs: ['10.244.0.0/16', 'fd00:10:244::/56'],
+    serviceCidrs: ['10.96.0.0/12'],
+    nodeCidrs: ['192.168.10.0/24'],
+    nodeAddresses: ['10.244.0.1', '192.168.10.5'],
+  });
+  assert.equal(peers.kind('10.96.0.10'), 'service');
+  assert.equal(peers.kind('10.244.3.7'), 'pod');
+  assert.equal(peers.kind('fd00:10:244::12'), 'pod');
+  assert.equal(peers.kind('::ffff:10.244.3.7'), 'pod', 'an IPv4-mapped address');
+  assert.equal(peers.kind('10.244.0.1'), 'node', 'the node\'s own bridge address inside the pod range');
+  assert.equal(peers.kind('192.168.10.9'), 'node');
+  assert.equal(peers.kind('10.1.2.3'), 'internal', 'private, in no configured range');
+  assert.equal(peers.kind('169.254.169.254'), 'metadata');
+  assert.equal(peers.kind('127.0.0.1'), 'loopback');
+  assert.equal(peers.kind('198.51.100.1'), 'external');
+  assert.throws(() => new PeerKinds({ podCidrs: ['10.244.0.0'], serviceCidrs: [], nodeCidrs: [] }), PeerRangeError);
+  assert.throws(() => new PeerKinds({ podCidrs: [], serviceCidrs: ['10.96.0.0/40'], nodeCidrs: [] }), /baseline.serviceCidrs: '10.96.0.0\/40' is not a CIDR/);
+  assert.throws(() => new PeerKinds({ podCidrs: [], serviceCidrs: [], nodeCidrs: ['node-1/24'] }), /baseline.nodeCidrs/);
 });
 
 test('shells, interpreters and downloaders are high, other binaries medium', () => {
