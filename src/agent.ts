@@ -199,7 +199,8 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
     workload: (c) => {
       if (k8s && c.podUid) {
         const found = k8s.enricher.enrich(c.podUid, c.id);
-        return typeof found === 'object' ? workloadFromAttributes(found) : found === 'pending' ? 'pending' : undefined;
+        if (typeof found !== 'object') return found === 'pending' ? 'pending' : undefined;
+        return { ...workloadFromAttributes(found), execHooks: k8s.enricher.execHooks(c.podUid, c.id) };
       }
       const named = runtimeMeta?.lookup(c.id);
       if (named === 'pending') runtimeMeta!.observe(c.id);

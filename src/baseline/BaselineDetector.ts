@@ -6,8 +6,10 @@
 import { Attr } from '../detectors/attributeKeys.ts';
 import { NO_FINDINGS, type DetectionContext, type Detector, type DetectorEvent, type Finding, type RuleMetadata } from '../detectors/Detector.ts';
 import { isRuntimeSetup } from '../detectors/internal/util.ts';
-import type { KernelEvent } from '../receiver/events.ts';
-import { OBSERVED_EVENTS, UNKNOWN_PARENT, observe, type BaselineClass, type Observation } from './classes.ts';
+import { BoundedMap } from '../detectors/internal/BoundedMap.ts';
+import { EventType, type KernelEvent } from '../receiver/events.ts';
+import type { ContainerIdentity } from '../receiver/identity.ts';
+import { OBSERVED_EVENTS, UNKNOWN_PARENT, isPodSpecExec, observe, type BaselineClass, type Observation } from './classes.ts';
 import { BASELINE_STATES, type BaselineState } from './ClassBaseline.ts';
 import { Profile, type ImageVersion, type ProfileSnapshot } from './Profile.ts';
 import { PeerKinds } from './PeerKinds.ts';
@@ -15,7 +17,15 @@ import { profileKey } from './ProfileKey.ts';
 import { DEFAULT_BASELINE_SETTINGS, type BaselineSettings } from './settings.ts';
 
 /** Why a novelty was not reported: each is counted (kubesentry.baseline.deviations.suppressed). */
-export type SuppressReason = 'duplicate' | 'rate_limited' | 'unstable' | 'saturated' | 'unkeyed' | 'new_image' | 'unknown_parent';
+export type SuppressReason =
+  | 'duplicate'
+  | 'rate_limited'
+  | 'unstable'
+  | 'saturated'
+  | 'unkeyed'
+  | 'new_image'
+  | 'unknown_parent'
+  | 'pod_spec';
 
 export interface BaselineCounters {
   /** Reported deviations by "class severity". */
@@ -24,6 +34,9 @@ export interface BaselineCounters {
   /** Profiles forgotten to stay within maxProfiles. */
   evictions: number;
 }
+
+/** Containers whose init start is remembered: more than a node runs at once. */
+const MAX_TRACKED_CONTAINERS = 8192;
 
 const CLASS_LABEL: Record<BaselineClass, string> = {
   exec: 'executable',
@@ -56,11 +69,13 @@ export class BaselineDetector implements Detector {
       'new binary, listening port, external, metadata-endpoint or node port and privileged syscall, low for a new ' +
       'DNS name or a connect to a pod, service or other internal peer. A class that is not stable by its maximum learning time (unstable) or reaches its ' +
       'item cap (saturated) stops learning and reporting and says so once (info). The first minutes after each ' +
-      'container start only learn. A profile keeps its last 5 image digests; what the containers of a new digest ' +
+      'container start only learn; the exec probes and lifecycle hooks of the pod spec are known before they run; a ' +
+      'deviation of a process exec\'d into the container through the runtime (kubectl exec) is marked interactive. ' +
+      'A profile keeps its last 5 image digests; what the containers of a new digest ' +
       'do new in its first minutes is learned and told as one summary at the highest of its items\' severities ' +
       '(nothing when it behaves as before). See docs/baseline.md.',
     falsePositives: [
-      'Rare but legitimate work not seen while learning (a monthly job, a failover path, an operator\'s kubectl exec).',
+      'Rare but legitimate work not seen while learning (a monthly job, a failover path, an operator\'s kubectl exec, marked interactive).',
       'A rollout that changes behaviour: one summary per new image digest (its novelties in its first minutes).',
     ],
     tuning:
@@ -72,6 +87,8 @@ export class BaselineDetector implements Detector {
   readonly settings: BaselineSettings;
   readonly #peers: PeerKinds;
   readonly counters: BaselineCounters = { deviations: new Map(), suppressed: new Map(), evictions: 0 };
+  /** Per container: the start of its init, the earliest process the runtime started in it. */
+  readonly #initStarts = new BoundedMap<string, bigint>(MAX_TRACKED_CONTAINERS);
   /** Insertion order is recency: the first entry is the least recently seen profile. */
   readonly #profiles = new Map<string, Profile>();
 
@@ -87,6 +104,9 @@ export class BaselineDetector implements Detector {
     if (container === null || isRuntimeSetup(event, ctx)) return NO_FINDINGS;
     const observations = observe(event, ctx, this.settings.clusterDomain, this.#peers);
     if (observations.length === 0) return NO_FINDINGS;
+    // Every exec keeps the container's init start current; other events ask only when they deviate.
+    let interactive = event.type === EventType.Exec ? this.#interactive(event.tgid, container, ctx) : null;
+    const interactiveNow = () => (interactive ??= this.#interactive(event.tgid, container, ctx));
     const nowMs = wallMs(ctx, ctx.nowNs);
     const startMs = wallMs(ctx, container.firstSeenNs);
     let workload = ctx.workload?.(container);
@@ -111,6 +131,11 @@ export class BaselineDetector implements Detector {
     for (const o of observations) {
       if (o.cls === 'exec_pair' && o.item.startsWith(UNKNOWN_PARENT)) {
         this.#suppress('unknown_parent', 1);
+        continue;
+      }
+      if (isPodSpecExec(o, workload?.execHooks)) {
+        // Declared in the pod spec (an exec probe, a preStop hook that only runs at shutdown): known before it runs.
+        if (profile.learnDeclared(o, nowMs, this.settings)) this.#suppress('pod_spec', 1);
         continue;
       }
       if (o.cls === 'exec_pair' && execFinding !== undefined) {
@@ -140,7 +165,7 @@ export class BaselineDetector implements Detector {
           if (outcome.summarise) findings.push(this.#summaryFinding(profile, o, event));
           break;
         case 'deviation': {
-          const finding = this.#deviationFinding(profile, o, nowMs);
+          const finding = this.#deviationFinding(profile, o, nowMs, interactiveNow());
           if (o.cls === 'exec') execFinding = finding;
           findings.push(finding);
           break;
@@ -231,13 +256,34 @@ export class BaselineDetector implements Detector {
     this.counters.deviations.set(key, (this.counters.deviations.get(key) ?? 0) + 1);
   }
 
-  #deviationFinding(profile: Profile, o: Observation, nowMs: number): Finding {
+  #deviationFinding(profile: Profile, o: Observation, nowMs: number, interactive: boolean | undefined): Finding {
     this.#countDeviation(o);
+    const attributes: Finding['attributes'] = { ...this.#attributes(profile, o.cls, nowMs), [Attr.baselineItem]: o.item };
+    if (interactive !== undefined) attributes[Attr.baselineInteractive] = interactive;
     return {
       severity: o.severity,
-      summary: `new ${CLASS_LABEL[o.cls]} for ${profile.key}: ${o.item}`,
-      attributes: { ...this.#attributes(profile, o.cls, nowMs), [Attr.baselineItem]: o.item },
+      summary: `new ${CLASS_LABEL[o.cls]} for ${profile.key}: ${o.item}${interactive ? ' (exec\'d into the container through the runtime)' : ''}`,
+      attributes,
     };
+  }
+
+  /**
+   * Whether the process descends from one the runtime started in the container after its init (kubectl exec, an
+   * exec probe, a hook) rather than from the init itself: its topmost ancestor in the container has a parent outside
+   * it and started after the earliest such process seen there. Kernel facts (parent, start time), not names.
+   * undefined when the walk does not reach a parent outside the container the process table knows.
+   */
+  #interactive(tgid: number, container: ContainerIdentity, ctx: DetectionContext): boolean | undefined {
+    const top = ctx.ancestry(tgid).at(-1);
+    if (top === undefined) return undefined;
+    const parent = ctx.process(top.ppid);
+    if (parent === undefined || parent.container?.id === container.id) return undefined;
+    const init = this.#initStarts.get(container.id);
+    if (init === undefined || top.startBoottimeNs < init) {
+      this.#initStarts.set(container.id, top.startBoottimeNs);
+      return false;
+    }
+    return top.startBoottimeNs > init;
   }
 
   /** One per profile and minute once the budget is spent; carries the novelty that spent it, at its severity. */

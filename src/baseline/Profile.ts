@@ -194,6 +194,18 @@ export class Profile {
   }
 
   /**
+   * An item the workload's own declaration makes normal (a pod spec's exec probe or hook): learned in any class that
+   * still learns or judges, without a report. True when it was new.
+   */
+  learnDeclared(o: Observation, nowMs: number, s: BaselineSettings): boolean {
+    const c = this.classes[o.cls];
+    if (c.knows(o.item) || c.state === 'unstable' || c.state === 'saturated') return false;
+    c.learn(o.item, nowMs, s.collapseAt);
+    this.dirty = true;
+    return true;
+  }
+
+  /**
    * An observation reported inside another's finding (a new exec's parent → child pair): reported and deduplicated
    * like a deviation, without spending the per-minute budget a second time for one event. True when it is new.
    */

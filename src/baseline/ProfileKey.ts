@@ -14,6 +14,8 @@ export interface WorkloadIdentity {
   image?: string;
   /** The image digest the runtime reports (`sha256:…`): one version of the profile per digest, not part of the key. */
   imageDigest?: string;
+  /** Commands the kubelet execs into the container (exec probes, lifecycle hooks): known before they run. */
+  execHooks?: readonly (readonly string[])[];
 }
 
 /** Flat k8s attribute keys → the owner kinds they name, most specific controller first. */

@@ -29,6 +29,20 @@ export interface Observation {
   item: string;
   /** Severity of this item being new in a stable class. */
   severity: Severity;
+  /** exec / exec_pair: the executable, and whether its parent is outside the container (the runtime exec'd it). */
+  exec?: { path: string; viaRuntime: boolean };
+}
+
+/**
+ * An exec the runtime made into the container (its parent is outside) of a command the pod spec declares as an
+ * exec probe or lifecycle hook: a bare name matches the executable's name (the runtime resolves it with the
+ * container's PATH), a path matches the executable's canonical path.
+ */
+export function isPodSpecExec(o: Observation, hooks: readonly (readonly string[])[] | undefined): boolean {
+  if (o.exec === undefined || !o.exec.viaRuntime || hooks === undefined) return false;
+  const path = o.exec.path;
+  return hooks.some(([command]) =>
+    command !== undefined && (command.includes('/') ? canonicalPath(command) === path : basename(path) === command));
 }
 
 const SHELLS = new Set(['sh', 'bash', 'dash', 'ash', 'zsh', 'ksh', 'mksh', 'csh', 'tcsh', 'fish', 'busybox']);
@@ -116,7 +130,8 @@ export function observe(event: KernelEvent, ctx: DetectionContext, clusterDomain
         : parent.container !== null && parent.container.id === self?.id
           ? canonicalPath(parent.executable)
           : OUTSIDE_PARENT;
-      return [exec, { cls: 'exec_pair', item: bounded(`${parentPath} -> ${path}`), severity }];
+      exec.exec = { path, viaRuntime: parentPath === OUTSIDE_PARENT };
+      return [exec, { cls: 'exec_pair', item: bounded(`${parentPath} -> ${path}`), severity, exec: exec.exec }];
     }
     case EventType.Connect: {
       if (event.family === AddressFamily.Unix) {

@@ -109,6 +109,11 @@ export const Attr = {
   baselineProfileAgeSeconds: 'kubesentry.baseline.profile.age_s',
   baselineReplicasSeen: 'kubesentry.baseline.replicas_seen',
   baselineSummary: 'kubesentry.baseline.rate_limited_summary',
+  /**
+   * The process descends from one the runtime exec'd into the container (kubectl exec, an exec probe, a hook), not
+   * from the container's init.
+   */
+  baselineInteractive: 'kubesentry.baseline.interactive',
   /** On the summary of a new image's window: its digest, how many items it brought, the first few. */
   baselineImageDigest: 'kubesentry.baseline.image.digest',
   baselineImageNewItems: 'kubesentry.baseline.image.new_items',

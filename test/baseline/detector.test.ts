@@ -153,6 +153,40 @@ test('with the cluster\'s ranges, a connect names its peer kind: node medium (th
   assert.deepEqual(found(ev.connect({ address: '10.96.0.10', port: 53 })), [['service:53', 'low']]);
 });
 
+test('commands the pod spec declares (exec probes, preStop hooks) are known before they run, only when the runtime execs them', () => {
+  const h = new Harness();
+  h.workloads.set(WEB.id, { ...WEB_WORKLOAD, execHooks: [['curl', '-f', 'http://127.0.0.1/healthz'], ['/usr/local/bin/drain', '--all']] });
+  h.learnNormal(14).at(15);
+  // ppid 1 is the runtime, outside the container.
+  assert.deepEqual(h.feed(ev.exec({ path: '/usr/bin/curl', euid: 0 })), [], 'the probe, by name');
+  assert.deepEqual(h.feed(ev.exec({ path: '/usr/local/bin/drain', euid: 0 })), [], 'the preStop hook, by path');
+  assert.equal(h.detector.counters.suppressed.get('pod_spec'), 4, 'exec and pair of each, learned once');
+  assert.deepEqual(h.at(16).feed(ev.exec({ path: '/usr/local/bin/drain', euid: 0 })), [], 'still known');
+  assert.equal(h.detector.counters.suppressed.get('pod_spec'), 4);
+  const elsewhere = deviations(h.feed(ev.exec({ path: '/opt/drain', euid: 0 })));
+  assert.deepEqual(elsewhere.map((f) => f.attributes[Attr.baselineItem]), ['/opt/drain [root]'], 'a path hook names one file');
+  // The same binary started from inside the container is not the kubelet's: its pair is new.
+  h.agent.addProcess({ tgid: 77, executable: '/bin/httpd', container: WEB });
+  const inside = deviations(h.feed(ev.exec({ path: '/usr/bin/curl', euid: 0, ppid: 77 })));
+  assert.deepEqual(inside.map((f) => f.attributes[Attr.baselineItem]), ['/bin/httpd -> /usr/bin/curl']);
+});
+
+test('a deviation of a process the runtime exec\'d into the container after its init is marked interactive; the init\'s descendants are not', () => {
+  const h = new Harness();
+  // The runtime (tgid 1, on the host) started the init (10) at container start, later an exec'd shell (20).
+  h.agent.addProcess({ tgid: 10, executable: '/bin/httpd', startBoottimeNs: 10_000n });
+  h.agent.addProcess({ tgid: 20, executable: '/bin/sh', startBoottimeNs: 20_000n });
+  h.agent.addProcess({ tgid: 21, executable: '/bin/sh', ppid: 20, parentStartBoottimeNs: 20_000n, startBoottimeNs: 21_000n });
+  h.agent.addProcess({ tgid: 30, executable: '/bin/sh', ppid: 10, parentStartBoottimeNs: 10_000n, startBoottimeNs: 30_000n });
+  h.at(0).feed(ev.exec({ tgid: 10, path: '/bin/httpd', euid: 0 }));
+  h.learnNormal(14).at(15);
+  const mark = (e: DetectorEvent) => deviations(h.feed(e)).map((f) => [f.attributes[Attr.baselineItem], f.attributes[Attr.baselineInteractive]]);
+  assert.deepEqual(mark(ev.exec({ tgid: 20, path: '/bin/sh', euid: 0 })), [['/bin/sh [root]', true]]);
+  assert.deepEqual(mark(ev.connect({ tgid: 21, address: '203.0.113.9', port: 4444 })), [['external:4444', true]], 'its child too');
+  assert.deepEqual(mark(ev.connect({ tgid: 30, address: '203.0.113.9', port: 5555 })), [['external:5555', false]], 'a child of the init');
+  assert.deepEqual(mark(ev.connect({ tgid: 999, address: '203.0.113.9', port: 6666 })), [['external:6666', undefined]], 'unknown: no mark');
+});
+
 test('a multi-call binary re-executing itself as an applet is that applet, with its severity', () => {
   const h = new Harness().learnNormal(14).at(15);
   const found = deviations(h.feed(ev.exec({ path: '/proc/self/exe', argv: ['nc', '-l', '-p', '4444'], euid: 0 })));

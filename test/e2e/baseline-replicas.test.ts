@@ -3,7 +3,9 @@
 // workload's, shop-<n>/Deployment/web/httpd), a request loop from a client container and an exec probe into every
 // replica. Replica 1 learns until every class is stable. Then:
 // - replica 2, started later from the same image, behaves normally: nothing is reported, and a novelty in it is
-//   reported against the shared stable profile (it did not start learning afresh); its connects to the node's
+//   reported against the shared stable profile (it did not start learning afresh), marked interactive (exec'd
+//   through the runtime); the pod spec's preStop hook (`sync`), run as the kubelet would at shutdown, is not
+//   reported though it never ran while learning; its connects to the node's
 //   address and to replica 1 name their peer kinds (node, from the agent's interfaces; pod, from the podman
 //   network's range given as the cluster's pod CIDR);
 // - replica 3 runs a rebuilt image (another digest, same root filesystem): nothing is reported, during or after
@@ -96,7 +98,7 @@ async function startReplica(image: string, digest: string): Promise<Container> {
     uid: podUid,
     nodeName: NODE,
     owner: { kind: 'ReplicaSet', name: REPLICA_SET },
-    containers: [{ name: 'httpd', image, id: `containerd://${c.id}`, imageID: `${image.split(':')[0]}@${digest}` }],
+    containers: [{ name: 'httpd', image, id: `containerd://${c.id}`, imageID: `${image.split(':')[0]}@${digest}`, preStop: ['sync'] }],
   }));
   replicas.push(c);
   await restartClient();
@@ -170,6 +172,10 @@ test('a later replica and a rebuilt image with the same behaviour are not report
     60_000,
   );
   assert.equal(novelty.severity, 'medium');
+  assert.equal(novelty.attributes['kubesentry.baseline.interactive'], true);
+  // The preStop hook, as the kubelet runs it when the pod stops: declared, so known though never seen.
+  await first.exec(['sync'], { timeoutMs: 30_000 });
+  await waitFor(() => persistedProfile()?.classes.exec.items.some((i) => i.startsWith('/bin/sync')), { what: 'sync learned as declared', timeoutMs: 30_000 });
   assert.ok(Number(novelty.attributes['kubesentry.baseline.replicas_seen']) >= 2, `replicas seen: ${novelty.attributes['kubesentry.baseline.replicas_seen']}`);
   assert.equal(novelty.attributes['k8s.deployment.name'], 'web');
   // Peer kinds: the node's own address (a refused connect still connects), and replica 1 as a pod.
@@ -181,6 +187,7 @@ test('a later replica and a rebuilt image with the same behaviour are not report
   await second.exec(['wget', '-q', '-O', '/dev/null', `http://${await address(first)}:8080/group`], { timeoutMs: 30_000 });
   const pod = await agent.waitForDetection((d) => ours(d) && d.attributes['kubesentry.baseline.item'] === 'pod:8080', 'the pod connect', 60_000);
   assert.equal(pod.severity, 'low');
+  assert.deepEqual(baselineDetections().filter((d) => /sync/.test(String(d.attributes['kubesentry.baseline.item']))).map((d) => d.summary), []);
   const afterReplica2 = baselineDetections().length;
 
   // Replica 3: a rebuilt image (digest B) doing what the workload always did, through and past its window.

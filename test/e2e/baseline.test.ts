@@ -130,6 +130,7 @@ test('a learned busybox httpd workload reports each novelty once, never its norm
   for (let i = 0; i < 20; i++) await server.exec(['sh', '-c', 'id'], { timeoutMs: 30_000 });
   const shell = await reportedOnce('exec', '/bin/sh [root]', 'high');
   assert.equal(shell.attributes['kubesentry.baseline.exec_pair'], '<outside-container> -> /bin/sh');
+  assert.equal(shell.attributes['kubesentry.baseline.interactive'], true, 'exec\'d through the runtime, not by httpd');
 
   // A binary copied to /tmp and run, 20 times.
   await inServer('cp /bin/busybox /tmp/true && for i in $(seq 1 20); do /tmp/true; done');
