@@ -21,6 +21,7 @@ import { networkInterfaces } from 'node:os';
 import path from 'node:path';
 import { startAgent, type JsonDetection, type RunningAgent } from '../helpers/agent.ts';
 import { FakeApiServer, podFixture } from '../helpers/apiserver.ts';
+import { startExecProbe, type ExecProbe } from '../helpers/execProbe.ts';
 import { startContainer, TEST_IMAGE, variantImage, type Container } from '../helpers/podman.ts';
 import { run } from '../helpers/run.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -44,9 +45,7 @@ let api: FakeApiServer;
 let agent: RunningAgent;
 const containers: Container[] = [];
 const replicas: Container[] = [];
-let probing = true;
-let probeRounds = 0;
-let probeLoop: Promise<void> | undefined;
+let probe: ExecProbe | undefined;
 let client: Container | undefined;
 
 before(async () => {
@@ -61,8 +60,7 @@ before(async () => {
 });
 
 after(async () => {
-  probing = false;
-  await probeLoop;
+  await probe?.stop();
   await agent?.stop();
   for (const c of containers) await c.remove().catch(() => {});
   await api?.close();
@@ -126,8 +124,8 @@ async function restartClient(): Promise<void> {
 
 /** Probe rounds completed from now on, each an exec probe into every replica. */
 async function probeRoundsFromNow(n: number, what: string): Promise<void> {
-  const target = probeRounds + n;
-  await waitFor(() => probeRounds >= target, { what, timeoutMs: 60_000 + n * 5_000 });
+  assert.ok(probe, 'the probes run');
+  await probe.roundsFromNow(n, what);
 }
 
 test('a later replica and a rebuilt image with the same behaviour are not reported; a new image\'s novelties are one summary', async () => {
@@ -138,15 +136,7 @@ test('a later replica and a rebuilt image with the same behaviour are not report
 
   const first = await startReplica(TEST_IMAGE, digestA);
   // The kubelet's exec probe into every replica, every second or two.
-  probeLoop = (async () => {
-    while (probing) {
-      for (const r of [...replicas]) {
-        await r.exec(['wget', '-q', '-O', '/dev/null', 'http://127.0.0.1:8080/group'], { timeoutMs: 30_000 }).catch(() => {});
-      }
-      probeRounds++;
-      await new Promise((r) => setTimeout(r, 1500)); // the probe period, not a synchronisation
-    }
-  })();
+  probe = startExecProbe(() => [...replicas], ['wget', '-q', '-O', '/dev/null', 'http://127.0.0.1:8080/group']);
   await waitFor(
     () => {
       const p = persistedProfile();

@@ -16,6 +16,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startAgent, type JsonDetection, type RunningAgent } from '../helpers/agent.ts';
+import { startExecProbe, type ExecProbe } from '../helpers/execProbe.ts';
 import { startContainer, type Container } from '../helpers/podman.ts';
 import { run } from '../helpers/run.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -38,9 +39,7 @@ let agent: RunningAgent;
 let stateDir: string;
 const containers: Container[] = [];
 let server: Container;
-let probing = true;
-let probesDone = 0;
-let probeLoop: Promise<void> | undefined;
+let probe: ExecProbe | undefined;
 
 before(async () => {
   assert.ok(existsSync(`${SIMULATOR_DIR}/dns_query`), `simulator programs are built in ${SIMULATOR_DIR} (make simulator)`);
@@ -49,8 +48,7 @@ before(async () => {
 });
 
 after(async () => {
-  probing = false;
-  await probeLoop;
+  await probe?.stop();
   await agent?.stop();
   for (const c of containers) await c.remove().catch(() => {});
 });
@@ -105,13 +103,7 @@ test('a learned busybox httpd workload reports each novelty once, never its norm
   });
   containers.push(client);
   // The kubelet's exec probe: the runtime execs a command into the container every few seconds.
-  probeLoop = (async () => {
-    while (probing) {
-      await server.exec(['wget', '-q', '-O', '/dev/null', 'http://127.0.0.1:8080/group'], { timeoutMs: 30_000 }).catch(() => {});
-      probesDone++;
-      await new Promise((r) => setTimeout(r, 1500)); // the probe period, not a synchronisation
-    }
-  })();
+  probe = startExecProbe(() => [server], ['wget', '-q', '-O', '/dev/null', 'http://127.0.0.1:8080/group']);
 
   // Learning: every class of the profile becomes stable.
   await waitFor(
@@ -122,8 +114,7 @@ test('a learned busybox httpd workload reports each novelty once, never its norm
     { what: 'every class of the httpd profile stable', timeoutMs: 180_000, intervalMs: 250 },
   );
   // A few more probe and request cycles in the stable state: none of it is new.
-  const probesAtStable = probesDone;
-  await waitFor(() => probesDone >= probesAtStable + 3, { what: 'three probes in the stable state', timeoutMs: 60_000 });
+  await probe.roundsFromNow(3, 'three probes in the stable state');
   assert.deepEqual(baselineDetections().map((d) => d.summary), [], 'normal traffic and probes are not reported');
 
   // A shell exec'd into the container, 20 times.
