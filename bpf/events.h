@@ -77,6 +77,8 @@ enum ks_op {
 	KS_OP_SENDMSG = 43,
 	KS_OP_WRITEV = 44,
 	KS_OP_LISTEN = 45,
+	KS_OP_RECVFROM = 46,
+	KS_OP_RECVMSG = 47,
 	KS_OP_INIT_MODULE = 50,
 	KS_OP_FINIT_MODULE = 51,
 	KS_OP_DELETE_MODULE = 52,
@@ -123,6 +125,7 @@ enum ks_op {
 /* ks_payload.kind */
 #define KS_PAYLOAD_TCP_FIRST_BYTES 1 /* one record per write (per iovec) until KS_STREAM_CAPTURE_* is reached */
 #define KS_PAYLOAD_DNS_QUERY 2
+#define KS_PAYLOAD_DNS_ANSWER 3 /* received on a UDP socket the process sent a DNS query on (recvfrom, recvmsg) */
 
 struct ks_header {
 	__u16 type;        /* enum ks_event_type */

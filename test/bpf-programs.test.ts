@@ -409,6 +409,17 @@ describe('kernel programs (tp_btf variants where the kernel has them)', () => {
     ]);
   });
 
+  test('DNS answers received on a socket a query went out on are reported (recvfrom, recvmsg); the server\'s receives are not', async () => {
+    const ran = await trigger(['dns-answer']);
+    await rec.exited(ran.pid);
+    const answers = rec.of(EventType.Payload, ran.pid).filter((p) => p.kind === PayloadKind.DnsAnswer);
+    assert.deepEqual(answers.map((a) => [a.op, a.fd, a.address, a.port, a.totalLen, a.data.length]), [
+      [Op.Recvfrom, Number(ran.out.fd), '127.0.0.77', 53, Number(ran.out.answer_len), Number(ran.out.answer_len)],
+      [Op.Recvmsg, Number(ran.out.connected_fd), '127.0.0.77', 53, Number(ran.out.answer_len), Number(ran.out.answer_len)],
+    ]);
+    for (const a of answers) assert.deepEqual([...a.data.slice(-4)], [203, 0, 113, 50], 'the A record\'s address');
+  });
+
   test('io_uring_setup is reported, and OPENAT and CONNECT requests submitted through a ring with path and peer', () =>
     checkIoUringRecords(rec));
 

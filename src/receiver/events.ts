@@ -70,6 +70,8 @@ export const Op = {
   Sendmsg: 43,
   Writev: 44,
   Listen: 45,
+  Recvfrom: 46,
+  Recvmsg: 47,
   InitModule: 50,
   FinitModule: 51,
   DeleteModule: 52,
@@ -99,7 +101,7 @@ export type Op = (typeof Op)[keyof typeof Op];
 export const HeaderFlag = { Truncated: 1 } as const;
 export const ExecFlag = { Snapshot: 1, Memfd: 2, Unlinked: 4 } as const;
 export const HostFsFlag = { WholeFs: 1, ReadOnly: 2, FsPathTruncated: 4 } as const;
-export const PayloadKind = { TcpFirstBytes: 1, DnsQuery: 2 } as const;
+export const PayloadKind = { TcpFirstBytes: 1, DnsQuery: 2, DnsAnswer: 3 } as const;
 /** KS_STREAM_CAPTURE_*: the kernel reports a fresh TCP connection's writes until either bound is reached. */
 export const StreamCapture = { bytes: 256, writes: 8 } as const;
 /** ks_connect.family / ks_payload.family values (Linux AF_*). */
