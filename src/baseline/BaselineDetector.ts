@@ -7,11 +7,13 @@ import { Attr } from '../detectors/attributeKeys.ts';
 import { NO_FINDINGS, type DetectionContext, type Detector, type DetectorEvent, type Finding, type RuleMetadata } from '../detectors/Detector.ts';
 import { isRuntimeSetup } from '../detectors/internal/util.ts';
 import { BoundedMap } from '../detectors/internal/BoundedMap.ts';
-import { EventType, type KernelEvent } from '../receiver/events.ts';
+import { dnsAnswerAddresses } from '../detectors/internal/dns.ts';
+import { EventType, PayloadKind, type KernelEvent } from '../receiver/events.ts';
 import type { ContainerIdentity } from '../receiver/identity.ts';
 import { OBSERVED_EVENTS, UNKNOWN_PARENT, isPodSpecExec, observe, type BaselineClass, type Observation } from './classes.ts';
 import { BASELINE_STATES, type BaselineState } from './ClassBaseline.ts';
 import { Profile, type ImageVersion, type ProfileSnapshot } from './Profile.ts';
+import { canonicalDnsName } from './canonical.ts';
 import { PeerKinds } from './PeerKinds.ts';
 import { profileKey } from './ProfileKey.ts';
 import { DEFAULT_BASELINE_SETTINGS, type BaselineSettings } from './settings.ts';
@@ -35,6 +37,8 @@ export interface BaselineCounters {
   evictions: number;
 }
 
+/** Addresses remembered with the name they were resolved from, node-wide; the least recently used go first. */
+const MAX_RESOLVED_ADDRESSES = 16_384;
 /** Containers whose init start is remembered: more than a node runs at once. */
 const MAX_TRACKED_CONTAINERS = 8192;
 
@@ -87,6 +91,8 @@ export class BaselineDetector implements Detector {
   readonly settings: BaselineSettings;
   readonly #peers: PeerKinds;
   readonly counters: BaselineCounters = { deviations: new Map(), suppressed: new Map(), evictions: 0 };
+  /** "<container id> <address>" → the name a DNS answer this container received gave that address for. */
+  readonly #resolved = new BoundedMap<string, string>(MAX_RESOLVED_ADDRESSES);
   /** Per container: the start of its init, the earliest process the runtime started in it. */
   readonly #initStarts = new BoundedMap<string, bigint>(MAX_TRACKED_CONTAINERS);
   /** Insertion order is recency: the first entry is the least recently seen profile. */
@@ -102,6 +108,10 @@ export class BaselineDetector implements Detector {
     if (!('tgid' in event)) return NO_FINDINGS;
     const container = ctx.container(event);
     if (container === null || isRuntimeSetup(event, ctx)) return NO_FINDINGS;
+    if (event.type === EventType.Payload && event.kind === PayloadKind.DnsAnswer) {
+      this.#rememberAnswer(container.id, event.data);
+      return NO_FINDINGS;
+    }
     const observations = observe(event, ctx, this.settings.clusterDomain, this.#peers);
     if (observations.length === 0) return NO_FINDINGS;
     // Every exec keeps the container's init start current; other events ask only when they deviate.
@@ -166,6 +176,7 @@ export class BaselineDetector implements Detector {
           break;
         case 'deviation': {
           const finding = this.#deviationFinding(profile, o, nowMs, interactiveNow());
+          if (event.type === EventType.Connect) this.#namePeer(finding, container.id, event.address);
           if (o.cls === 'exec') execFinding = finding;
           findings.push(finding);
           break;
@@ -265,6 +276,24 @@ export class BaselineDetector implements Detector {
       summary: `new ${CLASS_LABEL[o.cls]} for ${profile.key}: ${o.item}${interactive ? ' (exec\'d into the container through the runtime)' : ''}`,
       attributes,
     };
+  }
+
+  /**
+   * What a DNS answer gave this container. The answer is the resolver's word (which the workload, or whoever runs
+   * its resolver, chooses), so the name is context on a deviation, never part of an item.
+   */
+  #rememberAnswer(containerId: string, data: Uint8Array): void {
+    const answer = dnsAnswerAddresses(data);
+    if (answer === undefined) return;
+    const name = canonicalDnsName(answer.name, this.settings.clusterDomain);
+    for (const address of answer.addresses) this.#resolved.set(`${containerId} ${address}`, name);
+  }
+
+  #namePeer(finding: Finding, containerId: string, address: string): void {
+    const name = this.#resolved.get(`${containerId} ${address.replace(/^::ffff:(?=\d+\.)/, '')}`);
+    if (name === undefined) return;
+    finding.attributes[Attr.baselinePeerDnsName] = name;
+    finding.summary += ` (resolved from ${name})`;
   }
 
   /**

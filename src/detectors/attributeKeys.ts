@@ -114,6 +114,8 @@ export const Attr = {
    * from the container's init.
    */
   baselineInteractive: 'kubesentry.baseline.interactive',
+  /** On a new connect: the name whose DNS answer, received by this container, gave the peer's address. */
+  baselinePeerDnsName: 'kubesentry.baseline.peer.dns_name',
   /** On the summary of a new image's window: its digest, how many items it brought, the first few. */
   baselineImageDigest: 'kubesentry.baseline.image.digest',
   baselineImageNewItems: 'kubesentry.baseline.image.new_items',

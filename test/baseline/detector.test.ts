@@ -9,7 +9,7 @@ import type { DetectionContext, DetectorEvent, Finding } from '../../src/detecto
 import { Attr } from '../../src/detectors/attributeKeys.ts';
 import { PayloadKind } from '../../src/receiver/events.ts';
 import type { ContainerIdentity } from '../../src/receiver/identity.ts';
-import { CONTAINER_SEEN_NS, FakeAgent, OTHER, WEB, container, dnsQuery, ev } from '../detectors/fixtures.ts';
+import { CONTAINER_SEEN_NS, FakeAgent, OTHER, WEB, container, dnsAnswer, dnsQuery, ev } from '../detectors/fixtures.ts';
 
 const S = 1_000_000_000n;
 const SETTINGS = { minLearningMs: 10_000, quietMs: 3_000, maxLearningMs: 60_000, warmupMs: 2_000, dedupeMs: 30_000 };
@@ -185,6 +185,20 @@ test('a deviation of a process the runtime exec\'d into the container after its 
   assert.deepEqual(mark(ev.connect({ tgid: 21, address: '203.0.113.9', port: 4444 })), [['external:4444', true]], 'its child too');
   assert.deepEqual(mark(ev.connect({ tgid: 30, address: '203.0.113.9', port: 5555 })), [['external:5555', false]], 'a child of the init');
   assert.deepEqual(mark(ev.connect({ tgid: 999, address: '203.0.113.9', port: 6666 })), [['external:6666', undefined]], 'unknown: no mark');
+});
+
+test('a new connect names the peer by the DNS answer this container received for its address, as context only', () => {
+  const h = new Harness().learnNormal(14).at(15);
+  const answer = (name: string, address: string) => ev.payload({ kind: PayloadKind.DnsAnswer, port: 53, data: dnsAnswer(name, [address]) });
+  assert.deepEqual(h.feed(answer('c2.evil.example', '203.0.113.50')), [], 'an answer is no deviation of its own');
+  const named = deviations(h.feed(ev.connect({ address: '203.0.113.50', port: 8443 })));
+  assert.equal(named[0].attributes[Attr.baselineItem], 'external:8443', 'the item has no name: the resolver chose it');
+  assert.equal(named[0].attributes[Attr.baselinePeerDnsName], 'c2.evil.example');
+  assert.match(named[0].summary, /\(resolved from c2\.evil\.example\)$/);
+  const mapped = deviations(h.feed(ev.connect({ family: 10, address: '::ffff:203.0.113.50', port: 9443 })));
+  assert.equal(mapped[0].attributes[Attr.baselinePeerDnsName], 'c2.evil.example', 'an IPv4-mapped address');
+  const unnamed = deviations(h.feed(ev.connect({ address: '198.51.100.9', port: 7443 })));
+  assert.equal(unnamed[0].attributes[Attr.baselinePeerDnsName], undefined, 'no answer for it');
 });
 
 test('a multi-call binary re-executing itself as an applet is that applet, with its severity', () => {

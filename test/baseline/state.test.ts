@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import { ClassBaseline } from '../../src/baseline/ClassBaseline.ts';
 import { canonicalDnsName, canonicalPath, itemShape } from '../../src/baseline/canonical.ts';
 import { execSeverity } from '../../src/baseline/classes.ts';
+import { dnsAnswerAddresses } from '../../src/detectors/internal/dns.ts';
+import { dnsAnswer, dnsQuery } from '../detectors/fixtures.ts';
 import { PeerKinds, PeerRangeError } from '../../src/baseline/PeerKinds.ts';
 
 const defaultPeers = new PeerKinds();
@@ -147,4 +149,21 @@ test('shells, interpreters and downloaders are high, other binaries medium', () 
     assert.equal(execSeverity(exe), 'high', exe);
   }
   for (const exe of ['/bin/id', '/tmp/x', '/usr/sbin/nginx']) assert.equal(execSeverity(exe), 'medium', exe);
+});
+
+test('a DNS response gives its question and its A/AAAA addresses, through a CNAME, and what is complete when cut', () => {
+  const v6 = new Uint8Array(16);
+  v6[0] = 0x20;
+  v6[1] = 0x01;
+  v6[2] = 0x0d;
+  v6[3] = 0xb8;
+  v6[15] = 7;
+  assert.deepEqual(dnsAnswerAddresses(dnsAnswer('API.Example.com', ['203.0.113.5', v6], 'edge.cdn.example')), {
+    name: 'api.example.com',
+    addresses: ['203.0.113.5', '2001:db8::7'],
+  });
+  const full = dnsAnswer('example.com', ['203.0.113.5', '203.0.113.6']);
+  assert.deepEqual(dnsAnswerAddresses(full.subarray(0, full.length - 2))?.addresses, ['203.0.113.5'], 'the cut record is dropped');
+  assert.equal(dnsAnswerAddresses(dnsQuery('example.com')), undefined, 'a query is no answer');
+  assert.equal(dnsAnswerAddresses(new Uint8Array([0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1])), undefined, 'too short');
 });
