@@ -7,7 +7,8 @@
 //   through the runtime); the pod spec's preStop hook (`sync`), run as the kubelet would at shutdown, is not
 //   reported though it never ran while learning; its connects to the node's
 //   address and to replica 1 name their peer kinds (node, from the agent's interfaces; pod, from the podman
-//   network's range given as the cluster's pod CIDR);
+//   network's range given as the cluster's pod CIDR), and a connect to an address it resolved names the peer by
+//   the DNS answer it received;
 // - replica 3 runs a rebuilt image (another digest, same root filesystem): nothing is reported, during or after
 //   its new-image window, and the profile records the second version;
 // - replica 4 runs a third digest and does three new things inside its window: not one deviation each, but one
@@ -19,14 +20,17 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startAgent, type JsonDetection, type RunningAgent } from '../helpers/agent.ts';
 import { FakeApiServer, podFixture } from '../helpers/apiserver.ts';
 import { startExecProbe, type ExecProbe } from '../helpers/execProbe.ts';
 import { startContainer, TEST_IMAGE, variantImage, type Container } from '../helpers/podman.ts';
 import { run } from '../helpers/run.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { SIMULATOR_BUILD_DIR, SIMULATOR_MOUNT } from '../../src/simulate/scenarios.ts';
 
 const RULE = 'KS-BL-001';
+const SIMULATOR_DIR = fileURLToPath(new URL(`../../${SIMULATOR_BUILD_DIR}`, import.meta.url));
 const NODE = 'baseline-node';
 const NAMESPACE = `shop-${randomBytes(3).toString('hex')}`;
 const REPLICA_SET = 'web-7c9d5b8f6';
@@ -88,7 +92,12 @@ function persistedProfile(): PersistedProfile | undefined {
 /** A pod of the Deployment running httpd from `image`, registered with the API server as the kubelet would. */
 async function startReplica(image: string, digest: string): Promise<Container> {
   const podUid = randomUUID();
-  const c = await startContainer({ image, podUid, cmd: ['httpd', '-f', '-p', '8080', '-h', '/etc'] });
+  const c = await startContainer({
+    image,
+    podUid,
+    cmd: ['httpd', '-f', '-p', '8080', '-h', '/etc'],
+    extraArgs: ['-v', `${SIMULATOR_DIR}:${SIMULATOR_MOUNT}:ro`],
+  });
   containers.push(c);
   api.addPod(podFixture({
     name: `${REPLICA_SET}-${randomBytes(3).toString('hex')}`,
@@ -177,6 +186,11 @@ test('a later replica and a rebuilt image with the same behaviour are not report
   await second.exec(['wget', '-q', '-O', '/dev/null', `http://${await address(first)}:8080/group`], { timeoutMs: 30_000 });
   const pod = await agent.waitForDetection((d) => ours(d) && d.attributes['kubesentry.baseline.item'] === 'pod:8080', 'the pod connect', 60_000);
   assert.equal(pod.severity, 'low');
+  // A name resolved (through a resolver of its own: the answer is the container's word) and connected to.
+  await second.exec([`${SIMULATOR_MOUNT}/dns_exchange`, 'c2.baseline.example', '203.0.113.50', '8443'], { timeoutMs: 30_000 });
+  const named = await agent.waitForDetection((d) => ours(d) && d.attributes['kubesentry.baseline.item'] === 'external:8443', 'the resolved connect', 60_000);
+  assert.equal(named.severity, 'medium');
+  assert.equal(named.attributes['kubesentry.baseline.peer.dns_name'], 'c2.baseline.example');
   assert.deepEqual(baselineDetections().filter((d) => /sync/.test(String(d.attributes['kubesentry.baseline.item']))).map((d) => d.summary), []);
   const afterReplica2 = baselineDetections().length;
 
