@@ -40,7 +40,7 @@ enum ks_event_type {
 	KS_EVENT_ROOT_CHANGE = 7, /* struct ks_root_change: chroot, pivot_root */
 	KS_EVENT_OPEN = 8,        /* struct ks_open: opens of sensitive paths (filtered in kernel), open_by_handle_at */
 	KS_EVENT_CONNECT = 9,     /* struct ks_connect */
-	KS_EVENT_PAYLOAD = 10,    /* struct ks_payload: the first writes of a fresh TCP connection; DNS over UDP */
+	KS_EVENT_PAYLOAD = 10,    /* struct ks_payload: the first writes of a fresh TCP connection; DNS queries and answers over UDP */
 	KS_EVENT_MODULE = 11,     /* struct ks_module: init_module, finit_module, delete_module */
 	KS_EVENT_PTRACE = 12,     /* struct ks_ptrace: ptrace, process_vm_writev */
 	KS_EVENT_BPF = 13,        /* struct ks_bpf: bpf(), perf_event_open */
