@@ -74,7 +74,8 @@ export class BaselineDetector implements Detector {
       'DNS name or a connect to a pod, service or other internal peer. A class that is not stable by its maximum learning time (unstable) or reaches its ' +
       'item cap (saturated) stops learning and reporting and says so once (info). The first minutes after each ' +
       'container start only learn; the exec probes and lifecycle hooks of the pod spec are known before they run; a ' +
-      'deviation of a process exec\'d into the container through the runtime (kubectl exec) is marked interactive. ' +
+      'deviation of a process exec\'d into the container through the runtime (kubectl exec) is marked interactive; ' +
+      'a new connect carries the name its address was resolved from when the container received that DNS answer. ' +
       'A profile keeps its last 5 image digests; what the containers of a new digest ' +
       'do new in its first minutes is learned and told as one summary at the highest of its items\' severities ' +
       '(nothing when it behaves as before). See docs/baseline.md.',
