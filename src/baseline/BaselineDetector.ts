@@ -63,22 +63,23 @@ export class BaselineDetector implements Detector {
     events: OBSERVED_EVENTS,
     description:
       'Each workload (namespace / owner kind and name / container; a bare pod by namespace and image; a ' +
-      'non-Kubernetes container by image, else by container id) learns what it does, per class: executables (with ' +
-      'root and writable-location bits), parent → child execs, outbound connects (peer kind: loopback, metadata, ' +
-      'node, service, pod from the configured cluster ranges, internal, external; and port), DNS names ' +
-      '(cluster search suffixes stripped), listening ports (protocol, port, loopback or not), sensitive-file opens ' +
-      'and privileged syscalls (mount, unshare, setns, module, bpf, ptrace), each by executable. A class is stable ' +
-      'after its minimum learning time with no new item for its quiet period; then a new item is reported once per ' +
-      'dedupe window: high for a new shell, interpreter or downloader and a new sensitive open, medium for another ' +
-      'new binary, listening port, external, metadata-endpoint or node port and privileged syscall, low for a new ' +
-      'DNS name or a connect to a pod, service or other internal peer. A class that is not stable by its maximum learning time (unstable) or reaches its ' +
-      'item cap (saturated) stops learning and reporting and says so once (info). The first minutes after each ' +
-      'container start only learn; the exec probes and lifecycle hooks of the pod spec are known before they run; a ' +
-      'deviation of a process exec\'d into the container through the runtime (kubectl exec) is marked interactive; ' +
-      'a new connect carries the name its address was resolved from when the container received that DNS answer. ' +
-      'A profile keeps its last 5 image digests; what the containers of a new digest ' +
-      'do new in its first minutes is learned and told as one summary at the highest of its items\' severities ' +
-      '(nothing when it behaves as before). See docs/baseline.md.',
+      'non-Kubernetes container by image, else by container id) learns what it does, per class: executables ' +
+      '(with root and writable-location bits), parent → child execs, outbound connects (peer kind: loopback, ' +
+      'metadata, node, service, pod from the configured cluster ranges, internal, external; and port), DNS ' +
+      'names (cluster search suffixes stripped), listening ports (protocol, port, loopback or not), ' +
+      'sensitive-file opens and privileged syscalls (mount, unshare, setns, module, bpf, ptrace), each by ' +
+      'executable. A class is stable after its minimum learning time with no new item for its quiet period; ' +
+      'then a new item is reported once per dedupe window: high for a new shell, interpreter or downloader and ' +
+      'a new sensitive open, medium for another new binary, listening port, external, metadata-endpoint or node ' +
+      'port and privileged syscall, low for a new DNS name or a connect to a pod, service or other internal ' +
+      'peer. A class that is not stable by its maximum learning time (unstable) or reaches its item cap ' +
+      '(saturated) stops learning and reporting and says so once (info). The first minutes after each container ' +
+      'start only learn; the exec probes and lifecycle hooks of the pod spec are known before they run; a ' +
+      'deviation of a process exec\'d into the container through the runtime (kubectl exec) is marked ' +
+      'interactive; a new connect carries the name its address was resolved from when the container received ' +
+      'that DNS answer. A profile keeps its last 5 image digests; what the containers of a new digest do new in ' +
+      'its first minutes is learned and told as one summary at the highest of its items\' severities (nothing ' +
+      'when it behaves as before). See docs/baseline.md.',
     falsePositives: [
       'Rare but legitimate work not seen while learning (a monthly job, a failover path, an operator\'s kubectl exec, marked interactive).',
       'A rollout that changes behaviour: one summary per new image digest (its novelties in its first minutes).',
