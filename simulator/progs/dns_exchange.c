@@ -6,33 +6,13 @@
  * recvfrom, as musl's and busybox's resolvers do.
  */
 #include "sim.h"
+#include "dns_message.h"
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static size_t build_query(unsigned char *msg, size_t size, const char *name)
-{
-	size_t off = 12;
-	memset(msg, 0, 12);
-	msg[0] = 0x4b, msg[1] = 0x53, msg[2] = 0x01, msg[5] = 1; /* id "KS", RD, one question */
-	for (const char *label = name; *label;) {
-		const char *dot = strchr(label, '.');
-		size_t len = dot ? (size_t)(dot - label) : strlen(label);
-		if (len == 0 || len > 63 || off + len + 6 > size)
-			return 0;
-		msg[off++] = (unsigned char)len;
-		memcpy(msg + off, label, len);
-		off += len;
-		label += len + (dot ? 1 : 0);
-	}
-	msg[off++] = 0;
-	msg[off++] = 0, msg[off++] = 1; /* QTYPE A */
-	msg[off++] = 0, msg[off++] = 1; /* QCLASS IN */
-	return off;
-}
 
 /* Answers one query on `server` with an A record for `address`, owner name a pointer to the question. */
 static void answer_one(int server, struct in_addr address)
@@ -67,7 +47,7 @@ int main(int argc, char **argv)
 	if (argc != 4 || inet_pton(AF_INET, argv[2], &peer.sin_addr) != 1 || atoi(argv[3]) <= 0)
 		return ks_usage(argv[0], "<name> <ipv4> <port>");
 	peer.sin_port = htons(atoi(argv[3]));
-	if ((len = build_query(msg, sizeof(msg), argv[1])) == 0)
+	if ((len = ks_dns_query(msg, sizeof(msg), argv[1])) == 0)
 		return ks_usage(argv[0], "<name> <ipv4> <port>");
 	resolver.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	server = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
