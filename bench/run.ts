@@ -33,6 +33,7 @@ const BENCHES: readonly Bench[] = [
   { name: 'otel', what: 'OTLP export to a real Collector: latency at 100/s, burst drain rate', quickArgs: ['--seconds', '3', '--burst', '5000'], timeoutMs: 300_000 },
   { name: 'k8s-memory', what: 'pod informer cache memory for 110 realistic pods', quickArgs: [], timeoutMs: 180_000 },
   { name: 'baseline-memory', what: 'behavioural baseline heap: 2,000 profiles, a full profile, 10,000 domains saturating', quickArgs: [], timeoutMs: 180_000 },
+  { name: 'baseline-flood', what: 'the real agent\'s RSS while a container asks 10,000 distinct domains (its DNS class saturates), as ratios to 10,000 known-name queries (root)', quickArgs: ['--queries', '3000'], timeoutMs: 600_000 },
   { name: 'agent', what: 'the real agent: kernel → Collector latency, footprint under load, zero-loss maximum (root); A/B with --baseline', quickArgs: ['--quick'], comparesBaseline: true, timeoutMs: 1_800_000 },
 ];
 

@@ -40,7 +40,7 @@ enum ks_event_type {
 	KS_EVENT_ROOT_CHANGE = 7, /* struct ks_root_change: chroot, pivot_root */
 	KS_EVENT_OPEN = 8,        /* struct ks_open: opens of sensitive paths (filtered in kernel), open_by_handle_at */
 	KS_EVENT_CONNECT = 9,     /* struct ks_connect */
-	KS_EVENT_PAYLOAD = 10,    /* struct ks_payload: the first writes of a fresh TCP connection; DNS over UDP */
+	KS_EVENT_PAYLOAD = 10,    /* struct ks_payload: the first writes of a fresh TCP connection; DNS queries and answers over UDP */
 	KS_EVENT_MODULE = 11,     /* struct ks_module: init_module, finit_module, delete_module */
 	KS_EVENT_PTRACE = 12,     /* struct ks_ptrace: ptrace, process_vm_writev */
 	KS_EVENT_BPF = 13,        /* struct ks_bpf: bpf(), perf_event_open */
@@ -49,7 +49,8 @@ enum ks_event_type {
 	KS_EVENT_CGROUP = 16,     /* struct ks_cgroup: cgroup mkdir, rmdir */
 	KS_EVENT_HOST_FS = 17,    /* struct ks_host_fs: a container reaches a host filesystem (chroot, exec, write-open) */
 	KS_EVENT_IO_URING = 18,   /* struct ks_io_uring: io_uring_setup; OPENAT/OPENAT2/CONNECT requests submitted */
-	KS_EVENT_TYPE_MAX = 19,   /* one past the highest type; sizes the per-type counter maps */
+	KS_EVENT_LISTEN = 19,     /* struct ks_listen: an IPv4/IPv6 socket put in the listening state (listen succeeded) */
+	KS_EVENT_TYPE_MAX = 20,   /* one past the highest type; sizes the per-type counter maps */
 };
 
 /* Which syscall (or kernel path) produced a record, for records that several produce. Never reused. */
@@ -75,6 +76,9 @@ enum ks_op {
 	KS_OP_SENDTO = 42,
 	KS_OP_SENDMSG = 43,
 	KS_OP_WRITEV = 44,
+	KS_OP_LISTEN = 45,
+	KS_OP_RECVFROM = 46,
+	KS_OP_RECVMSG = 47,
 	KS_OP_INIT_MODULE = 50,
 	KS_OP_FINIT_MODULE = 51,
 	KS_OP_DELETE_MODULE = 52,
@@ -161,6 +165,7 @@ enum ks_enforce_mode {
 /* ks_payload.kind */
 #define KS_PAYLOAD_TCP_FIRST_BYTES 1 /* one record per write (per iovec) until KS_STREAM_CAPTURE_* is reached */
 #define KS_PAYLOAD_DNS_QUERY 2
+#define KS_PAYLOAD_DNS_ANSWER 3 /* received on a UDP socket the process sent a DNS query on (recvfrom, recvmsg) */
 
 struct ks_header {
 	__u16 type;        /* enum ks_event_type */
@@ -273,6 +278,19 @@ struct ks_connect {
 	__u16 port;              /* host byte order */
 	__u8 addr[16];           /* IPv4 in the first 4 bytes, IPv6 whole */
 	char unix_path[KS_UNIX_PATH_LEN]; /* AF_UNIX; an abstract socket starts with a NUL */
+	__u32 _pad0;
+};
+
+struct ks_listen {
+	struct ks_header hdr;
+	__u32 op;                /* KS_OP_LISTEN */
+	__s32 fd;
+	__u16 family;            /* AF_INET, AF_INET6 */
+	__u16 port;              /* local port, host byte order: the bound one, or the one listen() picked */
+	__u16 protocol;          /* the socket's protocol (IPPROTO_TCP, IPPROTO_SCTP, IPPROTO_MPTCP) */
+	__u16 sock_type;         /* SOCK_STREAM, SOCK_SEQPACKET */
+	__u8 addr[16];           /* local address, IPv4 in the first 4 bytes; all zero: every address */
+	__s32 backlog;           /* as the caller passed it */
 	__u32 _pad0;
 };
 

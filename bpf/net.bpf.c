@@ -2,8 +2,10 @@
 /*
  * Network: every connect() (IPv4, IPv6, unix), the first writes a process makes on a TCP connection
  * it opened (write, send/sendto, writev, sendmsg/sendmmsg; see net/tracked_socket.h for the bounds),
- * and DNS queries over UDP (sent to port 53, or on a socket connected to it).
- * Outbound only: inbound first bytes and recv paths are out of scope. sendfile/splice and io_uring
+ * DNS queries over UDP (sent to port 53, or on a socket connected to it) and the answers received on
+ * those sockets (recvfrom, recvmsg: which names a container's peers were resolved from); and every successful
+ * listen() on an IPv4/IPv6 socket, with the port it listens on (the baseline's listening ports).
+ * Other inbound data is out of scope. sendfile/splice and io_uring
  * sends are not seen.
  */
 #include "lib/common.h"
@@ -75,6 +77,78 @@ int sys_exit_connect__tp(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
+/* listen() arguments from sys_enter to sys_exit, per thread */
+struct ks_pending_listen {
+	__s32 fd;
+	__s32 backlog;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct ks_pending_listen);
+} pending_listen SEC(".maps");
+
+/* listen(fd, backlog) */
+SEC("tracepoint/syscalls/sys_enter_listen")
+int sys_enter_listen__tp(struct trace_event_raw_sys_enter *ctx)
+{
+	struct ks_pending_listen pending = { .fd = KS_ARG(ctx, 0), .backlog = KS_ARG(ctx, 1) };
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	if (!ks_from_agent())
+		bpf_map_update_elem(&pending_listen, &pid_tgid, &pending, BPF_ANY);
+	return 0;
+}
+
+/*
+ * Read at the exit, from the socket itself: a listen() on an unbound socket binds it to a port of the kernel's
+ * choosing (inet_csk_listen_start -> get_port), which only exists once the call returned; and a listen that
+ * failed (EADDRINUSE, EOPNOTSUPP on a datagram socket) opened nothing.
+ */
+SEC("tracepoint/syscalls/sys_exit_listen")
+int sys_exit_listen__tp(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct ks_pending_listen *pending = bpf_map_lookup_elem(&pending_listen, &pid_tgid);
+	struct ks_pending_listen args;
+	struct socket *sock;
+	struct sock *sk;
+	struct ks_listen *e;
+	__u16 family;
+
+	if (!pending)
+		return 0;
+	args = *pending;
+	bpf_map_delete_elem(&pending_listen, &pid_tgid);
+	if (KS_RET(ctx) != 0)
+		return 0;
+	sock = ks_file_socket(ks_fd_file(args.fd));
+	sk = sock ? BPF_CORE_READ(sock, sk) : NULL;
+	if (!sk)
+		return 0;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != KS_AF_INET && family != KS_AF_INET6)
+		return 0;
+	e = ks_begin(KS_EVENT_LISTEN, sizeof(*e));
+	if (!e)
+		return 0;
+	e->op = KS_OP_LISTEN;
+	e->fd = args.fd;
+	e->backlog = args.backlog;
+	e->family = family;
+	e->port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	e->protocol = BPF_CORE_READ(sk, sk_protocol);
+	e->sock_type = BPF_CORE_READ(sock, type);
+	if (family == KS_AF_INET)
+		bpf_core_read(e->addr, 4, &sk->__sk_common.skc_rcv_saddr);
+	else
+		bpf_core_read(e->addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+	ks_submit(e, sizeof(*e));
+	return 0;
+}
+
 /* One buffer written on a tracked socket: a DNS query whole, a TCP write with its stream offset. */
 static __always_inline void ks_on_tracked_buffer(__u32 op, __s32 fd, struct ks_tracked_socket *tracked,
 						 const void *user_buf, __u64 len)
@@ -135,8 +209,11 @@ static __always_inline void ks_on_send_to(__u32 op, __s32 fd, const void *user_a
 
 	if (!ks_read_inet_peer(user_addr, addrlen, &peer) || peer.port != KS_DNS_PORT)
 		return;
-	if (ks_socket_type(ks_fd_file(fd)) == KS_SOCK_DGRAM)
+	if (ks_socket_type(ks_fd_file(fd)) == KS_SOCK_DGRAM) {
 		ks_emit_payload(op, KS_PAYLOAD_DNS_QUERY, fd, &peer, user_buf, len, 0);
+		/* an unconnected resolver socket (musl, busybox): its answer comes back on the same fd */
+		ks_track_connected(fd, &peer);
+	}
 }
 
 /* write(fd, buf, count) */
@@ -206,5 +283,92 @@ int sys_enter_sendmmsg__tp(struct trace_event_raw_sys_enter *ctx)
 	/* struct mmsghdr begins with its struct msghdr */
 	if (KS_ARG(ctx, 2) > 0)
 		ks_on_msghdr(KS_ARG(ctx, 0), KS_ARG_PTR(ctx, 1));
+	return 0;
+}
+
+/* recvfrom/recvmsg arguments from sys_enter to sys_exit, per thread: a DNS socket's receive buffer */
+struct ks_pending_recv {
+	__u64 buf;
+	__s32 fd;
+	__u32 op;
+	struct ks_peer peer;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct ks_pending_recv);
+} pending_recv SEC(".maps");
+
+/* The tracked entry of a socket a DNS query went out on, or NULL: the only receives worth a look. */
+static __always_inline struct ks_tracked_socket *ks_dns_socket(__s32 fd)
+{
+	struct ks_tracked_socket *tracked = ks_lookup_tracked(fd);
+
+	return tracked && tracked->kind == KS_PAYLOAD_DNS_QUERY ? tracked : NULL;
+}
+
+/* A receive on a DNS socket: remembered until the exit says how much arrived. */
+static __always_inline void ks_on_recv(__u32 op, __s32 fd, const struct ks_tracked_socket *dns, const void *user_buf)
+{
+	struct ks_pending_recv pending = { .buf = (__u64)user_buf, .fd = fd, .op = op, .peer = dns->peer };
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	if (user_buf)
+		bpf_map_update_elem(&pending_recv, &pid_tgid, &pending, BPF_ANY);
+}
+
+static __always_inline void ks_on_recv_exit(long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct ks_pending_recv *pending = bpf_map_lookup_elem(&pending_recv, &pid_tgid);
+	struct ks_pending_recv copy;
+
+	if (!pending)
+		return;
+	copy = *pending;
+	bpf_map_delete_elem(&pending_recv, &pid_tgid);
+	if (ret > 0)
+		ks_emit_payload(copy.op, KS_PAYLOAD_DNS_ANSWER, copy.fd, &copy.peer, (const void *)copy.buf, ret, 0);
+}
+
+/* recvfrom(fd, buf, len, flags, addr, addrlen); recv(2) is recvfrom with no address */
+SEC("tracepoint/syscalls/sys_enter_recvfrom")
+int sys_enter_recvfrom__tp(struct trace_event_raw_sys_enter *ctx)
+{
+	struct ks_tracked_socket *dns = ks_dns_socket(KS_ARG(ctx, 0));
+
+	if (dns)
+		ks_on_recv(KS_OP_RECVFROM, KS_ARG(ctx, 0), dns, KS_ARG_PTR(ctx, 1));
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_recvfrom")
+int sys_exit_recvfrom__tp(struct trace_event_raw_sys_exit *ctx)
+{
+	ks_on_recv_exit(KS_RET(ctx));
+	return 0;
+}
+
+/* recvmsg(fd, msg, flags): the first iovec, where a resolver receives its datagram */
+SEC("tracepoint/syscalls/sys_enter_recvmsg")
+int sys_enter_recvmsg__tp(struct trace_event_raw_sys_enter *ctx)
+{
+	struct ks_tracked_socket *dns = ks_dns_socket(KS_ARG(ctx, 0));
+	struct ks_user_msghdr msg = {};
+	struct iovec first = {};
+
+	if (!dns || bpf_probe_read_user(&msg, sizeof(msg), KS_ARG_PTR(ctx, 1)) || msg.iovlen == 0 ||
+	    bpf_probe_read_user(&first, sizeof(first), msg.iov))
+		return 0;
+	ks_on_recv(KS_OP_RECVMSG, KS_ARG(ctx, 0), dns, first.iov_base);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_recvmsg")
+int sys_exit_recvmsg__tp(struct trace_event_raw_sys_exit *ctx)
+{
+	ks_on_recv_exit(KS_RET(ctx));
 	return 0;
 }

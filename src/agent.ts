@@ -3,7 +3,7 @@
 // hand-offs to the telemetry spool.
 
 import { createServer, type Server } from 'node:http';
-import { hostname } from 'node:os';
+import { hostname, networkInterfaces } from 'node:os';
 import { readFileSync, watchFile, unwatchFile } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -75,7 +75,10 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
       ruleFailureLog.warn(`rule ${f.rule} threw on a ${event} event (${f.consecutive} in a row, disabled at ${RULE_ERROR_LIMIT}): ${f.message}`);
     }
   };
-  const baseline = new BaselineDetector(config.baseline);
+  // The agent runs in the node's network namespace (hostNetwork): its interfaces are the node's addresses. The
+  // CIDRs were checked with the config.
+  const nodeAddresses = Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address));
+  const baseline = new BaselineDetector(config.baseline, nodeAddresses);
   let engine: DetectorEngine;
   try {
     engine = new DetectorEngine(loadRules(config), allDetectors({ baseline }), { onRuleFailure });
@@ -198,7 +201,8 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
     workload: (c) => {
       if (k8s && c.podUid) {
         const found = k8s.enricher.enrich(c.podUid, c.id);
-        return typeof found === 'object' ? workloadFromAttributes(found) : found === 'pending' ? 'pending' : undefined;
+        if (typeof found !== 'object') return found === 'pending' ? 'pending' : undefined;
+        return { ...workloadFromAttributes(found), execHooks: k8s.enricher.execHooks(c.podUid, c.id) };
       }
       const named = runtimeMeta?.lookup(c.id);
       if (named === 'pending') runtimeMeta!.observe(c.id);

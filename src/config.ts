@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
+import { PeerKinds, PeerRangeError } from './baseline/PeerKinds.ts';
 import { DEFAULT_BASELINE_SETTINGS as BL, DEFAULT_BASELINE_STORE_SETTINGS as BLS, type BaselineSettings, type BaselineStoreSettings } from './baseline/settings.ts';
 
 export interface AgentConfig {
@@ -39,6 +40,7 @@ export interface AgentConfig {
 
 const str = (d: string, description: string) => ({ type: 'string', default: d, description });
 const int = (d: number, description: string, minimum = 0) => ({ type: 'integer', default: d, minimum, description });
+const cidrs = (description: string) => ({ type: 'array', items: { type: 'string' }, default: [], description });
 const bool = (d: boolean, description: string) => ({ type: 'boolean', default: d, description });
 const obj = (properties: Record<string, object>, description = '') => ({
   type: 'object',
@@ -71,7 +73,7 @@ export const CONFIG_SCHEMA = obj({
     wakeupBatchBytes: int(64 << 10, 'Ring buffer bytes that wake the consumer early', 0),
     pollIntervalMs: int(75, 'How often the ring is read when no wakeup comes, and at most how often a trickle of urgent records is read: the latency of a steady stream of detections (p99 about this plus 10 ms) against the CPU of one JS batch and one log request per interval (docs/benchmarks.md has the trade-off measured)', 1),
     urgentWakeupGapUs: int(1000, 'Records that can be a detection on their own (namespace, mount, module, ptrace, bpf, credential changes, write-mode opens) wake the consumer at once, at most once per this many µs per CPU (0: batch them too)', 0),
-    hotRingPercent: int(75, 'Hot records (exec, fork, exit, connect, payload) are dropped in the kernel once the ring is this full (percent), so a flood leaves the rest for records that can be a detection on their own; 100 disables the reserve', 1),
+    hotRingPercent: int(75, 'Hot records (exec, fork, exit, connect, payload, listen) are dropped in the kernel once the ring is this full (percent), so a flood leaves the rest for records that can be a detection on their own; 100 disables the reserve', 1),
     hotRecordsPerSecond: int(5000, 'Hot records one container (cgroup) may emit per second on average; past it they are dropped in the kernel, counted, and reported as a KS-GAP-001 detection naming the container (0: no limit)', 0),
     hotRecordsBurst: int(10000, 'Hot records a container may emit at once above hotRecordsPerSecond', 1),
     dropReportIntervalMs: int(5000, 'How often the kernel drop counts are read: at most one KS-GAP-001 detection per container per interval, with the counts since the previous one', 100),
@@ -121,6 +123,10 @@ export const CONFIG_SCHEMA = obj({
     maxProfiles: int(BL.maxProfiles, 'Workload profiles kept in memory; the least recently seen is forgotten', 1),
     collapseAt: int(BL.collapseAt, 'Learned items of one shape (differing in numbers or hex) collapse into one pattern at this many', 2),
     clusterDomain: str(BL.clusterDomain, 'Cluster DNS domain, stripped with the search suffixes from learned DNS names'),
+    podCidrs: cidrs('Pod address ranges of the cluster (CIDR, repeatable): a connect to one is peer kind pod'),
+    serviceCidrs: cidrs('Service (ClusterIP) ranges of the cluster (CIDR, repeatable): peer kind service'),
+    nodeCidrs: cidrs('Node address ranges (CIDR, repeatable): peer kind node (the node\'s own addresses are node peers without it)'),
+    newImageMs: int(BL.newImageMs, 'After an image digest new to a workload is first seen, its new items are learned and told as one summary when this ends'),
     persistIntervalMs: int(BLS.persistIntervalMs, 'Changed profiles are written to <stateDir>/baseline this often and at shutdown', 100),
     retentionMs: int(BLS.retentionMs, 'Profiles of workloads not seen for this long are deleted'),
   }),
@@ -162,6 +168,12 @@ export function resolveConfig(raw: unknown, source: string, env: NodeJS.ProcessE
   const config = copy as unknown as AgentConfig;
   config.health.listen = expandListen(config.health.listen, 'health.listen', source, env);
   config.prometheus.listen = expandListen(config.prometheus.listen, 'prometheus.listen', source, env);
+  try {
+    new PeerKinds(config.baseline);
+  } catch (e) {
+    if (e instanceof PeerRangeError) throw new ConfigError(`${source}: ${e.message}`);
+    throw e;
+  }
   return config;
 }
 

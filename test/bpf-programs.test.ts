@@ -409,8 +409,36 @@ describe('kernel programs (tp_btf variants where the kernel has them)', () => {
     ]);
   });
 
+  test('DNS answers received on a socket a query went out on are reported (recvfrom, recvmsg); the server\'s receives are not', async () => {
+    const ran = await trigger(['dns-answer']);
+    await rec.exited(ran.pid);
+    const answers = rec.of(EventType.Payload, ran.pid).filter((p) => p.kind === PayloadKind.DnsAnswer);
+    assert.deepEqual(answers.map((a) => [a.op, a.fd, a.address, a.port, a.totalLen, a.data.length]), [
+      [Op.Recvfrom, Number(ran.out.fd), '127.0.0.77', 53, Number(ran.out.answer_len), Number(ran.out.answer_len)],
+      [Op.Recvmsg, Number(ran.out.connected_fd), '127.0.0.77', 53, Number(ran.out.answer_len), Number(ran.out.answer_len)],
+    ]);
+    for (const a of answers) assert.deepEqual([...a.data.slice(-4)], [203, 0, 113, 50], 'the A record\'s address');
+  });
+
   test('io_uring_setup is reported, and OPENAT and CONNECT requests submitted through a ring with path and peer', () =>
     checkIoUringRecords(rec));
+
+  test('a successful listen is reported with its port, address, protocol and backlog; the port an unbound listen got too; a failed one not', async () => {
+    const port = await freePort();
+    const ran = await trigger(['listen', String(port)]);
+    await rec.exited(ran.pid);
+    const listens = rec.of(EventType.Listen, ran.pid);
+    assert.deepEqual(
+      listens.map((l) => [l.op, l.fd, l.family, l.address, l.port, l.protocol, l.sockType, l.backlog]),
+      [
+        [Op.Listen, Number(ran.out.fd), AddressFamily.Inet, '127.0.0.1', port, 6, 1, 7],
+        [Op.Listen, Number(ran.out.bound6), AddressFamily.Inet6, '::1', Number(ran.out.bound6_port), 6, 1, 5],
+        [Op.Listen, Number(ran.out.fd6), AddressFamily.Inet6, '::', Number(ran.out.port6), 6, 1, 3],
+      ],
+      'the UDP socket\'s failed listen is not reported',
+    );
+    assert.ok(Number(ran.out.port6) > 0 && Number(ran.out.bound6_port) > 0, 'ports the kernel picked');
+  });
 
   test('connect to unix sockets reports the path, abstract names with a leading @', async () => {
     const socketPath = path.join(scratch, 'nobody-listens.sock');

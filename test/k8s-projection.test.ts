@@ -12,6 +12,24 @@ import { waitFor } from './helpers/wait.ts';
 
 const ID = 'e'.repeat(64);
 
+test('exec probes and lifecycle hooks are kept per container, bounded; other handlers are not', () => {
+  const pod = podFixture({
+    name: 'web-1', uid: 'u1', nodeName: 'n1',
+    containers: [
+      { name: 'app', image: 'app:1', id: `containerd://${ID}`, execProbe: ['wget', '-q', 'http://127.0.0.1/'], preStop: ['/bin/drain', '--all'] },
+      { name: 'side', image: 'side:1' },
+    ],
+  });
+  (pod.spec!.containers as Record<string, unknown>[])[1].readinessProbe = { httpGet: { path: '/ready', port: 8080 } };
+  (pod.spec!.containers as Record<string, unknown>[])[1].startupProbe = { exec: { command: Array.from({ length: 40 }, (_, i) => `w${i}`.repeat(100)) } };
+  const record = projectPod(pod, new Set())!;
+  assert.deepEqual(record.execHooks.get('app'), [['wget', '-q', 'http://127.0.0.1/'], ['/bin/drain', '--all']]);
+  const side = record.execHooks.get('side')!;
+  assert.equal(side.length, 1, 'the httpGet probe is no command');
+  assert.equal(side[0].length, 16, 'words bounded');
+  assert.ok(side[0].every((w) => w.length <= 256), 'word length bounded');
+});
+
 describe('container ids and images from container statuses', () => {
   const ids: [string, string | undefined, string | undefined][] = [
     ['containerd ids lose their scheme', `containerd://${ID}`, ID],

@@ -66,7 +66,7 @@ static __always_inline void ks_count_drop(__u32 type)
 static __always_inline bool ks_is_hot(__u32 type)
 {
 	return type == KS_EVENT_EXEC || type == KS_EVENT_FORK || type == KS_EVENT_EXIT || type == KS_EVENT_CONNECT ||
-	       type == KS_EVENT_PAYLOAD;
+	       type == KS_EVENT_PAYLOAD || type == KS_EVENT_LISTEN;
 }
 
 /*

@@ -225,6 +225,64 @@ int main(int argc, char **argv)
 		int connected = connect_inet(AF_INET, SOCK_DGRAM, "127.0.0.1", 53, 0);
 		write(connected, query, sizeof(query) - 1);
 		printf("fd=%d\nconnected_fd=%d\n", fd, connected);
+	} else if (!strcmp(cmd, "dns-answer")) {
+		/* A resolver on 127.0.0.77:53 answers example.com A 203.0.113.50: to an unconnected socket read with
+		 * recvfrom, and to one connected to it read with recvmsg. The server's own receives are not DNS
+		 * answers (its socket sent no query). */
+		static const unsigned char query[] = "\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+						     "\x07" "example" "\x03" "com" "\x00\x00\x01\x00\x01";
+		static const unsigned char answer[] = "\x12\x34\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00"
+						      "\x07" "example" "\x03" "com" "\x00\x00\x01\x00\x01"
+						      "\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\xcb\x00\x71\x32";
+		struct sockaddr_in server_addr = { .sin_family = AF_INET, .sin_port = htons(53) };
+		struct sockaddr_in from;
+		socklen_t from_len = sizeof(from);
+		unsigned char buf[512];
+		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+		int server = socket(AF_INET, SOCK_DGRAM, 0);
+		int fd = socket(AF_INET, SOCK_DGRAM, 0);
+		inet_pton(AF_INET, "127.0.0.77", &server_addr.sin_addr);
+		if (bind(server, (void *)&server_addr, sizeof(server_addr)))
+			return fail("bind 127.0.0.77:53");
+		sendto(fd, query, sizeof(query) - 1, 0, (void *)&server_addr, sizeof(server_addr));
+		recvfrom(server, buf, sizeof(buf), 0, (void *)&from, &from_len);
+		sendto(server, answer, sizeof(answer) - 1, 0, (void *)&from, from_len);
+		recvfrom(fd, buf, sizeof(buf), 0, NULL, NULL);
+		int connected = connect_inet(AF_INET, SOCK_DGRAM, "127.0.0.77", 53, 0);
+		write(connected, query, sizeof(query) - 1);
+		from_len = sizeof(from);
+		recvfrom(server, buf, sizeof(buf), 0, (void *)&from, &from_len);
+		sendto(server, answer, sizeof(answer) - 1, 0, (void *)&from, from_len);
+		recvmsg(connected, &msg, 0);
+		printf("fd=%d\nconnected_fd=%d\nserver_fd=%d\nanswer_len=%zu\n", fd, connected, server, sizeof(answer) - 1);
+	} else if (!strcmp(cmd, "listen")) {
+		/* arg: a port. IPv4 bound to 127.0.0.1:port; IPv6 bound to ::1 with no port, then one not bound at all
+		 * (the kernel picks the ports); a UDP
+		 * socket, whose listen fails (EOPNOTSUPP) and opens nothing. */
+		struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(atoi(arg)) };
+		struct sockaddr_in6 picked = {};
+		socklen_t picked_len = sizeof(picked);
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		int fd6 = socket(AF_INET6, SOCK_STREAM, 0);
+		int udp = socket(AF_INET, SOCK_DGRAM, 0);
+		int one = 1;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+		if (bind(fd, (void *)&sin, sizeof(sin)) || listen(fd, 7))
+			return fail("listen");
+		struct sockaddr_in6 loop6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+		int bound6 = socket(AF_INET6, SOCK_STREAM, 0);
+		struct sockaddr_in6 bound6_addr = {};
+		socklen_t bound6_len = sizeof(bound6_addr);
+		if (bind(bound6, (void *)&loop6, sizeof(loop6)) || listen(bound6, 5) ||
+		    getsockname(bound6, (void *)&bound6_addr, &bound6_len))
+			return fail("listen6 bound");
+		if (listen(fd6, 3) || getsockname(fd6, (void *)&picked, &picked_len))
+			return fail("listen6");
+		listen(udp, 1);
+		printf("fd=%d\nbound6=%d\nbound6_port=%d\nfd6=%d\nport6=%d\nudp_fd=%d\n", fd, bound6,
+		       ntohs(bound6_addr.sin6_port), fd6, ntohs(picked.sin6_port), udp);
 	} else if (!strcmp(cmd, "unix-connect")) {
 		/* arg: a path, or @name for an abstract socket */
 		struct sockaddr_un sun = { .sun_family = AF_UNIX };

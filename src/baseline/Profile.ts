@@ -2,6 +2,7 @@
 // already reported, so a novelty is reported once per dedupe window and a burst is capped per minute.
 
 import { BoundedMap } from '../detectors/internal/BoundedMap.ts';
+import { SEVERITIES, type Severity } from '../detection.ts';
 import { BASELINE_CLASSES, CLASS_CAPS, type BaselineClass, type Observation } from './classes.ts';
 import { ClassBaseline, type BaselineState, type ClassSnapshot } from './ClassBaseline.ts';
 import type { BaselineSettings } from './settings.ts';
@@ -12,6 +13,27 @@ export const PROFILE_SCHEMA_VERSION = 1;
 const MAX_CONTAINERS = 64;
 /** Novelties remembered per profile for deduplication; the oldest is forgotten (and may be reported again). */
 const MAX_REPORTED = 512;
+/** Image digests remembered per profile: a digest among these is not new (a rollback does not summarise again). */
+export const MAX_IMAGE_VERSIONS = 5;
+/** Items a new image's summary names; the rest are counted. */
+const MAX_SUMMARY_SAMPLE = 8;
+
+/**
+ * One image digest a profile has run. A digest new to a profile (not among its last MAX_IMAGE_VERSIONS) that is not
+ * its first opens a window (newImageMs) in which its containers' novelties are learned and collected here, to be
+ * told as one summary when the window ends: a rollout is one event, not a burst of deviations.
+ */
+export interface ImageVersion {
+  digest: string;
+  firstSeenMs: number;
+  lastSeenMs: number;
+  /** Its window is open or its summary not yet told (false for a profile's first digest and for restored ones). */
+  rollout: boolean;
+  /** Novelties learned in its window: count, the first few as "class item", the highest severity among them. */
+  newItems: number;
+  sample: string[];
+  severity: Severity | undefined;
+}
 
 export interface ProfileSnapshot {
   schema: number;
@@ -23,6 +45,8 @@ export interface ProfileSnapshot {
   classes: Record<BaselineClass, ClassSnapshot>;
   /** ["class item", last reported ms] */
   reported: [string, number][];
+  /** Oldest first; absent in files written before image versions existed. */
+  versions?: ImageVersion[];
 }
 
 export type Outcome =
@@ -30,6 +54,8 @@ export type Outcome =
   | { kind: 'learned' }
   | { kind: 'ignored'; state: BaselineState }
   | { kind: 'deviation' }
+  /** Learned in a new image's window, to be told in its summary. */
+  | { kind: 'new_image' }
   | { kind: 'duplicate' }
   | { kind: 'rate_limited'; summarise: boolean };
 
@@ -42,6 +68,8 @@ export class Profile {
   readonly classes: Record<BaselineClass, ClassBaseline>;
   readonly #containers = new BoundedMap<string, number>(MAX_CONTAINERS);
   readonly #reported = new BoundedMap<string, number>(MAX_REPORTED);
+  /** Oldest first. */
+  #versions: ImageVersion[] = [];
   #windowStartMs = 0;
   #windowCount = 0;
 
@@ -78,6 +106,46 @@ export class Profile {
     return nowMs - first < warmupMs;
   }
 
+  get versions(): readonly ImageVersion[] {
+    return this.#versions;
+  }
+
+  /**
+   * Notes that a container of this profile runs `digest`; returns its version while that version's new-image window
+   * is open (its novelties are then collected, not reported). A digest beyond the last MAX_IMAGE_VERSIONS is new again.
+   */
+  imageVersion(digest: string | undefined, nowMs: number, newImageMs: number): ImageVersion | undefined {
+    if (digest === undefined) return undefined;
+    let v = this.#versions.find((x) => x.digest === digest);
+    if (v === undefined) {
+      v = { digest, firstSeenMs: nowMs, lastSeenMs: nowMs, rollout: this.#versions.length > 0, newItems: 0, sample: [], severity: undefined };
+      this.#versions.push(v);
+      if (this.#versions.length > MAX_IMAGE_VERSIONS) {
+        // The least recently run digest goes; what it taught stays learned (a profile is the union of its versions).
+        const oldest = this.#versions.reduce((a, b) => (b.lastSeenMs < a.lastSeenMs ? b : a));
+        this.#versions.splice(this.#versions.indexOf(oldest), 1);
+      }
+      this.dirty = true;
+    } else if (nowMs - v.lastSeenMs >= 60_000) {
+      // Persisted recency needs no finer grain than a minute; not dirtying the profile on every event.
+      v.lastSeenMs = nowMs;
+      this.dirty = true;
+    }
+    return v.rollout && nowMs - v.firstSeenMs < newImageMs ? v : undefined;
+  }
+
+  /** New images whose window has ended with novelties not yet told: each is returned once. */
+  endedImageWindows(nowMs: number, newImageMs: number): ImageVersion[] {
+    const ended: ImageVersion[] = [];
+    for (const v of this.#versions) {
+      if (!v.rollout || nowMs - v.firstSeenMs < newImageMs) continue;
+      v.rollout = false;
+      this.dirty = true;
+      if (v.newItems > 0) ended.push(v);
+    }
+    return ended;
+  }
+
   /** Classes whose timers moved them to another state. */
   advance(nowMs: number, s: BaselineSettings): BaselineClass[] {
     const changed: BaselineClass[] = [];
@@ -86,8 +154,11 @@ export class Profile {
     return changed;
   }
 
-  /** Learns, ignores or judges one observation; classes must have been advanced to nowMs. */
-  observe(o: Observation, nowMs: number, warmingUp: boolean, s: BaselineSettings): Outcome {
+  /**
+   * Learns, ignores or judges one observation; classes must have been advanced to nowMs. `newImage`: the event's
+   * container runs an image whose window is open.
+   */
+  observe(o: Observation, nowMs: number, warmingUp: boolean, s: BaselineSettings, newImage?: ImageVersion): Outcome {
     const c = this.classes[o.cls];
     if (c.knows(o.item)) return { kind: 'known' };
     if (c.state === 'unstable' || c.state === 'saturated') return { kind: 'ignored', state: c.state };
@@ -95,6 +166,15 @@ export class Profile {
       c.learn(o.item, nowMs, s.collapseAt);
       this.dirty = true;
       return { kind: 'learned' };
+    }
+    if (newImage !== undefined) {
+      c.learn(o.item, nowMs, s.collapseAt);
+      newImage.newItems++;
+      if (newImage.sample.length < MAX_SUMMARY_SAMPLE) newImage.sample.push(`${o.cls} ${o.item}`);
+      // SEVERITIES runs from the highest down.
+      if (newImage.severity === undefined || SEVERITIES.indexOf(o.severity) < SEVERITIES.indexOf(newImage.severity)) newImage.severity = o.severity;
+      this.dirty = true;
+      return { kind: 'new_image' };
     }
     const reportKey = `${o.cls} ${o.item}`;
     const last = this.#reported.get(reportKey);
@@ -111,6 +191,18 @@ export class Profile {
     this.#reported.set(reportKey, nowMs);
     this.dirty = true;
     return { kind: 'deviation' };
+  }
+
+  /**
+   * An item the workload's own declaration makes normal (a pod spec's exec probe or hook): learned in any class that
+   * still learns or judges, without a report. True when it was new.
+   */
+  learnDeclared(o: Observation, nowMs: number, s: BaselineSettings): boolean {
+    const c = this.classes[o.cls];
+    if (c.knows(o.item) || c.state === 'unstable' || c.state === 'saturated') return false;
+    c.learn(o.item, nowMs, s.collapseAt);
+    this.dirty = true;
+    return true;
   }
 
   /**
@@ -147,6 +239,7 @@ export class Profile {
       containers: [...this.#containers.entries()],
       classes: Object.fromEntries(BASELINE_CLASSES.map((c) => [c, this.classes[c].snapshot()])) as Record<BaselineClass, ClassSnapshot>,
       reported: [...this.#reported.entries()],
+      versions: this.#versions.map((v) => ({ ...v, sample: [...v.sample] })),
     };
   }
 
@@ -158,6 +251,7 @@ export class Profile {
     p.lastSeenMs = s.lastSeenMs;
     for (const [id, ms] of s.containers) p.#containers.set(id, ms);
     for (const [k, ms] of s.reported) p.#reported.set(k, ms);
+    p.#versions = (s.versions ?? []).slice(-MAX_IMAGE_VERSIONS).map((v) => ({ ...v, sample: [...v.sample] }));
     p.dirty = false;
     return p;
   }

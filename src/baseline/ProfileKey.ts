@@ -12,6 +12,10 @@ export interface WorkloadIdentity {
   containerName?: string;
   /** Image repository without tag or digest. */
   image?: string;
+  /** The image digest the runtime reports (`sha256:…`): one version of the profile per digest, not part of the key. */
+  imageDigest?: string;
+  /** Commands the kubelet execs into the container (exec probes, lifecycle hooks): known before they run. */
+  execHooks?: readonly (readonly string[])[];
 }
 
 /** Flat k8s attribute keys → the owner kinds they name, most specific controller first. */
@@ -33,6 +37,7 @@ export function workloadFromAttributes(attributes: Readonly<Record<string, strin
     ownerName: owner ? attributes[owner[0]] : undefined,
     containerName: attributes['k8s.container.name'] ?? attributes['container.name'],
     image: attributes['container.image.name'],
+    imageDigest: attributes['container.image.id'],
   };
 }
 

@@ -9,7 +9,8 @@ import path from 'node:path';
 import { ensurePrivateDir, writePrivateFileAtomically } from '../fileModes.ts';
 import { BASELINE_CLASSES } from './classes.ts';
 import { BASELINE_STATES, type ClassSnapshot } from './ClassBaseline.ts';
-import { PROFILE_SCHEMA_VERSION, type ProfileSnapshot } from './Profile.ts';
+import { SEVERITIES, type Severity } from '../detection.ts';
+import { PROFILE_SCHEMA_VERSION, type ImageVersion, type ProfileSnapshot } from './Profile.ts';
 
 export class ProfileFormatError extends Error {
   override name = 'ProfileFormatError';
@@ -162,8 +163,17 @@ export function parseProfileSnapshot(value: unknown): ProfileSnapshot {
     lastSeenMs: num(o.lastSeenMs, 'lastSeenMs'),
     containers: pairs(o.containers, 'containers'),
     reported: pairs(o.reported, 'reported'),
-    classes: Object.fromEntries(BASELINE_CLASSES.map((c) => [c, classSnapshot(classes[c], `classes.${c}`)])) as ProfileSnapshot['classes'],
+    versions: o.versions === undefined ? [] : list(o.versions, 'versions').map((v, i) => imageVersion(v, `versions[${i}]`)),
+    // A class added after the file was written starts learning now (not at the file's time: it would be stable at
+    // once, with nothing learned).
+    classes: Object.fromEntries(
+      BASELINE_CLASSES.map((c) => [c, classes[c] === undefined ? newClassSnapshot(Date.now()) : classSnapshot(classes[c], `classes.${c}`)]),
+    ) as ProfileSnapshot['classes'],
   };
+}
+
+function newClassSnapshot(nowMs: number): ClassSnapshot {
+  return { state: 'learning', startedMs: nowMs, lastNewMs: nowMs, stateSinceMs: nowMs, items: [], patterns: [], statusReported: false };
 }
 
 function classSnapshot(value: unknown, where: string): ClassSnapshot {
@@ -178,6 +188,27 @@ function classSnapshot(value: unknown, where: string): ClassSnapshot {
     patterns: strings(o.patterns, `${where}.patterns`),
     statusReported: o.statusReported === true,
   };
+}
+
+function imageVersion(value: unknown, where: string): ImageVersion {
+  const o = record(value, where);
+  if (o.severity !== undefined && !SEVERITIES.includes(o.severity as Severity)) {
+    throw new ProfileFormatError(`${where}.severity must be one of ${SEVERITIES.join(', ')}`);
+  }
+  return {
+    digest: text(o.digest, `${where}.digest`),
+    firstSeenMs: num(o.firstSeenMs, `${where}.firstSeenMs`),
+    lastSeenMs: num(o.lastSeenMs, `${where}.lastSeenMs`),
+    rollout: o.rollout === true,
+    newItems: num(o.newItems, `${where}.newItems`),
+    sample: strings(o.sample, `${where}.sample`),
+    severity: o.severity as Severity | undefined,
+  };
+}
+
+function list(value: unknown, where: string): unknown[] {
+  if (!Array.isArray(value)) throw new ProfileFormatError(`${where} must be a list`);
+  return value;
 }
 
 function record(value: unknown, where: string): Record<string, unknown> {

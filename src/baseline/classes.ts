@@ -8,8 +8,9 @@ import type { DetectionContext } from '../detectors/Detector.ts';
 import { dnsQuestionName } from '../detectors/internal/dns.ts';
 import { basename, isWriteOpen } from '../detectors/internal/util.ts';
 import { bounded, canonicalDnsName, canonicalPath } from './canonical.ts';
+import type { PeerKind, PeerKinds } from './PeerKinds.ts';
 
-export const BASELINE_CLASSES = ['exec', 'exec_pair', 'connect', 'dns', 'sensitive_open', 'syscall'] as const;
+export const BASELINE_CLASSES = ['exec', 'exec_pair', 'connect', 'dns', 'listen', 'sensitive_open', 'syscall'] as const;
 export type BaselineClass = (typeof BASELINE_CLASSES)[number];
 
 /** Most items a class learns; reaching it saturates the class (it stops learning and alerting, and says so). */
@@ -18,6 +19,7 @@ export const CLASS_CAPS: Readonly<Record<BaselineClass, number>> = {
   exec_pair: 256,
   connect: 512,
   dns: 512,
+  listen: 64,
   sensitive_open: 128,
   syscall: 64,
 };
@@ -27,6 +29,20 @@ export interface Observation {
   item: string;
   /** Severity of this item being new in a stable class. */
   severity: Severity;
+  /** exec / exec_pair: the executable, and whether its parent is outside the container (the runtime exec'd it). */
+  exec?: { path: string; viaRuntime: boolean };
+}
+
+/**
+ * An exec the runtime made into the container (its parent is outside) of a command the pod spec declares as an
+ * exec probe or lifecycle hook: a bare name matches the executable's name (the runtime resolves it with the
+ * container's PATH), a path matches the executable's canonical path.
+ */
+export function isPodSpecExec(o: Observation, hooks: readonly (readonly string[])[] | undefined): boolean {
+  if (o.exec === undefined || !o.exec.viaRuntime || hooks === undefined) return false;
+  const path = o.exec.path;
+  return hooks.some(([command]) =>
+    command !== undefined && (command.includes('/') ? canonicalPath(command) === path : basename(path) === command));
 }
 
 const SHELLS = new Set(['sh', 'bash', 'dash', 'ash', 'zsh', 'ksh', 'mksh', 'csh', 'tcsh', 'fish', 'busybox']);
@@ -35,8 +51,12 @@ const DOWNLOADERS = new Set(['curl', 'wget', 'nc', 'ncat', 'netcat', 'socat', 't
 const WRITABLE_DIRS = ['/tmp/', '/var/tmp/', '/dev/shm/', '/run/'];
 /** Outside a container's own processes (the runtime's runc/conmon, a node process): one item, whoever it is. */
 const OUTSIDE_PARENT = '<outside-container>';
-/** The process table does not know the parent (it exited before the agent saw it, or the table is full). */
-const UNKNOWN_PARENT = '<unknown-parent>';
+/**
+ * The process table does not know the parent: its records were lost (a kernel drop, reported as KS-GAP-001) or the
+ * table is full. Such a pair is neither learned nor judged (BaselineDetector): which parent it stands for changes
+ * from run to run, so it is no behaviour of the workload.
+ */
+export const UNKNOWN_PARENT = '<unknown-parent>';
 
 /** '/proc/self/exe as nc': what a multi-call binary's re-exec of itself names. */
 const SELF_EXE_AS = /^\/proc\/(self|<pid>)\/exe as /;
@@ -58,26 +78,13 @@ export function execSeverity(executable: string): Severity {
   return SHELLS.has(name) || INTERPRETER.test(name) || DOWNLOADERS.has(name) ? 'high' : 'medium';
 }
 
-export type PeerKind = 'loopback' | 'metadata' | 'link_local' | 'internal' | 'external';
+/** A new connect to these is medium: leaving the cluster, the cloud's credentials, the node's own services (kubelet). */
+const EXPOSED_PEERS: ReadonlySet<PeerKind> = new Set(['external', 'metadata', 'node']);
 
-/**
- * The kind of a connect's peer from its address alone. Pod, service and node ranges are the cluster's choice and the
- * agent does not know them yet, so every private range is 'internal'.
- */
-export function peerKind(address: string): PeerKind {
-  const a = address.toLowerCase().replace(/^::ffff:/, '');
-  if (a === '169.254.169.254' || a === 'fd00:ec2::254') return 'metadata';
-  if (a.startsWith('127.') || a === '::1') return 'loopback';
-  if (a.startsWith('169.254.') || a.startsWith('fe80:')) return 'link_local';
-  const octets = a.split('.').map(Number);
-  if (octets.length === 4) {
-    const [o1, o2] = octets;
-    if (o1 === 10 || (o1 === 172 && o2 >= 16 && o2 <= 31) || (o1 === 192 && o2 === 168) || (o1 === 100 && o2 >= 64 && o2 <= 127)) {
-      return 'internal';
-    }
-    return 'external';
-  }
-  return a.startsWith('fc') || a.startsWith('fd') ? 'internal' : 'external';
+const PROTOCOL_NAMES: Readonly<Record<number, string>> = { 6: 'tcp', 132: 'sctp', 262: 'mptcp' };
+
+function protocolName(protocol: number): string {
+  return PROTOCOL_NAMES[protocol] ?? `ipproto-${protocol}`;
 }
 
 const SYSCALL_CLASS: Partial<Record<EventType, string>> = {
@@ -93,6 +100,7 @@ const SYSCALL_CLASS: Partial<Record<EventType, string>> = {
 export const OBSERVED_EVENTS: readonly EventType[] = [
   EventType.Exec,
   EventType.Connect,
+  EventType.Listen,
   EventType.Payload,
   EventType.Open,
   EventType.Mount,
@@ -104,7 +112,7 @@ export const OBSERVED_EVENTS: readonly EventType[] = [
 ];
 
 /** What this event teaches (or, in a stable class, reports); empty for events no class learns. */
-export function observe(event: KernelEvent, ctx: DetectionContext, clusterDomain: string): Observation[] {
+export function observe(event: KernelEvent, ctx: DetectionContext, clusterDomain: string, peers: PeerKinds): Observation[] {
   switch (event.type) {
     case EventType.Exec: {
       const path = execIdentity(event.path, event.argv);
@@ -122,16 +130,23 @@ export function observe(event: KernelEvent, ctx: DetectionContext, clusterDomain
         : parent.container !== null && parent.container.id === self?.id
           ? canonicalPath(parent.executable)
           : OUTSIDE_PARENT;
-      return [exec, { cls: 'exec_pair', item: bounded(`${parentPath} -> ${path}`), severity }];
+      exec.exec = { path, viaRuntime: parentPath === OUTSIDE_PARENT };
+      return [exec, { cls: 'exec_pair', item: bounded(`${parentPath} -> ${path}`), severity, exec: exec.exec }];
     }
     case EventType.Connect: {
       if (event.family === AddressFamily.Unix) {
         return [{ cls: 'connect', item: `unix ${canonicalPath(event.unixPath)}`, severity: 'low' }];
       }
       if (event.family !== AddressFamily.Inet && event.family !== AddressFamily.Inet6) return [];
-      const kind = peerKind(event.address);
-      const severity: Severity = kind === 'external' || kind === 'metadata' ? 'medium' : 'low';
+      const kind = peers.kind(event.address);
+      const severity: Severity = EXPOSED_PEERS.has(kind) ? 'medium' : 'low';
       return [{ cls: 'connect', item: `${kind}:${event.port}`, severity }];
+    }
+    case EventType.Listen: {
+      // The address matters only as loopback or not: a port on every address and one on the pod's own address
+      // are reachable alike.
+      const scope = peers.kind(event.address) === 'loopback' ? ' loopback' : '';
+      return [{ cls: 'listen', item: `${protocolName(event.protocol)}:${event.port}${scope}`, severity: 'medium' }];
     }
     case EventType.Payload: {
       if (event.kind !== PayloadKind.DnsQuery) return [];

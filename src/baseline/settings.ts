@@ -20,6 +20,15 @@ export interface BaselineSettings {
   collapseAt: number;
   /** Cluster DNS domain, stripped with the resolver's search suffixes from DNS queries. */
   clusterDomain: string;
+  /**
+   * After an image digest new to a profile is first seen, what its containers do new is learned, and told once as
+   * one summary when this ends, instead of one deviation per item (a rollout that changes behaviour).
+   */
+  newImageMs: number;
+  /** The cluster's address ranges (CIDRs), which name a connect's peer kind; empty: private ranges are 'internal'. */
+  podCidrs: string[];
+  serviceCidrs: string[];
+  nodeCidrs: string[];
 }
 
 export const DEFAULT_BASELINE_SETTINGS: Readonly<BaselineSettings> = Object.freeze({
@@ -32,6 +41,10 @@ export const DEFAULT_BASELINE_SETTINGS: Readonly<BaselineSettings> = Object.free
   maxProfiles: 2000,
   collapseAt: 15,
   clusterDomain: 'cluster.local',
+  newImageMs: 10 * 60_000,
+  podCidrs: [],
+  serviceCidrs: [],
+  nodeCidrs: [],
 });
 
 /** Where and how often the agent persists profiles (baseline/ProfileStore.ts). */

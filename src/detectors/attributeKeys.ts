@@ -113,6 +113,17 @@ export const Attr = {
   baselineProfileAgeSeconds: 'kubesentry.baseline.profile.age_s',
   baselineReplicasSeen: 'kubesentry.baseline.replicas_seen',
   baselineSummary: 'kubesentry.baseline.rate_limited_summary',
+  /**
+   * The process descends from one the runtime exec'd into the container (kubectl exec, an exec probe, a hook), not
+   * from the container's init.
+   */
+  baselineInteractive: 'kubesentry.baseline.interactive',
+  /** On a new connect: the name whose DNS answer, received by this container, gave the peer's address. */
+  baselinePeerDnsName: 'kubesentry.baseline.peer.dns_name',
+  /** On the summary of a new image's window: its digest, how many items it brought, the first few. */
+  baselineImageDigest: 'kubesentry.baseline.image.digest',
+  baselineImageNewItems: 'kubesentry.baseline.image.new_items',
+  baselineImageSample: 'kubesentry.baseline.image.sample',
 } as const;
 
 export type AttributeKey = (typeof Attr)[keyof typeof Attr];

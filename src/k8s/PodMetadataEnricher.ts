@@ -4,7 +4,7 @@
 // container status and owner) arrive, or with the bare ids when the hold expires or the API server is
 // unreachable. Every bare release is counted as a metadata miss.
 
-import { CONTAINER_ID, K8S_POD_UID, type PodAttributes } from './attributes.ts';
+import { CONTAINER_ID, K8S_CONTAINER_NAME, K8S_POD_UID, type PodAttributes } from './attributes.ts';
 import type { InformerState } from './PodInformer.ts';
 import type { K8sLogger } from './Logger.ts';
 import type { OwnerResolver } from './OwnerResolver.ts';
@@ -128,6 +128,14 @@ export class PodMetadataEnricher {
   /** An owner lookup settled, or the informer state changed: every waiting detection may be answerable. */
   recheckAll(): void {
     this.recheck(this.holds);
+  }
+
+  /** The commands the kubelet execs into this container (exec probes, lifecycle hooks), from its pod's spec. */
+  execHooks(podUid: string | undefined, containerId: string): readonly string[][] | undefined {
+    const cache = this.options.cache;
+    const record = (podUid ? cache?.byPodUid(podUid) : undefined) ?? cache?.byContainer(containerId);
+    const name = record?.containers.get(containerId)?.[K8S_CONTAINER_NAME];
+    return name === undefined ? undefined : record!.execHooks.get(name);
   }
 
   /** Releases every waiting detection with what is known now. */

@@ -37,6 +37,26 @@ export interface PodRecord {
   /** Per container id (runtime prefix stripped): container-level attributes. */
   containers: Map<string, PodAttributes>;
   owner: PendingOwner | undefined;
+  /**
+   * Per container name: the commands the kubelet execs into it (exec probes, postStart/preStop hooks), which the
+   * behavioural baseline takes as known. Bounded (EXEC_HOOK_BOUNDS); absent containers have none.
+   */
+  execHooks: Map<string, string[][]>;
+}
+
+/** A pod spec is the API user's text: a few commands per container, a few short words each, are what hooks use. */
+export const EXEC_HOOK_BOUNDS = { perContainer: 8, words: 16, wordLength: 256 } as const;
+
+interface ExecHandlerLike {
+  exec?: { command?: unknown };
+}
+
+interface ContainerSpecLike {
+  name?: string;
+  livenessProbe?: ExecHandlerLike;
+  readinessProbe?: ExecHandlerLike;
+  startupProbe?: ExecHandlerLike;
+  lifecycle?: { postStart?: ExecHandlerLike; preStop?: ExecHandlerLike };
 }
 
 /** The subset of a v1 Pod this module reads; both the typed list result and raw watch JSON satisfy it. */
@@ -49,7 +69,7 @@ export interface PodLike {
     labels?: Record<string, string>;
     ownerReferences?: { kind?: string; name?: string; controller?: boolean }[];
   };
-  spec?: { nodeName?: string; serviceAccountName?: string };
+  spec?: { nodeName?: string; serviceAccountName?: string; containers?: ContainerSpecLike[] };
   status?: {
     containerStatuses?: ContainerStatusLike[];
     initContainerStatuses?: ContainerStatusLike[];
@@ -122,7 +142,24 @@ export function projectPod(pod: PodLike, labelAllowList: ReadonlySet<string>): P
     attributes,
     containers,
     owner,
+    execHooks: execHooksOf(pod.spec?.containers),
   };
+}
+
+function execHooksOf(specs: ContainerSpecLike[] | undefined): Map<string, string[][]> {
+  const hooks = new Map<string, string[][]>();
+  for (const spec of Array.isArray(specs) ? specs : []) {
+    if (typeof spec?.name !== 'string') continue;
+    const handlers = [spec.livenessProbe, spec.readinessProbe, spec.startupProbe, spec.lifecycle?.postStart, spec.lifecycle?.preStop];
+    const commands: string[][] = [];
+    for (const handler of handlers) {
+      const command = handler?.exec?.command;
+      if (!Array.isArray(command) || command.length === 0 || commands.length >= EXEC_HOOK_BOUNDS.perContainer) continue;
+      commands.push(command.slice(0, EXEC_HOOK_BOUNDS.words).map((word) => String(word).slice(0, EXEC_HOOK_BOUNDS.wordLength)));
+    }
+    if (commands.length > 0) hooks.set(spec.name, commands);
+  }
+  return hooks;
 }
 
 /** `containerd://<id>`, `cri-o://<id>`, `docker://<id>` → `<id>`; the cgroup path carries the bare id. */

@@ -13,6 +13,7 @@ import {
   EventTypeName,
   type CgroupEvent,
   type IoUringEvent,
+  type ListenEvent,
   type ConnectEvent,
   type CredsEvent,
   type ExecEvent,
@@ -355,6 +356,21 @@ function decodeConnect(v: Views, o: number): ConnectEvent {
   return e;
 }
 
+const LISTEN = LAYOUT.ks_listen.fields;
+function decodeListen(v: Views, o: number): ListenEvent {
+  const e = header<ListenEvent>(v, o, EventType.Listen);
+  const family = v.u16[(o + LISTEN.family.offset) >>> 1];
+  e.op = v.u32[(o + LISTEN.op.offset) >>> 2] as Op;
+  e.fd = v.i32[(o + LISTEN.fd.offset) >>> 2];
+  e.family = family;
+  e.port = v.u16[(o + LISTEN.port.offset) >>> 1];
+  e.protocol = v.u16[(o + LISTEN.protocol.offset) >>> 1];
+  e.sockType = v.u16[(o + LISTEN.sock_type.offset) >>> 1];
+  e.address = formatAddress(v.buf, family, o + LISTEN.addr.offset);
+  e.backlog = v.i32[(o + LISTEN.backlog.offset) >>> 2];
+  return e;
+}
+
 const PAYLOAD = LAYOUT.ks_payload.fields;
 function decodePayload(v: Views, o: number): PayloadEvent {
   const e = header<PayloadEvent>(v, o, EventType.Payload);
@@ -489,6 +505,7 @@ function decodeRecord(v: Views, o: number, type: number): KernelEvent {
     case EventType.FdCreate: return decodeFdCreate(v, o);
     case EventType.Creds: return decodeCreds(v, o);
     case EventType.IoUring: return decodeIoUring(v, o);
+    case EventType.Listen: return decodeListen(v, o);
     case EventType.HostFs: return decodeHostFs(v, o);
     default: return decodeCgroup(v, o); // the caller has checked that type has a layout
   }

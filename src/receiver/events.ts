@@ -20,9 +20,10 @@ export const EventType = {
   Cgroup: 16,
   HostFs: 17,
   IoUring: 18,
+  Listen: 19,
 } as const;
 export type EventType = (typeof EventType)[keyof typeof EventType];
-export const EVENT_TYPE_MAX = 19;
+export const EVENT_TYPE_MAX = 20;
 
 export const EventTypeName: Record<EventType, string> = {
   1: 'exec',
@@ -43,6 +44,7 @@ export const EventTypeName: Record<EventType, string> = {
   16: 'cgroup',
   17: 'host_fs',
   18: 'io_uring',
+  19: 'listen',
 };
 
 export const Op = {
@@ -67,6 +69,9 @@ export const Op = {
   Sendto: 42,
   Sendmsg: 43,
   Writev: 44,
+  Listen: 45,
+  Recvfrom: 46,
+  Recvmsg: 47,
   InitModule: 50,
   FinitModule: 51,
   DeleteModule: 52,
@@ -96,7 +101,7 @@ export type Op = (typeof Op)[keyof typeof Op];
 export const HeaderFlag = { Truncated: 1 } as const;
 export const ExecFlag = { Snapshot: 1, Memfd: 2, Unlinked: 4 } as const;
 export const HostFsFlag = { WholeFs: 1, ReadOnly: 2, FsPathTruncated: 4 } as const;
-export const PayloadKind = { TcpFirstBytes: 1, DnsQuery: 2 } as const;
+export const PayloadKind = { TcpFirstBytes: 1, DnsQuery: 2, DnsAnswer: 3 } as const;
 /** KS_STREAM_CAPTURE_*: the kernel reports a fresh TCP connection's writes until either bound is reached. */
 export const StreamCapture = { bytes: 256, writes: 8 } as const;
 /** ks_connect.family / ks_payload.family values (Linux AF_*). */
@@ -233,6 +238,23 @@ export interface ConnectEvent extends EventHeader {
   unixPath: string;
 }
 
+/** A successful listen() on an IPv4/IPv6 socket (struct ks_listen). */
+export interface ListenEvent extends EventHeader {
+  type: typeof EventType.Listen;
+  op: Op;
+  fd: number;
+  family: number;
+  /** The local port listened on (the one the kernel picked when the socket was not bound). */
+  port: number;
+  /** The socket's protocol number (IPPROTO_TCP 6, IPPROTO_SCTP 132, IPPROTO_MPTCP 262). */
+  protocol: number;
+  /** SOCK_STREAM 1, SOCK_SEQPACKET 5. */
+  sockType: number;
+  /** The local address, dotted IPv4 or IPv6 text; 0.0.0.0 / :: for every address. */
+  address: string;
+  backlog: number;
+}
+
 export interface PayloadEvent extends EventHeader {
   type: typeof EventType.Payload;
   op: Op;
@@ -363,4 +385,5 @@ export type KernelEvent =
   | CredsEvent
   | CgroupEvent
   | IoUringEvent
+  | ListenEvent
   | HostFsEvent;

@@ -99,7 +99,7 @@ export interface KernelSourceOptions {
   /** Ring buffer size: a power of two, at least one page. Default: the object's. */
   ringBytes?: number;
   /**
-   * Hot records (exec, fork, exit, connect, payload) are dropped in the kernel once the ring is this full (percent),
+   * Hot records (exec, fork, exit, connect, payload, listen) are dropped in the kernel once the ring is this full (percent),
    * keeping the rest for records that may be a detection on their own; 100 disables it. Default: the object's (75).
    */
   hotRingPercent?: number;
@@ -195,6 +195,8 @@ export const HOT_EVENT_TYPES: ReadonlySet<EventType> = new Set([
   EventType.Exit,
   EventType.Connect,
   EventType.Payload,
+  // socket + listen + close in a loop is as cheap as a connect flood
+  EventType.Listen,
 ]);
 
 /** enum ks_drop_reason of bpf/lib/maps.h. */

@@ -172,6 +172,22 @@ export const LAYOUT = {
       _pad0: u32(188),
     },
   },
+  ks_listen: {
+    size: 96,
+    eventType: EventType.Listen,
+    fields: {
+      hdr: header,
+      op: u32(56),
+      fd: s32(60),
+      family: u16(64),
+      port: u16(66),
+      protocol: u16(68),
+      sock_type: u16(70),
+      addr: bytes(72, 16),
+      backlog: s32(88),
+      _pad0: u32(92),
+    },
+  },
   ks_payload: {
     size: 232,
     eventType: EventType.Payload,

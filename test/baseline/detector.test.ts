@@ -9,7 +9,7 @@ import type { DetectionContext, DetectorEvent, Finding } from '../../src/detecto
 import { Attr } from '../../src/detectors/attributeKeys.ts';
 import { PayloadKind } from '../../src/receiver/events.ts';
 import type { ContainerIdentity } from '../../src/receiver/identity.ts';
-import { CONTAINER_SEEN_NS, FakeAgent, OTHER, WEB, container, dnsQuery, ev } from '../detectors/fixtures.ts';
+import { CONTAINER_SEEN_NS, FakeAgent, OTHER, WEB, container, dnsAnswer, dnsQuery, ev } from '../detectors/fixtures.ts';
 
 const S = 1_000_000_000n;
 const SETTINGS = { minLearningMs: 10_000, quietMs: 3_000, maxLearningMs: 60_000, warmupMs: 2_000, dedupeMs: 30_000 };
@@ -23,8 +23,8 @@ class Harness {
   nowNs = CONTAINER_SEEN_NS;
   readonly ctx: DetectionContext;
 
-  constructor(settings: Partial<BaselineDetector['settings']> = {}) {
-    this.detector = new BaselineDetector({ ...SETTINGS, ...settings });
+  constructor(settings: Partial<BaselineDetector['settings']> = {}, nodeAddresses: string[] = []) {
+    this.detector = new BaselineDetector({ ...SETTINGS, ...settings }, nodeAddresses);
     // The runtime, on the host: the parent of every exec the events below make (ppid 1).
     this.agent.addProcess({ tgid: 1, executable: '/usr/bin/runc', container: null, cgroupId: 10n });
     const h = this;
@@ -61,6 +61,7 @@ class Harness {
 function normal(cgroupId = WEB.cgroupId): DetectorEvent[] {
   return [
     ev.exec({ cgroupId, path: '/bin/httpd', euid: 0 }),
+    ev.listen({ cgroupId, port: 80 }),
     ev.exec({ cgroupId, path: '/bin/wget', euid: 0 }), // the exec probe
     ev.connect({ cgroupId, address: '127.0.0.1', port: 80 }),
     ev.payload({ cgroupId, kind: PayloadKind.DnsQuery, port: 53, data: dnsQuery('db.shop.svc.cluster.local') }),
@@ -79,7 +80,7 @@ test('profile keys: owner workload, bare pod by namespace and image, image, then
       'k8s.namespace.name': 'shop', 'k8s.replicaset.name': 'web-5d8f', 'k8s.deployment.name': 'web',
       'k8s.container.name': 'httpd', 'container.image.name': 'busybox',
     }),
-    WEB_WORKLOAD,
+    { ...WEB_WORKLOAD, imageDigest: undefined },
     'a ReplicaSet resolved to its Deployment names the Deployment',
   );
   assert.equal(workloadFromAttributes({ 'k8s.namespace.name': 'batch', 'k8s.job.name': 'nightly-1', 'k8s.cronjob.name': 'nightly' }).ownerKind, 'CronJob');
@@ -112,10 +113,14 @@ test('a known executable started by a new parent is an exec_pair deviation of it
   assert.equal(found[0].severity, 'high', 'a downloader under a new parent');
 });
 
-test('a parent the process table does not know is not taken for the runtime', () => {
+test('a pair whose parent the process table does not know (records lost) is neither learned nor reported, and is counted', () => {
   const h = new Harness().learnNormal(14).at(15);
-  const found = deviations(h.feed(ev.exec({ path: '/bin/wget', euid: 0, ppid: 4444 })));
-  assert.equal(found[0].attributes[Attr.baselineItem], '<unknown-parent> -> /bin/wget');
+  assert.deepEqual(h.feed(ev.exec({ path: '/bin/wget', euid: 0, ppid: 4444 })), [], 'not taken for a new parent');
+  assert.equal(h.detector.counters.suppressed.get('unknown_parent'), 1);
+  const found = deviations(h.feed(ev.exec({ path: '/bin/sh', euid: 0, ppid: 4444 })));
+  assert.equal(found.length, 1, 'a new executable is still judged on its own');
+  assert.equal(found[0].attributes[Attr.baselineItem], '/bin/sh [root]');
+  assert.equal(found[0].attributes[Attr.baselineExecPair], undefined);
 });
 
 test('each class reports with its severity: binary medium, external port medium, domain low, internal connect low, sensitive open high', () => {
@@ -127,6 +132,73 @@ test('each class reports with its severity: binary medium, external port medium,
   assert.equal(sev(ev.payload({ kind: PayloadKind.DnsQuery, port: 53, data: dnsQuery('evil.example') }), 'dns'), 'low');
   assert.equal(sev(ev.open({ path: '/etc/shadow' }), 'sensitive_open'), 'high');
   assert.equal(sev(ev.ptrace({}), 'syscall'), 'medium');
+  assert.equal(sev(ev.listen({ port: 4444 }), 'listen'), 'medium');
+});
+
+test('a listening port is its protocol and port, loopback-only apart; the address otherwise does not matter', () => {
+  const h = new Harness().learnNormal(14).at(15);
+  const item = (e: DetectorEvent) => deviations(h.feed(e)).map((f) => [f.attributes[Attr.baselineClass], f.attributes[Attr.baselineItem], f.severity]);
+  assert.deepEqual(item(ev.listen({ port: 80, address: '10.0.0.5' })), [], 'the learned port on the pod\'s own address');
+  assert.deepEqual(item(ev.listen({ port: 80, family: 10, address: '::' })), [], 'the learned port over IPv6');
+  assert.deepEqual(item(ev.listen({ port: 4444 })), [['listen', 'tcp:4444', 'medium']]);
+  assert.deepEqual(item(ev.listen({ port: 80, address: '127.0.0.1' })), [['listen', 'tcp:80 loopback', 'medium']]);
+  assert.deepEqual(item(ev.listen({ port: 9000, protocol: 132 })), [['listen', 'sctp:9000', 'medium']]);
+});
+
+test('with the cluster\'s ranges, a connect names its peer kind: node medium (the kubelet), pod and service low', () => {
+  const h = new Harness({ podCidrs: ['10.244.0.0/16'], serviceCidrs: ['10.96.0.0/12'] }, ['192.168.10.5']).learnNormal(14).at(15);
+  const found = (e: DetectorEvent) => deviations(h.feed(e)).map((f) => [f.attributes[Attr.baselineItem], f.severity]);
+  assert.deepEqual(found(ev.connect({ address: '192.168.10.5', port: 10250 })), [['node:10250', 'medium']]);
+  assert.deepEqual(found(ev.connect({ address: '10.244.7.9', port: 5432 })), [['pod:5432', 'low']]);
+  assert.deepEqual(found(ev.connect({ address: '10.96.0.10', port: 53 })), [['service:53', 'low']]);
+});
+
+test('commands the pod spec declares (exec probes, preStop hooks) are known before they run, only when the runtime execs them', () => {
+  const h = new Harness();
+  h.workloads.set(WEB.id, { ...WEB_WORKLOAD, execHooks: [['curl', '-f', 'http://127.0.0.1/healthz'], ['/usr/local/bin/drain', '--all']] });
+  h.learnNormal(14).at(15);
+  // ppid 1 is the runtime, outside the container.
+  assert.deepEqual(h.feed(ev.exec({ path: '/usr/bin/curl', euid: 0 })), [], 'the probe, by name');
+  assert.deepEqual(h.feed(ev.exec({ path: '/usr/local/bin/drain', euid: 0 })), [], 'the preStop hook, by path');
+  assert.equal(h.detector.counters.suppressed.get('pod_spec'), 4, 'exec and pair of each, learned once');
+  assert.deepEqual(h.at(16).feed(ev.exec({ path: '/usr/local/bin/drain', euid: 0 })), [], 'still known');
+  assert.equal(h.detector.counters.suppressed.get('pod_spec'), 4);
+  const elsewhere = deviations(h.feed(ev.exec({ path: '/opt/drain', euid: 0 })));
+  assert.deepEqual(elsewhere.map((f) => f.attributes[Attr.baselineItem]), ['/opt/drain [root]'], 'a path hook names one file');
+  // The same binary started from inside the container is not the kubelet's: its pair is new.
+  h.agent.addProcess({ tgid: 77, executable: '/bin/httpd', container: WEB });
+  const inside = deviations(h.feed(ev.exec({ path: '/usr/bin/curl', euid: 0, ppid: 77 })));
+  assert.deepEqual(inside.map((f) => f.attributes[Attr.baselineItem]), ['/bin/httpd -> /usr/bin/curl']);
+});
+
+test('a deviation of a process the runtime exec\'d into the container after its init is marked interactive; the init\'s descendants are not', () => {
+  const h = new Harness();
+  // The runtime (tgid 1, on the host) started the init (10) at container start, later an exec'd shell (20).
+  h.agent.addProcess({ tgid: 10, executable: '/bin/httpd', startBoottimeNs: 10_000n });
+  h.agent.addProcess({ tgid: 20, executable: '/bin/sh', startBoottimeNs: 20_000n });
+  h.agent.addProcess({ tgid: 21, executable: '/bin/sh', ppid: 20, parentStartBoottimeNs: 20_000n, startBoottimeNs: 21_000n });
+  h.agent.addProcess({ tgid: 30, executable: '/bin/sh', ppid: 10, parentStartBoottimeNs: 10_000n, startBoottimeNs: 30_000n });
+  h.at(0).feed(ev.exec({ tgid: 10, path: '/bin/httpd', euid: 0 }));
+  h.learnNormal(14).at(15);
+  const mark = (e: DetectorEvent) => deviations(h.feed(e)).map((f) => [f.attributes[Attr.baselineItem], f.attributes[Attr.baselineInteractive]]);
+  assert.deepEqual(mark(ev.exec({ tgid: 20, path: '/bin/sh', euid: 0 })), [['/bin/sh [root]', true]]);
+  assert.deepEqual(mark(ev.connect({ tgid: 21, address: '203.0.113.9', port: 4444 })), [['external:4444', true]], 'its child too');
+  assert.deepEqual(mark(ev.connect({ tgid: 30, address: '203.0.113.9', port: 5555 })), [['external:5555', false]], 'a child of the init');
+  assert.deepEqual(mark(ev.connect({ tgid: 999, address: '203.0.113.9', port: 6666 })), [['external:6666', undefined]], 'unknown: no mark');
+});
+
+test('a new connect names the peer by the DNS answer this container received for its address, as context only', () => {
+  const h = new Harness().learnNormal(14).at(15);
+  const answer = (name: string, address: string) => ev.payload({ kind: PayloadKind.DnsAnswer, port: 53, data: dnsAnswer(name, [address]) });
+  assert.deepEqual(h.feed(answer('c2.evil.example', '203.0.113.50')), [], 'an answer is no deviation of its own');
+  const named = deviations(h.feed(ev.connect({ address: '203.0.113.50', port: 8443 })));
+  assert.equal(named[0].attributes[Attr.baselineItem], 'external:8443', 'the item has no name: the resolver chose it');
+  assert.equal(named[0].attributes[Attr.baselinePeerDnsName], 'c2.evil.example');
+  assert.match(named[0].summary, /\(resolved from c2\.evil\.example\)$/);
+  const mapped = deviations(h.feed(ev.connect({ family: 10, address: '::ffff:203.0.113.50', port: 9443 })));
+  assert.equal(mapped[0].attributes[Attr.baselinePeerDnsName], 'c2.evil.example', 'an IPv4-mapped address');
+  const unnamed = deviations(h.feed(ev.connect({ address: '198.51.100.9', port: 7443 })));
+  assert.equal(unnamed[0].attributes[Attr.baselinePeerDnsName], undefined, 'no answer for it');
 });
 
 test('a multi-call binary re-executing itself as an applet is that applet, with its severity', () => {
@@ -259,3 +331,84 @@ function randomLabel(i: number): string {
   }
   return s;
 }
+
+// --- image versions ---------------------------------------------------------------------------------------------
+
+const DIGEST_A = `sha256:${'a'.repeat(64)}`;
+const DIGEST_B = `sha256:${'b'.repeat(64)}`;
+
+/** A stable profile learned on DIGEST_A, and a second replica started at `startS` running `digest`. */
+function rollout(digest: string, startS = 20, settings: Partial<BaselineDetector['settings']> = {}) {
+  const h = new Harness({ newImageMs: 10_000, ...settings });
+  h.workloads.set(WEB.id, { ...WEB_WORKLOAD, imageDigest: DIGEST_A });
+  h.learnNormal(14);
+  const next = container('eeee5555', 500n);
+  const startNs = CONTAINER_SEEN_NS + BigInt(startS) * S;
+  h.agent.containers.set(next.cgroupId, { ...next, firstSeenNs: startNs });
+  h.workloads.set(next.id, { ...WEB_WORKLOAD, imageDigest: digest });
+  return { h, next, at: (s: number) => h.at(startS + s) };
+}
+
+test('a new image digest that behaves the same reports nothing, during and after its window', () => {
+  const { h, next, at } = rollout(DIGEST_B);
+  const all: Finding[] = [];
+  for (let s = 0; s <= 30; s++) for (const e of normal(next.cgroupId)) all.push(...at(s).feed(e));
+  for (const e of normal()) all.push(...h.feed(e));
+  assert.deepEqual(all, []);
+  assert.deepEqual(h.detector.profile('shop/Deployment/web/httpd')!.versions.map((v) => v.digest), [DIGEST_A, DIGEST_B]);
+});
+
+test('a new image digest that does new things past its warm-up is one summary at the end of its window, not a deviation each', () => {
+  const { h, next, at } = rollout(DIGEST_B);
+  const during: Finding[] = [];
+  at(3); // past the replica's 2 s warm-up, inside the image's 10 s window
+  during.push(...h.feed(ev.exec({ cgroupId: next.cgroupId, path: '/bin/sh', euid: 0 })));
+  during.push(...h.feed(ev.connect({ cgroupId: next.cgroupId, address: '203.0.113.9', port: 8443 })));
+  for (let i = 0; i < 5; i++) during.push(...h.feed(ev.payload({ cgroupId: next.cgroupId, kind: PayloadKind.DnsQuery, port: 53, data: dnsQuery(`api${i}.example`) })));
+  assert.deepEqual(during, [], 'collected, not reported');
+  assert.equal(h.detector.counters.suppressed.get('new_image'), 8, 'exec, its pair, the connect, five names');
+  // The old replica doing the same is not a deviation either: it is learned now.
+  assert.deepEqual(h.feed(ev.payload({ kind: PayloadKind.DnsQuery, port: 53, data: dnsQuery('api0.example') })), []);
+  // The window runs from the image's first event (3 s) for 10 s.
+  assert.deepEqual(at(12).feed(ev.exec({ cgroupId: next.cgroupId, path: '/bin/httpd', euid: 0 })), [], 'still in the window');
+  const summary = at(13).feed(ev.exec({ cgroupId: next.cgroupId, path: '/bin/httpd', euid: 0 }));
+  assert.equal(summary.length, 1);
+  assert.equal(summary[0].severity, 'high', 'the highest of its items: a new shell');
+  assert.equal(summary[0].attributes[Attr.baselineImageDigest], DIGEST_B);
+  assert.equal(summary[0].attributes[Attr.baselineImageNewItems], 8);
+  assert.equal((summary[0].attributes[Attr.baselineImageSample] as string[]).length, 8);
+  assert.match(summary[0].summary, /image sha256:b+ of shop\/Deployment\/web\/httpd did 8 thing/);
+  assert.deepEqual(at(14).feed(ev.exec({ cgroupId: next.cgroupId, path: '/bin/httpd', euid: 0 })), [], 'told once');
+  // After the window, the image is one more version: a novelty is a deviation again.
+  assert.equal(deviations(at(15).feed(ev.exec({ cgroupId: next.cgroupId, path: '/bin/id', euid: 0 }))).length, 1);
+});
+
+test('a rollback to one of the last five digests is not new; a sixth evicts the least recently run', () => {
+  const digests = ['1', '2', '3', '4', '5', '6'].map((d) => `sha256:${d.repeat(64)}`);
+  const h = new Harness({ newImageMs: 10_000 });
+  h.workloads.set(WEB.id, { ...WEB_WORKLOAD, imageDigest: digests[0] });
+  h.learnNormal(14);
+  const profile = h.detector.profile('shop/Deployment/web/httpd')!;
+  for (let i = 1; i < 6; i++) {
+    h.workloads.set(WEB.id, { ...WEB_WORKLOAD, imageDigest: digests[i] });
+    h.at(15 + i * 120).feed(ev.exec({ path: '/bin/httpd', euid: 0 }));
+  }
+  assert.deepEqual(profile.versions.map((v) => v.digest), digests.slice(1), 'the oldest went');
+  h.workloads.set(WEB.id, { ...WEB_WORKLOAD, imageDigest: digests[2] });
+  assert.equal(deviations(h.at(1000).feed(ev.exec({ path: '/bin/id', euid: 0 }))).length, 1, 'a novelty under a known digest is reported');
+  h.workloads.set(WEB.id, { ...WEB_WORKLOAD, imageDigest: digests[0] });
+  assert.deepEqual(h.at(1100).feed(ev.exec({ path: '/bin/ls', euid: 0 })), [], 'the evicted digest is new again: collected');
+});
+
+test('image versions survive a snapshot round trip, an open window included', () => {
+  const { h, next, at } = rollout(DIGEST_B);
+  at(3).feed(ev.exec({ cgroupId: next.cgroupId, path: '/bin/sh', euid: 0 }));
+  const snapshot = JSON.parse(JSON.stringify(h.detector.snapshots(true)[0]));
+  const restarted = new Harness({ newImageMs: 10_000 });
+  restarted.workloads.set(next.id, { ...WEB_WORKLOAD, imageDigest: DIGEST_B });
+  restarted.agent.containers.set(next.cgroupId, { ...next, firstSeenNs: CONTAINER_SEEN_NS + 20n * S });
+  restarted.detector.restore(snapshot);
+  const summary = restarted.at(33).feed(ev.exec({ cgroupId: next.cgroupId, path: '/bin/httpd', euid: 0 }));
+  assert.equal(summary.length, 1);
+  assert.equal(summary[0].attributes[Attr.baselineImageNewItems], 2);
+});

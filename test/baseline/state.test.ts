@@ -3,7 +3,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ClassBaseline } from '../../src/baseline/ClassBaseline.ts';
 import { canonicalDnsName, canonicalPath, itemShape } from '../../src/baseline/canonical.ts';
-import { peerKind, execSeverity } from '../../src/baseline/classes.ts';
+import { execSeverity } from '../../src/baseline/classes.ts';
+import { dnsAnswerAddresses } from '../../src/detectors/internal/dns.ts';
+import { dnsAnswer, dnsQuery } from '../detectors/fixtures.ts';
+import { PeerKinds, PeerRangeError } from '../../src/baseline/PeerKinds.ts';
+
+const defaultPeers = new PeerKinds();
+const peerKind = (a: string) => defaultPeers.kind(a);
 
 const T = { minLearningMs: 10_000, quietMs: 3_000, maxLearningMs: 60_000 };
 const COLLAPSE = 15;
@@ -116,9 +122,48 @@ test('peer kinds by address', () => {
   assert.equal(peerKind('2001:db8::1'), 'external');
 });
 
+test('peer kinds from the cluster\'s ranges: node addresses, services, pods, nodes; metadata and loopback whatever they say', () => {
+  const peers = new PeerKinds({
+    podCidrs: ['10.244.0.0/16', 'fd00:10:244::/56'],
+    serviceCidrs: ['10.96.0.0/12'],
+    nodeCidrs: ['192.168.10.0/24'],
+    nodeAddresses: ['10.244.0.1', '192.168.10.5'],
+  });
+  assert.equal(peers.kind('10.96.0.10'), 'service');
+  assert.equal(peers.kind('10.244.3.7'), 'pod');
+  assert.equal(peers.kind('fd00:10:244::12'), 'pod');
+  assert.equal(peers.kind('::ffff:10.244.3.7'), 'pod', 'an IPv4-mapped address');
+  assert.equal(peers.kind('10.244.0.1'), 'node', 'the node\'s own bridge address inside the pod range');
+  assert.equal(peers.kind('192.168.10.9'), 'node');
+  assert.equal(peers.kind('10.1.2.3'), 'internal', 'private, in no configured range');
+  assert.equal(peers.kind('169.254.169.254'), 'metadata');
+  assert.equal(peers.kind('127.0.0.1'), 'loopback');
+  assert.equal(peers.kind('198.51.100.1'), 'external');
+  assert.throws(() => new PeerKinds({ podCidrs: ['10.244.0.0'], serviceCidrs: [], nodeCidrs: [] }), PeerRangeError);
+  assert.throws(() => new PeerKinds({ podCidrs: [], serviceCidrs: ['10.96.0.0/40'], nodeCidrs: [] }), /baseline.serviceCidrs: '10.96.0.0\/40' is not a CIDR/);
+  assert.throws(() => new PeerKinds({ podCidrs: [], serviceCidrs: [], nodeCidrs: ['node-1/24'] }), /baseline.nodeCidrs/);
+});
+
 test('shells, interpreters and downloaders are high, other binaries medium', () => {
   for (const exe of ['/bin/sh', '/usr/bin/python3.12', '/usr/bin/curl', '/bin/nc', '/usr/local/bin/node']) {
     assert.equal(execSeverity(exe), 'high', exe);
   }
   for (const exe of ['/bin/id', '/tmp/x', '/usr/sbin/nginx']) assert.equal(execSeverity(exe), 'medium', exe);
+});
+
+test('a DNS response gives its question and its A/AAAA addresses, through a CNAME, and what is complete when cut', () => {
+  const v6 = new Uint8Array(16);
+  v6[0] = 0x20;
+  v6[1] = 0x01;
+  v6[2] = 0x0d;
+  v6[3] = 0xb8;
+  v6[15] = 7;
+  assert.deepEqual(dnsAnswerAddresses(dnsAnswer('API.Example.com', ['203.0.113.5', v6], 'edge.cdn.example')), {
+    name: 'api.example.com',
+    addresses: ['203.0.113.5', '2001:db8::7'],
+  });
+  const full = dnsAnswer('example.com', ['203.0.113.5', '203.0.113.6']);
+  assert.deepEqual(dnsAnswerAddresses(full.subarray(0, full.length - 2))?.addresses, ['203.0.113.5'], 'the cut record is dropped');
+  assert.equal(dnsAnswerAddresses(dnsQuery('example.com')), undefined, 'a query is no answer');
+  assert.equal(dnsAnswerAddresses(new Uint8Array([0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1])), undefined, 'too short');
 });

@@ -91,3 +91,16 @@ test('a snapshot with a missing field names it', () => {
   assert.throws(() => parseProfileSnapshot({ schema: 1, key: 'k', createdMs: 1, lastSeenMs: 'soon', classes: {} }), /lastSeenMs must be a number/);
   assert.throws(() => parseProfileSnapshot([]), /profile must be an object/);
 });
+
+test('a file written before a class or image versions existed loads: the new class learns from now, no versions', () => {
+  const now = Date.now();
+  const older = JSON.parse(JSON.stringify(stableProfile('shop/Deployment/web/httpd', now).snapshot()));
+  delete older.classes.listen;
+  delete older.versions;
+  const loaded = parseProfileSnapshot(older);
+  assert.equal(loaded.classes.exec.state, 'stable', 'what it learned is kept');
+  assert.equal(loaded.classes.listen.state, 'learning');
+  assert.ok(loaded.classes.listen.startedMs >= now, 'learning starts at load, not at the file\'s time');
+  assert.deepEqual(loaded.versions, []);
+  assert.throws(() => parseProfileSnapshot({ ...older, versions: [{ digest: 'sha256:x' }] }), /versions\[0\]\.firstSeenMs must be a number/);
+});

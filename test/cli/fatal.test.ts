@@ -27,6 +27,12 @@ test('an unknown config key exits 2 naming the key', async () => {
   assertOneLine(r, /^kubesentry: .*unknown config key 'otlp.endpiont'$/);
 });
 
+test('a cluster range that is not a CIDR exits 2 naming the key and the value', async () => {
+  const r = await kubesentry('run', '--baseline.pod-cidrs', '10.244.0.0/16', '--baseline.pod-cidrs', '10.245.0.0');
+  assert.equal(r.code, 2);
+  assertOneLine(r, /^kubesentry: .*baseline\.podCidrs: '10\.245\.0\.0' is not a CIDR/);
+});
+
 test('an unknown flag exits 2', async () => {
   const r = await kubesentry('run', '--no-such-flag');
   assert.equal(r.code, 2);

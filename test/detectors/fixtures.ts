@@ -8,6 +8,7 @@ import {
   PayloadKind,
   type BpfEvent,
   type ConnectEvent,
+  type ListenEvent,
   type CredsEvent,
   type EventHeader,
   type ExecEvent,
@@ -180,6 +181,10 @@ export const ev = {
   connect: (o: Overrides<ConnectEvent> = {}): ConnectEvent => ({
     ...header(EventType.Connect, o), fd: 3, family: 2, port: 443, address: '203.0.113.7', unixPath: '', ...o,
   }),
+  listen: (o: Overrides<ListenEvent> = {}): ListenEvent => ({
+    ...header(EventType.Listen, o), op: Op.Listen, fd: 3, family: 2, port: 8080, protocol: 6, sockType: 1,
+    address: '0.0.0.0', backlog: 128, ...o,
+  }),
   payload: (o: Overrides<PayloadEvent> = {}): PayloadEvent => ({
     ...header(EventType.Payload, o), op: Op.Write, kind: PayloadKind.TcpFirstBytes, fd: 3, family: 2, port: 3333,
     address: '203.0.113.7', totalLen: 0, data: new Uint8Array(), streamOffset: 0, ...o,
@@ -226,6 +231,32 @@ export function dnsQuery(name: string): Uint8Array {
   }
   parts.push(0, 0x00, 0x01, 0x00, 0x01);
   return new Uint8Array(parts);
+}
+
+/**
+ * A DNS response to dnsQuery(name): the question, then a CNAME to `cname` when given, then an A record per IPv4
+ * address and an AAAA record per 16-byte address, each owner name a compression pointer.
+ */
+export function dnsAnswer(name: string, addresses: (string | Uint8Array)[], cname?: string): Uint8Array {
+  const query = [...dnsQuery(name)];
+  query[2] = 0x81;
+  query[3] = 0x80;
+  const records: number[] = [];
+  let count = 0;
+  if (cname !== undefined) {
+    const target: number[] = [];
+    for (const label of cname.split('.')) target.push(label.length, ...Buffer.from(label, 'latin1'));
+    target.push(0);
+    records.push(0xc0, 0x0c, 0, 5, 0, 1, 0, 0, 0, 60, target.length >> 8, target.length & 0xff, ...target);
+    count++;
+  }
+  for (const address of addresses) {
+    const bytes = typeof address === 'string' ? address.split('.').map(Number) : [...address];
+    records.push(0xc0, 0x0c, 0, bytes.length === 4 ? 1 : 28, 0, 1, 0, 0, 0, 60, 0, bytes.length, ...bytes);
+    count++;
+  }
+  query[7] = count;
+  return new Uint8Array([...query, ...records]);
 }
 
 export interface Case {

@@ -1,7 +1,7 @@
 // The behavioural baseline (KS-BL-001) end to end, with windows compressed to seconds: a busybox httpd container
 // serving a request loop from a client container, with an exec probe every second or two, learns until every class
 // of its profile is stable (read from the profile the agent persists). Then each novelty — a shell exec'd in, a
-// binary copied to /tmp and run, `nc -l`, a connect to a new port, a DNS query for a new domain — is reported
+// binary copied to /tmp and run, `nc -l` (a listening port), a connect to a new port, a DNS query for a new domain — is reported
 // exactly once with its class and severity, also when repeated 20 times; the normal traffic and probes never are.
 // The agent is then SIGKILLed and restarted on the same state directory: the profile is still stable, nothing is
 // relearned, and what was reported is not reported again.
@@ -16,6 +16,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startAgent, type JsonDetection, type RunningAgent } from '../helpers/agent.ts';
+import { startExecProbe, type ExecProbe } from '../helpers/execProbe.ts';
 import { startContainer, type Container } from '../helpers/podman.ts';
 import { run } from '../helpers/run.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -38,9 +39,7 @@ let agent: RunningAgent;
 let stateDir: string;
 const containers: Container[] = [];
 let server: Container;
-let probing = true;
-let probesDone = 0;
-let probeLoop: Promise<void> | undefined;
+let probe: ExecProbe | undefined;
 
 before(async () => {
   assert.ok(existsSync(`${SIMULATOR_DIR}/dns_query`), `simulator programs are built in ${SIMULATOR_DIR} (make simulator)`);
@@ -49,8 +48,7 @@ before(async () => {
 });
 
 after(async () => {
-  probing = false;
-  await probeLoop;
+  await probe?.stop();
   await agent?.stop();
   for (const c of containers) await c.remove().catch(() => {});
 });
@@ -105,13 +103,7 @@ test('a learned busybox httpd workload reports each novelty once, never its norm
   });
   containers.push(client);
   // The kubelet's exec probe: the runtime execs a command into the container every few seconds.
-  probeLoop = (async () => {
-    while (probing) {
-      await server.exec(['wget', '-q', '-O', '/dev/null', 'http://127.0.0.1:8080/group'], { timeoutMs: 30_000 }).catch(() => {});
-      probesDone++;
-      await new Promise((r) => setTimeout(r, 1500)); // the probe period, not a synchronisation
-    }
-  })();
+  probe = startExecProbe(() => [server], ['wget', '-q', '-O', '/dev/null', 'http://127.0.0.1:8080/group']);
 
   // Learning: every class of the profile becomes stable.
   await waitFor(
@@ -122,22 +114,23 @@ test('a learned busybox httpd workload reports each novelty once, never its norm
     { what: 'every class of the httpd profile stable', timeoutMs: 180_000, intervalMs: 250 },
   );
   // A few more probe and request cycles in the stable state: none of it is new.
-  const probesAtStable = probesDone;
-  await waitFor(() => probesDone >= probesAtStable + 3, { what: 'three probes in the stable state', timeoutMs: 60_000 });
+  await probe.roundsFromNow(3, 'three probes in the stable state');
   assert.deepEqual(baselineDetections().map((d) => d.summary), [], 'normal traffic and probes are not reported');
 
   // A shell exec'd into the container, 20 times.
   for (let i = 0; i < 20; i++) await server.exec(['sh', '-c', 'id'], { timeoutMs: 30_000 });
   const shell = await reportedOnce('exec', '/bin/sh [root]', 'high');
   assert.equal(shell.attributes['kubesentry.baseline.exec_pair'], '<outside-container> -> /bin/sh');
+  assert.equal(shell.attributes['kubesentry.baseline.interactive'], true, 'exec\'d through the runtime, not by httpd');
 
   // A binary copied to /tmp and run, 20 times.
   await inServer('cp /bin/busybox /tmp/true && for i in $(seq 1 20); do /tmp/true; done');
   await reportedOnce('exec', '/tmp/true [root,writable]', 'medium');
 
-  // nc listening on 4444. The kernel side does not report listens yet: it is the new executable that is reported,
-  // which busybox `timeout` runs by re-executing itself (/proc/self/exe) as the nc applet.
-  await inServer('timeout 1 nc -l -p 4444; true');
+  // nc listening on 4444, 20 times: a new listening port (medium), and a new executable (busybox `timeout` runs
+  // the nc applet by re-executing itself through /proc/self/exe), each once.
+  await inServer('for i in $(seq 1 20); do timeout 1 nc -l -p 4444; done; true');
+  await reportedOnce('listen', 'tcp:4444', 'medium');
   await reportedOnce('exec', '/proc/self/exe as nc [root]', 'high');
 
   // A connect to a new port, 20 times (refused: nothing listens there).
@@ -150,7 +143,7 @@ test('a learned busybox httpd workload reports each novelty once, never its norm
 
   // Nothing the workload normally does was reported: every detection is one of the novelties above (and the
   // helpers they ran: id, cp, seq, timeout, the simulator).
-  const normal = /\/usr\/bin\/wget|loopback:8080|\/usr\/sbin\/httpd/;
+  const normal = /\/usr\/bin\/wget|loopback:8080|\/usr\/sbin\/httpd|tcp:8080/;
   for (const d of baselineDetections()) {
     assert.doesNotMatch(String(d.attributes['kubesentry.baseline.item']), normal, d.summary);
   }

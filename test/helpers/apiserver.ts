@@ -450,7 +450,8 @@ export interface PodFixtureOptions {
   labels?: Record<string, string>;
   owner?: { kind: string; name: string };
   serviceAccount?: string;
-  containers?: { name: string; image: string; id?: string; imageID?: string }[];
+  /** execProbe: a liveness exec probe's command; preStop: an exec preStop hook's. */
+  containers?: { name: string; image: string; id?: string; imageID?: string; execProbe?: string[]; preStop?: string[] }[];
   initContainers?: { name: string; image: string; id?: string; imageID?: string }[];
 }
 
@@ -487,7 +488,12 @@ export function podFixture(options: PodFixtureOptions): PodObject {
     spec: {
       nodeName: options.nodeName,
       serviceAccountName: options.serviceAccount ?? 'default',
-      containers: containers.map((c) => ({ name: c.name, image: c.image })),
+      containers: containers.map((c) => ({
+        name: c.name,
+        image: c.image,
+        ...(c.execProbe ? { livenessProbe: { exec: { command: c.execProbe }, periodSeconds: 10 } } : {}),
+        ...(c.preStop ? { lifecycle: { preStop: { exec: { command: c.preStop } } } } : {}),
+      })),
       initContainers: initContainers.map((c) => ({ name: c.name, image: c.image })),
     },
     status: {

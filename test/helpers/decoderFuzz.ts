@@ -358,8 +358,8 @@ const STRING_BOUNDS: Readonly<Record<string, number>> = {
 };
 const ARGS_BOUND = LAYOUT.ks_exec.fields.args.length;
 const PAYLOAD_BOUND = LAYOUT.ks_payload.fields.data.length;
-const SIGNED_32 = new Set(['exitCode', 'fd', 'dirfd', 'nstype', 'targetPid', 'result']);
-const UNSIGNED_16 = new Set(['family', 'port']);
+const SIGNED_32 = new Set(['exitCode', 'fd', 'dirfd', 'nstype', 'targetPid', 'result', 'backlog']);
+const UNSIGNED_16 = new Set(['family', 'port', 'protocol', 'sockType']);
 const SIGNED_64 = new Set(['request']);
 
 function checkString(key: string, value: string): void {

@@ -72,7 +72,30 @@ export function ensureTestImage(): Promise<void> {
   return imageReady;
 }
 
+/**
+ * Another image with TEST_IMAGE's root filesystem and a label of its own, so a different image id and digest:
+ * what a rebuild that changes nothing the workload does looks like. Returns the image's name and manifest digest.
+ */
+export async function variantImage(variant: string): Promise<{ image: string; digest: string }> {
+  await ensureTestImage();
+  const image = `localhost/kubesentry-busybox:${variant}`;
+  if ((await run('podman', ['image', 'exists', image])).code !== 0) {
+    const scratch = `ks-variant-${randomBytes(4).toString('hex')}`;
+    await podman(['create', '--pull', 'never', '--name', scratch, TEST_IMAGE, 'true']);
+    try {
+      await podman(['commit', '--quiet', '--change', `LABEL io.kubesentry.test.variant=${variant}`, scratch, image]);
+    } finally {
+      await run('podman', [...PODMAN_GLOBAL, 'rm', '--force', '--ignore', scratch]);
+    }
+  }
+  const digest = (await podman(['image', 'inspect', '--format', '{{.Digest}}', image])).stdout.trim();
+  if (!/^sha256:[0-9a-f]{64}$/.test(digest)) throw new Error(`image ${image} has no digest: "${digest}"`);
+  return { image, digest };
+}
+
 export interface ContainerOptions {
+  /** Default TEST_IMAGE. */
+  image?: string;
   podUid?: string;
   cgroupParent?: string;
   name?: string;
@@ -116,7 +139,7 @@ export async function startContainer(opts: ContainerOptions = {}): Promise<Conta
     'run', '--detach', '--pull', 'never', '--name', name,
     ...(cgroupParent !== undefined ? ['--cgroup-parent', cgroupParent] : []),
     ...(opts.extraArgs ?? []),
-    TEST_IMAGE,
+    opts.image ?? TEST_IMAGE,
     ...(opts.cmd ?? ['sleep', 'infinity']),
   ];
   let started: RunResult;

@@ -23,7 +23,7 @@ export class TelemetryGap implements Detector {
     events: [SyntheticEventType.TelemetryGap],
     description:
       'The kernel dropped records caused by this container (or host cgroup): its hot records (exec, fork, exit, ' +
-      'connect, payload) went past its per-container rate (kernel.hotRecordsPerSecond, reason rate_limit), or ' +
+      'connect, payload, listen) went past its per-container rate (kernel.hotRecordsPerSecond, reason rate_limit), or ' +
       'were refused to keep the last part of the ring for urgent records (kernel.hotRingPercent, reason ' +
       'headroom), or the ring was full (ring_full). At most one detection per cgroup per ' +
       'kernel.dropReportIntervalMs, carrying the counts by type and reason since the previous one. High when a ' +
