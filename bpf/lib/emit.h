@@ -205,6 +205,9 @@ static __always_inline void ks_fill_header(struct ks_header *hdr, __u16 type, __
 	hdr->uid = (__u32)uid_gid;
 	hdr->gid = uid_gid >> 32;
 	bpf_get_current_comm(hdr->comm, sizeof(hdr->comm));
+	/* BTF loads, not probe reads: this runs for every record. de_thread() gives an exec'ing thread its old
+	 * leader's start, so the value is the process's for its whole life. */
+	hdr->start_boottime_ns = bpf_get_current_task_btf()->group_leader->start_boottime;
 }
 
 /*

@@ -126,16 +126,16 @@ class EngineContext implements DetectionContext {
     this.agent = agent;
     this.settings = settings;
   }
-  process(tgid: number): ProcessInfo | undefined {
-    return this.agent.process(tgid);
+  process(tgid: number, startBoottimeNs?: bigint): ProcessInfo | undefined {
+    return this.agent.process(tgid, startBoottimeNs);
   }
   container(event: DetectorEvent): ContainerIdentity | null {
     return event.type === SyntheticEventType.ContainerCpuSample || event.type === SyntheticEventType.TelemetryGap
       ? event.container
       : this.agent.container(event);
   }
-  ancestry(tgid: number): readonly ProcessInfo[] {
-    return this.agent.ancestry(tgid);
+  ancestry(tgid: number, startBoottimeNs?: bigint): readonly ProcessInfo[] {
+    return this.agent.ancestry(tgid, startBoottimeNs);
   }
   podAttributes(container: ContainerIdentity): PodAttributes | undefined {
     return this.agent.podAttributes?.(container);
@@ -386,7 +386,10 @@ export class DetectorEngine {
 
   #toDetection(rule: ActiveRule, finding: Finding, event: DetectorEvent, ctx: EngineContext): Detection | undefined {
     const tgid = finding.tgid ?? ('tgid' in event ? event.tgid : 0);
-    const proc = tgid === 0 ? undefined : ctx.process(tgid);
+    // The record's own process is known by its start time too: a dead process's entry must not lend the pid's new
+    // owner its executable (an exception) or its container.
+    const start = 'startBoottimeNs' in event && tgid === event.tgid ? event.startBoottimeNs : undefined;
+    const proc = tgid === 0 ? undefined : ctx.process(tgid, start);
     const container = proc ? proc.container : ctx.container(event);
     const pod = container ? ctx.podAttributes(container) : undefined;
     if (rule.exceptions.length > 0 && matchesException(rule.exceptions, proc, pod, ctx)) {
@@ -468,7 +471,7 @@ const ancestorEntries = new WeakMap<ProcessInfo, AncestryEntry>();
 
 /** The process and its ancestors up to its container's first process (or the host's init). */
 function ancestry(proc: ProcessInfo, ctx: DetectionContext): AncestryEntry[] {
-  const chain = ctx.ancestry(proc.tgid);
+  const chain = ctx.ancestry(proc.tgid, proc.startBoottimeNs);
   const entries: AncestryEntry[] = [];
   for (let i = 0; i < chain.length && i < MAX_ANCESTRY; i++) {
     const p = chain[i];
@@ -506,6 +509,6 @@ function matchesException(
       matchesValue(ex.namespaces, pod?.namespace) &&
       matchesValue(ex.images, pod?.image) &&
       matchesValue(ex.executables, proc?.executable) &&
-      matchesValue(ex.parentExecutables, proc ? ctx.ancestry(proc.tgid)[1]?.executable : undefined),
+      matchesValue(ex.parentExecutables, proc ? ctx.ancestry(proc.tgid, proc.startBoottimeNs)[1]?.executable : undefined),
   );
 }
