@@ -17,6 +17,7 @@
  */
 #include "lib/common.h"
 #include "lib/syscall.h"
+#define KS_PATH_BTF_LOADS
 #include "lib/path.h"
 #include "open/path_match.h"
 
@@ -116,8 +117,6 @@ static __always_inline int ks_open_match_resolved(struct ks_open *e, struct file
 	return candidates ? ks_path_match(e, len, candidates) : -1;
 }
 
-extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
-
 /*
  * The new fd's file and its name's first bytes, on every successful open, so with as few helper calls as
  * possible: BTF pointers are read with plain loads (faults read as 0), only the fd slot (an array indexed by
@@ -137,7 +136,7 @@ static __always_inline struct file *ks_new_fd_file(long fd)
 
 static __always_inline __u64 ks_file_name_head(struct file *file)
 {
-	struct file *typed = bpf_rdonly_cast(file, bpf_core_type_id_kernel(struct file));
+	struct file *typed = ks_btf(struct file, file);
 	__u64 head = 0;
 
 	if (bpf_probe_read_kernel(&head, sizeof(head), typed->f_path.dentry->d_name.name)) {
