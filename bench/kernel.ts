@@ -15,7 +15,7 @@
 
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { cpus, loadavg } from 'node:os';
 import { sensitivePathPatterns } from '../src/detectors/paths.ts';
@@ -43,7 +43,6 @@ const EMIT_COST_PROGRAMS: ReadonlyArray<readonly [program: string, what: string]
   ['zero_and_output', 'zeroing a per-CPU ks_open + bpf_ringbuf_output of it'],
   ['header_helpers', 'the header helpers (pid, uid, boot time, cgroup, comm)'],
 ];
-const BPF_STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
 const HOSTFS_OPENAT_PROGRAM = 'hostfs_openat__tp';
 const BENCH_PATH_PREFIX = `/tmp/kubesentry-bench-${process.pid}`;
 
@@ -177,14 +176,21 @@ async function withAttached(links: readonly Link[], body: () => Promise<void>): 
   }
 }
 
-/** Kernel run-time statistics (ns inside each program) are on while `body` runs; the sysctl is put back after. */
+/**
+ * Kernel run-time statistics (ns inside each program) are on while `body` runs, held by a loadgen (BPF_ENABLE_STATS):
+ * reference-counted, so another bench putting the kernel.bpf_stats_enabled sysctl back to 0 meanwhile does not turn
+ * them off under this one, nor this one under it.
+ */
 async function withProgramStats(body: () => Promise<void>): Promise<void> {
-  const before = readFileSync(BPF_STATS_SYSCTL, 'utf8').trim();
-  writeFileSync(BPF_STATS_SYSCTL, '1');
+  const holder = spawn(fixtures.loadgen, ['hold-bpf-stats'], { stdio: ['pipe', 'pipe', 'inherit'] });
   try {
+    await new Promise<void>((resolve, reject) => {
+      holder.stdout.once('data', () => resolve());
+      holder.once('exit', (code) => reject(new Error(`loadgen hold-bpf-stats exited ${code}`)));
+    });
     await body();
   } finally {
-    writeFileSync(BPF_STATS_SYSCTL, before);
+    holder.stdin.end();
   }
 }
 

@@ -134,14 +134,26 @@ static __always_inline struct file *ks_new_fd_file(long fd)
 	return file;
 }
 
+/*
+ * A name shorter than the dentry's inline store (d_shortname, 40 bytes, since 6.14) lives in the dentry itself: a
+ * plain load then, which is most opens; a longer one (or an older kernel) takes a probe read.
+ */
 static __always_inline __u64 ks_file_name_head(struct file *file)
 {
-	struct file *typed = ks_btf(struct file, file);
+	struct dentry *dentry = ks_btf(struct file, file)->f_path.dentry;
+	const unsigned char *name = dentry->d_name.name;
 	__u64 head = 0;
 
-	if (bpf_probe_read_kernel(&head, sizeof(head), typed->f_path.dentry->d_name.name)) {
+	if (bpf_core_field_exists(dentry->d_shortname) && (unsigned long)name == (unsigned long)&dentry->d_shortname) {
+		__u64 inline_head = dentry->d_shortname.words[0];
+
+		/* keeps clang from sharing one load instruction between this pointer and the stack below */
+		barrier_var(inline_head);
+		return inline_head;
+	}
+	if (bpf_probe_read_kernel(&head, sizeof(head), name)) {
 		head = 0;
-		bpf_probe_read_kernel_str(&head, sizeof(head), typed->f_path.dentry->d_name.name);
+		bpf_probe_read_kernel_str(&head, sizeof(head), name);
 	}
 	return head;
 }
@@ -180,10 +192,10 @@ static __always_inline int ks_open_exit(struct trace_event_raw_sys_exit *ctx, __
 	e = ks_open_record();
 	if (!e)
 		return 0;
-	ks_open_fill_call(e, op, regs, ret);
 	if (leaves) {
 		resolved = ks_open_match_resolved(e, file, leaves);
 		if (resolved >= 0) {
+			ks_open_fill_call(e, op, regs, ret);
 			e->pattern_id = resolved;
 			e->path_source = KS_OPEN_PATH_RESOLVED;
 			ks_read_user_str(e->caller_path, sizeof(e->caller_path), user_path, &e->hdr);
@@ -192,10 +204,13 @@ static __always_inline int ks_open_exit(struct trace_event_raw_sys_exit *ctx, __
 			 * another candidate: the common case, the same path, stops here. */
 			if (callers == (1ULL << ks_bounded(resolved, 63)))
 				return 0;
-			__builtin_memset(e->path, 0, sizeof(e->path));
 			__builtin_memset(e->caller_path, 0, sizeof(e->caller_path));
-			e->hdr.flags = 0;
 		}
+		if (!callers)
+			return 0;
+		/* the caller's string replaces the resolved path, and the walk's truncation flag goes with it */
+		__builtin_memset(e->path, 0, sizeof(e->path));
+		e->hdr.flags = 0;
 	}
 	if (!callers)
 		return 0;
@@ -203,6 +218,7 @@ static __always_inline int ks_open_exit(struct trace_event_raw_sys_exit *ctx, __
 	matched = ks_path_match(e, len, callers);
 	if (matched < 0 || matched == resolved)
 		return 0;
+	ks_open_fill_call(e, op, regs, ret);
 	e->pattern_id = matched;
 	e->path_source = KS_OPEN_PATH_CALLER;
 	ks_open_emit(e);
