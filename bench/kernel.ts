@@ -1,6 +1,9 @@
 // Kernel → JS throughput and per-syscall cost of the kernel programs. Reports numbers and ratios against the
 // goals; never fails on a number (it fails only when it cannot measure). Needs root.
-// Run: node bench/kernel.ts [--throughput-only | --syscall-cost-only]   (the syscall-cost part loads build/kubesentry.bpf.o, which is slow)
+// Run: node bench/kernel.ts [--throughput-only | --syscall-cost-only] [--baseline-object OBJECT]
+//   (the syscall-cost part loads build/kubesentry.bpf.o, which is slow). --baseline-object adds another build's open
+//   programs (sys_enter_openat__tp and/or sys_exit_openat__tp, e.g. an older commit's object) to the same rounds,
+//   with an empty program on entry + exit as its yardstick: a before/after in one run.
 //
 // 1. Throughput: generator processes make events as fast as one syscall each (getppid, reported by the test
 //    fixture object as a 72-byte record), the source drains them and src/receiver/decoder.ts decodes every one.
@@ -14,7 +17,7 @@
 //    Other agents attached to the same tracepoints (other engineers' test agents) add to every figure, bare included.
 
 import { execFile, spawn } from 'node:child_process';
-import { promisify } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { cpus, loadavg } from 'node:os';
@@ -36,6 +39,8 @@ const RUNS = 7;
 /** The empty fixture's program; it attaches to any tracepoint (here sys_exit_openat, where the filter runs). */
 const EMPTY_PROGRAM = 'sys_enter_openat__tp';
 const OPENAT_EXIT_PROGRAM = 'sys_exit_openat__tp';
+/** Earlier builds (before the filter moved to the exit) also matched the caller's string at entry. */
+const BASELINE_ENTRY_PROGRAM = 'sys_enter_openat__tp';
 /** native/test/emit_cost.bpf.c: the parts of emitting a record, each alone. */
 const EMIT_COST_PROGRAMS: ReadonlyArray<readonly [program: string, what: string]> = [
   ['reserve_discard', 'ring reserve + discard of a ks_open'],
@@ -209,7 +214,7 @@ async function nsPerRun(links: readonly Link[], body: () => Promise<void>): Prom
   return read().reduce((sum, after, i) => sum + Number(after.runTimeNs - before[i].runTimeNs) / Number(after.runs - before[i].runs), 0);
 }
 
-async function syscallCost(): Promise<void> {
+async function syscallCost(baselinePath: string | undefined): Promise<void> {
   if (!existsSync(DEFAULT_OBJECT_PATH)) throw new Error(`${DEFAULT_OBJECT_PATH} is missing: run \`make bpf\``);
   const scratch = mkdtempSync(`${BENCH_PATH_PREFIX}-dir-`);
   // The bench's sensitive file: its name is the leaf of the `-match*` pattern, so the exit rebuilds its path and
@@ -240,8 +245,17 @@ async function syscallCost(): Promise<void> {
     host_mnt_ns_inum: u32(statSync('/proc/self/ns/mnt').ino),
   });
   const emitCost = loadPrograms(fixtures.emitCostObject, EMIT_COST_PROGRAMS.map(([program]) => program), []);
+  const enter = tracepointId(DEFAULT_TRACEFS_PATH, 'syscalls/sys_enter_openat');
+  const baselinePrograms: Array<[string, number]> = [[BASELINE_ENTRY_PROGRAM, enter], [OPENAT_EXIT_PROGRAM, tracepointId(DEFAULT_TRACEFS_PATH, 'syscalls/sys_exit_openat')]];
+  let baseline: NativeBpfObject | undefined;
+  if (baselinePath !== undefined) {
+    const listed = new (nativeAddon().BpfObject)(baselinePath);
+    const names = new Set(listed.programs().map((p) => p.name));
+    listed.close();
+    baseline = loadPrograms(baselinePath, baselinePrograms.map(([program]) => program).filter((program) => names.has(program)), patterns);
+  }
   const readerOptions = { maxBatchBytes: 1 << 20, maxQueuedBytes: 64 << 20, pollIntervalMs: 50 };
-  const readers = [filtering, emitCost].map((object) => new (nativeAddon().RingBufferReader)(object.mapFd('events'), () => {}, readerOptions));
+  const readers = [filtering, emitCost, ...(baseline ? [baseline] : [])].map((object) => new (nativeAddon().RingBufferReader)(object.mapFd('events'), () => {}, readerOptions));
   const exit = tracepointId(DEFAULT_TRACEFS_PATH, 'syscalls/sys_exit_openat');
   const filter = 'resolved-path filter (exit)';
   const agent = "the agent's openat programs (filter + host-fs exit)";
@@ -255,6 +269,16 @@ async function syscallCost(): Promise<void> {
     { name: agent, links: [[filtering, OPENAT_EXIT_PROGRAM, exit], [filtering, HOSTFS_OPENAT_PROGRAM, exit]], cases: ['ordinary', 'relative', 'sensitive'] },
     ...EMIT_COST_PROGRAMS.map(([program, what]) => ({ name: what, links: [[emitCost, program, exit]] as Link[], cases: ['sensitive'] as CaseName[] })),
   ];
+  const baselineName = `baseline ${baselinePath}`;
+  if (baseline) {
+    const links = baselinePrograms
+      .filter(([program]) => baseline.programs().some((p) => p.name === program))
+      .map(([program, tracepoint]): Link => [baseline, program, tracepoint]);
+    configurations.push(
+      { name: 'empty on entry + exit', links: [[empty, EMPTY_PROGRAM, enter], [empty, EMPTY_PROGRAM, exit]], cases: ['ordinary', 'relative', 'sensitive'] },
+      { name: baselineName, links, cases: allCases },
+    );
+  }
   const samples = new Map<string, number[]>();
   const inProgram = new Map<string, number>();
   const key = (configuration: string, name: CaseName) => `${configuration}|${name}`;
@@ -288,7 +312,7 @@ async function syscallCost(): Promise<void> {
   }
   const dropped = filtering.perCpuSum('drops', EventType.Open);
   for (const reader of readers) reader.close();
-  for (const object of [empty, secondEmpty, filtering, emitCost]) object.close();
+  for (const object of [empty, secondEmpty, filtering, emitCost, ...(baseline ? [baseline] : [])]) object.close();
   const all = (configuration: string, name: CaseName): number[] => samples.get(key(configuration, name)) ?? [NaN];
   console.log(`openat+close per call (${RUNS} interleaved rounds x ${OPENS_PER_RUN.toLocaleString('en')} calls: median, min), ${patterns.length} patterns, load ${loadavg()[0].toFixed(1)}:`);
   for (const configuration of configurations) {
@@ -320,6 +344,14 @@ async function syscallCost(): Promise<void> {
     ['openat.agent.emitting_vs_bare', [agent, 'sensitive'], ['bare', 'sensitive'], "all the agent's openat programs, sensitive absolute (emitted) / bare", { op: '<=', value: EMITTING_VS_BARE_GOAL }],
     ...EMIT_COST_PROGRAMS.map(([program, what]): (typeof lines)[number] => [`openat.part.${program}_vs_bare`, [what, 'sensitive'], ['bare', 'sensitive'], `${what} alone / bare`, undefined]),
   ];
+  if (baseline) {
+    lines.push(
+      ['openat.baseline.filtered_vs_empty', [baselineName, 'ordinary'], ['empty on entry + exit', 'ordinary'], 'baseline, ordinary path / empty on entry + exit', { op: '<=', value: FILTERED_VS_EMPTY_GOAL }],
+      ['openat.baseline.emitting_vs_bare', [baselineName, 'sensitive'], ['bare', 'sensitive'], 'baseline, sensitive absolute (emitted) / bare', { op: '<=', value: EMITTING_VS_BARE_GOAL }],
+      ['openat.baseline.relative_emitting_vs_bare', [baselineName, 'sensitiveRelative'], ['bare', 'sensitiveRelative'], 'baseline, sensitive relative (emitted) / bare', { op: '<=', value: EMITTING_VS_BARE_GOAL }],
+      ['openat.emitting_vs_baseline', [filter, 'sensitive'], [baselineName, 'sensitive'], 'filter / baseline, sensitive absolute (emitted)', undefined],
+    );
+  }
   for (const [name, a, b, what, goal] of lines) {
     const ratios = paired(a, b);
     console.log(`  ${what} = ${median(ratios).toFixed(3)} (min ${Math.min(...ratios).toFixed(3)})${goal ? ` (goal ${goal.op} ${goal.value})` : ''}`);
@@ -335,13 +367,21 @@ async function syscallCost(): Promise<void> {
       `program's ${emptyInside.toFixed(0)} ns`,
   );
   reportResult('openat.inprogram.emitting_vs_bare', 1 + inside(filter, 'sensitive') / bareSensitive, 'x', { op: '<=', value: EMITTING_VS_BARE_GOAL });
+  if (baseline) {
+    console.log(`  in-program, baseline: sensitive absolute 1 + ${(inside(baselineName, 'sensitive') / bareSensitive).toFixed(3)}; ordinary ${inside(baselineName, 'ordinary').toFixed(0)} ns`);
+    reportResult('openat.inprogram.baseline.emitting_vs_bare', 1 + inside(baselineName, 'sensitive') / bareSensitive, 'x', { op: '<=', value: EMITTING_VS_BARE_GOAL });
+  }
   console.log(`  ${dropped} open records dropped`);
 }
 
 console.log(`kernel bench on ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'})`);
-const only = process.argv[2];
-if (only !== '--syscall-cost-only') {
+const { values: flags } = parseArgs({
+  options: { 'syscall-cost-only': { type: 'boolean' }, 'throughput-only': { type: 'boolean' }, 'baseline-object': { type: 'string' } },
+});
+const baselineObject = flags['baseline-object'];
+if (baselineObject !== undefined && !existsSync(baselineObject)) throw new Error(`--baseline-object ${baselineObject}: no such file`);
+if (!flags['syscall-cost-only']) {
   await throughput(1);
   await throughput(2);
 }
-if (only !== '--throughput-only') await syscallCost();
+if (!flags['throughput-only']) await syscallCost(baselineObject);

@@ -38,6 +38,7 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
  */
 struct ks_path_scratch {
 	const unsigned char *names[KS_PATH_MAX_COMPONENTS];
+	struct dentry *dentries[KS_PATH_MAX_COMPONENTS]; /* whose names these are (the inline-name copy needs them) */
 	char buf[KS_PATH_LEN * 2];
 	__u32 depth;
 	__u32 len;
@@ -80,6 +81,7 @@ static __always_inline long ks_path_record_component(struct ks_path_walk *w, str
 		return 1;
 	}
 	scratch->names[ks_bounded(depth, KS_PATH_MAX_COMPONENTS - 1)] = KS_PATH_READ(struct dentry, dentry, d_name.name);
+	scratch->dentries[ks_bounded(depth, KS_PATH_MAX_COMPONENTS - 1)] = dentry;
 	scratch->depth = depth + 1;
 	w->dentry = parent;
 	return 0;
@@ -126,6 +128,32 @@ static long ks_path_append_step(__u64 index, void *ctx)
 	}
 	len = ks_bounded(len, KS_PATH_LEN - 1);
 	scratch->buf[len++] = '/';
+#ifdef KS_PATH_BTF_LOADS
+	{
+		/*
+		 * A name shorter than 40 bytes lives inside its dentry (d_shortname, 6.14+): five word loads and
+		 * stores instead of a helper call per component. The length comes from d_name, bounded to the
+		 * store; a rename racing with the walk can garble the name, as it can the helper's copy.
+		 */
+		struct dentry *dentry = ks_btf(struct dentry, scratch->dentries[ks_bounded(depth - 1 - index, KS_PATH_MAX_COMPONENTS - 1)]);
+		__u32 at = ks_bounded(len, KS_PATH_LEN - 1), name_len;
+
+		if (bpf_core_field_exists(dentry->d_shortname) &&
+		    (unsigned long)dentry->d_name.name == (unsigned long)&dentry->d_shortname) {
+			name_len = dentry->d_name.len;
+			if (name_len > sizeof(dentry->d_shortname.string) - 1)
+				name_len = sizeof(dentry->d_shortname.string) - 1;
+			/* x86-64 BPF stores need no alignment; `at` < KS_PATH_LEN keeps the 40 bytes inside buf */
+			*(__u64 *)&scratch->buf[at] = dentry->d_shortname.words[0];
+			*(__u64 *)&scratch->buf[at + 8] = dentry->d_shortname.words[1];
+			*(__u64 *)&scratch->buf[at + 16] = dentry->d_shortname.words[2];
+			*(__u64 *)&scratch->buf[at + 24] = dentry->d_shortname.words[3];
+			*(__u64 *)&scratch->buf[at + 32] = dentry->d_shortname.words[4];
+			scratch->len = len + name_len;
+			return 0;
+		}
+	}
+#endif
 	copied = bpf_probe_read_kernel_str(&scratch->buf[ks_bounded(len, KS_PATH_LEN * 2 - 1)], KS_PATH_LEN,
 					   scratch->names[ks_bounded(depth - 1 - index, KS_PATH_MAX_COMPONENTS - 1)]);
 	if (copied > 1)
