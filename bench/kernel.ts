@@ -1,6 +1,6 @@
 // Kernel → JS throughput and per-syscall cost of the kernel programs. Reports numbers and ratios against the
 // goals; never fails on a number (it fails only when it cannot measure). Needs root.
-// Run: node bench/kernel.ts [--throughput-only | --syscall-cost-only] [--baseline-object OBJECT]
+// Run: node bench/kernel.ts [--throughput-only | --syscall-cost-only] [--baseline-object OBJECT | --baseline CHECKOUT]
 //   (the syscall-cost part loads build/kubesentry.bpf.o, which is slow). --baseline-object adds another build's open
 //   programs (sys_enter_openat__tp and/or sys_exit_openat__tp, e.g. an older commit's object) to the same rounds,
 //   with an empty program on entry + exit as its yardstick: a before/after in one run.
@@ -376,9 +376,15 @@ async function syscallCost(baselinePath: string | undefined): Promise<void> {
 
 console.log(`kernel bench on ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'})`);
 const { values: flags } = parseArgs({
-  options: { 'syscall-cost-only': { type: 'boolean' }, 'throughput-only': { type: 'boolean' }, 'baseline-object': { type: 'string' } },
+  options: {
+    'syscall-cost-only': { type: 'boolean' },
+    'throughput-only': { type: 'boolean' },
+    'baseline-object': { type: 'string' },
+    // bench/run.ts --baseline CHECKOUT: that checkout's built object
+    baseline: { type: 'string' },
+  },
 });
-const baselineObject = flags['baseline-object'];
+const baselineObject = flags['baseline-object'] ?? (flags.baseline === undefined ? undefined : path.join(flags.baseline, 'build/kubesentry.bpf.o'));
 if (baselineObject !== undefined && !existsSync(baselineObject)) throw new Error(`--baseline-object ${baselineObject}: no such file`);
 if (!flags['syscall-cost-only']) {
   await throughput(1);

@@ -115,7 +115,7 @@ enum ks_op {
 /* ks_open.path_source */
 #define KS_OPEN_PATH_CALLER 1   /* the string the caller passed (a failed open, or one whose file no leaf names) */
 #define KS_OPEN_PATH_RESOLVED 2 /* the opened file's path from its dentries and mounts, up to the opener's root */
-/* ks_open.ret of records emitted at syscall entry (open_by_handle_at, or no room to wait for the exit) */
+/* ks_open.ret of records emitted at syscall entry (open_by_handle_at) */
 #define KS_OPEN_RET_UNKNOWN (-0x7fffffff - 1)
 
 /* ks_payload.kind */
