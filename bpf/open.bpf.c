@@ -22,8 +22,6 @@
 #include "open/path_match.h"
 
 #define KS_AT_FDCWD (-100)
-/* fds are below fs.nr_open, at most 1 << 30 */
-#define KS_FD_MASK ((1u << 30) - 1)
 /* ks_open.pattern_id of records that no pattern produced (open_by_handle_at) */
 #define KS_OPEN_NO_PATTERN 0xffffffffu
 
@@ -120,25 +118,44 @@ static __always_inline int ks_open_match_resolved(struct ks_open *e, struct file
 }
 
 /*
- * The new fd's file and its name's first bytes, on every successful open, so with no helper call: BTF pointers are
- * read with plain loads, and what they point to that has no BTF type (the fd array, the name's bytes) is untrusted
- * read-only memory to the verifier (6.18), read with plain loads too. Any of these loads that faults reads 0. A
- * racing close leaves a stale or NULL file, as in lib/files.h; the walk that follows a gate hit reads it the same way.
- * (The fd slot and the name took a probe read each before: ~60 ns of an ordinary open's ~260 in the program.)
+ * The new fd's file and its name's first bytes, on every successful open, so with as few helper calls as
+ * possible: BTF pointers are read with plain loads (faults read as 0), only the fd slot (an array indexed by
+ * the fd, which the verifier does not allow on a BTF pointer) and the name bytes take a probe read. A racing
+ * close leaves a stale or NULL file, as in lib/files.h; the walk that follows a gate hit reads it the same way.
  */
 static __always_inline struct file *ks_new_fd_file(long fd)
 {
 	struct fdtable *fdt = bpf_get_current_task_btf()->files->fdt;
+	struct file *file = NULL;
 
 	if (fd < 0 || !fdt || fd >= fdt->max_fds)
 		return NULL;
-	return fdt->fd[ks_bounded(fd, KS_FD_MASK)];
+	bpf_probe_read_kernel(&file, sizeof(file), (void *)((unsigned long)fdt->fd + fd * sizeof(file)));
+	return file;
 }
 
-/* A name shorter than 8 bytes brings bytes past its NUL along, as the key comparison expects (path_index.h). */
+/*
+ * A name shorter than the dentry's inline store (d_shortname, 40 bytes, since 6.14) lives in the dentry itself: a
+ * plain load then, which is most opens; a longer one (or an older kernel) takes a probe read.
+ */
 static __always_inline __u64 ks_file_name_head(struct file *file)
 {
-	return *(const __u64 *)ks_btf(struct file, file)->f_path.dentry->d_name.name;
+	struct dentry *dentry = ks_btf(struct file, file)->f_path.dentry;
+	const unsigned char *name = dentry->d_name.name;
+	__u64 head = 0;
+
+	if (bpf_core_field_exists(dentry->d_shortname) && (unsigned long)name == (unsigned long)&dentry->d_shortname) {
+		__u64 inline_head = dentry->d_shortname.words[0];
+
+		/* keeps clang from sharing one load instruction between this pointer and the stack below */
+		barrier_var(inline_head);
+		return inline_head;
+	}
+	if (bpf_probe_read_kernel(&head, sizeof(head), name)) {
+		head = 0;
+		bpf_probe_read_kernel_str(&head, sizeof(head), name);
+	}
+	return head;
 }
 
 /*
