@@ -1,27 +1,32 @@
 // Kernel → JS throughput and per-syscall cost of the kernel programs. Reports numbers and ratios against the
 // goals; never fails on a number (it fails only when it cannot measure). Needs root.
-// Run: node bench/kernel.ts [--throughput-only | --syscall-cost-only | --enforcement-only]   (the syscall-cost and
-// enforcement parts load build/kubesentry.bpf.o, which is slow)
+// Run: node bench/kernel.ts [--throughput-only | --syscall-cost-only | --enforcement-only]
+//   [--baseline-object OBJECT | --baseline CHECKOUT]
+//   (the syscall-cost and enforcement parts load build/kubesentry.bpf.o, which is slow). --baseline-object adds another
+//   build's open programs (sys_enter_openat__tp and/or sys_exit_openat__tp, e.g. an older commit's object) to the same
+//   rounds, with an empty program on entry + exit as its yardstick: a before/after in one run.
 //
 // 1. Throughput: generator processes make events as fast as one syscall each (getppid, reported by the test
 //    fixture object as a 72-byte record), the source drains them and src/receiver/decoder.ts decodes every one.
 //    Reported: records/s delivered to JS, and whether any were lost (kernel drops, or fewer received than made).
-// 2. Per-syscall cost of openat(2) on ordinary, relative, candidate and sensitive paths: bare, with an empty program
-//    on sys_enter_openat (today's baseline) and on sys_enter + sys_exit_openat (the resolved filter's), with today's
-//    filter (sys_enter_openat__tp alone) and with the resolved-path filter (sys_enter_openat__tp + sys_exit_openat__tp
-//    of build/kubesentry.bpf.o, with the agent's pattern list). Each figure is the median of interleaved rounds of
-//    native/test/loadgen.c's time-open.
+// 2. Per-syscall cost of openat(2) on ordinary, relative, candidate, leaf-hit and sensitive paths: bare, with an
+//    empty program on sys_exit_openat (the yardstick) and two (the agent's count there), with the resolved-path filter
+//    (sys_exit_openat__tp of build/kubesentry.bpf.o, with the agent's pattern list), with it and the host-fs check,
+//    and with each part of emitting a record alone (native/test/emit_cost.bpf.c). Figures are native/test/loadgen.c's
+//    time-open over interleaved rounds; ratios are taken per round (paired) and their median reported. A last round
+//    with the kernel's run-time statistics on gives the time inside the programs, which machine load barely moves.
+//    Other agents attached to the same tracepoints (other engineers' test agents) add to every figure, bare included.
 // 3. Per-syscall cost of the enforcement check (bpf/lib/enforce.h) on setns, mount and bpf(BPF_PROG_LOAD): the
 //    agent's programs for them with enforcement off, on for a container that is not armed (every host process), and
 //    in dry-run for an armed container whose rules kill (the whole decision, without the signal, which would end
 //    the loop), against the same programs with enforcement off. loadgen's time-enforced runs the calls from a new
 //    mount namespace and a cgroup of its own, as a container's process would.
 
-import { execFile, spawn } from 'node:child_process';
-import { promisify } from 'node:util';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { parseArgs, promisify } from 'node:util';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { sensitivePathPatterns } from '../src/detectors/paths.ts';
 import { createDecoderStats, decodeBatch } from '../src/receiver/decoder.ts';
 import { EventType, type KernelEvent } from '../src/receiver/events.ts';
@@ -38,10 +43,20 @@ const THROUGHPUT_GOAL = 1_000_000;
 const FILTERED_VS_EMPTY_GOAL = 1.1;
 const EMITTING_VS_BARE_GOAL = 1.35;
 const EVENTS_PER_GENERATOR = 2_000_000;
-const OPENS_PER_RUN = 200_000;
-const RUNS = 5;
-const OPENAT_PROGRAM = 'sys_enter_openat__tp';
+const OPENS_PER_RUN = 150_000;
+const RUNS = 7;
+/** The empty fixture's program; it attaches to any tracepoint (here sys_exit_openat, where the filter runs). */
+const EMPTY_PROGRAM = 'sys_enter_openat__tp';
 const OPENAT_EXIT_PROGRAM = 'sys_exit_openat__tp';
+/** Earlier builds (before the filter moved to the exit) also matched the caller's string at entry. */
+const BASELINE_ENTRY_PROGRAM = 'sys_enter_openat__tp';
+/** native/test/emit_cost.bpf.c: the parts of emitting a record, each alone. */
+const EMIT_COST_PROGRAMS: ReadonlyArray<readonly [program: string, what: string]> = [
+  ['reserve_discard', 'ring reserve + discard of a ks_open'],
+  ['reserve_submit', 'ring reserve + submit of a ks_open'],
+  ['zero_and_output', 'zeroing a per-CPU ks_open + bpf_ringbuf_output of it'],
+  ['header_helpers', 'the header helpers (pid, uid, boot time, cgroup, comm)'],
+];
 const HOSTFS_OPENAT_PROGRAM = 'hostfs_openat__tp';
 const BENCH_PATH_PREFIX = `/tmp/kubesentry-bench-${process.pid}`;
 
@@ -175,12 +190,74 @@ async function withAttached(links: readonly Link[], body: () => Promise<void>): 
   }
 }
 
-async function syscallCost(): Promise<void> {
+/**
+ * Kernel run-time statistics (ns inside each program) are on while `body` runs, held by a loadgen (BPF_ENABLE_STATS):
+ * reference-counted, so another bench putting the kernel.bpf_stats_enabled sysctl back to 0 meanwhile does not turn
+ * them off under this one, nor this one under it.
+ */
+async function withProgramStats(body: () => Promise<void>): Promise<void> {
+  const holder = spawn(fixtures.loadgen, ['hold-bpf-stats'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      holder.stdout.once('data', () => resolve());
+      holder.once('exit', (code) => reject(new Error(`loadgen hold-bpf-stats exited ${code}`)));
+    });
+    await body();
+  } finally {
+    holder.stdin.end();
+  }
+}
+
+/**
+ * ns inside the linked programs per open while `body` runs: for each program its time per run, summed (each runs once
+ * per open). Its runs include other processes' opens meanwhile, a few percent of the bench's.
+ */
+async function nsPerRun(links: readonly Link[], body: () => Promise<void>): Promise<number> {
+  const read = () =>
+    links.map(([object, program]) => {
+      const stats = object.programStats().find((s) => s.name === program);
+      return { runTimeNs: stats?.runTimeNs ?? 0n, runs: stats?.runCount ?? 0n };
+    });
+  const before = read();
+  await body();
+  return read().reduce((sum, after, i) => sum + Number(after.runTimeNs - before[i].runTimeNs) / Number(after.runs - before[i].runs), 0);
+}
+
+/** Loaded programs on the open syscalls' tracepoints by their names (anyone's: call before loading ours). */
+function openProgramIds(): number[] {
+  try {
+    const programs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8', maxBuffer: 1 << 26 })) as { id: number; name?: string }[];
+    return programs.filter((p) => /open(at2?)?_|creat_/.test(p.name ?? '')).map((p) => p.id);
+  } catch {
+    return [];
+  }
+}
+
+/** ns per run of the programs with these ids, summed, while `body` runs (run-time statistics must be on). */
+async function othersNsPerRun(ids: readonly number[], body: () => Promise<void>): Promise<number> {
+  const read = () => {
+    const programs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8', maxBuffer: 1 << 26 })) as { id: number; run_time_ns?: number; run_cnt?: number }[];
+    return new Map(programs.filter((p) => ids.includes(p.id)).map((p) => [p.id, [p.run_time_ns ?? 0, p.run_cnt ?? 0]]));
+  };
+  const before = read();
+  await body();
+  let ns = 0;
+  for (const [id, [time, runs]] of read()) {
+    const [time0, runs0] = before.get(id) ?? [time, runs];
+    // Only the programs on openat ran once per open; the others (openat2, open, creat) barely ran.
+    if (runs - runs0 >= OPENS_PER_RUN) ns += (time - time0) / (runs - runs0);
+  }
+  return ns;
+}
+
+async function syscallCost(baselinePath: string | undefined): Promise<void> {
+  // Other agents' open programs (other engineers' test agents) run on every open of ours, bare included.
+  const others = openProgramIds();
   if (!existsSync(DEFAULT_OBJECT_PATH)) throw new Error(`${DEFAULT_OBJECT_PATH} is missing: run \`make bpf\``);
   const scratch = mkdtempSync(`${BENCH_PATH_PREFIX}-dir-`);
   // The bench's sensitive file: its name is the leaf of the `-match*` pattern, so the exit rebuilds its path and
-  // the record is emitted (the entry also matches the absolute string). A file named `mem` is a leaf of
-  // /proc/*/mem: its path is rebuilt and then matches nothing, the gate's false positive.
+  // the record is emitted (the caller's string matches the same pattern: one record). A file named `mem` is a leaf
+  // of /proc/*/mem: its path is rebuilt and then matches nothing, the gate's false positive.
   const sensitive = `${BENCH_PATH_PREFIX}-match`;
   writeFileSync(sensitive, '');
   writeFileSync(`${scratch}/mem`, '');
@@ -188,103 +265,163 @@ async function syscallCost(): Promise<void> {
     // the common case: an ordinary path no pattern's head or leaf shares
     ordinary: { label: 'ordinary /usr/lib/os-release', path: '/usr/lib/os-release' },
     relative: { label: 'relative os-release (cwd /usr/lib)', path: 'os-release', cwd: '/usr/lib' },
-    // shares a long prefix with the `-match*` pattern: the entry's full match, then a failed open (ENOENT)
+    // shares a long prefix with the `-match*` pattern: the caller's string is copied and matched, the open fails
     candidate: { label: 'candidate (prefix shared, ENOENT)', path: `${BENCH_PATH_PREFIX}-unmatched` },
     leafHit: { label: 'leaf gate hit, no match (a file named mem)', path: `${scratch}/mem` },
     sensitive: { label: 'sensitive, absolute (emitted)', path: sensitive },
-    sensitiveRelative: { label: 'sensitive, relative (emitted at exit only)', path: path.basename(sensitive), cwd: path.dirname(sensitive) },
+    sensitiveRelative: { label: 'sensitive, relative (emitted)', path: path.basename(sensitive), cwd: path.dirname(sensitive) },
   } satisfies Record<string, OpenCase>;
+  type CaseName = keyof typeof cases;
+  const allCases = Object.keys(cases) as CaseName[];
   // The agent's real pattern list (every rule's), plus one the bench's own opens match.
   const patterns = [...sensitivePathPatterns().slice(0, 63), `${BENCH_PATH_PREFIX}-match*`];
-  const empty = loadPrograms(fixtures.emptyOpenatObject, [OPENAT_PROGRAM], []);
-  const secondEmpty = loadPrograms(fixtures.emptyOpenatObject, [OPENAT_PROGRAM], []);
-  const filtering = loadPrograms(DEFAULT_OBJECT_PATH, [OPENAT_PROGRAM, OPENAT_EXIT_PROGRAM, HOSTFS_OPENAT_PROGRAM], patterns, {
+  const empty = loadPrograms(fixtures.emptyOpenatObject, [EMPTY_PROGRAM], []);
+  const secondEmpty = loadPrograms(fixtures.emptyOpenatObject, [EMPTY_PROGRAM], []);
+  const filtering = loadPrograms(DEFAULT_OBJECT_PATH, [OPENAT_EXIT_PROGRAM, HOSTFS_OPENAT_PROGRAM], patterns, {
     // The bench opens from the host's mount namespace, as most of a node's opens are: the host-filesystem check's
     // cheap path. Its cost for a container's opens (~240 ns, a record ~1.3 µs) is in bpf/README.md.
     host_mnt_ns_inum: u32(statSync('/proc/self/ns/mnt').ino),
   });
-  const reader = new (nativeAddon().RingBufferReader)(filtering.mapFd('events'), () => {}, {
-    maxBatchBytes: 1 << 20,
-    maxQueuedBytes: 64 << 20,
-    pollIntervalMs: 50,
-  });
+  const emitCost = loadPrograms(fixtures.emitCostObject, EMIT_COST_PROGRAMS.map(([program]) => program), []);
   const enter = tracepointId(DEFAULT_TRACEFS_PATH, 'syscalls/sys_enter_openat');
+  const baselinePrograms: Array<[string, number]> = [[BASELINE_ENTRY_PROGRAM, enter], [OPENAT_EXIT_PROGRAM, tracepointId(DEFAULT_TRACEFS_PATH, 'syscalls/sys_exit_openat')]];
+  let baseline: NativeBpfObject | undefined;
+  if (baselinePath !== undefined) {
+    const listed = new (nativeAddon().BpfObject)(baselinePath);
+    const names = new Set(listed.programs().map((p) => p.name));
+    listed.close();
+    baseline = loadPrograms(baselinePath, baselinePrograms.map(([program]) => program).filter((program) => names.has(program)), patterns);
+  }
+  const readerOptions = { maxBatchBytes: 1 << 20, maxQueuedBytes: 64 << 20, pollIntervalMs: 50 };
+  const readers = [filtering, emitCost, ...(baseline ? [baseline] : [])].map((object) => new (nativeAddon().RingBufferReader)(object.mapFd('events'), () => {}, readerOptions));
   const exit = tracepointId(DEFAULT_TRACEFS_PATH, 'syscalls/sys_exit_openat');
-  type CaseName = keyof typeof cases;
-  // Configurations: nothing; the empty program on entry (today's baseline) and on entry + exit (the new filter's);
-  // today's filter (the entry program alone, which is what main ran); the resolved-path filter (entry + exit).
+  const filter = 'resolved-path filter (exit)';
+  const agent = "the agent's openat programs (filter + host-fs exit)";
+  // Configurations, all on sys_exit_openat (the filter's only hook): nothing; an empty program (the filter's
+  // yardstick) and two (the agent's, with the host-fs check); the filter; the agent's two; the emit parts.
   const configurations: Array<{ name: string; links: Link[]; cases: CaseName[] }> = [
-    { name: 'bare', links: [], cases: ['ordinary', 'relative', 'candidate', 'sensitive'] },
-    { name: 'empty on entry', links: [[empty, OPENAT_PROGRAM, enter]], cases: ['ordinary', 'candidate'] },
-    { name: 'empty on entry + exit', links: [[empty, OPENAT_PROGRAM, enter], [empty, OPENAT_PROGRAM, exit]], cases: ['ordinary', 'relative', 'candidate', 'leafHit'] },
-    { name: 'empty on entry + 2 x exit', links: [[empty, OPENAT_PROGRAM, enter], [empty, OPENAT_PROGRAM, exit], [secondEmpty, OPENAT_PROGRAM, exit]], cases: ['ordinary', 'relative'] },
-    { name: "today's filter (entry only)", links: [[filtering, OPENAT_PROGRAM, enter]], cases: ['ordinary', 'candidate'] },
-    {
-      name: 'resolved-path filter (entry + exit)',
-      links: [[filtering, OPENAT_PROGRAM, enter], [filtering, OPENAT_EXIT_PROGRAM, exit]],
-      cases: ['ordinary', 'relative', 'candidate', 'leafHit', 'sensitive', 'sensitiveRelative'],
-    },
-    {
-      name: "the agent's openat programs (entry + resolved exit + host-fs exit)",
-      links: [[filtering, OPENAT_PROGRAM, enter], [filtering, OPENAT_EXIT_PROGRAM, exit], [filtering, HOSTFS_OPENAT_PROGRAM, exit]],
-      cases: ['ordinary', 'relative', 'sensitive'],
-    },
+    { name: 'bare', links: [], cases: allCases },
+    { name: 'empty program', links: [[empty, EMPTY_PROGRAM, exit]], cases: allCases },
+    { name: '2 empty programs', links: [[empty, EMPTY_PROGRAM, exit], [secondEmpty, EMPTY_PROGRAM, exit]], cases: ['ordinary', 'relative', 'sensitive'] },
+    { name: filter, links: [[filtering, OPENAT_EXIT_PROGRAM, exit]], cases: allCases },
+    { name: agent, links: [[filtering, OPENAT_EXIT_PROGRAM, exit], [filtering, HOSTFS_OPENAT_PROGRAM, exit]], cases: ['ordinary', 'relative', 'sensitive'] },
+    ...EMIT_COST_PROGRAMS.map(([program, what]) => ({ name: what, links: [[emitCost, program, exit]] as Link[], cases: ['sensitive'] as CaseName[] })),
   ];
+  const baselineName = `baseline ${baselinePath}`;
+  if (baseline) {
+    const links = baselinePrograms
+      .filter(([program]) => baseline.programs().some((p) => p.name === program))
+      .map(([program, tracepoint]): Link => [baseline, program, tracepoint]);
+    configurations.push(
+      { name: 'empty on entry + exit', links: [[empty, EMPTY_PROGRAM, enter], [empty, EMPTY_PROGRAM, exit]], cases: ['ordinary', 'relative', 'sensitive'] },
+      { name: baselineName, links, cases: allCases },
+    );
+  }
   const samples = new Map<string, number[]>();
+  const inProgram = new Map<string, number>();
+  let othersNs = 0;
   const key = (configuration: string, name: CaseName) => `${configuration}|${name}`;
   try {
-    // Rounds interleave the configurations so drift in machine load hits them alike.
+    // Rounds interleave the configurations, so drift in machine load hits them alike; ratios are taken round by
+    // round (paired), then their median and minimum reported.
     for (let round = 0; round < RUNS; round++) {
       for (const configuration of configurations) {
-        const measure = async () => {
+        await withAttached(configuration.links, async () => {
           for (const name of configuration.cases) {
             const ns = await timeOpen(cases[name]);
             samples.set(key(configuration.name, name), [...(samples.get(key(configuration.name, name)) ?? []), ns]);
           }
-        };
-        await withAttached(configuration.links, measure);
+        });
       }
     }
+    // Then once more with the kernel's run-time statistics on (they add two clock reads per run, so they stay off
+    // for the wall-clock rounds): the time inside the programs, which other work on the machine barely moves.
+    await withProgramStats(async () => {
+      for (const configuration of configurations.slice(1)) {
+        await withAttached(configuration.links, async () => {
+          for (const name of configuration.cases) {
+            inProgram.set(key(configuration.name, name), await nsPerRun(configuration.links, async () => void (await timeOpen(cases[name]))));
+          }
+        });
+      }
+      if (others.length > 0) othersNs = await othersNsPerRun(others, async () => void (await timeOpen(cases.sensitive)));
+    });
   } finally {
     rmSync(sensitive, { force: true });
     rmSync(scratch, { recursive: true, force: true });
   }
   const dropped = filtering.perCpuSum('drops', EventType.Open);
-  reader.close();
-  empty.close();
-  secondEmpty.close();
-  filtering.close();
-  const ns = (configuration: string, name: CaseName): number => median(samples.get(key(configuration, name)) ?? [NaN]);
-  console.log(`openat+close per call (median of ${RUNS} interleaved rounds x ${OPENS_PER_RUN.toLocaleString('en')} calls), ${patterns.length} patterns:`);
+  for (const reader of readers) reader.close();
+  for (const object of [empty, secondEmpty, filtering, emitCost, ...(baseline ? [baseline] : [])]) object.close();
+  const all = (configuration: string, name: CaseName): number[] => samples.get(key(configuration, name)) ?? [NaN];
+  console.log(`openat+close per call (${RUNS} interleaved rounds x ${OPENS_PER_RUN.toLocaleString('en')} calls: median, min), ${patterns.length} patterns, load ${loadavg()[0].toFixed(1)}:`);
   for (const configuration of configurations) {
-    console.log(`  ${configuration.name}: ${configuration.cases.map((name) => `${cases[name].label} ${ns(configuration.name, name).toFixed(0)} ns`).join('; ')}`);
+    const figures = configuration.cases.map((name) => {
+      const wall = all(configuration.name, name);
+      const inside = inProgram.get(key(configuration.name, name));
+      return `${cases[name].label} ${median(wall).toFixed(0)}, ${Math.min(...wall).toFixed(0)} ns${inside === undefined ? '' : ` (${inside.toFixed(0)} in the program)`}`;
+    });
+    console.log(`  ${configuration.name}: ${figures.join('; ')}`);
   }
-  const ratio = (a: number, b: number) => a / b;
-  const today = "today's filter (entry only)";
-  const resolved = 'resolved-path filter (entry + exit)';
-  const emptyEnter = 'empty on entry';
-  const emptyBoth = 'empty on entry + exit';
-  const agent = "the agent's openat programs (entry + resolved exit + host-fs exit)";
-  const emptyAgent = 'empty on entry + 2 x exit';
-  const lines: Array<[string, number, string, { op: '<=' | '>='; value: number } | undefined]> = [
-    ['openat.today.filtered_vs_empty', ratio(ns(today, 'ordinary'), ns(emptyEnter, 'ordinary')), "today's filter, ordinary path / empty on entry", { op: '<=', value: FILTERED_VS_EMPTY_GOAL }],
-    ['openat.today.candidate_vs_empty', ratio(ns(today, 'candidate'), ns(emptyEnter, 'candidate')), "today's filter, candidate path / empty on entry", undefined],
-    ['openat.filtered_vs_empty', ratio(ns(resolved, 'ordinary'), ns(emptyBoth, 'ordinary')), 'resolved filter, ordinary path / empty on entry + exit', { op: '<=', value: FILTERED_VS_EMPTY_GOAL }],
-    ['openat.relative_filtered_vs_empty', ratio(ns(resolved, 'relative'), ns(emptyBoth, 'relative')), 'resolved filter, relative path / empty on entry + exit', { op: '<=', value: FILTERED_VS_EMPTY_GOAL }],
-    ['openat.candidate_filtered_vs_empty', ratio(ns(resolved, 'candidate'), ns(emptyBoth, 'candidate')), 'resolved filter, candidate path / empty on entry + exit', undefined],
-    ['openat.leaf_hit_vs_empty', ratio(ns(resolved, 'leafHit'), ns(emptyBoth, 'leafHit')), 'resolved filter, leaf hit without match / empty on entry + exit', undefined],
-    ['openat.filtered_vs_empty_entry', ratio(ns(resolved, 'ordinary'), ns(emptyEnter, 'ordinary')), 'resolved filter, ordinary path / empty on entry only (the exit hook counted as cost)', undefined],
-    ['openat.ordinary_vs_bare', ratio(ns(resolved, 'ordinary'), ns('bare', 'ordinary')), 'resolved filter, ordinary path / bare', undefined],
-    ['openat.relative_vs_bare', ratio(ns(resolved, 'relative'), ns('bare', 'relative')), 'resolved filter, relative path / bare', undefined],
-    ['openat.agent.filtered_vs_empty', ratio(ns(agent, 'ordinary'), ns(emptyAgent, 'ordinary')), "all the agent's openat programs, ordinary path / as many empty programs", { op: '<=', value: FILTERED_VS_EMPTY_GOAL }],
-    ['openat.agent.relative_filtered_vs_empty', ratio(ns(agent, 'relative'), ns(emptyAgent, 'relative')), "all the agent's openat programs, relative path / as many empty programs", { op: '<=', value: FILTERED_VS_EMPTY_GOAL }],
-    ['openat.agent.emitting_vs_bare', ratio(ns(agent, 'sensitive'), ns('bare', 'sensitive')), "all the agent's openat programs, sensitive absolute (emitted) / bare", { op: '<=', value: EMITTING_VS_BARE_GOAL }],
-    ['openat.emitting_vs_bare', ratio(ns(resolved, 'sensitive'), ns('bare', 'sensitive')), 'resolved filter, sensitive absolute (emitted) / bare', { op: '<=', value: EMITTING_VS_BARE_GOAL }],
-    ['openat.relative_emitting_vs_bare', ratio(ns(resolved, 'sensitiveRelative'), ns('bare', 'sensitive')), 'resolved filter, sensitive relative (emitted) / bare absolute', { op: '<=', value: EMITTING_VS_BARE_GOAL }],
+  /** Per-round ratios of two configurations' figures. */
+  const paired = (a: [string, CaseName], b: [string, CaseName]): number[] => {
+    const as = all(...a);
+    const bs = all(...b);
+    return as.map((value, i) => value / bs[i]);
+  };
+  const lines: Array<[string, [string, CaseName], [string, CaseName], string, { op: '<=' | '>='; value: number } | undefined]> = [
+    ['openat.filtered_vs_empty', [filter, 'ordinary'], ['empty program', 'ordinary'], 'filter, ordinary path / empty program', { op: '<=', value: FILTERED_VS_EMPTY_GOAL }],
+    ['openat.relative_filtered_vs_empty', [filter, 'relative'], ['empty program', 'relative'], 'filter, relative path / empty program', { op: '<=', value: FILTERED_VS_EMPTY_GOAL }],
+    ['openat.candidate_filtered_vs_empty', [filter, 'candidate'], ['empty program', 'candidate'], 'filter, candidate path / empty program', undefined],
+    ['openat.leaf_hit_vs_empty', [filter, 'leafHit'], ['empty program', 'leafHit'], 'filter, leaf hit without match / empty program', undefined],
+    ['openat.ordinary_vs_bare', [filter, 'ordinary'], ['bare', 'ordinary'], 'filter, ordinary path / bare', undefined],
+    ['openat.relative_vs_bare', [filter, 'relative'], ['bare', 'relative'], 'filter, relative path / bare', undefined],
+    ['openat.emitting_vs_bare', [filter, 'sensitive'], ['bare', 'sensitive'], 'filter, sensitive absolute (emitted) / bare', { op: '<=', value: EMITTING_VS_BARE_GOAL }],
+    ['openat.relative_emitting_vs_bare', [filter, 'sensitiveRelative'], ['bare', 'sensitiveRelative'], 'filter, sensitive relative (emitted) / bare', { op: '<=', value: EMITTING_VS_BARE_GOAL }],
+    ['openat.emitting_vs_empty', [filter, 'sensitive'], ['empty program', 'sensitive'], 'filter, sensitive absolute (emitted) / empty program', undefined],
+    ['openat.agent.filtered_vs_empty', [agent, 'ordinary'], ['2 empty programs', 'ordinary'], "all the agent's openat programs, ordinary path / as many empty programs", { op: '<=', value: FILTERED_VS_EMPTY_GOAL }],
+    ['openat.agent.relative_filtered_vs_empty', [agent, 'relative'], ['2 empty programs', 'relative'], "all the agent's openat programs, relative path / as many empty programs", { op: '<=', value: FILTERED_VS_EMPTY_GOAL }],
+    ['openat.agent.emitting_vs_bare', [agent, 'sensitive'], ['bare', 'sensitive'], "all the agent's openat programs, sensitive absolute (emitted) / bare", { op: '<=', value: EMITTING_VS_BARE_GOAL }],
+    ...EMIT_COST_PROGRAMS.map(([program, what]): (typeof lines)[number] => [`openat.part.${program}_vs_bare`, [what, 'sensitive'], ['bare', 'sensitive'], `${what} alone / bare`, undefined]),
   ];
-  for (const [name, value, what, goal] of lines) {
-    console.log(`  ${what} = ${value.toFixed(3)}${goal ? ` (goal ${goal.op} ${goal.value})` : ''}`);
-    reportResult(name, value, 'x', goal);
+  if (baseline) {
+    lines.push(
+      ['openat.baseline.filtered_vs_empty', [baselineName, 'ordinary'], ['empty on entry + exit', 'ordinary'], 'baseline, ordinary path / empty on entry + exit', { op: '<=', value: FILTERED_VS_EMPTY_GOAL }],
+      ['openat.baseline.emitting_vs_bare', [baselineName, 'sensitive'], ['bare', 'sensitive'], 'baseline, sensitive absolute (emitted) / bare', { op: '<=', value: EMITTING_VS_BARE_GOAL }],
+      ['openat.baseline.relative_emitting_vs_bare', [baselineName, 'sensitiveRelative'], ['bare', 'sensitiveRelative'], 'baseline, sensitive relative (emitted) / bare', { op: '<=', value: EMITTING_VS_BARE_GOAL }],
+      ['openat.emitting_vs_baseline', [filter, 'sensitive'], [baselineName, 'sensitive'], 'filter / baseline, sensitive absolute (emitted)', undefined],
+    );
+  }
+  for (const [name, a, b, what, goal] of lines) {
+    const ratios = paired(a, b);
+    console.log(`  ${what} = ${median(ratios).toFixed(3)} (min ${Math.min(...ratios).toFixed(3)})${goal ? ` (goal ${goal.op} ${goal.value})` : ''}`);
+    reportResult(name, median(ratios), 'x', goal);
+  }
+  // The same goals from the kernel's own accounting: time inside the programs against the bare call's median.
+  const bareSensitive = median(all('bare', 'sensitive'));
+  const emptyInside = inProgram.get(key('empty program', 'ordinary')) ?? NaN;
+  const inside = (configuration: string, name: CaseName) => inProgram.get(key(configuration, name)) ?? NaN;
+  console.log(
+    `  in-program time against the bare call (${bareSensitive.toFixed(0)} ns): filter, sensitive absolute ` +
+      `1 + ${(inside(filter, 'sensitive') / bareSensitive).toFixed(3)}; ordinary: ${inside(filter, 'ordinary').toFixed(0)} ns vs an empty ` +
+      `program's ${emptyInside.toFixed(0)} ns`,
+  );
+  reportResult('openat.inprogram.emitting_vs_bare', 1 + inside(filter, 'sensitive') / bareSensitive, 'x', { op: '<=', value: EMITTING_VS_BARE_GOAL });
+  if (baseline) {
+    console.log(`  in-program, baseline: sensitive absolute 1 + ${(inside(baselineName, 'sensitive') / bareSensitive).toFixed(3)}; ordinary ${inside(baselineName, 'ordinary').toFixed(0)} ns`);
+    reportResult('openat.inprogram.baseline.emitting_vs_bare', 1 + inside(baselineName, 'sensitive') / bareSensitive, 'x', { op: '<=', value: EMITTING_VS_BARE_GOAL });
+  }
+  if (others.length > 0) {
+    // The bare call is not bare while other agents' programs run on it: what it would cost without them.
+    const bareAlone = bareSensitive - othersNs;
+    console.log(
+      `  ${others.length} open programs of other agents were loaded when the bench started (test agents come and go); ` +
+        `${othersNs.toFixed(0)} ns of each bare open was theirs during the in-program pass. ` +
+        `Against the bare call without them (${bareAlone.toFixed(0)} ns): filter, sensitive absolute 1 + ${(inside(filter, 'sensitive') / bareAlone).toFixed(3)}`,
+    );
+    reportResult('openat.inprogram.emitting_vs_bare_alone', 1 + inside(filter, 'sensitive') / bareAlone, 'x', { op: '<=', value: EMITTING_VS_BARE_GOAL });
+  } else {
+    console.log('  no other agent had programs on the open syscalls');
   }
   console.log(`  ${dropped} open records dropped`);
 }
@@ -404,10 +541,22 @@ async function enforcementCost(): Promise<void> {
 }
 
 console.log(`kernel bench on ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'})`);
-const only = process.argv[2];
-if (only === undefined || only === '--throughput-only') {
+const { values: flags } = parseArgs({
+  options: {
+    'syscall-cost-only': { type: 'boolean' },
+    'throughput-only': { type: 'boolean' },
+    'enforcement-only': { type: 'boolean' },
+    'baseline-object': { type: 'string' },
+    // bench/run.ts --baseline CHECKOUT: that checkout's built object
+    baseline: { type: 'string' },
+  },
+});
+const baselineObject = flags['baseline-object'] ?? (flags.baseline === undefined ? undefined : path.join(flags.baseline, 'build/kubesentry.bpf.o'));
+if (baselineObject !== undefined && !existsSync(baselineObject)) throw new Error(`--baseline-object ${baselineObject}: no such file`);
+const only = flags['syscall-cost-only'] || flags['throughput-only'] || flags['enforcement-only'];
+if (!only || flags['throughput-only']) {
   await throughput(1);
   await throughput(2);
 }
-if (only === undefined || only === '--syscall-cost-only') await syscallCost();
-if (only === undefined || only === '--enforcement-only') await enforcementCost();
+if (!only || flags['syscall-cost-only']) await syscallCost(baselineObject);
+if (!only || flags['enforcement-only']) await enforcementCost();

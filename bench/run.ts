@@ -28,7 +28,7 @@ interface Bench {
 const BENCHES: readonly Bench[] = [
   { name: 'decoder', what: 'ring-buffer record decoding, records/s on one core', quickArgs: [], timeoutMs: 120_000 },
   { name: 'detectors', what: 'detector engine on a benign stream, events per CPU-second', quickArgs: [], timeoutMs: 120_000 },
-  { name: 'kernel', what: 'kernel → JS throughput and per-syscall cost of the BPF programs (root)', quickArgs: ['--throughput-only'], timeoutMs: 360_000 },
+  { name: 'kernel', what: 'kernel → JS throughput and per-syscall cost of the BPF programs (root)', quickArgs: ['--throughput-only'], comparesBaseline: true, timeoutMs: 480_000 },
   { name: 'encoding', what: 'CPU per detection of the export encoding (stock path; against a hand encoder with --baseline)', quickArgs: ['--detections', '5000'], comparesBaseline: true, timeoutMs: 180_000 },
   { name: 'otel', what: 'OTLP export to a real Collector: latency at 100/s, burst drain rate', quickArgs: ['--seconds', '3', '--burst', '5000'], timeoutMs: 300_000 },
   { name: 'k8s-memory', what: 'pod informer cache memory for 110 realistic pods', quickArgs: [], timeoutMs: 180_000 },

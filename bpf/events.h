@@ -15,7 +15,7 @@
 #ifndef KUBESENTRY_EVENTS_H
 #define KUBESENTRY_EVENTS_H
 
-#define KS_ABI_VERSION 1
+#define KS_ABI_VERSION 2 /* 2: hdr.start_boottime_ns (ks_exec/ks_exit lost their own copy) */
 
 #define KS_COMM_LEN 16
 #define KS_PATH_LEN 256
@@ -159,7 +159,7 @@ enum ks_enforce_mode {
 /* ks_open.path_source */
 #define KS_OPEN_PATH_CALLER 1   /* the string the caller passed (a failed open, or one whose file no leaf names) */
 #define KS_OPEN_PATH_RESOLVED 2 /* the opened file's path from its dentries and mounts, up to the opener's root */
-/* ks_open.ret of records emitted at syscall entry (open_by_handle_at, or no room to wait for the exit) */
+/* ks_open.ret of records emitted at syscall entry (open_by_handle_at) */
 #define KS_OPEN_RET_UNKNOWN (-0x7fffffff - 1)
 
 /* ks_payload.kind */
@@ -178,11 +178,13 @@ struct ks_header {
 	__u32 uid;         /* real uid, as seen from the initial user namespace */
 	__u32 gid;
 	char comm[KS_COMM_LEN];
+	/* The thread group leader's start (task->group_leader->start_boottime): with tgid, the identity of the process
+	 * across pid reuse, so user space never judges a record by a dead process's entry whose exit it missed. */
+	__u64 start_boottime_ns;
 };
 
 struct ks_exec {
 	struct ks_header hdr;
-	__u64 start_boottime_ns; /* task start, with tgid the identity of a process across pid reuse */
 	__u64 exe_ino;
 	__u64 exe_mtime_ns;      /* lets user space tell binaries written after a container started */
 	__u32 ppid;              /* real parent's tgid */
@@ -210,7 +212,7 @@ struct ks_exec {
 };
 
 struct ks_fork {
-	struct ks_header hdr;    /* hdr.tgid is the parent */
+	struct ks_header hdr;    /* hdr.tgid and hdr.start_boottime_ns are the parent's */
 	__u64 child_start_boottime_ns;
 	__u32 child_tgid;
 	__u32 child_pid;
@@ -219,7 +221,6 @@ struct ks_fork {
 
 struct ks_exit {
 	struct ks_header hdr;
-	__u64 start_boottime_ns;
 	__s32 exit_code;         /* as wait(2) reports it: status << 8 | signal */
 	__u32 _pad0;
 };

@@ -2,28 +2,28 @@
 /*
  * Opens of sensitive paths (service-account tokens, host credentials, runtime sockets, ...): the
  * open family is matched in the kernel against `path_patterns`, and only matches are emitted, so
- * the many ordinary opens never reach user space. Two strings are matched (see bpf/README.md):
- *  - at entry, the caller's string. A match waits in `open_pending` for the exit, which adds the
- *    result; a failed open (ENOENT, EACCES, EROFS) is reported with this string.
- *  - at exit, the opened file's real path, rebuilt from its dentries and mounts up to the opener's
- *    root, which relative paths, dirfds, '..', '//' and symlinks cannot disguise. Rebuilding costs
- *    a walk, so only a file whose name (d_name) is the leaf of some pattern is rebuilt
- *    (open/path_index.h); the rest cost an fd-table read and one or two array lookups.
+ * the many ordinary opens never reach user space. Both strings are matched at the syscall's exit, by one
+ * program (see bpf/README.md):
+ *  - the caller's string, read through the saved registers; a failed open (ENOENT, EACCES, EROFS) is
+ *    reported with this string.
+ *  - the opened file's real path, rebuilt from its dentries and mounts up to the opener's root, which
+ *    relative paths, dirfds, '..', '//' and symlinks cannot disguise. Rebuilding costs a walk, so only a
+ *    file whose name (d_name) is the leaf of some pattern is rebuilt (open/path_index.h); the rest cost
+ *    an fd-table read and one or two array lookups.
  * Both are reported when they match different patterns (one record each); the record says which
- * string `path` is.
+ * string `path` is. (Matching at entry as well cost a second program on every open, and for a match a
+ * 600-byte record parked in a hash from entry to exit.)
  * open_by_handle_at is always emitted: it bypasses paths altogether (the "shocker" escape).
  */
 #include "lib/common.h"
 #include "lib/syscall.h"
+#define KS_PATH_BTF_LOADS
 #include "lib/path.h"
 #include "open/path_match.h"
 
 #define KS_AT_FDCWD (-100)
 /* ks_open.pattern_id of records that no pattern produced (open_by_handle_at) */
 #define KS_OPEN_NO_PATTERN 0xffffffffu
-
-/* Opens at once whose caller's string matched and whose exit has not come yet; beyond it they are reported at entry. */
-#define KS_OPEN_PENDING_MAX 1024
 
 /* The record is built off-stack (it is larger than the stack allows) before we know it is wanted. */
 struct {
@@ -32,30 +32,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ks_open);
 } open_scratch SEC(".maps");
-
-/* thread (pid_tgid) -> its open whose caller's string matched at entry, completed at exit */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, KS_OPEN_PENDING_MAX);
-	__type(key, __u64);
-	__type(value, struct ks_open);
-} open_pending SEC(".maps");
-
-/* [0]: entries in open_pending, so that an exit looks in the hash only while some open waits there */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} open_pending_count SEC(".maps");
-
-struct ks_open_call {
-	__u32 op;
-	__s32 dirfd;
-	const void *user_path;
-	__u32 flags;
-	__u32 mode;
-};
 
 static __always_inline struct ks_open *ks_open_record(void)
 {
@@ -96,96 +72,48 @@ static __always_inline __u32 ks_open_enforce(struct ks_open *e)
 }
 
 /*
- * Parks a matched record until the syscall's exit. A thread whose last exit was missed (the exit
- * program attached after its entry) leaves a stale entry: it is overwritten, not counted twice.
+ * The call's arguments at exit come from the registers the syscall was entered with: x86-64 keeps them in
+ * pt_regs and a syscall overwrites only the return value there. Plain loads through the BTF pointer, no helper
+ * calls: the path pointer is read on every open. (ia32 compat calls fire no syscall tracepoints at all.)
  */
-static __always_inline bool ks_open_wait_for_exit(struct ks_open *e)
+static __always_inline const void *ks_open_user_path(__u32 op, struct pt_regs *regs)
 {
-	__u64 thread = bpf_get_current_pid_tgid();
-	__u32 zero = 0;
-	__u64 *waiting = bpf_map_lookup_elem(&open_pending_count, &zero);
-	long err;
-
-	if (!waiting)
-		return false;
-	err = bpf_map_update_elem(&open_pending, &thread, e, BPF_NOEXIST);
-	if (err == -17 /* EEXIST */)
-		return bpf_map_update_elem(&open_pending, &thread, e, BPF_EXIST) == 0;
-	if (err)
-		return false;
-	__sync_fetch_and_add(waiting, 1);
-	return true;
+	if (op == KS_OP_OPENAT || op == KS_OP_OPENAT2)
+		return (const void *)PT_REGS_PARM2_SYSCALL(regs);
+	return (const void *)PT_REGS_PARM1_SYSCALL(regs);
 }
 
-/* The first stages run before anything else: most opens end after them. */
-static __always_inline int ks_open_filter(const struct ks_open_call *call)
+/* The header and the call's arguments, for a record that will be emitted. */
+static __always_inline void ks_open_fill_call(struct ks_open *e, __u32 op, struct pt_regs *regs, long ret)
 {
-	struct ks_path_head head;
-	struct ks_open *e;
-	__u64 candidates;
-	__u32 len;
-	int matched;
+	struct {
+		__u64 flags;
+		__u64 mode;
+	} how = {};
 
-	ks_path_head(&head, call->user_path);
-	candidates = ks_path_candidates(head.word[0]);
-	if (!candidates)
-		return 0;
-	candidates = ks_path_head_filter(&head, candidates);
-	if (!candidates || ks_from_agent())
-		return 0;
-	e = ks_open_record();
-	if (!e)
-		return 0;
-	len = ks_read_user_str(e->path, sizeof(e->path), call->user_path, &e->hdr);
-	matched = ks_path_match(e, len, candidates);
-	if (matched < 0)
-		return 0;
 	ks_fill_header(&e->hdr, KS_EVENT_OPEN, sizeof(*e));
-	e->op = call->op;
-	e->dirfd = call->dirfd;
-	e->flags = call->flags;
-	e->mode = call->mode;
-	e->pattern_id = matched;
-	e->ret = KS_OPEN_RET_UNKNOWN;
-	e->path_source = KS_OPEN_PATH_CALLER;
-	if (!ks_open_wait_for_exit(e))
-		ks_open_emit(e); /* no room to wait: reported now, without its result, rather than lost */
-	return 0;
-}
-
-/*
- * The call's arguments at exit, from the registers the syscall was entered with (x86-64 keeps them
- * in pt_regs; only the return value is overwritten). Needed only when the entry did not match.
- */
-static __always_inline void ks_open_call_at_exit(__u32 op, struct ks_open_call *call)
-{
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	__u64 how_flags = 0;
-
-	call->op = op;
-	call->dirfd = KS_AT_FDCWD;
+	e->op = op;
+	e->ret = ret;
+	e->dirfd = KS_AT_FDCWD;
 	switch (op) {
 	case KS_OP_OPENAT:
-	case KS_OP_OPENAT2:
-		call->dirfd = PT_REGS_PARM1_CORE_SYSCALL(regs);
-		call->user_path = (const void *)PT_REGS_PARM2_CORE_SYSCALL(regs);
-		if (op == KS_OP_OPENAT2) {
-			bpf_probe_read_user(&how_flags, sizeof(how_flags), (void *)PT_REGS_PARM3_CORE_SYSCALL(regs));
-			call->flags = how_flags;
-		} else {
-			call->flags = PT_REGS_PARM3_CORE_SYSCALL(regs);
-			call->mode = PT_REGS_PARM4_CORE_SYSCALL(regs);
-		}
+		e->dirfd = PT_REGS_PARM1_SYSCALL(regs);
+		e->flags = PT_REGS_PARM3_SYSCALL(regs);
+		e->mode = PT_REGS_PARM4_SYSCALL(regs);
+		break;
+	case KS_OP_OPENAT2: /* openat2(dirfd, path, how, size): struct open_how starts with u64 flags, u64 mode */
+		e->dirfd = PT_REGS_PARM1_SYSCALL(regs);
+		bpf_probe_read_user(&how, sizeof(how), (void *)PT_REGS_PARM3_SYSCALL(regs));
+		e->flags = how.flags;
+		e->mode = how.mode;
 		break;
 	case KS_OP_OPEN:
-		call->user_path = (const void *)PT_REGS_PARM1_CORE_SYSCALL(regs);
-		call->flags = PT_REGS_PARM2_CORE_SYSCALL(regs);
-		call->mode = PT_REGS_PARM3_CORE_SYSCALL(regs);
+		e->flags = PT_REGS_PARM2_SYSCALL(regs);
+		e->mode = PT_REGS_PARM3_SYSCALL(regs);
 		break;
-	case KS_OP_CREAT:
-		call->user_path = (const void *)PT_REGS_PARM1_CORE_SYSCALL(regs);
-		call->flags = KS_O_CREAT | KS_O_WRONLY | KS_O_TRUNC;
-		call->mode = PT_REGS_PARM2_CORE_SYSCALL(regs);
+	case KS_OP_CREAT: /* creat(path, mode) is open(path, O_CREAT|O_WRONLY|O_TRUNC, mode) */
+		e->flags = KS_O_CREAT | KS_O_WRONLY | KS_O_TRUNC;
+		e->mode = PT_REGS_PARM2_SYSCALL(regs);
 		break;
 	}
 }
@@ -206,8 +134,6 @@ static __always_inline int ks_open_match_resolved(struct ks_open *e, struct file
 	return candidates ? ks_path_match(e, len, candidates) : -1;
 }
 
-extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
-
 /*
  * The new fd's file and its name's first bytes, on every successful open, so with as few helper calls as
  * possible: BTF pointers are read with plain loads (faults read as 0), only the fd slot (an array indexed by
@@ -225,146 +151,96 @@ static __always_inline struct file *ks_new_fd_file(long fd)
 	return file;
 }
 
+/*
+ * A name shorter than the dentry's inline store (d_shortname, 40 bytes, since 6.14) lives in the dentry itself: a
+ * plain load then, which is most opens; a longer one (or an older kernel) takes a probe read.
+ */
 static __always_inline __u64 ks_file_name_head(struct file *file)
 {
-	struct file *typed = bpf_rdonly_cast(file, bpf_core_type_id_kernel(struct file));
+	struct dentry *dentry = ks_btf(struct file, file)->f_path.dentry;
+	const unsigned char *name = dentry->d_name.name;
 	__u64 head = 0;
 
-	if (bpf_probe_read_kernel(&head, sizeof(head), typed->f_path.dentry->d_name.name)) {
+	if (bpf_core_field_exists(dentry->d_shortname) && (unsigned long)name == (unsigned long)&dentry->d_shortname) {
+		__u64 inline_head = dentry->d_shortname.words[0];
+
+		/* keeps clang from sharing one load instruction between this pointer and the stack below */
+		barrier_var(inline_head);
+		return inline_head;
+	}
+	if (bpf_probe_read_kernel(&head, sizeof(head), name)) {
 		head = 0;
-		bpf_probe_read_kernel_str(&head, sizeof(head), typed->f_path.dentry->d_name.name);
+		bpf_probe_read_kernel_str(&head, sizeof(head), name);
 	}
 	return head;
 }
 
 /*
- * The cheap part runs for every open: the pending count, and for a new fd its file's name against
- * the leaf index. Everything else only for a pending entry or a name some pattern ends with.
+ * One program per open syscall, at its exit, matches both strings: the caller's (stages 1-2 of path_match.h on
+ * the first bytes of the user string, for every open) and, for a new fd whose file's name is some pattern's leaf,
+ * the file's resolved path. Only a candidate of either goes on to the record. The caller's string is read once,
+ * here, after the kernel has read it (so a page the kernel faulted in is readable too); like a read at entry it
+ * is the caller's memory, which another thread may change after the kernel's copy: the resolved path is the
+ * one to trust.
  */
 static __always_inline int ks_open_exit(struct trace_event_raw_sys_exit *ctx, __u32 op)
 {
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	const void *user_path = ks_open_user_path(op, regs);
 	long ret = ctx->ret;
-	__u64 thread = bpf_get_current_pid_tgid();
-	__u32 zero = 0;
-	__u64 *waiting = bpf_map_lookup_elem(&open_pending_count, &zero);
-	struct ks_open *pending = NULL, *e;
-	struct ks_open_call call = {};
+	struct ks_path_head head;
 	struct file *file = NULL;
-	__u64 leaves = 0;
-	int matched = -1;
+	__u64 callers, leaves = 0;
+	struct ks_open *e;
+	int resolved = -1, matched;
+	__u32 len;
 
-	if (waiting && *waiting)
-		pending = bpf_map_lookup_elem(&open_pending, &thread);
+	ks_path_head(&head, user_path);
+	callers = ks_path_candidates(head.word[0]);
+	if (callers)
+		callers = ks_path_head_filter(&head, callers);
 	if (ret >= 0) {
 		file = ks_new_fd_file(ret);
 		if (file)
 			leaves = ks_head_candidates(&leaf_heads, &leaf_key_lens, ks_file_name_head(file));
 	}
-	if (!pending && !leaves)
+	if ((!callers && !leaves) || ks_from_agent())
 		return 0;
-	if (leaves && !ks_from_agent()) {
-		e = ks_open_record();
-		if (e)
-			matched = ks_open_match_resolved(e, file, leaves);
-		if (matched >= 0) {
-			ks_fill_header(&e->hdr, KS_EVENT_OPEN, sizeof(*e));
-			if (pending) {
-				e->op = pending->op;
-				e->dirfd = pending->dirfd;
-				e->flags = pending->flags;
-				e->mode = pending->mode;
-				bpf_probe_read_kernel(e->caller_path, sizeof(e->caller_path), pending->path);
-			} else {
-				ks_open_call_at_exit(op, &call);
-				e->op = call.op;
-				e->dirfd = call.dirfd;
-				e->flags = call.flags;
-				e->mode = call.mode;
-				ks_read_user_str(e->caller_path, sizeof(e->caller_path), call.user_path, &e->hdr);
-			}
-			e->pattern_id = matched;
-			e->ret = ret;
+	e = ks_open_record();
+	if (!e)
+		return 0;
+	if (leaves) {
+		resolved = ks_open_match_resolved(e, file, leaves);
+		if (resolved >= 0) {
+			ks_open_fill_call(e, op, regs, ret);
+			e->pattern_id = resolved;
 			e->path_source = KS_OPEN_PATH_RESOLVED;
+			ks_read_user_str(e->caller_path, sizeof(e->caller_path), user_path, &e->hdr);
 			e->hdr.flags |= ks_open_enforce(e);
 			ks_open_emit(e);
+			/* The caller's string adds a record only when its lowest match is another pattern, which needs
+			 * another candidate: the common case, the same path, stops here. */
+			if (callers == (1ULL << ks_bounded(resolved, 63)))
+				return 0;
+			__builtin_memset(e->caller_path, 0, sizeof(e->caller_path));
 		}
+		if (!callers)
+			return 0;
+		/* the caller's string replaces the resolved path, and the walk's truncation flag goes with it */
+		__builtin_memset(e->path, 0, sizeof(e->path));
+		e->hdr.flags = 0;
 	}
-	if (pending) {
-		/* the caller's string matched another pattern than the file: rules of that one see it too */
-		if (matched < 0 || (__u32)matched != pending->pattern_id) {
-			pending->ret = ret;
-			ks_open_emit(pending);
-		}
-		bpf_map_delete_elem(&open_pending, &thread);
-		if (waiting)
-			__sync_fetch_and_add(waiting, -1);
-	}
+	if (!callers)
+		return 0;
+	len = ks_read_user_str(e->path, sizeof(e->path), user_path, &e->hdr);
+	matched = ks_path_match(e, len, callers);
+	if (matched < 0 || matched == resolved)
+		return 0;
+	ks_open_fill_call(e, op, regs, ret);
+	e->pattern_id = matched;
+	e->path_source = KS_OPEN_PATH_CALLER;
+	ks_open_emit(e);
 	return 0;
-}
-
-/* openat(dirfd, path, flags, mode) */
-SEC("tracepoint/syscalls/sys_enter_openat")
-int sys_enter_openat__tp(struct trace_event_raw_sys_enter *ctx)
-{
-	struct ks_open_call call = {
-		.op = KS_OP_OPENAT,
-		.dirfd = KS_ARG(ctx, 0),
-		.user_path = KS_ARG_PTR(ctx, 1),
-		.flags = KS_ARG(ctx, 2),
-		.mode = KS_ARG(ctx, 3),
-	};
-
-	return ks_open_filter(&call);
-}
-
-/* openat2(dirfd, path, how, size): struct open_how starts with u64 flags, u64 mode */
-SEC("tracepoint/syscalls/sys_enter_openat2")
-int sys_enter_openat2__tp(struct trace_event_raw_sys_enter *ctx)
-{
-	struct {
-		__u64 flags;
-		__u64 mode;
-	} how = {};
-	struct ks_open_call call = {
-		.op = KS_OP_OPENAT2,
-		.dirfd = KS_ARG(ctx, 0),
-		.user_path = KS_ARG_PTR(ctx, 1),
-	};
-
-	bpf_probe_read_user(&how, sizeof(how), KS_ARG_PTR(ctx, 2));
-	call.flags = how.flags;
-	call.mode = how.mode;
-	return ks_open_filter(&call);
-}
-
-/* open(path, flags, mode) */
-SEC("tracepoint/syscalls/sys_enter_open")
-int sys_enter_open__tp(struct trace_event_raw_sys_enter *ctx)
-{
-	struct ks_open_call call = {
-		.op = KS_OP_OPEN,
-		.dirfd = KS_AT_FDCWD,
-		.user_path = KS_ARG_PTR(ctx, 0),
-		.flags = KS_ARG(ctx, 1),
-		.mode = KS_ARG(ctx, 2),
-	};
-
-	return ks_open_filter(&call);
-}
-
-/* creat(path, mode) is open(path, O_CREAT|O_WRONLY|O_TRUNC, mode) */
-SEC("tracepoint/syscalls/sys_enter_creat")
-int sys_enter_creat__tp(struct trace_event_raw_sys_enter *ctx)
-{
-	struct ks_open_call call = {
-		.op = KS_OP_CREAT,
-		.dirfd = KS_AT_FDCWD,
-		.user_path = KS_ARG_PTR(ctx, 0),
-		.flags = KS_O_CREAT | KS_O_WRONLY | KS_O_TRUNC,
-		.mode = KS_ARG(ctx, 1),
-	};
-
-	return ks_open_filter(&call);
 }
 
 SEC("tracepoint/syscalls/sys_exit_openat")

@@ -188,8 +188,8 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
 
   let pipeline: Pipeline;
   const context: AgentContext = {
-    process: (tgid) => pipeline.process(tgid),
-    ancestry: (tgid) => pipeline.processes.ancestry(tgid, { stopAtContainerInit: true }),
+    process: (tgid, startBoottimeNs) => pipeline.process(tgid, startBoottimeNs),
+    ancestry: (tgid, startBoottimeNs) => pipeline.processes.ancestry(tgid, { stopAtContainerInit: true }, startBoottimeNs),
     container: (event: DetectorEvent): ContainerIdentity | null =>
       'tgid' in event ? pipeline.container(event.cgroupId, event.tgid) : null,
     podAttributes: k8s

@@ -129,8 +129,8 @@ export class Pipeline {
     this.kernel.snapshot();
   }
 
-  process(tgid: number): ProcessInfo | undefined {
-    return this.processes.get(tgid);
+  process(tgid: number, startBoottimeNs?: bigint): ProcessInfo | undefined {
+    return this.processes.get(tgid, startBoottimeNs);
   }
 
   container(cgroupId: bigint, tgid: number): ContainerIdentity | null {

@@ -229,6 +229,21 @@ describe('kernel programs (tp_btf variants where the kernel has them)', () => {
     assert.deepEqual(rec.of(EventType.Fork, threaded.pid), []);
   });
 
+  test('every record carries its process\'s start time, the same from exec to exit; a fork record carries the parent\'s', async () => {
+    const unshared = await trigger(['unshare-uts']);
+    const exec = await rec.find(EventType.Exec, unshared.pid, 'the exec of the trigger');
+    const ns = await rec.find(EventType.Namespace, unshared.pid, 'the unshare');
+    const exit = await rec.find(EventType.Exit, unshared.pid, 'the exit of the trigger');
+    assert.ok(exec.startBoottimeNs > 0n && exec.startBoottimeNs <= exec.ktimeNs);
+    assert.deepEqual([ns.startBoottimeNs, exit.startBoottimeNs], [exec.startBoottimeNs, exec.startBoottimeNs]);
+
+    const forked = await trigger(['fork']);
+    const child = Number(forked.out.child);
+    const fork = await rec.find(EventType.Fork, forked.pid, 'the fork', (e) => e.childTgid === child);
+    assert.equal(fork.startBoottimeNs, (await rec.find(EventType.Exec, forked.pid, 'the exec of the forking trigger')).startBoottimeNs);
+    assert.equal((await rec.find(EventType.Exit, child, 'the exit of the forked child')).startBoottimeNs, fork.childStartBoottimeNs);
+  });
+
   test('exit is reported once per process with the wait(2) status', async () => {
     const ran = await trigger(['exit', '3'], 3);
     await rec.exited(ran.pid);

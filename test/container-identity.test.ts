@@ -213,6 +213,7 @@ describe('container resolver on real cgroups', () => {
     uid: 0,
     gid: 0,
     comm: 'runc',
+    startBoottimeNs: 0n,
     op,
     id,
     level: path.split('/').length - 1,

@@ -30,14 +30,14 @@ const C_WRITER = String.raw`
 #define HDR(rec, t) do { memset(&(rec), 0, sizeof(rec)); (rec).hdr.type = (t); (rec).hdr.size = sizeof(rec); \
 	(rec).hdr.flags = 0; (rec).hdr.ktime_ns = 0x0102030405060708ULL; (rec).hdr.cgroup_id = 0xfedcba9876543210ULL; \
 	(rec).hdr.tgid = 4242; (rec).hdr.pid = 4243; (rec).hdr.uid = 1000; (rec).hdr.gid = 1001; \
-	strcpy((rec).hdr.comm, "kworker/u8:1-ev"); } while (0)
+	strcpy((rec).hdr.comm, "kworker/u8:1-ev"); (rec).hdr.start_boottime_ns = 0x0a0b0c0d0e0f1011ULL; } while (0)
 #define EMIT(rec) fwrite(&(rec), sizeof(rec), 1, stdout)
 
 int main(void) {
 	static const char args[] = "curl\0-s\0http://example.invalid/x\0";
 	struct ks_exec ex; HDR(ex, KS_EVENT_EXEC);
 	ex.hdr.flags = KS_HDR_FLAG_TRUNCATED;
-	ex.start_boottime_ns = 123456789012ULL; ex.exe_ino = 0x100000001ULL; ex.exe_mtime_ns = 1700000000123456789ULL;
+	ex.hdr.start_boottime_ns = 123456789012ULL; ex.exe_ino = 0x100000001ULL; ex.exe_mtime_ns = 1700000000123456789ULL;
 	ex.ppid = 1; ex.euid = 0; ex.egid = 5; ex.exe_flags = KS_EXEC_FLAG_MEMFD | KS_EXEC_FLAG_UNLINKED; ex.exe_nlink = 0;
 	ex.mnt_ns = 4026531841u; ex.pid_ns = 4026531836u; ex.net_ns = 4026531840u; ex.user_ns = 4026531837u;
 	ex.uts_ns = 4026531838u; ex.ipc_ns = 4026531839u; ex.cgroup_ns = 4026531835u;
@@ -52,7 +52,7 @@ int main(void) {
 	EMIT(fk);
 
 	struct ks_exit xt; HDR(xt, KS_EVENT_EXIT);
-	xt.start_boottime_ns = 77; xt.exit_code = -2;
+	xt.hdr.start_boottime_ns = 77; xt.exit_code = -2;
 	EMIT(xt);
 
 	struct ks_namespace ns; HDR(ns, KS_EVENT_NAMESPACE);
@@ -157,6 +157,7 @@ const header = {
   uid: 1000,
   gid: 1001,
   comm: 'kworker/u8:1-ev',
+  startBoottimeNs: 0x0a0b0c0d0e0f1011n,
 };
 
 describe('decodeBatch', () => {
@@ -302,11 +303,11 @@ describe('decodeBatch', () => {
 
   it('counts a record whose size does not match its type, skips it and decodes the next', () => {
     const stats = createDecoderStats();
-    const wrongSize = Buffer.concat([record('ks_fork', {}, { size: 88 }), Buffer.alloc(8)]);
+    const wrongSize = Buffer.concat([record('ks_fork', {}, { size: 96 }), Buffer.alloc(8)]);
     const events = decodeAll(Buffer.concat([wrongSize, record('ks_fork', { child_tgid: 7 })]), stats);
     assert.deepEqual(events.map((e) => e.type === 2 && e.childTgid), [7]);
     assert.equal(stats.dropped.size_mismatch, 1);
-    assert.equal(stats.droppedBytes, 88);
+    assert.equal(stats.droppedBytes, 96);
   });
 
   for (const size of [0, 12, 57]) {

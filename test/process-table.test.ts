@@ -36,7 +36,7 @@ function table(options: Partial<ProcessTableOptions> = {}): ProcessTable {
   return new ProcessTable({ maxEntries: 1000, exitedGraceMs: 30_000, containers: resolver, procfsReadsPerSecond: 0, ...options });
 }
 
-const header = { flags: 0, uid: 1000, gid: 1000, pid: 0 };
+const header = { flags: 0, uid: 1000, gid: 1000, pid: 0, startBoottimeNs: 0n };
 
 function exec(p: {
   tgid: number; start: bigint; ppid: number; path: string; at: bigint; cgroup?: bigint; snapshot?: boolean;
@@ -68,9 +68,10 @@ function exec(p: {
   };
 }
 
-function fork(p: { parent: number; child: number; childStart: bigint; at: bigint; cgroup?: bigint }): ForkEvent {
+function fork(p: { parent: number; parentStart?: bigint; child: number; childStart: bigint; at: bigint; cgroup?: bigint }): ForkEvent {
   return {
     ...header,
+    startBoottimeNs: p.parentStart ?? 0n,
     type: EventType.Fork,
     ktimeNs: p.at,
     cgroupId: p.cgroup ?? HOST_CGROUP,
@@ -129,6 +130,35 @@ describe('process table', () => {
     t.onEvent(exit({ tgid: 710, start: 5n * S, at: 21n * S }));
     assert.equal(t.hasExited(710, 20n * S), false);
     assert.equal(t.stats.unknownProcess, 1);
+  });
+
+  it('does not answer for a pid\'s new owner with the entry of an earlier holder whose exit record was lost', () => {
+    const t = table();
+    t.onEvent(exec({ tgid: 720, start: 10n * S, ppid: 1, path: '/usr/bin/old', at: 10n * S, cgroup: containerA }));
+    // No exit record for it; a record of the process that holds pid 720 now (started at 30 s) asks for it.
+    assert.equal(t.get(720, 30n * S), undefined);
+    assert.deepEqual(t.ancestry(720, {}, 30n * S), []);
+    assert.equal(t.get(720, 10n * S)?.executable, '/usr/bin/old', 'the earlier holder still resolves under its own start');
+    assert.equal(t.hasExited(720, 10n * S), true);
+    assert.equal(t.stats.reusedPids, 1);
+  });
+
+  it('does not give a fork by a pid\'s new owner the image of an earlier holder whose exit record was lost', () => {
+    const t = table();
+    t.onEvent(exec({ tgid: 730, start: 10n * S, ppid: 1, path: '/usr/bin/old', at: 10n * S, cgroup: containerA }));
+    t.onEvent(fork({ parent: 730, parentStart: 30n * S, child: 731, childStart: 31n * S, at: 31n * S }));
+    const child = t.get(731)!;
+    assert.notEqual(child.executable, '/usr/bin/old');
+    assert.equal(child.parentStartBoottimeNs, 30n * S);
+    assert.equal(t.hasExited(730, 10n * S), true);
+  });
+
+  it('keeps a live entry when an older record of an earlier holder of its pid asks for that one', () => {
+    const t = table();
+    t.onEvent(exec({ tgid: 740, start: 30n * S, ppid: 1, path: '/usr/bin/new', at: 30n * S }));
+    assert.equal(t.get(740, 10n * S), undefined);
+    assert.equal(t.hasExited(740, 30n * S), false);
+    assert.equal(t.stats.reusedPids, 0);
   });
 
   it('never follows a parent that started after its child (a reused parent pid)', () => {

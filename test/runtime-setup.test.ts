@@ -7,7 +7,9 @@ import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, sym
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { EventType, ExecFlag, type ExecEvent, type ForkEvent } from '../src/receiver/events.ts';
+import type { DetectionContext } from '../src/detectors/Detector.ts';
+import { isRuntimeSetup } from '../src/detectors/internal/util.ts';
+import { EventType, ExecFlag, Op, type ExecEvent, type ForkEvent, type NamespaceEvent } from '../src/receiver/events.ts';
 import { HostRuntimeBinaries, kernelDevOf, statInRoot, type ExecFacts, type FileIdentity } from '../src/receiver/HostRuntimeBinaries.ts';
 import { ProcessTable } from '../src/receiver/ProcessTable.ts';
 
@@ -113,7 +115,7 @@ describe('host runtime binaries', () => {
 
 describe('process table runtime set-up', () => {
   const noContainers = { resolve: () => null, resolvePath: () => null, idOfPath: () => null };
-  const header = { flags: 0, uid: 0, gid: 0, cgroupId: 1n };
+  const header = { flags: 0, uid: 0, gid: 0, cgroupId: 1n, startBoottimeNs: 0n };
   let clock = 1_000_000n;
 
   function exec(tgid: number, start: bigint, exe: FileIdentity, o: { mnt?: number; path?: string; exeFlags?: number } = {}): ExecEvent {
@@ -149,6 +151,22 @@ describe('process table runtime set-up', () => {
     assert.equal(t.get(104)?.runtimeSetup, false, 'the entrypoint\'s children are the workload');
     t.onEvent(exec(104, 14n, { dev: 1, ino: 98n }, { exeFlags: ExecFlag.Memfd, path: '/dev/fd/6', mnt: HOST_MNT }));
     assert.equal(t.get(104)?.runtimeSetup, false, 'a workload in the host mount namespace re-exec-ing a memfd is not the runtime');
+  });
+
+  it('does not lend a dead runc\'s standing to the next process on its pid when the records in between were lost', () => {
+    const t = table();
+    t.onEvent(exec(300, 10_000_000_000n, runc));
+    // runc's exit, and the fork and exec of the process that got pid 300 next, were dropped in a flood: the first
+    // record the agent sees from the new owner is an urgent one.
+    const unshare: NamespaceEvent = {
+      ...header, type: EventType.Namespace, ktimeNs: (clock += 1000n), tgid: 300, pid: 300, comm: 'runc:[2:INIT]',
+      startBoottimeNs: 50_000_000_000n, op: Op.Unshare, cloneFlags: 0x10000000n,
+    };
+    const ctx = { process: (tgid: number, start?: bigint) => t.get(tgid, start) } as Partial<DetectionContext> as DetectionContext;
+    assert.equal(isRuntimeSetup(unshare, ctx), false);
+    assert.equal(t.get(300, 10_000_000_000n)?.runtimeSetup, true, 'the dead runc keeps its own entry under its start time');
+    assert.equal(t.hasExited(300, 10_000_000_000n), true, 'and is known to have exited');
+    assert.equal(t.stats.reusedPids, 1);
   });
 
   it('does not count a process as runtime set-up without a classifier', () => {

@@ -190,21 +190,31 @@ static __always_inline void ks_output(void *record, __u32 size, __u32 type, bool
 		ks_count_drop(type);
 }
 
-/* The header for an event caused by the current task. */
+/*
+ * The header for an event caused by the current task. Every field but the time is a plain load through the BTF task
+ * pointer rather than a helper call each (bpf_get_current_pid_tgid, _uid_gid, _cgroup_id, _comm): each such call cost
+ * 35-60 ns on the development VM (kernel run-time stats), ~200 ns a record, a sensitive open's largest fixed cost.
+ * The values are the same: kuid/kgid are the ids as the initial user namespace sees them, the cgroup id is the
+ * default hierarchy's (what bpf_get_current_cgroup_id() reads), comm is NUL-padded by the kernel. de_thread() gives
+ * an exec'ing thread its old leader's start, so start_boottime_ns is the process's for its whole life.
+ */
 static __always_inline void ks_fill_header(struct ks_header *hdr, __u16 type, __u16 size)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u64 uid_gid = bpf_get_current_uid_gid(); /* kuid/kgid mapped into the initial user namespace */
+	struct task_struct *task = bpf_get_current_task_btf();
+	const struct cred *cred = task->cred;
+	__u64 *comm = (__u64 *)task->comm;
 
 	hdr->type = type;
 	hdr->size = size;
 	hdr->ktime_ns = bpf_ktime_get_boot_ns();
-	hdr->cgroup_id = bpf_get_current_cgroup_id();
-	hdr->tgid = pid_tgid >> 32;
-	hdr->pid = (__u32)pid_tgid;
-	hdr->uid = (__u32)uid_gid;
-	hdr->gid = uid_gid >> 32;
-	bpf_get_current_comm(hdr->comm, sizeof(hdr->comm));
+	hdr->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
+	hdr->tgid = task->tgid;
+	hdr->pid = task->pid;
+	hdr->uid = cred->uid.val;
+	hdr->gid = cred->gid.val;
+	((__u64 *)hdr->comm)[0] = comm[0];
+	((__u64 *)hdr->comm)[1] = comm[1];
+	hdr->start_boottime_ns = task->group_leader->start_boottime;
 }
 
 /*

@@ -13,6 +13,21 @@
 #define KS_PATH_WALK_STEPS 48     /* components plus mount crossings */
 
 /*
+ * How the walk reads a field of a kernel object. A unit that defines KS_PATH_BTF_LOADS before including this reads
+ * through bpf_rdonly_cast(): a plain load per field (a fault reads as 0; the verifier turns the cast into a register
+ * move) instead of a helper call each, which was most of a sensitive open's cost (kernel run-time stats: the walk of
+ * a 2-component path ~1 us). Only one unit can: the libbpf linker of bpftool gen object cannot merge one extern
+ * kfunc declared in several units ("failed to resolve size of underlying type"). The others use BPF_CORE_READ.
+ */
+#ifdef KS_PATH_BTF_LOADS
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+#define ks_btf(type, ptr) ((type *)bpf_rdonly_cast((const void *)(ptr), bpf_core_type_id_kernel(type)))
+#define KS_PATH_READ(type, ptr, field) (ks_btf(type, ptr)->field)
+#else
+#define KS_PATH_READ(type, ptr, field) BPF_CORE_READ((type *)(ptr), field)
+#endif
+
+/*
  * Twice KS_PATH_LEN: lets the verifier see that a copy of at most KS_PATH_LEN at an offset below it fits.
  *
  * depth and len live here, in map memory, rather than in the walk's stack struct: the verifier tracks a stack
@@ -23,6 +38,7 @@
  */
 struct ks_path_scratch {
 	const unsigned char *names[KS_PATH_MAX_COMPONENTS];
+	struct dentry *dentries[KS_PATH_MAX_COMPONENTS]; /* whose names these are (the inline-name copy needs them) */
 	char buf[KS_PATH_LEN * 2];
 	__u32 depth;
 	__u32 len;
@@ -64,7 +80,8 @@ static __always_inline long ks_path_record_component(struct ks_path_walk *w, str
 		w->truncated = true;
 		return 1;
 	}
-	scratch->names[ks_bounded(depth, KS_PATH_MAX_COMPONENTS - 1)] = BPF_CORE_READ(dentry, d_name.name);
+	scratch->names[ks_bounded(depth, KS_PATH_MAX_COMPONENTS - 1)] = KS_PATH_READ(struct dentry, dentry, d_name.name);
+	scratch->dentries[ks_bounded(depth, KS_PATH_MAX_COMPONENTS - 1)] = dentry;
 	scratch->depth = depth + 1;
 	w->dentry = parent;
 	return 0;
@@ -77,16 +94,16 @@ static long ks_path_walk_step(__u64 index, void *ctx)
 	struct dentry *dentry = w->dentry;
 	struct mount *mnt = w->mnt;
 	struct vfsmount *vfsmnt = w->vfsmnt;
-	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+	struct dentry *parent = KS_PATH_READ(struct dentry, dentry, d_parent);
 
 	if (dentry == w->root_dentry && vfsmnt == w->root_mnt)
 		return 1;
-	if (dentry == BPF_CORE_READ(vfsmnt, mnt_root)) {
-		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+	if (dentry == KS_PATH_READ(struct vfsmount, vfsmnt, mnt_root)) {
+		struct mount *mnt_parent = KS_PATH_READ(struct mount, mnt, mnt_parent);
 
 		if (mnt_parent == mnt)
 			return 1; /* the root of the mount namespace */
-		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->dentry = KS_PATH_READ(struct mount, mnt, mnt_mountpoint);
 		w->mnt = mnt_parent;
 		w->vfsmnt = &mnt_parent->mnt;
 		return 0;
@@ -111,6 +128,32 @@ static long ks_path_append_step(__u64 index, void *ctx)
 	}
 	len = ks_bounded(len, KS_PATH_LEN - 1);
 	scratch->buf[len++] = '/';
+#ifdef KS_PATH_BTF_LOADS
+	{
+		/*
+		 * A name shorter than 40 bytes lives inside its dentry (d_shortname, 6.14+): five word loads and
+		 * stores instead of a helper call per component. The length comes from d_name, bounded to the
+		 * store; a rename racing with the walk can garble the name, as it can the helper's copy.
+		 */
+		struct dentry *dentry = ks_btf(struct dentry, scratch->dentries[ks_bounded(depth - 1 - index, KS_PATH_MAX_COMPONENTS - 1)]);
+		__u32 at = ks_bounded(len, KS_PATH_LEN - 1), name_len;
+
+		if (bpf_core_field_exists(dentry->d_shortname) &&
+		    (unsigned long)dentry->d_name.name == (unsigned long)&dentry->d_shortname) {
+			name_len = dentry->d_name.len;
+			if (name_len > sizeof(dentry->d_shortname.string) - 1)
+				name_len = sizeof(dentry->d_shortname.string) - 1;
+			/* x86-64 BPF stores need no alignment; `at` < KS_PATH_LEN keeps the 40 bytes inside buf */
+			*(__u64 *)&scratch->buf[at] = dentry->d_shortname.words[0];
+			*(__u64 *)&scratch->buf[at + 8] = dentry->d_shortname.words[1];
+			*(__u64 *)&scratch->buf[at + 16] = dentry->d_shortname.words[2];
+			*(__u64 *)&scratch->buf[at + 24] = dentry->d_shortname.words[3];
+			*(__u64 *)&scratch->buf[at + 32] = dentry->d_shortname.words[4];
+			scratch->len = len + name_len;
+			return 0;
+		}
+	}
+#endif
 	copied = bpf_probe_read_kernel_str(&scratch->buf[ks_bounded(len, KS_PATH_LEN * 2 - 1)], KS_PATH_LEN,
 					   scratch->names[ks_bounded(depth - 1 - index, KS_PATH_MAX_COMPONENTS - 1)]);
 	if (copied > 1)
@@ -125,8 +168,8 @@ static __always_inline __u32 ks_file_path_walk(struct ks_path_walk *w, struct fi
 	__u32 zero = 0, len;
 
 	w->scratch = bpf_map_lookup_elem(&path_scratch, &zero);
-	w->dentry = BPF_CORE_READ(file, f_path.dentry);
-	w->vfsmnt = BPF_CORE_READ(file, f_path.mnt);
+	w->dentry = KS_PATH_READ(struct file, file, f_path.dentry);
+	w->vfsmnt = KS_PATH_READ(struct file, file, f_path.mnt);
 	/* every vfsmount is embedded in a struct mount, which holds the mount tree links */
 	w->mnt = container_of(w->vfsmnt, struct mount, mnt);
 	if (!w->scratch || !w->dentry || !w->vfsmnt)
@@ -145,7 +188,8 @@ static __always_inline __u32 ks_file_path_walk(struct ks_path_walk *w, struct fi
 	len = ks_bounded(len, KS_PATH_LEN - 1);
 	w->scratch->buf[len] = 0;
 	ks_mark_truncated_if(hdr, w->truncated);
-	bpf_probe_read_kernel(out, KS_PATH_LEN, w->scratch->buf);
+	/* both are BPF memory: an inline copy, not a helper call */
+	__builtin_memcpy(out, w->scratch->buf, KS_PATH_LEN);
 	return len;
 }
 
@@ -165,10 +209,11 @@ static __always_inline __u32 ks_file_path(struct file *file, char *out, struct k
 static __always_inline __u32 ks_task_file_path(struct task_struct *task, struct file *file, char *out,
 					       struct ks_header *hdr)
 {
+	struct fs_struct *fs = KS_PATH_READ(struct task_struct, task, fs);
 	struct ks_path_walk w = {};
 
-	w.root_dentry = BPF_CORE_READ(task, fs, root.dentry);
-	w.root_mnt = BPF_CORE_READ(task, fs, root.mnt);
+	w.root_dentry = KS_PATH_READ(struct fs_struct, fs, root.dentry);
+	w.root_mnt = KS_PATH_READ(struct fs_struct, fs, root.mnt);
 	return ks_file_path_walk(&w, file, out, hdr);
 }
 

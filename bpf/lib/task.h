@@ -124,6 +124,7 @@ static __always_inline void ks_fill_header_for_task(struct ks_header *hdr, __u16
 	hdr->uid = BPF_CORE_READ(cred, uid.val);
 	hdr->gid = BPF_CORE_READ(cred, gid.val);
 	BPF_CORE_READ_STR_INTO(&hdr->comm, task, comm);
+	hdr->start_boottime_ns = ks_process_start_boottime(task);
 }
 
 #endif /* KS_LIB_TASK_H */

@@ -96,7 +96,6 @@ static __always_inline void ks_exec_fill_task(struct ks_exec *e, struct task_str
 	const struct cred *cred = ks_task_cred(task);
 	struct nsproxy *namespaces = BPF_CORE_READ(task, nsproxy);
 
-	e->start_boottime_ns = ks_process_start_boottime(task);
 	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
 	e->euid = BPF_CORE_READ(cred, euid.val);
 	e->egid = BPF_CORE_READ(cred, egid.val);

@@ -3,7 +3,7 @@
  * struct ks_exit, once per process. sched_process_exit fires for every exiting thread, and the leader
  * may exit (pthread_exit) long before its process does; do_exit() decrements signal->live before the
  * tracepoint, so the thread that sees it at 0 is the last one and its exit is the process's exit.
- * hdr.pid is that last thread; hdr.tgid and start_boottime_ns name the process.
+ * hdr.pid is that last thread; hdr.tgid and hdr.start_boottime_ns name the process.
  */
 #ifndef KS_PROCESS_EXIT_H
 #define KS_PROCESS_EXIT_H
@@ -19,7 +19,6 @@ static __always_inline void ks_emit_exit(struct task_struct *task)
 	e = ks_begin(KS_EVENT_EXIT, sizeof(*e));
 	if (!e)
 		return;
-	e->start_boottime_ns = ks_process_start_boottime(task);
 	/* for exit_group() and fatal signals every thread carries the group's code */
 	e->exit_code = BPF_CORE_READ(task, exit_code);
 	ks_submit(e, sizeof(*e));

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * What the sensitive-path filter costs an ordinary open: openat()+close() of paths that match no
- * pattern, timed with nothing on sys_enter_openat, with an empty program there, and with
- * sys_enter_openat__tp and a realistic pattern list. Prints ns per call and the ratios that matter;
+ * pattern, timed with nothing on sys_exit_openat, with an empty program there, and with
+ * sys_exit_openat__tp (the open filter: the caller's string and the resolved path, both at exit) and a
+ * realistic pattern list. Prints ns per call and the ratios that matter;
  * absolute numbers depend on the machine. Wall-clock numbers drown in noise on a busy machine, so it
  * also reports the kernel's own accounting of time spent inside each program (BPF_STATS_RUN_TIME).
  *
@@ -102,7 +103,7 @@ static int attach_empty_program(void)
 	};
 	char id_text[32] = {};
 	int prog = bpf_prog_load(BPF_PROG_TYPE_TRACEPOINT, "empty_openat", "GPL", insns, 2, NULL);
-	int id_fd = open("/sys/kernel/tracing/events/syscalls/sys_enter_openat/id", O_RDONLY);
+	int id_fd = open("/sys/kernel/tracing/events/syscalls/sys_exit_openat/id", O_RDONLY);
 	struct perf_event_attr attr = { .type = PERF_TYPE_TRACEPOINT, .size = sizeof(attr), .sample_period = 1 };
 	int event;
 
@@ -146,7 +147,7 @@ int main(int argc, char **argv)
 	if (!obj)
 		return 1;
 	bpf_object__for_each_program(prog, obj)
-		bpf_program__set_autoload(prog, strcmp(bpf_program__name(prog), "sys_enter_openat__tp") == 0);
+		bpf_program__set_autoload(prog, strcmp(bpf_program__name(prog), "sys_exit_openat__tp") == 0);
 	if (bpf_object__load(obj)) {
 		fprintf(stderr, "load failed: %s\n", strerror(errno));
 		return 1;
@@ -168,13 +169,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cannot write the path pattern index\n");
 		return 1;
 	}
-	struct bpf_link *link = bpf_program__attach(bpf_object__find_program_by_name(obj, "sys_enter_openat__tp"));
+	struct bpf_link *link = bpf_program__attach(bpf_object__find_program_by_name(obj, "sys_exit_openat__tp"));
 	if (!link) {
 		fprintf(stderr, "attach failed: %s\n", strerror(errno));
 		return 1;
 	}
 	double with_filter = best_ns_per_open(iterations);
-	double filter_run = ns_per_run(bpf_program__fd(bpf_object__find_program_by_name(obj, "sys_enter_openat__tp")));
+	double filter_run = ns_per_run(bpf_program__fd(bpf_object__find_program_by_name(obj, "sys_exit_openat__tp")));
 	bpf_link__destroy(link);
 	bpf_object__close(obj);
 

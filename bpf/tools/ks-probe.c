@@ -75,17 +75,16 @@ static int on_record(void *ctx, void *data, size_t size)
 	counts[h->type]++;
 	if (quiet)
 		return 0;
-	printf("%-9s tgid=%u pid=%u uid=%u cg=%llx comm=%.16s flags=%x | ", type_names[h->type], h->tgid, h->pid,
-	       h->uid, (unsigned long long)h->cgroup_id, h->comm, h->flags);
+	printf("%-9s tgid=%u start=%llu pid=%u uid=%u cg=%llx comm=%.16s flags=%x | ", type_names[h->type], h->tgid,
+	       (unsigned long long)h->start_boottime_ns, h->pid, h->uid, (unsigned long long)h->cgroup_id, h->comm, h->flags);
 	switch (h->type) {
 	case KS_EVENT_EXEC: {
 		const struct ks_exec *e = data;
 		printf("path=%.*s argc=%u args=\"", e->path_len, e->path, e->argc);
 		print_args(e->args, e->args_len);
-		printf("\" ppid=%u euid=%u ino=%llu nlink=%u xflags=%x mnt=%u pid=%u net=%u user=%u uts=%u ipc=%u cgns=%u caps=%llx start=%llu",
+		printf("\" ppid=%u euid=%u ino=%llu nlink=%u xflags=%x mnt=%u pid=%u net=%u user=%u uts=%u ipc=%u cgns=%u caps=%llx",
 		       e->ppid, e->euid, (unsigned long long)e->exe_ino, e->exe_nlink, e->exe_flags, e->mnt_ns, e->pid_ns,
-		       e->net_ns, e->user_ns, e->uts_ns, e->ipc_ns, e->cgroup_ns, (unsigned long long)e->cap_effective,
-		       (unsigned long long)e->start_boottime_ns);
+		       e->net_ns, e->user_ns, e->uts_ns, e->ipc_ns, e->cgroup_ns, (unsigned long long)e->cap_effective);
 		break;
 	}
 	case KS_EVENT_FORK: {
@@ -96,7 +95,7 @@ static int on_record(void *ctx, void *data, size_t size)
 	}
 	case KS_EVENT_EXIT: {
 		const struct ks_exit *e = data;
-		printf("code=%d start=%llu", e->exit_code, (unsigned long long)e->start_boottime_ns);
+		printf("code=%d", e->exit_code);
 		break;
 	}
 	case KS_EVENT_NAMESPACE: {

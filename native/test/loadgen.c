@@ -14,6 +14,10 @@
  *                                       mean nanoseconds of one CALL over N: setns (into its own uts namespace),
  *                                       mount (of proc on a missing target: ENOENT), bpf (BPF_PROG_LOAD, no attr:
  *                                       EFAULT). Each is a call an enforcement check looks at (bench/kernel.ts).
+ *   loadgen hold-bpf-stats              turns the kernel's BPF run-time statistics on (BPF_ENABLE_STATS), prints
+ *                                       `on`, and keeps them on until stdin closes. The statistics are
+ *                                       reference-counted, unlike the kernel.bpf_stats_enabled sysctl, which
+ *                                       another bench putting it back to 0 turns off under this one.
  *
  * --wait blocks until a byte arrives on stdin, so the caller can learn the pid and configure the kernel side
  * for it before the first event. Exits non-zero with a one-line message on bad arguments or a failing call.
@@ -29,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <linux/bpf.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -193,6 +198,24 @@ int main(int argc, char **argv)
 			open_once(argv[arg + 1]);
 		return 0;
 	}
+	if (arg + 1 == argc && strcmp(argv[arg], "hold-bpf-stats") == 0) {
+		union bpf_attr attr;
+		char byte;
+		int fd;
+
+		memset(&attr, 0, sizeof(attr));
+		attr.enable_stats.type = BPF_STATS_RUN_TIME;
+		fd = syscall(SYS_bpf, BPF_ENABLE_STATS, &attr, sizeof(attr));
+		if (fd < 0) {
+			fprintf(stderr, "loadgen: BPF_ENABLE_STATS: %s\n", strerror(errno));
+			return 1;
+		}
+		printf("on\n");
+		fflush(stdout);
+		while (read(0, &byte, 1) > 0)
+			;
+		return 0;
+	}
 	if (arg + 3 == argc && strcmp(argv[arg], "time-open") == 0) {
 		long count = parse_count(argv[arg + 2]);
 		long long start;
@@ -207,6 +230,6 @@ int main(int argc, char **argv)
 	}
 	if (arg + 3 == argc && strcmp(argv[arg], "time-enforced") == 0)
 		return time_enforced(argv[arg + 1], parse_count(argv[arg + 2]));
-	fprintf(stderr, "usage: loadgen time-enforced setns|mount|bpf N | [--wait] unshare N | [--wait] unshare-every US N | [--wait] getppid N | [--wait] getppid-storm THREADS SECONDS | [--wait] open PATH N | time-open PATH N\n");
+	fprintf(stderr, "usage: loadgen time-enforced setns|mount|bpf N | [--wait] unshare N | [--wait] unshare-every US N | [--wait] getppid N | [--wait] getppid-storm THREADS SECONDS | [--wait] open PATH N | time-open PATH N | hold-bpf-stats\n");
 	return 2;
 }

@@ -6,7 +6,7 @@ import { AddressFamily, EventType, ExecFlag, PayloadKind, type KernelEvent } fro
 import type { Severity } from '../detection.ts';
 import type { DetectionContext } from '../detectors/Detector.ts';
 import { dnsQuestionName } from '../detectors/internal/dns.ts';
-import { basename, isWriteOpen } from '../detectors/internal/util.ts';
+import { basename, isWriteOpen, processOf } from '../detectors/internal/util.ts';
 import { bounded, canonicalDnsName, canonicalPath } from './canonical.ts';
 import type { PeerKind, PeerKinds } from './PeerKinds.ts';
 
@@ -155,14 +155,14 @@ export function observe(event: KernelEvent, ctx: DetectionContext, clusterDomain
       return [{ cls: 'dns', item: canonicalDnsName(name, clusterDomain), severity: 'low' }];
     }
     case EventType.Open: {
-      const exe = ctx.process(event.tgid)?.executable ?? event.comm;
+      const exe = processOf(event, ctx)?.executable ?? event.comm;
       const mode = isWriteOpen(event.openFlags) ? 'write' : 'read';
       return [{ cls: 'sensitive_open', item: bounded(`${canonicalPath(event.path)} ${mode} by ${canonicalPath(exe)}`), severity: 'high' }];
     }
     default: {
       const syscall = SYSCALL_CLASS[event.type];
       if (syscall === undefined) return [];
-      const exe = ctx.process(event.tgid)?.executable ?? event.comm;
+      const exe = processOf(event, ctx)?.executable ?? event.comm;
       return [{ cls: 'syscall', item: bounded(`${syscall} by ${canonicalPath(exe)}`), severity: 'medium' }];
     }
   }

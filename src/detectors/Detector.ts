@@ -135,14 +135,18 @@ export interface PodAttributes {
 
 /** What the agent provides to the engine for every event. */
 export interface AgentContext {
-  process(tgid: number): ProcessInfo | undefined;
+  /**
+   * The process holding `tgid`; with `startBoottimeNs` (a record's), only that process: never the entry of an
+   * earlier one whose exit the agent missed. Prefer processOf(event, ctx) for the process that made a record.
+   */
+  process(tgid: number, startBoottimeNs?: bigint): ProcessInfo | undefined;
   /** null: a host process (its cgroup is not a container's). */
   container(event: DetectorEvent): ContainerIdentity | null;
   /**
    * The process and its ancestors, nearest first, up to its container's first process (host init for host
    * processes). The process table owns the walk: pid reuse and /proc fallbacks are its business.
    */
-  ancestry(tgid: number): readonly ProcessInfo[];
+  ancestry(tgid: number, startBoottimeNs?: bigint): readonly ProcessInfo[];
   /** Kubernetes metadata of a container's pod, when the agent knows it. */
   podAttributes?(container: ContainerIdentity): PodAttributes | undefined;
   /**

@@ -94,10 +94,10 @@ export function renderDetectionDocs(): string {
     '## Kernel open filter',
     '',
     'Opens leave the kernel only when a path matches one of these patterns (the union of the rules\' needs). Two ' +
-      'paths are matched. The caller\'s string, at syscall entry, as passed: this is what a failed open (ENOENT, ' +
-      'EACCES, EROFS) is reported with. And, when the open succeeded, the opened file\'s real path, rebuilt at ' +
-      'syscall exit from its dentries and mounts up to the opener\'s root: relative paths, dirfd opens, `//`, `..`, ' +
-      'symlinks and a string in a page the entry probe could not read all resolve to it. The rebuild is gated by the ' +
+      'paths are matched, both at syscall exit. The caller\'s string, as passed: this is what a failed open (ENOENT, ' +
+      'EACCES, EROFS) is reported with. And, when the open succeeded, the opened file\'s real path, rebuilt from its ' +
+      'dentries and mounts up to the opener\'s root: relative paths, dirfd opens, `//`, `..` and symlinks all ' +
+      'resolve to it. The rebuild is gated by the ' +
       'file\'s name: only a pattern whose last component starts with a literal (`core_pattern`, `release_agent`, ' +
       '`sd` of `/dev/sd*`) has it; a pattern ending in `/*` or `/*.sock` is matched on the caller\'s string only ' +
       '(each rule\'s table lists which), and so is a file below a prefix pattern\'s last component (`/dev/sda/x`). ' +

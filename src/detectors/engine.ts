@@ -134,16 +134,16 @@ class EngineContext implements DetectionContext {
     this.agent = agent;
     this.settings = settings;
   }
-  process(tgid: number): ProcessInfo | undefined {
-    return this.agent.process(tgid);
+  process(tgid: number, startBoottimeNs?: bigint): ProcessInfo | undefined {
+    return this.agent.process(tgid, startBoottimeNs);
   }
   container(event: DetectorEvent): ContainerIdentity | null {
     return event.type === SyntheticEventType.ContainerCpuSample || event.type === SyntheticEventType.TelemetryGap
       ? event.container
       : this.agent.container(event);
   }
-  ancestry(tgid: number): readonly ProcessInfo[] {
-    return this.agent.ancestry(tgid);
+  ancestry(tgid: number, startBoottimeNs?: bigint): readonly ProcessInfo[] {
+    return this.agent.ancestry(tgid, startBoottimeNs);
   }
   podAttributes(container: ContainerIdentity): PodAttributes | undefined {
     return this.agent.podAttributes?.(container);
@@ -526,7 +526,10 @@ export class DetectorEngine {
     options: { ignoreExceptions?: boolean } = {},
   ): Detection | undefined {
     const tgid = finding.tgid ?? ('tgid' in event ? event.tgid : 0);
-    const proc = tgid === 0 ? undefined : ctx.process(tgid);
+    // The record's own process is known by its start time too: a dead process's entry must not lend the pid's new
+    // owner its executable (an exception) or its container.
+    const start = 'startBoottimeNs' in event && tgid === event.tgid ? event.startBoottimeNs : undefined;
+    const proc = tgid === 0 ? undefined : ctx.process(tgid, start);
     const container = proc ? proc.container : ctx.container(event);
     const pod = container ? ctx.podAttributes(container) : undefined;
     if (!options.ignoreExceptions && rule.exceptions.length > 0 && matchesException(rule.exceptions, proc, pod, ctx)) {
@@ -608,7 +611,7 @@ const ancestorEntries = new WeakMap<ProcessInfo, AncestryEntry>();
 
 /** The process and its ancestors up to its container's first process (or the host's init). */
 function ancestry(proc: ProcessInfo, ctx: DetectionContext): AncestryEntry[] {
-  const chain = ctx.ancestry(proc.tgid);
+  const chain = ctx.ancestry(proc.tgid, proc.startBoottimeNs);
   const entries: AncestryEntry[] = [];
   for (let i = 0; i < chain.length && i < MAX_ANCESTRY; i++) {
     const p = chain[i];
@@ -653,6 +656,6 @@ function matchesException(
       matchesValue(ex.images, pod?.image) &&
       matchesValue(ex.workloads, pod?.workload) &&
       matchesValue(ex.executables, proc?.executable) &&
-      matchesValue(ex.parentExecutables, proc ? ctx.ancestry(proc.tgid)[1]?.executable : undefined),
+      matchesValue(ex.parentExecutables, proc ? ctx.ancestry(proc.tgid, proc.startBoottimeNs)[1]?.executable : undefined),
   );
 }

@@ -1,7 +1,10 @@
 // tgid → ProcessInfo, kept current from exec (and snapshot), fork and exit records, with /proc as the fallback for
 // processes whose exec the agent never saw. A pid can be reused at any time, so a process is (tgid, start time):
-// records for a different start time never update an entry, and the ancestry walk never follows a "parent" that
-// started after its child. Memory is bounded: exited processes stay for a grace window (so detections on
+// records for a different start time never update an entry, a lookup with the start time every record carries
+// (hdr.start_boottime_ns) never returns another process's entry, and the ancestry walk never follows a "parent" that
+// started after its child. The last matters when records are lost: with a flood's exit records dropped, the entry of
+// a dead process still holds its tgid when the pid's next owner makes an urgent record, and judging that record by
+// the dead process (runtime set-up, its executable, its container) would hand the new owner the old one's standing. Memory is bounded: exited processes stay for a grace window (so detections on
 // short-lived processes still resolve their ancestry), then go; past maxEntries the oldest exited go first, then
 // the least recently used live ones.
 
@@ -44,6 +47,11 @@ export interface ProcessTableStats {
   procfsRateLimited: number;
   /** Records about a process the table does not know (or knows under another start time). */
   unknownProcess: number;
+  /**
+   * Entries found to be dead because a later process with the same tgid was asked for: their exit record was lost
+   * (or not yet read). They are marked exited then, so they never stand in for the new process.
+   */
+  reusedPids: number;
 }
 
 export interface AncestryOptions {
@@ -73,6 +81,11 @@ function isSameStart(entry: Entry, startNs: bigint): boolean {
   return sameStartTime(entry.info.startBoottimeNs, startNs);
 }
 
+/** A record's start time, or undefined when the producer had none to give (0n). */
+function knownStart(startBoottimeNs: bigint | undefined): bigint | undefined {
+  return startBoottimeNs === 0n ? undefined : startBoottimeNs;
+}
+
 /** Whether `parent` could be the parent of `child`: it started no later (to the tick when either is coarse). */
 function startedNoLater(parent: Entry, child: Entry): boolean {
   const p = parent.info.startBoottimeNs;
@@ -90,6 +103,7 @@ export class ProcessTable {
     procfsGone: 0,
     procfsRateLimited: 0,
     unknownProcess: 0,
+    reusedPids: 0,
   };
   readonly #maxEntries: number;
   readonly #graceNs: bigint;
@@ -142,11 +156,14 @@ export class ProcessTable {
   }
 
   /**
-   * The process holding `tgid`, optionally only if it started at `startBoottimeNs`; falls back to /proc for a live
-   * process the table never saw. Counts as a use for LRU eviction.
+   * The process holding `tgid`, only if it started at `startBoottimeNs` when that is given (a record's
+   * startBoottimeNs; 0n means unknown); falls back to /proc for a live process the table never saw. Counts as a use
+   * for LRU eviction.
    */
   get(tgid: number, startBoottimeNs?: bigint): ProcessInfo | undefined {
-    const entry = this.#find(tgid, startBoottimeNs) ?? this.#readFromProc(tgid, startBoottimeNs);
+    const start = knownStart(startBoottimeNs);
+    if (start !== undefined) this.#retireIfReused(tgid, start);
+    const entry = this.#find(tgid, start) ?? this.#readFromProc(tgid, start);
     if (!entry) return undefined;
     if (entry.info.parentStartBoottimeNs === 0n) this.#pinParent(entry);
     if (this.#byTgid.get(tgid) === entry) {
@@ -166,9 +183,11 @@ export class ProcessTable {
    * in the same container. Parents the table lacks are read from /proc when possible; the walk ends at a parent
    * that cannot be found, started after its child (a reused pid), or repeats.
    */
-  ancestry(tgid: number, options: AncestryOptions = {}): ProcessInfo[] {
+  ancestry(tgid: number, options: AncestryOptions = {}, startBoottimeNs?: bigint): ProcessInfo[] {
     const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
-    let entry = this.#find(tgid) ?? this.#readFromProc(tgid);
+    const start = knownStart(startBoottimeNs);
+    if (start !== undefined) this.#retireIfReused(tgid, start);
+    let entry = this.#find(tgid, start) ?? this.#readFromProc(tgid, start);
     const chain: ProcessInfo[] = [];
     const seen = new Set<Entry>();
     while (entry && chain.length < maxDepth && !seen.has(entry)) {
@@ -207,6 +226,19 @@ export class ProcessTable {
   #pinParent(entry: Entry): void {
     const parent = entry.info.ppid > 0 ? this.#byTgid.get(entry.info.ppid) : undefined;
     if (parent && startedNoLater(parent, entry)) entry.info.parentStartBoottimeNs = parent.info.startBoottimeNs;
+  }
+
+  /**
+   * A live entry for `tgid` that started before `startBoottimeNs` belongs to a process that has exited since (the pid
+   * now names a later one): it is marked exited now, which keeps it for its grace window under its own start time.
+   * One that started later is left alone: the record asked about is older than it.
+   */
+  #retireIfReused(tgid: number, startBoottimeNs: bigint): void {
+    const entry = this.#byTgid.get(tgid);
+    if (!entry || entry.exitedAtNs !== NOT_EXITED || isSameStart(entry, startBoottimeNs)) return;
+    if (entry.info.startBoottimeNs > startBoottimeNs) return;
+    this.stats.reusedPids++;
+    this.#markExited(entry, this.#nowNs);
   }
 
   #find(tgid: number, startBoottimeNs?: bigint): Entry | undefined {
@@ -321,7 +353,9 @@ export class ProcessTable {
   }
 
   #onFork(e: ForkEvent): void {
-    const parent = this.#byTgid.get(e.tgid) ?? this.#readFromProc(e.tgid);
+    const parentStart = knownStart(e.startBoottimeNs);
+    if (parentStart !== undefined) this.#retireIfReused(e.tgid, parentStart);
+    const parent = this.#find(e.tgid, parentStart) ?? this.#readFromProc(e.tgid, parentStart);
     // The child runs the parent's image until it execs. Namespaces and (with CLONE_INTO_CGROUP) the cgroup can
     // differ already; the child's exec record corrects them.
     const base: ProcessInfo = parent
@@ -356,7 +390,7 @@ export class ProcessTable {
         tgid: e.childTgid,
         startBoottimeNs: e.childStartBoottimeNs,
         ppid: e.tgid,
-        parentStartBoottimeNs: parent ? parent.info.startBoottimeNs : 0n,
+        parentStartBoottimeNs: parent ? parent.info.startBoottimeNs : (parentStart ?? 0n),
       },
       exitedAtNs: NOT_EXITED,
       coarseStart: false,
@@ -369,7 +403,11 @@ export class ProcessTable {
       this.stats.unknownProcess++;
       return;
     }
-    entry.exitedAtNs = e.ktimeNs;
+    this.#markExited(entry, e.ktimeNs);
+  }
+
+  #markExited(entry: Entry, atNs: bigint): void {
+    entry.exitedAtNs = atNs;
     this.#exited.add(entry);
     if (this.#nextExpiryNs < 0n) this.#nextExpiryNs = entry.exitedAtNs + this.#graceNs;
   }

@@ -233,13 +233,13 @@ function header<T extends KernelEvent>(v: Views, o: number, type: T['type']): T 
     uid: v.u32[(o + H.uid.offset) >>> 2],
     gid: v.u32[(o + H.gid.offset) >>> 2],
     comm: cString(v.buf, o + H.comm.offset, H.comm.length),
+    startBoottimeNs: v.u64[(o + H.start_boottime_ns.offset) >>> 3],
   } as T;
 }
 
 const EXEC = LAYOUT.ks_exec.fields;
 function decodeExec(v: Views, o: number): ExecEvent {
   const e = header<ExecEvent>(v, o, EventType.Exec);
-  e.startBoottimeNs = v.u64[(o + EXEC.start_boottime_ns.offset) >>> 3];
   e.exeIno = v.u64[(o + EXEC.exe_ino.offset) >>> 3];
   e.exeDev = v.u32[(o + EXEC.exe_dev.offset) >>> 2];
   e.exeMtimeNs = v.u64[(o + EXEC.exe_mtime_ns.offset) >>> 3];
@@ -281,7 +281,6 @@ function decodeFork(v: Views, o: number): ForkEvent {
 const EXIT = LAYOUT.ks_exit.fields;
 function decodeExit(v: Views, o: number): ExitEvent {
   const e = header<ExitEvent>(v, o, EventType.Exit);
-  e.startBoottimeNs = v.u64[(o + EXIT.start_boottime_ns.offset) >>> 3];
   e.exitCode = v.i32[(o + EXIT.exit_code.offset) >>> 2];
   return e;
 }

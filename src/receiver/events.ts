@@ -119,6 +119,11 @@ export interface EventHeader {
   uid: number;
   gid: number;
   comm: string;
+  /**
+   * CLOCK_BOOTTIME ns at which the process (hdr.tgid) started: with tgid, which process this is across pid reuse.
+   * A fork record's is the parent's.
+   */
+  startBoottimeNs: bigint;
 }
 
 export interface NamespaceInodes {
@@ -133,7 +138,6 @@ export interface NamespaceInodes {
 
 export interface ExecEvent extends EventHeader {
   type: typeof EventType.Exec;
-  startBoottimeNs: bigint;
   exeIno: bigint;
   /** st_dev of the executable in the kernel's encoding (major << 20 | minor); with exeIno the file's identity. */
   exeDev: number;
@@ -166,7 +170,6 @@ export interface ForkEvent extends EventHeader {
 
 export interface ExitEvent extends EventHeader {
   type: typeof EventType.Exit;
-  startBoottimeNs: bigint;
   exitCode: number;
 }
 

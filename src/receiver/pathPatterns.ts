@@ -6,8 +6,8 @@
 //   '/etc/kubernetes/*' prefix
 //   '/proc/*/uid_map'   prefix*suffix
 //   '/proc/*/root/*'    prefix*infix*  (infix anywhere after the prefix)
-// The kernel matches two strings (bpf/README.md "Open filter"): the caller's, at syscall entry, exactly as passed
-// (relative paths, dirfd opens, '..', symlinks are not resolved there); and, at exit, the opened file's real path,
+// The kernel matches two strings at syscall exit (bpf/README.md "Open filter"): the caller's, exactly as passed
+// (relative paths, dirfd opens, '..', symlinks are not resolved there); and the opened file's real path,
 // rebuilt from its dentries and mounts up to the opener's root. The second is computed only for files whose name is
 // the LEAF of some pattern (pathPatternLeaf): a pattern whose last component starts with '*' ('/etc/pki/*',
 // '/run/*.sock') has no leaf and is matched on the caller's string alone, and so is a failed open (no file).

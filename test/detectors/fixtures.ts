@@ -147,7 +147,7 @@ let clock = CONTAINER_SEEN_NS + 1_000_000_000n;
 
 function header<T extends KernelEvent['type']>(type: T, o: Partial<Omit<EventHeader, 'type'>> = {}): EventHeader & { type: T } {
   clock += 1_000_000n;
-  return { flags: 0, ktimeNs: clock, cgroupId: WEB.cgroupId, tgid: 4242, pid: 4242, uid: 1000, gid: 1000, comm: 'sh', ...o, type };
+  return { flags: 0, ktimeNs: clock, cgroupId: WEB.cgroupId, tgid: 4242, pid: 4242, uid: 1000, gid: 1000, comm: 'sh', startBoottimeNs: 4242000n, ...o, type };
 }
 
 export type Overrides<T> = Partial<Omit<T, 'type'>>;

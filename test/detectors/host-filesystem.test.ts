@@ -15,7 +15,7 @@ function hostFs(o: Partial<Omit<HostFsEvent, 'type'>> = {}): HostFsEvent {
   clock += 1_000_000n;
   return {
     type: EventType.HostFs, flags: 0, ktimeNs: clock, cgroupId: WEB.cgroupId, tgid: 4242, pid: 4242, uid: 0, gid: 0,
-    comm: 'sh', op: Op.Openat, hostFsFlags: HostFsFlag.WholeFs, dev: ROOT_DEV, openFlags: O_WRONLY, ino: 77n, nlink: 1,
+    comm: 'sh', startBoottimeNs: 4242000n, op: Op.Openat, hostFsFlags: HostFsFlag.WholeFs, dev: ROOT_DEV, openFlags: O_WRONLY, ino: 77n, nlink: 1,
     fsPath: '/etc/cron.d/x', path: '/host/etc/cron.d/x', hostPath: '/etc/cron.d/x', fsRootHostPath: '/', ...o,
   };
 }

@@ -171,6 +171,7 @@ export function randomRecord(rng: Rng, struct: StructName, pool: readonly Buffer
     uid: randomScalar(rng, 'u32'),
     gid: randomScalar(rng, 'u32'),
     comm: randomText(rng, HEADER.fields.comm.length!, pool),
+    start_boottime_ns: randomScalar(rng, 'u64'),
   };
   return record(struct, fields, hdr);
 }
@@ -439,6 +440,7 @@ export function expectedFields(bytes: Buffer, type: EventType): Record<string, u
     uid: bytes.readUInt32LE(H.uid.offset),
     gid: bytes.readUInt32LE(H.gid.offset),
     comm: cText(bytes, H.comm.offset, H.comm.length!),
+    startBoottimeNs: bytes.readBigUInt64LE(H.start_boottime_ns.offset),
   };
   const layout: StructLayout = LAYOUT[structOf(type)];
   for (const [name, field] of Object.entries(layout.fields)) {

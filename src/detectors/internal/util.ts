@@ -1,6 +1,7 @@
 // Small pure helpers shared by several detectors.
 
 import type { KernelEvent } from '../../receiver/events.ts';
+import type { ProcessInfo } from '../../receiver/identity.ts';
 import type { DetectionContext } from '../Detector.ts';
 
 const O_ACCMODE = 0o3;
@@ -47,7 +48,12 @@ export function isOwnProcReference(pid: string): boolean {
  * unknown process is not the runtime.
  */
 export function isRuntimeSetup(event: KernelEvent, ctx: DetectionContext): boolean {
-  return ctx.process(event.tgid)?.runtimeSetup === true;
+  return processOf(event, ctx)?.runtimeSetup === true;
+}
+
+/** The process that made `event`: by tgid and start time, so never an earlier holder of the pid. */
+export function processOf(event: KernelEvent, ctx: DetectionContext): ProcessInfo | undefined {
+  return ctx.process(event.tgid, event.startBoottimeNs);
 }
 
 export function hex(n: bigint | number): string {

@@ -18,7 +18,7 @@ import {
 } from '../Detector.ts';
 import { BoundedMap } from '../internal/BoundedMap.ts';
 import { dnsQuestionName, matchesDomainSuffix } from '../internal/dns.ts';
-import { basename, isWriteOpen } from '../internal/util.ts';
+import { basename, isWriteOpen, processOf } from '../internal/util.ts';
 
 /** Evidence weights: the probability each signal alone means mining. Exported for the docs. */
 export const MINING_SIGNAL_WEIGHTS = {
@@ -204,9 +204,9 @@ export class CryptominingIncident implements Detector {
     const incident = key === HOST_KEY ? undefined : this.#incident(key);
     if (incident && incident.outbound === undefined) {
       // The oldest live connection is what "long-lived" is measured from; replaced once its process is gone.
-      incident.outbound = { tgid: event.tgid, startNs: ctx.process(event.tgid)?.startBoottimeNs ?? 0n, atNs: event.ktimeNs };
+      incident.outbound = { tgid: event.tgid, startNs: processOf(event, ctx)?.startBoottimeNs ?? 0n, atNs: event.ktimeNs };
     } else if (incident?.outbound && !isAlive(incident.outbound, ctx)) {
-      incident.outbound = { tgid: event.tgid, startNs: ctx.process(event.tgid)?.startBoottimeNs ?? 0n, atNs: event.ktimeNs };
+      incident.outbound = { tgid: event.tgid, startNs: processOf(event, ctx)?.startBoottimeNs ?? 0n, atNs: event.ktimeNs };
     }
     if (!poolPort) return NO_FINDINGS;
     const target = incident ?? this.#incident(key);

@@ -3,7 +3,7 @@
 import { EventType } from '../../receiver/events.ts';
 import { Attr } from '../attributeKeys.ts';
 import { NO_FINDINGS, type DetectionContext, type Detector, type DetectorEvent, type Finding, type RuleMetadata } from '../Detector.ts';
-import { hex, isOwnProcReference, splitProcPath } from '../internal/util.ts';
+import { hex, isOwnProcReference, processOf, splitProcPath } from '../internal/util.ts';
 
 const MEMORY_DEVICES = new Set(['/proc/kcore', '/dev/mem', '/dev/kmem', '/dev/port']);
 const DISK_PREFIXES = ['/dev/sd', '/dev/vd', '/dev/nvme', '/dev/xvd', '/dev/dm-', '/dev/hd', '/dev/mmcblk'];
@@ -53,7 +53,7 @@ export class HostResourceAccess implements Detector {
         return NO_FINDINGS;
       }
       what = 'another process\'s root';
-      const self = ctx.process(event.tgid);
+      const self = processOf(event, ctx);
       if (self && self.ns.pid !== 0 && self.ns.pid === ctx.hostNamespaces.pid) severity = 'critical';
     }
     if (ctx.container(event) === null) return NO_FINDINGS;
