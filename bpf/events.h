@@ -159,6 +159,17 @@ enum ks_enforce_mode {
 /* ks_open.path_source */
 #define KS_OPEN_PATH_CALLER 1   /* the string the caller passed (a failed open, or one whose file no leaf names) */
 #define KS_OPEN_PATH_RESOLVED 2 /* the opened file's path from its dentries and mounts, up to the opener's root */
+/* ks_open.pattern_id of records no pattern produced: open_by_handle_at, a file emitted for its facts alone */
+#define KS_OPEN_NO_PATTERN 0xffffffffu
+/*
+ * ks_open.file_facts: read from the new fd's struct file, never from the caller's arguments (which another thread
+ * can rewrite, or leave in a page the program cannot read). Without KNOWN there was no file to read (a failed
+ * open, open_by_handle_at) and the other bits are 0.
+ */
+#define KS_OPEN_FACT_KNOWN (1u << 0)
+#define KS_OPEN_FACT_WRITE (1u << 1)          /* f_mode has FMODE_WRITE: the fd can write */
+#define KS_OPEN_FACT_CGROUP_CONTROL (1u << 2) /* release_agent or notify_on_release on a cgroup filesystem */
+#define KS_OPEN_FACT_KERNEL_TUNABLE (1u << 3) /* proc's sys/kernel/{core_pattern,modprobe,hotplug}, sysrq-trigger; sysfs's kernel/uevent_helper */
 /* ks_open.ret of records emitted at syscall entry (open_by_handle_at) */
 #define KS_OPEN_RET_UNKNOWN (-0x7fffffff - 1)
 
@@ -264,8 +275,8 @@ struct ks_open {
 	__s32 dirfd;             /* AT_FDCWD (-100) for absolute and cwd-relative opens; mount_fd for open_by_handle_at */
 	__u32 flags;             /* O_* */
 	__u32 mode;
-	__u32 pattern_id;        /* index of the sensitive-path pattern that matched */
-	__u32 _pad0;
+	__u32 pattern_id;        /* index of the sensitive-path pattern that matched; KS_OPEN_NO_PATTERN: none */
+	__u32 file_facts;        /* KS_OPEN_FACT_*: what the opened file is, read from the kernel's struct file */
 	char path[KS_PATH_LEN];  /* the path pattern_id matched: see path_source; empty for open_by_handle_at */
 	__s32 ret;               /* the new fd or -errno; KS_OPEN_RET_UNKNOWN when reported at syscall entry */
 	__u32 path_source;       /* KS_OPEN_PATH_*: which string `path` is */

@@ -25,7 +25,6 @@
 #include "lib/path.h"
 #undef path_scratch
 
-#define KS_FMODE_WRITE 0x2u  /* file->f_mode: opened for writing */
 #define KS_MNT_READONLY 0x40 /* vfsmount->mnt_flags */
 #define KS_SB_RDONLY 0x1ul   /* super_block->s_flags */
 

@@ -20,10 +20,9 @@
 #define KS_PATH_BTF_LOADS
 #include "lib/path.h"
 #include "open/path_match.h"
+#include "open/file_identity.h"
 
 #define KS_AT_FDCWD (-100)
-/* ks_open.pattern_id of records that no pattern produced (open_by_handle_at) */
-#define KS_OPEN_NO_PATTERN 0xffffffffu
 
 /* The record is built off-stack (it is larger than the stack allows) before we know it is wanted. */
 struct {
@@ -43,32 +42,32 @@ static __always_inline struct ks_open *ks_open_record(void)
 	return e;
 }
 
-static __always_inline bool ks_open_is_write(__u32 flags)
+/* The caller's flags, or the file's own mode when there is a file: openat2's flags may be unreadable. */
+static __always_inline bool ks_open_is_write(struct ks_open *e)
 {
-	return (flags & (KS_O_ACCMODE | KS_O_CREAT | KS_O_TRUNC)) != 0;
+	return (e->flags & (KS_O_ACCMODE | KS_O_CREAT | KS_O_TRUNC)) != 0 || (e->file_facts & KS_OPEN_FACT_WRITE);
 }
 
 static __always_inline void ks_open_emit(struct ks_open *e)
 {
 	/* Reading a sensitive path is mostly routine; opening one to change it is what the rules raise on. */
-	ks_output(e, sizeof(*e), KS_EVENT_OPEN, ks_open_is_write(e->flags));
+	ks_output(e, sizeof(*e), KS_EVENT_OPEN, ks_open_is_write(e));
 }
 
 /*
- * A write-open of a file whose resolved path matched a pattern some rule kills for. At syscall exit the file is
- * open but nothing has been written through it: the process dies before its first write.
+ * A file opened for writing (its f_mode, not the flags the caller passed) that is a cgroup release_agent /
+ * notify_on_release or a kernel tunable (open/file_identity.h): what the file is decides, not a path. At syscall
+ * exit the file is open but nothing has been written through it: the process dies before its first write.
  */
-static __always_inline __u32 ks_open_enforce(struct ks_open *e)
+static __always_inline __u32 ks_open_enforce(__u32 facts)
 {
-	__u32 pattern = e->pattern_id;
-	__u32 *check;
-
-	if (!ks_open_is_write(e->flags))
+	if (!(facts & KS_OPEN_FACT_WRITE))
 		return 0;
-	check = bpf_map_lookup_elem(&enforce_patterns, &pattern);
-	if (!check || *check == 0)
-		return 0;
-	return ks_enforce(*check - 1);
+	if (facts & KS_OPEN_FACT_CGROUP_CONTROL)
+		return ks_enforce(KS_ENFORCE_RELEASE_AGENT_WRITE);
+	if (facts & KS_OPEN_FACT_KERNEL_TUNABLE)
+		return ks_enforce(KS_ENFORCE_TUNABLE_WRITE);
+	return 0;
 }
 
 /*
@@ -190,10 +189,10 @@ static __always_inline int ks_open_exit(struct trace_event_raw_sys_exit *ctx, __
 	long ret = ctx->ret;
 	struct ks_path_head head;
 	struct file *file = NULL;
-	__u64 callers, leaves = 0;
+	__u64 callers, leaves = 0, name_head = 0;
 	struct ks_open *e;
 	int resolved = -1, matched;
-	__u32 len;
+	__u32 len, facts = 0;
 
 	ks_path_head(&head, user_path);
 	callers = ks_path_candidates(head.word[0]);
@@ -201,26 +200,34 @@ static __always_inline int ks_open_exit(struct trace_event_raw_sys_exit *ctx, __
 		callers = ks_path_head_filter(&head, callers);
 	if (ret >= 0) {
 		file = ks_new_fd_file(ret);
-		if (file)
-			leaves = ks_head_candidates(&leaf_heads, &leaf_key_lens, ks_file_name_head(file));
+		if (file) {
+			name_head = ks_file_name_head(file);
+			leaves = ks_head_candidates(&leaf_heads, &leaf_key_lens, name_head);
+		}
 	}
-	if ((!callers && !leaves) || ks_from_agent())
+	if ((!callers && !leaves && !ks_file_name_may_be_control(name_head)) || ks_from_agent())
+		return 0;
+	if (file)
+		facts = ks_open_file_facts(file, name_head);
+	if (!callers && !leaves && !(facts & KS_OPEN_FACTS_IDENTIFIED))
 		return 0;
 	e = ks_open_record();
 	if (!e)
 		return 0;
-	if (leaves) {
+	if (leaves || (facts & KS_OPEN_FACTS_IDENTIFIED)) {
+		/* leaves 0: only rebuilds the path, which a file identified by its facts is reported with */
 		resolved = ks_open_match_resolved(e, file, leaves);
-		if (resolved >= 0) {
+		if (resolved >= 0 || (facts & KS_OPEN_FACTS_IDENTIFIED)) {
 			ks_open_fill_call(e, op, regs, ret);
-			e->pattern_id = resolved;
+			e->pattern_id = resolved >= 0 ? resolved : KS_OPEN_NO_PATTERN;
+			e->file_facts = facts;
 			e->path_source = KS_OPEN_PATH_RESOLVED;
 			ks_read_user_str(e->caller_path, sizeof(e->caller_path), user_path, &e->hdr);
-			e->hdr.flags |= ks_open_enforce(e);
+			e->hdr.flags |= ks_open_enforce(facts);
 			ks_open_emit(e);
 			/* The caller's string adds a record only when its lowest match is another pattern, which needs
 			 * another candidate: the common case, the same path, stops here. */
-			if (callers == (1ULL << ks_bounded(resolved, 63)))
+			if (resolved >= 0 && callers == (1ULL << ks_bounded(resolved, 63)))
 				return 0;
 			__builtin_memset(e->caller_path, 0, sizeof(e->caller_path));
 		}
@@ -238,6 +245,7 @@ static __always_inline int ks_open_exit(struct trace_event_raw_sys_exit *ctx, __
 		return 0;
 	ks_open_fill_call(e, op, regs, ret);
 	e->pattern_id = matched;
+	e->file_facts = facts;
 	e->path_source = KS_OPEN_PATH_CALLER;
 	ks_open_emit(e);
 	return 0;

@@ -251,7 +251,6 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
   try {
     pipeline.kernel.setHostNamespaces(Object.values(pipeline.host.inodes));
     pipeline.kernel.setEnforcedFsTypes(engine.enforcedFsTypes());
-    pipeline.kernel.setEnforcedOpenPatterns(engine.enforcedOpenPatterns());
     enforcement = new ContainerEnforcement({
       kernel: pipeline.kernel,
       mode: () => engine.enforcementMode,

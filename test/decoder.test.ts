@@ -195,7 +195,7 @@ describe('decodeBatch', () => {
       { ...header, type: 6, op: 10, mountFlags: 4096n, source: '/dev/sda1', target: '/mnt/host', fstype: 'ext4' },
       { ...header, type: 7, op: 21, newRoot: '.', putOld: '/.pivot' },
       { ...header, type: 8, op: 31, dirfd: -100, openFlags: 0o2101, mode: 0o644, patternId: 3, path: 'a'.repeat(256),
-        result: 5, pathSource: 2, callerPath: 'core_pattern' },
+        result: 5, pathSource: 2, callerPath: 'core_pattern', fileFacts: 0 },
       { ...header, type: 9, fd: 3, family: 2, port: 3333, address: '10.0.2.15', unixPath: '' },
       { ...header, type: 9, fd: 4, family: 10, port: 443, address: '2001:db8::1', unixPath: '' },
       { ...header, type: 9, fd: 5, family: 1, port: 0, address: '', unixPath: '@containerd-shim' },

@@ -155,16 +155,6 @@ describe('DetectorEngine enforcement', () => {
     assert.equal(types.get('tmpfs'), undefined);
   });
 
-  it("maps the kernel filter's patterns of release_agent and the kernel tunables to their write checks", () => {
-    const engine = engineWith(undefined);
-    const patterns = engine.enforcedOpenPatterns();
-    const at = (p: string) => patterns.get(engine.openPathPatterns.indexOf(p));
-    assert.equal(at('/sys/fs/cgroup*/release_agent'), KernelEnforceCheck.ReleaseAgentWrite);
-    assert.equal(at('/proc/sys/kernel/core_pattern'), KernelEnforceCheck.TunableWrite);
-    assert.equal(at('/etc/shadow'), undefined);
-    assert.ok(![...patterns.keys()].includes(-1));
-  });
-
   it("marks the deciding rule's detection with the action and whether the signal was sent", () => {
     const engine = engineWith({ enforcement: 'on', rules: { 'KS-ESC-001': { action: 'kill' } } });
     const agent = new FakeAgent();

@@ -43,6 +43,13 @@
 #define KS_S_IFSOCK 0140000
 #define KS_NSFS_MAGIC 0x6e736673
 #define KS_PIDFS_MAGIC 0x50494446 /* pidfd files since 6.9 */
+#define KS_CGROUP_SUPER_MAGIC 0x27e0eb
+#define KS_CGROUP2_SUPER_MAGIC 0x63677270
+#define KS_PROC_SUPER_MAGIC 0x9fa0
+#define KS_SYSFS_MAGIC 0x62656572
+#define KS_TMPFS_MAGIC 0x01021994     /* shmem: tmpfs, and the internal mount behind memfd_create() */
+#define KS_HUGETLBFS_MAGIC 0x958458f6 /* memfd_create(MFD_HUGETLB) */
+#define KS_FMODE_WRITE 0x2u           /* file->f_mode: opened for writing */
 
 #define KS_O_ACCMODE 00000003 /* O_WRONLY or O_RDWR: opened for writing */
 #define KS_O_WRONLY 00000001

@@ -217,18 +217,6 @@ KS_SHARED struct {
 	__type(value, __u32);
 } enforce_fstypes SEC(".maps");
 
-/*
- * enforce_patterns[pattern index]: 1 + the enum ks_enforce_rule that a write-open of a file whose resolved path
- * matched that path_patterns entry falls under; 0: none. Only the resolved path (a kernel fact) decides a kill,
- * never the caller's string.
- */
-KS_SHARED struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, KS_MAX_PATH_PATTERNS);
-	__type(key, __u32);
-	__type(value, __u32);
-} enforce_patterns SEC(".maps");
-
 /* host_namespaces[inode]: the host's namespaces (every type), which a setns from a container may not join. */
 KS_SHARED struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -105,8 +105,6 @@ export interface RuleMetadata {
     checks: readonly KernelEnforceCheck[];
     /** mount(2)/fsopen(2) of these filesystem types falls under `check` (one of `checks`). */
     mount?: { check: KernelEnforceCheck; fsTypes: readonly string[] };
-    /** A write-open whose resolved path matches one of the rule's openPathPatterns falls under this check. */
-    writeOpenCheck?: KernelEnforceCheck;
     /** One sentence for docs/detections.md: what is killed, when. */
     description: string;
   };

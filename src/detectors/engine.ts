@@ -253,20 +253,6 @@ export class DetectorEngine {
     return out;
   }
 
-  /**
-   * Index in openPathPatterns (the kernel filter's pattern list) → the check a write-open of a file whose resolved
-   * path matched it falls under.
-   */
-  enforcedOpenPatterns(): Map<number, KernelEnforceCheck> {
-    const out = new Map<number, KernelEnforceCheck>();
-    for (const d of this.#detectors) {
-      const check = d.meta.enforcement?.writeOpenCheck;
-      if (check === undefined) continue;
-      for (const pattern of d.meta.openPathPatterns ?? []) out.set(this.openPathPatterns.indexOf(pattern), check);
-    }
-    return out;
-  }
-
   /** Rule id → the kernel checks that enforce it. */
   enforcementChecks(): Map<string, readonly KernelEnforceCheck[]> {
     const out = new Map<string, readonly KernelEnforceCheck[]>();

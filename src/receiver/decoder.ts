@@ -331,6 +331,7 @@ function decodeOpen(v: Views, o: number): OpenEvent {
   e.openFlags = v.u32[(o + OPEN.flags.offset) >>> 2];
   e.mode = v.u32[(o + OPEN.mode.offset) >>> 2];
   e.patternId = v.u32[(o + OPEN.pattern_id.offset) >>> 2];
+  e.fileFacts = v.u32[(o + OPEN.file_facts.offset) >>> 2];
   e.path = cString(v.buf, o + OPEN.path.offset, OPEN.path.length);
   e.result = v.i32[(o + OPEN.ret.offset) >>> 2];
   e.pathSource = v.u32[(o + OPEN.path_source.offset) >>> 2] as OpenPathSource;

@@ -217,7 +217,14 @@ export interface OpenEvent extends EventHeader {
   pathSource: OpenPathSource;
   /** With OpenPathSource.Resolved: the string the caller passed (best effort); '' otherwise. */
   callerPath: string;
+  /** OpenFileFact bits: what the opened file is, read from the kernel's struct file. */
+  fileFacts: number;
 }
+
+/** KS_OPEN_FACT_* in bpf/events.h. Without Known the open had no file (failed, open_by_handle_at). */
+export const OpenFileFact = { Known: 1 << 0, Write: 1 << 1, CgroupControl: 1 << 2, KernelTunable: 1 << 3 } as const;
+/** KS_OPEN_NO_PATTERN: the record was emitted for its file's facts (or is open_by_handle_at), no pattern matched. */
+export const OPEN_NO_PATTERN = 0xffffffff;
 
 /** Which string an open record's path is (KS_OPEN_PATH_* in bpf/events.h). */
 export const OpenPathSource = { Caller: 1, Resolved: 2 } as const;

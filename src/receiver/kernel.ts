@@ -73,7 +73,6 @@ const ENFORCE_CGROUPS_MAP = 'enforce_cgroups';
 const ENFORCE_FSTYPES_MAP = 'enforce_fstypes';
 const ENFORCE_ACTIONS_MAP = 'enforce_actions';
 const HOST_NAMESPACES_MAP = 'host_namespaces';
-const ENFORCE_PATTERNS_MAP = 'enforce_patterns';
 const ENFORCE_LEVELS_MAP = 'enforce_levels';
 /** KS_FSTYPE_LEN: enforce_fstypes' key, a zero-padded filesystem type. */
 const FSTYPE_KEY_BYTES = 32;
@@ -585,12 +584,6 @@ export class KernelSource {
       }
       this.#object.mapUpdate(ENFORCE_FSTYPES_MAP, key, u32(check));
     }
-  }
-
-  /** Path pattern index → the check a write-open of a file whose resolved path matched it falls under. */
-  setEnforcedOpenPatterns(patterns: ReadonlyMap<number, KernelEnforceCheck>): void {
-    this.#ensureOpen();
-    for (const [index, check] of patterns) this.#object.mapUpdate(ENFORCE_PATTERNS_MAP, u32(index), u32(check + 1));
   }
 
   /**

@@ -152,7 +152,7 @@ export const LAYOUT = {
       flags: u32(72),
       mode: u32(76),
       pattern_id: u32(80),
-      _pad0: u32(84),
+      file_facts: u32(84),
       path: chars(88, 256),
       ret: s32(344),
       path_source: u32(348),

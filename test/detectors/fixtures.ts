@@ -176,7 +176,7 @@ export const ev = {
   }),
   open: (o: Overrides<OpenEvent> = {}): OpenEvent => ({
     ...header(EventType.Open, o), op: Op.Openat, dirfd: -100, openFlags: 0, mode: 0, patternId: 0, path: '/etc/passwd', result: 3,
-    pathSource: OpenPathSource.Caller, callerPath: '', ...o,
+    pathSource: OpenPathSource.Caller, callerPath: '', fileFacts: 0, ...o,
   }),
   connect: (o: Overrides<ConnectEvent> = {}): ConnectEvent => ({
     ...header(EventType.Connect, o), fd: 3, family: 2, port: 443, address: '203.0.113.7', unixPath: '', ...o,

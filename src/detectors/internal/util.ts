@@ -1,6 +1,6 @@
 // Small pure helpers shared by several detectors.
 
-import type { KernelEvent } from '../../receiver/events.ts';
+import { OpenFileFact, type KernelEvent, type OpenEvent } from '../../receiver/events.ts';
 import type { ProcessInfo } from '../../receiver/identity.ts';
 import type { DetectionContext } from '../Detector.ts';
 
@@ -11,6 +11,23 @@ const O_TRUNC = 0o1000;
 /** Opened for writing: write access mode, or creating/truncating the file. */
 export function isWriteOpen(flags: number): boolean {
   return (flags & O_ACCMODE) !== 0 || (flags & (O_CREAT | O_TRUNC)) !== 0;
+}
+
+/**
+ * An open record for writing: the caller's flags, or the opened file's own mode, which the kernel reports when there
+ * was a file (openat2's flags can be unreadable, or rewritten by another thread after the kernel copied them).
+ */
+export function opensForWrite(event: OpenEvent): boolean {
+  return isWriteOpen(event.openFlags) || (event.fileFacts & OpenFileFact.Write) !== 0;
+}
+
+/**
+ * Whether the opened file is what `fact` says (OpenFileFact): decided by the kernel's struct file when there was
+ * one; without a file (a refused open) only the caller's path can tell, and `byPath` decides.
+ */
+export function openedFileIs(event: OpenEvent, fact: number, byPath: () => boolean): boolean {
+  if ((event.fileFacts & OpenFileFact.Known) !== 0) return (event.fileFacts & fact) !== 0;
+  return byPath();
 }
 
 export function basename(path: string): string {

@@ -1,0 +1,97 @@
+// Enforcement decided on kernel facts rather than on what the caller wrote (review findings 2, 4, 9, 13): the open's
+// file identified by its filesystem and dentry names and written-to by its f_mode, clone3 whose clone_args the
+// program cannot read, a #! script executed from a memfd. Cases brought over from the review's demonstrations
+// (branch `review`, test/e2e/enforcement-bypass.test.ts and enforcement-false-kill.test.ts), plus the false kills
+// the fixes must not make. Every rule the kernel can enforce kills, with no exception.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { allDetectors } from '../../src/detectors/index.ts';
+import { startAgent, type RunningAgent } from '../helpers/agent.ts';
+import { startContainer, type Container } from '../helpers/podman.ts';
+import { SIMULATOR_BUILD_DIR, SIMULATOR_MOUNT } from '../../src/simulate/scenarios.ts';
+
+const SIMULATOR_DIR = fileURLToPath(new URL(`../../${SIMULATOR_BUILD_DIR}`, import.meta.url));
+const KILLABLE_RULES = allDetectors().filter((d) => d.meta.enforcement !== undefined).map((d) => d.meta.id);
+const KILLED_BY_SIGKILL = 137;
+
+let agent: RunningAgent;
+const containers: Container[] = [];
+
+before(async () => {
+  assert.ok(existsSync(`${SIMULATOR_DIR}/bypass_untouched`), 'simulator programs are built (make simulator)');
+  const rulesFile = path.join(mkdtempSync(path.join(tmpdir(), 'ks-enforcement-facts-')), 'rules.yaml');
+  writeFileSync(rulesFile, `enforcement: on\nrules:\n${KILLABLE_RULES.map((id) => `  ${id}: { action: kill }\n`).join('')}`);
+  agent = await startAgent({ args: ['--rules-file', rulesFile, '--log-level', 'debug'] });
+});
+after(async () => {
+  await agent?.stop();
+  for (const c of containers) await c.remove().catch(() => {});
+});
+
+async function armed(...flags: string[]): Promise<Container> {
+  const c = await startContainer({ podUid: randomUUID(), extraArgs: ['-v', `${SIMULATOR_DIR}:${SIMULATOR_MOUNT}:ro`, ...flags] });
+  containers.push(c);
+  await agent.process.waitForLine(new RegExp(`enforcement: container ${c.id} .*kill checks`), 60_000);
+  return c;
+}
+
+async function assertKilled(c: Container, args: string[]): Promise<void> {
+  const r = await c.exec(args);
+  assert.doesNotMatch(r.stdout, /reached/, `the escape's next step ran:\n${r.stdout}${r.stderr}`);
+  assert.equal(r.code, KILLED_BY_SIGKILL, `exit status ${r.code}: ${r.stdout}${r.stderr}`);
+}
+
+const sim = (program: string, ...args: string[]) => [`${SIMULATOR_MOUNT}/${program}`, ...args];
+
+test('openat2(O_WRONLY) of core_pattern with struct open_how in a page not yet faulted in is killed (f_mode decides)', async () => {
+  const c = await armed('--privileged');
+  const current = (await c.exec(['cat', '/proc/sys/kernel/core_pattern'])).stdout.trim();
+  await assertKilled(c, sim('bypass_untouched', 'openat2', '/proc/sys/kernel/core_pattern', current));
+});
+
+test('core_pattern bind-mounted under another name is killed when opened for writing, and reported', async () => {
+  const c = await armed('--privileged');
+  await assertKilled(c, ['sh', '-c',
+    'cat /proc/sys/kernel/core_pattern > /tmp/v && touch /tmp/cpb && mount --bind /proc/sys/kernel/core_pattern /tmp/cpb && cat /tmp/v > /tmp/cpb && echo reached']);
+  await agent.waitForDetection((d) => d.rule === 'KS-ESC-005' && d.attributes['file.path'] === '/tmp/cpb' &&
+    d.attributes['kubesentry.enforcement.signal_sent'] === true, 'KS-ESC-005 kill of /tmp/cpb', 30_000);
+});
+
+test('release_agent and notify_on_release of a cgroup mounted at /mnt/cg are killed when opened for writing', async () => {
+  const c = await armed('--privileged');
+  const mount = await c.exec(['sh', '-c', 'mkdir -p /mnt/cg && exec mount -t cgroup -o none,name=ks-facts cgroup /mnt/cg']);
+  assert.equal(mount.code, KILLED_BY_SIGKILL, 'the mount itself is killed');
+  await assertKilled(c, ['sh', '-c', 'echo 1 > /mnt/cg/notify_on_release; echo reached']);
+  await assertKilled(c, ['sh', '-c', 'cat /mnt/cg/release_agent > /mnt/cg/release_agent; echo reached']);
+  await agent.waitForDetection((d) => d.rule === 'KS-ESC-004' && d.attributes['file.path'] === '/mnt/cg/release_agent' &&
+    d.severity === 'critical', 'KS-ESC-004 critical on /mnt/cg/release_agent', 30_000);
+});
+
+test('no false kill: an ordinary file written at /tmp/<dir>/notify_on_release, nor a file on disk named like a tunable', async () => {
+  const c = await armed();
+  const r = await c.exec(['sh', '-c',
+    'mkdir -p /tmp/app/sys/kernel && echo 1 > /tmp/app/notify_on_release && echo 1 > /tmp/app/release_agent && ' +
+    'echo x > /tmp/app/sys/kernel/core_pattern && echo survived']);
+  assert.match(r.stdout, /survived/, `a write to a plain tmpfs file was killed (exit status ${r.code})`);
+  // One ring, read in order: once the detection of a later process of the container is in, so are the writes'.
+  const barrier = await c.exec(['unshare', '-U', 'true']);
+  assert.equal(barrier.code, KILLED_BY_SIGKILL);
+  await agent.waitForDetection((d) => d.rule === 'KS-ESC-001' && d.attributes['container.id'] === c.id, 'the barrier', 30_000);
+  const found = agent.detections().filter((d) => (d.rule === 'KS-ESC-004' || d.rule === 'KS-ESC-005') &&
+    String(d.attributes['file.path'] ?? '').startsWith('/tmp/app/'));
+  assert.deepEqual(found.map((d) => `${d.rule} ${d.severity} ${d.attributes['file.path']}`), []);
+});
+
+test('clone3(CLONE_NEWUSER) with clone_args in a page not yet faulted in is killed (fails closed)', async () => {
+  await assertKilled(await armed(), sim('bypass_untouched', 'clone3'));
+});
+
+test('a #! script executed from a memfd (execve of /proc/self/fd/N) is killed', async () => {
+  await assertKilled(await armed(), sim('bypass_memfd_script'));
+});
