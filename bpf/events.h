@@ -159,6 +159,8 @@ enum ks_enforce_mode {
 /* ks_open.path_source */
 #define KS_OPEN_PATH_CALLER 1   /* the string the caller passed (a failed open, or one whose file no leaf names) */
 #define KS_OPEN_PATH_RESOLVED 2 /* the opened file's path from its dentries and mounts, up to the opener's root */
+/* ks_namespace.flags of a clone3 whose clone_args the program could not read (no clone flag is this high) */
+#define KS_CLONE_FLAGS_UNREAD (1ULL << 63)
 /* ks_open.pattern_id of records no pattern produced: open_by_handle_at, a file emitted for its facts alone */
 #define KS_OPEN_NO_PATTERN 0xffffffffu
 /*

@@ -20,7 +20,7 @@ static __always_inline void ks_emit_namespace(__u32 op, __u64 flags)
 	 * Decided before the record is reserved, so a full ring cannot save the process. For clone/clone3 the pending
 	 * SIGKILL also makes copy_process() fail: no child is left running in the new namespace.
 	 */
-	if (flags & KS_CLONE_NEWUSER)
+	if (flags & (KS_CLONE_NEWUSER | KS_CLONE_FLAGS_UNREAD))
 		enforced = ks_enforce(KS_ENFORCE_USER_NAMESPACE);
 	e = ks_begin(KS_EVENT_NAMESPACE, sizeof(*e));
 	if (!e)
@@ -57,9 +57,16 @@ int sys_enter_clone3__tp(struct trace_event_raw_sys_enter *ctx)
 	__u64 flags = 0;
 
 	/* struct clone_args starts with the u64 flags; args[1] is its size as the caller declares it */
-	if (KS_ARG(ctx, 1) < sizeof(flags) || bpf_probe_read_user(&flags, sizeof(flags), KS_ARG_PTR(ctx, 0)))
-		return 0;
-	if (flags & KS_CLONE_NEW_MASK)
+	if (KS_ARG(ctx, 1) < sizeof(flags))
+		return 0; /* the kernel refuses a clone_args smaller than its first version (EINVAL) */
+	/*
+	 * A page the caller has never touched cannot be read here (no fault-in), yet the kernel's copy will fault it
+	 * in: flags the program cannot see are taken as CLONE_NEWUSER by enforcement, so where KS-ESC-001 kills the call
+	 * fails closed and copy_process() refuses to fork. The record carries KS_CLONE_FLAGS_UNREAD alone.
+	 */
+	if (bpf_probe_read_user(&flags, sizeof(flags), KS_ARG_PTR(ctx, 0)))
+		flags = KS_CLONE_FLAGS_UNREAD;
+	if (flags & (KS_CLONE_NEW_MASK | KS_CLONE_FLAGS_UNREAD))
 		ks_emit_namespace(KS_OP_CLONE3, flags);
 	return 0;
 }

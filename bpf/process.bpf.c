@@ -16,7 +16,7 @@ int BPF_PROG(sched_exec__tp_btf, struct task_struct *task, pid_t old_pid, struct
 
 	if (ks_from_agent())
 		return 0;
-	enforced = ks_exec_enforce(task);
+	enforced = ks_exec_enforce(task, BPF_CORE_READ(bprm, filename));
 	e = ks_exec_reserve_for_current();
 	if (!e)
 		return 0;
@@ -39,7 +39,7 @@ int sched_exec__tp(struct trace_event_raw_sched_process_exec *ctx)
 
 	if (ks_from_agent())
 		return 0;
-	enforced = ks_exec_enforce(task);
+	enforced = ks_exec_enforce(task, filename);
 	e = ks_exec_reserve_for_current();
 	if (!e)
 		return 0;

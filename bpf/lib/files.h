@@ -37,4 +37,28 @@ static __always_inline struct socket *ks_file_socket(struct file *file)
 	return BPF_CORE_READ(file, private_data);
 }
 
+/*
+ * A file with no name on any filesystem, held in memory only: no links, on shmem (tmpfs and the internal mount
+ * behind memfd_create()) or hugetlbfs (MFD_HUGETLB). A memfd, or a tmpfs file deleted or made with O_TMPFILE; a file
+ * on disk, whatever it is called (memfd:x), is not.
+ */
+static __always_inline bool ks_file_is_fileless(struct file *file)
+{
+	struct inode *inode = ks_file_inode(file);
+	unsigned long magic;
+
+	if (!inode || BPF_CORE_READ(inode, __i_nlink) != 0)
+		return false;
+	magic = BPF_CORE_READ(inode, i_sb, s_magic);
+	return magic == KS_TMPFS_MAGIC || magic == KS_HUGETLBFS_MAGIC;
+}
+
+/* memfd_create()'s file: fileless, and its dentry a pseudo one with no directory (its own parent). */
+static __always_inline bool ks_file_is_memfd(struct file *file)
+{
+	struct dentry *dentry = file ? BPF_CORE_READ(file, f_path.dentry) : NULL;
+
+	return dentry && ks_file_is_fileless(file) && BPF_CORE_READ(dentry, d_parent) == dentry;
+}
+
 #endif /* KS_LIB_FILES_H */

@@ -10,6 +10,7 @@
 
 #include "lib/task.h"
 #include "lib/path.h"
+#include "lib/files.h"
 
 /* Inode timestamps moved: a timespec64 i_mtime until 6.5, __i_mtime in 6.6, split sec/nsec since 6.7. */
 struct inode___timespec_mtime {
@@ -39,26 +40,68 @@ static __always_inline __u64 ks_inode_mtime_ns(struct inode *inode)
 	return sec * 1000000000ULL + nsec;
 }
 
-/* memfd_create() names its dentry "memfd:<name>"; executing one leaves no file on disk. */
-static __always_inline bool ks_dentry_is_memfd(struct dentry *dentry)
-{
-	char name[8] = {};
+#define KS_EXEC_FD_NAME_LEN 32
 
-	bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(dentry, d_name.name));
-	return name[0] == 'm' && name[1] == 'e' && name[2] == 'm' && name[3] == 'f' && name[4] == 'd' &&
-	       name[5] == ':';
+/* The decimal fd that ends a name at `digits` (at most 7 digits, then its NUL), or -1. */
+static __always_inline int ks_exec_parse_fd(const char *digits)
+{
+	int fd = 0, count = 0;
+	bool ended = false;
+
+#pragma unroll
+	for (int i = 0; i < 8; i++) {
+		char c = digits[i];
+
+		if (ended)
+			continue;
+		if (c == 0) {
+			ended = true;
+		} else if (c >= '0' && c <= '9' && i < 7) {
+			fd = fd * 10 + (c - '0');
+			count++;
+		} else {
+			return -1;
+		}
+	}
+	return ended && count > 0 ? fd : -1;
 }
 
 /*
- * Enforcement on a memfd exec: at sched_process_exec the new image is in place but has not run an instruction,
- * so a SIGKILL now means the fileless program never starts. The memfd test runs only when the rule kills in
- * this container: an exec otherwise pays one array lookup (enforcement off) or one hash lookup more.
+ * The fd of the calling process that an exec's filename names: "/dev/fd/N" is what the kernel names an
+ * execveat(fd, "", AT_EMPTY_PATH), "/proc/self/fd/N" what a caller writes. A #! script's interpreter opens that same
+ * name after exec, so for a script to run from such an fd it is still open now. -1 for any other name.
  */
-static __always_inline __u32 ks_exec_enforce(struct task_struct *task)
+static __always_inline int ks_exec_filename_fd(const char *filename)
+{
+	char name[KS_EXEC_FD_NAME_LEN] = {};
+
+	if (bpf_probe_read_kernel_str(name, sizeof(name), filename) <= 0)
+		return -1;
+	if (name[0] == '/' && name[1] == 'd' && name[2] == 'e' && name[3] == 'v' && name[4] == '/' && name[5] == 'f' &&
+	    name[6] == 'd' && name[7] == '/')
+		return ks_exec_parse_fd(name + 8);
+	if (name[0] == '/' && name[1] == 'p' && name[2] == 'r' && name[3] == 'o' && name[4] == 'c' && name[5] == '/' &&
+	    name[6] == 's' && name[7] == 'e' && name[8] == 'l' && name[9] == 'f' && name[10] == '/' && name[11] == 'f' &&
+	    name[12] == 'd' && name[13] == '/')
+		return ks_exec_parse_fd(name + 14);
+	return -1;
+}
+
+/*
+ * Enforcement on a fileless exec: at sched_process_exec the new image is in place but has not run an instruction,
+ * so a SIGKILL now means the fileless program never starts. Decided on the files' inode facts
+ * (ks_file_is_fileless()), never on a name: the executed file (mm->exe_file), and for a #! script, whose exe_file is
+ * the interpreter, the fd the filename names. The test runs only when the rule kills in this container: an exec
+ * otherwise pays one array lookup (enforcement off) or one hash lookup more.
+ */
+static __always_inline __u32 ks_exec_enforce(struct task_struct *task, const char *filename)
 {
 	__u32 mode = ks_enforce_mode_for(KS_ENFORCE_MEMFD_EXEC);
 
-	if (mode == KS_ENFORCE_OFF || !ks_dentry_is_memfd(BPF_CORE_READ(task, mm, exe_file, f_path.dentry)))
+	if (mode == KS_ENFORCE_OFF)
+		return 0;
+	if (!ks_file_is_fileless(BPF_CORE_READ(task, mm, exe_file)) &&
+	    !ks_file_is_fileless(ks_fd_file(ks_exec_filename_fd(filename))))
 		return 0;
 	return ks_enforce_act(KS_ENFORCE_MEMFD_EXEC, mode);
 }
@@ -76,7 +119,7 @@ static __always_inline void ks_exec_fill_exe(struct ks_exec *e, struct file *exe
 	e->exe_nlink = BPF_CORE_READ(inode, __i_nlink);
 	if (e->exe_nlink == 0)
 		e->exe_flags |= KS_EXEC_FLAG_UNLINKED;
-	if (ks_dentry_is_memfd(BPF_CORE_READ(exe, f_path.dentry)))
+	if (ks_file_is_memfd(exe))
 		e->exe_flags |= KS_EXEC_FLAG_MEMFD;
 }
 

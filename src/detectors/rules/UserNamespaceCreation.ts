@@ -9,6 +9,8 @@ import { hex, isRuntimeSetup, isWriteOpen, splitProcPath, startTimeOf } from '..
 import { KernelEnforceCheck } from '../../receiver/enforcement.ts';
 
 export const CLONE_NEWUSER = 0x10000000n;
+/** KS_CLONE_FLAGS_UNREAD: clone3 whose clone_args the kernel program could not read (an untouched page). */
+export const CLONE_FLAGS_UNREAD = 1n << 63n;
 const ID_MAP_FILES = new Set(['uid_map', 'gid_map', 'setgroups']);
 const TRACKED_PROCESSES = 4096;
 
@@ -26,14 +28,15 @@ interface Tracked {
 export class UserNamespaceCreation implements Detector {
   readonly meta: RuleMetadata = {
     id: 'KS-ESC-001',
-    version: '1.1.0',
+    version: '1.2.0',
     title: 'User namespace created in a container',
     category: 'container_escape',
     severity: 'high',
     mitre: { technique: 'T1611', name: 'Escape to Host' },
     events: [EventType.Namespace, EventType.Fork, EventType.Exit, EventType.Open],
     description:
-      'A process in a container called unshare/clone/clone3 with CLONE_NEWUSER. A new user namespace gives full ' +
+      'A process in a container called unshare/clone/clone3 with CLONE_NEWUSER, or clone3 with clone_args the kernel ' +
+      'program could not read (a page not yet faulted in: reported as evasion). A new user namespace gives full ' +
       'capabilities inside it and opens kernel attack surface (most container-escape exploits start here). ' +
       'Raised to critical when the same process or a child then opens /proc/<pid>/uid_map, gid_map or setgroups ' +
       'for writing within the follow-up window. The id-map files are matched on the opened file\'s resolved path as well as the caller\'s string (relative paths, dirfd opens and symlinks are seen). The ' +
@@ -48,7 +51,8 @@ export class UserNamespaceCreation implements Detector {
     enforcement: {
       checks: [KernelEnforceCheck.UserNamespace],
       description:
-        'unshare, clone or clone3 with CLONE_NEWUSER: the process dies before it can write an id map (a clone creates no child).',
+        'unshare, clone or clone3 with CLONE_NEWUSER, and clone3 whose clone_args cannot be read at syscall entry ' +
+        '(fails closed): the process dies before it can write an id map (a clone creates no child).',
     },
     openPathPatterns: ['/proc/*/uid_map', '/proc/*/gid_map', '/proc/*/setgroups'],
   };
@@ -87,8 +91,16 @@ export class UserNamespaceCreation implements Detector {
   }
 
   #onNamespace(event: NamespaceEvent, ctx: DetectionContext): readonly Finding[] {
-    if ((event.cloneFlags & CLONE_NEWUSER) === 0n) return NO_FINDINGS;
+    const unread = (event.cloneFlags & CLONE_FLAGS_UNREAD) !== 0n;
+    if ((event.cloneFlags & CLONE_NEWUSER) === 0n && !unread) return NO_FINDINGS;
     if (ctx.container(event) === null || isRuntimeSetup(event, ctx)) return NO_FINDINGS;
+    if (unread) {
+      // Arguments placed where the kernel program cannot read them: evasion, whatever the flags were.
+      return [{
+        summary: `${event.comm} called clone3 with clone_args the kernel program could not read inside a container (taken as CLONE_NEWUSER)`,
+        attributes: { [Attr.syscall]: syscallName(event.op), [Attr.namespaceFlags]: hex(event.cloneFlags) },
+      }];
+    }
     this.#tracked.set(event.tgid, { startNs: startTimeOf(event.tgid, ctx), incident: { createdNs: event.ktimeNs, escalated: false } });
     return [
       {
