@@ -95,3 +95,9 @@ test('clone3(CLONE_NEWUSER) with clone_args in a page not yet faulted in is kill
 test('a #! script executed from a memfd (execve of /proc/self/fd/N) is killed', async () => {
   await assertKilled(await armed(), sim('bypass_memfd_script'));
 });
+
+test('no false kill: a file on disk named memfd:x is executed', async () => {
+  const c = await armed();
+  const r = await c.exec(['sh', '-c', "cp /bin/busybox '/memfd:x' && '/memfd:x' true && echo survived"]);
+  assert.match(r.stdout, /survived/, `a file on disk named memfd:x was killed (exit status ${r.code}): ${r.stderr}`);
+});
