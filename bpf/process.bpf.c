@@ -55,15 +55,16 @@ SEC("tp_btf/sched_process_fork")
 int BPF_PROG(sched_fork__tp_btf, struct task_struct *parent, struct task_struct *child)
 {
 	if (!ks_from_agent())
-		ks_emit_fork(parent, child);
+		ks_emit_fork(parent, child, ks_fork_enforce(parent, child, true));
 	return 0;
 }
 
+/* The raw_tp's child is not a trusted pointer: the parent is killed, the child is not signalled. */
 SEC("raw_tp/sched_process_fork")
 int BPF_PROG(sched_fork__raw_tp, struct task_struct *parent, struct task_struct *child)
 {
 	if (!ks_from_agent())
-		ks_emit_fork(parent, child);
+		ks_emit_fork(parent, child, ks_fork_enforce(parent, child, false));
 	return 0;
 }
 
