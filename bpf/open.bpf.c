@@ -193,6 +193,7 @@ static __always_inline int ks_open_exit(struct trace_event_raw_sys_exit *ctx, __
 	struct ks_open *e;
 	int resolved = -1, matched;
 	__u32 len, facts = 0;
+	bool identified;
 
 	ks_path_head(&head, user_path);
 	callers = ks_path_candidates(head.word[0]);
@@ -209,15 +210,17 @@ static __always_inline int ks_open_exit(struct trace_event_raw_sys_exit *ctx, __
 		return 0;
 	if (file)
 		facts = ks_open_file_facts(file, name_head);
-	if (!callers && !leaves && !(facts & KS_OPEN_FACTS_IDENTIFIED))
+	/* a file identified by its facts is reported opened for writing: a read of it is only the patterns' business */
+	identified = (facts & KS_OPEN_FACTS_IDENTIFIED) && (facts & KS_OPEN_FACT_WRITE);
+	if (!callers && !leaves && !identified)
 		return 0;
 	e = ks_open_record();
 	if (!e)
 		return 0;
-	if (leaves || (facts & KS_OPEN_FACTS_IDENTIFIED)) {
-		/* leaves 0: only rebuilds the path, which a file identified by its facts is reported with */
+	if (leaves || identified) {
+		/* leaves 0: only rebuilds the path, which an identified file is reported with */
 		resolved = ks_open_match_resolved(e, file, leaves);
-		if (resolved >= 0 || (facts & KS_OPEN_FACTS_IDENTIFIED)) {
+		if (resolved >= 0 || identified) {
 			ks_open_fill_call(e, op, regs, ret);
 			e->pattern_id = resolved >= 0 ? resolved : KS_OPEN_NO_PATTERN;
 			e->file_facts = facts;

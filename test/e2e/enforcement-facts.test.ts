@@ -92,8 +92,10 @@ test('clone3(CLONE_NEWUSER) with clone_args in a page not yet faulted in is kill
   await assertKilled(await armed(), sim('bypass_untouched', 'clone3'));
 });
 
-test('a #! script executed from a memfd (execve of /proc/self/fd/N) is killed', async () => {
-  await assertKilled(await armed(), sim('bypass_memfd_script'));
+test('a #! script executed from a memfd is killed: execve of /proc/self/fd/N, execveat(fd, "", AT_EMPTY_PATH)', async () => {
+  const c = await armed();
+  await assertKilled(c, sim('bypass_memfd_script'));
+  await assertKilled(c, sim('bypass_memfd_script', 'execveat'));
 });
 
 test('no false kill: a file on disk named memfd:x is executed', async () => {

@@ -20,10 +20,13 @@ const DETECTION_TIMEOUT_MS = 60_000;
 const RELEASE_AGENT_RULE = 'KS-ESC-004';
 const TUNABLE_RULE = 'KS-ESC-005';
 const DRIFT_RULE = 'KS-ESC-017';
-/** A cgroup-like directory in the container with a release_agent file, made without opening it by that name. */
+/**
+ * A real release_agent, made without opening it by that name: the root of a named cgroup v1 hierarchy of the test's
+ * own, mounted in a privileged container (the rule reports what the file is; a tmpfs file of that name is not one).
+ */
 const CGROUP_DIR = '/tmp/cg';
 const RELEASE_AGENT = `${CGROUP_DIR}/release_agent`;
-const MAKE_RELEASE_AGENT = `mkdir -p ${CGROUP_DIR} && echo > ${CGROUP_DIR}/ra && mv ${CGROUP_DIR}/ra ${RELEASE_AGENT}`;
+const MAKE_RELEASE_AGENT = `mkdir -p ${CGROUP_DIR} && mount -t cgroup -o none,name=ks-resolved-paths cgroup ${CGROUP_DIR}`;
 /**
  * An exception an attacker would like to hide behind: '/usr/local/bin/../../../tmp/x' starts with it. (The issue
  * wrote '../../tmp/x', which from /usr/local/bin is /usr/tmp/x; it takes three '..' to reach /tmp.)
@@ -88,6 +91,7 @@ for (const [how, command, callerPath] of releaseAgentEvasions) {
       `${MAKE_RELEASE_AGENT} && ${command}`,
       `a critical ${RELEASE_AGENT_RULE} for ${RELEASE_AGENT} opened through ${how}`,
       resolvedOpen(RELEASE_AGENT_RULE, RELEASE_AGENT, callerPath),
+      { privileged: true },
     );
     assert.equal(d.severity, 'critical');
   });
