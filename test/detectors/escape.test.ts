@@ -1,7 +1,7 @@
 // Table-driven tests of the container-escape rules (KS-ESC-001 … KS-ESC-017) with synthetic events.
 
 import assert from 'node:assert/strict';
-import { EventType, ExecFlag, Op, OpenPathSource } from '../../src/receiver/events.ts';
+import { EventType, ExecFlag, Op, OpenFileFact, OpenPathSource, OPEN_NO_PATTERN } from '../../src/receiver/events.ts';
 import { Attr } from '../../src/detectors/attributeKeys.ts';
 import { UserNamespaceCreation } from '../../src/detectors/rules/UserNamespaceCreation.ts';
 import { SetnsIntoNamespace } from '../../src/detectors/rules/SetnsIntoNamespace.ts';
@@ -32,11 +32,14 @@ const isTheRuntime = (a: FakeAgent) => void a.addProcess({ tgid: 4242, comm: 'ru
 /** A container process that only took the runtime's names (comm, argv, basename). */
 const namedLikeTheRuntime = (a: FakeAgent) => void a.addProcess({ tgid: 4242, comm: 'runc:[2:INIT]', executable: '/tmp/runc', argv: ['runc', 'init'] });
 const minute = 60_000_000_000n;
+/** The kernel's facts of an opened file (KS_OPEN_FACT_*): a successful open, with write access. */
+const written = (fact: number) => ({ fileFacts: OpenFileFact.Known | OpenFileFact.Write | fact, pathSource: OpenPathSource.Resolved });
 
 detectorTable(() => new UserNamespaceCreation(), [
   { name: 'unshare(CLONE_NEWUSER) in a container is high', events: [ev.namespace()], expect: ['high'] },
   { name: 'clone3 with CLONE_NEWUSER in a container is high', events: [ev.namespace({ op: Op.Clone3, cloneFlags: 0x10000000n | 0x11n })], expect: ['high'] },
   { name: 'unshare(CLONE_NEWNS) without a user namespace is ignored', events: [ev.namespace({ cloneFlags: 0x20000n })], expect: [] },
+  { name: 'clone3 whose clone_args the kernel could not read is high', events: [ev.namespace({ op: Op.Clone3, cloneFlags: 1n << 63n })], expect: ['high'] },
   { name: 'a user namespace created by a host process is ignored', events: [ev.namespace(onHost)], expect: [] },
   {
     name: 'runc creating the user namespace of a hostUsers: false pod is ignored',
@@ -171,9 +174,34 @@ detectorTable(() => new CgroupReleaseAgent(), [
     expect: ['high'],
   },
   { name: 'mounting tmpfs in a container is ignored', events: [ev.mount({ fstype: 'tmpfs', source: 'tmpfs' })], expect: [] },
+  {
+    name: "a cgroup's release_agent bind-mounted elsewhere, opened with flags that read 0 but write access, is critical",
+    events: [ev.open({ path: '/mnt/x', patternId: OPEN_NO_PATTERN, openFlags: 0, ...written(OpenFileFact.CgroupControl) })],
+    expect: ['critical'],
+  },
+  {
+    name: 'a file named notify_on_release that is no cgroup file (tmpfs) is ignored',
+    events: [ev.open({ path: '/tmp/app/notify_on_release', openFlags: O_WRONLY, ...written(0) })],
+    expect: [],
+  },
+  {
+    name: 'a refused open (no file) of /tmp/*/release_agent is still judged by its path',
+    events: [ev.open({ path: '/tmp/cgrp/release_agent', openFlags: O_WRONLY, result: -13, fileFacts: 0 })],
+    expect: ['critical'],
+  },
 ]);
 
 detectorTable(() => new KernelTunableWrite(), [
+  {
+    name: 'core_pattern bind-mounted at /tmp/cpb and opened with write access is critical',
+    events: [ev.open({ path: '/tmp/cpb', patternId: OPEN_NO_PATTERN, ...written(OpenFileFact.KernelTunable) })],
+    expect: ['critical'],
+  },
+  {
+    name: 'a tmpfs file at /proc/sys/kernel/core_pattern (a chroot of its own) is ignored',
+    events: [ev.open({ path: '/proc/sys/kernel/core_pattern', openFlags: O_WRONLY, ...written(0) })],
+    expect: [],
+  },
   { name: 'writing core_pattern in a container is critical', events: [ev.open({ path: '/proc/sys/kernel/core_pattern', openFlags: O_WRONLY })], expect: ['critical'] },
   { name: 'writing modprobe with O_TRUNC is critical', events: [ev.open({ path: '/proc/sys/kernel/modprobe', openFlags: O_WRONLY | 0o1000 })], expect: ['critical'] },
   { name: 'writing uevent_helper is critical', events: [ev.open({ path: '/sys/kernel/uevent_helper', openFlags: O_WRONLY })], expect: ['critical'] },
