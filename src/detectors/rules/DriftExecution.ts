@@ -12,14 +12,15 @@ const SCRATCH_DIRS = ['/dev/shm/', '/tmp/', '/var/tmp/'];
 export class DriftExecution implements Detector {
   readonly meta: RuleMetadata = {
     id: 'KS-ESC-017',
-    version: '1.1.0',
+    version: '1.2.0',
     title: 'Fileless or dropped binary executed in a container',
     category: 'container_escape',
     severity: 'medium',
     mitre: { technique: 'T1620', name: 'Reflective Code Loading' },
     events: [EventType.Exec],
     description:
-      'A container process executes a memfd (fileless, high), a file already unlinked (high), a file under ' +
+      'A container process executes a memfd (fileless, high; recognised by its inode, not by a memfd: name), a file ' +
+      'already unlinked (high), a file under ' +
       '/dev/shm, /tmp or /var/tmp (high), or a binary whose modification time is after the agent first saw the ' +
       'container (drift from the image, medium). The directory test uses the executed file\'s path resolved in ' +
       'the kernel (bprm->file up to the process\'s root: ./x, /usr/bin/../../tmp/x and symlinks resolve) and also ' +
@@ -38,7 +39,9 @@ export class DriftExecution implements Detector {
     enforcement: {
       checks: [KernelEnforceCheck.MemfdExec],
       description:
-        "exec of a memfd: the process dies before the program's first instruction (other drift is not enforced).",
+        'exec of a file with no links in memory (a memfd, a deleted or O_TMPFILE tmpfs file), judged by its inode, ' +
+        'and of a #! script whose fd exec names as /dev/fd/N or /proc/self/fd/N: the process dies before the ' +
+        "program's first instruction (other drift is not enforced).",
     },
   };
 
