@@ -55,7 +55,7 @@ SEC("tp_btf/sched_process_fork")
 int BPF_PROG(sched_fork__tp_btf, struct task_struct *parent, struct task_struct *child)
 {
 	if (!ks_from_agent())
-		ks_emit_fork(parent, child, ks_fork_enforce(parent, child, true));
+		ks_emit_fork(parent, child, ks_fork_enforce(child, parent->cred->user_ns != child->cred->user_ns, true));
 	return 0;
 }
 
@@ -64,7 +64,9 @@ SEC("raw_tp/sched_process_fork")
 int BPF_PROG(sched_fork__raw_tp, struct task_struct *parent, struct task_struct *child)
 {
 	if (!ks_from_agent())
-		ks_emit_fork(parent, child, ks_fork_enforce(parent, child, false));
+		ks_emit_fork(parent, child,
+			     ks_fork_enforce(child, BPF_CORE_READ(parent, cred, user_ns) != BPF_CORE_READ(child, cred, user_ns),
+					     false));
 	return 0;
 }
 

@@ -65,13 +65,14 @@ extern int bpf_send_signal_task(struct task_struct *task, int sig, enum pid_type
  * The kernel's own result decides here. The tracepoint fires before wake_up_new_task(), so the child has not run:
  * with `child` a trusted pointer (tp_btf) and bpf_send_signal_task(), a SIGKILL pending on it means it dies before
  * its first instruction. The parent, current, dies on its way back from clone. The namespace exists by then (a
- * killed unshare's does too); nothing runs in it. Returns the header flags of ks_enforce_act().
+ * killed unshare's does too); nothing runs in it. Every fork pays the comparison of the two user namespaces, which
+ * the caller reads (plain loads through tp_btf's pointers). Returns the header flags of ks_enforce_act().
  */
-static __always_inline __u32 ks_fork_enforce(struct task_struct *parent, struct task_struct *child, bool child_trusted)
+static __always_inline __u32 ks_fork_enforce(struct task_struct *child, bool new_user_ns, bool child_trusted)
 {
 	__u32 mode, enforced;
 
-	if (BPF_CORE_READ(parent, cred, user_ns) == BPF_CORE_READ(child, cred, user_ns))
+	if (!new_user_ns)
 		return 0;
 	mode = ks_enforce_mode_for(KS_ENFORCE_USER_NAMESPACE);
 	enforced = ks_enforce_act(KS_ENFORCE_USER_NAMESPACE, mode);
