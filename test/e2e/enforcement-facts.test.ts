@@ -98,6 +98,12 @@ test('a #! script executed from a memfd is killed: execve of /proc/self/fd/N, ex
   await assertKilled(c, sim('bypass_memfd_script', 'execveat'));
 });
 
+test('a program deleted from a tmpfs and executed through its open fd is killed', async () => {
+  const c = await armed('--tmpfs', '/scratch:rw,exec'); // podman's /dev/shm is noexec
+  await assertKilled(c, ['sh', '-c',
+    `cp ${SIMULATOR_MOUNT}/bypass_untouched /scratch/x && (exec 3</scratch/x && rm /scratch/x && exec /proc/self/fd/3; echo reached)`]);
+});
+
 test('no false kill: a file on disk named memfd:x is executed', async () => {
   const c = await armed();
   // A static ELF of the simulator's (busybox would look its applet up by the name memfd:x); it prints its usage.
