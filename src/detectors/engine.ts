@@ -33,11 +33,14 @@ import { allDetectors } from './registry.ts';
 import { workloadFromAttributes, workloadName, type WorkloadIdentity } from '../baseline/ProfileKey.ts';
 import { sensitivePathPatterns } from './paths.ts';
 import { compilePathPattern, matchesPathPattern, pathPatternsMayOverlap, type CompiledPathPattern } from '../receiver/pathPatterns.ts';
-import { EventType, Op, OpenPathSource, type KernelEvent, type OpenEvent } from '../receiver/events.ts';
+import { EventType, Op, OpenFileFact, OpenPathSource, type KernelEvent, type OpenEvent } from '../receiver/events.ts';
 import { kernelEnforcementOf, type EnforcementModeName, type KernelEnforceCheck, type KernelEnforcement } from '../receiver/enforcement.ts';
 import { basename } from './internal/util.ts';
 import { rfc3339Nano } from '../clock.ts';
 import { uuidV7 } from './internal/uuid.ts';
+
+/** What the kernel recognised the opened file as (OpenFileFact): every rule on opens judges such a record. */
+const IDENTIFIED_FILE = OpenFileFact.CgroupControl | OpenFileFact.KernelTunable;
 
 const MAX_ANCESTRY = 32;
 const RULESET_NAME = 'kubesentry';
@@ -391,9 +394,10 @@ export class DetectorEngine {
 
   #dispatch(event: DetectorEvent, agent: AgentContext): readonly Detection[] {
     if (event.type === EventType.Open) {
-      // A tag that does not fit the path (an object built for another rule set) falls back to every Open rule.
+      // A tag that does not fit the path (an object built for another rule set) falls back to every Open rule, and
+      // so does a file the kernel identified (a core_pattern bind-mounted where another rule's pattern matches).
       const pattern = this.#openPatterns[event.patternId];
-      if (pattern !== undefined && matchesPathPattern(pattern, event.path)) {
+      if (pattern !== undefined && (event.fileFacts & IDENTIFIED_FILE) === 0 && matchesPathPattern(pattern, event.path)) {
         return this.#processOpen(event, this.#compiled.byOpenPattern[event.patternId], agent);
       }
     }

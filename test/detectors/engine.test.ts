@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { EventType } from '../../src/receiver/events.ts';
+import { EventType, OpenFileFact } from '../../src/receiver/events.ts';
 import { DetectorEngine, RULE_ERROR_LIMIT, type RuleFailure } from '../../src/detectors/engine.ts';
 import { Attr, DETECTION_ATTRIBUTE_KEYS } from '../../src/detectors/attributeKeys.ts';
 import { NO_FINDINGS, type Detector, type DetectorEvent, type Finding } from '../../src/detectors/Detector.ts';
@@ -108,6 +108,9 @@ describe('DetectorEngine', () => {
     open('/proc/1/mem', 0);
     assert.deepEqual(seen.splice(0), ['KS-TEST-MAP', 'KS-TEST-MEM', 'KS-TEST-ROOT', 'KS-TEST-ANY']);
     open('', 0xffffffff);
+    assert.deepEqual(seen.splice(0), ['KS-TEST-MAP', 'KS-TEST-MEM', 'KS-TEST-ROOT', 'KS-TEST-ANY']);
+    // A file the kernel identified (core_pattern bind-mounted over a path another pattern matches): every Open rule.
+    engine.process(ev.open({ path: '/proc/1/mem', patternId: 1, fileFacts: OpenFileFact.Known | OpenFileFact.KernelTunable }), new FakeAgent());
     assert.deepEqual(seen.splice(0), ['KS-TEST-MAP', 'KS-TEST-MEM', 'KS-TEST-ROOT', 'KS-TEST-ANY']);
   });
 
