@@ -15,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startAgent, type JsonDetection, type RunningAgent } from '../helpers/agent.ts';
 import { FakeApiServer, podFixture } from '../helpers/apiserver.ts';
-import { startContainer, type Container } from '../helpers/podman.ts';
+import { runContainerToExit, startContainer, type Container } from '../helpers/podman.ts';
 import { SCENARIOS, SIMULATOR_BUILD_DIR, SIMULATOR_MOUNT, containerOptionsOf } from '../../src/simulate/scenarios.ts';
 import { freeLoopbackPort, TestCollector } from '../otelcol/collector.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -253,6 +253,63 @@ test('dry-run after a reload: every step runs and "would have killed" detections
   const again = await c.exec(['unshare', '-U', '-r', 'sh', '-c', 'echo reached']);
   assert.doesNotMatch(again.stdout, /reached/);
   assert.equal(again.code, KILLED_BY_SIGKILL);
+});
+
+/** Rewrites the rules file, reloads it (SIGHUP) and waits for the agent's line about this reload. */
+async function reloadRules(yaml: string): Promise<void> {
+  const reloaded = /rules reloaded \(SIGHUP\)/;
+  const before = agent.process.lines.filter((l) => reloaded.test(l)).length;
+  writeFileSync(rulesFile, yaml);
+  agent.process.child.kill('SIGHUP');
+  await waitFor(() => agent.process.lines.filter((l) => reloaded.test(l)).length > before, {
+    what: 'the agent to reload its rules', timeoutMs: 30_000, intervalMs: 100,
+  });
+}
+
+/** KS-ESC-001 and KS-ESC-017 kill in every container: no exception waits for pod metadata. */
+const killEverywhere = (mode: 'on' | 'dry-run') => `enforcement: ${mode}\nrules:\n  KS-ESC-001: { action: kill }\n  KS-ESC-017: { action: kill }\n`;
+
+/** A pod's container whose command is `cmd`, run to its end; the pod is known to the API server stand-in. */
+async function entrypointContainer(namespace: string, cmd: string[]) {
+  const podUid = randomUUID();
+  api.addPod(podFixture({ name: `entry-${podUid.slice(0, 8)}`, namespace, uid: podUid, nodeName: NODE, containers: [] }));
+  return runContainerToExit({ podUid, cmd, extraArgs: withSimulator() });
+}
+
+// The cheapest evasion of enforcement: the escape is the container's own command, so no later exec exists at
+// which user space could arm the container. The kernel arms it at its entrypoint's exec.
+test('kill: a container whose entrypoint is `unshare -U -r` dies by SIGKILL before its next command runs', async () => {
+  await reloadRules(killEverywhere('on'));
+  try {
+    const r = await entrypointContainer('shop', ['unshare', '-U', '-r', 'sh', '-c', 'echo reached']);
+    assert.doesNotMatch(r.stdout, /reached/);
+    assert.equal(r.code, KILLED_BY_SIGKILL, `exit status ${r.code}: ${r.stdout}${r.stderr}`);
+    const d = await agent.waitForDetection(
+      (d) => d.rule === 'KS-ESC-001' && d.attributes['container.id'] === r.id && killed(d), 'a KS-ESC-001 kill of the entrypoint', 30_000);
+    assert.equal(d.attributes['kubesentry.enforcement.signal_sent'], true);
+
+    const memfd = await entrypointContainer('shop', [`${SIMULATOR_MOUNT}/memfd_exec`]);
+    assert.doesNotMatch(memfd.stdout, /running from a memfd/);
+    assert.equal(memfd.code, KILLED_BY_SIGKILL, `exit status ${memfd.code}: ${memfd.stdout}${memfd.stderr}`);
+    await agent.waitForDetection(
+      (d) => d.rule === 'KS-ESC-017' && d.attributes['container.id'] === memfd.id && killed(d), 'a KS-ESC-017 kill of PID 1\'s memfd exec', 30_000);
+  } finally {
+    await reloadRules(rulesYaml('on'));
+  }
+});
+
+test('dry-run: the same entrypoint runs to its end and is reported as "would have killed"', async () => {
+  await reloadRules(killEverywhere('dry-run'));
+  try {
+    const r = await entrypointContainer('shop', ['unshare', '-U', '-r', 'sh', '-c', 'echo reached']);
+    assert.match(r.stdout, /reached/);
+    assert.equal(r.code, 0, r.stderr);
+    const d = await agent.waitForDetection(
+      (d) => d.rule === 'KS-ESC-001' && d.attributes['container.id'] === r.id && wouldHaveKilled(d), 'a KS-ESC-001 "would have killed" for the entrypoint', 30_000);
+    assert.equal(d.attributes['kubesentry.enforcement.signal_sent'], false);
+  } finally {
+    await reloadRules(rulesYaml('on'));
+  }
 });
 
 // Every escape scenario the kernel can decide, as test/e2e/attacks.test.ts runs it (same program, same container
