@@ -25,6 +25,7 @@ import { ContainerCpuSampler } from './receiver/ContainerCpuSampler.ts';
 import { TelemetryGapSampler } from './receiver/TelemetryGapSampler.ts';
 import { RateLimitedLog } from './receiver/RateLimiter.ts';
 import { EventType, EventTypeName, Op, type KernelEvent } from './receiver/events.ts';
+import { isKubepodsRoot } from './receiver/cgroups.ts';
 import { ContainerEnforcement } from './enforcement/ContainerEnforcement.ts';
 import type { EnforcementOutcome } from './receiver/enforcement.ts';
 import type { PodAttributes } from './detectors/Detector.ts';
@@ -215,7 +216,12 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
       const proc = pipeline.process(event.tgid);
       if (proc?.container) enforcement?.onExec(proc.container, { runtimeSetup: proc.runtimeSetup, mntNs: event.ns.mnt });
     } else if (event.type === EventType.Cgroup && event.op === Op.CgroupRmdir) {
-      enforcement?.onCgroupRemoved(event.id);
+      enforcement?.onCgroupRemoved(event.id, event.path);
+    } else if (event.type === EventType.Cgroup && event.op === Op.CgroupMkdir && pipeline.containers.pathOf(event.id) === event.path) {
+      // After the resolver took the mkdir in (it ignores a v1 hierarchy's): a root, or a container not running yet.
+      if (isKubepodsRoot(event.path)) enforcement?.addKubepodsRoot(event.id, event.path);
+      const container = pipeline.containers.resolve(event.id);
+      if (container?.cgroupId === event.id) enforcement?.onContainerCreated(container);
     }
     context.nowNs = event.ktimeNs;
     const found = engine.process(event, context);
@@ -252,6 +258,8 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
       kernel: pipeline.kernel,
       mode: () => engine.enforcementMode,
       killChecksFor: (pod) => engine.killChecksFor(pod),
+      // Without Kubernetes enrichment no metadata will come: a container's checks are final from the start.
+      killChecksBeforePodMetadata: () => (k8s ? engine.killChecksBeforePodMetadata() : engine.killChecksFor(undefined)),
       podOf,
       hostMntNs: pipeline.host.inodes.mnt,
       // A full map refuses every new container at each of its execs: rate-limited, the count is in the lines.
@@ -264,6 +272,7 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
     throw new AgentStartError(`enforcement: ${(e as Error).message}`);
   }
   const armedEnforcement = enforcement;
+  for (const [cgroupId, cgroupPath] of pipeline.containers.kubepodsRoots()) armedEnforcement.addKubepodsRoot(cgroupId, cgroupPath);
   if (engine.enforcementMode !== 'off') log.info(`enforcement ${engine.enforcementMode}: ${describeKillRules(engine)}`);
   const pendingEnforcement = setInterval(() => armedEnforcement.retryPending(), ENFORCEMENT_RETRY_MS);
   pendingEnforcement.unref();

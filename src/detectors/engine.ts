@@ -13,6 +13,7 @@ import {
   validateRulesConfig,
   RulesConfigError,
   type DetectorSettings,
+  type BeforePodMetadata,
   type KillException,
   type RuleAction,
   type RuleException,
@@ -123,6 +124,7 @@ interface CompiledConfig {
   configured: ActiveRule[];
   settings: DetectorSettings;
   enforcement: EnforcementModeName;
+  beforePodMetadata: BeforePodMetadata;
 }
 
 /** The DetectionContext detectors see: the agent's context for the current event plus the engine's settings. */
@@ -221,18 +223,35 @@ export class DetectorEngine {
    * report on is not one it kills in.
    */
   killChecksFor(pod: PodAttributes | undefined): number {
+    const matchesContainer = (ex: KillException & RuleException) =>
+      namesOnlyContainers(ex) &&
+      matchesValue(ex.namespaces, pod?.namespace) &&
+      matchesValue(ex.images, pod?.image) &&
+      matchesValue(ex.workloads, pod?.workload);
+    return this.#killChecksWhere((rule) =>
+      (rule.killIn === undefined || rule.killIn.some(matchesContainer)) &&
+      !rule.killExceptions.some(matchesContainer) && !rule.exceptions.some(matchesContainer));
+  }
+
+  /**
+   * The kernel checks that kill in a container whose pod metadata is not known yet (the kernel arms a new
+   * container with these, docs/enforcement.md). With beforePodMetadata alert (the default) a rule whose kill
+   * depends on the metadata (a killIn, or a killExceptions or exceptions entry that names only containers, which
+   * the pod may match) is left out: it fails open, so that an excepted workload is never killed for lack of
+   * metadata. With kill it is in: it fails closed.
+   */
+  killChecksBeforePodMetadata(): number {
+    if (this.#compiled.beforePodMetadata === 'kill') return this.#killChecksWhere(() => true);
+    return this.#killChecksWhere((rule) =>
+      rule.killIn === undefined && rule.killExceptions.length === 0 && !rule.exceptions.some(namesOnlyContainers));
+  }
+
+  /** The checks of every enabled rule with action kill that `kills` keeps. */
+  #killChecksWhere(kills: (rule: ActiveRule) => boolean): number {
     let mask = 0;
     for (const rule of this.#compiled.configured) {
       const checks = rule.detector.meta.enforcement?.checks;
-      if (rule.action !== 'kill' || rule.disabled || checks === undefined) continue;
-      const matchesContainer = (ex: KillException & RuleException) =>
-        ex.executables === undefined &&
-        ex.parentExecutables === undefined &&
-        matchesValue(ex.namespaces, pod?.namespace) &&
-        matchesValue(ex.images, pod?.image) &&
-        matchesValue(ex.workloads, pod?.workload);
-      if (rule.killIn !== undefined && !rule.killIn.some(matchesContainer)) continue;
-      if (rule.killExceptions.some(matchesContainer) || rule.exceptions.some(matchesContainer)) continue;
+      if (rule.action !== 'kill' || rule.disabled || checks === undefined || !kills(rule)) continue;
       for (const check of checks) mask |= 1 << check;
     }
     return mask;
@@ -515,7 +534,8 @@ export class DetectorEngine {
       }
       return candidates;
     });
-    return { byType, byOpenPattern, configured, settings: compileSettings(config.settings), enforcement: config.enforcement ?? 'off' };
+    return { byType, byOpenPattern, configured, settings: compileSettings(config.settings), enforcement: config.enforcement ?? 'off',
+      beforePodMetadata: config.beforePodMetadata ?? 'alert' };
   }
 
   #toDetection(
@@ -633,6 +653,11 @@ function stringAttributes(attributes: Readonly<Record<string, AttributeValue>>):
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(attributes)) if (typeof value === 'string') out[key] = value;
   return out;
+}
+
+/** An exception entry that names no executable: whether it matches depends on the container alone. */
+function namesOnlyContainers(ex: Pick<RuleException, 'executables' | 'parentExecutables'>): boolean {
+  return ex.executables === undefined && ex.parentExecutables === undefined;
 }
 
 function matchesValue(patterns: readonly string[] | undefined, value: string | undefined): boolean {

@@ -1,14 +1,20 @@
 // Which containers the kernel may kill in, and for which rules: the agent's half of enforcement (the kernel's is
 // bpf/lib/enforce.h). A container is armed, its enforce_cgroups entry written, when its workload runs: the first
-// exec in its cgroup that the process table does not count as the runtime's set-up and that happens outside the
-// host's mount namespace. Until then nothing in the cgroup is enforced, so the runtime's own mounts, namespaces
-// and self-exec from a memfd are never killed. The mount namespace condition holds even where the runtime's binary
-// is not recognised (a btrfs host, a runtime not in settings.runtimeExecutables): the runtime re-executes itself
-// in the host's mount namespace and sets the container up without another exec until the entrypoint's, which
-// is inside the container's. The entry is rewritten on every rules reload and removed with the cgroup.
+// exec in its cgroup outside the host's mount namespace (the process table's runtime set-up verdict is checked
+// too, but it only ever holds for execs in the host's mount namespace). Until then nothing in the cgroup is
+// enforced, so the runtime's own mounts, namespaces and self-exec from a memfd are never killed: the runtime
+// re-executes itself in the host's mount namespace and sets the container up without another exec until the
+// entrypoint's, which is inside the container's.
 //
-// A container whose pod metadata is still pending is armed once it arrives (a namespace exception must be known
-// before a kill can be decided); until then it is not enforced, which fails open on purpose.
+// The agent reads that exec a ring poll later, too late for an entrypoint that is itself the escape. So the
+// kernel's exec hook arms the container at that very exec, from enforce_pending: the agent registers each kubepods
+// root there with the checks that do not depend on pod metadata (a new container's metadata may not be known
+// yet), and each container it learns of before its workload runs (cgroup mkdir) whose metadata it already has with
+// that container's own checks. Once the agent reads the exec it writes the checks of the container's metadata
+// over whatever the kernel armed, and keeps them through rules reloads; it removes the entry with the cgroup.
+//
+// A container whose pod metadata is still pending keeps the checks that do not depend on it until the metadata
+// arrives (beforePodMetadata: alert fails open on purpose, docs/enforcement.md).
 
 import type { PodAttributes } from '../detectors/Detector.ts';
 import type { EnforcementModeName } from '../receiver/enforcement.ts';
@@ -17,9 +23,14 @@ import type { ContainerIdentity } from '../receiver/identity.ts';
 /** The kernel side, as KernelSource offers it. */
 export interface EnforcementKernel {
   setEnforcementMode(mode: EnforcementModeName): void;
+  /** 0 included: armed, nothing to kill (the exec hook leaves an entry alone). */
   setContainerKillChecks(cgroupId: bigint, checks: number): void;
-  /** Bit n: some armed container's cgroup is at level n (the kernel looks containers up as ancestors there). */
+  forgetContainer(cgroupId: bigint): void;
+  /** Bit n: some container the agent armed is at level n (the kernel looks containers up as ancestors there). */
   setArmedCgroupLevels(levels: bigint): void;
+  /** enforce_pending: the checks the exec hook arms a container at or below this cgroup with; undefined removes. */
+  setPendingChecks(cgroupId: bigint, checks: number | undefined): void;
+  setPendingCgroupLevels(levels: bigint): void;
 }
 
 /** KS_ENFORCE_MAX_LEVEL in bpf/lib/enforce.h: the deepest cgroup level a container can be armed at, plus one. */
@@ -36,6 +47,8 @@ export interface ContainerEnforcementOptions {
   mode: () => EnforcementModeName;
   /** The current configuration's kill checks for a container with this metadata. */
   killChecksFor: (pod: PodAttributes | undefined) => number;
+  /** The current configuration's kill checks for a container whose metadata is not known yet. */
+  killChecksBeforePodMetadata: () => number;
   /** The container's pod metadata; 'pending' while waiting may still bring it. */
   podOf: (container: ContainerIdentity) => PodAttributes | 'pending' | undefined;
   /** The host's mount namespace inode: an exec there is never the workload's (0: unknown, nothing is armed). */
@@ -56,11 +69,17 @@ export interface ContainerEnforcementCounters {
 
 export class ContainerEnforcement {
   readonly #options: ContainerEnforcementOptions;
-  /** cgroup id → the container and the checks written for it (0: known, nothing to kill for). */
+  /** cgroup id → the container and the checks written for it (0: armed, nothing to kill for). */
   readonly #armed = new Map<bigint, { container: ContainerIdentity; checks: number }>();
+  /** Running containers waiting for their pod metadata (the kernel may hold the checks that do not need it). */
   readonly #pending = new Map<bigint, ContainerIdentity>();
+  /** Containers known before their workload runs, with enforce_pending entries (or waiting for metadata to get one). */
+  readonly #notRunning = new Map<bigint, { container: ContainerIdentity; written: boolean }>();
+  /** kubepods roots: cgroup id → path. */
+  readonly #roots = new Map<bigint, string>();
   #armFailures = 0;
   #levels = 0n;
+  #pendingLevels = 0n;
 
   constructor(options: ContainerEnforcementOptions) {
     this.#options = options;
@@ -71,9 +90,31 @@ export class ContainerEnforcement {
     return { armed: [...this.#armed.values()].filter((a) => a.checks !== 0).length, pending: this.#pending.size, armFailures: this.#armFailures };
   }
 
-  /** The checks written for a cgroup; undefined when it is not armed (yet). */
+  /** The checks written for a cgroup; undefined when the agent has not armed it (yet). */
   checksOf(cgroupId: bigint): number | undefined {
     return this.#armed.get(cgroupId)?.checks;
+  }
+
+  /**
+   * A kubepods root (the cgroup every pod's lies below): a container that starts below it is armed by the kernel
+   * at its workload's first exec, with the checks that need no pod metadata.
+   */
+  addKubepodsRoot(cgroupId: bigint, cgroupPath: string): void {
+    if (this.#roots.has(cgroupId)) return;
+    this.#roots.set(cgroupId, cgroupPath);
+    this.#writePending(cgroupId, this.#options.killChecksBeforePodMetadata(), cgroupPath);
+    this.#options.debug?.(`enforcement: kubepods root ${cgroupPath} (cgroup ${cgroupId}) arms new containers with kill checks 0x${this.#options.killChecksBeforePodMetadata().toString(16)}`);
+  }
+
+  /**
+   * A container's cgroup appeared; its workload has not run yet. With its metadata known, the kernel arms it with
+   * its own checks rather than its root's, should its first exec come before the agent reads it.
+   */
+  onContainerCreated(container: ContainerIdentity): void {
+    const id = container.cgroupId;
+    if (this.#armed.has(id) || this.#pending.has(id) || this.#notRunning.has(id)) return;
+    this.#notRunning.set(id, { container, written: false });
+    this.#writeNotRunning(id);
   }
 
   /**
@@ -86,17 +127,22 @@ export class ContainerEnforcement {
     this.#arm(container);
   }
 
-  onCgroupRemoved(cgroupId: bigint): void {
+  onCgroupRemoved(cgroupId: bigint, cgroupPath: string): void {
     this.#pending.delete(cgroupId);
-    const armed = this.#armed.get(cgroupId);
-    if (armed === undefined) return;
-    this.#armed.delete(cgroupId);
-    if (armed.checks !== 0) this.#write(cgroupId, 0);
+    const notRunning = this.#notRunning.get(cgroupId);
+    this.#notRunning.delete(cgroupId);
+    if (notRunning?.written || this.#roots.delete(cgroupId)) this.#options.kernel.setPendingChecks(cgroupId, undefined);
+    const armed = this.#armed.delete(cgroupId);
+    // The kernel may have armed a container below a root that the agent never saw run (its exec record lost).
+    if (armed || [...this.#roots.values()].some((root) => cgroupPath.startsWith(`${root}/`))) this.#options.kernel.forgetContainer(cgroupId);
   }
 
-  /** After a rules reload: the mode, then every known container's checks under the new rules. */
+  /** After a rules reload: the mode, the roots' checks, then every known container's checks under the new rules. */
   reconfigure(): void {
     this.#options.kernel.setEnforcementMode(this.#options.mode());
+    const beforeMetadata = this.#options.killChecksBeforePodMetadata();
+    for (const [cgroupId, cgroupPath] of this.#roots) this.#writePending(cgroupId, beforeMetadata, cgroupPath);
+    for (const cgroupId of this.#notRunning.keys()) this.#writeNotRunning(cgroupId);
     for (const [cgroupId, armed] of [...this.#armed]) {
       this.#armed.delete(cgroupId);
       this.#arm(armed.container, armed.checks);
@@ -110,35 +156,67 @@ export class ContainerEnforcement {
       this.#pending.delete(cgroupId);
       this.#arm(container);
     }
+    for (const [cgroupId, entry] of this.#notRunning) if (!entry.written) this.#writeNotRunning(cgroupId);
   }
 
-  #arm(container: ContainerIdentity, written = 0): void {
+  #arm(container: ContainerIdentity, written?: number): void {
     const pod = this.#options.podOf(container);
     if (pod === 'pending') {
-      // Known containers keep what was written until their metadata is back (a reload during an API outage).
-      if (written !== 0) this.#armed.set(container.cgroupId, { container, checks: written });
+      // Known containers keep what was written until their metadata is back (a reload during an API outage); a new
+      // one keeps what the kernel armed it with, if anything: the checks that need no metadata.
+      if (written !== undefined) this.#armed.set(container.cgroupId, { container, checks: written });
       else this.#pending.set(container.cgroupId, container);
       return;
     }
     const checks = this.#options.killChecksFor(pod);
     if (checks !== written && !this.#write(container.cgroupId, checks, container.cgroupPath)) return;
     this.#armed.set(container.cgroupId, { container, checks });
+    if (this.#notRunning.get(container.cgroupId)?.written) this.#options.kernel.setPendingChecks(container.cgroupId, undefined);
+    this.#notRunning.delete(container.cgroupId);
     this.#options.debug?.(`enforcement: container ${container.id} (cgroup ${container.cgroupId}) kill checks 0x${checks.toString(16)}`);
+  }
+
+  /** A not yet running container's own enforce_pending entry, once its metadata is known. */
+  #writeNotRunning(cgroupId: bigint): void {
+    const entry = this.#notRunning.get(cgroupId)!;
+    const pod = this.#options.podOf(entry.container);
+    if (pod === 'pending') return;
+    entry.written = this.#writePending(cgroupId, this.#options.killChecksFor(pod), entry.container.cgroupPath);
+  }
+
+  #writePending(cgroupId: bigint, checks: number, cgroupPath: string): boolean {
+    try {
+      const bit = this.#levelBit(cgroupPath);
+      this.#options.kernel.setPendingChecks(cgroupId, checks);
+      if ((this.#pendingLevels & bit) === 0n) {
+        this.#pendingLevels |= bit;
+        this.#options.kernel.setPendingCgroupLevels(this.#pendingLevels);
+      }
+      return true;
+    } catch (error) {
+      this.#armFailures++;
+      this.#options.warn(`enforcement: cannot register cgroup ${cgroupPath} for arming at its first exec: ${(error as Error).message}`);
+      return false;
+    }
+  }
+
+  #levelBit(cgroupPath: string): bigint {
+    const level = cgroupLevel(cgroupPath);
+    if (level < 1 || level >= MAX_ARMED_LEVEL) throw new Error(`cgroup ${cgroupPath} is at level ${level}, outside 1..${MAX_ARMED_LEVEL - 1}`);
+    return 1n << BigInt(level);
   }
 
   /** Levels only grow: a level no container uses any more costs a lookup that misses, nothing worse. */
   #addLevel(cgroupPath: string): void {
-    const level = cgroupLevel(cgroupPath);
-    if (level < 1 || level >= MAX_ARMED_LEVEL) throw new Error(`cgroup ${cgroupPath} is at level ${level}, outside 1..${MAX_ARMED_LEVEL - 1}`);
-    const bit = 1n << BigInt(level);
+    const bit = this.#levelBit(cgroupPath);
     if ((this.#levels & bit) !== 0n) return;
     this.#levels |= bit;
     this.#options.kernel.setArmedCgroupLevels(this.#levels);
   }
 
-  #write(cgroupId: bigint, checks: number, cgroupPath?: string): boolean {
+  #write(cgroupId: bigint, checks: number, cgroupPath: string): boolean {
     try {
-      if (checks !== 0 && cgroupPath !== undefined) this.#addLevel(cgroupPath);
+      if (checks !== 0) this.#addLevel(cgroupPath);
       this.#options.kernel.setContainerKillChecks(cgroupId, checks);
       return true;
     } catch (error) {

@@ -17,6 +17,10 @@ export const KernelEnforceCheck = {
 export type KernelEnforceCheck = (typeof KernelEnforceCheck)[keyof typeof KernelEnforceCheck];
 export const KERNEL_ENFORCE_CHECK_MAX = 11;
 
+/** enum ks_enforce_levels_slot: enforce_levels' slots; the agent writes its own two, the exec hook ORs into its. */
+export const EnforceLevelsSlot = { ArmedByAgent: 0, ArmedByKernel: 1, Pending: 2 } as const;
+export const ENFORCE_LEVELS_SLOTS = 3;
+
 /** enum ks_enforce_mode, the value of enforce_mode[0]. */
 export const EnforcementMode = { off: 0, 'dry-run': 1, on: 2 } as const;
 export type EnforcementModeName = keyof typeof EnforcementMode;
