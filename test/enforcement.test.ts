@@ -3,13 +3,14 @@
 // test/e2e/enforcement.test.ts, on real containers.
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { DetectorEngine } from '../src/detectors/engine.ts';
 import { Attr } from '../src/detectors/attributeKeys.ts';
 import { ContainerEnforcement, cgroupLevel, type EnforcementKernel } from '../src/enforcement/ContainerEnforcement.ts';
 import {
   ENFORCEMENT_OUTCOMES,
+  ENFORCE_CHECK_HOOKS,
   ENFORCE_LEVELS_SLOTS,
   EnforcementMode,
   EnforceLevelsSlot,
@@ -70,6 +71,15 @@ describe('the enforcement ABI mirrors bpf/events.h', () => {
     assert.deepEqual(kernelEnforcementOf(killed | (KernelEnforceCheck.TunableWrite << shift)), { check: KernelEnforceCheck.TunableWrite, outcome: 'killed' });
     assert.deepEqual(kernelEnforcementOf(wouldKill | (KernelEnforceCheck.SetnsHost << shift)), { check: KernelEnforceCheck.SetnsHost, outcome: 'dry-run' });
     assert.deepEqual(kernelEnforcementOf(killFailed | (KernelEnforceCheck.SetnsHost << shift)), { check: KernelEnforceCheck.SetnsHost, outcome: 'kill-failed' });
+  });
+
+  it('names, for each check, hooks that are programs of the agent (for kubesentry check)', () => {
+    const bpfDir = new URL('../bpf/', import.meta.url);
+    const sources = readdirSync(bpfDir).filter((f) => f.endsWith('.bpf.c')).map((f) => readFileSync(new URL(f, bpfDir), 'utf8')).join('\n');
+    assert.equal(Object.keys(ENFORCE_CHECK_HOOKS).length, KERNEL_ENFORCE_CHECK_MAX);
+    for (const hooks of Object.values(ENFORCE_CHECK_HOOKS)) {
+      for (const hook of hooks) assert.match(sources, new RegExp(`\\b${hook}__(tp|tp_btf|raw_tp)\\b`), hook);
+    }
   });
 
   it('writes the slots of enum ks_enforce_levels_slot', () => {

@@ -312,6 +312,17 @@ test('dry-run: the same entrypoint runs to its end and is reported as "would hav
   }
 });
 
+test('an entrypoint in a container that a kill exception names is not killed, whether or not its metadata is known yet', async () => {
+  // rulesYaml('on'): KS-ESC-001 kills except in namespace ci. Before the pod's metadata is known the rule does not
+  // kill (beforePodMetadata: alert fails open); once it is, the exception applies.
+  const r = await entrypointContainer(EXCEPTED_NAMESPACE, ['unshare', '-U', '-r', 'sh', '-c', 'echo reached']);
+  assert.match(r.stdout, /reached/);
+  assert.equal(r.code, 0, r.stderr);
+  const d = await agent.waitForDetection(
+    (d) => d.rule === 'KS-ESC-001' && d.attributes['container.id'] === r.id, 'a KS-ESC-001 detection for the excepted entrypoint', 30_000);
+  assert.equal(d.attributes['kubesentry.enforcement.action'], undefined);
+});
+
 // Every escape scenario the kernel can decide, as test/e2e/attacks.test.ts runs it (same program, same container
 // options): with its rule's action kill, the program dies by SIGKILL and its detection says so.
 for (const s of KILLED_SCENARIOS) {
