@@ -329,11 +329,6 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
   for (const h of hooks.filter((h) => h.variant === null)) {
     log.warn(`hook ${h.hook} not attached, its events will not be seen: ${h.rejected.map((r) => `${r.variant}: ${r.reason}`).join('; ')}`);
   }
-  log.info(
-    `kubesentry running on ${nodeName}: ${hooks.filter((h) => h.variant !== null).length} of ${hooks.length} hooks attached, ` +
-      `${engine.rules.length} rules, cgroup2 at ${pipeline.containers.mountPoint}` +
-      (endpoint ? `, OTLP to ${endpoint}` : ', OTLP off (no endpoint)'),
-  );
 
   // Rules reload: SIGHUP or a change of the rules file. A bad file keeps the running rules.
   const reload = (why: string) => {
@@ -353,6 +348,12 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
   const onHup = () => reload('SIGHUP');
   process.on('SIGHUP', onHup);
   if (config.rulesFile) watchFile(config.rulesFile, { interval: 1000 }, () => reload('file changed'));
+  // Announced only with the SIGHUP handler in place: SIGHUP's default action would end the agent.
+  log.info(
+    `kubesentry running on ${nodeName}: ${hooks.filter((h) => h.variant !== null).length} of ${hooks.length} hooks attached, ` +
+      `${engine.rules.length} rules, cgroup2 at ${pipeline.containers.mountPoint}` +
+      (endpoint ? `, OTLP to ${endpoint}` : ', OTLP off (no endpoint)'),
+  );
 
   // Metrics and the status line read the same counters.
   let lastRecords = 0;
