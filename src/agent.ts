@@ -257,10 +257,16 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
     enforcement = new ContainerEnforcement({
       kernel: pipeline.kernel,
       mode: () => engine.enforcementMode,
-      killChecksFor: (pod) => engine.killChecksFor(pod),
+      killChecksFor: (pod, unknown) => engine.killChecksFor(pod, unknown),
       // Without Kubernetes enrichment no metadata will come: a container's checks are final from the start.
       killChecksBeforePodMetadata: () => (k8s ? engine.killChecksBeforePodMetadata() : engine.killChecksFor(undefined)),
       podOf,
+      podLevelOf: (c) => {
+        const known = k8s && c.podUid ? k8s.enricher.podLevel(c.podUid) : undefined;
+        if (known === undefined) return undefined;
+        // The image comes with the container's status, the workload with its owner's lookup.
+        return { pod: podAttributesOf(known.attributes), unknown: new Set(known.ownerKnown ? ['image'] : ['image', 'workload']) };
+      },
       hostMntNs: pipeline.host.inodes.mnt,
       // A full map refuses every new container at each of its execs: rate-limited, the count is in the lines.
       warn: (m) => enforcementLog.warn(m),

@@ -175,6 +175,26 @@ describe('DetectorEngine enforcement', () => {
     assert.throws(() => engineWith({ beforePodMetadata: 'deny' }), /beforePodMetadata: must be one of alert, kill/);
   });
 
+  it('with the pod known and its image still to come, decides what the pod decides and fails open on the image', () => {
+    const rules = {
+      'KS-ESC-001': { action: 'kill', killExceptions: [{ namespaces: ['ci'] }] },
+      'KS-ESC-017': { action: 'kill', exceptions: [{ images: ['kaniko*'] }] },
+      'KS-ESC-002': { action: 'kill', killIn: [{ namespaces: ['shop'], images: ['registry.example/*'] }] },
+    };
+    const engine = engineWith({ enforcement: 'on', rules });
+    const imageUnknown = new Set(['image'] as const);
+    const shopPod = { ...SHOP, image: undefined };
+    assert.equal(engine.killChecksFor(shopPod, imageUnknown), bit(KernelEnforceCheck.UserNamespace), 'ci does not match shop; the image exception may');
+    assert.equal(engine.killChecksFor({ ...CI, image: undefined }, imageUnknown), 0);
+    for (const pod of [SHOP, { ...SHOP, image: 'kaniko:1' }]) assert.equal(engine.killChecksFor(shopPod, imageUnknown) & ~engine.killChecksFor(pod), 0);
+    const closed = engineWith({ enforcement: 'on', beforePodMetadata: 'kill', rules });
+    assert.equal(
+      closed.killChecksFor(shopPod, imageUnknown),
+      bit(KernelEnforceCheck.UserNamespace) | bit(KernelEnforceCheck.MemfdExec) | bit(KernelEnforceCheck.SetnsHost),
+    );
+    assert.equal(closed.killChecksFor({ ...CI, image: undefined }, imageUnknown), bit(KernelEnforceCheck.MemfdExec), 'killIn names shop: ci is out');
+  });
+
   it('a disabled rule kills nowhere', () => {
     const engine = engineWith({ enforcement: 'on', rules: { 'KS-ESC-001': { enabled: false, action: 'kill' } } });
     assert.equal(engine.killChecksFor(SHOP), 0);
@@ -283,12 +303,18 @@ function controller(options: {
   kernel: RecordingKernel;
   engine: DetectorEngine;
   pods: Map<string, PodAttributes | 'pending'>;
+  /** What is known of a pending container's pod (its image still to come). */
+  podLevel?: Map<string, PodAttributes>;
   warnings?: string[];
 }): ContainerEnforcement {
   return new ContainerEnforcement({
     kernel: options.kernel,
     mode: () => options.engine.enforcementMode,
-    killChecksFor: (pod) => options.engine.killChecksFor(pod),
+    killChecksFor: (pod, unknown) => options.engine.killChecksFor(pod, unknown),
+    podLevelOf: (c) => {
+      const pod = options.podLevel?.get(c.id);
+      return pod === undefined ? undefined : { pod, unknown: new Set(['image'] as const) };
+    },
     killChecksBeforePodMetadata: () => options.engine.killChecksBeforePodMetadata(),
     podOf: (c: ContainerIdentity) => options.pods.get(c.id),
     hostMntNs: HOST_NS.mnt,
@@ -446,5 +472,28 @@ describe('ContainerEnforcement', () => {
     assert.equal(kernel.checks.has(WEB.cgroupId), false);
     c.onCgroupRemoved(KUBEPODS, '/kubepods');
     assert.equal(kernel.pending.size, 0);
+  });
+
+  it('before the container status, arms from the pod: its namespace decides, its image does not yet', () => {
+    const kernel = new RecordingKernel();
+    const pods = new Map<string, PodAttributes | 'pending'>([[WEB.id, 'pending'], [OTHER.id, 'pending']]);
+    const podLevel = new Map([[WEB.id, { ...SHOP, image: undefined }], [OTHER.id, { ...CI, image: undefined }]]);
+    const c = controller({ kernel, engine: engineWith(config), pods, podLevel });
+    c.addKubepodsRoot(KUBEPODS, '/kubepods');
+    // Created, not running: their own enforce_pending entries, from the pod.
+    c.onContainerCreated(WEB);
+    c.onContainerCreated(OTHER);
+    assert.equal(kernel.pending.get(WEB.cgroupId), bit(KernelEnforceCheck.UserNamespace));
+    assert.equal(kernel.pending.get(OTHER.cgroupId), 0);
+    kernel.execHook(WEB.cgroupId, [POD_CGROUP, KUBEPODS]);
+    assert.equal(kernel.checks.get(WEB.cgroupId), bit(KernelEnforceCheck.UserNamespace), 'nearer than the root (which has 0)');
+    // Running, metadata still pending: armed from the pod meanwhile.
+    c.onExec(OTHER, WORKLOAD_EXEC);
+    assert.equal(kernel.checks.get(OTHER.cgroupId), 0);
+    assert.equal(c.counters.pending, 1);
+    pods.set(OTHER.id, CI);
+    c.retryPending();
+    assert.equal(c.counters.pending, 0);
+    assert.equal(kernel.pending.has(OTHER.cgroupId), false);
   });
 });

@@ -17,6 +17,7 @@
 // arrives (beforePodMetadata: alert fails open on purpose, docs/enforcement.md).
 
 import type { PodAttributes } from '../detectors/Detector.ts';
+import type { ContainerPodField } from '../detectors/engine.ts';
 import type { EnforcementModeName } from '../receiver/enforcement.ts';
 import type { ContainerIdentity } from '../receiver/identity.ts';
 
@@ -45,12 +46,14 @@ export interface ContainerEnforcementOptions {
   kernel: EnforcementKernel;
   /** The current configuration's global mode. */
   mode: () => EnforcementModeName;
-  /** The current configuration's kill checks for a container with this metadata. */
-  killChecksFor: (pod: PodAttributes | undefined) => number;
+  /** The current configuration's kill checks for a container with this metadata (`unknown`: still to come). */
+  killChecksFor: (pod: PodAttributes | undefined, unknown?: ReadonlySet<ContainerPodField>) => number;
   /** The current configuration's kill checks for a container whose metadata is not known yet. */
   killChecksBeforePodMetadata: () => number;
   /** The container's pod metadata; 'pending' while waiting may still bring it. */
   podOf: (container: ContainerIdentity) => PodAttributes | 'pending' | undefined;
+  /** While podOf is pending: what is known already (the pod, before its container status), and what is not. */
+  podLevelOf?: (container: ContainerIdentity) => { pod: PodAttributes; unknown: ReadonlySet<ContainerPodField> } | undefined;
   /** The host's mount namespace inode: an exec there is never the workload's (0: unknown, nothing is armed). */
   hostMntNs: number;
   warn: (message: string) => void;
@@ -71,10 +74,16 @@ export class ContainerEnforcement {
   readonly #options: ContainerEnforcementOptions;
   /** cgroup id → the container and the checks written for it (0: armed, nothing to kill for). */
   readonly #armed = new Map<bigint, { container: ContainerIdentity; checks: number }>();
-  /** Running containers waiting for their pod metadata (the kernel may hold the checks that do not need it). */
-  readonly #pending = new Map<bigint, ContainerIdentity>();
-  /** Containers known before their workload runs, with enforce_pending entries (or waiting for metadata to get one). */
-  readonly #notRunning = new Map<bigint, { container: ContainerIdentity; written: boolean }>();
+  /**
+   * Running containers waiting for their pod metadata, with the checks written meanwhile from what is known
+   * (undefined: none; the kernel may hold its root's).
+   */
+  readonly #pending = new Map<bigint, { container: ContainerIdentity; written: number | undefined }>();
+  /**
+   * Containers known before their workload runs: their enforce_pending entry (undefined: none yet), and whether it
+   * is from complete metadata.
+   */
+  readonly #notRunning = new Map<bigint, { container: ContainerIdentity; written: number | undefined; final: boolean }>();
   /** kubepods roots: cgroup id → path. */
   readonly #roots = new Map<bigint, string>();
   #armFailures = 0;
@@ -113,7 +122,7 @@ export class ContainerEnforcement {
   onContainerCreated(container: ContainerIdentity): void {
     const id = container.cgroupId;
     if (this.#armed.has(id) || this.#pending.has(id) || this.#notRunning.has(id)) return;
-    this.#notRunning.set(id, { container, written: false });
+    this.#notRunning.set(id, { container, written: undefined, final: false });
     this.#writeNotRunning(id);
   }
 
@@ -131,7 +140,7 @@ export class ContainerEnforcement {
     this.#pending.delete(cgroupId);
     const notRunning = this.#notRunning.get(cgroupId);
     this.#notRunning.delete(cgroupId);
-    if (notRunning?.written || this.#roots.delete(cgroupId)) this.#options.kernel.setPendingChecks(cgroupId, undefined);
+    if (notRunning?.written !== undefined || this.#roots.delete(cgroupId)) this.#options.kernel.setPendingChecks(cgroupId, undefined);
     const armed = this.#armed.delete(cgroupId);
     // The kernel may have armed a container below a root that the agent never saw run (its exec record lost).
     if (armed || [...this.#roots.values()].some((root) => cgroupPath.startsWith(`${root}/`))) this.#options.kernel.forgetContainer(cgroupId);
@@ -145,43 +154,58 @@ export class ContainerEnforcement {
     for (const cgroupId of this.#notRunning.keys()) this.#writeNotRunning(cgroupId);
     for (const [cgroupId, armed] of [...this.#armed]) {
       this.#armed.delete(cgroupId);
-      this.#arm(armed.container, armed.checks);
+      this.#arm(armed.container, armed.checks, true);
     }
     this.retryPending();
   }
 
   /** Arms the containers whose metadata has arrived since (or that will not arrive). */
   retryPending(): void {
-    for (const [cgroupId, container] of [...this.#pending]) {
+    for (const [cgroupId, pending] of [...this.#pending]) {
       this.#pending.delete(cgroupId);
-      this.#arm(container);
+      this.#arm(pending.container, pending.written);
     }
-    for (const [cgroupId, entry] of this.#notRunning) if (!entry.written) this.#writeNotRunning(cgroupId);
+    for (const [cgroupId, entry] of this.#notRunning) if (!entry.final) this.#writeNotRunning(cgroupId);
   }
 
-  #arm(container: ContainerIdentity, written?: number): void {
+  /** `written`: the checks in the kernel for it; `wasArmed`: its metadata was complete when they were written. */
+  #arm(container: ContainerIdentity, written?: number, wasArmed = false): void {
     const pod = this.#options.podOf(container);
     if (pod === 'pending') {
-      // Known containers keep what was written until their metadata is back (a reload during an API outage); a new
-      // one keeps what the kernel armed it with, if anything: the checks that need no metadata.
-      if (written !== undefined) this.#armed.set(container.cgroupId, { container, checks: written });
-      else this.#pending.set(container.cgroupId, container);
+      // Known containers keep what was written until their metadata is back (a reload during an API outage).
+      if (wasArmed && written !== undefined) {
+        this.#armed.set(container.cgroupId, { container, checks: written });
+        return;
+      }
+      // A new one gets the checks of what is known already (its pod, before its container status), else keeps
+      // what the kernel armed it with, if anything: its root's.
+      const interim = this.#checksOfPodLevel(container);
+      if (interim !== undefined && interim !== written && this.#write(container.cgroupId, interim, container.cgroupPath)) written = interim;
+      this.#pending.set(container.cgroupId, { container, written });
       return;
     }
     const checks = this.#options.killChecksFor(pod);
     if (checks !== written && !this.#write(container.cgroupId, checks, container.cgroupPath)) return;
     this.#armed.set(container.cgroupId, { container, checks });
-    if (this.#notRunning.get(container.cgroupId)?.written) this.#options.kernel.setPendingChecks(container.cgroupId, undefined);
+    if (this.#notRunning.get(container.cgroupId)?.written !== undefined) this.#options.kernel.setPendingChecks(container.cgroupId, undefined);
     this.#notRunning.delete(container.cgroupId);
     this.#options.debug?.(`enforcement: container ${container.id} (cgroup ${container.cgroupId}) kill checks 0x${checks.toString(16)}`);
   }
 
-  /** A not yet running container's own enforce_pending entry, once its metadata is known. */
+  /** The checks of a container whose metadata is pending, from its pod's; undefined when the pod is unknown too. */
+  #checksOfPodLevel(container: ContainerIdentity): number | undefined {
+    const known = this.#options.podLevelOf?.(container);
+    return known === undefined ? undefined : this.#options.killChecksFor(known.pod, known.unknown);
+  }
+
+  /** A not yet running container's own enforce_pending entry, from as much of its metadata as is known. */
   #writeNotRunning(cgroupId: bigint): void {
     const entry = this.#notRunning.get(cgroupId)!;
     const pod = this.#options.podOf(entry.container);
-    if (pod === 'pending') return;
-    entry.written = this.#writePending(cgroupId, this.#options.killChecksFor(pod), entry.container.cgroupPath);
+    const checks = pod === 'pending' ? this.#checksOfPodLevel(entry.container) : this.#options.killChecksFor(pod);
+    entry.final = pod !== 'pending';
+    if (checks === undefined || checks === entry.written) return;
+    if (this.#writePending(cgroupId, checks, entry.container.cgroupPath)) entry.written = checks;
   }
 
   #writePending(cgroupId: bigint, checks: number, cgroupPath: string): boolean {
