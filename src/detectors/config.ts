@@ -17,8 +17,8 @@
 // Enforcement (docs/enforcement.md): a global mode and a per-rule action, both reloadable.
 //
 //   enforcement: on                  # off (default) | dry-run | on
-//   beforePodMetadata: alert         # alert (default) | kill: a rule whose kill depends on pod metadata (killIn,
-//                                    # container exceptions), in a container whose metadata is not known yet
+//   beforePodMetadata: alert         # alert (default) | kill: a rule whose kill depends on pod metadata not known
+//                                    # yet for a container (killIn, container exceptions) does not kill / kills
 //   rules:
 //     KS-ESC-001:
 //       action: kill                 # alert (default) | kill; only rules the kernel can enforce
