@@ -180,7 +180,10 @@ export class ContainerEnforcement {
       // A new one gets the checks of what is known already (its pod, before its container status), else keeps
       // what the kernel armed it with, if anything: its root's.
       const interim = this.#checksOfPodLevel(container);
-      if (interim !== undefined && interim !== written && this.#write(container.cgroupId, interim, container.cgroupPath)) written = interim;
+      if (interim !== undefined && interim !== written && this.#write(container.cgroupId, interim, container.cgroupPath)) {
+        written = interim;
+        this.#options.debug?.(`enforcement: container ${container.id} (cgroup ${container.cgroupId}) kill checks 0x${interim.toString(16)} from its pod, until its metadata is complete`);
+      }
       this.#pending.set(container.cgroupId, { container, written });
       return;
     }

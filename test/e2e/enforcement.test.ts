@@ -323,6 +323,19 @@ test('an entrypoint in a container that a kill exception names is not killed, wh
   assert.equal(d.attributes['kubesentry.enforcement.action'], undefined);
 });
 
+test('a kill exception that cannot match the pod does not wait for the container status: armed from the pod', async () => {
+  // The stand-in's pod lists no container status, so the container's metadata stays pending: its namespace, shop,
+  // already rules out the ci exception of KS-ESC-001.
+  const podUid = randomUUID();
+  api.addPod(podFixture({ name: `nostatus-${podUid.slice(0, 8)}`, namespace: 'shop', uid: podUid, nodeName: NODE, containers: [] }));
+  const c = await startContainer({ podUid });
+  containers.push(c);
+  await agent.process.waitForLine(new RegExp(`enforcement: container ${c.id} .*kill checks 0x[0-9a-f]*[13579bdf] from its pod`), ARM_TIMEOUT_MS);
+  const r = await c.exec(['unshare', '-U', '-r', 'sh', '-c', 'echo reached']);
+  assert.doesNotMatch(r.stdout, /reached/);
+  assert.equal(r.code, KILLED_BY_SIGKILL, `exit status ${r.code}: ${r.stdout}${r.stderr}`);
+});
+
 // Every escape scenario the kernel can decide, as test/e2e/attacks.test.ts runs it (same program, same container
 // options): with its rule's action kill, the program dies by SIGKILL and its detection says so.
 for (const s of KILLED_SCENARIOS) {
