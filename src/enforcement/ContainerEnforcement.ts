@@ -9,12 +9,13 @@
 // The agent reads that exec a ring poll later, too late for an entrypoint that is itself the escape. So the
 // kernel's exec hook arms the container at that very exec, from enforce_pending: the agent registers each kubepods
 // root there with the checks that do not depend on pod metadata (a new container's metadata may not be known
-// yet), and each container it learns of before its workload runs (cgroup mkdir) whose metadata it already has with
-// that container's own checks. Once the agent reads the exec it writes the checks of the container's metadata
-// over whatever the kernel armed, and keeps them through rules reloads; it removes the entry with the cgroup.
+// yet), and each container it learns of before its workload runs (cgroup mkdir) with the checks its pod decides.
+// Once the agent reads the exec it writes the checks of the container's metadata over whatever the kernel armed,
+// and keeps them through rules reloads; it removes the entry with the cgroup.
 //
-// A container whose pod metadata is still pending keeps the checks that do not depend on it until the metadata
-// arrives (beforePodMetadata: alert fails open on purpose, docs/enforcement.md).
+// While a container's metadata is incomplete (its pod known, its container status or owner not yet), a condition
+// on what is missing is decided by beforePodMetadata: alert, the default, fails open on purpose
+// (docs/enforcement.md, "Arming").
 
 import type { PodAttributes } from '../detectors/Detector.ts';
 import type { ContainerPodField } from '../detectors/engine.ts';
