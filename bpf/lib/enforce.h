@@ -11,8 +11,9 @@
  * (security_sb_mount, security_file_open, bprm_check_security) would refuse the call itself; this kernel refuses
  * BPF LSM programs, so enforcement runs on tracepoints (docs/enforcement.md).
  *
- * Never killed, whatever the maps say: the agent (agent_tgid), any task outside the cgroups the agent armed and
- * their descendants (the host's, a container whose workload has not started: the runtime's set-up), and any task in the host's mount
+ * Never killed, whatever the maps say: the agent (agent_tgid), any task outside the armed cgroups and their
+ * descendants (the host's, a container whose workload has not started: the runtime's set-up; a container is armed
+ * at its workload's first exec, by ks_enforce_arm_at_exec() or by the agent), and any task in the host's mount
  * namespace (the runtime entering a running container for `exec` starts there). None of this looks at comm or
  * paths as written: the cgroup id, the mount namespace and the tgid are kernel facts the process cannot choose.
  */
@@ -106,8 +107,11 @@ static __always_inline void ks_enforce_arm_at_exec(struct task_struct *task)
 	if (level < 1 || level >= KS_ENFORCE_MAX_LEVEL)
 		return;
 	id = bpf_get_current_cgroup_id();
-	/* NOEXIST: an entry the agent wrote meanwhile holds the pod metadata's checks and wins. */
-	if (bpf_map_update_elem(&enforce_cgroups, &id, checks, BPF_NOEXIST) != 0)
+	/*
+	 * NOEXIST: an entry written meanwhile wins (the agent's holds the pod metadata's checks). Its level is set all
+	 * the same, in case it is another thread's first exec still on its way to setting it.
+	 */
+	if (bpf_map_update_elem(&enforce_cgroups, &id, checks, BPF_NOEXIST) != 0 && !bpf_map_lookup_elem(&enforce_cgroups, &id))
 		return;
 	kernel_levels = bpf_map_lookup_elem(&enforce_levels, &slot);
 	if (kernel_levels)
