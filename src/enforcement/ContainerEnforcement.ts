@@ -181,7 +181,7 @@ export class ContainerEnforcement {
       // A new one gets the checks of what is known already (its pod, before its container status), else keeps
       // what the kernel armed it with, if anything: its root's.
       const interim = this.#checksOfPodLevel(container);
-      if (interim !== undefined && interim !== written && this.#write(container.cgroupId, interim, container.cgroupPath)) {
+      if (interim !== undefined && this.#differs(interim, written) && this.#write(container.cgroupId, interim, container.cgroupPath)) {
         written = interim;
         this.#options.debug?.(`enforcement: container ${container.id} (cgroup ${container.cgroupId}) kill checks 0x${interim.toString(16)} from its pod, until its metadata is complete`);
       }
@@ -189,11 +189,21 @@ export class ContainerEnforcement {
       return;
     }
     const checks = this.#options.killChecksFor(pod);
-    if (checks !== written && !this.#write(container.cgroupId, checks, container.cgroupPath)) return;
+    if (this.#differs(checks, written) && !this.#write(container.cgroupId, checks, container.cgroupPath)) return;
     this.#armed.set(container.cgroupId, { container, checks });
     if (this.#notRunning.get(container.cgroupId)?.written !== undefined) this.#options.kernel.setPendingChecks(container.cgroupId, undefined);
     this.#notRunning.delete(container.cgroupId);
     this.#options.debug?.(`enforcement: container ${container.id} (cgroup ${container.cgroupId}) kill checks 0x${checks.toString(16)}`);
+  }
+
+  /**
+   * Whether `checks` must be written over what the kernel holds (`written`; undefined: nothing the agent wrote). An
+   * entry with no checks is written only while the exec hook may arm (some cgroup is registered), so that it does
+   * not arm the container again; otherwise no entry means the same, and leaves the map room.
+   */
+  #differs(checks: number, written: number | undefined): boolean {
+    if (written !== undefined) return checks !== written;
+    return checks !== 0 || this.#pendingLevels !== 0n;
   }
 
   /** The checks of a container whose metadata is pending, from its pod's; undefined when the pod is unknown too. */
