@@ -260,6 +260,7 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
       killChecksFor: (pod, unknown) => engine.killChecksFor(pod, unknown),
       // Without Kubernetes enrichment no metadata will come: a container's checks are final from the start.
       killChecksBeforePodMetadata: () => (k8s ? engine.killChecksBeforePodMetadata() : engine.killChecksFor(undefined)),
+      killsAnywhere: () => engine.killsAnywhere(),
       podOf,
       podLevelOf: (c) => {
         const known = k8s && c.podUid ? k8s.enricher.podLevel(c.podUid) : undefined;

@@ -316,6 +316,7 @@ function controller(options: {
       return pod === undefined ? undefined : { pod, unknown: new Set(['image'] as const) };
     },
     killChecksBeforePodMetadata: () => options.engine.killChecksBeforePodMetadata(),
+    killsAnywhere: () => options.engine.killsAnywhere(),
     podOf: (c: ContainerIdentity) => options.pods.get(c.id),
     hostMntNs: HOST_NS.mnt,
     warn: (m) => options.warnings?.push(m),
@@ -495,5 +496,25 @@ describe('ContainerEnforcement', () => {
     c.retryPending();
     assert.equal(c.counters.pending, 0);
     assert.equal(kernel.pending.has(OTHER.cgroupId), false);
+  });
+
+  it('registers nothing for arming while no rule kills, and registers the roots again once one does', () => {
+    const kernel = new RecordingKernel();
+    const engine = engineWith({ enforcement: 'on', rules: {} });
+    const c = controller({ kernel, engine, pods: new Map([[WEB.id, SHOP]]) });
+    c.addKubepodsRoot(KUBEPODS, '/kubepods');
+    c.onContainerCreated(WEB);
+    assert.equal(kernel.pending.size, 0);
+    assert.equal(kernel.pendingLevels, 0n);
+    c.onExec(OTHER, WORKLOAD_EXEC);
+    assert.equal(kernel.checks.size, 0, 'no entry for a container with nothing to kill where the kernel does not arm');
+    assert.ok(engine.reload({ enforcement: 'on', rules: { 'KS-ESC-017': { action: 'kill' } } }).ok);
+    c.reconfigure();
+    assert.equal(kernel.pending.get(KUBEPODS), bit(KernelEnforceCheck.MemfdExec));
+    assert.equal(kernel.pending.get(WEB.cgroupId), bit(KernelEnforceCheck.MemfdExec));
+    assert.ok(engine.reload({ enforcement: 'on', rules: {} }).ok);
+    c.reconfigure();
+    assert.equal(kernel.pending.size, 0);
+    assert.equal(kernel.pendingLevels, 0n);
   });
 });

@@ -257,6 +257,11 @@ export class DetectorEngine {
     return this.killChecksFor(undefined, EVERYTHING_UNKNOWN);
   }
 
+  /** Whether some enabled rule with action kill may kill somewhere. */
+  killsAnywhere(): boolean {
+    return this.#killChecksWhere(() => true) !== 0;
+  }
+
   /** The checks of every enabled rule with action kill that `kills` keeps. */
   #killChecksWhere(kills: (rule: ActiveRule) => boolean): number {
     let mask = 0;

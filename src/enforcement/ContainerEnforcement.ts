@@ -51,6 +51,8 @@ export interface ContainerEnforcementOptions {
   killChecksFor: (pod: PodAttributes | undefined, unknown?: ReadonlySet<ContainerPodField>) => number;
   /** The current configuration's kill checks for a container whose metadata is not known yet. */
   killChecksBeforePodMetadata: () => number;
+  /** Whether some rule of the current configuration kills anywhere (else nothing is registered for arming). */
+  killsAnywhere: () => boolean;
   /** The container's pod metadata; 'pending' while waiting may still bring it. */
   podOf: (container: ContainerIdentity) => PodAttributes | 'pending' | undefined;
   /** While podOf is pending: what is known already (the pod, before its container status), and what is not. */
@@ -112,8 +114,7 @@ export class ContainerEnforcement {
   addKubepodsRoot(cgroupId: bigint, cgroupPath: string): void {
     if (this.#roots.has(cgroupId)) return;
     this.#roots.set(cgroupId, cgroupPath);
-    this.#writePending(cgroupId, this.#options.killChecksBeforePodMetadata(), cgroupPath);
-    this.#options.debug?.(`enforcement: kubepods root ${cgroupPath} (cgroup ${cgroupId}) arms new containers with kill checks 0x${this.#options.killChecksBeforePodMetadata().toString(16)}`);
+    if (this.#options.killsAnywhere()) this.#writeRoot(cgroupId, cgroupPath, this.#options.killChecksBeforePodMetadata());
   }
 
   /**
@@ -150,9 +151,11 @@ export class ContainerEnforcement {
   /** After a rules reload: the mode, the roots' checks, then every known container's checks under the new rules. */
   reconfigure(): void {
     this.#options.kernel.setEnforcementMode(this.#options.mode());
-    const beforeMetadata = this.#options.killChecksBeforePodMetadata();
-    for (const [cgroupId, cgroupPath] of this.#roots) this.#writePending(cgroupId, beforeMetadata, cgroupPath);
-    for (const cgroupId of this.#notRunning.keys()) this.#writeNotRunning(cgroupId);
+    if (this.#options.killsAnywhere()) {
+      const beforeMetadata = this.#options.killChecksBeforePodMetadata();
+      for (const [cgroupId, cgroupPath] of this.#roots) this.#writeRoot(cgroupId, cgroupPath, beforeMetadata);
+      for (const cgroupId of this.#notRunning.keys()) this.#writeNotRunning(cgroupId);
+    } else this.#unregisterAll();
     for (const [cgroupId, armed] of [...this.#armed]) {
       this.#armed.delete(cgroupId);
       this.#arm(armed.container, armed.checks, true);
@@ -214,12 +217,33 @@ export class ContainerEnforcement {
 
   /** A not yet running container's own enforce_pending entry, from as much of its metadata as is known. */
   #writeNotRunning(cgroupId: bigint): void {
+    if (!this.#options.killsAnywhere()) return;
     const entry = this.#notRunning.get(cgroupId)!;
     const pod = this.#options.podOf(entry.container);
     const checks = pod === 'pending' ? this.#checksOfPodLevel(entry.container) : this.#options.killChecksFor(pod);
     entry.final = pod !== 'pending';
     if (checks === undefined || checks === entry.written) return;
     if (this.#writePending(cgroupId, checks, entry.container.cgroupPath)) entry.written = checks;
+  }
+
+  #writeRoot(cgroupId: bigint, cgroupPath: string, checks: number): void {
+    if (this.#writePending(cgroupId, checks, cgroupPath)) {
+      this.#options.debug?.(`enforcement: kubepods root ${cgroupPath} (cgroup ${cgroupId}) arms new containers with kill checks 0x${checks.toString(16)}`);
+    }
+  }
+
+  /** No rule kills: nothing for the exec hook to arm (what it armed keeps its entries, rewritten with no checks). */
+  #unregisterAll(): void {
+    for (const cgroupId of this.#roots.keys()) this.#options.kernel.setPendingChecks(cgroupId, undefined);
+    for (const [cgroupId, entry] of this.#notRunning) {
+      if (entry.written !== undefined) this.#options.kernel.setPendingChecks(cgroupId, undefined);
+      entry.written = undefined;
+      entry.final = false;
+    }
+    if (this.#pendingLevels !== 0n) {
+      this.#pendingLevels = 0n;
+      this.#options.kernel.setPendingCgroupLevels(0n);
+    }
   }
 
   #writePending(cgroupId: bigint, checks: number, cgroupPath: string): boolean {
