@@ -247,7 +247,9 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
     if (!k8s || !c.podUid) return undefined;
     const found = k8s.enricher.enrich(c.podUid, c.id);
     if (typeof found === 'object') return podAttributesOf(found);
-    return found === 'pending' ? 'pending' : undefined;
+    // A miss (the API server unreachable, the pod not listed) is metadata still to come as far as a kill is
+    // concerned: beforePodMetadata decides, and by default an exception that may name the pod keeps it from a kill.
+    return 'pending';
   };
   const enforcementLog = new RateLimitedLog((m) => log.warn(m));
   try {

@@ -336,6 +336,32 @@ test('a kill exception that cannot match the pod does not wait for the container
   assert.equal(r.code, KILLED_BY_SIGKILL, `exit status ${r.code}: ${r.stdout}${r.stderr}`);
 });
 
+test('while the API server is unreachable, a new pod\'s container is not killed for a rule with a kill exception (fails open)', async () => {
+  // An agent of its own, whose API server is down from the start: every pod's metadata is a miss.
+  const down = await FakeApiServer.start();
+  await down.stop();
+  const ownRules = path.join(path.dirname(rulesFile), 'unreachable-rules.yaml');
+  writeFileSync(ownRules, `enforcement: on\nrules:\n  KS-ESC-001:\n    action: kill\n    killExceptions:\n      - { namespaces: [${EXCEPTED_NAMESPACE}] }\n`);
+  const unreachable = await startAgent({
+    args: ['--rules-file', ownRules, '--log-level', 'debug', '--kubernetes.enabled', 'on', '--node-name', NODE],
+    env: { KUBECONFIG: down.kubeconfigPath },
+  });
+  try {
+    await unreachable.process.waitForLine(/API server treated as unreachable/, 60_000);
+    const c = await startContainer({ podUid: randomUUID() });
+    containers.push(c);
+    const first = await c.exec(['unshare', '-U', '-r', 'sh', '-c', 'echo reached']);
+    assert.match(first.stdout, /reached/);
+    // The detection says that agent has read this container's events, its first exec included: its decision is made.
+    await unreachable.waitForDetection((d) => d.rule === 'KS-ESC-001' && d.attributes['container.id'] === c.id, 'a KS-ESC-001 detection', 30_000);
+    const again = await c.exec(['unshare', '-U', '-r', 'sh', '-c', 'echo reached']);
+    assert.match(again.stdout, /reached/, `the namespace may be ${EXCEPTED_NAMESPACE}: no kill (${again.code} ${again.stderr})`);
+  } finally {
+    await unreachable.stop();
+    await down.close();
+  }
+});
+
 // Every escape scenario the kernel can decide, as test/e2e/attacks.test.ts runs it (same program, same container
 // options): with its rule's action kill, the program dies by SIGKILL and its detection says so.
 for (const s of KILLED_SCENARIOS) {
