@@ -140,6 +140,17 @@ enum ks_enforce_outcome {
 	KS_ENFORCE_OUTCOMES = 3,
 };
 
+/*
+ * The slots of enforce_levels, each a mask with bit n set for cgroup level n. Two writers never share a slot: the
+ * agent rewrites its slots whole, the kernel only ORs bits into its own.
+ */
+enum ks_enforce_levels_slot {
+	KS_ENFORCE_LEVELS_ARMED_BY_AGENT = 0,  /* levels of the containers the agent armed */
+	KS_ENFORCE_LEVELS_ARMED_BY_KERNEL = 1, /* levels of the containers the exec hook armed */
+	KS_ENFORCE_LEVELS_PENDING = 2,         /* levels of the enforce_pending entries */
+	KS_ENFORCE_LEVELS_SLOTS = 3,
+};
+
 /* enforce_mode[0] */
 enum ks_enforce_mode {
 	KS_ENFORCE_OFF = 0,
@@ -403,6 +414,8 @@ struct ks_host_fs {
 #define KS_MAX_HOST_FILESYSTEMS 1024
 /* enforce_cgroups: containers whose processes some rule may kill */
 #define KS_MAX_ENFORCED_CGROUPS 16384
+/* enforce_pending: cgroups below which the exec hook arms a container (kubepods roots, containers not yet running) */
+#define KS_MAX_PENDING_CGROUPS 4096
 #define KS_PATTERN_LEN 64
 
 enum ks_pattern_kind {

@@ -17,6 +17,8 @@
 // Enforcement (docs/enforcement.md): a global mode and a per-rule action, both reloadable.
 //
 //   enforcement: on                  # off (default) | dry-run | on
+//   beforePodMetadata: alert         # alert (default) | kill: a rule whose kill depends on pod metadata not known
+//                                    # yet for a container (killIn, container exceptions) does not kill / kills
 //   rules:
 //     KS-ESC-001:
 //       action: kill                 # alert (default) | kill; only rules the kernel can enforce
@@ -70,8 +72,13 @@ export interface SettingsConfig {
   userNamespaceFollowUpSeconds?: number;
 }
 
+/** What a rule whose kill depends on pod metadata does in a container whose metadata is not known yet. */
+export const BEFORE_POD_METADATA = ['alert', 'kill'] as const;
+export type BeforePodMetadata = (typeof BEFORE_POD_METADATA)[number];
+
 export interface RulesConfig {
   enforcement?: EnforcementModeName;
+  beforePodMetadata?: BeforePodMetadata;
   rules?: Record<string, RuleConfig>;
   settings?: SettingsConfig;
 }
@@ -198,13 +205,19 @@ export function validateRulesConfig(
 ): RulesConfig {
   if (raw === undefined || raw === null) return {};
   if (!isPlainObject(raw)) throw new RulesConfigError('rules config: must be an object with "rules" and/or "settings"');
-  checkKeys(raw, ['enforcement', 'rules', 'settings'], 'config');
+  checkKeys(raw, ['enforcement', 'beforePodMetadata', 'rules', 'settings'], 'config');
   const out: RulesConfig = {};
   if (raw.enforcement !== undefined) {
     if (!ENFORCEMENT_MODES.includes(raw.enforcement as EnforcementModeName)) {
       throw new RulesConfigError(`enforcement: must be one of ${ENFORCEMENT_MODES.join(', ')}`);
     }
     out.enforcement = raw.enforcement as EnforcementModeName;
+  }
+  if (raw.beforePodMetadata !== undefined) {
+    if (!BEFORE_POD_METADATA.includes(raw.beforePodMetadata as BeforePodMetadata)) {
+      throw new RulesConfigError(`beforePodMetadata: must be one of ${BEFORE_POD_METADATA.join(', ')}`);
+    }
+    out.beforePodMetadata = raw.beforePodMetadata as BeforePodMetadata;
   }
   if (raw.rules !== undefined) {
     if (!isPlainObject(raw.rules)) throw new RulesConfigError('rules: must be a map from rule id to rule settings');
