@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { resolveConfig } from '../src/config.ts';
 import { DetectorEngine } from '../src/detectors/engine.ts';
+import { validateRulesConfig } from '../src/detectors/config.ts';
 import { run, runOrThrow } from './helpers/run.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -300,6 +301,15 @@ describe('rendered DaemonSet', () => {
     assert.deepEqual(pod.volumes.find((v: Manifest) => v.name === 'rules').configMap, { name: 'cluster-rules' });
     const config = resolveConfig(parseAllDocuments(only(rendered, 'ConfigMap').data['config.yaml'])[0].toJS(), 'rendered ConfigMap', POD_ENV);
     assert.equal(config.rulesFile, '/etc/kubesentry-rules/kubesentry.yaml');
+  });
+
+  it('passes `enforcement: on` through values to a rules config the agent accepts as on (YAML 1.1 reads it as true)', async () => {
+    const values = writeTemp('enforcement-values.yaml', 'agent:\n  extraConfig:\n    rules:\n      enforcement: on\n      rules:\n        KS-ESC-001: { action: kill }\n');
+    const rendered = parseManifests(await render('-f', values));
+    const config = resolveConfig(parseAllDocuments(only(rendered, 'ConfigMap').data['config.yaml'])[0].toJS(), 'rendered ConfigMap', POD_ENV);
+    const rules = validateRulesConfig(config.rules, ['KS-ESC-001']);
+    assert.equal(rules.enforcement, 'on');
+    assert.equal(rules.rules?.['KS-ESC-001']?.action, 'kill');
   });
 
   it('grants exactly what the agent calls: list and watch on pods, get on replicasets and jobs', () => {

@@ -194,6 +194,17 @@ function containerMatches(v: unknown, where: string, whenEmpty: string): KillExc
   });
 }
 
+// YAML 1.1 readers (Helm's values, kubectl's older clients) turn an unquoted `on`/`off` into a boolean, and Helm
+// writes it back into the ConfigMap as `true`/`false`: an agent that refused them would crash-loop on every node.
+function enforcementModeOf(value: unknown): EnforcementModeName {
+  if (value === true) return 'on';
+  if (value === false) return 'off';
+  if (!ENFORCEMENT_MODES.includes(value as EnforcementModeName)) {
+    throw new RulesConfigError(`enforcement: must be one of ${ENFORCEMENT_MODES.join(', ')}`);
+  }
+  return value as EnforcementModeName;
+}
+
 /**
  * Checks a parsed (JSON/YAML) config against the known rule ids; throws RulesConfigError with one line.
  * `killableRuleIds`: the rules the kernel can enforce (action: kill); every known rule when not given.
@@ -207,12 +218,7 @@ export function validateRulesConfig(
   if (!isPlainObject(raw)) throw new RulesConfigError('rules config: must be an object with "rules" and/or "settings"');
   checkKeys(raw, ['enforcement', 'beforePodMetadata', 'rules', 'settings'], 'config');
   const out: RulesConfig = {};
-  if (raw.enforcement !== undefined) {
-    if (!ENFORCEMENT_MODES.includes(raw.enforcement as EnforcementModeName)) {
-      throw new RulesConfigError(`enforcement: must be one of ${ENFORCEMENT_MODES.join(', ')}`);
-    }
-    out.enforcement = raw.enforcement as EnforcementModeName;
-  }
+  if (raw.enforcement !== undefined) out.enforcement = enforcementModeOf(raw.enforcement);
   if (raw.beforePodMetadata !== undefined) {
     if (!BEFORE_POD_METADATA.includes(raw.beforePodMetadata as BeforePodMetadata)) {
       throw new RulesConfigError(`beforePodMetadata: must be one of ${BEFORE_POD_METADATA.join(', ')}`);
