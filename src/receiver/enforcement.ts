@@ -22,10 +22,7 @@ export const KERNEL_ENFORCE_CHECK_MAX = 11;
  * check. A check works where all of them attach; on a kernel without some syscall (no init_module without
  * CONFIG_MODULES, no open(2) on arm64) the others still enforce what reaches them.
  */
-const WRITE_OPEN_HOOKS = [
-  'sys_enter_openat', 'sys_exit_openat', 'sys_enter_openat2', 'sys_exit_openat2',
-  'sys_enter_open', 'sys_exit_open', 'sys_enter_creat', 'sys_exit_creat',
-] as const;
+const WRITE_OPEN_HOOKS = ['sys_exit_openat', 'sys_exit_openat2', 'sys_exit_open', 'sys_exit_creat'] as const;
 export const ENFORCE_CHECK_HOOKS: Record<KernelEnforceCheck, readonly string[]> = {
   [KernelEnforceCheck.UserNamespace]: ['sys_enter_unshare', 'sys_enter_clone', 'sys_enter_clone3'],
   [KernelEnforceCheck.SetnsHost]: ['sys_enter_setns'],
