@@ -279,9 +279,12 @@ class RecordingKernel implements EnforcementKernel {
   setEnforcementMode(mode: EnforcementModeName): void {
     this.mode = mode;
   }
+  /** The mode in force when each container's checks were written. */
+  readonly modeAtWrite: Array<EnforcementModeName | undefined> = [];
   setContainerKillChecks(cgroupId: bigint, checks: number): void {
     if (this.full) throw new Error('cannot update map enforce_cgroups: E2BIG');
     this.writes++;
+    this.modeAtWrite.push(this.mode);
     this.checks.set(cgroupId, checks);
   }
   forgetContainer(cgroupId: bigint): void {
@@ -388,6 +391,23 @@ describe('ContainerEnforcement', () => {
     assert.equal(kernel.mode, 'dry-run');
     assert.equal(kernel.checks.get(WEB.cgroupId), bit(KernelEnforceCheck.MemfdExec));
     assert.equal(kernel.checks.get(OTHER.cgroupId), bit(KernelEnforceCheck.MemfdExec));
+  });
+
+  it('a reload never lets the kernel decide under a stronger mode with the previous checks: weaker mode first, stronger last', () => {
+    const kernel = new RecordingKernel();
+    const engine = engineWith({ enforcement: 'dry-run', rules: { 'KS-ESC-001': { action: 'kill' }, 'KS-ESC-017': { action: 'kill' } } });
+    const c = controller({ kernel, engine, pods: new Map([[WEB.id, SHOP]]) });
+    c.onExec(WEB, WORKLOAD_EXEC);
+    kernel.modeAtWrite.length = 0;
+    assert.ok(engine.reload({ enforcement: 'on', rules: { 'KS-ESC-017': { action: 'kill' } } }).ok);
+    c.reconfigure();
+    assert.equal(kernel.mode, 'on');
+    assert.deepEqual(kernel.modeAtWrite, ['dry-run'], 'the narrower checks were written while dry-run still held');
+    assert.equal(kernel.checks.get(WEB.cgroupId), bit(KernelEnforceCheck.MemfdExec));
+    kernel.modeAtWrite.length = 0;
+    assert.ok(engine.reload({ enforcement: 'off', rules: { 'KS-ESC-001': { action: 'kill' }, 'KS-ESC-017': { action: 'kill' } } }).ok);
+    c.reconfigure();
+    assert.deepEqual(kernel.modeAtWrite, ['off'], 'enforcement was off before the wider checks were written');
   });
 
   it('forgets a container when its cgroup goes', () => {

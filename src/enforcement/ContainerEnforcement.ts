@@ -19,7 +19,7 @@
 
 import type { PodAttributes } from '../detectors/Detector.ts';
 import type { ContainerPodField } from '../detectors/engine.ts';
-import type { EnforcementModeName } from '../receiver/enforcement.ts';
+import { EnforcementMode, type EnforcementModeName } from '../receiver/enforcement.ts';
 import type { ContainerIdentity } from '../receiver/identity.ts';
 
 /** The kernel side, as KernelSource offers it. */
@@ -91,11 +91,14 @@ export class ContainerEnforcement {
   readonly #roots = new Map<bigint, string>();
   #armFailures = 0;
   #levels = 0n;
+  /** The mode last written to the kernel. */
+  #writtenMode: EnforcementModeName;
   #pendingLevels = 0n;
 
   constructor(options: ContainerEnforcementOptions) {
     this.#options = options;
-    options.kernel.setEnforcementMode(options.mode());
+    this.#writtenMode = options.mode();
+    options.kernel.setEnforcementMode(this.#writtenMode);
   }
 
   get counters(): ContainerEnforcementCounters {
@@ -150,7 +153,11 @@ export class ContainerEnforcement {
 
   /** After a rules reload: the mode, the roots' checks, then every known container's checks under the new rules. */
   reconfigure(): void {
-    this.#options.kernel.setEnforcementMode(this.#options.mode());
+    // The mode is global and the checks per container, so the two cannot change at once. A weaker mode goes first
+    // and a stronger one last: between them the kernel decides under the weaker of the two, never under `on` with
+    // the previous rules' checks (dry-run with every rule to `on` with a few would really kill for the rest).
+    const next = this.#options.mode();
+    if (EnforcementMode[next] < EnforcementMode[this.#writtenMode]) this.#setMode(next);
     if (this.#options.killsAnywhere()) {
       const beforeMetadata = this.#options.killChecksBeforePodMetadata();
       for (const [cgroupId, cgroupPath] of this.#roots) this.#writeRoot(cgroupId, cgroupPath, beforeMetadata);
@@ -161,6 +168,13 @@ export class ContainerEnforcement {
       this.#arm(armed.container, armed.checks, true);
     }
     this.retryPending();
+    this.#setMode(next);
+  }
+
+  #setMode(mode: EnforcementModeName): void {
+    if (mode === this.#writtenMode) return;
+    this.#options.kernel.setEnforcementMode(mode);
+    this.#writtenMode = mode;
   }
 
   /** Arms the containers whose metadata has arrived since (or that will not arrive). */
