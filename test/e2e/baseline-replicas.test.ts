@@ -224,7 +224,7 @@ test('a later replica and a rebuilt image with the same behaviour are not report
   assert.equal(summary.severity, 'high', `the highest of its items (a new shell): ${summary.summary}`);
   const sample = summary.attributes['kubesentry.baseline.image.sample'] as string[];
   assert.ok(sample.includes('exec /bin/sh [root]'), sample.join(', '));
-  assert.ok(sample.includes('connect loopback:9877'), sample.join(', '));
+  assert.ok(sample.includes('connect tcp loopback:9877'), sample.join(', '));
   const sinceReplica2 = baselineDetections().slice(afterReplica2);
   assert.deepEqual(sinceReplica2.map((d) => d.summary), [summary.summary], 'one summary, no deviation per item');
 });
