@@ -290,7 +290,8 @@ struct ks_connect {
 	__u16 port;              /* host byte order */
 	__u8 addr[16];           /* IPv4 in the first 4 bytes, IPv6 whole */
 	char unix_path[KS_UNIX_PATH_LEN]; /* AF_UNIX; an abstract socket starts with a NUL */
-	__u32 _pad0;
+	__u16 protocol;          /* the socket's protocol (IPPROTO_TCP, IPPROTO_UDP, ...); 0 for AF_UNIX */
+	__u16 sock_type;         /* SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_RAW; 0: the fd was no socket */
 };
 
 struct ks_listen {
