@@ -48,7 +48,8 @@ export class UserNamespaceCreation implements Detector {
     enforcement: {
       checks: [KernelEnforceCheck.UserNamespace],
       description:
-        'unshare, clone or clone3 with CLONE_NEWUSER: the process dies before it can write an id map (a clone creates no child).',
+        'unshare, clone or clone3 with CLONE_NEWUSER: the process dies before it can write an id map (a clone creates no child). ' +
+        'Through the 32-bit entry (int 0x80, KS-ESC-021) on the same flags, and a clone3 whose flags cannot be read as well.',
     },
     openPathPatterns: ['/proc/*/uid_map', '/proc/*/gid_map', '/proc/*/setgroups'],
   };
