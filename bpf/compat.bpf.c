@@ -32,11 +32,15 @@
 #define KS_I386_FSOPEN 430
 #define KS_I386_CLONE3 435
 
-/* The last record of a (cgroup, syscall number), and the calls since that were not recorded. */
+/*
+ * The last record of a (cgroup, syscall number), and the calls since that were not recorded. A call an enforcement
+ * check looks at (its arguments qualify, whether or not the container's rules kill) is keyed by its process too, so
+ * that a harmless call of the same number (unshare(0)) cannot hide the next process's real one for the window.
+ */
 struct ks_compat_key {
 	__u64 cgroup_id;
 	__u32 nr;
-	__u32 _pad0;
+	__u32 tgid; /* 0 for a call no check looks at */
 };
 
 struct ks_compat_seen {
@@ -105,9 +109,9 @@ static __always_inline __u32 ks_compat_enforce(__u32 check)
  * repeat is counted for the next record. Otherwise returns false and sets *repeats to the count to report. Updated
  * without a lock: two CPUs racing may both record, never lose a count for good.
  */
-static __always_inline bool ks_compat_repeat(__u32 nr, __u32 *repeats)
+static __always_inline bool ks_compat_repeat(__u32 nr, __u32 tgid, __u32 *repeats)
 {
-	struct ks_compat_key key = { .cgroup_id = bpf_get_current_cgroup_id(), .nr = nr };
+	struct ks_compat_key key = { .cgroup_id = bpf_get_current_cgroup_id(), .nr = nr, .tgid = tgid };
 	struct ks_compat_seen *seen, fresh = {};
 	__u64 now = bpf_ktime_get_ns(), missed;
 
@@ -134,15 +138,16 @@ static __noinline int ks_compat_syscall(struct task_struct *task, __u32 nr)
 {
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	struct ks_compat_syscall *e;
-	__u32 enforced, repeats = 0;
+	__u32 check, enforced, repeats = 0;
 
 	if (ks_from_agent())
 		return 0;
 	if (host_mnt_ns_inum == 0 || task->nsproxy->mnt_ns->ns.inum == host_mnt_ns_inum)
 		return 0;
 	/* Decided before the record is reserved, so neither the repeat window nor a full ring can save the process. */
-	enforced = ks_compat_enforce(ks_compat_check(nr, regs->bx));
-	if (!enforced && ks_compat_repeat(nr, &repeats))
+	check = ks_compat_check(nr, regs->bx);
+	enforced = ks_compat_enforce(check);
+	if (!enforced && ks_compat_repeat(nr, check < KS_ENFORCE_RULE_MAX ? task->tgid : 0, &repeats))
 		return 0;
 	e = ks_begin(KS_EVENT_COMPAT_SYSCALL, sizeof(*e));
 	if (!e)

@@ -299,13 +299,14 @@ struct ks_listen {
 /*
  * A 32-bit (ia32 compat) system call by a container process: int 0x80, sysenter or a 32-bit syscall, which the
  * syscalls/sys_enter_* tracepoints never see on x86-64. One record per container, syscall number and
- * compat_repeat_window_ns; the calls of that number it stood for in between are counted in the next record's
- * `repeats`. A call that enforcement acted on is always recorded.
+ * compat_repeat_window_ns, and per process too for a call an enforcement check looks at (unshare or clone with
+ * CLONE_NEWUSER, setns, mount, ...: bpf/compat.bpf.c); the calls it stood for in between are counted in the next
+ * such record's `repeats`. A call that enforcement acted on is always recorded.
  */
 struct ks_compat_syscall {
 	struct ks_header hdr;
 	__u32 nr;                /* the i386 syscall number (arch/x86/entry/syscalls/syscall_32.tbl) */
-	__u32 repeats;           /* calls of this number by this cgroup not recorded since the previous record */
+	__u32 repeats;           /* calls with this record's key not recorded since the previous record of it */
 	__u32 args[6];           /* the i386 argument registers as passed: ebx, ecx, edx, esi, edi, ebp */
 };
 

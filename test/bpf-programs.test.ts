@@ -772,6 +772,13 @@ describe('32-bit (int 0x80) system calls', () => {
     assert.deepEqual(records.map((e) => [e.nr, e.repeats]), [[I386_GETPPID, 0], [I386_GETPPID, 4]]);
   });
 
+  test("a harmless call of a number does not hide another process's call of it that a check looks at (unshare(0) first)", async () => {
+    const harmless = await run('unshare', ['-m', COMPAT_CALL, String(I386_UNSHARE), '0']);
+    const real = await run('unshare', ['-m', COMPAT_CALL, String(I386_UNSHARE), String(CLONE_NEWUSER)]);
+    await rec.exited(harmless.pid);
+    assert.deepEqual((await compatRecordsOf(real.pid)).map((e) => [e.nr, e.args[0]]), [[I386_UNSHARE, CLONE_NEWUSER]]);
+  });
+
   test('a host process (the host mount namespace) is not reported', async () => {
     const ran = await run(COMPAT_CALL, [String(I386_GETPPID)]);
     assert.deepEqual(await compatRecordsOf(ran.pid), []);

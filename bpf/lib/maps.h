@@ -171,8 +171,9 @@ KS_TUNABLE(__u64, hot_record_interval_ns, 0);
 KS_TUNABLE(__u64, hot_burst_ns, 0);
 
 /*
- * bpf/compat.bpf.c records one 32-bit syscall per container and syscall number in this many nanoseconds and counts
- * the rest in the next record's `repeats`: a 32-bit workload makes them by the million. 0 records every call.
+ * bpf/compat.bpf.c records one 32-bit syscall per container and syscall number (and process, for a call an
+ * enforcement check looks at) in this many nanoseconds and counts the rest in the next record's `repeats`: a 32-bit
+ * workload makes them by the million. 0 records every call.
  */
 KS_TUNABLE(__u64, compat_repeat_window_ns, 1000ull * 1000 * 1000);
 

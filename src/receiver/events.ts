@@ -262,13 +262,14 @@ export interface ListenEvent extends EventHeader {
 
 /**
  * A 32-bit (ia32 compat, int 0x80) system call by a container process, which no other hook sees. One record per
- * container, syscall number and second (bpf/lib/maps.h compat_repeat_window_ns), plus every call enforcement acted on.
+ * container, syscall number and second (bpf/lib/maps.h compat_repeat_window_ns), and per process too for a call an
+ * enforcement check looks at; every call enforcement acted on.
  */
 export interface CompatSyscallEvent extends EventHeader {
   type: typeof EventType.CompatSyscall;
   /** The i386 syscall number (arch/x86/entry/syscalls/syscall_32.tbl). */
   nr: number;
-  /** Calls of this number by this cgroup that were not recorded since its previous record. */
+  /** Calls of this number by this cgroup (this process, for a call a check looks at) not recorded since the previous record. */
   repeats: number;
   /** The argument registers as passed: ebx, ecx, edx, esi, edi, ebp. */
   args: readonly number[];

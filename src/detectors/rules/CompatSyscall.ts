@@ -69,8 +69,8 @@ export class CompatSyscall implements Detector {
       'from a 32-bit code segment. On x86-64 these calls fire no syscalls/sys_enter_* tracepoint, so the rules on ' +
       'unshare, mount, setns, bpf, ptrace, opens and the rest never see them; a 64-bit workload has no use for the ' +
       '32-bit entry except to go unseen. The raw sys_enter tracepoint sees them: the kernel records the first call ' +
-      'of each i386 syscall number per container and second (the count of the others comes with the next record) ' +
-      'and every call enforcement acted on. Reported once per container and syscall number, and once per process ' +
+      'of each i386 syscall number per container and second (per process for a call an enforcement check looks ' +
+      'at; the count of the others comes with the next record) and every call enforcement acted on. Reported once per container and syscall number, and once per process ' +
       'for the numbers of escape-relevant calls (unshare, clone, clone3, setns, mount, fsopen, init_module, ' +
       'finit_module, ptrace, bpf, open_by_handle_at, the opens, exec, chroot, ...), which the detection names. ' +
       'Where a container\'s rules kill for KS-ESC-001, -002, -004, -006, -007, -009, -010 or -011, the 32-bit form ' +
