@@ -69,10 +69,10 @@ static __always_inline __u32 ks_compat_check(__u32 nr, __u32 arg0)
 			return KS_ENFORCE_USER_NAMESPACE;
 		return clone3_flags & KS_CLONE_NEWUSER ? KS_ENFORCE_USER_NAMESPACE : KS_ENFORCE_RULE_MAX;
 	case KS_I386_SETNS:
-		return KS_ENFORCE_SETNS_HOST;
+		return KS_ENFORCE_SETNS_HOST; /* or the user namespace check: ks_compat_other_check() */
 	case KS_I386_MOUNT:
 	case KS_I386_FSOPEN:
-		return KS_ENFORCE_SENSITIVE_MOUNT; /* or the cgroup mount check: ks_compat_enforce() */
+		return KS_ENFORCE_SENSITIVE_MOUNT; /* or the cgroup mount check: ks_compat_other_check() */
 	case KS_I386_INIT_MODULE:
 	case KS_I386_FINIT_MODULE:
 		return KS_ENFORCE_MODULE_LOAD;
@@ -87,9 +87,19 @@ static __always_inline __u32 ks_compat_check(__u32 nr, __u32 arg0)
 }
 
 /*
- * Header flags of the enforcement decided for the call, 0 for none. A mount or fsopen falls under the sensitive
- * mount check where it kills, else under the cgroup mount check: whichever the container's rules kill on.
+ * The other check a call decided on its number alone also falls under, KS_ENFORCE_RULE_MAX for none: a mount or
+ * fsopen may be a cgroup mount, and a setns may join another user namespace (killed where user namespaces are).
  */
+static __always_inline __u32 ks_compat_other_check(__u32 check)
+{
+	if (check == KS_ENFORCE_SENSITIVE_MOUNT)
+		return KS_ENFORCE_CGROUP_MOUNT;
+	if (check == KS_ENFORCE_SETNS_HOST)
+		return KS_ENFORCE_USER_NAMESPACE;
+	return KS_ENFORCE_RULE_MAX;
+}
+
+/* Header flags of the enforcement decided for the call, 0 for none: under the first of its checks that kills. */
 static __always_inline __u32 ks_compat_enforce(__u32 check)
 {
 	__u32 mode;
@@ -97,8 +107,10 @@ static __always_inline __u32 ks_compat_enforce(__u32 check)
 	if (check >= KS_ENFORCE_RULE_MAX)
 		return 0;
 	mode = ks_enforce_mode_for(check);
-	if (mode == KS_ENFORCE_OFF && check == KS_ENFORCE_SENSITIVE_MOUNT) {
-		check = KS_ENFORCE_CGROUP_MOUNT;
+	if (mode == KS_ENFORCE_OFF) {
+		check = ks_compat_other_check(check);
+		if (check >= KS_ENFORCE_RULE_MAX)
+			return 0;
 		mode = ks_enforce_mode_for(check);
 	}
 	return ks_enforce_act(check, mode);
@@ -142,7 +154,7 @@ static __noinline int ks_compat_syscall(struct task_struct *task, __u32 nr)
 
 	if (ks_from_agent())
 		return 0;
-	if (host_mnt_ns_inum == 0 || task->nsproxy->mnt_ns->ns.inum == host_mnt_ns_inum)
+	if (ks_in_host_mnt_ns(task))
 		return 0;
 	/* Decided before the record is reserved, so neither the repeat window nor a full ring can save the process. */
 	check = ks_compat_check(nr, regs->bx);
