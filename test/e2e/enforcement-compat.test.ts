@@ -1,8 +1,8 @@
 // 32-bit system calls (int 0x80) from a 64-bit container process: the syscalls/sys_enter_* tracepoints never fire for
 // them on x86-64, so before bpf/compat.bpf.c they were neither reported nor killed (review of issue 14, finding 1;
 // the first two cases are the review's demonstrations). With every enforceable rule on kill, the 32-bit unshare and
-// mount die by SIGKILL before their next step, reported by the rule whose check killed them and by KS-ESC-021; an
-// ordinary 32-bit call is reported and left alone.
+// mount die by SIGKILL before their next step, reported by the rule whose check killed them and by KS-ESC-021, and so
+// do a clone3 whose flags cannot be read and a setns, bpf and ptrace; an ordinary 32-bit call is reported and left alone.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -92,4 +92,19 @@ test('a 32-bit clone3 whose flags cannot be read is killed as CLONE_NEWUSER woul
   // clone3 (435) with args at address 1: unreadable, so the kernel program cannot tell the flags.
   await assertKilled(c, sim('compat_call', '435', '1', '88'));
   await detectionFor(c, 'KS-ESC-001', killed, 'the kill under KS-ESC-001');
+});
+
+test('a 32-bit setns (on its number alone), bpf(BPF_PROG_LOAD) and ptrace(PTRACE_ATTACH) are killed under their rules', async () => {
+  // The default seccomp profile refuses bpf before any tracepoint (nothing to kill then): unconfined, as a pod can be.
+  const c = await armed('--security-opt', 'seccomp=unconfined');
+  const cases: Array<[rule: string, nr: number, args: string[]]> = [
+    ['KS-ESC-002', 346, ['0', '0']], // setns(stdin, 0): the fd is not looked at
+    ['KS-ESC-010', 357, ['5', '0', '0']], // bpf(BPF_PROG_LOAD, NULL, 0)
+    ['KS-ESC-009', 26, ['16', '1']], // ptrace(PTRACE_ATTACH, 1)
+  ];
+  for (const [rule, nr, args] of cases) {
+    await assertKilled(c, sim('compat_call', String(nr), ...args));
+    await detectionFor(c, rule, killed, `the kill of the 32-bit call ${nr} under ${rule}`);
+    await detectionFor(c, 'KS-ESC-021', compatCall(nr), `the KS-ESC-021 detection of the 32-bit call ${nr}`);
+  }
 });
