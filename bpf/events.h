@@ -50,7 +50,8 @@ enum ks_event_type {
 	KS_EVENT_HOST_FS = 17,    /* struct ks_host_fs: a container reaches a host filesystem (chroot, exec, write-open) */
 	KS_EVENT_IO_URING = 18,   /* struct ks_io_uring: io_uring_setup; OPENAT/OPENAT2/CONNECT requests submitted */
 	KS_EVENT_LISTEN = 19,     /* struct ks_listen: an IPv4/IPv6 socket put in the listening state (listen succeeded) */
-	KS_EVENT_TYPE_MAX = 20,   /* one past the highest type; sizes the per-type counter maps */
+	KS_EVENT_COMPAT_SYSCALL = 20, /* struct ks_compat_syscall: a container process made an ia32 (int 0x80) syscall */
+	KS_EVENT_TYPE_MAX = 21,   /* one past the highest type; sizes the per-type counter maps */
 };
 
 /* Which syscall (or kernel path) produced a record, for records that several produce. Never reused. */
@@ -305,6 +306,20 @@ struct ks_listen {
 	__u8 addr[16];           /* local address, IPv4 in the first 4 bytes; all zero: every address */
 	__s32 backlog;           /* as the caller passed it */
 	__u32 _pad0;
+};
+
+/*
+ * A 32-bit (ia32 compat) system call by a container process: int 0x80, sysenter or a 32-bit syscall, which the
+ * syscalls/sys_enter_* tracepoints never see on x86-64. One record per container, syscall number and
+ * compat_repeat_window_ns, and per process too for a call an enforcement check looks at (unshare or clone with
+ * CLONE_NEWUSER, setns, mount, ...: bpf/compat.bpf.c); the calls it stood for in between are counted in the next
+ * such record's `repeats`. A call that enforcement acted on is always recorded.
+ */
+struct ks_compat_syscall {
+	struct ks_header hdr;
+	__u32 nr;                /* the i386 syscall number (arch/x86/entry/syscalls/syscall_32.tbl) */
+	__u32 repeats;           /* calls with this record's key not recorded since the previous record of it */
+	__u32 args[6];           /* the i386 argument registers as passed: ebx, ecx, edx, esi, edi, ebp */
 };
 
 struct ks_payload {

@@ -34,6 +34,7 @@ struct ks_abi_records {
 	struct ks_io_uring io_uring;
 	struct ks_listen listen;
 	struct ks_host_fs host_fs;
+	struct ks_compat_syscall compat_syscall;
 	struct ks_path_pattern path_pattern;
 	enum ks_event_type event_type;
 	enum ks_op op;

@@ -25,7 +25,7 @@ import {
   type ConnectEvent,
   type KernelEvent,
 } from '../src/receiver/events.ts';
-import { openKernelSource, type HookVariant, type KernelSource } from '../src/receiver/kernel.ts';
+import { openKernelSource, type HookVariant, type KernelSource, type KernelSourceOptions } from '../src/receiver/kernel.ts';
 import { kernelDevOf } from '../src/receiver/HostRuntimeBinaries.ts';
 import { cgroup2Root } from './helpers/cgroup.ts';
 import { startContainer, type Container } from './helpers/podman.ts';
@@ -53,8 +53,8 @@ class Recorder {
   readonly source: KernelSource;
   private readonly stats = createDecoderStats();
 
-  constructor(variants?: readonly HookVariant[]) {
-    this.source = openKernelSource({ agentTgid: process.pid, pathPatterns: PATTERNS, wakeupBatchBytes: 0, variants });
+  constructor(variants?: readonly HookVariant[], hostFilesystems?: KernelSourceOptions['hostFilesystems']) {
+    this.source = openKernelSource({ agentTgid: process.pid, pathPatterns: PATTERNS, wakeupBatchBytes: 0, variants, hostFilesystems });
     this.source.start((batch) => decodeBatch(batch, (event) => this.events.push(event), this.stats));
   }
 
@@ -760,5 +760,55 @@ describe('urgent wakeups', () => {
       source.close();
       rmSync(file, { force: true });
     }
+  });
+});
+
+describe('32-bit (int 0x80) system calls', () => {
+  const COMPAT_CALL = path.join(REPO, 'build/simulator/compat_call');
+  const I386_GETPPID = 64;
+  const I386_UNSHARE = 310;
+  const CLONE_NEWUSER = 0x10000000;
+  let rec: Recorder;
+
+  before(() => {
+    const hostMountNs = nsInode('self', 'mnt');
+    rec = new Recorder(undefined, { mountNamespaceInode: hostMountNs, devices: [] });
+  });
+  after(() => rec?.close());
+
+  /** The process's 32-bit syscall records, once its exit record shows that all of them are in. */
+  async function compatRecordsOf(pid: number): Promise<EventOf<typeof EventType.CompatSyscall>[]> {
+    await rec.exited(pid);
+    return rec.of(EventType.CompatSyscall, pid);
+  }
+
+  test('a call outside the host mount namespace is reported with its i386 number and registers; a 64-bit call is not', async () => {
+    // unshare -m execs the program in place: outside the host's mount namespace, as a container process is.
+    const ran = await run('unshare', ['-m', COMPAT_CALL, String(I386_UNSHARE), '0x10000000', '7', '8', '9', '10']);
+    assert.match(ran.stdout, /compat_call: 310: ok/);
+    const records = await compatRecordsOf(ran.pid);
+    assert.deepEqual(
+      records.map((e) => [e.nr, e.repeats, e.args.slice(0, 5), (e.flags & ~HeaderFlag.Truncated) >>> 0]),
+      [[I386_UNSHARE, 0, [CLONE_NEWUSER, 7, 8, 9, 10], 0]],
+      'one record: the 64-bit getppid, write and exit calls of the same process make none',
+    );
+  });
+
+  test('repeats of a number within the window are folded into the next record of that number', async () => {
+    const ran = await run('unshare', ['-m', COMPAT_CALL, '-n', '5', '-p', '1100', String(I386_GETPPID)]);
+    const records = await compatRecordsOf(ran.pid);
+    assert.deepEqual(records.map((e) => [e.nr, e.repeats]), [[I386_GETPPID, 0], [I386_GETPPID, 4]]);
+  });
+
+  test("a harmless call of a number does not hide another process's call of it that a check looks at (unshare(0) first)", async () => {
+    const harmless = await run('unshare', ['-m', COMPAT_CALL, String(I386_UNSHARE), '0']);
+    const real = await run('unshare', ['-m', COMPAT_CALL, String(I386_UNSHARE), String(CLONE_NEWUSER)]);
+    await rec.exited(harmless.pid);
+    assert.deepEqual((await compatRecordsOf(real.pid)).map((e) => [e.nr, e.args[0]]), [[I386_UNSHARE, CLONE_NEWUSER]]);
+  });
+
+  test('a host process (the host mount namespace) is not reported', async () => {
+    const ran = await run(COMPAT_CALL, [String(I386_GETPPID)]);
+    assert.deepEqual(await compatRecordsOf(ran.pid), []);
   });
 });

@@ -136,6 +136,10 @@ int main(void) {
 	hf.open_flags = 01101; hf.ino = 0x200000003ULL; hf.fs_path_len = 11; hf.path_len = 16; hf.nlink = 2;
 	strcpy(hf.fs_path, "/etc/cron.d"); strcpy(hf.path, "/host/etc/cron.d");
 	EMIT(hf);
+
+	struct ks_compat_syscall cs; HDR(cs, KS_EVENT_COMPAT_SYSCALL);
+	cs.nr = 310; cs.repeats = 7; cs.args[0] = 0x10000000u; cs.args[5] = 0xffffffffu;
+	EMIT(cs);
 	return 0;
 }
 `;
@@ -168,7 +172,7 @@ describe('decodeBatch', () => {
     const stats = createDecoderStats();
     const events = decodeAll(recordsWrittenByC(), stats);
     assert.deepEqual(stats.dropped, { unknown_type: 0, size_mismatch: 0, truncated: 0, bad_size: 0 });
-    assert.equal(stats.records, 20);
+    assert.equal(stats.records, 21);
     assert.equal(stats.truncatedFields, 1);
     const expected: KernelEvent[] = [
       {
@@ -246,6 +250,7 @@ describe('decodeBatch', () => {
         hostPath: '',
         fsRootHostPath: '',
       },
+      { ...header, type: 20, nr: 310, repeats: 7, args: [0x10000000, 0, 0, 0, 0, 0xffffffff] },
     ];
     assert.equal(events.length, expected.length);
     for (let i = 0; i < expected.length; i++) assert.deepEqual(events[i], expected[i], `record ${i} (type ${expected[i].type})`);

@@ -171,6 +171,13 @@ KS_TUNABLE(__u64, hot_record_interval_ns, 0);
 KS_TUNABLE(__u64, hot_burst_ns, 0);
 
 /*
+ * bpf/compat.bpf.c records one 32-bit syscall per container and syscall number (and process, for a call an
+ * enforcement check looks at) in this many nanoseconds and counts the rest in the next record's `repeats`: a 32-bit
+ * workload makes them by the million. 0 records every call.
+ */
+KS_TUNABLE(__u64, compat_repeat_window_ns, 1000ull * 1000 * 1000);
+
+/*
  * Enforcement (lib/enforce.h). A map, not a tunable, so that a rules reload changes it without reloading programs.
  * [0]: enum ks_enforce_mode; 0 (off) until the agent writes it.
  */

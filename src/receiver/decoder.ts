@@ -14,6 +14,7 @@ import {
   type CgroupEvent,
   type IoUringEvent,
   type ListenEvent,
+  type CompatSyscallEvent,
   type ConnectEvent,
   type CredsEvent,
   type ExecEvent,
@@ -372,6 +373,16 @@ function decodeListen(v: Views, o: number): ListenEvent {
   return e;
 }
 
+const COMPAT = LAYOUT.ks_compat_syscall.fields;
+function decodeCompatSyscall(v: Views, o: number): CompatSyscallEvent {
+  const e = header<CompatSyscallEvent>(v, o, EventType.CompatSyscall);
+  const args = (o + COMPAT.args.offset) >>> 2;
+  e.nr = v.u32[(o + COMPAT.nr.offset) >>> 2];
+  e.repeats = v.u32[(o + COMPAT.repeats.offset) >>> 2];
+  e.args = [v.u32[args], v.u32[args + 1], v.u32[args + 2], v.u32[args + 3], v.u32[args + 4], v.u32[args + 5]];
+  return e;
+}
+
 const PAYLOAD = LAYOUT.ks_payload.fields;
 function decodePayload(v: Views, o: number): PayloadEvent {
   const e = header<PayloadEvent>(v, o, EventType.Payload);
@@ -508,6 +519,7 @@ function decodeRecord(v: Views, o: number, type: number): KernelEvent {
     case EventType.IoUring: return decodeIoUring(v, o);
     case EventType.Listen: return decodeListen(v, o);
     case EventType.HostFs: return decodeHostFs(v, o);
+    case EventType.CompatSyscall: return decodeCompatSyscall(v, o);
     default: return decodeCgroup(v, o); // the caller has checked that type has a layout
   }
 }

@@ -20,18 +20,20 @@ export const KERNEL_ENFORCE_CHECK_MAX = 11;
 /**
  * The hooks (program names without their variant, as KernelSource.hooks() names them) whose programs decide each
  * check. A check works where all of them attach; on a kernel without some syscall (no init_module without
- * CONFIG_MODULES, no open(2) on arm64) the others still enforce what reaches them.
+ * CONFIG_MODULES, no open(2) on arm64) the others still enforce what reaches them. sys_enter_compat decides the
+ * checks of the calls made through the 32-bit entry (bpf/compat.bpf.c).
  */
 const WRITE_OPEN_HOOKS = ['sys_exit_openat', 'sys_exit_openat2', 'sys_exit_open', 'sys_exit_creat'] as const;
+const COMPAT_HOOK = 'sys_enter_compat';
 export const ENFORCE_CHECK_HOOKS: Record<KernelEnforceCheck, readonly string[]> = {
-  [KernelEnforceCheck.UserNamespace]: ['sys_enter_unshare', 'sys_enter_clone', 'sys_enter_clone3'],
-  [KernelEnforceCheck.SetnsHost]: ['sys_enter_setns'],
-  [KernelEnforceCheck.CgroupMount]: ['sys_enter_mount', 'sys_enter_fsopen'],
-  [KernelEnforceCheck.SensitiveMount]: ['sys_enter_mount', 'sys_enter_fsopen'],
-  [KernelEnforceCheck.ModuleLoad]: ['sys_enter_init_module', 'sys_enter_finit_module'],
-  [KernelEnforceCheck.PtraceAttach]: ['sys_enter_ptrace'],
-  [KernelEnforceCheck.BpfProgLoad]: ['sys_enter_bpf'],
-  [KernelEnforceCheck.OpenByHandle]: ['sys_enter_open_by_handle_at'],
+  [KernelEnforceCheck.UserNamespace]: ['sys_enter_unshare', 'sys_enter_clone', 'sys_enter_clone3', COMPAT_HOOK],
+  [KernelEnforceCheck.SetnsHost]: ['sys_enter_setns', COMPAT_HOOK],
+  [KernelEnforceCheck.CgroupMount]: ['sys_enter_mount', 'sys_enter_fsopen', COMPAT_HOOK],
+  [KernelEnforceCheck.SensitiveMount]: ['sys_enter_mount', 'sys_enter_fsopen', COMPAT_HOOK],
+  [KernelEnforceCheck.ModuleLoad]: ['sys_enter_init_module', 'sys_enter_finit_module', COMPAT_HOOK],
+  [KernelEnforceCheck.PtraceAttach]: ['sys_enter_ptrace', COMPAT_HOOK],
+  [KernelEnforceCheck.BpfProgLoad]: ['sys_enter_bpf', COMPAT_HOOK],
+  [KernelEnforceCheck.OpenByHandle]: ['sys_enter_open_by_handle_at', COMPAT_HOOK],
   [KernelEnforceCheck.MemfdExec]: ['sched_exec'],
   [KernelEnforceCheck.ReleaseAgentWrite]: WRITE_OPEN_HOOKS,
   [KernelEnforceCheck.TunableWrite]: WRITE_OPEN_HOOKS,

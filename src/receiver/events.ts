@@ -21,9 +21,10 @@ export const EventType = {
   HostFs: 17,
   IoUring: 18,
   Listen: 19,
+  CompatSyscall: 20,
 } as const;
 export type EventType = (typeof EventType)[keyof typeof EventType];
-export const EVENT_TYPE_MAX = 20;
+export const EVENT_TYPE_MAX = 21;
 
 export const EventTypeName: Record<EventType, string> = {
   1: 'exec',
@@ -45,6 +46,7 @@ export const EventTypeName: Record<EventType, string> = {
   17: 'host_fs',
   18: 'io_uring',
   19: 'listen',
+  20: 'compat_syscall',
 };
 
 export const Op = {
@@ -266,6 +268,21 @@ export interface ListenEvent extends EventHeader {
   backlog: number;
 }
 
+/**
+ * A 32-bit (ia32 compat, int 0x80) system call by a container process, which no other hook sees. One record per
+ * container, syscall number and second (bpf/lib/maps.h compat_repeat_window_ns), and per process too for a call an
+ * enforcement check looks at; every call enforcement acted on.
+ */
+export interface CompatSyscallEvent extends EventHeader {
+  type: typeof EventType.CompatSyscall;
+  /** The i386 syscall number (arch/x86/entry/syscalls/syscall_32.tbl). */
+  nr: number;
+  /** Calls of this number by this cgroup (this process, for a call a check looks at) not recorded since the previous record. */
+  repeats: number;
+  /** The argument registers as passed: ebx, ecx, edx, esi, edi, ebp. */
+  args: readonly number[];
+}
+
 export interface PayloadEvent extends EventHeader {
   type: typeof EventType.Payload;
   op: Op;
@@ -397,4 +414,5 @@ export type KernelEvent =
   | CgroupEvent
   | IoUringEvent
   | ListenEvent
+  | CompatSyscallEvent
   | HostFsEvent;

@@ -290,6 +290,16 @@ export const LAYOUT = {
       path: chars(352, 256),
     },
   },
+  ks_compat_syscall: {
+    size: 96,
+    eventType: EventType.CompatSyscall,
+    fields: {
+      hdr: header,
+      nr: u32(64),
+      repeats: u32(68),
+      args: { offset: 72, kind: 'u32', length: 6 },
+    },
+  },
   // Not a record: the sensitive-path filter entries user space writes into a map before the programs run.
   ks_path_pattern: {
     size: 136,

@@ -9,6 +9,7 @@ import {
   type BpfEvent,
   type ConnectEvent,
   type ListenEvent,
+  type CompatSyscallEvent,
   type CredsEvent,
   type EventHeader,
   type ExecEvent,
@@ -204,6 +205,9 @@ export const ev = {
   creds: (o: Overrides<CredsEvent> = {}): CredsEvent => ({
     ...header(EventType.Creds, o), op: Op.Setuid, args: [0, 0xffffffff, 0xffffffff], capEffectiveBefore: 0n,
     capPermittedBefore: 0n, capEffectiveNew: 0n, capPermittedNew: 0n, euidBefore: 1000, ...o,
+  }),
+  compat: (o: Overrides<CompatSyscallEvent> = {}): CompatSyscallEvent => ({
+    ...header(EventType.CompatSyscall, o), nr: 310, repeats: 0, args: [0x10000000, 0, 0, 0, 0, 0], ...o,
   }),
   ioUring: (o: Overrides<IoUringEvent> = {}): IoUringEvent => ({
     ...header(EventType.IoUring, o), op: Op.IoUringSetup, opcode: 0, ioUringFlags: 0, fd: -1, family: 0, port: 0,

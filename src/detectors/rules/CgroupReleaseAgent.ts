@@ -36,7 +36,9 @@ export class CgroupReleaseAgent implements Detector {
       writeOpenCheck: KernelEnforceCheck.ReleaseAgentWrite,
       description:
         'mount or fsopen of a cgroup or cgroup2 filesystem, and a successful write-open of a release_agent or ' +
-        'notify_on_release file (on its resolved path): the process dies before it writes.',
+        'notify_on_release file (on its resolved path): the process dies before it writes. Through the 32-bit entry ' +
+        '(int 0x80, KS-ESC-021) every mount and fsopen is killed, whatever its type (under KS-ESC-006 where that rule ' +
+        'kills too); a 32-bit write-open is only reported.',
     },
     // Where cgroup v1 hierarchies live, and where escape recipes mount one (mount -t cgroup ... /tmp/cgrp).
     openPathPatterns: [

@@ -33,7 +33,8 @@ export class KernelTunableWrite implements Detector {
       checks: [KernelEnforceCheck.TunableWrite],
       writeOpenCheck: KernelEnforceCheck.TunableWrite,
       description:
-        'a successful write-open of one of these files (on its resolved path; the caller\'s string never decides a kill): the process dies before it writes.',
+        'a successful write-open of one of these files (on its resolved path; the caller\'s string never decides a kill): the process dies before it writes. ' +
+        'A write-open through the 32-bit entry (int 0x80) is not enforced: KS-ESC-021 reports it.',
     },
   };
 

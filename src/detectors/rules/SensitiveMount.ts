@@ -41,7 +41,8 @@ export class SensitiveMount implements Detector {
       checks: [KernelEnforceCheck.SensitiveMount],
       mount: { check: KernelEnforceCheck.SensitiveMount, fsTypes: [...SENSITIVE_FSTYPES, ...BLOCK_DEVICE_FSTYPES] },
       description:
-        'mount or fsopen of proc, sysfs, debugfs, securityfs, tracefs, bpf, configfs or a block-device filesystem type (ext4, xfs, ...): the process dies before it uses the mount; bind mounts are not enforced.',
+        'mount or fsopen of proc, sysfs, debugfs, securityfs, tracefs, bpf, configfs or a block-device filesystem type (ext4, xfs, ...): the process dies before it uses the mount; bind mounts are not enforced. ' +
+        'Through the 32-bit entry (int 0x80, KS-ESC-021) every mount and fsopen is killed, whatever its type.',
     },
   };
 

@@ -53,7 +53,9 @@ export class UserNamespaceCreation implements Detector {
     enforcement: {
       checks: [KernelEnforceCheck.UserNamespace],
       description:
-        'unshare, clone or clone3 with CLONE_NEWUSER: the process dies before it can write an id map (a clone creates no child).',
+        'unshare, clone or clone3 with CLONE_NEWUSER: the process dies before it can write an id map (a clone creates no child). ' +
+        'Through the 32-bit entry (int 0x80, KS-ESC-021) on the same flags, and a clone3 whose flags cannot be read as well; ' +
+        'a 32-bit setns too, where KS-ESC-002 does not kill (its fd is not looked at).',
     },
     openPathPatterns: ['/proc/*/uid_map', '/proc/*/gid_map', '/proc/*/setgroups'],
   };
