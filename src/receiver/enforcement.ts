@@ -24,16 +24,17 @@ export const KERNEL_ENFORCE_CHECK_MAX = 11;
  * checks of the calls made through the 32-bit entry (bpf/compat.bpf.c).
  */
 const WRITE_OPEN_HOOKS = ['sys_exit_openat', 'sys_exit_openat2', 'sys_exit_open', 'sys_exit_creat'] as const;
-const COMPAT_HOOK = 'sys_enter_compat';
+/** The raw sys_enter program that sees 32-bit (int 0x80) calls (bpf/compat.bpf.c); kernel.compatSyscalls can leave it out. */
+export const COMPAT_SYSCALL_HOOK = 'sys_enter_compat';
 export const ENFORCE_CHECK_HOOKS: Record<KernelEnforceCheck, readonly string[]> = {
-  [KernelEnforceCheck.UserNamespace]: ['sys_enter_unshare', 'sys_enter_clone', 'sys_enter_clone3', COMPAT_HOOK],
-  [KernelEnforceCheck.SetnsHost]: ['sys_enter_setns', COMPAT_HOOK],
-  [KernelEnforceCheck.CgroupMount]: ['sys_enter_mount', 'sys_enter_fsopen', COMPAT_HOOK],
-  [KernelEnforceCheck.SensitiveMount]: ['sys_enter_mount', 'sys_enter_fsopen', COMPAT_HOOK],
-  [KernelEnforceCheck.ModuleLoad]: ['sys_enter_init_module', 'sys_enter_finit_module', COMPAT_HOOK],
-  [KernelEnforceCheck.PtraceAttach]: ['sys_enter_ptrace', COMPAT_HOOK],
-  [KernelEnforceCheck.BpfProgLoad]: ['sys_enter_bpf', COMPAT_HOOK],
-  [KernelEnforceCheck.OpenByHandle]: ['sys_enter_open_by_handle_at', COMPAT_HOOK],
+  [KernelEnforceCheck.UserNamespace]: ['sys_enter_unshare', 'sys_enter_clone', 'sys_enter_clone3', COMPAT_SYSCALL_HOOK],
+  [KernelEnforceCheck.SetnsHost]: ['sys_enter_setns', COMPAT_SYSCALL_HOOK],
+  [KernelEnforceCheck.CgroupMount]: ['sys_enter_mount', 'sys_enter_fsopen', COMPAT_SYSCALL_HOOK],
+  [KernelEnforceCheck.SensitiveMount]: ['sys_enter_mount', 'sys_enter_fsopen', COMPAT_SYSCALL_HOOK],
+  [KernelEnforceCheck.ModuleLoad]: ['sys_enter_init_module', 'sys_enter_finit_module', COMPAT_SYSCALL_HOOK],
+  [KernelEnforceCheck.PtraceAttach]: ['sys_enter_ptrace', COMPAT_SYSCALL_HOOK],
+  [KernelEnforceCheck.BpfProgLoad]: ['sys_enter_bpf', COMPAT_SYSCALL_HOOK],
+  [KernelEnforceCheck.OpenByHandle]: ['sys_enter_open_by_handle_at', COMPAT_SYSCALL_HOOK],
   [KernelEnforceCheck.MemfdExec]: ['sched_exec'],
   [KernelEnforceCheck.ReleaseAgentWrite]: WRITE_OPEN_HOOKS,
   [KernelEnforceCheck.TunableWrite]: WRITE_OPEN_HOOKS,

@@ -118,6 +118,8 @@ export interface KernelSourceOptions {
   probeObjectPath?: string;
   /** Restricts the variants considered (default all), e.g. to exercise the fallbacks. */
   variants?: readonly HookVariant[];
+  /** Hooks left out on purpose (configuration): never loaded, reported by hooks() as disabled. */
+  disabledHooks?: readonly string[];
   /**
    * The host's mount namespace and filesystems (s_dev, kernel encoding) for the host-filesystem hooks
    * (bpf/hostfs.bpf.c); without it those hooks emit nothing.
@@ -751,7 +753,9 @@ function rejectUnusableVariants(
   for (const entry of hooks.values()) {
     entry.candidates = entry.candidates.filter((candidate) => {
       let reason: string | undefined;
-      if (!allowed.has(candidate.variant)) {
+      if (options.disabledHooks?.includes(entry.hook)) {
+        reason = 'disabled by configuration';
+      } else if (!allowed.has(candidate.variant)) {
         reason = `variant ${candidate.variant} not enabled in options.variants`;
       } else if (refusedTypes.has(VARIANT_HOOK_TYPE[candidate.variant])) {
         reason = refusedTypes.get(VARIANT_HOOK_TYPE[candidate.variant]);
