@@ -246,6 +246,7 @@ struct ks_setns {
 #define KS_MOUNT_FACT_DATA_UNREADABLE (1u << 1) /* mount: the data (options) pointer is set but could not be read */
 #define KS_MOUNT_FACT_RELEASE_AGENT (1u << 2)   /* a release_agent option: mount data key, or the fsconfig key */
 #define KS_MOUNT_FACT_KEY_UNREADABLE (1u << 3)  /* fsconfig: the key pointer is set but could not be read */
+#define KS_MOUNT_FACT_KERNEL_TYPE (1u << 4)     /* at exit: fstype is the kernel's (the new mount, the fs_context) */
 
 /*
  * fsconfig: flags is the command (FSCONFIG_*), source the key, target a string value (FSCONFIG_SET_STRING), fstype

@@ -38,6 +38,25 @@ static __always_inline __u32 ks_enforce_unreadable_fstype(void)
 	return ks_enforce(KS_ENFORCE_CGROUP_MOUNT);
 }
 
+/*
+ * The tasks whose mount or fsopen was already decided at entry (killed, or would have been): the exit, which
+ * looks at what the kernel actually made, does not decide the same call twice. Keyed by pid_tgid.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, __u8);
+} mount_decided_at_entry SEC(".maps");
+
+static __always_inline void ks_mount_mark_decided(void)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u8 one = 1;
+
+	bpf_map_update_elem(&mount_decided_at_entry, &id, &one, BPF_ANY);
+}
+
 /* copy_mount_options() copies at most a page of mount data; the kernel parses the first PAGE_SIZE - 1 bytes. */
 #define KS_MOUNT_DATA_LEN 4096
 #define KS_RELEASE_AGENT_KEY_LEN 13 /* strlen("release_agent") */
@@ -141,6 +160,8 @@ static __always_inline int ks_emit_fstype_mount(__u32 op, __u64 flags, const voi
 		facts |= ks_mount_data_facts(data_arg);
 	if (!enforced && (facts & (KS_MOUNT_FACT_DATA_UNREADABLE | KS_MOUNT_FACT_RELEASE_AGENT)))
 		enforced = ks_enforce(KS_ENFORCE_RELEASE_AGENT_WRITE);
+	if (enforced)
+		ks_mount_mark_decided();
 	e = ks_mount_begin(op, flags);
 	if (!e)
 		return 0;
@@ -186,26 +207,32 @@ int sys_enter_fsopen__tp(struct trace_event_raw_sys_enter *ctx)
 }
 
 /*
- * The filesystem type of the fs_context behind fd (fsopen or fspick made it), from the kernel: the fd must be an
- * fs_context file, recognised by its anon inode's name, which only fsopen/fspick give.
+ * The fs_context behind fd (fsopen or fspick made it), NULL when fd is not an fs_context file, recognised by its
+ * anon inode's name, which only fsopen/fspick give.
  */
-static __always_inline void ks_read_fs_context_type(char *dst, int fd, struct ks_header *hdr)
+static __always_inline struct fs_context *ks_fd_fs_context(int fd)
 {
 	const char expected[] = "[fscontext]";
 	char name[sizeof(expected)] = {};
 	struct file *file = ks_fd_file(fd);
-	struct fs_context *fc;
 
 	if (!file)
-		return;
+		return NULL;
 	if (bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(file, f_path.dentry, d_name.name)) != sizeof(name))
-		return;
+		return NULL;
 #pragma unroll
 	for (int i = 0; i < sizeof(expected); i++)
 		if (name[i] != expected[i])
-			return;
-	fc = BPF_CORE_READ(file, private_data);
-	ks_read_kernel_str(dst, KS_FSTYPE_LEN, BPF_CORE_READ(fc, fs_type, name), hdr);
+			return NULL;
+	return BPF_CORE_READ(file, private_data);
+}
+
+/* The filesystem type's name (kernel memory) of the fs_context behind fd, NULL when there is none. */
+static __always_inline const char *ks_fs_context_type_name(int fd)
+{
+	struct fs_context *fc = ks_fd_fs_context(fd);
+
+	return fc ? BPF_CORE_READ(fc, fs_type, name) : NULL;
 }
 
 /*
@@ -233,6 +260,8 @@ int sys_enter_fsconfig__tp(struct trace_event_raw_sys_enter *ctx)
 	}
 	if (facts)
 		enforced = ks_enforce(KS_ENFORCE_RELEASE_AGENT_WRITE);
+	if (enforced)
+		ks_mount_mark_decided();
 	e = ks_mount_begin(KS_OP_FSCONFIG, cmd);
 	if (!e)
 		return 0;
@@ -242,7 +271,159 @@ int sys_enter_fsconfig__tp(struct trace_event_raw_sys_enter *ctx)
 		ks_read_user_str(e->source, sizeof(e->source), key_arg, &e->hdr);
 	if (cmd == FSCONFIG_SET_STRING && value_arg)
 		ks_read_user_str(e->target, sizeof(e->target), value_arg, &e->hdr);
-	ks_read_fs_context_type(e->fstype, (int)KS_ARG(ctx, 0), &e->hdr);
+	ks_read_kernel_str(e->fstype, sizeof(e->fstype), ks_fs_context_type_name((int)KS_ARG(ctx, 0)), &e->hdr);
+	ks_submit_urgent(e, sizeof(*e));
+	return 0;
+}
+
+/*
+ * At exit, the filesystem type the kernel actually used: what the mount made, what the fs_context holds. The entry
+ * decided on the caller's string, which another thread can rewrite between that read and the kernel's own copy;
+ * this is the kernel's fact. The mount or fs_context exists by now; the process still dies before its next step.
+ * A record is written only when this decides (the entry's record stands otherwise), with
+ * KS_MOUNT_FACT_KERNEL_TYPE.
+ */
+static __always_inline int ks_enforce_kernel_fstype(__u32 op, __u64 flags, const char *kernel_type,
+						    const void *target_arg)
+{
+	char fstype[KS_FSTYPE_LEN] = {};
+	__u32 enforced, *rule;
+	struct ks_mount *e;
+
+	if (!kernel_type || bpf_probe_read_kernel_str(fstype, sizeof(fstype), kernel_type) <= 0)
+		return 0;
+	rule = bpf_map_lookup_elem(&enforce_fstypes, fstype);
+	if (!rule)
+		return 0;
+	enforced = ks_enforce(*rule);
+	if (!enforced)
+		return 0;
+	e = ks_mount_begin(op, flags);
+	if (!e)
+		return 0;
+	e->hdr.flags |= enforced;
+	e->facts = KS_MOUNT_FACT_KERNEL_TYPE;
+	__builtin_memcpy(e->fstype, fstype, sizeof(fstype));
+	if (target_arg)
+		ks_read_user_str(e->target, sizeof(e->target), target_arg, &e->hdr);
+	ks_submit_urgent(e, sizeof(*e));
+	return 0;
+}
+
+/* Whether the exit has anything to decide: the entry did not, and the container kills on a mount check. */
+static __always_inline bool ks_mount_exit_wanted(void)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	if (bpf_map_delete_elem(&mount_decided_at_entry, &id) == 0)
+		return false;
+	return ks_enforce_mode_for(KS_ENFORCE_SENSITIVE_MOUNT) != KS_ENFORCE_OFF ||
+	       ks_enforce_mode_for(KS_ENFORCE_CGROUP_MOUNT) != KS_ENFORCE_OFF;
+}
+
+/*
+ * mount(2) flags with which no new filesystem instance is mounted (path_mount(): remount, bind, propagation
+ * change, move), so its type argument is not used: MS_REMOUNT, MS_BIND, MS_MOVE, MS_UNBINDABLE, MS_PRIVATE,
+ * MS_SLAVE, MS_SHARED.
+ */
+#define KS_MS_NOT_NEW (32ull | 4096ull | 8192ull | (1ull << 17) | (1ull << 18) | (1ull << 19) | (1ull << 20))
+
+/*
+ * A new mount is added to the caller's mount namespace with the highest mount id there (ids only grow), which
+ * the namespace keeps as mnt_last_node. Another thread's mount in the same namespace between the two can take
+ * that place: then the newer mount's type is judged, and this one stands on the entry's decision.
+ */
+SEC("tracepoint/syscalls/sys_exit_mount")
+int sys_exit_mount__tp(struct trace_event_raw_sys_exit *ctx)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs;
+	struct mnt_namespace *ns;
+	struct rb_node *last;
+	struct mount *mnt;
+	__u64 flags;
+
+	if (!ks_mount_exit_wanted() || ctx->ret != 0)
+		return 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	flags = regs->r10; /* mount(2)'s 4th argument, as the syscall was entered (x86-64) */
+	if (flags & KS_MS_NOT_NEW)
+		return 0;
+	ns = BPF_CORE_READ(task, nsproxy, mnt_ns);
+	if (!bpf_core_field_exists(ns->mnt_last_node))
+		return 0;
+	last = BPF_CORE_READ(ns, mnt_last_node);
+	if (!last)
+		return 0;
+	mnt = container_of(last, struct mount, mnt_node);
+	return ks_enforce_kernel_fstype(KS_OP_MOUNT, flags, BPF_CORE_READ(mnt, mnt.mnt_sb, s_type, name),
+					(const void *)regs->si);
+}
+
+SEC("tracepoint/syscalls/sys_exit_fsopen")
+int sys_exit_fsopen__tp(struct trace_event_raw_sys_exit *ctx)
+{
+	if (!ks_mount_exit_wanted() || ctx->ret < 0)
+		return 0;
+	return ks_enforce_kernel_fstype(KS_OP_FSOPEN, 0, ks_fs_context_type_name(ctx->ret), NULL);
+}
+
+/* "cgroup" or "cpuset": the types whose fs_context is cgroup v1's (cgroup2 has no release_agent parameter) */
+static __always_inline bool ks_is_cgroup_v1_type(const char *fstype)
+{
+	const char cgroup[] = "cgroup", cpuset[] = "cpuset";
+	bool is_cgroup = true, is_cpuset = true;
+
+#pragma unroll
+	for (int i = 0; i < sizeof(cgroup); i++) {
+		is_cgroup &= fstype[i] == cgroup[i];
+		is_cpuset &= fstype[i] == cpuset[i];
+	}
+	return is_cgroup || is_cpuset;
+}
+
+/*
+ * After a successful fsconfig, whether the fs_context now holds a release agent, from the kernel: a cgroup v1
+ * context (the only kind with a release_agent parameter) whose cgroup_fs_context has one. This is what
+ * FSCONFIG_CMD_RECONFIGURE/CREATE would apply, whatever key string the entry read (another thread can rewrite it
+ * between that read and the kernel's copy). Killed under check 9 before the reconfigure.
+ */
+SEC("tracepoint/syscalls/sys_exit_fsconfig")
+int sys_exit_fsconfig__tp(struct trace_event_raw_sys_exit *ctx)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 id = bpf_get_current_pid_tgid();
+	struct cgroup_fs_context *cgroup_fc;
+	char fstype[KS_FSTYPE_LEN] = {};
+	struct fs_context *fc;
+	struct pt_regs *regs;
+	struct ks_mount *e;
+	__u32 enforced;
+
+	if (bpf_map_delete_elem(&mount_decided_at_entry, &id) == 0 || ctx->ret != 0)
+		return 0;
+	if (ks_enforce_mode_for(KS_ENFORCE_RELEASE_AGENT_WRITE) == KS_ENFORCE_OFF)
+		return 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	fc = ks_fd_fs_context((int)regs->di);
+	if (!fc || bpf_probe_read_kernel_str(fstype, sizeof(fstype), BPF_CORE_READ(fc, fs_type, name)) <= 0)
+		return 0;
+	if (!ks_is_cgroup_v1_type(fstype))
+		return 0;
+	cgroup_fc = BPF_CORE_READ(fc, fs_private);
+	if (!cgroup_fc || !BPF_CORE_READ(cgroup_fc, release_agent))
+		return 0;
+	enforced = ks_enforce(KS_ENFORCE_RELEASE_AGENT_WRITE);
+	if (!enforced)
+		return 0;
+	e = ks_mount_begin(KS_OP_FSCONFIG, regs->si);
+	if (!e)
+		return 0;
+	e->hdr.flags |= enforced;
+	e->facts = KS_MOUNT_FACT_RELEASE_AGENT | KS_MOUNT_FACT_KERNEL_TYPE;
+	__builtin_memcpy(e->fstype, fstype, sizeof(fstype));
+	__builtin_memcpy(e->source, "release_agent", sizeof("release_agent"));
+	ks_read_kernel_str(e->target, sizeof(e->target), BPF_CORE_READ(cgroup_fc, release_agent), &e->hdr);
 	ks_submit_urgent(e, sizeof(*e));
 	return 0;
 }

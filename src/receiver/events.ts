@@ -102,7 +102,7 @@ export type Op = (typeof Op)[keyof typeof Op];
 export const HeaderFlag = { Truncated: 1 } as const;
 export const ExecFlag = { Snapshot: 1, Memfd: 2, Unlinked: 4 } as const;
 /** ks_mount.facts (KS_MOUNT_FACT_*): what the kernel program could not read, or found, in the caller's arguments. */
-export const MountFact = { TypeUnreadable: 1, DataUnreadable: 2, ReleaseAgent: 4, KeyUnreadable: 8 } as const;
+export const MountFact = { TypeUnreadable: 1, DataUnreadable: 2, ReleaseAgent: 4, KeyUnreadable: 8, KernelType: 16 } as const;
 export const HostFsFlag = { WholeFs: 1, ReadOnly: 2, FsPathTruncated: 4 } as const;
 export const PayloadKind = { TcpFirstBytes: 1, DnsQuery: 2, DnsAnswer: 3 } as const;
 /** KS_STREAM_CAPTURE_*: the kernel reports a fresh TCP connection's writes until either bound is reached. */

@@ -81,6 +81,14 @@ test('mount(2) of proc with the fstype string in a page not yet faulted in is ki
 
 // The remount itself applies the option before the signal is delivered (docs/enforcement.md, Limits): what is
 // enforced is that the process dies, and that the kill is reported as the critical release_agent finding.
+// Without the exit's look at the new mount, the entry kills whenever it reads "proc" and the race wins whenever it
+// reads "tmpfs" while the kernel copies "proc": about every other run on this VM got "reached".
+test('mount(2) with its type rewritten by another thread between the entry\'s read and the kernel\'s copy is killed at exit', async () => {
+  const c = await armedPrivileged();
+  await c.exec(['mkdir', '-p', '/tmp/pr']);
+  await assertKilled(c, sim('mount_type_race', '/tmp/pr'));
+});
+
 test('release_agent set by a remount option (no fstype, no write-open) kills the remounting process', async () => {
   const c = await armedPrivileged();
   await cgroupMountThatStays(c, '/mnt/cgr', 'ks-mount-remount');
