@@ -81,8 +81,9 @@ test('mount(2) of proc with the fstype string in a page not yet faulted in is ki
 
 // The remount itself applies the option before the signal is delivered (docs/enforcement.md, Limits): what is
 // enforced is that the process dies, and that the kill is reported as the critical release_agent finding.
-// Without the exit's look at the new mount, the entry kills whenever it reads "proc" and the race wins whenever it
-// reads "tmpfs" while the kernel copies "proc": about every other run on this VM got "reached".
+// A race, so not deterministic: without the exit's look at the new mount (sys_exit_mount not attached), one run in
+// two on this VM got "reached" (the writer landed between the entry's read and the kernel's copy); otherwise the
+// entry read "proc" first and killed. With it, every run is killed, at entry or at exit.
 test('mount(2) with its type rewritten by another thread between the entry\'s read and the kernel\'s copy is killed at exit', async () => {
   const c = await armedPrivileged();
   await c.exec(['mkdir', '-p', '/tmp/pr']);
