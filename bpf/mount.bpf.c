@@ -8,6 +8,21 @@
 #include "lib/syscall.h"
 #include "lib/files.h"
 
+#define KS_MS_REMOUNT 32ull
+#define KS_MS_BIND 4096ull
+/*
+ * mount(2) flags with which no new filesystem instance is mounted (path_mount(): reconfigure, remount, bind,
+ * propagation change, move), so its type argument is not used: MS_REMOUNT, MS_BIND, MS_MOVE, MS_UNBINDABLE,
+ * MS_PRIVATE, MS_SLAVE, MS_SHARED.
+ */
+#define KS_MS_NOT_NEW (KS_MS_REMOUNT | KS_MS_BIND | 8192ull | (1ull << 17) | (1ull << 18) | (1ull << 19) | (1ull << 20))
+
+/* Whether path_mount() parses mount(2)'s data: a new mount, or a remount that is not MS_REMOUNT | MS_BIND. */
+static __always_inline bool ks_mount_parses_data(__u64 flags)
+{
+	return !(flags & KS_MS_NOT_NEW) || (flags & (KS_MS_REMOUNT | KS_MS_BIND)) == KS_MS_REMOUNT;
+}
+
 static __always_inline struct ks_mount *ks_mount_begin(__u32 op, __u64 flags)
 {
 	struct ks_mount *e;
@@ -132,10 +147,11 @@ static __always_inline __u32 ks_mount_data_facts(const void *data_arg)
  * mount(2) and fsopen(2) name the filesystem type: read it once, decide enforcement on it (before reserving, so a
  * full ring cannot save the process), then record it. The rest of the buffer stays zero: it is a map key.
  * mount(2)'s data may set a cgroup v1 release agent (`release_agent=`, on a new mount or a remount): that is
- * KS-ESC-004's release_agent check, like a write-open of the file.
+ * KS-ESC-004's release_agent check, like a write-open of the file. An unreadable type or data fails closed only
+ * where the kernel uses it (type_used, data_arg set): a bind mount's type string is not looked at.
  */
-static __always_inline int ks_emit_fstype_mount(__u32 op, __u64 flags, const void *fstype_arg, const void *source_arg,
-						const void *target_arg, const void *data_arg)
+static __always_inline int ks_emit_fstype_mount(__u32 op, __u64 flags, const void *fstype_arg, bool type_used,
+						const void *source_arg, const void *target_arg, const void *data_arg)
 {
 	char fstype[KS_FSTYPE_LEN] = {};
 	__u32 enforced = 0, facts = 0, *rule;
@@ -151,7 +167,7 @@ static __always_inline int ks_emit_fstype_mount(__u32 op, __u64 flags, const voi
 			rule = bpf_map_lookup_elem(&enforce_fstypes, fstype);
 			if (rule)
 				enforced = ks_enforce(*rule);
-		} else {
+		} else if (type_used) {
 			facts |= KS_MOUNT_FACT_TYPE_UNREADABLE;
 			enforced = ks_enforce_unreadable_fstype();
 		}
@@ -182,8 +198,10 @@ static __always_inline int ks_emit_fstype_mount(__u32 op, __u64 flags, const voi
 SEC("tracepoint/syscalls/sys_enter_mount")
 int sys_enter_mount__tp(struct trace_event_raw_sys_enter *ctx)
 {
-	return ks_emit_fstype_mount(KS_OP_MOUNT, KS_ARG(ctx, 3), KS_ARG_PTR(ctx, 2), KS_ARG_PTR(ctx, 0), KS_ARG_PTR(ctx, 1),
-				    KS_ARG_PTR(ctx, 4));
+	__u64 flags = KS_ARG(ctx, 3);
+
+	return ks_emit_fstype_mount(KS_OP_MOUNT, flags, KS_ARG_PTR(ctx, 2), !(flags & KS_MS_NOT_NEW), KS_ARG_PTR(ctx, 0),
+				    KS_ARG_PTR(ctx, 1), ks_mount_parses_data(flags) ? KS_ARG_PTR(ctx, 4) : NULL);
 }
 
 /* umount2(target, flags) */
@@ -203,7 +221,7 @@ int sys_enter_umount__tp(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_enter_fsopen")
 int sys_enter_fsopen__tp(struct trace_event_raw_sys_enter *ctx)
 {
-	return ks_emit_fstype_mount(KS_OP_FSOPEN, KS_ARG(ctx, 1), KS_ARG_PTR(ctx, 0), NULL, NULL, NULL);
+	return ks_emit_fstype_mount(KS_OP_FSOPEN, KS_ARG(ctx, 1), KS_ARG_PTR(ctx, 0), true, NULL, NULL, NULL);
 }
 
 /*
@@ -320,13 +338,6 @@ static __always_inline bool ks_mount_exit_wanted(void)
 	return ks_enforce_mode_for(KS_ENFORCE_SENSITIVE_MOUNT) != KS_ENFORCE_OFF ||
 	       ks_enforce_mode_for(KS_ENFORCE_CGROUP_MOUNT) != KS_ENFORCE_OFF;
 }
-
-/*
- * mount(2) flags with which no new filesystem instance is mounted (path_mount(): remount, bind, propagation
- * change, move), so its type argument is not used: MS_REMOUNT, MS_BIND, MS_MOVE, MS_UNBINDABLE, MS_PRIVATE,
- * MS_SLAVE, MS_SHARED.
- */
-#define KS_MS_NOT_NEW (32ull | 4096ull | 8192ull | (1ull << 17) | (1ull << 18) | (1ull << 19) | (1ull << 20))
 
 /*
  * A new mount is added to the caller's mount namespace with the highest mount id there (ids only grow), which

@@ -136,6 +136,14 @@ test('binfmt_misc and devtmpfs mounts are killed as sensitive mounts', async () 
   await killDetection(c, 'KS-ESC-006', /mounted a devtmpfs filesystem/);
 });
 
+test('a bind mount whose unused type string is in a page not yet faulted in is not killed', async () => {
+  const c = await armedPrivileged();
+  await c.exec(['mkdir', '-p', '/tmp/bsrc', '/tmp/bdst']);
+  const r = await c.exec(sim('bind_untouched_type', '/tmp/bsrc', '/tmp/bdst'));
+  assert.equal(r.code, 0, `${r.stdout}${r.stderr}`);
+  assert.match(r.stdout, /reached/);
+});
+
 test('a tmpfs mount with ordinary options in the same container is not killed', async () => {
   const c = await armedPrivileged();
   const r = await c.exec(['sh', '-c', 'mkdir -p /mnt/t && mount -t tmpfs -o size=1m,mode=0755 tmpfs /mnt/t && echo reached']);
