@@ -141,6 +141,17 @@ enum ks_enforce_outcome {
 	KS_ENFORCE_OUTCOMES = 3,
 };
 
+/*
+ * The slots of enforce_levels, each a mask with bit n set for cgroup level n. Two writers never share a slot: the
+ * agent rewrites its slots whole, the kernel only ORs bits into its own.
+ */
+enum ks_enforce_levels_slot {
+	KS_ENFORCE_LEVELS_ARMED_BY_AGENT = 0,  /* levels of the containers the agent armed */
+	KS_ENFORCE_LEVELS_ARMED_BY_KERNEL = 1, /* levels of the containers the exec hook armed */
+	KS_ENFORCE_LEVELS_PENDING = 2,         /* levels of the enforce_pending entries */
+	KS_ENFORCE_LEVELS_SLOTS = 3,
+};
+
 /* enforce_mode[0] */
 enum ks_enforce_mode {
 	KS_ENFORCE_OFF = 0,
@@ -291,7 +302,8 @@ struct ks_connect {
 	__u16 port;              /* host byte order */
 	__u8 addr[16];           /* IPv4 in the first 4 bytes, IPv6 whole */
 	char unix_path[KS_UNIX_PATH_LEN]; /* AF_UNIX; an abstract socket starts with a NUL */
-	__u32 _pad0;
+	__u16 protocol;          /* the socket's protocol (IPPROTO_TCP, IPPROTO_UDP, ...); 0 for AF_UNIX */
+	__u16 sock_type;         /* SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_RAW; 0: the fd was no socket */
 };
 
 struct ks_listen {
@@ -415,6 +427,8 @@ struct ks_host_fs {
 #define KS_MAX_HOST_FILESYSTEMS 1024
 /* enforce_cgroups: containers whose processes some rule may kill */
 #define KS_MAX_ENFORCED_CGROUPS 16384
+/* enforce_pending: cgroups below which the exec hook arms a container (kubepods roots, containers not yet running) */
+#define KS_MAX_PENDING_CGROUPS 4096
 #define KS_PATTERN_LEN 64
 
 enum ks_pattern_kind {

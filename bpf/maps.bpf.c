@@ -41,6 +41,7 @@ struct ks_abi_records {
 	enum ks_enforce_rule enforce_rule;
 	enum ks_enforce_mode enforce_mode;
 	enum ks_enforce_outcome enforce_outcome;
+	enum ks_enforce_levels_slot enforce_levels_slot;
 };
 
 __noinline int ks_abi_records_btf_anchor(struct ks_abi_records *records)

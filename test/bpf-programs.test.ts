@@ -18,8 +18,11 @@ import {
   ExecFlag,
   HeaderFlag,
   IoUringOpcode,
+  IpProtocol,
   Op,
   PayloadKind,
+  SocketType,
+  type ConnectEvent,
   type KernelEvent,
 } from '../src/receiver/events.ts';
 import { openKernelSource, type HookVariant, type KernelSource } from '../src/receiver/kernel.ts';
@@ -410,6 +413,31 @@ describe('kernel programs (tp_btf variants where the kernel has them)', () => {
     } finally {
       server6.close();
     }
+  });
+
+  test('a connect carries its socket\'s type and protocol: TCP and UDP over IPv4, TCP over IPv6, a unix stream socket', async () => {
+    const socketKind = (c: ConnectEvent) => [c.family, c.port, c.sockType, c.protocol];
+    const server = createServer((socket) => socket.resume());
+    const port = await listen(server, '127.0.0.1');
+    const server6 = createServer((socket) => socket.resume());
+    const port6 = await listen(server6, '::1');
+    try {
+      const tcp = await trigger(['tcp-send', String(port)]);
+      assert.deepEqual(socketKind(await rec.find(EventType.Connect, tcp.pid, 'the TCP connect')),
+        [AddressFamily.Inet, port, SocketType.Stream, IpProtocol.Tcp]);
+      const tcp6 = await trigger(['tcp6-nonblock-send', String(port6)]);
+      assert.deepEqual(socketKind(await rec.find(EventType.Connect, tcp6.pid, 'the IPv6 TCP connect')),
+        [AddressFamily.Inet6, port6, SocketType.Stream, IpProtocol.Tcp]);
+    } finally {
+      server.close();
+      server6.close();
+    }
+    const udp = await trigger(['dns']);
+    assert.deepEqual(socketKind(await rec.find(EventType.Connect, udp.pid, 'the UDP connect')),
+      [AddressFamily.Inet, 53, SocketType.Dgram, IpProtocol.Udp]);
+    const unix = await trigger(['unix-connect', path.join(scratch, 'nobody-listens.sock')]);
+    assert.deepEqual(socketKind(await rec.find(EventType.Connect, unix.pid, 'the unix connect')),
+      [AddressFamily.Unix, 0, SocketType.Stream, 0], 'a unix socket: its type only');
   });
 
   test('DNS queries over UDP are reported, sent to port 53 or on a socket connected to it', async () => {

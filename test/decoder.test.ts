@@ -22,6 +22,7 @@ function decodeAll(buf: Buffer, stats: DecoderStats = createDecoderStats(), warn
 // test checks the decoder against what the compiler laid out, independently of layout.ts.
 const C_WRITER = String.raw`
 #include <linux/types.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -80,15 +81,17 @@ int main(void) {
 
 	struct ks_connect c4; HDR(c4, KS_EVENT_CONNECT);
 	c4.fd = 3; c4.family = AF_INET; c4.port = 3333; c4.addr[0] = 10; c4.addr[1] = 0; c4.addr[2] = 2; c4.addr[3] = 15;
+	c4.sock_type = SOCK_STREAM; c4.protocol = IPPROTO_TCP;
 	EMIT(c4);
 
 	struct ks_connect c6; HDR(c6, KS_EVENT_CONNECT);
 	c6.fd = 4; c6.family = AF_INET6; c6.port = 443;
 	{ unsigned char a[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 }; memcpy(c6.addr, a, 16); }
+	c6.sock_type = SOCK_DGRAM; c6.protocol = IPPROTO_UDP;
 	EMIT(c6);
 
 	struct ks_connect cu; HDR(cu, KS_EVENT_CONNECT);
-	cu.fd = 5; cu.family = AF_UNIX; memcpy(cu.unix_path, "\0containerd-shim", 17);
+	cu.fd = 5; cu.family = AF_UNIX; memcpy(cu.unix_path, "\0containerd-shim", 17); cu.sock_type = SOCK_SEQPACKET;
 	EMIT(cu);
 
 	struct ks_connect cp; HDR(cp, KS_EVENT_CONNECT);
@@ -196,10 +199,10 @@ describe('decodeBatch', () => {
       { ...header, type: 7, op: 21, newRoot: '.', putOld: '/.pivot' },
       { ...header, type: 8, op: 31, dirfd: -100, openFlags: 0o2101, mode: 0o644, patternId: 3, path: 'a'.repeat(256),
         result: 5, pathSource: 2, callerPath: 'core_pattern' },
-      { ...header, type: 9, fd: 3, family: 2, port: 3333, address: '10.0.2.15', unixPath: '' },
-      { ...header, type: 9, fd: 4, family: 10, port: 443, address: '2001:db8::1', unixPath: '' },
-      { ...header, type: 9, fd: 5, family: 1, port: 0, address: '', unixPath: '@containerd-shim' },
-      { ...header, type: 9, fd: 6, family: 1, port: 0, address: '', unixPath: '/run/containerd/containerd.sock' },
+      { ...header, type: 9, fd: 3, family: 2, port: 3333, address: '10.0.2.15', unixPath: '', protocol: 6, sockType: 1 },
+      { ...header, type: 9, fd: 4, family: 10, port: 443, address: '2001:db8::1', unixPath: '', protocol: 17, sockType: 2 },
+      { ...header, type: 9, fd: 5, family: 1, port: 0, address: '', unixPath: '@containerd-shim', protocol: 0, sockType: 5 },
+      { ...header, type: 9, fd: 6, family: 1, port: 0, address: '', unixPath: '/run/containerd/containerd.sock', protocol: 0, sockType: 0 },
       {
         ...header,
         type: 10,

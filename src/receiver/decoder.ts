@@ -347,6 +347,8 @@ function decodeConnect(v: Views, o: number): ConnectEvent {
   e.family = family;
   e.port = v.u16[(o + CONNECT.port.offset) >>> 1];
   e.address = formatAddress(v.buf, family, o + CONNECT.addr.offset);
+  e.protocol = v.u16[(o + CONNECT.protocol.offset) >>> 1];
+  e.sockType = v.u16[(o + CONNECT.sock_type.offset) >>> 1];
   if (family !== AddressFamily.Unix) e.unixPath = '';
   else {
     const at = o + CONNECT.unix_path.offset;

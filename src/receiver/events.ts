@@ -107,6 +107,10 @@ export const HostFsFlag = { WholeFs: 1, ReadOnly: 2, FsPathTruncated: 4 } as con
 export const PayloadKind = { TcpFirstBytes: 1, DnsQuery: 2, DnsAnswer: 3 } as const;
 /** KS_STREAM_CAPTURE_*: the kernel reports a fresh TCP connection's writes until either bound is reached. */
 export const StreamCapture = { bytes: 256, writes: 8 } as const;
+/** ks_connect.sock_type / ks_listen.sock_type values (Linux SOCK_*). */
+export const SocketType = { Stream: 1, Dgram: 2, Raw: 3, Seqpacket: 5 } as const;
+/** ks_connect.protocol / ks_listen.protocol values (Linux IPPROTO_*). */
+export const IpProtocol = { Icmp: 1, Tcp: 6, Udp: 17, Icmpv6: 58, Sctp: 132, Udplite: 136, Mptcp: 262 } as const;
 /** ks_connect.family / ks_payload.family values (Linux AF_*). */
 export const AddressFamily = { Unix: 1, Inet: 2, Inet6: 10 } as const;
 
@@ -248,6 +252,10 @@ export interface ConnectEvent extends EventHeader {
   address: string;
   /** AF_UNIX path; an abstract socket is shown with a leading '@'. */
   unixPath: string;
+  /** The socket's protocol number (IPPROTO_TCP 6, IPPROTO_UDP 17, ...); 0 for AF_UNIX and when sockType is 0. */
+  protocol: number;
+  /** SocketType: SOCK_STREAM 1, SOCK_DGRAM 2, SOCK_RAW 3, SOCK_SEQPACKET 5; 0 when the fd named no socket. */
+  sockType: number;
 }
 
 /** A successful listen() on an IPv4/IPv6 socket (struct ks_listen). */

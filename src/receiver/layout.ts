@@ -169,7 +169,8 @@ export const LAYOUT = {
       port: u16(70),
       addr: bytes(72, 16),
       unix_path: chars(88, 108),
-      _pad0: u32(196),
+      protocol: u16(196),
+      sock_type: u16(198),
     },
   },
   ks_listen: {

@@ -179,7 +179,7 @@ export const ev = {
     pathSource: OpenPathSource.Caller, callerPath: '', ...o,
   }),
   connect: (o: Overrides<ConnectEvent> = {}): ConnectEvent => ({
-    ...header(EventType.Connect, o), fd: 3, family: 2, port: 443, address: '203.0.113.7', unixPath: '', ...o,
+    ...header(EventType.Connect, o), fd: 3, family: 2, port: 443, address: '203.0.113.7', unixPath: '', protocol: 6, sockType: 1, ...o,
   }),
   listen: (o: Overrides<ListenEvent> = {}): ListenEvent => ({
     ...header(EventType.Listen, o), op: Op.Listen, fd: 3, family: 2, port: 8080, protocol: 6, sockType: 1,

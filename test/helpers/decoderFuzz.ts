@@ -12,7 +12,7 @@
 
 import assert from 'node:assert/strict';
 import { createDecoderStats, decodeBatch, type DecoderStats, type DropReason } from '../../src/receiver/decoder.ts';
-import { AddressFamily, EVENT_TYPE_MAX, EventType, type KernelEvent } from '../../src/receiver/events.ts';
+import { AddressFamily, EVENT_TYPE_MAX, EventType, IpProtocol, SocketType, type KernelEvent } from '../../src/receiver/events.ts';
 import { LAYOUT, RECORD_ALIGN, RECORD_SIZE_BY_TYPE, type FieldLayout, type StructLayout, type StructName } from '../../src/receiver/layout.ts';
 import { RateLimitedLog } from '../../src/receiver/RateLimiter.ts';
 import { record, type FieldValue } from './records.ts';
@@ -154,6 +154,8 @@ export function randomRecord(rng: Rng, struct: StructName, pool: readonly Buffer
     if (field.kind === 'char') fields[name] = randomText(rng, field.length!, pool);
     else if (field.length !== undefined) fields[name] = rng.bytes(rng.between(0, field.length));
     else if (name === 'family' && rng.chance(0.7)) fields[name] = rng.pick(Object.values(AddressFamily));
+    else if (name === 'sock_type' && rng.chance(0.7)) fields[name] = rng.pick(Object.values(SocketType));
+    else if (name === 'protocol' && rng.chance(0.7)) fields[name] = rng.pick(Object.values(IpProtocol));
     else fields[name] = randomScalar(rng, field.kind);
   }
   for (const [lengthName, counted] of Object.entries(LENGTH_OF)) {
