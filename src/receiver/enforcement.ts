@@ -26,14 +26,16 @@ const WRITE_OPEN_HOOKS = ['sys_exit_openat', 'sys_exit_openat2', 'sys_exit_open'
 export const ENFORCE_CHECK_HOOKS: Record<KernelEnforceCheck, readonly string[]> = {
   [KernelEnforceCheck.UserNamespace]: ['sys_enter_unshare', 'sys_enter_clone', 'sys_enter_clone3'],
   [KernelEnforceCheck.SetnsHost]: ['sys_enter_setns'],
-  [KernelEnforceCheck.CgroupMount]: ['sys_enter_mount', 'sys_enter_fsopen'],
-  [KernelEnforceCheck.SensitiveMount]: ['sys_enter_mount', 'sys_enter_fsopen'],
+  // The exits judge the kernel's own type: a type rewritten under the entry's read.
+  [KernelEnforceCheck.CgroupMount]: ['sys_enter_mount', 'sys_enter_fsopen', 'sys_exit_mount', 'sys_exit_fsopen'],
+  [KernelEnforceCheck.SensitiveMount]: ['sys_enter_mount', 'sys_enter_fsopen', 'sys_exit_mount', 'sys_exit_fsopen'],
   [KernelEnforceCheck.ModuleLoad]: ['sys_enter_init_module', 'sys_enter_finit_module'],
   [KernelEnforceCheck.PtraceAttach]: ['sys_enter_ptrace'],
   [KernelEnforceCheck.BpfProgLoad]: ['sys_enter_bpf'],
   [KernelEnforceCheck.OpenByHandle]: ['sys_enter_open_by_handle_at'],
   [KernelEnforceCheck.MemfdExec]: ['sched_exec'],
-  [KernelEnforceCheck.ReleaseAgentWrite]: WRITE_OPEN_HOOKS,
+  // Also a release agent set by a mount option or an fsconfig key.
+  [KernelEnforceCheck.ReleaseAgentWrite]: [...WRITE_OPEN_HOOKS, 'sys_enter_mount', 'sys_enter_fsconfig', 'sys_exit_fsconfig'],
   [KernelEnforceCheck.TunableWrite]: WRITE_OPEN_HOOKS,
 };
 
