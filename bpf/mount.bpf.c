@@ -2,7 +2,8 @@
 /*
  * Filesystem view changes: the mount family (old mount(2) and the new fsopen/fsconfig/fsmount/move_mount
  * API) and root changes (chroot, pivot_root). Container runtimes do all of these at container start;
- * a process doing them later inside a container is what detectors look for. Recorded at entry.
+ * a process doing them later inside a container is what detectors look for. Recorded at entry; the exits of
+ * mount, fsopen and fsconfig look at what the kernel made and record only when that decides a kill.
  */
 #include "lib/common.h"
 #include "lib/syscall.h"
