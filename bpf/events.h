@@ -65,6 +65,7 @@ enum ks_op {
 	KS_OP_FSOPEN = 12,
 	KS_OP_FSMOUNT = 13,
 	KS_OP_MOVE_MOUNT = 14,
+	KS_OP_FSCONFIG = 15,
 	KS_OP_CHROOT = 20,
 	KS_OP_PIVOT_ROOT = 21,
 	KS_OP_OPEN = 30,
@@ -128,7 +129,7 @@ enum ks_enforce_rule {
 	KS_ENFORCE_BPF_PROG_LOAD = 6,   /* bpf(BPF_PROG_LOAD) (KS-ESC-010) */
 	KS_ENFORCE_OPEN_BY_HANDLE = 7,  /* open_by_handle_at (KS-ESC-011) */
 	KS_ENFORCE_MEMFD_EXEC = 8,      /* exec of a memfd (KS-ESC-017) */
-	KS_ENFORCE_RELEASE_AGENT_WRITE = 9, /* write-open of a cgroup release_agent/notify_on_release (KS-ESC-004) */
+	KS_ENFORCE_RELEASE_AGENT_WRITE = 9, /* release_agent/notify_on_release write-open; release_agent mount option or fsconfig key (KS-ESC-004) */
 	KS_ENFORCE_TUNABLE_WRITE = 10,  /* write-open of core_pattern, modprobe, uevent_helper, sysrq-trigger (KS-ESC-005) */
 	KS_ENFORCE_RULE_MAX = 11,
 };
@@ -252,11 +253,22 @@ struct ks_setns {
 	__u32 target_ns_type;    /* CLONE_NEW* of that namespace, from the nsfs file's operations; 0 if unknown */
 };
 
+/* ks_mount.facts: what the program could not read, or found, in the caller's arguments */
+#define KS_MOUNT_FACT_TYPE_UNREADABLE (1u << 0) /* mount/fsopen: the fstype pointer is set but could not be read */
+#define KS_MOUNT_FACT_DATA_UNREADABLE (1u << 1) /* mount: the data (options) pointer is set but could not be read */
+#define KS_MOUNT_FACT_RELEASE_AGENT (1u << 2)   /* a release_agent option: mount data key, or the fsconfig key */
+#define KS_MOUNT_FACT_KEY_UNREADABLE (1u << 3)  /* fsconfig: the key pointer is set but could not be read */
+#define KS_MOUNT_FACT_KERNEL_TYPE (1u << 4)     /* at exit: fstype is the kernel's (the new mount, the fs_context) */
+
+/*
+ * fsconfig: flags is the command (FSCONFIG_*), source the key, target a string value (FSCONFIG_SET_STRING), fstype
+ * the filesystem type of the fs_context the fd names, read from the kernel (not the caller's memory).
+ */
 struct ks_mount {
 	struct ks_header hdr;
-	__u64 flags;             /* mount: mountflags; umount2: flags; fsmount/move_mount: their flags */
-	__u32 op;                /* KS_OP_MOUNT .. KS_OP_MOVE_MOUNT */
-	__u32 _pad0;
+	__u64 flags;             /* mount: mountflags; umount2: flags; fsmount/move_mount: their flags; fsconfig: cmd */
+	__u32 op;                /* KS_OP_MOUNT .. KS_OP_FSCONFIG */
+	__u32 facts;             /* KS_MOUNT_FACT_* */
 	char source[KS_PATH_LEN];
 	char target[KS_PATH_LEN];
 	char fstype[KS_FSTYPE_LEN];

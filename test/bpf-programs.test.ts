@@ -296,7 +296,7 @@ describe('kernel programs (tp_btf variants where the kernel has them)', () => {
     assert.equal(viaPidfd.targetNsType, 0);
   });
 
-  test('mount, umount2, fsopen, fsmount, move_mount, chroot and pivot_root are reported with their strings', async () => {
+  test('mount, umount2, fsopen, fsconfig, fsmount, move_mount, chroot and pivot_root are reported with their strings', async () => {
     const dir = path.join(scratch, 'mnt');
     mkdirSync(dir);
     const ran = await trigger(['mounts', dir]);
@@ -307,6 +307,10 @@ describe('kernel programs (tp_btf variants where the kernel has them)', () => {
     assert.deepEqual([mount.source, mount.fstype, mount.mountFlags], ['ks-source', 'tmpfs', 2n /* MS_NOSUID */]);
     assert.ok(mounts.some((m) => m.op === Op.Umount && m.target === dir && m.mountFlags === 2n /* MNT_DETACH */));
     assert.ok(mounts.some((m) => m.op === Op.Fsopen && m.fstype === 'tmpfs'));
+    const create = mounts.find((m) => m.op === Op.Fsconfig);
+    assert.ok(create, 'fsconfig(FSCONFIG_CMD_CREATE)');
+    // the type comes from the fs_context the fd holds, not from the caller: fsconfig passes none
+    assert.deepEqual([create.mountFlags, create.fstype, create.source, create.facts], [6n /* FSCONFIG_CMD_CREATE */, 'tmpfs', '', 0]);
     assert.ok(mounts.some((m) => m.op === Op.Fsmount));
     assert.ok(mounts.some((m) => m.op === Op.MoveMount && m.target === dir));
     const roots = rec.of(EventType.RootChange, ran.pid);

@@ -65,7 +65,7 @@ int main(void) {
 	EMIT(sn);
 
 	struct ks_mount mt; HDR(mt, KS_EVENT_MOUNT);
-	mt.flags = 4096; mt.op = KS_OP_MOUNT;
+	mt.flags = 4096; mt.op = KS_OP_MOUNT; mt.facts = KS_MOUNT_FACT_TYPE_UNREADABLE | KS_MOUNT_FACT_RELEASE_AGENT;
 	strcpy(mt.source, "/dev/sda1"); strcpy(mt.target, "/mnt/host"); strcpy(mt.fstype, "ext4");
 	EMIT(mt);
 
@@ -199,7 +199,7 @@ describe('decodeBatch', () => {
       { ...header, type: 3, startBoottimeNs: 77n, exitCode: -2 },
       { ...header, type: 4, op: 1, cloneFlags: 0x20020000n },
       { ...header, type: 5, fd: 7, nstype: 0x20000, targetNsIno: 4026531841, targetNsType: 0x20000 },
-      { ...header, type: 6, op: 10, mountFlags: 4096n, source: '/dev/sda1', target: '/mnt/host', fstype: 'ext4' },
+      { ...header, type: 6, op: 10, mountFlags: 4096n, source: '/dev/sda1', target: '/mnt/host', fstype: 'ext4', facts: 5 },
       { ...header, type: 7, op: 21, newRoot: '.', putOld: '/.pivot' },
       { ...header, type: 8, op: 31, dirfd: -100, openFlags: 0o2101, mode: 0o644, patternId: 3, path: 'a'.repeat(256),
         result: 5, pathSource: 2, callerPath: 'core_pattern' },

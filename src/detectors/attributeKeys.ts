@@ -78,6 +78,8 @@ export const Attr = {
   mountTarget: 'kubesentry.mount.target',
   mountFsType: 'kubesentry.mount.fstype',
   mountFlags: 'kubesentry.mount.flags',
+  /** fsconfig: the option set, key=value as the caller passed them. */
+  mountOption: 'kubesentry.mount.option',
   rootNew: 'kubesentry.root.new',
   hostPath: 'kubesentry.host.path',
   hostFsDevice: 'kubesentry.host.fs_device',

@@ -312,6 +312,7 @@ function decodeMount(v: Views, o: number): MountEvent {
   e.source = cString(v.buf, o + MOUNT.source.offset, MOUNT.source.length);
   e.target = cString(v.buf, o + MOUNT.target.offset, MOUNT.target.length);
   e.fstype = cString(v.buf, o + MOUNT.fstype.offset, MOUNT.fstype.length);
+  e.facts = v.u32[(o + MOUNT.facts.offset) >>> 2];
   return e;
 }
 

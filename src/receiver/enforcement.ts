@@ -29,14 +29,16 @@ export const COMPAT_SYSCALL_HOOK = 'sys_enter_compat';
 export const ENFORCE_CHECK_HOOKS: Record<KernelEnforceCheck, readonly string[]> = {
   [KernelEnforceCheck.UserNamespace]: ['sys_enter_unshare', 'sys_enter_clone', 'sys_enter_clone3', COMPAT_SYSCALL_HOOK],
   [KernelEnforceCheck.SetnsHost]: ['sys_enter_setns', COMPAT_SYSCALL_HOOK],
-  [KernelEnforceCheck.CgroupMount]: ['sys_enter_mount', 'sys_enter_fsopen', COMPAT_SYSCALL_HOOK],
-  [KernelEnforceCheck.SensitiveMount]: ['sys_enter_mount', 'sys_enter_fsopen', COMPAT_SYSCALL_HOOK],
+  // The exits judge the kernel's own type: a type rewritten under the entry's read.
+  [KernelEnforceCheck.CgroupMount]: ['sys_enter_mount', 'sys_enter_fsopen', 'sys_exit_mount', 'sys_exit_fsopen', COMPAT_SYSCALL_HOOK],
+  [KernelEnforceCheck.SensitiveMount]: ['sys_enter_mount', 'sys_enter_fsopen', 'sys_exit_mount', 'sys_exit_fsopen', COMPAT_SYSCALL_HOOK],
   [KernelEnforceCheck.ModuleLoad]: ['sys_enter_init_module', 'sys_enter_finit_module', COMPAT_SYSCALL_HOOK],
   [KernelEnforceCheck.PtraceAttach]: ['sys_enter_ptrace', COMPAT_SYSCALL_HOOK],
   [KernelEnforceCheck.BpfProgLoad]: ['sys_enter_bpf', COMPAT_SYSCALL_HOOK],
   [KernelEnforceCheck.OpenByHandle]: ['sys_enter_open_by_handle_at', COMPAT_SYSCALL_HOOK],
   [KernelEnforceCheck.MemfdExec]: ['sched_exec'],
-  [KernelEnforceCheck.ReleaseAgentWrite]: WRITE_OPEN_HOOKS,
+  // Also a release agent set by a mount option or an fsconfig key.
+  [KernelEnforceCheck.ReleaseAgentWrite]: [...WRITE_OPEN_HOOKS, 'sys_enter_mount', 'sys_enter_fsconfig', 'sys_exit_fsconfig'],
   [KernelEnforceCheck.TunableWrite]: WRITE_OPEN_HOOKS,
 };
 

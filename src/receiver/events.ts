@@ -59,6 +59,7 @@ export const Op = {
   Fsopen: 12,
   Fsmount: 13,
   MoveMount: 14,
+  Fsconfig: 15,
   Chroot: 20,
   PivotRoot: 21,
   Open: 30,
@@ -102,6 +103,8 @@ export type Op = (typeof Op)[keyof typeof Op];
 
 export const HeaderFlag = { Truncated: 1 } as const;
 export const ExecFlag = { Snapshot: 1, Memfd: 2, Unlinked: 4 } as const;
+/** ks_mount.facts (KS_MOUNT_FACT_*): what the kernel program could not read, or found, in the caller's arguments. */
+export const MountFact = { TypeUnreadable: 1, DataUnreadable: 2, ReleaseAgent: 4, KeyUnreadable: 8, KernelType: 16 } as const;
 export const HostFsFlag = { WholeFs: 1, ReadOnly: 2, FsPathTruncated: 4 } as const;
 export const PayloadKind = { TcpFirstBytes: 1, DnsQuery: 2, DnsAnswer: 3 } as const;
 /** KS_STREAM_CAPTURE_*: the kernel reports a fresh TCP connection's writes until either bound is reached. */
@@ -196,10 +199,16 @@ export interface SetnsEvent extends EventHeader {
 export interface MountEvent extends EventHeader {
   type: typeof EventType.Mount;
   op: Op;
+  /** mount: mountflags; umount2: flags; fsmount/move_mount: their flags; fsconfig: the command (FSCONFIG_*). */
   mountFlags: bigint;
+  /** fsconfig: the key. */
   source: string;
+  /** fsconfig: the value of FSCONFIG_SET_STRING. */
   target: string;
+  /** fsconfig: the fs_context's filesystem type, read from the kernel. */
   fstype: string;
+  /** MountFact bits. */
+  facts: number;
 }
 
 export interface RootChangeEvent extends EventHeader {

@@ -131,7 +131,7 @@ export const LAYOUT = {
       hdr: header,
       flags: u64(64),
       op: u32(72),
-      _pad0: u32(76),
+      facts: u32(76),
       source: chars(80, 256),
       target: chars(336, 256),
       fstype: chars(592, 32),

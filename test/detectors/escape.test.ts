@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { EventType, ExecFlag, Op, OpenPathSource } from '../../src/receiver/events.ts';
+import { EventType, ExecFlag, MountFact, Op, OpenPathSource } from '../../src/receiver/events.ts';
 import { Attr } from '../../src/detectors/attributeKeys.ts';
 import { UserNamespaceCreation } from '../../src/detectors/rules/UserNamespaceCreation.ts';
 import { SetnsIntoNamespace } from '../../src/detectors/rules/SetnsIntoNamespace.ts';
@@ -203,6 +203,21 @@ detectorTable(() => new CgroupReleaseAgent(), [
     expect: ['high'],
   },
   { name: 'mounting tmpfs in a container is ignored', events: [ev.mount({ fstype: 'tmpfs', source: 'tmpfs' })], expect: [] },
+  { name: 'mounting cpuset (a cgroup v1 hierarchy) in a container is high', events: [ev.mount({ fstype: 'cpuset', source: 'cpuset', target: '/mnt/cs' })], expect: ['high'] },
+  {
+    name: 'a remount whose options set release_agent is critical, with no cgroup type',
+    events: [ev.mount({ fstype: '', source: '', target: '/mnt/cg', mountFlags: 32n, facts: MountFact.ReleaseAgent })],
+    expect: ['critical'],
+  },
+  {
+    name: 'an fsconfig release_agent key is critical and names the option',
+    events: [ev.mount({ op: Op.Fsconfig, fstype: 'cgroup', source: 'release_agent', target: '/x', mountFlags: 1n, facts: MountFact.ReleaseAgent })],
+    expect: ['critical'],
+  },
+  { name: 'mount options that could not be read are high', events: [ev.mount({ fstype: 'tmpfs', facts: MountFact.DataUnreadable })], expect: ['high'] },
+  { name: 'an fsconfig key that could not be read is high', events: [ev.mount({ op: Op.Fsconfig, fstype: 'tmpfs', source: '', target: '', facts: MountFact.KeyUnreadable })], expect: ['high'] },
+  { name: 'a host process setting release_agent by remount is ignored', events: [ev.mount({ ...onHost, fstype: '', facts: MountFact.ReleaseAgent })], expect: [] },
+  { name: 'an fsconfig with another key is ignored', events: [ev.mount({ op: Op.Fsconfig, fstype: 'tmpfs', source: 'size', target: '1m', facts: 0 })], expect: [] },
 ]);
 
 detectorTable(() => new KernelTunableWrite(), [
@@ -220,6 +235,11 @@ detectorTable(() => new SensitiveMount(), [
   { name: 'bind-mounting a path in a container is high', events: [ev.mount({ source: '/', fstype: '', mountFlags: 0x1000n, target: '/mnt/b' })], expect: ['high'] },
   { name: 'mounting tmpfs in a container is ignored', events: [ev.mount({ source: 'tmpfs', fstype: 'tmpfs' })], expect: [] },
   { name: 'cgroup mounts are left to KS-ESC-004', events: [ev.mount({ source: 'cgroup', fstype: 'cgroup' })], expect: [] },
+  { name: 'cpuset mounts are left to KS-ESC-004', events: [ev.mount({ source: 'cpuset', fstype: 'cpuset' })], expect: [] },
+  ...['binfmt_misc', 'devtmpfs', 'efivarfs', 'pstore', 'selinuxfs', 'smackfs'].map((fstype) => (
+    { name: `mounting ${fstype} in a container is high`, events: [ev.mount({ source: 'none', fstype })], expect: ['high'] })),
+  { name: 'a mount whose type could not be read is high', events: [ev.mount({ source: '', fstype: '', facts: MountFact.TypeUnreadable })], expect: ['high'] },
+  { name: 'the kernel\'s type seen at exit is judged like the caller\'s', events: [ev.mount({ fstype: 'proc', facts: MountFact.KernelType })], expect: ['high'] },
   { name: 'runc mounting proc while setting the container up is ignored', events: [ev.mount({ comm: 'runc:[2:INIT]' })], setup: isTheRuntime, expect: [] },
   { name: 'a container process named runc:[2:INIT] mounting proc is high', events: [ev.mount({ comm: 'runc:[2:INIT]' })], setup: namedLikeTheRuntime, expect: ['high'] },
   { name: 'a host process mounting proc is ignored', events: [ev.mount(onHost)], expect: [] },

@@ -170,7 +170,7 @@ export const ev = {
     ...header(EventType.Setns, o), fd: 3, nstype: 0, targetNsIno: 4026539999, targetNsType: 0x00020000, ...o,
   }),
   mount: (o: Overrides<MountEvent> = {}): MountEvent => ({
-    ...header(EventType.Mount, o), op: Op.Mount, mountFlags: 0n, source: 'proc', target: '/mnt/p', fstype: 'proc', ...o,
+    ...header(EventType.Mount, o), op: Op.Mount, mountFlags: 0n, source: 'proc', target: '/mnt/p', fstype: 'proc', facts: 0, ...o,
   }),
   rootChange: (o: Overrides<RootChangeEvent> = {}): RootChangeEvent => ({
     ...header(EventType.RootChange, o), op: Op.Chroot, newRoot: '/mnt/p', putOld: '', ...o,
