@@ -1,6 +1,6 @@
 // Kernel → JS throughput and per-syscall cost of the kernel programs. Reports numbers and ratios against the
 // goals; never fails on a number (it fails only when it cannot measure). Needs root.
-// Run: node bench/kernel.ts [--throughput-only | --syscall-cost-only | --enforcement-only]
+// Run: node bench/kernel.ts [--throughput-only | --syscall-cost-only | --enforcement-only | --compat-only]
 //   [--baseline-object OBJECT | --baseline CHECKOUT]
 //   (the syscall-cost and enforcement parts load build/kubesentry.bpf.o, which is slow). --baseline-object adds another
 //   build's open programs (sys_enter_openat__tp and/or sys_exit_openat__tp, e.g. an older commit's object) to the same
@@ -21,6 +21,11 @@
 //    in dry-run for an armed container whose rules kill (the whole decision, without the signal, which would end
 //    the loop), against the same programs with enforcement off. loadgen's time-enforced runs the calls from a new
 //    mount namespace and a cgroup of its own, as a container's process would.
+// 4. Per-syscall cost of the 32-bit syscall program (bpf/compat.bpf.c, on the raw sys_enter tracepoint: every
+//    syscall on the node runs it) on an ordinary 64-bit syscall, getppid: bare, with an empty raw_tp/sys_enter
+//    program (native/test/empty_sys_enter.bpf.c), and with sys_enter_compat__raw_tp. loadgen's time-getppid, from a
+//    new mount namespace (a container process, past the host check if the program got that far); interleaved rounds,
+//    per-round ratios, and the programs' own run time from the kernel's statistics.
 
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { parseArgs, promisify } from 'node:util';
@@ -540,12 +545,103 @@ async function enforcementCost(): Promise<void> {
   console.log(`  dry-run decisions counted by the kernel: ${calls.map((call, i) => `${call} ${dryRuns[i]}`).join(', ')}`);
 }
 
+const GETPPID_CALLS_PER_RUN = 2_000_000;
+const COMPAT_PROGRAM = 'sys_enter_compat__raw_tp';
+const EMPTY_SYS_ENTER_PROGRAM = 'empty_sys_enter__raw_tp';
+
+async function timeGetppid(): Promise<number> {
+  const { stdout } = await execFileAsync(fixtures.loadgen, ['time-getppid', String(GETPPID_CALLS_PER_RUN)], { encoding: 'utf8' });
+  return Number(stdout);
+}
+
+/**
+ * Attaches each program where its SEC() says (raw_tp/sys_enter), or to the given tracepoint, runs `body`, detaches.
+ */
+async function withRawAttached(programs: ReadonlyArray<[NativeBpfObject, string, number?]>, body: () => Promise<void>): Promise<void> {
+  const links: Array<[NativeBpfObject, number]> = [];
+  try {
+    for (const [object, program, tracepoint] of programs) {
+      links.push([object, tracepoint === undefined ? object.attach(program) : object.attachTracepoint(program, tracepoint)]);
+    }
+    await body();
+  } finally {
+    for (const [object, link] of links) object.detach(link);
+  }
+}
+
+async function compatCost(): Promise<void> {
+  if (!existsSync(DEFAULT_OBJECT_PATH)) throw new Error(`${DEFAULT_OBJECT_PATH} is missing: run \`make bpf\``);
+  const compat = loadPrograms(DEFAULT_OBJECT_PATH, [COMPAT_PROGRAM], [], { host_mnt_ns_inum: u32(statSync('/proc/self/ns/mnt').ino) });
+  const empty = new (nativeAddon().BpfObject)(fixtures.emptySysEnterObject);
+  empty.load();
+  // Any syscall tracepoint in use (the agent has dozens) sends every task's syscalls through the kernel's slow path
+  // (SYSCALL_WORK_SYSCALL_TRACEPOINT), whichever syscall it is on: an empty program on sys_enter_openat stands for
+  // the agent's, so the last two configurations show what the compat program adds to a node running the agent.
+  const openat = new (nativeAddon().BpfObject)(fixtures.emptyOpenatObject);
+  openat.load();
+  const tracing: [NativeBpfObject, string, number] = [openat, EMPTY_PROGRAM, tracepointId(DEFAULT_TRACEFS_PATH, 'syscalls/sys_enter_openat')];
+  const configurations: Array<{ name: string; programs: Array<[NativeBpfObject, string, number?]> }> = [
+    { name: 'bare', programs: [] },
+    { name: 'empty raw_tp/sys_enter', programs: [[empty, EMPTY_SYS_ENTER_PROGRAM]] },
+    { name: 'compat program', programs: [[compat, COMPAT_PROGRAM]] },
+    { name: 'agent-like (a sys_enter_openat program)', programs: [tracing] },
+    { name: 'agent-like + empty raw_tp/sys_enter', programs: [tracing, [empty, EMPTY_SYS_ENTER_PROGRAM]] },
+    { name: 'agent-like + compat program', programs: [tracing, [compat, COMPAT_PROGRAM]] },
+  ];
+  const samples = new Map<string, number[]>();
+  const inProgram = new Map<string, number>();
+  // Run-time statistics cost every program run two clock reads; another bench (or agent) may hold them on.
+  const statsDuringRounds = readFileSync(BPF_STATS_SYSCTL, 'utf8').trim() !== '0';
+  try {
+    for (let round = 0; round < RUNS; round++) {
+      for (const configuration of configurations) {
+        await withRawAttached(configuration.programs, async () => {
+          samples.set(configuration.name, [...(samples.get(configuration.name) ?? []), await timeGetppid()]);
+        });
+      }
+    }
+    await withProgramStats(async () => {
+      for (const configuration of configurations.slice(1, 3)) {
+        const [object, program] = configuration.programs[0];
+        await withRawAttached(configuration.programs, async () => {
+          inProgram.set(configuration.name, await nsPerRun([[object, program, 0]], async () => void (await timeGetppid())));
+        });
+      }
+    });
+  } finally {
+    compat.close();
+    empty.close();
+    openat.close();
+  }
+  const all = (name: string) => samples.get(name) ?? [NaN];
+  console.log(`getppid(2) with a raw_tp/sys_enter program, per call (median of ${RUNS} interleaved rounds x ${GETPPID_CALLS_PER_RUN.toLocaleString('en')} calls):`);
+  console.log(`  BPF run-time statistics during the timed rounds: ${statsDuringRounds ? 'on (held by someone else: every program run pays two clock reads more)' : 'off'}`);
+  for (const { name } of configurations) {
+    const inside = inProgram.get(name);
+    console.log(`  ${name}: ${median(all(name)).toFixed(1)} ns${inside === undefined ? '' : ` (${inside.toFixed(1)} ns inside the program, kernel run-time stats)`}`);
+  }
+  const ratio = (a: string, b: string) => median(all(a).map((value, i) => value / all(b)[i]));
+  for (const [name, a, b] of [
+    ['compat.getppid.program_vs_bare', 'compat program', 'bare'],
+    ['compat.getppid.program_vs_empty', 'compat program', 'empty raw_tp/sys_enter'],
+    ['compat.getppid.empty_vs_bare', 'empty raw_tp/sys_enter', 'bare'],
+    ['compat.getppid.agent_like_program_vs_without', 'agent-like + compat program', 'agent-like (a sys_enter_openat program)'],
+    ['compat.getppid.agent_like_program_vs_empty', 'agent-like + compat program', 'agent-like + empty raw_tp/sys_enter'],
+    ['compat.getppid.agent_like_vs_bare', 'agent-like (a sys_enter_openat program)', 'bare'],
+  ] as const) {
+    const value = ratio(a, b);
+    console.log(`  ${a} / ${b} = ${value.toFixed(3)} (per-round ratios, median)`);
+    reportResult(name, value, 'x');
+  }
+}
+
 console.log(`kernel bench on ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'})`);
 const { values: flags } = parseArgs({
   options: {
     'syscall-cost-only': { type: 'boolean' },
     'throughput-only': { type: 'boolean' },
     'enforcement-only': { type: 'boolean' },
+    'compat-only': { type: 'boolean' },
     'baseline-object': { type: 'string' },
     // bench/run.ts --baseline CHECKOUT: that checkout's built object
     baseline: { type: 'string' },
@@ -553,10 +649,11 @@ const { values: flags } = parseArgs({
 });
 const baselineObject = flags['baseline-object'] ?? (flags.baseline === undefined ? undefined : path.join(flags.baseline, 'build/kubesentry.bpf.o'));
 if (baselineObject !== undefined && !existsSync(baselineObject)) throw new Error(`--baseline-object ${baselineObject}: no such file`);
-const only = flags['syscall-cost-only'] || flags['throughput-only'] || flags['enforcement-only'];
+const only = flags['syscall-cost-only'] || flags['throughput-only'] || flags['enforcement-only'] || flags['compat-only'];
 if (!only || flags['throughput-only']) {
   await throughput(1);
   await throughput(2);
 }
 if (!only || flags['syscall-cost-only']) await syscallCost(baselineObject);
 if (!only || flags['enforcement-only']) await enforcementCost();
+if (!only || flags['compat-only']) await compatCost();

@@ -22,7 +22,14 @@ static __always_inline void ks_emit_cgroup(__u32 op, struct cgroup *cgrp, const 
 	e->id = BPF_CORE_READ(cgrp, kn, id);
 	e->level = BPF_CORE_READ(cgrp, level);
 	ks_read_kernel_str(e->path, sizeof(e->path), path, &e->hdr);
-	ks_submit(e, sizeof(*e));
+	/*
+	 * A new container's cgroup wakes the agent at once: it registers the container for enforcement (enforce_pending)
+	 * between the runtime's create and start, so that the exec hook arms it with its own checks at the entrypoint.
+	 */
+	if (op == KS_OP_CGROUP_MKDIR)
+		ks_submit_urgent(e, sizeof(*e));
+	else
+		ks_submit(e, sizeof(*e));
 }
 
 SEC("tp_btf/cgroup_mkdir")

@@ -50,7 +50,8 @@ enum ks_event_type {
 	KS_EVENT_HOST_FS = 17,    /* struct ks_host_fs: a container reaches a host filesystem (chroot, exec, write-open) */
 	KS_EVENT_IO_URING = 18,   /* struct ks_io_uring: io_uring_setup; OPENAT/OPENAT2/CONNECT requests submitted */
 	KS_EVENT_LISTEN = 19,     /* struct ks_listen: an IPv4/IPv6 socket put in the listening state (listen succeeded) */
-	KS_EVENT_TYPE_MAX = 20,   /* one past the highest type; sizes the per-type counter maps */
+	KS_EVENT_COMPAT_SYSCALL = 20, /* struct ks_compat_syscall: a container process made an ia32 (int 0x80) syscall */
+	KS_EVENT_TYPE_MAX = 21,   /* one past the highest type; sizes the per-type counter maps */
 };
 
 /* Which syscall (or kernel path) produced a record, for records that several produce. Never reused. */
@@ -64,6 +65,7 @@ enum ks_op {
 	KS_OP_FSOPEN = 12,
 	KS_OP_FSMOUNT = 13,
 	KS_OP_MOVE_MOUNT = 14,
+	KS_OP_FSCONFIG = 15,
 	KS_OP_CHROOT = 20,
 	KS_OP_PIVOT_ROOT = 21,
 	KS_OP_OPEN = 30,
@@ -127,7 +129,7 @@ enum ks_enforce_rule {
 	KS_ENFORCE_BPF_PROG_LOAD = 6,   /* bpf(BPF_PROG_LOAD) (KS-ESC-010) */
 	KS_ENFORCE_OPEN_BY_HANDLE = 7,  /* open_by_handle_at (KS-ESC-011) */
 	KS_ENFORCE_MEMFD_EXEC = 8,      /* exec of a memfd (KS-ESC-017) */
-	KS_ENFORCE_RELEASE_AGENT_WRITE = 9, /* write-open of a cgroup release_agent/notify_on_release (KS-ESC-004) */
+	KS_ENFORCE_RELEASE_AGENT_WRITE = 9, /* release_agent/notify_on_release write-open; release_agent mount option or fsconfig key (KS-ESC-004) */
 	KS_ENFORCE_TUNABLE_WRITE = 10,  /* write-open of core_pattern, modprobe, uevent_helper, sysrq-trigger (KS-ESC-005) */
 	KS_ENFORCE_RULE_MAX = 11,
 };
@@ -138,6 +140,17 @@ enum ks_enforce_outcome {
 	KS_ENFORCE_WOULD_KILL = 1,
 	KS_ENFORCE_KILL_FAILED = 2,
 	KS_ENFORCE_OUTCOMES = 3,
+};
+
+/*
+ * The slots of enforce_levels, each a mask with bit n set for cgroup level n. Two writers never share a slot: the
+ * agent rewrites its slots whole, the kernel only ORs bits into its own.
+ */
+enum ks_enforce_levels_slot {
+	KS_ENFORCE_LEVELS_ARMED_BY_AGENT = 0,  /* levels of the containers the agent armed */
+	KS_ENFORCE_LEVELS_ARMED_BY_KERNEL = 1, /* levels of the containers the exec hook armed */
+	KS_ENFORCE_LEVELS_PENDING = 2,         /* levels of the enforce_pending entries */
+	KS_ENFORCE_LEVELS_SLOTS = 3,
 };
 
 /* enforce_mode[0] */
@@ -253,11 +266,22 @@ struct ks_setns {
 	__u32 target_ns_type;    /* CLONE_NEW* of that namespace, from the nsfs file's operations; 0 if unknown */
 };
 
+/* ks_mount.facts: what the program could not read, or found, in the caller's arguments */
+#define KS_MOUNT_FACT_TYPE_UNREADABLE (1u << 0) /* mount/fsopen: the fstype pointer is set but could not be read */
+#define KS_MOUNT_FACT_DATA_UNREADABLE (1u << 1) /* mount: the data (options) pointer is set but could not be read */
+#define KS_MOUNT_FACT_RELEASE_AGENT (1u << 2)   /* a release_agent option: mount data key, or the fsconfig key */
+#define KS_MOUNT_FACT_KEY_UNREADABLE (1u << 3)  /* fsconfig: the key pointer is set but could not be read */
+#define KS_MOUNT_FACT_KERNEL_TYPE (1u << 4)     /* at exit: fstype is the kernel's (the new mount, the fs_context) */
+
+/*
+ * fsconfig: flags is the command (FSCONFIG_*), source the key, target a string value (FSCONFIG_SET_STRING), fstype
+ * the filesystem type of the fs_context the fd names, read from the kernel (not the caller's memory).
+ */
 struct ks_mount {
 	struct ks_header hdr;
-	__u64 flags;             /* mount: mountflags; umount2: flags; fsmount/move_mount: their flags */
-	__u32 op;                /* KS_OP_MOUNT .. KS_OP_MOVE_MOUNT */
-	__u32 _pad0;
+	__u64 flags;             /* mount: mountflags; umount2: flags; fsmount/move_mount: their flags; fsconfig: cmd */
+	__u32 op;                /* KS_OP_MOUNT .. KS_OP_FSCONFIG */
+	__u32 facts;             /* KS_MOUNT_FACT_* */
 	char source[KS_PATH_LEN];
 	char target[KS_PATH_LEN];
 	char fstype[KS_FSTYPE_LEN];
@@ -292,7 +316,8 @@ struct ks_connect {
 	__u16 port;              /* host byte order */
 	__u8 addr[16];           /* IPv4 in the first 4 bytes, IPv6 whole */
 	char unix_path[KS_UNIX_PATH_LEN]; /* AF_UNIX; an abstract socket starts with a NUL */
-	__u32 _pad0;
+	__u16 protocol;          /* the socket's protocol (IPPROTO_TCP, IPPROTO_UDP, ...); 0 for AF_UNIX */
+	__u16 sock_type;         /* SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_RAW; 0: the fd was no socket */
 };
 
 struct ks_listen {
@@ -306,6 +331,20 @@ struct ks_listen {
 	__u8 addr[16];           /* local address, IPv4 in the first 4 bytes; all zero: every address */
 	__s32 backlog;           /* as the caller passed it */
 	__u32 _pad0;
+};
+
+/*
+ * A 32-bit (ia32 compat) system call by a container process: int 0x80, sysenter or a 32-bit syscall, which the
+ * syscalls/sys_enter_* tracepoints never see on x86-64. One record per container, syscall number and
+ * compat_repeat_window_ns, and per process too for a call an enforcement check looks at (unshare or clone with
+ * CLONE_NEWUSER, setns, mount, ...: bpf/compat.bpf.c); the calls it stood for in between are counted in the next
+ * such record's `repeats`. A call that enforcement acted on is always recorded.
+ */
+struct ks_compat_syscall {
+	struct ks_header hdr;
+	__u32 nr;                /* the i386 syscall number (arch/x86/entry/syscalls/syscall_32.tbl) */
+	__u32 repeats;           /* calls with this record's key not recorded since the previous record of it */
+	__u32 args[6];           /* the i386 argument registers as passed: ebx, ecx, edx, esi, edi, ebp */
 };
 
 struct ks_payload {
@@ -416,6 +455,8 @@ struct ks_host_fs {
 #define KS_MAX_HOST_FILESYSTEMS 1024
 /* enforce_cgroups: containers whose processes some rule may kill */
 #define KS_MAX_ENFORCED_CGROUPS 16384
+/* enforce_pending: cgroups below which the exec hook arms a container (kubepods roots, containers not yet running) */
+#define KS_MAX_PENDING_CGROUPS 4096
 #define KS_PATTERN_LEN 64
 
 enum ks_pattern_kind {

@@ -34,6 +34,7 @@ struct ks_abi_records {
 	struct ks_io_uring io_uring;
 	struct ks_listen listen;
 	struct ks_host_fs host_fs;
+	struct ks_compat_syscall compat_syscall;
 	struct ks_path_pattern path_pattern;
 	enum ks_event_type event_type;
 	enum ks_op op;
@@ -41,6 +42,7 @@ struct ks_abi_records {
 	enum ks_enforce_rule enforce_rule;
 	enum ks_enforce_mode enforce_mode;
 	enum ks_enforce_outcome enforce_outcome;
+	enum ks_enforce_levels_slot enforce_levels_slot;
 };
 
 __noinline int ks_abi_records_btf_anchor(struct ks_abi_records *records)

@@ -76,22 +76,27 @@ static __always_inline bool ks_is_host_namespace(__u32 inum)
 	return inum && bpf_map_lookup_elem(&host_namespaces, &inum);
 }
 
-/*
- * setns(pidfd, nstype) joins the namespaces of the process the pidfd names, those nstype selects (0: all): whether
- * one of them is the host's. The pid's first task is read as the kernel's pid_task() does; a process that has
- * exited has none and joins nothing.
- */
-static __always_inline bool ks_pidfd_joins_host(struct inode *inode, __u32 nstype)
+/* The process a pidfd names: the pid's first task, read as the kernel's pid_task() does; NULL once it exited. */
+static __always_inline struct task_struct *ks_pidfd_task(struct inode *inode)
 {
 	/* pidfs keeps the struct pid in the inode's i_private (pidfd_pid()) */
 	struct pid *pid = BPF_CORE_READ(inode, i_private);
 	struct hlist_node *first = pid ? BPF_CORE_READ(pid, tasks[PIDTYPE_PID].first) : NULL;
-	struct task_struct *task;
+
+	return first ? (void *)first - bpf_core_field_offset(struct task_struct, pid_links) : NULL;
+}
+
+/*
+ * setns(pidfd, nstype) joins the namespaces of the process the pidfd names, those nstype selects (0: all): whether
+ * one of them is the host's. A process that has exited joins nothing.
+ */
+static __always_inline bool ks_pidfd_joins_host(struct inode *inode, __u32 nstype)
+{
+	struct task_struct *task = ks_pidfd_task(inode);
 	struct nsproxy *ns;
 
-	if (!first)
+	if (!task)
 		return false;
-	task = (void *)first - bpf_core_field_offset(struct task_struct, pid_links);
 	ns = BPF_CORE_READ(task, nsproxy);
 	if (!ns)
 		return false;
@@ -104,6 +109,23 @@ static __always_inline bool ks_pidfd_joins_host(struct inode *inode, __u32 nstyp
 	       ((nstype & KS_CLONE_NEWUTS) && ks_is_host_namespace(BPF_CORE_READ(ns, uts_ns, ns.inum))) ||
 	       ((nstype & KS_CLONE_NEWIPC) && ks_is_host_namespace(BPF_CORE_READ(ns, ipc_ns, ns.inum))) ||
 	       ((nstype & KS_CLONE_NEWCGROUP) && ks_is_host_namespace(BPF_CORE_READ(ns, cgroup_ns, ns.inum)));
+}
+
+/* setns into a user namespace other than the caller's: by its nsfs file, or by a pidfd with nstype 0 or CLONE_NEWUSER. */
+static __always_inline bool ks_setns_joins_other_user_ns(unsigned long magic, struct inode *inode, __u32 target_ino,
+							 __u32 target_type, __u32 nstype)
+{
+	struct task_struct *task;
+	__u32 target = 0;
+
+	if (magic == KS_NSFS_MAGIC && target_type == KS_CLONE_NEWUSER) {
+		target = target_ino;
+	} else if (magic == KS_PIDFS_MAGIC && (!nstype || (nstype & KS_CLONE_NEWUSER))) {
+		task = ks_pidfd_task(inode);
+		if (task)
+			target = BPF_CORE_READ(task, cred, user_ns, ns.inum);
+	}
+	return target && target != BPF_CORE_READ((struct task_struct *)bpf_get_current_task_btf(), cred, user_ns, ns.inum);
 }
 
 SEC("tracepoint/syscalls/sys_enter_setns")
@@ -136,6 +158,14 @@ int sys_enter_setns__tp(struct trace_event_raw_sys_enter *ctx)
 	if (mode != KS_ENFORCE_OFF &&
 	    (ks_is_host_namespace(target_ino) || (magic == KS_PIDFS_MAGIC && ks_pidfd_joins_host(inode, nstype))))
 		enforced = ks_enforce_act(KS_ENFORCE_SETNS_HOST, mode);
+	/*
+	 * Joining another user namespace is creating one by other means where user namespaces kill: a killed unshare's
+	 * namespace outlives it (its zombie's ns/user stays open to the parent), and a sibling joining it gets the
+	 * capabilities the kill was to deny. The runtime joins a user-namespaced container's from the host's mount
+	 * namespace, which ks_enforce never kills in.
+	 */
+	if (!enforced && ks_setns_joins_other_user_ns(magic, inode, target_ino, target_type, nstype))
+		enforced = ks_enforce(KS_ENFORCE_USER_NAMESPACE);
 	e = ks_begin(KS_EVENT_SETNS, sizeof(*e));
 	if (!e)
 		return 0;

@@ -26,6 +26,27 @@ static __always_inline void ks_fill_unix_path(struct ks_connect *e, const void *
 		bpf_probe_read_user(e->unix_path, len, (const char *)user_addr + 2);
 }
 
+/*
+ * The socket's type and protocol, read from the socket the fd names when connect() is entered: the address the
+ * caller passes says nothing of them (a UDP and a TCP connect to one port look alike). A unix socket's protocol
+ * is left 0: unix_create() accepts 0 or PF_UNIX there, which means the same socket. An fd that names no socket
+ * (connect fails with ENOTSOCK) leaves both 0.
+ */
+static __always_inline void ks_fill_socket_kind(struct ks_connect *e, __s32 fd, __u16 family)
+{
+	struct socket *sock = ks_file_socket(ks_fd_file(fd));
+	struct sock *sk;
+
+	if (!sock)
+		return;
+	e->sock_type = BPF_CORE_READ(sock, type);
+	if (family == KS_AF_UNIX)
+		return;
+	sk = BPF_CORE_READ(sock, sk);
+	if (sk)
+		e->protocol = BPF_CORE_READ(sk, sk_protocol);
+}
+
 /* connect(fd, addr, addrlen) */
 SEC("tracepoint/syscalls/sys_enter_connect")
 int sys_enter_connect__tp(struct trace_event_raw_sys_enter *ctx)
@@ -50,6 +71,7 @@ int sys_enter_connect__tp(struct trace_event_raw_sys_enter *ctx)
 		return 0;
 	e->fd = pending.fd;
 	e->family = family;
+	ks_fill_socket_kind(e, pending.fd, family);
 	if (family == KS_AF_UNIX) {
 		ks_fill_unix_path(e, user_addr, addrlen);
 	} else {

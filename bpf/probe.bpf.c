@@ -43,6 +43,17 @@ int BPF_KPROBE(probe_uprobe)
 	return 0;
 }
 
+/*
+ * Enforcement's helper (src/check.ts): the verifier accepts this program only where tracing programs may call
+ * bpf_send_signal(). Loaded, never attached; signal 0 would send nothing anyway.
+ */
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int probe_send_signal(void *ctx)
+{
+	bpf_send_signal(0);
+	return 0;
+}
+
 /* lsm and fentry are reported for operators; the agent depends on neither. */
 SEC("lsm/file_open")
 int BPF_PROG(probe_lsm)

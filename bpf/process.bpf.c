@@ -16,6 +16,8 @@ int BPF_PROG(sched_exec__tp_btf, struct task_struct *task, pid_t old_pid, struct
 
 	if (ks_from_agent())
 		return 0;
+	/* Armed first, so that an entrypoint that is a memfd exec is already enforced at this exec. */
+	ks_enforce_arm_at_exec(task);
 	enforced = ks_exec_enforce(task, BPF_CORE_READ(bprm, filename));
 	e = ks_exec_reserve_for_current();
 	if (!e)
@@ -39,6 +41,8 @@ int sched_exec__tp(struct trace_event_raw_sched_process_exec *ctx)
 
 	if (ks_from_agent())
 		return 0;
+	/* Armed first, so that an entrypoint that is a memfd exec is already enforced at this exec. */
+	ks_enforce_arm_at_exec(task);
 	enforced = ks_exec_enforce(task, filename);
 	e = ks_exec_reserve_for_current();
 	if (!e)

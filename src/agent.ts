@@ -25,6 +25,7 @@ import { ContainerCpuSampler } from './receiver/ContainerCpuSampler.ts';
 import { TelemetryGapSampler } from './receiver/TelemetryGapSampler.ts';
 import { RateLimitedLog } from './receiver/RateLimiter.ts';
 import { EventType, EventTypeName, Op, type KernelEvent } from './receiver/events.ts';
+import { isKubepodsRoot } from './receiver/cgroups.ts';
 import { ContainerEnforcement } from './enforcement/ContainerEnforcement.ts';
 import type { EnforcementOutcome } from './receiver/enforcement.ts';
 import type { PodAttributes } from './detectors/Detector.ts';
@@ -219,7 +220,12 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
       const proc = pipeline.process(event.tgid);
       if (proc?.container) enforcement?.onExec(proc.container, { runtimeSetup: proc.runtimeSetup, mntNs: event.ns.mnt });
     } else if (event.type === EventType.Cgroup && event.op === Op.CgroupRmdir) {
-      enforcement?.onCgroupRemoved(event.id);
+      enforcement?.onCgroupRemoved(event.id, event.path);
+    } else if (event.type === EventType.Cgroup && event.op === Op.CgroupMkdir && pipeline.containers.pathOf(event.id) === event.path) {
+      // After the resolver took the mkdir in (it ignores a v1 hierarchy's): a root, or a container not running yet.
+      if (isKubepodsRoot(event.path)) enforcement?.addKubepodsRoot(event.id, event.path);
+      const container = pipeline.containers.resolve(event.id);
+      if (container?.cgroupId === event.id) enforcement?.onContainerCreated(container);
     }
     context.nowNs = event.ktimeNs;
     const found = engine.process(event, context);
@@ -245,7 +251,9 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
     if (!k8s || !c.podUid) return undefined;
     const found = k8s.enricher.enrich(c.podUid, c.id);
     if (typeof found === 'object') return podAttributesOf(found);
-    return found === 'pending' ? 'pending' : undefined;
+    // A miss (the API server unreachable, the pod not listed) is metadata still to come as far as a kill is
+    // concerned: beforePodMetadata decides, and by default an exception that may name the pod keeps it from a kill.
+    return 'pending';
   };
   const enforcementLog = new RateLimitedLog((m) => log.warn(m));
   try {
@@ -254,8 +262,17 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
     enforcement = new ContainerEnforcement({
       kernel: pipeline.kernel,
       mode: () => engine.enforcementMode,
-      killChecksFor: (pod) => engine.killChecksFor(pod),
+      killChecksFor: (pod, unknown) => engine.killChecksFor(pod, unknown),
+      // Without Kubernetes enrichment no metadata will come: a container's checks are final from the start.
+      killChecksBeforePodMetadata: () => (k8s ? engine.killChecksBeforePodMetadata() : engine.killChecksFor(undefined)),
+      killsAnywhere: () => engine.killsAnywhere(),
       podOf,
+      podLevelOf: (c) => {
+        const known = k8s && c.podUid ? k8s.enricher.podLevel(c.podUid) : undefined;
+        if (known === undefined) return undefined;
+        // The image comes with the container's status, the workload with its owner's lookup.
+        return { pod: podAttributesOf(known.attributes), unknown: new Set(known.ownerKnown ? ['image'] : ['image', 'workload']) };
+      },
       hostMntNs: pipeline.host.inodes.mnt,
       // A full map refuses every new container at each of its execs: rate-limited, the count is in the lines.
       warn: (m) => enforcementLog.warn(m),
@@ -267,6 +284,7 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
     throw new AgentStartError(`enforcement: ${(e as Error).message}`);
   }
   const armedEnforcement = enforcement;
+  for (const [cgroupId, cgroupPath] of pipeline.containers.kubepodsRoots()) armedEnforcement.addKubepodsRoot(cgroupId, cgroupPath);
   if (engine.enforcementMode !== 'off') log.info(`enforcement ${engine.enforcementMode}: ${describeKillRules(engine)}`);
   const pendingEnforcement = setInterval(() => armedEnforcement.retryPending(), ENFORCEMENT_RETRY_MS);
   pendingEnforcement.unref();
@@ -323,11 +341,6 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
   for (const h of hooks.filter((h) => h.variant === null)) {
     log.warn(`hook ${h.hook} not attached, its events will not be seen: ${h.rejected.map((r) => `${r.variant}: ${r.reason}`).join('; ')}`);
   }
-  log.info(
-    `kubesentry running on ${nodeName}: ${hooks.filter((h) => h.variant !== null).length} of ${hooks.length} hooks attached, ` +
-      `${engine.rules.length} rules, cgroup2 at ${pipeline.containers.mountPoint}` +
-      (endpoint ? `, OTLP to ${endpoint}` : ', OTLP off (no endpoint)'),
-  );
 
   // Rules reload: SIGHUP or a change of the rules file. A bad file keeps the running rules.
   const reload = (why: string) => {
@@ -347,6 +360,12 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
   const onHup = () => reload('SIGHUP');
   process.on('SIGHUP', onHup);
   if (config.rulesFile) watchFile(config.rulesFile, { interval: 1000 }, () => reload('file changed'));
+  // Announced only with the SIGHUP handler in place: SIGHUP's default action would end the agent.
+  log.info(
+    `kubesentry running on ${nodeName}: ${hooks.filter((h) => h.variant !== null).length} of ${hooks.length} hooks attached, ` +
+      `${engine.rules.length} rules, cgroup2 at ${pipeline.containers.mountPoint}` +
+      (endpoint ? `, OTLP to ${endpoint}` : ', OTLP off (no endpoint)'),
+  );
 
   // Metrics and the status line read the same counters.
   let lastRecords = 0;

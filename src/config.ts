@@ -15,7 +15,7 @@ export interface AgentConfig {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   console: { enabled: boolean; statusIntervalMs: number; minSeverity: string };
   outputs: string[];
-  kernel: { objectPath: string; ringBytes: number; wakeupBatchBytes: number; urgentWakeupGapUs: number; pollIntervalMs: number; hotRingPercent: number; hotRecordsPerSecond: number; hotRecordsBurst: number; dropReportIntervalMs: number; btfPath: string; tracefsPath: string };
+  kernel: { objectPath: string; ringBytes: number; wakeupBatchBytes: number; urgentWakeupGapUs: number; pollIntervalMs: number; hotRingPercent: number; hotRecordsPerSecond: number; hotRecordsBurst: number; dropReportIntervalMs: number; compatSyscalls: boolean; btfPath: string; tracefsPath: string };
   processTable: { maxEntries: number; exitedGraceMs: number };
   otlp: {
     endpoint: string;
@@ -77,6 +77,7 @@ export const CONFIG_SCHEMA = obj({
     hotRecordsPerSecond: int(5000, 'Hot records one container (cgroup) may emit per second on average; past it they are dropped in the kernel, counted, and reported as a KS-GAP-001 detection naming the container (0: no limit)', 0),
     hotRecordsBurst: int(10000, 'Hot records a container may emit at once above hotRecordsPerSecond', 1),
     dropReportIntervalMs: int(5000, 'How often the kernel drop counts are read: at most one KS-GAP-001 detection per container per interval, with the counts since the previous one', 100),
+    compatSyscalls: bool(true, 'Watch 32-bit (int 0x80) system calls of container processes (KS-ESC-021, and their kills): the syscall tracepoints do not see them, so this takes a raw sys_enter program that every system call on the node passes, about 60 ns of program plus the raw tracepoint\'s own cost (docs/benchmarks.md). Off only where 32-bit entry is closed (ia32_emulation=false, or a seccomp profile allowing x86_64 alone): otherwise int 0x80 hides every call from detection and enforcement'),
     btfPath: str('/sys/kernel/btf/vmlinux', 'Kernel BTF'),
     tracefsPath: str('/sys/kernel/tracing', 'tracefs mount point'),
   }),

@@ -13,6 +13,7 @@ import { findHostRoot, HostRuntimeBinaries } from './receiver/HostRuntimeBinarie
 import { MAX_HOST_FILESYSTEMS, readHostFilesystems, type HostFilesystems } from './receiver/hostFilesystems.ts';
 import type { ContainerIdentity, ProcessInfo } from './receiver/identity.ts';
 import { DEFAULT_OBJECT_PATH, openKernelSource, type KernelSource } from './receiver/kernel.ts';
+import { COMPAT_SYSCALL_HOOK } from './receiver/enforcement.ts';
 import { assertObjectLayout } from './receiver/btfLayout.ts';
 import { RateLimitedLog } from './receiver/RateLimiter.ts';
 import { ProcessTable } from './receiver/ProcessTable.ts';
@@ -95,6 +96,7 @@ export class Pipeline {
       hotRingPercent: config.kernel.hotRingPercent,
       hotRecordsPerSecond: config.kernel.hotRecordsPerSecond,
       hotRecordsBurst: config.kernel.hotRecordsBurst,
+      disabledHooks: config.kernel.compatSyscalls ? [] : [COMPAT_SYSCALL_HOOK],
       btfPath: config.kernel.btfPath,
       tracefsPath: config.kernel.tracefsPath,
       pathPatterns: options.pathPatterns,

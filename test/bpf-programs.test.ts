@@ -18,11 +18,14 @@ import {
   ExecFlag,
   HeaderFlag,
   IoUringOpcode,
+  IpProtocol,
   Op,
   PayloadKind,
+  SocketType,
+  type ConnectEvent,
   type KernelEvent,
 } from '../src/receiver/events.ts';
-import { openKernelSource, type HookVariant, type KernelSource } from '../src/receiver/kernel.ts';
+import { openKernelSource, type HookVariant, type KernelSource, type KernelSourceOptions } from '../src/receiver/kernel.ts';
 import { kernelDevOf } from '../src/receiver/HostRuntimeBinaries.ts';
 import { cgroup2Root } from './helpers/cgroup.ts';
 import { startContainer, type Container } from './helpers/podman.ts';
@@ -50,8 +53,8 @@ class Recorder {
   readonly source: KernelSource;
   private readonly stats = createDecoderStats();
 
-  constructor(variants?: readonly HookVariant[]) {
-    this.source = openKernelSource({ agentTgid: process.pid, pathPatterns: PATTERNS, wakeupBatchBytes: 0, variants });
+  constructor(variants?: readonly HookVariant[], hostFilesystems?: KernelSourceOptions['hostFilesystems']) {
+    this.source = openKernelSource({ agentTgid: process.pid, pathPatterns: PATTERNS, wakeupBatchBytes: 0, variants, hostFilesystems });
     this.source.start((batch) => decodeBatch(batch, (event) => this.events.push(event), this.stats));
   }
 
@@ -293,7 +296,7 @@ describe('kernel programs (tp_btf variants where the kernel has them)', () => {
     assert.equal(viaPidfd.targetNsType, 0);
   });
 
-  test('mount, umount2, fsopen, fsmount, move_mount, chroot and pivot_root are reported with their strings', async () => {
+  test('mount, umount2, fsopen, fsconfig, fsmount, move_mount, chroot and pivot_root are reported with their strings', async () => {
     const dir = path.join(scratch, 'mnt');
     mkdirSync(dir);
     const ran = await trigger(['mounts', dir]);
@@ -304,6 +307,10 @@ describe('kernel programs (tp_btf variants where the kernel has them)', () => {
     assert.deepEqual([mount.source, mount.fstype, mount.mountFlags], ['ks-source', 'tmpfs', 2n /* MS_NOSUID */]);
     assert.ok(mounts.some((m) => m.op === Op.Umount && m.target === dir && m.mountFlags === 2n /* MNT_DETACH */));
     assert.ok(mounts.some((m) => m.op === Op.Fsopen && m.fstype === 'tmpfs'));
+    const create = mounts.find((m) => m.op === Op.Fsconfig);
+    assert.ok(create, 'fsconfig(FSCONFIG_CMD_CREATE)');
+    // the type comes from the fs_context the fd holds, not from the caller: fsconfig passes none
+    assert.deepEqual([create.mountFlags, create.fstype, create.source, create.facts], [6n /* FSCONFIG_CMD_CREATE */, 'tmpfs', '', 0]);
     assert.ok(mounts.some((m) => m.op === Op.Fsmount));
     assert.ok(mounts.some((m) => m.op === Op.MoveMount && m.target === dir));
     const roots = rec.of(EventType.RootChange, ran.pid);
@@ -406,6 +413,31 @@ describe('kernel programs (tp_btf variants where the kernel has them)', () => {
     } finally {
       server6.close();
     }
+  });
+
+  test('a connect carries its socket\'s type and protocol: TCP and UDP over IPv4, TCP over IPv6, a unix stream socket', async () => {
+    const socketKind = (c: ConnectEvent) => [c.family, c.port, c.sockType, c.protocol];
+    const server = createServer((socket) => socket.resume());
+    const port = await listen(server, '127.0.0.1');
+    const server6 = createServer((socket) => socket.resume());
+    const port6 = await listen(server6, '::1');
+    try {
+      const tcp = await trigger(['tcp-send', String(port)]);
+      assert.deepEqual(socketKind(await rec.find(EventType.Connect, tcp.pid, 'the TCP connect')),
+        [AddressFamily.Inet, port, SocketType.Stream, IpProtocol.Tcp]);
+      const tcp6 = await trigger(['tcp6-nonblock-send', String(port6)]);
+      assert.deepEqual(socketKind(await rec.find(EventType.Connect, tcp6.pid, 'the IPv6 TCP connect')),
+        [AddressFamily.Inet6, port6, SocketType.Stream, IpProtocol.Tcp]);
+    } finally {
+      server.close();
+      server6.close();
+    }
+    const udp = await trigger(['dns']);
+    assert.deepEqual(socketKind(await rec.find(EventType.Connect, udp.pid, 'the UDP connect')),
+      [AddressFamily.Inet, 53, SocketType.Dgram, IpProtocol.Udp]);
+    const unix = await trigger(['unix-connect', path.join(scratch, 'nobody-listens.sock')]);
+    assert.deepEqual(socketKind(await rec.find(EventType.Connect, unix.pid, 'the unix connect')),
+      [AddressFamily.Unix, 0, SocketType.Stream, 0], 'a unix socket: its type only');
   });
 
   test('DNS queries over UDP are reported, sent to port 53 or on a socket connected to it', async () => {
@@ -732,5 +764,55 @@ describe('urgent wakeups', () => {
       source.close();
       rmSync(file, { force: true });
     }
+  });
+});
+
+describe('32-bit (int 0x80) system calls', () => {
+  const COMPAT_CALL = path.join(REPO, 'build/simulator/compat_call');
+  const I386_GETPPID = 64;
+  const I386_UNSHARE = 310;
+  const CLONE_NEWUSER = 0x10000000;
+  let rec: Recorder;
+
+  before(() => {
+    const hostMountNs = nsInode('self', 'mnt');
+    rec = new Recorder(undefined, { mountNamespaceInode: hostMountNs, devices: [] });
+  });
+  after(() => rec?.close());
+
+  /** The process's 32-bit syscall records, once its exit record shows that all of them are in. */
+  async function compatRecordsOf(pid: number): Promise<EventOf<typeof EventType.CompatSyscall>[]> {
+    await rec.exited(pid);
+    return rec.of(EventType.CompatSyscall, pid);
+  }
+
+  test('a call outside the host mount namespace is reported with its i386 number and registers; a 64-bit call is not', async () => {
+    // unshare -m execs the program in place: outside the host's mount namespace, as a container process is.
+    const ran = await run('unshare', ['-m', COMPAT_CALL, String(I386_UNSHARE), '0x10000000', '7', '8', '9', '10']);
+    assert.match(ran.stdout, /compat_call: 310: ok/);
+    const records = await compatRecordsOf(ran.pid);
+    assert.deepEqual(
+      records.map((e) => [e.nr, e.repeats, e.args.slice(0, 5), (e.flags & ~HeaderFlag.Truncated) >>> 0]),
+      [[I386_UNSHARE, 0, [CLONE_NEWUSER, 7, 8, 9, 10], 0]],
+      'one record: the 64-bit getppid, write and exit calls of the same process make none',
+    );
+  });
+
+  test('repeats of a number within the window are folded into the next record of that number', async () => {
+    const ran = await run('unshare', ['-m', COMPAT_CALL, '-n', '5', '-p', '1100', String(I386_GETPPID)]);
+    const records = await compatRecordsOf(ran.pid);
+    assert.deepEqual(records.map((e) => [e.nr, e.repeats]), [[I386_GETPPID, 0], [I386_GETPPID, 4]]);
+  });
+
+  test("a harmless call of a number does not hide another process's call of it that a check looks at (unshare(0) first)", async () => {
+    const harmless = await run('unshare', ['-m', COMPAT_CALL, String(I386_UNSHARE), '0']);
+    const real = await run('unshare', ['-m', COMPAT_CALL, String(I386_UNSHARE), String(CLONE_NEWUSER)]);
+    await rec.exited(harmless.pid);
+    assert.deepEqual((await compatRecordsOf(real.pid)).map((e) => [e.nr, e.args[0]]), [[I386_UNSHARE, CLONE_NEWUSER]]);
+  });
+
+  test('a host process (the host mount namespace) is not reported', async () => {
+    const ran = await run(COMPAT_CALL, [String(I386_GETPPID)]);
+    assert.deepEqual(await compatRecordsOf(ran.pid), []);
   });
 });

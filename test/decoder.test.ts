@@ -22,6 +22,7 @@ function decodeAll(buf: Buffer, stats: DecoderStats = createDecoderStats(), warn
 // test checks the decoder against what the compiler laid out, independently of layout.ts.
 const C_WRITER = String.raw`
 #include <linux/types.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -64,7 +65,7 @@ int main(void) {
 	EMIT(sn);
 
 	struct ks_mount mt; HDR(mt, KS_EVENT_MOUNT);
-	mt.flags = 4096; mt.op = KS_OP_MOUNT;
+	mt.flags = 4096; mt.op = KS_OP_MOUNT; mt.facts = KS_MOUNT_FACT_TYPE_UNREADABLE | KS_MOUNT_FACT_RELEASE_AGENT;
 	strcpy(mt.source, "/dev/sda1"); strcpy(mt.target, "/mnt/host"); strcpy(mt.fstype, "ext4");
 	EMIT(mt);
 
@@ -80,15 +81,17 @@ int main(void) {
 
 	struct ks_connect c4; HDR(c4, KS_EVENT_CONNECT);
 	c4.fd = 3; c4.family = AF_INET; c4.port = 3333; c4.addr[0] = 10; c4.addr[1] = 0; c4.addr[2] = 2; c4.addr[3] = 15;
+	c4.sock_type = SOCK_STREAM; c4.protocol = IPPROTO_TCP;
 	EMIT(c4);
 
 	struct ks_connect c6; HDR(c6, KS_EVENT_CONNECT);
 	c6.fd = 4; c6.family = AF_INET6; c6.port = 443;
 	{ unsigned char a[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 }; memcpy(c6.addr, a, 16); }
+	c6.sock_type = SOCK_DGRAM; c6.protocol = IPPROTO_UDP;
 	EMIT(c6);
 
 	struct ks_connect cu; HDR(cu, KS_EVENT_CONNECT);
-	cu.fd = 5; cu.family = AF_UNIX; memcpy(cu.unix_path, "\0containerd-shim", 17);
+	cu.fd = 5; cu.family = AF_UNIX; memcpy(cu.unix_path, "\0containerd-shim", 17); cu.sock_type = SOCK_SEQPACKET;
 	EMIT(cu);
 
 	struct ks_connect cp; HDR(cp, KS_EVENT_CONNECT);
@@ -133,6 +136,10 @@ int main(void) {
 	hf.open_flags = 01101; hf.ino = 0x200000003ULL; hf.fs_path_len = 11; hf.path_len = 16; hf.nlink = 2;
 	strcpy(hf.fs_path, "/etc/cron.d"); strcpy(hf.path, "/host/etc/cron.d");
 	EMIT(hf);
+
+	struct ks_compat_syscall cs; HDR(cs, KS_EVENT_COMPAT_SYSCALL);
+	cs.nr = 310; cs.repeats = 7; cs.args[0] = 0x10000000u; cs.args[5] = 0xffffffffu;
+	EMIT(cs);
 	return 0;
 }
 `;
@@ -165,7 +172,7 @@ describe('decodeBatch', () => {
     const stats = createDecoderStats();
     const events = decodeAll(recordsWrittenByC(), stats);
     assert.deepEqual(stats.dropped, { unknown_type: 0, size_mismatch: 0, truncated: 0, bad_size: 0 });
-    assert.equal(stats.records, 20);
+    assert.equal(stats.records, 21);
     assert.equal(stats.truncatedFields, 1);
     const expected: KernelEvent[] = [
       {
@@ -192,14 +199,14 @@ describe('decodeBatch', () => {
       { ...header, type: 3, startBoottimeNs: 77n, exitCode: -2 },
       { ...header, type: 4, op: 1, cloneFlags: 0x20020000n },
       { ...header, type: 5, fd: 7, nstype: 0x20000, targetNsIno: 4026531841, targetNsType: 0x20000 },
-      { ...header, type: 6, op: 10, mountFlags: 4096n, source: '/dev/sda1', target: '/mnt/host', fstype: 'ext4' },
+      { ...header, type: 6, op: 10, mountFlags: 4096n, source: '/dev/sda1', target: '/mnt/host', fstype: 'ext4', facts: 5 },
       { ...header, type: 7, op: 21, newRoot: '.', putOld: '/.pivot' },
       { ...header, type: 8, op: 31, dirfd: -100, openFlags: 0o2101, mode: 0o644, patternId: 3, path: 'a'.repeat(256),
         result: 5, pathSource: 2, callerPath: 'core_pattern', fileFacts: 0 },
-      { ...header, type: 9, fd: 3, family: 2, port: 3333, address: '10.0.2.15', unixPath: '' },
-      { ...header, type: 9, fd: 4, family: 10, port: 443, address: '2001:db8::1', unixPath: '' },
-      { ...header, type: 9, fd: 5, family: 1, port: 0, address: '', unixPath: '@containerd-shim' },
-      { ...header, type: 9, fd: 6, family: 1, port: 0, address: '', unixPath: '/run/containerd/containerd.sock' },
+      { ...header, type: 9, fd: 3, family: 2, port: 3333, address: '10.0.2.15', unixPath: '', protocol: 6, sockType: 1 },
+      { ...header, type: 9, fd: 4, family: 10, port: 443, address: '2001:db8::1', unixPath: '', protocol: 17, sockType: 2 },
+      { ...header, type: 9, fd: 5, family: 1, port: 0, address: '', unixPath: '@containerd-shim', protocol: 0, sockType: 5 },
+      { ...header, type: 9, fd: 6, family: 1, port: 0, address: '', unixPath: '/run/containerd/containerd.sock', protocol: 0, sockType: 0 },
       {
         ...header,
         type: 10,
@@ -243,6 +250,7 @@ describe('decodeBatch', () => {
         hostPath: '',
         fsRootHostPath: '',
       },
+      { ...header, type: 20, nr: 310, repeats: 7, args: [0x10000000, 0, 0, 0, 0, 0xffffffff] },
     ];
     assert.equal(events.length, expected.length);
     for (let i = 0; i < expected.length; i++) assert.deepEqual(events[i], expected[i], `record ${i} (type ${expected[i].type})`);

@@ -10,6 +10,8 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { resolveConfig } from '../src/config.ts';
+import { DetectorEngine } from '../src/detectors/engine.ts';
+import { validateRulesConfig } from '../src/detectors/config.ts';
 import { run, runOrThrow } from './helpers/run.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -107,6 +109,7 @@ describe('helm chart', () => {
         '--set', 'networkPolicy.healthFrom[0].ipBlock.cidr=192.168.0.0/16',
         '--set', 'seccompProfile=Localhost', '--set', 'seccompLocalhostProfile=kubesentry.json',
         '--set', 'namespace.create=false',
+        '--set', 'rulesConfigMap.create=true', '--set', 'rulesConfigMap.rules.enforcement=dry-run',
       ],
     ],
   ];
@@ -135,6 +138,7 @@ describe('helm chart', () => {
       ['--set', 'seccompProfile=Localhost'],
       /seccompLocalhostProfile is required when seccompProfile is Localhost/,
     ],
+    ['a rules ConfigMap key that is a path', ['--set', 'rulesConfigMap.name=rules', '--set', 'rulesConfigMap.key=a/b'], /\/rulesConfigMap\/key/],
     [
       'TLS to a plaintext endpoint',
       ['--set', 'otlp.tls.enabled=true', '--set', 'otlp.tls.secretName=collector-tls'],
@@ -267,6 +271,45 @@ describe('rendered DaemonSet', () => {
     const metricsPort = container.ports.find((p: Manifest) => p.name === 'metrics').containerPort;
     assert.equal(config.prometheus.listen, `${POD_ENV.POD_IP}:${metricsPort}`);
     assert.equal(config.stateDir, container.volumeMounts.find((m: Manifest) => m.name === 'state').mountPath);
+  });
+
+  it('mounts the rules ConfigMap as a directory and points rulesFile at it; new rules change no pod template, so no roll', async () => {
+    const withRules = async (mode: string) =>
+      parseManifests(await render('--set', 'rulesConfigMap.create=true', '--set-json', `rulesConfigMap.rules={"enforcement":"${mode}","rules":{"KS-ESC-001":{"action":"kill"}}}`));
+    const [dryRun, on] = [await withRules('dry-run'), await withRules('on')];
+    const rulesMap = (m: Manifest[]) => m.find((x) => x.kind === 'ConfigMap' && x.metadata.name === 'kubesentry-rules')!;
+    const agentConfigMap = (m: Manifest[]) => m.find((x) => x.kind === 'ConfigMap' && x.metadata.name === 'kubesentry')!;
+    const config = resolveConfig(parseAllDocuments(agentConfigMap(on).data['config.yaml'])[0].toJS(), 'rendered ConfigMap', POD_ENV);
+    assert.equal(config.rulesFile, '/etc/kubesentry-rules/rules.yaml');
+    // What the agent reads from the file is a rules config it accepts, with the values' enforcement mode.
+    const rules = parseAllDocuments(rulesMap(on).data['rules.yaml'])[0].toJS();
+    assert.equal(new DetectorEngine(rules).enforcementMode, 'on');
+    assert.equal(new DetectorEngine(parseAllDocuments(rulesMap(dryRun).data['rules.yaml'])[0].toJS()).enforcementMode, 'dry-run');
+    const pod = only(on, 'DaemonSet').spec.template.spec;
+    const mount = pod.containers[0].volumeMounts.find((m: Manifest) => m.name === 'rules');
+    assert.equal(mount.mountPath, '/etc/kubesentry-rules');
+    assert.equal(mount.subPath, undefined, 'a subPath mount is never refreshed by the kubelet');
+    assert.equal(mount.readOnly, true);
+    assert.deepEqual(pod.volumes.find((v: Manifest) => v.name === 'rules').configMap, { name: 'kubesentry-rules' });
+    assert.deepEqual(only(dryRun, 'DaemonSet').spec.template, only(on, 'DaemonSet').spec.template);
+  });
+
+  it('mounts an existing rules ConfigMap by name without rendering one', async () => {
+    const rendered = parseManifests(await render('--set', 'rulesConfigMap.name=cluster-rules', '--set', 'rulesConfigMap.key=kubesentry.yaml'));
+    assert.equal(rendered.filter((m) => m.kind === 'ConfigMap').length, 1, 'only the agent config');
+    const pod = only(rendered, 'DaemonSet').spec.template.spec;
+    assert.deepEqual(pod.volumes.find((v: Manifest) => v.name === 'rules').configMap, { name: 'cluster-rules' });
+    const config = resolveConfig(parseAllDocuments(only(rendered, 'ConfigMap').data['config.yaml'])[0].toJS(), 'rendered ConfigMap', POD_ENV);
+    assert.equal(config.rulesFile, '/etc/kubesentry-rules/kubesentry.yaml');
+  });
+
+  it('passes `enforcement: on` through values to a rules config the agent accepts as on (YAML 1.1 reads it as true)', async () => {
+    const values = writeTemp('enforcement-values.yaml', 'agent:\n  extraConfig:\n    rules:\n      enforcement: on\n      rules:\n        KS-ESC-001: { action: kill }\n');
+    const rendered = parseManifests(await render('-f', values));
+    const config = resolveConfig(parseAllDocuments(only(rendered, 'ConfigMap').data['config.yaml'])[0].toJS(), 'rendered ConfigMap', POD_ENV);
+    const rules = validateRulesConfig(config.rules, ['KS-ESC-001']);
+    assert.equal(rules.enforcement, 'on');
+    assert.equal(rules.rules?.['KS-ESC-001']?.action, 'kill');
   });
 
   it('grants exactly what the agent calls: list and watch on pods, get on replicasets and jobs', () => {

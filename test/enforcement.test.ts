@@ -3,14 +3,17 @@
 // test/e2e/enforcement.test.ts, on real containers.
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { DetectorEngine } from '../src/detectors/engine.ts';
 import { Attr } from '../src/detectors/attributeKeys.ts';
 import { ContainerEnforcement, cgroupLevel, type EnforcementKernel } from '../src/enforcement/ContainerEnforcement.ts';
 import {
   ENFORCEMENT_OUTCOMES,
+  ENFORCE_CHECK_HOOKS,
+  ENFORCE_LEVELS_SLOTS,
   EnforcementMode,
+  EnforceLevelsSlot,
   KERNEL_ENFORCE_CHECK_MAX,
   KernelEnforceCheck,
   kernelEnforcementOf,
@@ -68,6 +71,22 @@ describe('the enforcement ABI mirrors bpf/events.h', () => {
     assert.deepEqual(kernelEnforcementOf(killed | (KernelEnforceCheck.TunableWrite << shift)), { check: KernelEnforceCheck.TunableWrite, outcome: 'killed' });
     assert.deepEqual(kernelEnforcementOf(wouldKill | (KernelEnforceCheck.SetnsHost << shift)), { check: KernelEnforceCheck.SetnsHost, outcome: 'dry-run' });
     assert.deepEqual(kernelEnforcementOf(killFailed | (KernelEnforceCheck.SetnsHost << shift)), { check: KernelEnforceCheck.SetnsHost, outcome: 'kill-failed' });
+  });
+
+  it('names, for each check, hooks that are programs of the agent (for kubesentry check)', () => {
+    const bpfDir = new URL('../bpf/', import.meta.url);
+    const sources = readdirSync(bpfDir).filter((f) => f.endsWith('.bpf.c')).map((f) => readFileSync(new URL(f, bpfDir), 'utf8')).join('\n');
+    assert.equal(Object.keys(ENFORCE_CHECK_HOOKS).length, KERNEL_ENFORCE_CHECK_MAX);
+    for (const hooks of Object.values(ENFORCE_CHECK_HOOKS)) {
+      for (const hook of hooks) assert.match(sources, new RegExp(`\\b${hook}__(tp|tp_btf|raw_tp)\\b`), hook);
+    }
+  });
+
+  it('writes the slots of enum ks_enforce_levels_slot', () => {
+    const c = cEnum('ks_enforce_levels_slot', 'KS_ENFORCE_LEVELS_');
+    assert.equal(c.get('SLOTS'), ENFORCE_LEVELS_SLOTS);
+    c.delete('SLOTS');
+    assert.deepEqual(new Map([...c].map(([name, n]) => [pascal(name), n])), new Map(Object.entries(EnforceLevelsSlot)));
   });
 
   it('counts outcomes in the order of enum ks_enforce_outcome', () => {
@@ -134,6 +153,48 @@ describe('DetectorEngine enforcement', () => {
     assert.equal(engine.killChecksFor(undefined), 0, 'without metadata no killIn entry matches');
   });
 
+  it('before pod metadata, kills only for the rules whose kill does not depend on it, unless beforePodMetadata is kill', () => {
+    const rules = {
+      'KS-ESC-001': { action: 'kill', killExceptions: [{ namespaces: ['ci'] }] },
+      'KS-ESC-002': { action: 'kill', killIn: [{ namespaces: ['shop'] }] },
+      'KS-ESC-017': { action: 'kill', exceptions: [{ images: ['kaniko*'] }] },
+      // An exception naming an executable does not stop the kill, metadata or not.
+      'KS-ESC-004': { action: 'kill', exceptions: [{ namespaces: ['shop'], executables: ['/usr/bin/x'] }] },
+      'KS-ESC-010': { action: 'kill' },
+    };
+    const releaseAgent = bit(KernelEnforceCheck.CgroupMount) | bit(KernelEnforceCheck.ReleaseAgentWrite);
+    const open = engineWith({ enforcement: 'on', rules });
+    assert.equal(open.killChecksBeforePodMetadata(), releaseAgent | bit(KernelEnforceCheck.BpfProgLoad));
+    // Failing open never kills where the metadata, once known, would not: a subset for every pod.
+    for (const pod of [SHOP, CI, undefined]) assert.equal(open.killChecksBeforePodMetadata() & ~open.killChecksFor(pod), 0);
+    const closed = engineWith({ enforcement: 'on', beforePodMetadata: 'kill', rules });
+    assert.equal(
+      closed.killChecksBeforePodMetadata(),
+      releaseAgent | bit(KernelEnforceCheck.BpfProgLoad) | bit(KernelEnforceCheck.UserNamespace) | bit(KernelEnforceCheck.SetnsHost) | bit(KernelEnforceCheck.MemfdExec),
+    );
+    assert.throws(() => engineWith({ beforePodMetadata: 'deny' }), /beforePodMetadata: must be one of alert, kill/);
+  });
+
+  it('with the pod known and its image still to come, decides what the pod decides and fails open on the image', () => {
+    const rules = {
+      'KS-ESC-001': { action: 'kill', killExceptions: [{ namespaces: ['ci'] }] },
+      'KS-ESC-017': { action: 'kill', exceptions: [{ images: ['kaniko*'] }] },
+      'KS-ESC-002': { action: 'kill', killIn: [{ namespaces: ['shop'], images: ['registry.example/*'] }] },
+    };
+    const engine = engineWith({ enforcement: 'on', rules });
+    const imageUnknown = new Set(['image'] as const);
+    const shopPod = { ...SHOP, image: undefined };
+    assert.equal(engine.killChecksFor(shopPod, imageUnknown), bit(KernelEnforceCheck.UserNamespace), 'ci does not match shop; the image exception may');
+    assert.equal(engine.killChecksFor({ ...CI, image: undefined }, imageUnknown), 0);
+    for (const pod of [SHOP, { ...SHOP, image: 'kaniko:1' }]) assert.equal(engine.killChecksFor(shopPod, imageUnknown) & ~engine.killChecksFor(pod), 0);
+    const closed = engineWith({ enforcement: 'on', beforePodMetadata: 'kill', rules });
+    assert.equal(
+      closed.killChecksFor(shopPod, imageUnknown),
+      bit(KernelEnforceCheck.UserNamespace) | bit(KernelEnforceCheck.MemfdExec) | bit(KernelEnforceCheck.SetnsHost),
+    );
+    assert.equal(closed.killChecksFor({ ...CI, image: undefined }, imageUnknown), bit(KernelEnforceCheck.MemfdExec), 'killIn names shop: ci is out');
+  });
+
   it('a disabled rule kills nowhere', () => {
     const engine = engineWith({ enforcement: 'on', rules: { 'KS-ESC-001': { enabled: false, action: 'kill' } } });
     assert.equal(engine.killChecksFor(SHOP), 0);
@@ -194,20 +255,40 @@ describe('DetectorEngine enforcement', () => {
 class RecordingKernel implements EnforcementKernel {
   mode: EnforcementModeName | undefined;
   readonly checks = new Map<bigint, number>();
+  readonly pending = new Map<bigint, number>();
   writes = 0;
   full = false;
   levels = 0n;
+  pendingLevels = 0n;
   setArmedCgroupLevels(levels: bigint): void {
     this.levels = levels;
+  }
+  setPendingCgroupLevels(levels: bigint): void {
+    this.pendingLevels = levels;
   }
   setEnforcementMode(mode: EnforcementModeName): void {
     this.mode = mode;
   }
+  /** The mode in force when each container's checks were written. */
+  readonly modeAtWrite: Array<EnforcementModeName | undefined> = [];
   setContainerKillChecks(cgroupId: bigint, checks: number): void {
-    if (this.full && checks !== 0) throw new Error('cannot update map enforce_cgroups: E2BIG');
+    if (this.full) throw new Error('cannot update map enforce_cgroups: E2BIG');
     this.writes++;
-    if (checks === 0) this.checks.delete(cgroupId);
-    else this.checks.set(cgroupId, checks);
+    this.modeAtWrite.push(this.mode);
+    this.checks.set(cgroupId, checks);
+  }
+  forgetContainer(cgroupId: bigint): void {
+    this.checks.delete(cgroupId);
+  }
+  setPendingChecks(cgroupId: bigint, checks: number | undefined): void {
+    if (checks === undefined) this.pending.delete(cgroupId);
+    else this.pending.set(cgroupId, checks);
+  }
+  /** What the exec hook does at a workload exec in `cgroupId`, below `ancestors` (nearest first). */
+  execHook(cgroupId: bigint, ancestors: bigint[]): void {
+    if (this.checks.has(cgroupId)) return;
+    const pending = [cgroupId, ...ancestors].map((id) => this.pending.get(id)).find((c) => c !== undefined);
+    if (pending !== undefined) this.checks.set(cgroupId, pending);
   }
 }
 
@@ -215,12 +296,20 @@ function controller(options: {
   kernel: RecordingKernel;
   engine: DetectorEngine;
   pods: Map<string, PodAttributes | 'pending'>;
+  /** What is known of a pending container's pod (its image still to come). */
+  podLevel?: Map<string, PodAttributes>;
   warnings?: string[];
 }): ContainerEnforcement {
   return new ContainerEnforcement({
     kernel: options.kernel,
     mode: () => options.engine.enforcementMode,
-    killChecksFor: (pod) => options.engine.killChecksFor(pod),
+    killChecksFor: (pod, unknown) => options.engine.killChecksFor(pod, unknown),
+    podLevelOf: (c) => {
+      const pod = options.podLevel?.get(c.id);
+      return pod === undefined ? undefined : { pod, unknown: new Set(['image'] as const) };
+    },
+    killChecksBeforePodMetadata: () => options.engine.killChecksBeforePodMetadata(),
+    killsAnywhere: () => options.engine.killsAnywhere(),
     podOf: (c: ContainerIdentity) => options.pods.get(c.id),
     hostMntNs: HOST_NS.mnt,
     warn: (m) => options.warnings?.push(m),
@@ -277,7 +366,7 @@ describe('ContainerEnforcement', () => {
     pods.set(OTHER.id, CI);
     c.retryPending();
     assert.equal(kernel.checks.get(WEB.cgroupId), bit(KernelEnforceCheck.UserNamespace));
-    assert.equal(kernel.checks.has(OTHER.cgroupId), false, 'the excepted namespace is not armed');
+    assert.equal(kernel.checks.has(OTHER.cgroupId), false, 'the excepted namespace is not armed: no root, so no entry is needed');
     assert.deepEqual(c.counters, { armed: 1, pending: 0, armFailures: 0 });
   });
 
@@ -294,11 +383,28 @@ describe('ContainerEnforcement', () => {
     assert.equal(kernel.checks.get(OTHER.cgroupId), bit(KernelEnforceCheck.MemfdExec));
   });
 
+  it('a reload never lets the kernel decide under a stronger mode with the previous checks: weaker mode first, stronger last', () => {
+    const kernel = new RecordingKernel();
+    const engine = engineWith({ enforcement: 'dry-run', rules: { 'KS-ESC-001': { action: 'kill' }, 'KS-ESC-017': { action: 'kill' } } });
+    const c = controller({ kernel, engine, pods: new Map([[WEB.id, SHOP]]) });
+    c.onExec(WEB, WORKLOAD_EXEC);
+    kernel.modeAtWrite.length = 0;
+    assert.ok(engine.reload({ enforcement: 'on', rules: { 'KS-ESC-017': { action: 'kill' } } }).ok);
+    c.reconfigure();
+    assert.equal(kernel.mode, 'on');
+    assert.deepEqual(kernel.modeAtWrite, ['dry-run'], 'the narrower checks were written while dry-run still held');
+    assert.equal(kernel.checks.get(WEB.cgroupId), bit(KernelEnforceCheck.MemfdExec));
+    kernel.modeAtWrite.length = 0;
+    assert.ok(engine.reload({ enforcement: 'off', rules: { 'KS-ESC-001': { action: 'kill' }, 'KS-ESC-017': { action: 'kill' } } }).ok);
+    c.reconfigure();
+    assert.deepEqual(kernel.modeAtWrite, ['off'], 'enforcement was off before the wider checks were written');
+  });
+
   it('forgets a container when its cgroup goes', () => {
     const kernel = new RecordingKernel();
     const c = controller({ kernel, engine: engineWith(config), pods: new Map([[WEB.id, SHOP]]) });
     c.onExec(WEB, WORKLOAD_EXEC);
-    c.onCgroupRemoved(WEB.cgroupId);
+    c.onCgroupRemoved(WEB.cgroupId, WEB.cgroupPath);
     assert.equal(kernel.checks.size, 0);
     assert.equal(c.checksOf(WEB.cgroupId), undefined);
   });
@@ -314,5 +420,111 @@ describe('ContainerEnforcement', () => {
     kernel.full = false;
     c.onExec(WEB, WORKLOAD_EXEC);
     assert.equal(kernel.checks.get(WEB.cgroupId), bit(KernelEnforceCheck.UserNamespace));
+  });
+
+  const KUBEPODS = 10n;
+  const POD_CGROUP = 11n;
+
+  it('registers a kubepods root with the checks that need no metadata, so the kernel arms a new container at its first exec', () => {
+    const kernel = new RecordingKernel();
+    const pods = new Map<string, PodAttributes | 'pending'>([[WEB.id, 'pending'], [OTHER.id, 'pending']]);
+    const engine = engineWith({ enforcement: 'on', rules: { ...config.rules, 'KS-ESC-017': { action: 'kill' } } });
+    const c = controller({ kernel, engine, pods });
+    c.addKubepodsRoot(KUBEPODS, '/kubepods');
+    assert.equal(kernel.pending.get(KUBEPODS), bit(KernelEnforceCheck.MemfdExec), 'KS-ESC-001 waits for the namespace: it fails open');
+    assert.equal(kernel.pendingLevels, 1n << 1n);
+    // The kernel arms the container at its entrypoint's exec, before the agent has read it.
+    kernel.execHook(WEB.cgroupId, [POD_CGROUP, KUBEPODS]);
+    assert.equal(kernel.checks.get(WEB.cgroupId), bit(KernelEnforceCheck.MemfdExec));
+    // The agent reads the exec with the metadata still pending: the kernel's entry stays.
+    c.onExec(WEB, WORKLOAD_EXEC);
+    assert.equal(kernel.checks.get(WEB.cgroupId), bit(KernelEnforceCheck.MemfdExec));
+    pods.set(WEB.id, SHOP);
+    c.retryPending();
+    assert.equal(kernel.checks.get(WEB.cgroupId), bit(KernelEnforceCheck.MemfdExec) | bit(KernelEnforceCheck.UserNamespace));
+    // A reload rewrites the root too.
+    assert.ok(engine.reload({ enforcement: 'on', rules: { 'KS-ESC-002': { action: 'kill' } } }).ok);
+    c.reconfigure();
+    assert.equal(kernel.pending.get(KUBEPODS), bit(KernelEnforceCheck.SetnsHost));
+  });
+
+  it('gives a container created with its metadata known its own checks, nearer than its root, until it runs', () => {
+    const kernel = new RecordingKernel();
+    const pods = new Map<string, PodAttributes | 'pending'>([[WEB.id, CI], [OTHER.id, 'pending']]);
+    const c = controller({ kernel, engine: engineWith(config), pods });
+    c.addKubepodsRoot(KUBEPODS, '/kubepods');
+    c.onContainerCreated(WEB);
+    c.onContainerCreated(OTHER);
+    assert.equal(kernel.pending.get(WEB.cgroupId), 0, 'ci is excepted');
+    assert.equal(kernel.pending.has(OTHER.cgroupId), false, 'no metadata yet: the root decides');
+    assert.equal(kernel.pendingLevels, (1n << 1n) | (1n << 4n));
+    pods.set(OTHER.id, SHOP);
+    c.retryPending();
+    assert.equal(kernel.pending.get(OTHER.cgroupId), bit(KernelEnforceCheck.UserNamespace));
+    c.onExec(OTHER, WORKLOAD_EXEC);
+    assert.equal(kernel.pending.has(OTHER.cgroupId), false, 'armed: its pending entry is gone');
+  });
+
+  it("a container armed with nothing to kill keeps an entry, so that the kernel does not arm it from its root", () => {
+    const kernel = new RecordingKernel();
+    const c = controller({ kernel, engine: engineWith({ ...config, beforePodMetadata: 'kill' }), pods: new Map([[OTHER.id, CI]]) });
+    c.addKubepodsRoot(KUBEPODS, '/kubepods');
+    c.onExec(OTHER, WORKLOAD_EXEC);
+    kernel.execHook(OTHER.cgroupId, [POD_CGROUP, KUBEPODS]);
+    assert.equal(kernel.checks.get(OTHER.cgroupId), 0);
+  });
+
+  it('removes what the kernel armed below a root when the cgroup goes, even a container the agent never saw run', () => {
+    const kernel = new RecordingKernel();
+    const c = controller({ kernel, engine: engineWith({ enforcement: 'on', rules: { 'KS-ESC-017': { action: 'kill' } } }), pods: new Map() });
+    c.addKubepodsRoot(KUBEPODS, '/kubepods');
+    kernel.execHook(WEB.cgroupId, [POD_CGROUP, KUBEPODS]);
+    c.onCgroupRemoved(WEB.cgroupId, WEB.cgroupPath);
+    assert.equal(kernel.checks.has(WEB.cgroupId), false);
+    c.onCgroupRemoved(KUBEPODS, '/kubepods');
+    assert.equal(kernel.pending.size, 0);
+  });
+
+  it('before the container status, arms from the pod: its namespace decides, its image does not yet', () => {
+    const kernel = new RecordingKernel();
+    const pods = new Map<string, PodAttributes | 'pending'>([[WEB.id, 'pending'], [OTHER.id, 'pending']]);
+    const podLevel = new Map([[WEB.id, { ...SHOP, image: undefined }], [OTHER.id, { ...CI, image: undefined }]]);
+    const c = controller({ kernel, engine: engineWith(config), pods, podLevel });
+    c.addKubepodsRoot(KUBEPODS, '/kubepods');
+    // Created, not running: their own enforce_pending entries, from the pod.
+    c.onContainerCreated(WEB);
+    c.onContainerCreated(OTHER);
+    assert.equal(kernel.pending.get(WEB.cgroupId), bit(KernelEnforceCheck.UserNamespace));
+    assert.equal(kernel.pending.get(OTHER.cgroupId), 0);
+    kernel.execHook(WEB.cgroupId, [POD_CGROUP, KUBEPODS]);
+    assert.equal(kernel.checks.get(WEB.cgroupId), bit(KernelEnforceCheck.UserNamespace), 'nearer than the root (which has 0)');
+    // Running, metadata still pending: armed from the pod meanwhile.
+    c.onExec(OTHER, WORKLOAD_EXEC);
+    assert.equal(kernel.checks.get(OTHER.cgroupId), 0);
+    assert.equal(c.counters.pending, 1);
+    pods.set(OTHER.id, CI);
+    c.retryPending();
+    assert.equal(c.counters.pending, 0);
+    assert.equal(kernel.pending.has(OTHER.cgroupId), false);
+  });
+
+  it('registers nothing for arming while no rule kills, and registers the roots again once one does', () => {
+    const kernel = new RecordingKernel();
+    const engine = engineWith({ enforcement: 'on', rules: {} });
+    const c = controller({ kernel, engine, pods: new Map([[WEB.id, SHOP]]) });
+    c.addKubepodsRoot(KUBEPODS, '/kubepods');
+    c.onContainerCreated(WEB);
+    assert.equal(kernel.pending.size, 0);
+    assert.equal(kernel.pendingLevels, 0n);
+    c.onExec(OTHER, WORKLOAD_EXEC);
+    assert.equal(kernel.checks.size, 0, 'no entry for a container with nothing to kill where the kernel does not arm');
+    assert.ok(engine.reload({ enforcement: 'on', rules: { 'KS-ESC-017': { action: 'kill' } } }).ok);
+    c.reconfigure();
+    assert.equal(kernel.pending.get(KUBEPODS), bit(KernelEnforceCheck.MemfdExec));
+    assert.equal(kernel.pending.get(WEB.cgroupId), bit(KernelEnforceCheck.MemfdExec));
+    assert.ok(engine.reload({ enforcement: 'on', rules: {} }).ok);
+    c.reconfigure();
+    assert.equal(kernel.pending.size, 0);
+    assert.equal(kernel.pendingLevels, 0n);
   });
 });

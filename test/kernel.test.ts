@@ -185,6 +185,16 @@ describe('kernel source', () => {
     restricted.close();
   });
 
+  test('a hook disabled by configuration is not loaded, and hooks() says so', () => {
+    const source = open({ objectPath: fixtures.fixtureObject, agentTgid: process.pid, pathPatterns: [], disabledHooks: ['sched_exec'] });
+    const schedExec = source.hooks().find((h) => h.hook === 'sched_exec');
+    assert.equal(schedExec?.variant, null, 'no variant chosen');
+    assert.ok(schedExec?.rejected.length, 'every variant is listed as rejected');
+    assert.ok(schedExec?.rejected.every((r) => r.reason === 'disabled by configuration'));
+    assert.equal(source.hooks().find((h) => h.hook === 'sys_enter_unshare')?.variant, 'tp', 'the other hooks load');
+    source.close();
+  });
+
   test('drop accounting is exact: records received plus drops counted equal the events generated', async () => {
     const generated = 5000;
     const loadgen = startLoadgen(fixtures.loadgen, ['unshare', String(generated)]);

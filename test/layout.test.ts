@@ -57,6 +57,11 @@ describe('event layout', () => {
     assert.deepEqual(structsInHeader.toSorted(), Object.keys(LAYOUT).toSorted());
   });
 
+  it('keeps ks_connect at 200 bytes: its socket type and protocol took the place of its tail padding', () => {
+    const { size, fields } = LAYOUT.ks_connect;
+    assert.deepEqual([size, fields.protocol.offset, fields.sock_type.offset, '_pad0' in fields], [200, 196, 198, false]);
+  });
+
   it('gives every record type a size that is a multiple of 8', () => {
     for (const [name, layout] of Object.entries(LAYOUT)) {
       if ('eventType' in layout) assert.equal(layout.size % RECORD_ALIGN, 0, name);
@@ -110,6 +115,11 @@ describe('event layout', () => {
       name: 'a field is added that the decoder does not know',
       mutate: (h) => h.replace('\t__u32 _pad0;\n};\n\nstruct ks_namespace', '\t__u32 _pad0;\n\t__u64 added_later;\n};\n\nstruct ks_namespace'),
       expect: [/ks_exit\.added_later \(offset 72\) is in BTF but not in layout\.ts/, /struct ks_exit is 80 bytes in BTF/],
+    },
+    {
+      name: "ks_connect's protocol and sock_type swap places",
+      mutate: (h) => swapMembers(h, 'ks_connect', 'protocol', 'sock_type'),
+      expect: [/ks_connect\.protocol is at offset 198 in BTF, layout\.ts says 196/, /ks_connect\.sock_type is at offset 196 in BTF, layout\.ts says 198/],
     },
   ];
   for (const m of mutations) {

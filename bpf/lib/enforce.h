@@ -11,8 +11,9 @@
  * (security_sb_mount, security_file_open, bprm_check_security) would refuse the call itself; this kernel refuses
  * BPF LSM programs, so enforcement runs on tracepoints (docs/enforcement.md).
  *
- * Never killed, whatever the maps say: the agent (agent_tgid), any task outside the cgroups the agent armed and
- * their descendants (the host's, a container whose workload has not started: the runtime's set-up), and any task in the host's mount
+ * Never killed, whatever the maps say: the agent (agent_tgid), any task outside the armed cgroups and their
+ * descendants (the host's, a container whose workload has not started: the runtime's set-up; a container is armed
+ * at its workload's first exec, by ks_enforce_arm_at_exec() or by the agent), and any task in the host's mount
  * namespace (the runtime entering a running container for `exec` starts there). None of this looks at comm or
  * paths as written: the cgroup id, the mount namespace and the tgid are kernel facts the process cannot choose.
  */
@@ -21,21 +22,27 @@
 
 #define KS_ENFORCE_MAX_LEVEL 32
 
+static __always_inline __u64 ks_enforce_levels(__u32 slot)
+{
+	__u64 *levels = bpf_map_lookup_elem(&enforce_levels, &slot);
+
+	return levels ? *levels : 0;
+}
+
 /*
  * The kill checks of the armed container the current task is in, at or below its cgroup: its ancestor at each
  * level where containers are armed (enforce_levels), nearest the root first. NULL when none.
  */
 static __always_inline __u32 *ks_enforce_container_checks(void)
 {
-	__u32 zero = 0;
-	__u64 *levels = bpf_map_lookup_elem(&enforce_levels, &zero);
+	__u64 levels = ks_enforce_levels(KS_ENFORCE_LEVELS_ARMED_BY_AGENT) | ks_enforce_levels(KS_ENFORCE_LEVELS_ARMED_BY_KERNEL);
 	__u32 *checks;
 	__u64 id;
 
-	if (!levels || !*levels)
+	if (!levels)
 		return NULL;
 	for (int level = 1; level < KS_ENFORCE_MAX_LEVEL; level++) {
-		if (!(*levels & (1ull << level)))
+		if (!(levels & (1ull << level)))
 			continue;
 		id = bpf_get_current_ancestor_cgroup_id(level);
 		if (!id) /* the task's cgroup is above this level */
@@ -45,6 +52,70 @@ static __always_inline __u32 *ks_enforce_container_checks(void)
 			return checks;
 	}
 	return NULL;
+}
+
+static __always_inline bool ks_in_host_mnt_ns(struct task_struct *task)
+{
+	return host_mnt_ns_inum == 0 || BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum) == host_mnt_ns_inum;
+}
+
+/*
+ * Closes the arming window: the agent reads a container's first exec a ring poll later, and an entrypoint that is
+ * itself the escape (`unshare -U -r ...` as the container's command, a memfd exec as PID 1's first act) would be
+ * done by then. So the exec hook arms the task's cgroup itself, at the first exec outside the host's mount
+ * namespace of a task with no armed container, when that cgroup or an ancestor has an enforce_pending entry (the
+ * nearest wins: a container the agent already knows, else its kubepods root).
+ *
+ * Why the mount namespace, and nothing else, tells the runtime's set-up from the workload: it is the rule the
+ * agent arms by (src/enforcement/ContainerEnforcement.ts). runc, crun and their kin execute themselves (from a
+ * sealed memfd copy, too) in the host's mount namespace, enter the container's by unshare or setns without
+ * another exec, and the next exec is the entrypoint's (or, for `exec` into a container, the command's), inside
+ * the container's mount namespace. The agent's list of runtime binaries (dev+inode) only ever applies to execs in
+ * the host's mount namespace, which never arm, so the kernel needs no copy of it. Every exec of the set-up, and
+ * so its mounts, namespaces and memfd exec, happens before the container is armed. The task's cgroup at that
+ * exec is the container's: the runtime moved its init there before it entered the container, and a cgroup below
+ * the container's can only be made by the workload, which is not running yet.
+ *
+ * Costs nothing while enforcement is off (the agent then arms at the exec it reads), and for a task with no
+ * pending ancestor a lookup per pending level.
+ */
+static __always_inline void ks_enforce_arm_at_exec(struct task_struct *task)
+{
+	__u32 zero = 0, *mode = bpf_map_lookup_elem(&enforce_mode, &zero);
+	__u64 pending_levels, id, *kernel_levels;
+	__u32 *checks = NULL, slot = KS_ENFORCE_LEVELS_ARMED_BY_KERNEL;
+	int level;
+
+	if (!mode || *mode == KS_ENFORCE_OFF)
+		return;
+	pending_levels = ks_enforce_levels(KS_ENFORCE_LEVELS_PENDING);
+	if (!pending_levels || ks_in_host_mnt_ns(task) || ks_enforce_container_checks())
+		return;
+	for (int i = KS_ENFORCE_MAX_LEVEL - 1; i >= 0; i--) {
+		if (!(pending_levels & (1ull << i)))
+			continue;
+		id = bpf_get_current_ancestor_cgroup_id(i);
+		if (!id) /* the task's cgroup is above this level */
+			continue;
+		checks = bpf_map_lookup_elem(&enforce_pending, &id);
+		if (checks)
+			break;
+	}
+	if (!checks)
+		return;
+	level = BPF_CORE_READ(task, cgroups, dfl_cgrp, level);
+	if (level < 1 || level >= KS_ENFORCE_MAX_LEVEL)
+		return;
+	id = bpf_get_current_cgroup_id();
+	/*
+	 * NOEXIST: an entry written meanwhile wins (the agent's holds the pod metadata's checks). Its level is set all
+	 * the same, in case it is another thread's first exec still on its way to setting it.
+	 */
+	if (bpf_map_update_elem(&enforce_cgroups, &id, checks, BPF_NOEXIST) != 0 && !bpf_map_lookup_elem(&enforce_cgroups, &id))
+		return;
+	kernel_levels = bpf_map_lookup_elem(&enforce_levels, &slot);
+	if (kernel_levels)
+		__sync_fetch_and_or(kernel_levels, 1ull << level);
 }
 
 /*
@@ -67,7 +138,7 @@ static __always_inline __u32 ks_enforce_mode_for(__u32 rule)
 	if (ks_from_agent())
 		return KS_ENFORCE_OFF;
 	task = (struct task_struct *)bpf_get_current_task();
-	if (host_mnt_ns_inum == 0 || BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum) == host_mnt_ns_inum)
+	if (ks_in_host_mnt_ns(task))
 		return KS_ENFORCE_OFF;
 	return *mode;
 }

@@ -67,6 +67,9 @@
 /* pid namespaces nest at most this deep (MAX_PID_NS_LEVEL) */
 #define KS_MAX_PID_NS_LEVEL 32
 
+/* thread_info.status: the current syscall came in through a 32-bit entry (in_ia32_syscall(), x86-64) */
+#define KS_TS_COMPAT 0x0002
+
 #define KS_SIGKILL 9
 #define KS_BPF_PROG_LOAD 5
 

@@ -171,6 +171,13 @@ KS_TUNABLE(__u64, hot_record_interval_ns, 0);
 KS_TUNABLE(__u64, hot_burst_ns, 0);
 
 /*
+ * bpf/compat.bpf.c records one 32-bit syscall per container and syscall number (and process, for a call an
+ * enforcement check looks at) in this many nanoseconds and counts the rest in the next record's `repeats`: a 32-bit
+ * workload makes them by the million. 0 records every call.
+ */
+KS_TUNABLE(__u64, compat_repeat_window_ns, 1000ull * 1000 * 1000);
+
+/*
  * Enforcement (lib/enforce.h). A map, not a tunable, so that a rules reload changes it without reloading programs.
  * [0]: enum ks_enforce_mode; 0 (off) until the agent writes it.
  */
@@ -182,10 +189,11 @@ KS_SHARED struct {
 } enforce_mode SEC(".maps");
 
 /*
- * enforce_cgroups[cgroup id]: bit n set when enum ks_enforce_rule n kills in that container. The agent writes a
- * container's entry only once the container's workload runs (its first exec that is not the runtime's set-up),
- * rewrites it on every rules reload and deletes it when the cgroup goes. A cgroup with no entry (the host's, the
- * runtime's) is never enforced.
+ * enforce_cgroups[cgroup id]: bit n set when enum ks_enforce_rule n kills in that container (0: armed, nothing to
+ * kill for). A container is armed at its workload's first exec, by whichever comes first: the exec hook, from
+ * enforce_pending (lib/enforce.h), or the agent reading that exec. The agent then rewrites the entry with the
+ * checks of the container's pod metadata, on every rules reload, and deletes it when the cgroup goes. A cgroup
+ * with no entry (the host's, a container whose runtime is still setting it up) is never enforced.
  */
 KS_SHARED struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -195,13 +203,26 @@ KS_SHARED struct {
 } enforce_cgroups SEC(".maps");
 
 /*
- * [0]: bit n set when some enforce_cgroups entry is a cgroup at level n (the root is level 0). A container's
- * processes may sit in cgroups it made below its own (a nested runtime, or a process moving itself to dodge
- * enforcement): the check looks its container up as the task's ancestor at each of these levels.
+ * enforce_pending[cgroup id]: the checks the exec hook arms a container with when the cgroup is the container's
+ * own or one of its ancestors (the nearest wins): a kubepods root, with the checks that do not depend on pod
+ * metadata, or a container the agent knows before its workload runs. Written by the agent only.
+ */
+KS_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KS_MAX_PENDING_CGROUPS);
+	__type(key, __u64);
+	__type(value, __u32);
+} enforce_pending SEC(".maps");
+
+/*
+ * [enum ks_enforce_levels_slot]: bit n set when some enforce_cgroups (armed slots) or enforce_pending (pending
+ * slot) entry is a cgroup at level n (the root is level 0). A container's processes may sit in cgroups it made
+ * below its own (a nested runtime, or a process moving itself to dodge enforcement): the check looks its container
+ * up as the task's ancestor at each armed level.
  */
 KS_SHARED struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, KS_ENFORCE_LEVELS_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
 } enforce_levels SEC(".maps");

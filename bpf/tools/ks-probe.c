@@ -127,7 +127,7 @@ static int on_record(void *ctx, void *data, size_t size)
 	}
 	case KS_EVENT_CONNECT: {
 		const struct ks_connect *e = data;
-		printf("fd=%d family=%u ", e->fd, e->family);
+		printf("fd=%d family=%u type=%u proto=%u ", e->fd, e->family, e->sock_type, e->protocol);
 		if (e->family == 1)
 			printf("unix=%s%.*s", e->unix_path[0] ? "" : "@", KS_UNIX_PATH_LEN - 1,
 			       e->unix_path[0] ? e->unix_path : e->unix_path + 1);

@@ -10,6 +10,8 @@
  *                                       getppid() as fast as THREADS threads can for SECONDS, then prints
  *                                       `calls=N`: exactly how many it made (one fixture record each)
  *   loadgen time-open PATH N            prints the mean nanoseconds of one openat(PATH) over N calls
+ *   loadgen time-getppid N              prints the mean nanoseconds of one getppid() over N calls (from a new mount
+ *                                       namespace, so a program that skips host processes does not stop early)
  *   loadgen time-enforced CALL N        in a new mount namespace (so enforcement's host check passes), prints the
  *                                       mean nanoseconds of one CALL over N: setns (into its own uts namespace),
  *                                       mount (of proc on a missing target: ENOENT), bpf (BPF_PROG_LOAD, no attr:
@@ -228,8 +230,24 @@ int main(int argc, char **argv)
 		printf("%.1f\n", (double)(now_ns() - start) / count);
 		return 0;
 	}
+	if (arg + 2 == argc && strcmp(argv[arg], "time-getppid") == 0) {
+		long count = parse_count(argv[arg + 1]);
+		long long start;
+
+		if (unshare(CLONE_NEWNS) != 0) {
+			perror("loadgen: unshare(CLONE_NEWNS)");
+			return 1;
+		}
+		for (long i = 0; i < count / 10 + 1; i++)
+			syscall(SYS_getppid);
+		start = now_ns();
+		for (long i = 0; i < count; i++)
+			syscall(SYS_getppid);
+		printf("%.1f\n", (double)(now_ns() - start) / count);
+		return 0;
+	}
 	if (arg + 3 == argc && strcmp(argv[arg], "time-enforced") == 0)
 		return time_enforced(argv[arg + 1], parse_count(argv[arg + 2]));
-	fprintf(stderr, "usage: loadgen time-enforced setns|mount|bpf N | [--wait] unshare N | [--wait] unshare-every US N | [--wait] getppid N | [--wait] getppid-storm THREADS SECONDS | [--wait] open PATH N | time-open PATH N | hold-bpf-stats\n");
+	fprintf(stderr, "usage: loadgen time-enforced setns|mount|bpf N | [--wait] unshare N | [--wait] unshare-every US N | [--wait] getppid N | [--wait] getppid-storm THREADS SECONDS | [--wait] open PATH N | time-open PATH N | time-getppid N | hold-bpf-stats\n");
 	return 2;
 }

@@ -7,8 +7,11 @@ import { BASELINE_CLASSES, CLASS_CAPS, type BaselineClass, type Observation } fr
 import { ClassBaseline, type BaselineState, type ClassSnapshot } from './ClassBaseline.ts';
 import type { BaselineSettings } from './settings.ts';
 
-/** Bumped when the snapshot's shape changes; a file of another version is not loaded. */
-export const PROFILE_SCHEMA_VERSION = 1;
+/**
+ * Bumped when the snapshot's shape or an item's form changes. 2: connect items carry the protocol; a schema-1 file
+ * is migrated as it is read (ProfileStore), a file of any other version is not loaded.
+ */
+export const PROFILE_SCHEMA_VERSION = 2;
 /** Containers remembered per profile: enough to count replicas and to know a restarted agent's containers. */
 const MAX_CONTAINERS = 64;
 /** Novelties remembered per profile for deduplication; the oldest is forgotten (and may be reported again). */

@@ -1,13 +1,14 @@
 // Profiles on disk: one JSON file per profile under <stateDir>/baseline, replaced atomically (a SIGKILL leaves the
 // old or the new file, never half of one), 0600 in a 0700 directory (src/fileModes.ts), schema-versioned, with the
-// class timers, so a restarted agent resumes stable profiles instead of relearning them. A file that does not parse
-// or has another schema version is skipped with one line and counted; nothing else reads it.
+// class timers, so a restarted agent resumes stable profiles instead of relearning them. A file of the previous
+// schema is migrated as it is read; one that does not parse or has another schema version is skipped with one line
+// and counted; nothing else reads it.
 
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ensurePrivateDir, writePrivateFileAtomically } from '../fileModes.ts';
-import { BASELINE_CLASSES } from './classes.ts';
+import { BASELINE_CLASSES, schema1ConnectItems } from './classes.ts';
 import { BASELINE_STATES, type ClassSnapshot } from './ClassBaseline.ts';
 import { SEVERITIES, type Severity } from '../detection.ts';
 import { PROFILE_SCHEMA_VERSION, type ImageVersion, type ProfileSnapshot } from './Profile.ts';
@@ -152,9 +153,31 @@ export class ProfileStore {
 /** Checks what a file (or an operator's import) claims to be a profile; ProfileFormatError says what is wrong. */
 export function parseProfileSnapshot(value: unknown): ProfileSnapshot {
   const o = record(value, 'profile');
+  if (o.schema === 1) return migrateSchema1(parseCurrent(o));
   if (o.schema !== PROFILE_SCHEMA_VERSION) {
-    throw new ProfileFormatError(`schema version ${JSON.stringify(o.schema)}, this agent reads ${PROFILE_SCHEMA_VERSION}`);
+    throw new ProfileFormatError(`schema version ${JSON.stringify(o.schema)}, this agent reads 1 and ${PROFILE_SCHEMA_VERSION}`);
   }
+  return parseCurrent(o);
+}
+
+/** Schema 1 → 2: connect items (and their collapsed shapes, and the reported keys) gain the protocol. */
+function migrateSchema1(s: ProfileSnapshot): ProfileSnapshot {
+  const connect = s.classes.connect;
+  const REPORTED_CONNECT = 'connect ';
+  return {
+    ...s,
+    classes: {
+      ...s.classes,
+      connect: { ...connect, items: connect.items.flatMap(schema1ConnectItems), patterns: connect.patterns.flatMap(schema1ConnectItems) },
+    },
+    reported: s.reported.flatMap(([key, ms]): [string, number][] =>
+      key.startsWith(REPORTED_CONNECT)
+        ? schema1ConnectItems(key.slice(REPORTED_CONNECT.length)).map((item) => [`${REPORTED_CONNECT}${item}`, ms])
+        : [[key, ms]]),
+  };
+}
+
+function parseCurrent(o: Record<string, unknown>): ProfileSnapshot {
   const classes = record(o.classes, 'classes');
   return {
     schema: PROFILE_SCHEMA_VERSION,

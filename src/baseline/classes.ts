@@ -2,7 +2,7 @@
 // canonical form, with the severity its novelty deserves once the class is stable. Pure: what it knows about
 // processes comes from the detection context.
 
-import { AddressFamily, EventType, ExecFlag, PayloadKind, type KernelEvent } from '../receiver/events.ts';
+import { AddressFamily, EventType, ExecFlag, PayloadKind, SocketType, type ConnectEvent, type KernelEvent } from '../receiver/events.ts';
 import type { Severity } from '../detection.ts';
 import type { DetectionContext } from '../detectors/Detector.ts';
 import { dnsQuestionName } from '../detectors/internal/dns.ts';
@@ -81,10 +81,35 @@ export function execSeverity(executable: string): Severity {
 /** A new connect to these is medium: leaving the cluster, the cloud's credentials, the node's own services (kubelet). */
 const EXPOSED_PEERS: ReadonlySet<PeerKind> = new Set(['external', 'metadata', 'node']);
 
-const PROTOCOL_NAMES: Readonly<Record<number, string>> = { 6: 'tcp', 132: 'sctp', 262: 'mptcp' };
+const PROTOCOL_NAMES: Readonly<Record<number, string>> = {
+  1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmpv6', 132: 'sctp', 136: 'udplite', 262: 'mptcp',
+};
 
 function protocolName(protocol: number): string {
   return PROTOCOL_NAMES[protocol] ?? `ipproto-${protocol}`;
+}
+
+/**
+ * The transport of a connect, from the socket the kernel read. A raw socket is named apart from its protocol: one
+ * made with IPPROTO_TCP writes its own packets and is no learned TCP client. A connect whose fd named no socket
+ * when it was read is 'unknown', an item of its own (never a wildcard), so a race that hides the socket is new.
+ */
+function connectProtocol(event: ConnectEvent): string {
+  if (event.sockType === 0) return 'unknown';
+  const name = protocolName(event.protocol);
+  return event.sockType === SocketType.Raw ? `raw-${name}` : name;
+}
+
+/** The prefix of a unix connect item; every other connect item is `<protocol> <peer kind>:<port>`. */
+const UNIX_CONNECT = 'unix ';
+
+/**
+ * What a connect item (or pattern) learned before connect items had a protocol (profile schema 1,
+ * `<peer kind>:<port>`) stands for now: that peer and port over TCP and over UDP, since the old item was learned
+ * from either and a resolver's UDP connect to port 53 is as common as a TCP one. Unix items did not change.
+ */
+export function schema1ConnectItems(item: string): string[] {
+  return item.startsWith(UNIX_CONNECT) ? [item] : [`tcp ${item}`, `udp ${item}`];
 }
 
 const SYSCALL_CLASS: Partial<Record<EventType, string>> = {
@@ -135,12 +160,13 @@ export function observe(event: KernelEvent, ctx: DetectionContext, clusterDomain
     }
     case EventType.Connect: {
       if (event.family === AddressFamily.Unix) {
-        return [{ cls: 'connect', item: `unix ${canonicalPath(event.unixPath)}`, severity: 'low' }];
+        // The path names the server, and its socket's type with it: a connect of another type fails (EPROTOTYPE).
+        return [{ cls: 'connect', item: `${UNIX_CONNECT}${canonicalPath(event.unixPath)}`, severity: 'low' }];
       }
       if (event.family !== AddressFamily.Inet && event.family !== AddressFamily.Inet6) return [];
       const kind = peers.kind(event.address);
       const severity: Severity = EXPOSED_PEERS.has(kind) ? 'medium' : 'low';
-      return [{ cls: 'connect', item: `${kind}:${event.port}`, severity }];
+      return [{ cls: 'connect', item: `${connectProtocol(event)} ${kind}:${event.port}`, severity }];
     }
     case EventType.Listen: {
       // The address matters only as loopback or not: a port on every address and one on the pod's own address

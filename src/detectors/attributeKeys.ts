@@ -78,6 +78,8 @@ export const Attr = {
   mountTarget: 'kubesentry.mount.target',
   mountFsType: 'kubesentry.mount.fstype',
   mountFlags: 'kubesentry.mount.flags',
+  /** fsconfig: the option set, key=value as the caller passed them. */
+  mountOption: 'kubesentry.mount.option',
   rootNew: 'kubesentry.root.new',
   hostPath: 'kubesentry.host.path',
   hostFsDevice: 'kubesentry.host.fs_device',
@@ -96,6 +98,9 @@ export const Attr = {
   miningSignals: 'kubesentry.mining.signals',
   cpuUtilization: 'kubesentry.container.cpu.utilization',
   ioUringOperation: 'kubesentry.io_uring.operation',
+  /** A 32-bit (ia32 compat) syscall: its i386 number, and the calls of it the kernel folded into this record. */
+  compatSyscallNumber: 'kubesentry.syscall.i386_number',
+  compatSyscallRepeats: 'kubesentry.syscall.repeats',
   droppedRecords: 'kubesentry.telemetry.dropped_records',
   droppedDetail: 'kubesentry.telemetry.dropped',
   droppedWindowMs: 'kubesentry.telemetry.window_ms',

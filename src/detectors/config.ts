@@ -17,6 +17,8 @@
 // Enforcement (docs/enforcement.md): a global mode and a per-rule action, both reloadable.
 //
 //   enforcement: on                  # off (default) | dry-run | on
+//   beforePodMetadata: alert         # alert (default) | kill: a rule whose kill depends on pod metadata not known
+//                                    # yet for a container (killIn, container exceptions) does not kill / kills
 //   rules:
 //     KS-ESC-001:
 //       action: kill                 # alert (default) | kill; only rules the kernel can enforce
@@ -70,8 +72,13 @@ export interface SettingsConfig {
   userNamespaceFollowUpSeconds?: number;
 }
 
+/** What a rule whose kill depends on pod metadata does in a container whose metadata is not known yet. */
+export const BEFORE_POD_METADATA = ['alert', 'kill'] as const;
+export type BeforePodMetadata = (typeof BEFORE_POD_METADATA)[number];
+
 export interface RulesConfig {
   enforcement?: EnforcementModeName;
+  beforePodMetadata?: BeforePodMetadata;
   rules?: Record<string, RuleConfig>;
   settings?: SettingsConfig;
 }
@@ -187,6 +194,17 @@ function containerMatches(v: unknown, where: string, whenEmpty: string): KillExc
   });
 }
 
+// YAML 1.1 readers (Helm's values, kubectl's older clients) turn an unquoted `on`/`off` into a boolean, and Helm
+// writes it back into the ConfigMap as `true`/`false`: an agent that refused them would crash-loop on every node.
+function enforcementModeOf(value: unknown): EnforcementModeName {
+  if (value === true) return 'on';
+  if (value === false) return 'off';
+  if (!ENFORCEMENT_MODES.includes(value as EnforcementModeName)) {
+    throw new RulesConfigError(`enforcement: must be one of ${ENFORCEMENT_MODES.join(', ')}`);
+  }
+  return value as EnforcementModeName;
+}
+
 /**
  * Checks a parsed (JSON/YAML) config against the known rule ids; throws RulesConfigError with one line.
  * `killableRuleIds`: the rules the kernel can enforce (action: kill); every known rule when not given.
@@ -198,13 +216,14 @@ export function validateRulesConfig(
 ): RulesConfig {
   if (raw === undefined || raw === null) return {};
   if (!isPlainObject(raw)) throw new RulesConfigError('rules config: must be an object with "rules" and/or "settings"');
-  checkKeys(raw, ['enforcement', 'rules', 'settings'], 'config');
+  checkKeys(raw, ['enforcement', 'beforePodMetadata', 'rules', 'settings'], 'config');
   const out: RulesConfig = {};
-  if (raw.enforcement !== undefined) {
-    if (!ENFORCEMENT_MODES.includes(raw.enforcement as EnforcementModeName)) {
-      throw new RulesConfigError(`enforcement: must be one of ${ENFORCEMENT_MODES.join(', ')}`);
+  if (raw.enforcement !== undefined) out.enforcement = enforcementModeOf(raw.enforcement);
+  if (raw.beforePodMetadata !== undefined) {
+    if (!BEFORE_POD_METADATA.includes(raw.beforePodMetadata as BeforePodMetadata)) {
+      throw new RulesConfigError(`beforePodMetadata: must be one of ${BEFORE_POD_METADATA.join(', ')}`);
     }
-    out.enforcement = raw.enforcement as EnforcementModeName;
+    out.beforePodMetadata = raw.beforePodMetadata as BeforePodMetadata;
   }
   if (raw.rules !== undefined) {
     if (!isPlainObject(raw.rules)) throw new RulesConfigError('rules: must be a map from rule id to rule settings');

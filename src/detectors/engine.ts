@@ -13,6 +13,7 @@ import {
   validateRulesConfig,
   RulesConfigError,
   type DetectorSettings,
+  type BeforePodMetadata,
   type KillException,
   type RuleAction,
   type RuleException,
@@ -126,6 +127,7 @@ interface CompiledConfig {
   configured: ActiveRule[];
   settings: DetectorSettings;
   enforcement: EnforcementModeName;
+  beforePodMetadata: BeforePodMetadata;
 }
 
 /** The DetectionContext detectors see: the agent's context for the current event plus the engine's settings. */
@@ -219,23 +221,56 @@ export class DetectorEngine {
   /**
    * The kernel checks that kill in a container with these pod attributes (undefined: no pod metadata), as the
    * bitmask of enforce_cgroups: every enabled rule with action kill whose killIn (if any) matches the container
-   * and whose killExceptions do not, nor
-   * one of its exceptions that names only containers (namespaces, images): a container the rule does not
-   * report on is not one it kills in.
+   * and whose killExceptions do not, nor one of its exceptions that names only containers (namespaces, images,
+   * workloads): a container the rule does not report on is not one it kills in.
+   *
+   * `unknown`: attributes still to come (the pod is known before its container status and owner are). An entry
+   * that may match once they are known is decided by beforePodMetadata: with alert (failing open) a killIn entry
+   * does not count and an exception does, so the checks are a subset of those the complete metadata gives; with
+   * kill (failing closed), the reverse.
    */
-  killChecksFor(pod: PodAttributes | undefined): number {
+  killChecksFor(pod: PodAttributes | undefined, unknown: ReadonlySet<ContainerPodField> = NOTHING_UNKNOWN): number {
+    const failClosed = this.#compiled.beforePodMetadata === 'kill';
+    const field = (patterns: readonly string[] | undefined, key: ContainerPodField): Match =>
+      patterns === undefined ? 'yes' : unknown.has(key) ? 'maybe' : matchesValue(patterns, pod?.[key]) ? 'yes' : 'no';
+    const entry = (ex: KillException & RuleException): Match => {
+      if (!namesOnlyContainers(ex)) return 'no';
+      const fields = [field(ex.namespaces, 'namespace'), field(ex.images, 'image'), field(ex.workloads, 'workload')];
+      return fields.includes('no') ? 'no' : fields.includes('maybe') ? 'maybe' : 'yes';
+    };
+    const anyOf = (entries: readonly (KillException & RuleException)[]): Match => {
+      let found: Match = 'no';
+      for (const ex of entries) {
+        const m = entry(ex);
+        if (m === 'yes') return 'yes';
+        if (m === 'maybe') found = 'maybe';
+      }
+      return found;
+    };
+    return this.#killChecksWhere((rule) => {
+      const scope = rule.killIn === undefined ? 'yes' : anyOf(rule.killIn);
+      const inScope = scope === 'yes' || (scope === 'maybe' && failClosed);
+      const excepted = [anyOf(rule.killExceptions), anyOf(rule.exceptions)].some((m) => m === 'yes' || (m === 'maybe' && !failClosed));
+      return inScope && !excepted;
+    });
+  }
+
+  /** The kernel checks that kill in a container whose pod metadata is not known at all yet (killChecksFor). */
+  killChecksBeforePodMetadata(): number {
+    return this.killChecksFor(undefined, EVERYTHING_UNKNOWN);
+  }
+
+  /** Whether some enabled rule with action kill may kill somewhere. */
+  killsAnywhere(): boolean {
+    return this.#killChecksWhere(() => true) !== 0;
+  }
+
+  /** The checks of every enabled rule with action kill that `kills` keeps. */
+  #killChecksWhere(kills: (rule: ActiveRule) => boolean): number {
     let mask = 0;
     for (const rule of this.#compiled.configured) {
       const checks = rule.detector.meta.enforcement?.checks;
-      if (rule.action !== 'kill' || rule.disabled || checks === undefined) continue;
-      const matchesContainer = (ex: KillException & RuleException) =>
-        ex.executables === undefined &&
-        ex.parentExecutables === undefined &&
-        matchesValue(ex.namespaces, pod?.namespace) &&
-        matchesValue(ex.images, pod?.image) &&
-        matchesValue(ex.workloads, pod?.workload);
-      if (rule.killIn !== undefined && !rule.killIn.some(matchesContainer)) continue;
-      if (rule.killExceptions.some(matchesContainer) || rule.exceptions.some(matchesContainer)) continue;
+      if (rule.action !== 'kill' || rule.disabled || checks === undefined || !kills(rule)) continue;
       for (const check of checks) mask |= 1 << check;
     }
     return mask;
@@ -505,7 +540,8 @@ export class DetectorEngine {
       }
       return candidates;
     });
-    return { byType, byOpenPattern, configured, settings: compileSettings(config.settings), enforcement: config.enforcement ?? 'off' };
+    return { byType, byOpenPattern, configured, settings: compileSettings(config.settings), enforcement: config.enforcement ?? 'off',
+      beforePodMetadata: config.beforePodMetadata ?? 'alert' };
   }
 
   #toDetection(
@@ -626,6 +662,17 @@ function stringAttributes(attributes: Readonly<Record<string, AttributeValue>>):
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(attributes)) if (typeof value === 'string') out[key] = value;
   return out;
+}
+
+/** The pod attributes that decide a kill, which can be known or still to come. */
+export type ContainerPodField = 'namespace' | 'image' | 'workload';
+type Match = 'yes' | 'no' | 'maybe';
+const NOTHING_UNKNOWN: ReadonlySet<ContainerPodField> = new Set();
+const EVERYTHING_UNKNOWN: ReadonlySet<ContainerPodField> = new Set(['namespace', 'image', 'workload']);
+
+/** An exception entry that names no executable: whether it matches depends on the container alone. */
+function namesOnlyContainers(ex: Pick<RuleException, 'executables' | 'parentExecutables'>): boolean {
+  return ex.executables === undefined && ex.parentExecutables === undefined;
 }
 
 function matchesValue(patterns: readonly string[] | undefined, value: string | undefined): boolean {

@@ -23,6 +23,7 @@ import { CryptominingIncident } from './rules/CryptominingIncident.ts';
 import { IoUringInContainer } from './rules/IoUringInContainer.ts';
 import { TelemetryGap } from './rules/TelemetryGap.ts';
 import { HostFilesystemAccess } from './rules/HostFilesystemAccess.ts';
+import { CompatSyscall } from './rules/CompatSyscall.ts';
 import { BaselineDetector } from '../baseline/BaselineDetector.ts';
 
 export interface RegistryOptions {
@@ -54,6 +55,7 @@ export function allDetectors(options: RegistryOptions = {}): Detector[] {
     new IoUringInContainer(),
     new TelemetryGap(),
     new HostFilesystemAccess(),
+    new CompatSyscall(),
     options.baseline ?? new BaselineDetector(),
   ];
 }

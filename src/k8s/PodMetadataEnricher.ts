@@ -90,6 +90,20 @@ export class PodMetadataEnricher {
   }
 
   /**
+   * What is known of a pod before its container's status (and its owner) arrive, for decisions that cannot wait
+   * for them: the pod-level attributes, with the owner's once resolved. undefined while the pod is unknown.
+   */
+  podLevel(podUid: string | undefined): { attributes: PodAttributes; ownerKnown: boolean } | undefined {
+    const state = this.options.state();
+    if (!podUid || state === 'off' || state === 'stopped' || !this.options.cache) return undefined;
+    const record = this.options.cache.byPodUid(podUid);
+    if (!record) return undefined;
+    if (!record.owner) return { attributes: record.attributes, ownerKnown: true };
+    const owner = this.options.owners?.attributesFor(record.namespace, record.owner);
+    return owner ? { attributes: { ...record.attributes, ...owner }, ownerKnown: true } : { attributes: record.attributes, ownerKnown: false };
+  }
+
+  /**
    * Calls release exactly once: synchronously when the answer is known now, otherwise when the pod arrives,
    * the hold expires, the API server becomes unreachable, or close() is called.
    */

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { BootClock } from '../clock.ts';
 import { Op, type CgroupEvent } from './events.ts';
 import type { ContainerIdentity } from './identity.ts';
-import { cgroupIdOf, cgroupPathFromProcFile, parseContainerCgroupPath, readCgroup2Mount, walkCgroups } from './cgroups.ts';
+import { cgroupIdOf, cgroupPathFromProcFile, isKubepodsRoot, parseContainerCgroupPath, readCgroup2Mount, walkCgroups } from './cgroups.ts';
 import { RateLimiter } from './RateLimiter.ts';
 
 export interface ContainerResolverOptions {
@@ -85,6 +85,13 @@ export class ContainerResolver {
   /** Every container known now (removed ones excluded), for periodic per-container work such as CPU sampling. */
   containers(): IterableIterator<ContainerIdentity> {
     return this.#byContainerId.values();
+  }
+
+  /** The kubepods roots known now (removed ones excluded): cgroup id → path. */
+  kubepodsRoots(): Map<bigint, string> {
+    const out = new Map<bigint, string>();
+    for (const [id, entry] of this.#byCgroupId) if (isKubepodsRoot(entry.path)) out.set(id, entry.path);
+    return out;
   }
 
   /** Path of a known cgroup relative to the cgroup2 root, without miss handling. */

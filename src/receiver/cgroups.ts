@@ -123,6 +123,11 @@ interface PodSegment {
   qosClass: string;
 }
 
+/** Whether a cgroup path is a kubepods root: the cgroup the kubelet puts every pod's below. */
+export function isKubepodsRoot(path: string): boolean {
+  return KUBEPODS_ROOT.test(path.slice(path.lastIndexOf('/') + 1));
+}
+
 /** The pod segment of the outermost kubepods tree in `segments`, if the path reaches one. */
 function findPod(segments: readonly string[]): PodSegment | undefined {
   const root = segments.findIndex((s) => KUBEPODS_ROOT.test(s));

@@ -14,6 +14,7 @@ import {
   type CgroupEvent,
   type IoUringEvent,
   type ListenEvent,
+  type CompatSyscallEvent,
   type ConnectEvent,
   type CredsEvent,
   type ExecEvent,
@@ -311,6 +312,7 @@ function decodeMount(v: Views, o: number): MountEvent {
   e.source = cString(v.buf, o + MOUNT.source.offset, MOUNT.source.length);
   e.target = cString(v.buf, o + MOUNT.target.offset, MOUNT.target.length);
   e.fstype = cString(v.buf, o + MOUNT.fstype.offset, MOUNT.fstype.length);
+  e.facts = v.u32[(o + MOUNT.facts.offset) >>> 2];
   return e;
 }
 
@@ -347,6 +349,8 @@ function decodeConnect(v: Views, o: number): ConnectEvent {
   e.family = family;
   e.port = v.u16[(o + CONNECT.port.offset) >>> 1];
   e.address = formatAddress(v.buf, family, o + CONNECT.addr.offset);
+  e.protocol = v.u16[(o + CONNECT.protocol.offset) >>> 1];
+  e.sockType = v.u16[(o + CONNECT.sock_type.offset) >>> 1];
   if (family !== AddressFamily.Unix) e.unixPath = '';
   else {
     const at = o + CONNECT.unix_path.offset;
@@ -368,6 +372,16 @@ function decodeListen(v: Views, o: number): ListenEvent {
   e.sockType = v.u16[(o + LISTEN.sock_type.offset) >>> 1];
   e.address = formatAddress(v.buf, family, o + LISTEN.addr.offset);
   e.backlog = v.i32[(o + LISTEN.backlog.offset) >>> 2];
+  return e;
+}
+
+const COMPAT = LAYOUT.ks_compat_syscall.fields;
+function decodeCompatSyscall(v: Views, o: number): CompatSyscallEvent {
+  const e = header<CompatSyscallEvent>(v, o, EventType.CompatSyscall);
+  const args = (o + COMPAT.args.offset) >>> 2;
+  e.nr = v.u32[(o + COMPAT.nr.offset) >>> 2];
+  e.repeats = v.u32[(o + COMPAT.repeats.offset) >>> 2];
+  e.args = [v.u32[args], v.u32[args + 1], v.u32[args + 2], v.u32[args + 3], v.u32[args + 4], v.u32[args + 5]];
   return e;
 }
 
@@ -507,6 +521,7 @@ function decodeRecord(v: Views, o: number, type: number): KernelEvent {
     case EventType.IoUring: return decodeIoUring(v, o);
     case EventType.Listen: return decodeListen(v, o);
     case EventType.HostFs: return decodeHostFs(v, o);
+    case EventType.CompatSyscall: return decodeCompatSyscall(v, o);
     default: return decodeCgroup(v, o); // the caller has checked that type has a layout
   }
 }

@@ -21,9 +21,10 @@ export const EventType = {
   HostFs: 17,
   IoUring: 18,
   Listen: 19,
+  CompatSyscall: 20,
 } as const;
 export type EventType = (typeof EventType)[keyof typeof EventType];
-export const EVENT_TYPE_MAX = 20;
+export const EVENT_TYPE_MAX = 21;
 
 export const EventTypeName: Record<EventType, string> = {
   1: 'exec',
@@ -45,6 +46,7 @@ export const EventTypeName: Record<EventType, string> = {
   17: 'host_fs',
   18: 'io_uring',
   19: 'listen',
+  20: 'compat_syscall',
 };
 
 export const Op = {
@@ -57,6 +59,7 @@ export const Op = {
   Fsopen: 12,
   Fsmount: 13,
   MoveMount: 14,
+  Fsconfig: 15,
   Chroot: 20,
   PivotRoot: 21,
   Open: 30,
@@ -100,10 +103,16 @@ export type Op = (typeof Op)[keyof typeof Op];
 
 export const HeaderFlag = { Truncated: 1 } as const;
 export const ExecFlag = { Snapshot: 1, Memfd: 2, Unlinked: 4 } as const;
+/** ks_mount.facts (KS_MOUNT_FACT_*): what the kernel program could not read, or found, in the caller's arguments. */
+export const MountFact = { TypeUnreadable: 1, DataUnreadable: 2, ReleaseAgent: 4, KeyUnreadable: 8, KernelType: 16 } as const;
 export const HostFsFlag = { WholeFs: 1, ReadOnly: 2, FsPathTruncated: 4 } as const;
 export const PayloadKind = { TcpFirstBytes: 1, DnsQuery: 2, DnsAnswer: 3 } as const;
 /** KS_STREAM_CAPTURE_*: the kernel reports a fresh TCP connection's writes until either bound is reached. */
 export const StreamCapture = { bytes: 256, writes: 8 } as const;
+/** ks_connect.sock_type / ks_listen.sock_type values (Linux SOCK_*). */
+export const SocketType = { Stream: 1, Dgram: 2, Raw: 3, Seqpacket: 5 } as const;
+/** ks_connect.protocol / ks_listen.protocol values (Linux IPPROTO_*). */
+export const IpProtocol = { Icmp: 1, Tcp: 6, Udp: 17, Icmpv6: 58, Sctp: 132, Udplite: 136, Mptcp: 262 } as const;
 /** ks_connect.family / ks_payload.family values (Linux AF_*). */
 export const AddressFamily = { Unix: 1, Inet: 2, Inet6: 10 } as const;
 
@@ -190,10 +199,16 @@ export interface SetnsEvent extends EventHeader {
 export interface MountEvent extends EventHeader {
   type: typeof EventType.Mount;
   op: Op;
+  /** mount: mountflags; umount2: flags; fsmount/move_mount: their flags; fsconfig: the command (FSCONFIG_*). */
   mountFlags: bigint;
+  /** fsconfig: the key. */
   source: string;
+  /** fsconfig: the value of FSCONFIG_SET_STRING. */
   target: string;
+  /** fsconfig: the fs_context's filesystem type, read from the kernel. */
   fstype: string;
+  /** MountFact bits. */
+  facts: number;
 }
 
 export interface RootChangeEvent extends EventHeader {
@@ -246,6 +261,10 @@ export interface ConnectEvent extends EventHeader {
   address: string;
   /** AF_UNIX path; an abstract socket is shown with a leading '@'. */
   unixPath: string;
+  /** The socket's protocol number (IPPROTO_TCP 6, IPPROTO_UDP 17, ...); 0 for AF_UNIX and when sockType is 0. */
+  protocol: number;
+  /** SocketType: SOCK_STREAM 1, SOCK_DGRAM 2, SOCK_RAW 3, SOCK_SEQPACKET 5; 0 when the fd named no socket. */
+  sockType: number;
 }
 
 /** A successful listen() on an IPv4/IPv6 socket (struct ks_listen). */
@@ -263,6 +282,21 @@ export interface ListenEvent extends EventHeader {
   /** The local address, dotted IPv4 or IPv6 text; 0.0.0.0 / :: for every address. */
   address: string;
   backlog: number;
+}
+
+/**
+ * A 32-bit (ia32 compat, int 0x80) system call by a container process, which no other hook sees. One record per
+ * container, syscall number and second (bpf/lib/maps.h compat_repeat_window_ns), and per process too for a call an
+ * enforcement check looks at; every call enforcement acted on.
+ */
+export interface CompatSyscallEvent extends EventHeader {
+  type: typeof EventType.CompatSyscall;
+  /** The i386 syscall number (arch/x86/entry/syscalls/syscall_32.tbl). */
+  nr: number;
+  /** Calls of this number by this cgroup (this process, for a call a check looks at) not recorded since the previous record. */
+  repeats: number;
+  /** The argument registers as passed: ebx, ecx, edx, esi, edi, ebp. */
+  args: readonly number[];
 }
 
 export interface PayloadEvent extends EventHeader {
@@ -396,4 +430,5 @@ export type KernelEvent =
   | CgroupEvent
   | IoUringEvent
   | ListenEvent
+  | CompatSyscallEvent
   | HostFsEvent;

@@ -36,6 +36,7 @@ import {
 import {
   ENFORCEMENT_OUTCOMES,
   EnforcementMode,
+  EnforceLevelsSlot,
   KERNEL_ENFORCE_CHECK_MAX,
   type EnforcementModeName,
   type EnforcementOutcome,
@@ -74,6 +75,7 @@ const ENFORCE_FSTYPES_MAP = 'enforce_fstypes';
 const ENFORCE_ACTIONS_MAP = 'enforce_actions';
 const HOST_NAMESPACES_MAP = 'host_namespaces';
 const ENFORCE_LEVELS_MAP = 'enforce_levels';
+const ENFORCE_PENDING_MAP = 'enforce_pending';
 /** KS_FSTYPE_LEN: enforce_fstypes' key, a zero-padded filesystem type. */
 const FSTYPE_KEY_BYTES = 32;
 const SNAPSHOT_PROGRAM = 'snapshot_tasks__iter';
@@ -115,6 +117,8 @@ export interface KernelSourceOptions {
   probeObjectPath?: string;
   /** Restricts the variants considered (default all), e.g. to exercise the fallbacks. */
   variants?: readonly HookVariant[];
+  /** Hooks left out on purpose (configuration): never loaded, reported by hooks() as disabled. */
+  disabledHooks?: readonly string[];
   /**
    * The host's mount namespace and filesystems (s_dev, kernel encoding) for the host-filesystem hooks
    * (bpf/hostfs.bpf.c); without it those hooks emit nothing.
@@ -587,19 +591,38 @@ export class KernelSource {
   }
 
   /**
-   * The checks that kill in one container (bitmask of KernelEnforceCheck bits); 0 removes the container, and so
-   * does a cgroup that is gone. Throws KernelError EBPF_MAP (E2BIG) when KS_MAX_ENFORCED_CGROUPS are armed.
+   * The checks that kill in one container (bitmask of KernelEnforceCheck bits), 0 included: an armed container
+   * with nothing to kill, which the exec hook does not arm again. Throws KernelError EBPF_MAP (E2BIG) when
+   * KS_MAX_ENFORCED_CGROUPS are armed.
    */
   setContainerKillChecks(cgroupId: bigint, checks: number): void {
     this.#ensureOpen();
-    if (checks === 0) this.#object.mapDelete(ENFORCE_CGROUPS_MAP, u64(cgroupId));
-    else this.#object.mapUpdate(ENFORCE_CGROUPS_MAP, u64(cgroupId), u32(checks));
+    this.#object.mapUpdate(ENFORCE_CGROUPS_MAP, u64(cgroupId), u32(checks));
   }
 
-  /** enforce_levels[0]: bit n set when some armed container's cgroup is at level n. */
+  /** Removes a container's enforce_cgroups entry, whoever wrote it (the agent or the exec hook). */
+  forgetContainer(cgroupId: bigint): void {
+    this.#ensureOpen();
+    this.#object.mapDelete(ENFORCE_CGROUPS_MAP, u64(cgroupId));
+  }
+
+  /** enforce_pending[cgroup id]: the checks the exec hook arms a container at or below it with; undefined removes. */
+  setPendingChecks(cgroupId: bigint, checks: number | undefined): void {
+    this.#ensureOpen();
+    if (checks === undefined) this.#object.mapDelete(ENFORCE_PENDING_MAP, u64(cgroupId));
+    else this.#object.mapUpdate(ENFORCE_PENDING_MAP, u64(cgroupId), u32(checks));
+  }
+
+  /** The agent's slot of enforce_levels: bit n set when some container the agent armed is at level n. */
   setArmedCgroupLevels(levels: bigint): void {
     this.#ensureOpen();
-    this.#object.mapUpdate(ENFORCE_LEVELS_MAP, u32(0), u64(levels));
+    this.#object.mapUpdate(ENFORCE_LEVELS_MAP, u32(EnforceLevelsSlot.ArmedByAgent), u64(levels));
+  }
+
+  /** The pending slot of enforce_levels: bit n set when some enforce_pending entry is at level n. */
+  setPendingCgroupLevels(levels: bigint): void {
+    this.#ensureOpen();
+    this.#object.mapUpdate(ENFORCE_LEVELS_MAP, u32(EnforceLevelsSlot.Pending), u64(levels));
   }
 
   /** Per check and outcome, the decisions since load, including those whose record was lost. */
@@ -723,7 +746,9 @@ function rejectUnusableVariants(
   for (const entry of hooks.values()) {
     entry.candidates = entry.candidates.filter((candidate) => {
       let reason: string | undefined;
-      if (!allowed.has(candidate.variant)) {
+      if (options.disabledHooks?.includes(entry.hook)) {
+        reason = 'disabled by configuration';
+      } else if (!allowed.has(candidate.variant)) {
         reason = `variant ${candidate.variant} not enabled in options.variants`;
       } else if (refusedTypes.has(VARIANT_HOOK_TYPE[candidate.variant])) {
         reason = refusedTypes.get(VARIANT_HOOK_TYPE[candidate.variant]);

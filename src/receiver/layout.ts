@@ -131,7 +131,7 @@ export const LAYOUT = {
       hdr: header,
       flags: u64(64),
       op: u32(72),
-      _pad0: u32(76),
+      facts: u32(76),
       source: chars(80, 256),
       target: chars(336, 256),
       fstype: chars(592, 32),
@@ -169,7 +169,8 @@ export const LAYOUT = {
       port: u16(70),
       addr: bytes(72, 16),
       unix_path: chars(88, 108),
-      _pad0: u32(196),
+      protocol: u16(196),
+      sock_type: u16(198),
     },
   },
   ks_listen: {
@@ -287,6 +288,16 @@ export const LAYOUT = {
       nlink: u32(92),
       fs_path: chars(96, 256),
       path: chars(352, 256),
+    },
+  },
+  ks_compat_syscall: {
+    size: 96,
+    eventType: EventType.CompatSyscall,
+    fields: {
+      hdr: header,
+      nr: u32(64),
+      repeats: u32(68),
+      args: { offset: 72, kind: 'u32', length: 6 },
     },
   },
   // Not a record: the sensitive-path filter entries user space writes into a map before the programs run.

@@ -28,6 +28,7 @@ const PROBE_PROGRAM: Record<HookType, string> = {
   lsm: 'probe_lsm',
   fentry: 'probe_fentry',
 };
+const PROBE_SEND_SIGNAL_PROGRAM = 'probe_send_signal';
 /** Where probe_tracepoint attaches; a syscall tracepoint, like most of the agent's. */
 const PROBE_TRACEPOINT = 'syscalls/sys_enter_getpid';
 const PROBE_UPROBE_TARGET = { binary: 'libc.so.6', functionName: 'getpid' };
@@ -149,6 +150,24 @@ export function probeHookTypes(
       object.close();
     }
   });
+}
+
+/**
+ * Whether the kernel accepts a tracing program that calls bpf_send_signal(), the helper enforcement kills with:
+ * the probe program is loaded (the verifier decides), never attached.
+ */
+export function probeSendSignal(options: { btfPath: string; probeObjectPath: string }): { supported: boolean; errno?: number; reason?: string } {
+  const object = new (nativeAddon().BpfObject)(options.probeObjectPath, options.btfPath);
+  try {
+    for (const other of object.programs()) object.setAutoload(other.name, other.name === PROBE_SEND_SIGNAL_PROGRAM);
+    object.load();
+    return { supported: true };
+  } catch (error) {
+    if (!(error instanceof KernelError)) throw error;
+    return { supported: false, errno: error.errno, reason: error.message };
+  } finally {
+    object.close();
+  }
 }
 
 /**

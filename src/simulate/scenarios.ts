@@ -227,6 +227,13 @@ export const SCENARIOS: readonly Scenario[] = [
     seccompUnconfined: true,
   },
   {
+    name: 'compat-unshare',
+    description: 'unshare(CLONE_NEWUSER) through int 0x80: the 32-bit entry, which no syscall tracepoint sees',
+    rule: 'KS-ESC-021',
+    severity: 'high',
+    command: sim('compat_call', '310', '0x10000000'),
+  },
+  {
     name: 'kubelet-credentials-read',
     description: 'open the kubelet\'s client certificate path (absent in the container)',
     rule: 'KS-ESC-015',

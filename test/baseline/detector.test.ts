@@ -2,8 +2,12 @@
 // once-only status of an unstable or saturated class, and the profile bound. Durations compressed to seconds.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { BaselineDetector } from '../../src/baseline/BaselineDetector.ts';
 import { profileKey, workloadFromAttributes, type WorkloadIdentity } from '../../src/baseline/ProfileKey.ts';
+import { ProfileStore, profileFileName } from '../../src/baseline/ProfileStore.ts';
 import { compileSettings } from '../../src/detectors/config.ts';
 import type { DetectionContext, DetectorEvent, Finding } from '../../src/detectors/Detector.ts';
 import { Attr } from '../../src/detectors/attributeKeys.ts';
@@ -148,9 +152,52 @@ test('a listening port is its protocol and port, loopback-only apart; the addres
 test('with the cluster\'s ranges, a connect names its peer kind: node medium (the kubelet), pod and service low', () => {
   const h = new Harness({ podCidrs: ['10.244.0.0/16'], serviceCidrs: ['10.96.0.0/12'] }, ['192.168.10.5']).learnNormal(14).at(15);
   const found = (e: DetectorEvent) => deviations(h.feed(e)).map((f) => [f.attributes[Attr.baselineItem], f.severity]);
-  assert.deepEqual(found(ev.connect({ address: '192.168.10.5', port: 10250 })), [['node:10250', 'medium']]);
-  assert.deepEqual(found(ev.connect({ address: '10.244.7.9', port: 5432 })), [['pod:5432', 'low']]);
-  assert.deepEqual(found(ev.connect({ address: '10.96.0.10', port: 53 })), [['service:53', 'low']]);
+  assert.deepEqual(found(ev.connect({ address: '192.168.10.5', port: 10250 })), [['tcp node:10250', 'medium']]);
+  assert.deepEqual(found(ev.connect({ address: '10.244.7.9', port: 5432 })), [['tcp pod:5432', 'low']]);
+  assert.deepEqual(found(ev.connect({ address: '10.96.0.10', port: 53 })), [['tcp service:53', 'low']]);
+});
+
+test('a connect is learned with its protocol: UDP, a raw socket or an unreadable socket to a port learned over TCP is new', () => {
+  const h = new Harness().learnNormal(14).at(15);
+  const found = (e: DetectorEvent) => deviations(h.feed(e)).map((f) => [f.attributes[Attr.baselineItem], f.severity]);
+  assert.deepEqual(found(ev.connect({ address: '127.0.0.1', port: 80 })), [], 'the learned TCP connect');
+  assert.deepEqual(found(ev.connect({ address: '127.0.0.1', port: 80, sockType: 2, protocol: 17 })), [['udp loopback:80', 'low']]);
+  assert.deepEqual(found(ev.connect({ address: '127.0.0.1', port: 80, sockType: 3, protocol: 6 })), [['raw-tcp loopback:80', 'low']],
+    'a raw socket made with IPPROTO_TCP is no TCP client');
+  assert.deepEqual(found(ev.connect({ address: '127.0.0.1', port: 80, sockType: 0, protocol: 0 })), [['unknown loopback:80', 'low']],
+    'a socket the kernel could not read is not a wildcard');
+  assert.deepEqual(found(ev.connect({ address: '203.0.113.7', port: 443, sockType: 2, protocol: 17 })), [['udp external:443', 'medium']]);
+});
+
+test('a profile written before connects had a protocol (schema 1) loads with each connect item matching TCP and UDP', () => {
+  // Written by the previous version's store (commit 0b0c28b): a stable profile that learned a TCP connect to
+  // loopback:80, its resolver's UDP connect to internal:53, a unix socket and 15 external ports (collapsed into
+  // external:<n>), and reported internal:4444.
+  const schema1 = fs.readFileSync(new URL('../fixtures/baseline/profile-schema1.json', import.meta.url), 'utf8');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kubesentry-schema1-'));
+  fs.writeFileSync(path.join(dir, profileFileName('shop/Deployment/web/httpd')), schema1, { mode: 0o600 });
+  const warnings: string[] = [];
+  const loaded = new ProfileStore(dir, (m) => warnings.push(m)).load(Date.now(), Number.MAX_SAFE_INTEGER, 10);
+  assert.deepEqual(warnings, []);
+  assert.equal(loaded.length, 1);
+  assert.equal(loaded[0].schema, 2);
+  assert.deepEqual(loaded[0].classes.connect.items.toSorted(), ['tcp internal:53', 'tcp loopback:80', 'udp internal:53', 'udp loopback:80', 'unix /run/app/app.sock']);
+  assert.deepEqual(loaded[0].classes.connect.patterns.toSorted(), ['tcp external:<n>', 'udp external:<n>']);
+
+  const h = new Harness();
+  h.detector.restore(loaded[0]);
+  h.at(16);
+  const found = (e: DetectorEvent) => deviations(h.feed(e)).map((f) => f.attributes[Attr.baselineItem]);
+  for (const known of [
+    ev.connect({ address: '127.0.0.1', port: 80 }),
+    ev.connect({ address: '10.96.0.10', port: 53, sockType: 2, protocol: 17 }),
+    ev.connect({ address: '10.96.0.10', port: 53 }),
+    ev.connect({ address: '203.0.113.9', port: 9999 }),
+    ev.connect({ address: '203.0.113.9', port: 9999, sockType: 2, protocol: 17 }),
+    ev.connect({ family: 1, unixPath: '/run/app/app.sock', port: 0, address: '' }),
+  ]) assert.deepEqual(found(known), [], `${known.address || known.unixPath}:${known.port} proto ${known.protocol} was learned`);
+  assert.deepEqual(found(ev.connect({ address: '10.0.0.9', port: 4444 })), [], 'reported before the upgrade: still deduplicated');
+  assert.deepEqual(found(ev.connect({ address: '127.0.0.1', port: 80, sockType: 3, protocol: 6 })), ['raw-tcp loopback:80'], 'still stable');
 });
 
 test('commands the pod spec declares (exec probes, preStop hooks) are known before they run, only when the runtime execs them', () => {
@@ -182,9 +229,9 @@ test('a deviation of a process the runtime exec\'d into the container after its 
   h.learnNormal(14).at(15);
   const mark = (e: DetectorEvent) => deviations(h.feed(e)).map((f) => [f.attributes[Attr.baselineItem], f.attributes[Attr.baselineInteractive]]);
   assert.deepEqual(mark(ev.exec({ tgid: 20, path: '/bin/sh', euid: 0 })), [['/bin/sh [root]', true]]);
-  assert.deepEqual(mark(ev.connect({ tgid: 21, address: '203.0.113.9', port: 4444 })), [['external:4444', true]], 'its child too');
-  assert.deepEqual(mark(ev.connect({ tgid: 30, address: '203.0.113.9', port: 5555 })), [['external:5555', false]], 'a child of the init');
-  assert.deepEqual(mark(ev.connect({ tgid: 999, address: '203.0.113.9', port: 6666 })), [['external:6666', undefined]], 'unknown: no mark');
+  assert.deepEqual(mark(ev.connect({ tgid: 21, address: '203.0.113.9', port: 4444 })), [['tcp external:4444', true]], 'its child too');
+  assert.deepEqual(mark(ev.connect({ tgid: 30, address: '203.0.113.9', port: 5555 })), [['tcp external:5555', false]], 'a child of the init');
+  assert.deepEqual(mark(ev.connect({ tgid: 999, address: '203.0.113.9', port: 6666 })), [['tcp external:6666', undefined]], 'unknown: no mark');
 });
 
 test('a new connect names the peer by the DNS answer this container received for its address, as context only', () => {
@@ -192,7 +239,7 @@ test('a new connect names the peer by the DNS answer this container received for
   const answer = (name: string, address: string) => ev.payload({ kind: PayloadKind.DnsAnswer, port: 53, data: dnsAnswer(name, [address]) });
   assert.deepEqual(h.feed(answer('c2.evil.example', '203.0.113.50')), [], 'an answer is no deviation of its own');
   const named = deviations(h.feed(ev.connect({ address: '203.0.113.50', port: 8443 })));
-  assert.equal(named[0].attributes[Attr.baselineItem], 'external:8443', 'the item has no name: the resolver chose it');
+  assert.equal(named[0].attributes[Attr.baselineItem], 'tcp external:8443', 'the item has no name: the resolver chose it');
   assert.equal(named[0].attributes[Attr.baselinePeerDnsName], 'c2.evil.example');
   assert.match(named[0].summary, /\(resolved from c2\.evil\.example\)$/);
   const mapped = deviations(h.feed(ev.connect({ family: 10, address: '::ffff:203.0.113.50', port: 9443 })));
@@ -224,7 +271,7 @@ test('an accepted item is no longer reported, even after the dedupe window', () 
   const h = new Harness().learnNormal(14);
   const novelty = () => ev.connect({ address: '203.0.113.7', port: 4444 });
   assert.equal(deviations(h.at(15).feed(novelty())).length, 1);
-  h.detector.profile('shop/Deployment/web/httpd')!.accept('connect', 'external:4444', 16_000, 15);
+  h.detector.profile('shop/Deployment/web/httpd')!.accept('connect', 'tcp external:4444', 16_000, 15);
   assert.deepEqual(h.at(15 + 60).feed(novelty()), []);
 });
 

@@ -39,14 +39,14 @@ test('files of another schema version or shape are skipped with one line each an
   const now = Date.now();
   const good = stableProfile('image/busybox', now).snapshot();
   store.save(good);
-  fs.writeFileSync(path.join(dir, 'future.json'), JSON.stringify({ ...good, key: 'x', schema: 2 }));
+  fs.writeFileSync(path.join(dir, 'future.json'), JSON.stringify({ ...good, key: 'x', schema: 3 }));
   fs.writeFileSync(path.join(dir, 'garbage.json'), '{not json');
   fs.writeFileSync(path.join(dir, 'shape.json'), JSON.stringify({ ...good, key: 'y', classes: { ...good.classes, dns: { state: 'bored' } } }));
   assert.deepEqual(store.load(now, 60_000, 10).map((s) => s.key), ['image/busybox']);
   assert.equal(store.counters.invalid, 3);
   assert.equal(warnings.length, 3);
   assert.ok(warnings.every((w) => !w.includes('\n')));
-  assert.match(warnings.join('\n'), /schema version 2, this agent reads 1/);
+  assert.match(warnings.join('\n'), /schema version 3, this agent reads 1 and 2/);
   assert.match(warnings.join('\n'), /classes\.dns\.state must be one of learning, stable, unstable, saturated/);
 });
 

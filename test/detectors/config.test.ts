@@ -9,7 +9,7 @@ const KILLABLE = ['KS-ESC-001'];
 
 const bad: [string, unknown, RegExp][] = [
   ['a config that is not an object', 'rules', /^rules config: must be an object/],
-  ['an unknown top-level key', { rule: {} }, /^config\.rule: unknown key \(allowed: enforcement, rules, settings\)$/],
+  ['an unknown top-level key', { rule: {} }, /^config\.rule: unknown key \(allowed: enforcement, beforePodMetadata, rules, settings\)$/],
   ['an unknown rule id', { rules: { 'KS-ESC-999': {} } }, /^rules\.KS-ESC-999: unknown rule id \(known: KS-ESC-001, KS-MIN-001\)$/],
   ['a misspelt rule key', { rules: { 'KS-ESC-001': { severty: 'low' } } }, /^rules\.KS-ESC-001\.severty: unknown key \(allowed: enabled, severity, exceptions, action, killIn, killExceptions\)$/],
   ['a severity that does not exist', { rules: { 'KS-ESC-001': { severity: 'urgent' } } }, /severity: must be one of critical, high, medium, low, info/],

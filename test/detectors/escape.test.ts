@@ -1,7 +1,8 @@
 // Table-driven tests of the container-escape rules (KS-ESC-001 … KS-ESC-017) with synthetic events.
 
 import assert from 'node:assert/strict';
-import { EventType, ExecFlag, Op, OpenFileFact, OpenPathSource, OPEN_NO_PATTERN } from '../../src/receiver/events.ts';
+import { describe, it } from 'node:test';
+import { EventType, ExecFlag, MountFact, Op, OpenFileFact, OpenPathSource, OPEN_NO_PATTERN } from '../../src/receiver/events.ts';
 import { Attr } from '../../src/detectors/attributeKeys.ts';
 import { UserNamespaceCreation } from '../../src/detectors/rules/UserNamespaceCreation.ts';
 import { SetnsIntoNamespace } from '../../src/detectors/rules/SetnsIntoNamespace.ts';
@@ -20,9 +21,12 @@ import { UserfaultfdNonRoot } from '../../src/detectors/rules/UserfaultfdNonRoot
 import { NodeCredentialAccess } from '../../src/detectors/rules/NodeCredentialAccess.ts';
 import { PrivilegeRaise } from '../../src/detectors/rules/PrivilegeRaise.ts';
 import { DriftExecution } from '../../src/detectors/rules/DriftExecution.ts';
+import type { DetectorEvent } from '../../src/detectors/Detector.ts';
+import { ProcessTable } from '../../src/receiver/ProcessTable.ts';
+import type { KernelEvent } from '../../src/receiver/events.ts';
 import {
   BOOT_TO_WALL, CONTAINER_NS, CONTAINER_SEEN_NS, HOST_CGROUP, HOST_NS, O_RDONLY, O_RDWR, O_WRONLY, OTHER, OTHER_POD_UID,
-  POD_UID, WEB, ev, type FakeAgent,
+  POD_UID, WEB, detectionContext, ev, FakeAgent,
 } from './fixtures.ts';
 import { detectorTable } from './table.ts';
 
@@ -61,7 +65,8 @@ detectorTable(() => new UserNamespaceCreation(), [
   },
   {
     name: 'a child writing gid_map after its parent created the namespace is critical',
-    events: [ev.namespace({ op: Op.Clone }), ev.fork({ childTgid: 5000 }), ev.open({ tgid: 5000, pid: 5000, path: '/proc/5000/gid_map', openFlags: O_WRONLY })],
+    events: [ev.namespace({ op: Op.Clone }), ev.fork({ childTgid: 5000, childStartBoottimeNs: 5000000n }),
+      ev.open({ tgid: 5000, pid: 5000, startBoottimeNs: 5000000n, path: '/proc/5000/gid_map', openFlags: O_WRONLY })],
     expect: ['critical'],
   },
   {
@@ -97,6 +102,33 @@ detectorTable(() => new UserNamespaceCreation(), [
     expect: ['critical'],
   },
 ]);
+
+// With the real process table, whose entry for a pid can change under one process: the rule must know the process
+// by the start time its records carry, not by whatever entry the table holds for the pid at the time.
+describe('KS-ESC-001 with the real process table', () => {
+  it('escalates for a process whose fork and exec were lost while the table still held the pid\'s dead previous owner', () => {
+    const table = new ProcessTable({
+      maxEntries: 100,
+      exitedGraceMs: 30_000,
+      containers: { resolve: () => WEB, resolvePath: () => WEB, idOfPath: () => WEB.cgroupId },
+      procfsReadsPerSecond: 0,
+    });
+    const ctx = { ...detectionContext(new FakeAgent()), process: (tgid: number, start?: bigint) => table.get(tgid, start) };
+    const detector = new UserNamespaceCreation();
+    // As the pipeline does: the table takes each record in before the rules see it.
+    const feed = (e: KernelEvent & DetectorEvent) => {
+      table.onEvent(e);
+      return detector.onEvent(e, ctx).map((f) => f.severity ?? detector.meta.severity);
+    };
+    const previousOwner = 1_000_000n;
+    const attacker = 9_000_000n;
+    feed(ev.exec({ startBoottimeNs: previousOwner, path: '/bin/sh' }));
+    // Its exit and the attacker's fork and exec are lost (a flood of hot records); the unshare is urgent and kept.
+    assert.deepEqual(feed(ev.namespace({ startBoottimeNs: attacker })), ['high']);
+    feed(ev.exec({ startBoottimeNs: attacker, path: '/tmp/map-ids', argv: ['/tmp/map-ids'] }));
+    assert.deepEqual(feed(ev.open({ startBoottimeNs: attacker, path: '/proc/self/uid_map', openFlags: O_WRONLY })), ['critical']);
+  });
+});
 
 detectorTable(() => new SetnsIntoNamespace(), [
   { name: 'setns into a non-host namespace in a container is medium', events: [ev.setns()], expect: ['medium'] },
@@ -189,6 +221,21 @@ detectorTable(() => new CgroupReleaseAgent(), [
     events: [ev.open({ path: '/tmp/cgrp/release_agent', openFlags: O_WRONLY, result: -13, fileFacts: 0 })],
     expect: ['critical'],
   },
+  { name: 'mounting cpuset (a cgroup v1 hierarchy) in a container is high', events: [ev.mount({ fstype: 'cpuset', source: 'cpuset', target: '/mnt/cs' })], expect: ['high'] },
+  {
+    name: 'a remount whose options set release_agent is critical, with no cgroup type',
+    events: [ev.mount({ fstype: '', source: '', target: '/mnt/cg', mountFlags: 32n, facts: MountFact.ReleaseAgent })],
+    expect: ['critical'],
+  },
+  {
+    name: 'an fsconfig release_agent key is critical and names the option',
+    events: [ev.mount({ op: Op.Fsconfig, fstype: 'cgroup', source: 'release_agent', target: '/x', mountFlags: 1n, facts: MountFact.ReleaseAgent })],
+    expect: ['critical'],
+  },
+  { name: 'mount options that could not be read are high', events: [ev.mount({ fstype: 'tmpfs', facts: MountFact.DataUnreadable })], expect: ['high'] },
+  { name: 'an fsconfig key that could not be read is high', events: [ev.mount({ op: Op.Fsconfig, fstype: 'tmpfs', source: '', target: '', facts: MountFact.KeyUnreadable })], expect: ['high'] },
+  { name: 'a host process setting release_agent by remount is ignored', events: [ev.mount({ ...onHost, fstype: '', facts: MountFact.ReleaseAgent })], expect: [] },
+  { name: 'an fsconfig with another key is ignored', events: [ev.mount({ op: Op.Fsconfig, fstype: 'tmpfs', source: 'size', target: '1m', facts: 0 })], expect: [] },
 ]);
 
 detectorTable(() => new KernelTunableWrite(), [
@@ -216,6 +263,11 @@ detectorTable(() => new SensitiveMount(), [
   { name: 'bind-mounting a path in a container is high', events: [ev.mount({ source: '/', fstype: '', mountFlags: 0x1000n, target: '/mnt/b' })], expect: ['high'] },
   { name: 'mounting tmpfs in a container is ignored', events: [ev.mount({ source: 'tmpfs', fstype: 'tmpfs' })], expect: [] },
   { name: 'cgroup mounts are left to KS-ESC-004', events: [ev.mount({ source: 'cgroup', fstype: 'cgroup' })], expect: [] },
+  { name: 'cpuset mounts are left to KS-ESC-004', events: [ev.mount({ source: 'cpuset', fstype: 'cpuset' })], expect: [] },
+  ...['binfmt_misc', 'devtmpfs', 'efivarfs', 'pstore', 'selinuxfs', 'smackfs'].map((fstype) => (
+    { name: `mounting ${fstype} in a container is high`, events: [ev.mount({ source: 'none', fstype })], expect: ['high'] })),
+  { name: 'a mount whose type could not be read is high', events: [ev.mount({ source: '', fstype: '', facts: MountFact.TypeUnreadable })], expect: ['high'] },
+  { name: 'the kernel\'s type seen at exit is judged like the caller\'s', events: [ev.mount({ fstype: 'proc', facts: MountFact.KernelType })], expect: ['high'] },
   { name: 'runc mounting proc while setting the container up is ignored', events: [ev.mount({ comm: 'runc:[2:INIT]' })], setup: isTheRuntime, expect: [] },
   { name: 'a container process named runc:[2:INIT] mounting proc is high', events: [ev.mount({ comm: 'runc:[2:INIT]' })], setup: namedLikeTheRuntime, expect: ['high'] },
   { name: 'a host process mounting proc is ignored', events: [ev.mount(onHost)], expect: [] },

@@ -9,6 +9,7 @@ import {
   type BpfEvent,
   type ConnectEvent,
   type ListenEvent,
+  type CompatSyscallEvent,
   type CredsEvent,
   type EventHeader,
   type ExecEvent,
@@ -169,7 +170,7 @@ export const ev = {
     ...header(EventType.Setns, o), fd: 3, nstype: 0, targetNsIno: 4026539999, targetNsType: 0x00020000, ...o,
   }),
   mount: (o: Overrides<MountEvent> = {}): MountEvent => ({
-    ...header(EventType.Mount, o), op: Op.Mount, mountFlags: 0n, source: 'proc', target: '/mnt/p', fstype: 'proc', ...o,
+    ...header(EventType.Mount, o), op: Op.Mount, mountFlags: 0n, source: 'proc', target: '/mnt/p', fstype: 'proc', facts: 0, ...o,
   }),
   rootChange: (o: Overrides<RootChangeEvent> = {}): RootChangeEvent => ({
     ...header(EventType.RootChange, o), op: Op.Chroot, newRoot: '/mnt/p', putOld: '', ...o,
@@ -179,7 +180,7 @@ export const ev = {
     pathSource: OpenPathSource.Caller, callerPath: '', fileFacts: 0, ...o,
   }),
   connect: (o: Overrides<ConnectEvent> = {}): ConnectEvent => ({
-    ...header(EventType.Connect, o), fd: 3, family: 2, port: 443, address: '203.0.113.7', unixPath: '', ...o,
+    ...header(EventType.Connect, o), fd: 3, family: 2, port: 443, address: '203.0.113.7', unixPath: '', protocol: 6, sockType: 1, ...o,
   }),
   listen: (o: Overrides<ListenEvent> = {}): ListenEvent => ({
     ...header(EventType.Listen, o), op: Op.Listen, fd: 3, family: 2, port: 8080, protocol: 6, sockType: 1,
@@ -204,6 +205,9 @@ export const ev = {
   creds: (o: Overrides<CredsEvent> = {}): CredsEvent => ({
     ...header(EventType.Creds, o), op: Op.Setuid, args: [0, 0xffffffff, 0xffffffff], capEffectiveBefore: 0n,
     capPermittedBefore: 0n, capEffectiveNew: 0n, capPermittedNew: 0n, euidBefore: 1000, ...o,
+  }),
+  compat: (o: Overrides<CompatSyscallEvent> = {}): CompatSyscallEvent => ({
+    ...header(EventType.CompatSyscall, o), nr: 310, repeats: 0, args: [0x10000000, 0, 0, 0, 0, 0], ...o,
   }),
   ioUring: (o: Overrides<IoUringEvent> = {}): IoUringEvent => ({
     ...header(EventType.IoUring, o), op: Op.IoUringSetup, opcode: 0, ioUringFlags: 0, fd: -1, family: 0, port: 0,

@@ -20,8 +20,11 @@ const TRACEFS_SYSCALLS = '/sys/kernel/tracing/events/syscalls';
 /** Container start, exec and the agent's pod-cgroup walk on a loaded 2-core machine. */
 const DETECTION_TIMEOUT_MS = 60_000;
 
-// The init forks a subshell that blocks on the fifo, then execs the scenario's argv ("$@") in place: same pid.
-const PARKED_INIT = 'mkfifo /tmp/ks-go && chmod 666 /tmp/ks-go; (read go < /tmp/ks-go; exec "$@") & wait; exec sleep 3600';
+// The init forks a subshell that blocks on the fifo, then execs the scenario's argv ("$@") in place: same pid. Its
+// exit status is kept for the failure message.
+const SCENARIO_STATUS = '/tmp/ks-status';
+const PARKED_INIT = `mkfifo /tmp/ks-go && chmod 666 /tmp/ks-go; (read go < /tmp/ks-go; exec "$@") & wait $!; echo $? > ${SCENARIO_STATUS}; exec sleep 3600`;
+const KILLED_BY_SIGKILL = '137';
 
 const escapeScenarios = SCENARIOS.filter((s) => s.rule.startsWith('KS-ESC-'));
 
@@ -47,6 +50,21 @@ function childrenOf(pid: number): number[] {
 }
 
 
+/**
+ * How the released program ended. The agent under test does not enforce, so a SIGKILL is another agent's on this
+ * host (a concurrent enforcement test kills unshare(CLONE_NEWUSER) and the like in every container): the step after
+ * the killed call never ran, which no detection of this agent could report.
+ */
+async function scenarioOutcome(container: Container): Promise<string> {
+  const read = await container.exec(['cat', SCENARIO_STATUS]);
+  const status = read.stdout.trim();
+  if (read.code !== 0 || status === '') return 'the scenario program has not ended';
+  if (status === KILLED_BY_SIGKILL) {
+    return 'the scenario program was killed by SIGKILL, which this agent does not send: another agent enforces on this host';
+  }
+  return `the scenario program exited with status ${status}`;
+}
+
 /** Runs the scenario in its own container and returns the detection with the container and the pids it may name. */
 async function runScenario(s: Scenario, podUid: string): Promise<{ d: JsonDetection; container: Container; parked: number }> {
   const container = await startContainer({ podUid, extraArgs: containerOptionsOf(s, SIMULATOR_DIR), cmd: ['sh', '-c', PARKED_INIT, 'sh', ...s.command] });
@@ -62,7 +80,9 @@ async function runScenario(s: Scenario, podUid: string): Promise<{ d: JsonDetect
       `a ${s.severity} ${s.rule} detection for scenario ${s.name} in container ${container.id.slice(0, 12)}` +
         ` (seen for it: ${JSON.stringify(agent.detections().filter((x) => x.attributes['container.id'] === container.id).map((x) => `${x.rule}/${x.severity}`))})`,
       DETECTION_TIMEOUT_MS,
-    );
+    ).catch(async (err: unknown) => {
+      throw new Error(`${err instanceof Error ? err.message : String(err)}; ${await scenarioOutcome(container)}`, { cause: err });
+    });
     return { d, container, parked };
   } catch (err) {
     await container.remove();

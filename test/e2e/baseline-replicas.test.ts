@@ -181,14 +181,14 @@ test('a later replica and a rebuilt image with the same behaviour are not report
   const nodeAddress = Object.values(networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
   assert.ok(nodeAddress, 'the host has an IPv4 address');
   await second.exec(['sh', '-c', `wget -q -O /dev/null http://${nodeAddress}:9875/ 2>/dev/null; true`], { timeoutMs: 30_000 });
-  const node = await agent.waitForDetection((d) => ours(d) && d.attributes['kubesentry.baseline.item'] === 'node:9875', 'the node connect', 60_000);
+  const node = await agent.waitForDetection((d) => ours(d) && d.attributes['kubesentry.baseline.item'] === 'tcp node:9875', 'the node connect', 60_000);
   assert.equal(node.severity, 'medium');
   await second.exec(['wget', '-q', '-O', '/dev/null', `http://${await address(first)}:8080/group`], { timeoutMs: 30_000 });
-  const pod = await agent.waitForDetection((d) => ours(d) && d.attributes['kubesentry.baseline.item'] === 'pod:8080', 'the pod connect', 60_000);
+  const pod = await agent.waitForDetection((d) => ours(d) && d.attributes['kubesentry.baseline.item'] === 'tcp pod:8080', 'the pod connect', 60_000);
   assert.equal(pod.severity, 'low');
   // A name resolved (through a resolver of its own: the answer is the container's word) and connected to.
   await second.exec([`${SIMULATOR_MOUNT}/dns_exchange`, 'c2.baseline.example', '203.0.113.50', '8443'], { timeoutMs: 30_000 });
-  const named = await agent.waitForDetection((d) => ours(d) && d.attributes['kubesentry.baseline.item'] === 'external:8443', 'the resolved connect', 60_000);
+  const named = await agent.waitForDetection((d) => ours(d) && d.attributes['kubesentry.baseline.item'] === 'tcp external:8443', 'the resolved connect', 60_000);
   assert.equal(named.severity, 'medium');
   assert.equal(named.attributes['kubesentry.baseline.peer.dns_name'], 'c2.baseline.example');
   assert.deepEqual(baselineDetections().filter((d) => /sync/.test(String(d.attributes['kubesentry.baseline.item']))).map((d) => d.summary), []);
@@ -224,7 +224,7 @@ test('a later replica and a rebuilt image with the same behaviour are not report
   assert.equal(summary.severity, 'high', `the highest of its items (a new shell): ${summary.summary}`);
   const sample = summary.attributes['kubesentry.baseline.image.sample'] as string[];
   assert.ok(sample.includes('exec /bin/sh [root]'), sample.join(', '));
-  assert.ok(sample.includes('connect loopback:9877'), sample.join(', '));
+  assert.ok(sample.includes('connect tcp loopback:9877'), sample.join(', '));
   const sinceReplica2 = baselineDetections().slice(afterReplica2);
   assert.deepEqual(sinceReplica2.map((d) => d.summary), [summary.summary], 'one summary, no deviation per item');
 });

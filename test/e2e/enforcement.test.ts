@@ -15,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startAgent, type JsonDetection, type RunningAgent } from '../helpers/agent.ts';
 import { FakeApiServer, podFixture } from '../helpers/apiserver.ts';
-import { startContainer, type Container } from '../helpers/podman.ts';
+import { runContainerToExit, startContainer, type Container } from '../helpers/podman.ts';
 import { SCENARIOS, SIMULATOR_BUILD_DIR, SIMULATOR_MOUNT, containerOptionsOf } from '../../src/simulate/scenarios.ts';
 import { freeLoopbackPort, TestCollector } from '../otelcol/collector.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -253,6 +253,113 @@ test('dry-run after a reload: every step runs and "would have killed" detections
   const again = await c.exec(['unshare', '-U', '-r', 'sh', '-c', 'echo reached']);
   assert.doesNotMatch(again.stdout, /reached/);
   assert.equal(again.code, KILLED_BY_SIGKILL);
+});
+
+/** Rewrites the rules file, reloads it (SIGHUP) and waits for the agent's line about this reload. */
+async function reloadRules(yaml: string): Promise<void> {
+  const reloaded = /rules reloaded \(SIGHUP\)/;
+  const before = agent.process.lines.filter((l) => reloaded.test(l)).length;
+  writeFileSync(rulesFile, yaml);
+  agent.process.child.kill('SIGHUP');
+  await waitFor(() => agent.process.lines.filter((l) => reloaded.test(l)).length > before, {
+    what: 'the agent to reload its rules', timeoutMs: 30_000, intervalMs: 100,
+  });
+}
+
+/** KS-ESC-001 and KS-ESC-017 kill in every container: no exception waits for pod metadata. */
+const killEverywhere = (mode: 'on' | 'dry-run') => `enforcement: ${mode}\nrules:\n  KS-ESC-001: { action: kill }\n  KS-ESC-017: { action: kill }\n`;
+
+/** A pod's container whose command is `cmd`, run to its end; the pod is known to the API server stand-in. */
+async function entrypointContainer(namespace: string, cmd: string[]) {
+  const podUid = randomUUID();
+  api.addPod(podFixture({ name: `entry-${podUid.slice(0, 8)}`, namespace, uid: podUid, nodeName: NODE, containers: [] }));
+  return runContainerToExit({ podUid, cmd, extraArgs: withSimulator() });
+}
+
+// The cheapest evasion of enforcement: the escape is the container's own command, so no later exec exists at
+// which user space could arm the container. The kernel arms it at its entrypoint's exec.
+test('kill: a container whose entrypoint is `unshare -U -r` dies by SIGKILL before its next command runs', async () => {
+  await reloadRules(killEverywhere('on'));
+  try {
+    const r = await entrypointContainer('shop', ['unshare', '-U', '-r', 'sh', '-c', 'echo reached']);
+    assert.doesNotMatch(r.stdout, /reached/);
+    assert.equal(r.code, KILLED_BY_SIGKILL, `exit status ${r.code}: ${r.stdout}${r.stderr}`);
+    const d = await agent.waitForDetection(
+      (d) => d.rule === 'KS-ESC-001' && d.attributes['container.id'] === r.id && killed(d), 'a KS-ESC-001 kill of the entrypoint', 30_000);
+    assert.equal(d.attributes['kubesentry.enforcement.signal_sent'], true);
+
+    const memfd = await entrypointContainer('shop', [`${SIMULATOR_MOUNT}/memfd_exec`]);
+    assert.doesNotMatch(memfd.stdout, /running from a memfd/);
+    assert.equal(memfd.code, KILLED_BY_SIGKILL, `exit status ${memfd.code}: ${memfd.stdout}${memfd.stderr}`);
+    await agent.waitForDetection(
+      (d) => d.rule === 'KS-ESC-017' && d.attributes['container.id'] === memfd.id && killed(d), 'a KS-ESC-017 kill of PID 1\'s memfd exec', 30_000);
+  } finally {
+    await reloadRules(rulesYaml('on'));
+  }
+});
+
+test('dry-run: the same entrypoint runs to its end and is reported as "would have killed"', async () => {
+  await reloadRules(killEverywhere('dry-run'));
+  try {
+    const r = await entrypointContainer('shop', ['unshare', '-U', '-r', 'sh', '-c', 'echo reached']);
+    assert.match(r.stdout, /reached/);
+    assert.equal(r.code, 0, r.stderr);
+    const d = await agent.waitForDetection(
+      (d) => d.rule === 'KS-ESC-001' && d.attributes['container.id'] === r.id && wouldHaveKilled(d), 'a KS-ESC-001 "would have killed" for the entrypoint', 30_000);
+    assert.equal(d.attributes['kubesentry.enforcement.signal_sent'], false);
+  } finally {
+    await reloadRules(rulesYaml('on'));
+  }
+});
+
+test('an entrypoint in a container that a kill exception names is not killed, whether or not its metadata is known yet', async () => {
+  // rulesYaml('on'): KS-ESC-001 kills except in namespace ci. Before the pod's metadata is known the rule does not
+  // kill (beforePodMetadata: alert fails open); once it is, the exception applies.
+  const r = await entrypointContainer(EXCEPTED_NAMESPACE, ['unshare', '-U', '-r', 'sh', '-c', 'echo reached']);
+  assert.match(r.stdout, /reached/);
+  assert.equal(r.code, 0, r.stderr);
+  const d = await agent.waitForDetection(
+    (d) => d.rule === 'KS-ESC-001' && d.attributes['container.id'] === r.id, 'a KS-ESC-001 detection for the excepted entrypoint', 30_000);
+  assert.equal(d.attributes['kubesentry.enforcement.action'], undefined);
+});
+
+test('a kill exception that cannot match the pod does not wait for the container status: armed from the pod', async () => {
+  // The stand-in's pod lists no container status, so the container's metadata stays pending: its namespace, shop,
+  // already rules out the ci exception of KS-ESC-001.
+  const podUid = randomUUID();
+  api.addPod(podFixture({ name: `nostatus-${podUid.slice(0, 8)}`, namespace: 'shop', uid: podUid, nodeName: NODE, containers: [] }));
+  const c = await startContainer({ podUid });
+  containers.push(c);
+  await agent.process.waitForLine(new RegExp(`enforcement: container ${c.id} .*kill checks 0x[0-9a-f]*[13579bdf] from its pod`), ARM_TIMEOUT_MS);
+  const r = await c.exec(['unshare', '-U', '-r', 'sh', '-c', 'echo reached']);
+  assert.doesNotMatch(r.stdout, /reached/);
+  assert.equal(r.code, KILLED_BY_SIGKILL, `exit status ${r.code}: ${r.stdout}${r.stderr}`);
+});
+
+test('while the API server is unreachable, a new pod\'s container is not killed for a rule with a kill exception (fails open)', async () => {
+  // An agent of its own, whose API server is down from the start: every pod's metadata is a miss.
+  const down = await FakeApiServer.start();
+  await down.stop();
+  const ownRules = path.join(path.dirname(rulesFile), 'unreachable-rules.yaml');
+  writeFileSync(ownRules, `enforcement: on\nrules:\n  KS-ESC-001:\n    action: kill\n    killExceptions:\n      - { namespaces: [${EXCEPTED_NAMESPACE}] }\n`);
+  const unreachable = await startAgent({
+    args: ['--rules-file', ownRules, '--log-level', 'debug', '--kubernetes.enabled', 'on', '--node-name', NODE],
+    env: { KUBECONFIG: down.kubeconfigPath },
+  });
+  try {
+    await unreachable.process.waitForLine(/API server treated as unreachable/, 60_000);
+    const c = await startContainer({ podUid: randomUUID() });
+    containers.push(c);
+    const first = await c.exec(['unshare', '-U', '-r', 'sh', '-c', 'echo reached']);
+    assert.match(first.stdout, /reached/);
+    // The detection says that agent has read this container's events, its first exec included: its decision is made.
+    await unreachable.waitForDetection((d) => d.rule === 'KS-ESC-001' && d.attributes['container.id'] === c.id, 'a KS-ESC-001 detection', 30_000);
+    const again = await c.exec(['unshare', '-U', '-r', 'sh', '-c', 'echo reached']);
+    assert.match(again.stdout, /reached/, `the namespace may be ${EXCEPTED_NAMESPACE}: no kill (${again.code} ${again.stderr})`);
+  } finally {
+    await unreachable.stop();
+    await down.close();
+  }
 });
 
 // Every escape scenario the kernel can decide, as test/e2e/attacks.test.ts runs it (same program, same container

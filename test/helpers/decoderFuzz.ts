@@ -12,8 +12,8 @@
 
 import assert from 'node:assert/strict';
 import { createDecoderStats, decodeBatch, type DecoderStats, type DropReason } from '../../src/receiver/decoder.ts';
-import { AddressFamily, EVENT_TYPE_MAX, EventType, type KernelEvent } from '../../src/receiver/events.ts';
-import { LAYOUT, RECORD_ALIGN, RECORD_SIZE_BY_TYPE, type FieldLayout, type StructLayout, type StructName } from '../../src/receiver/layout.ts';
+import { AddressFamily, EVENT_TYPE_MAX, EventType, IpProtocol, SocketType, type KernelEvent } from '../../src/receiver/events.ts';
+import { KIND_SIZE, LAYOUT, RECORD_ALIGN, RECORD_SIZE_BY_TYPE, type FieldLayout, type StructLayout, type StructName } from '../../src/receiver/layout.ts';
 import { RateLimitedLog } from '../../src/receiver/RateLimiter.ts';
 import { record, type FieldValue } from './records.ts';
 
@@ -152,8 +152,11 @@ export function randomRecord(rng: Rng, struct: StructName, pool: readonly Buffer
     // The producer zeroes pad members; non-zero ones show a read that spills over from the member before.
     if (name.startsWith('_pad') && rng.chance(0.5)) continue;
     if (field.kind === 'char') fields[name] = randomText(rng, field.length!, pool);
+    else if (field.length !== undefined && field.kind !== 'u8') fields[name] = rng.bytes(field.length * KIND_SIZE[field.kind as 'u32']);
     else if (field.length !== undefined) fields[name] = rng.bytes(rng.between(0, field.length));
     else if (name === 'family' && rng.chance(0.7)) fields[name] = rng.pick(Object.values(AddressFamily));
+    else if (name === 'sock_type' && rng.chance(0.7)) fields[name] = rng.pick(Object.values(SocketType));
+    else if (name === 'protocol' && rng.chance(0.7)) fields[name] = rng.pick(Object.values(IpProtocol));
     else fields[name] = randomScalar(rng, field.kind);
   }
   for (const [lengthName, counted] of Object.entries(LENGTH_OF)) {
@@ -466,6 +469,10 @@ export function expectedFields(bytes: Buffer, type: EventType): Record<string, u
     const family = bytes.readUInt16LE(C.family.offset);
     expected.unixPath =
       family !== AddressFamily.Unix ? '' : bytes[at] === 0 ? `@${cText(bytes, at + 1, C.unix_path.length - 1)}` : cText(bytes, at, C.unix_path.length);
+  } else if (type === EventType.CompatSyscall) {
+    const A = LAYOUT.ks_compat_syscall.fields.args;
+    expected.nr = bytes.readUInt32LE(LAYOUT.ks_compat_syscall.fields.nr.offset);
+    expected.args = Array.from({ length: A.length }, (_, i) => bytes.readUInt32LE(A.offset + 4 * i));
   }
   return expected;
 }

@@ -8,6 +8,7 @@
  *     badObject       verifier-rejected, with the contract's tunables (fails at load, not before)
  *     fallbackObject  a hook whose tp_btf variant the verifier refuses and whose raw_tp variant loads
  *     emptyOpenatObject  one empty program on sys_enter_openat, the baseline of the syscall-cost bench
+ *     emptySysEnterObject  one empty program on the raw sys_enter tracepoint, the baseline of the compat bench
  *     emitCostObject  the parts of emitting an open record, one program each (native/test/emit_cost.bpf.c)
  *     loadgen         native/test/loadgen.c (see its header for the commands)
  *     failEpollWait   native/test/fail_epoll_wait.c: runs a command whose epoll_wait(maxevents N) calls fail
@@ -35,6 +36,7 @@ export interface KernelFixtures {
   badObject: string;
   fallbackObject: string;
   emptyOpenatObject: string;
+  emptySysEnterObject: string;
   emitCostObject: string;
   loadgen: string;
   failEpollWait: string;
@@ -76,6 +78,7 @@ export function kernelFixtures(): KernelFixtures {
     badObject: bpfObject('bad'),
     fallbackObject: bpfObject('fallback'),
     emptyOpenatObject: bpfObject('empty_openat'),
+    emptySysEnterObject: bpfObject('empty_sys_enter'),
     emitCostObject: bpfObject('emit_cost'),
     loadgen: build(`${OUT}loadgen`, [loadgenSource], 'cc', ['-O2', '-Wall', '-Wextra', '-pthread', loadgenSource]),
     failEpollWait: build(`${OUT}fail-epoll-wait`, [failEpollWaitSource], 'cc', ['-O2', '-Wall', '-Wextra', failEpollWaitSource]),

@@ -24,6 +24,10 @@
  *   pids()      host PIDs currently in the container's cgroup
  *   stop()      podman stop -t 0 (busybox sleep as PID 1 ignores SIGTERM, so waiting would only cost 10 s)
  *   remove()    podman rm -f, then rmdir the now-empty pod cgroup directories podman left behind
+ *
+ * runContainerToExit({ podUid, cgroupParent, name, cmd, extraArgs }) → Promise<{ id, code, signal, stdout, stderr }>
+ *   A container whose cmd is expected to end (or be killed): podman run in the foreground, so code is the cmd's
+ *   exit status (137 for SIGKILL) and stdout what it printed; the container is removed afterwards.
  * Containers not removed by the test are force-removed when the test process exits.
  *
  * How podman lays out cgroups on these machines (hybrid: v1 controllers + cgroup2 at /sys/fs/cgroup/unified,
@@ -168,6 +172,27 @@ export async function startContainer(opts: ContainerOptions = {}): Promise<Conta
     await removeContainer(id);
     throw err;
   }
+}
+
+/** Runs a container in the foreground until its cmd ends; `id` names it in the agent's detections. */
+export async function runContainerToExit(opts: ContainerOptions = {}): Promise<RunResult & { id: string }> {
+  await ensureTestImage();
+  registerCleanup();
+  const name = opts.name ?? `ks-test-${randomBytes(4).toString('hex')}`;
+  const cgroupParent = opts.cgroupParent ?? (opts.podUid !== undefined ? `/kubepods/besteffort/pod${opts.podUid}` : undefined);
+  const result = await run('podman', [
+    ...PODMAN_GLOBAL, 'run', '--pull', 'never', '--name', name,
+    ...(cgroupParent !== undefined ? ['--cgroup-parent', cgroupParent] : []),
+    ...(opts.extraArgs ?? []),
+    TEST_IMAGE,
+    ...(opts.cmd ?? ['true']),
+  ], { timeoutMs: PODMAN_TIMEOUT_MS });
+  const inspected = await run('podman', [...PODMAN_GLOBAL, 'inspect', '--format', '{{.Id}}', name]);
+  const id = inspected.stdout.trim();
+  if (!/^[0-9a-f]{64}$/.test(id)) throw new Error(`podman run left no container ${name}: ${result.stderr}${inspected.stderr}`);
+  liveContainers.set(id, cgroupParent);
+  await removeContainer(id);
+  return { ...result, id };
 }
 
 function makeContainer(c: {

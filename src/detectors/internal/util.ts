@@ -76,8 +76,3 @@ export function processOf(event: KernelEvent, ctx: DetectionContext): ProcessInf
 export function hex(n: bigint | number): string {
   return '0x' + n.toString(16);
 }
-
-/** Start time of a live process, 0n when the process table does not know it: half of a stable process key. */
-export function startTimeOf(tgid: number, ctx: DetectionContext): bigint {
-  return ctx.process(tgid)?.startBoottimeNs ?? 0n;
-}

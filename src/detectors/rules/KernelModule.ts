@@ -33,7 +33,8 @@ export class KernelModule implements Detector {
     enforcement: {
       checks: [KernelEnforceCheck.ModuleLoad],
       description:
-        'init_module or finit_module (the call may still load the module: it completes before the signal is delivered).',
+        'init_module or finit_module (the call may still load the module: it completes before the signal is delivered), ' +
+        'through the 32-bit entry (int 0x80, KS-ESC-021) too.',
     },
   };
 

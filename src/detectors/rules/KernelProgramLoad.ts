@@ -31,7 +31,8 @@ export class KernelProgramLoad implements Detector {
     enforcement: {
       checks: [KernelEnforceCheck.BpfProgLoad],
       description:
-        'bpf(BPF_PROG_LOAD): the program may load, but the process dies before it can attach it.',
+        'bpf(BPF_PROG_LOAD), through the 32-bit entry (int 0x80, KS-ESC-021) too: the program may load, but the ' +
+        'process dies before it can attach it.',
     },
   };
 

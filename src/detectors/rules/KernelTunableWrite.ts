@@ -34,7 +34,8 @@ export class KernelTunableWrite implements Detector {
       checks: [KernelEnforceCheck.TunableWrite],
       description:
         'a successful open with write access of one of these files, recognised by its filesystem and dentry names ' +
-        '(the caller\'s string never decides a kill): the process dies before it writes.',
+        '(the caller\'s string never decides a kill): the process dies before it writes. ' +
+        'A write-open through the 32-bit entry (int 0x80) is not enforced: KS-ESC-021 reports it.',
     },
   };
 

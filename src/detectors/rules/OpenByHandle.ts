@@ -26,7 +26,8 @@ export class OpenByHandle implements Detector {
     enforcement: {
       checks: [KernelEnforceCheck.OpenByHandle],
       description:
-        'open_by_handle_at: the process dies before it reads through the descriptor.',
+        'open_by_handle_at, through the 32-bit entry (int 0x80, KS-ESC-021) too: the process dies before it reads ' +
+        'through the descriptor.',
     },
   };
 

@@ -37,7 +37,8 @@ export class ProcessInjection implements Detector {
     enforcement: {
       checks: [KernelEnforceCheck.PtraceAttach],
       description:
-        'ptrace PTRACE_ATTACH or PTRACE_SEIZE: the tracer dies before it reads or writes the tracee (process_vm_writev is not enforced).',
+        'ptrace PTRACE_ATTACH or PTRACE_SEIZE, through the 32-bit entry (int 0x80, KS-ESC-021) too: the tracer dies ' +
+        'before it reads or writes the tracee (process_vm_writev is not enforced).',
     },
     openPathPatterns: ['/proc/*/mem'],
   };

@@ -28,7 +28,9 @@ export class SetnsIntoNamespace implements Detector {
     enforcement: {
       checks: [KernelEnforceCheck.SetnsHost],
       description:
-        "setns with an nsfs file naming one of the host's namespaces, or with a pidfd of a process in one of them (the namespace types setns asks for; pidfs kernels, 6.9+): the process dies before it runs anything inside.",
+        "setns with an nsfs file naming one of the host's namespaces, or with a pidfd of a process in one of them (the namespace types setns asks for; pidfs kernels, 6.9+): the process dies before it runs anything inside. " +
+        'Through the 32-bit entry (int 0x80, KS-ESC-021) every setns is killed: its fd is not looked at (under ' +
+        'KS-ESC-001 where only that rule kills).',
     },
   };
 

@@ -5,7 +5,7 @@ import { EventType, type KernelEvent, type NamespaceEvent, type OpenEvent } from
 import { Attr } from '../attributeKeys.ts';
 import { NO_FINDINGS, type DetectionContext, type Detector, type DetectorEvent, type Finding, type RuleMetadata } from '../Detector.ts';
 import { BoundedMap } from '../internal/BoundedMap.ts';
-import { hex, isRuntimeSetup, isWriteOpen, splitProcPath, startTimeOf } from '../internal/util.ts';
+import { hex, isRuntimeSetup, isWriteOpen, splitProcPath } from '../internal/util.ts';
 import { KernelEnforceCheck } from '../../receiver/enforcement.ts';
 
 export const CLONE_NEWUSER = 0x10000000n;
@@ -20,7 +20,12 @@ interface Incident {
 }
 
 interface Tracked {
-  /** Start time of the tracked process; 0n when the process table did not know it. */
+  /**
+   * Start time of the tracked process, from the kernel (its records' header, a fork's child start): never from the
+   * process table, whose entry for the pid can change under the same process (a /proc tick refined by an exec, a dead
+   * holder whose exit was lost replaced at the next exec), which made a later record of the same process look like
+   * another's. 0n: the producer had none to give.
+   */
   startNs: bigint;
   incident: Incident;
 }
@@ -52,7 +57,10 @@ export class UserNamespaceCreation implements Detector {
       checks: [KernelEnforceCheck.UserNamespace],
       description:
         'unshare, clone or clone3 with CLONE_NEWUSER, and clone3 whose clone_args cannot be read at syscall entry ' +
-        '(fails closed): the process dies before it can write an id map (a clone creates no child).',
+        '(fails closed); a child found in a new user namespace at fork (parent and child): the process dies before ' +
+        'it can write an id map (a clone creates no child). ' +
+        'Through the 32-bit entry (int 0x80, KS-ESC-021) on the same flags, and a clone3 whose flags cannot be read as well; ' +
+        'a 32-bit setns too, where KS-ESC-002 does not kill (its fd is not looked at).',
     },
     openPathPatterns: ['/proc/*/uid_map', '/proc/*/gid_map', '/proc/*/setgroups'],
   };
@@ -69,7 +77,7 @@ export class UserNamespaceCreation implements Detector {
       case EventType.Namespace:
         return this.#onNamespace(event, ctx);
       case EventType.Fork: {
-        const incident = this.#lookup(event, ctx);
+        const incident = this.#lookup(event);
         if (incident) this.#tracked.set(event.childTgid, { startNs: event.childStartBoottimeNs, incident });
         return NO_FINDINGS;
       }
@@ -85,9 +93,9 @@ export class UserNamespaceCreation implements Detector {
     }
   }
 
-  #lookup(event: KernelEvent, ctx: DetectionContext): Incident | undefined {
+  #lookup(event: KernelEvent): Incident | undefined {
     const tracked = this.#tracked.get(event.tgid);
-    return tracked && sameStart(tracked.startNs, startTimeOf(event.tgid, ctx)) ? tracked.incident : undefined;
+    return tracked && sameStart(tracked.startNs, event.startBoottimeNs) ? tracked.incident : undefined;
   }
 
   #onNamespace(event: NamespaceEvent, ctx: DetectionContext): readonly Finding[] {
@@ -101,7 +109,7 @@ export class UserNamespaceCreation implements Detector {
         attributes: { [Attr.syscall]: syscallName(event.op), [Attr.namespaceFlags]: hex(event.cloneFlags) },
       }];
     }
-    this.#tracked.set(event.tgid, { startNs: startTimeOf(event.tgid, ctx), incident: { createdNs: event.ktimeNs, escalated: false } });
+    this.#tracked.set(event.tgid, { startNs: event.startBoottimeNs, incident: { createdNs: event.ktimeNs, escalated: false } });
     return [
       {
         summary: `${event.comm} created a user namespace inside a container`,
@@ -114,7 +122,7 @@ export class UserNamespaceCreation implements Detector {
     if (!isWriteOpen(event.openFlags)) return NO_FINDINGS;
     const proc = splitProcPath(event.path);
     if (!proc || !ID_MAP_FILES.has(proc.rest)) return NO_FINDINGS;
-    const incident = this.#lookup(event, ctx);
+    const incident = this.#lookup(event);
     if (!incident || incident.escalated) return NO_FINDINGS;
     if (event.ktimeNs - incident.createdNs > ctx.settings.userNamespaceFollowUpNs) return NO_FINDINGS;
     incident.escalated = true;
@@ -128,7 +136,7 @@ export class UserNamespaceCreation implements Detector {
   }
 }
 
-/** Equal start times, or one side unknown (0n): the process table may learn of a fork after the detector. */
+/** Equal start times, or one side unknown (0n: a record whose producer had no start time to give). */
 function sameStart(a: bigint, b: bigint): boolean {
   return a === 0n || b === 0n || a === b;
 }

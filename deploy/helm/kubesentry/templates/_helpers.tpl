@@ -47,6 +47,16 @@ ${POD_IP}:<port>, expanded by the agent at start: the endpoints answer on the po
 {{- define "kubesentry.paths.state" -}}/var/lib/kubesentry{{- end -}}
 {{- define "kubesentry.paths.config" -}}/etc/kubesentry{{- end -}}
 {{- define "kubesentry.paths.tls" -}}/etc/kubesentry/tls{{- end -}}
+{{- define "kubesentry.paths.rules" -}}/etc/kubesentry-rules{{- end -}}
+
+{{/* The rules ConfigMap's name; empty when the agent has no rules file (rulesConfigMap in values.yaml). */}}
+{{- define "kubesentry.rulesConfigMap" -}}
+{{- if .Values.rulesConfigMap.create -}}
+{{- default (printf "%s-rules" (include "kubesentry.fullname" .) | trunc 63 | trimSuffix "-") .Values.rulesConfigMap.name -}}
+{{- else -}}
+{{- .Values.rulesConfigMap.name -}}
+{{- end -}}
+{{- end -}}
 
 {{/*
 The agent's config file. Built as a dict and serialised, so extraConfig can override any key and the result is
@@ -76,6 +86,9 @@ always valid YAML; test/deploy-chart.test.ts checks it against the agent's own c
   "kubernetes" (dict "enabled" "on" "labelAllowList" .Values.agent.podLabelAllowList)
   "health" (dict "listen" (printf "${%s}:%d" (include "kubesentry.podIpEnv" .) (int .Values.health.port)))
 -}}
+{{- if include "kubesentry.rulesConfigMap" . -}}
+{{- $_ := set $config "rulesFile" (printf "%s/%s" (include "kubesentry.paths.rules" .) .Values.rulesConfigMap.key) -}}
+{{- end -}}
 {{- if .Values.prometheus.enabled -}}
 {{- $_ := set $config "prometheus" (dict "listen" (printf "${%s}:%d" (include "kubesentry.podIpEnv" .) (int .Values.prometheus.port))) -}}
 {{- end -}}
