@@ -6,48 +6,18 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { allDetectors } from '../../src/detectors/index.ts';
-import { startAgent, type RunningAgent } from '../helpers/agent.ts';
-import { startContainer, type Container } from '../helpers/podman.ts';
-import { SIMULATOR_BUILD_DIR, SIMULATOR_MOUNT } from '../../src/simulate/scenarios.ts';
+import { SIMULATOR_MOUNT } from '../../src/simulate/scenarios.ts';
+import { assertKilled, KILLED_BY_SIGKILL, sim, startEnforcingAgent, type EnforcingAgent } from '../helpers/enforcing.ts';
 
-const SIMULATOR_DIR = fileURLToPath(new URL(`../../${SIMULATOR_BUILD_DIR}`, import.meta.url));
-const KILLABLE_RULES = allDetectors().filter((d) => d.meta.enforcement !== undefined).map((d) => d.meta.id);
-const KILLED_BY_SIGKILL = 137;
-
-let agent: RunningAgent;
-const containers: Container[] = [];
-
+let enforcing: EnforcingAgent;
 before(async () => {
-  assert.ok(existsSync(`${SIMULATOR_DIR}/bypass_untouched`), 'simulator programs are built (make simulator)');
-  const rulesFile = path.join(mkdtempSync(path.join(tmpdir(), 'ks-enforcement-facts-')), 'rules.yaml');
-  writeFileSync(rulesFile, `enforcement: on\nrules:\n${KILLABLE_RULES.map((id) => `  ${id}: { action: kill }\n`).join('')}`);
-  agent = await startAgent({ args: ['--rules-file', rulesFile, '--log-level', 'debug'] });
+  enforcing = await startEnforcingAgent(['bypass_untouched', 'bypass_memfd_script']);
 });
 after(async () => {
-  await agent?.stop();
-  for (const c of containers) await c.remove().catch(() => {});
+  await enforcing?.stop();
 });
 
-async function armed(...flags: string[]): Promise<Container> {
-  const c = await startContainer({ podUid: randomUUID(), extraArgs: ['-v', `${SIMULATOR_DIR}:${SIMULATOR_MOUNT}:ro`, ...flags] });
-  containers.push(c);
-  await agent.process.waitForLine(new RegExp(`enforcement: container ${c.id} .*kill checks`), 60_000);
-  return c;
-}
-
-async function assertKilled(c: Container, args: string[]): Promise<void> {
-  const r = await c.exec(args);
-  assert.doesNotMatch(r.stdout, /reached/, `the escape's next step ran:\n${r.stdout}${r.stderr}`);
-  assert.equal(r.code, KILLED_BY_SIGKILL, `exit status ${r.code}: ${r.stdout}${r.stderr}`);
-}
-
-const sim = (program: string, ...args: string[]) => [`${SIMULATOR_MOUNT}/${program}`, ...args];
+const armed = (...flags: string[]) => enforcing.armed(...flags);
 
 test('openat2(O_WRONLY) of core_pattern with struct open_how in a page not yet faulted in is killed (f_mode decides)', async () => {
   const c = await armed('--privileged');
@@ -59,7 +29,7 @@ test('core_pattern bind-mounted under another name is killed when opened for wri
   const c = await armed('--privileged');
   await assertKilled(c, ['sh', '-c',
     'cat /proc/sys/kernel/core_pattern > /tmp/v && touch /tmp/cpb && mount --bind /proc/sys/kernel/core_pattern /tmp/cpb && cat /tmp/v > /tmp/cpb && echo reached']);
-  await agent.waitForDetection((d) => d.rule === 'KS-ESC-005' && d.attributes['file.path'] === '/tmp/cpb' &&
+  await enforcing.agent.waitForDetection((d) => d.rule === 'KS-ESC-005' && d.attributes['file.path'] === '/tmp/cpb' &&
     d.attributes['kubesentry.enforcement.signal_sent'] === true, 'KS-ESC-005 kill of /tmp/cpb', 30_000);
 });
 
@@ -69,7 +39,7 @@ test('release_agent and notify_on_release of a cgroup mounted at /mnt/cg are kil
   assert.equal(mount.code, KILLED_BY_SIGKILL, 'the mount itself is killed');
   await assertKilled(c, ['sh', '-c', 'echo 1 > /mnt/cg/notify_on_release; echo reached']);
   await assertKilled(c, ['sh', '-c', 'cat /mnt/cg/release_agent > /mnt/cg/release_agent; echo reached']);
-  await agent.waitForDetection((d) => d.rule === 'KS-ESC-004' && d.attributes['file.path'] === '/mnt/cg/release_agent' &&
+  await enforcing.agent.waitForDetection((d) => d.rule === 'KS-ESC-004' && d.attributes['file.path'] === '/mnt/cg/release_agent' &&
     d.severity === 'critical', 'KS-ESC-004 critical on /mnt/cg/release_agent', 30_000);
 });
 
@@ -82,8 +52,8 @@ test('no false kill: an ordinary file written at /tmp/<dir>/notify_on_release, n
   // One ring, read in order: once the detection of a later process of the container is in, so are the writes'.
   const barrier = await c.exec(['unshare', '-U', 'true']);
   assert.equal(barrier.code, KILLED_BY_SIGKILL);
-  await agent.waitForDetection((d) => d.rule === 'KS-ESC-001' && d.attributes['container.id'] === c.id, 'the barrier', 30_000);
-  const found = agent.detections().filter((d) => (d.rule === 'KS-ESC-004' || d.rule === 'KS-ESC-005') &&
+  await enforcing.agent.waitForDetection((d) => d.rule === 'KS-ESC-001' && d.attributes['container.id'] === c.id, 'the barrier', 30_000);
+  const found = enforcing.agent.detections().filter((d) => (d.rule === 'KS-ESC-004' || d.rule === 'KS-ESC-005') &&
     String(d.attributes['file.path'] ?? '').startsWith('/tmp/app/'));
   assert.deepEqual(found.map((d) => `${d.rule} ${d.severity} ${d.attributes['file.path']}`), []);
 });
