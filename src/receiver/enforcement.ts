@@ -27,7 +27,8 @@ const WRITE_OPEN_HOOKS = ['sys_exit_openat', 'sys_exit_openat2', 'sys_exit_open'
 /** The raw sys_enter program that sees 32-bit (int 0x80) calls (bpf/compat.bpf.c); kernel.compatSyscalls can leave it out. */
 export const COMPAT_SYSCALL_HOOK = 'sys_enter_compat';
 export const ENFORCE_CHECK_HOOKS: Record<KernelEnforceCheck, readonly string[]> = {
-  [KernelEnforceCheck.UserNamespace]: ['sys_enter_unshare', 'sys_enter_clone', 'sys_enter_clone3', COMPAT_SYSCALL_HOOK],
+  // sched_fork: a child found in a new user namespace (clone3 flags rewritten under the entry's read).
+  [KernelEnforceCheck.UserNamespace]: ['sys_enter_unshare', 'sys_enter_clone', 'sys_enter_clone3', 'sched_fork', COMPAT_SYSCALL_HOOK],
   [KernelEnforceCheck.SetnsHost]: ['sys_enter_setns', COMPAT_SYSCALL_HOOK],
   // The exits judge the kernel's own type: a type rewritten under the entry's read.
   [KernelEnforceCheck.CgroupMount]: ['sys_enter_mount', 'sys_enter_fsopen', 'sys_exit_mount', 'sys_exit_fsopen', COMPAT_SYSCALL_HOOK],
