@@ -6,55 +6,29 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { allDetectors } from '../../src/detectors/index.ts';
-import { startAgent, type JsonDetection, type RunningAgent } from '../helpers/agent.ts';
-import { startContainer, type Container } from '../helpers/podman.ts';
-import { SIMULATOR_BUILD_DIR, SIMULATOR_MOUNT } from '../../src/simulate/scenarios.ts';
+import type { JsonDetection } from '../helpers/agent.ts';
+import type { Container } from '../helpers/podman.ts';
+import { assertKilled, sim, startEnforcingAgent, type EnforcingAgent } from '../helpers/enforcing.ts';
 
-const SIMULATOR_DIR = fileURLToPath(new URL(`../../${SIMULATOR_BUILD_DIR}`, import.meta.url));
-const KILLABLE_RULES = allDetectors().filter((d) => d.meta.enforcement !== undefined).map((d) => d.meta.id);
-const KILLED_BY_SIGKILL = 137;
 const I386_GETPPID = 64;
 
-let agent: RunningAgent;
-const containers: Container[] = [];
+let enforcing: EnforcingAgent;
 
 before(async () => {
-  assert.ok(existsSync(`${SIMULATOR_DIR}/bypass_compat`) && existsSync(`${SIMULATOR_DIR}/compat_call`), 'simulator programs are built (make simulator)');
-  const rulesFile = path.join(mkdtempSync(path.join(tmpdir(), 'ks-enforcement-compat-')), 'rules.yaml');
-  writeFileSync(rulesFile, `enforcement: on\nrules:\n${KILLABLE_RULES.map((id) => `  ${id}: { action: kill }\n`).join('')}`);
-  agent = await startAgent({ args: ['--rules-file', rulesFile, '--log-level', 'debug'] });
+  enforcing = await startEnforcingAgent(['bypass_compat', 'compat_call']);
 });
 after(async () => {
-  await agent?.stop();
-  for (const c of containers) await c.remove().catch(() => {});
+  await enforcing?.stop();
 });
 
-async function armed(...flags: string[]): Promise<Container> {
-  const c = await startContainer({ podUid: randomUUID(), extraArgs: ['-v', `${SIMULATOR_DIR}:${SIMULATOR_MOUNT}:ro`, ...flags] });
-  containers.push(c);
-  await agent.process.waitForLine(new RegExp(`enforcement: container ${c.id} .*kill checks`), 60_000);
-  return c;
-}
-
-async function assertKilled(c: Container, args: string[]): Promise<void> {
-  const r = await c.exec(args);
-  assert.doesNotMatch(r.stdout, /reached/, `the escape's next step ran:\n${r.stdout}${r.stderr}`);
-  assert.equal(r.code, KILLED_BY_SIGKILL, `exit status ${r.code}: ${r.stdout}${r.stderr}`);
-}
+const armed = (...flags: string[]): Promise<Container> => enforcing.armed(...flags);
 
 function detectionFor(c: Container, rule: string, match: (d: JsonDetection) => boolean, what: string): Promise<JsonDetection> {
-  return agent.waitForDetection((d) => d.rule === rule && d.attributes['container.id'] === c.id && match(d), what, 30_000);
+  return enforcing.agent.waitForDetection((d) => d.rule === rule && d.attributes['container.id'] === c.id && match(d), what, 30_000);
 }
 
 const killed = (d: JsonDetection) => d.attributes['kubesentry.enforcement.action'] === 'kill' && d.attributes['kubesentry.enforcement.signal_sent'] === true;
 const compatCall = (nr: number) => (d: JsonDetection) => d.attributes['kubesentry.syscall.i386_number'] === nr;
-const sim = (program: string, ...args: string[]) => [`${SIMULATOR_MOUNT}/${program}`, ...args];
 
 test('unshare(CLONE_NEWUSER) through int 0x80 is killed under KS-ESC-001 and reported as a 32-bit call', async () => {
   const c = await armed();

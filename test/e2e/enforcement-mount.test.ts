@@ -6,51 +6,23 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { allDetectors } from '../../src/detectors/index.ts';
-import { startAgent, type JsonDetection, type RunningAgent } from '../helpers/agent.ts';
-import { startContainer, type Container } from '../helpers/podman.ts';
-import { SIMULATOR_BUILD_DIR, SIMULATOR_MOUNT } from '../../src/simulate/scenarios.ts';
+import type { JsonDetection } from '../helpers/agent.ts';
+import type { Container } from '../helpers/podman.ts';
+import { assertKilled, KILLED_BY_SIGKILL, sim, startEnforcingAgent, type EnforcingAgent } from '../helpers/enforcing.ts';
 
-const SIMULATOR_DIR = fileURLToPath(new URL(`../../${SIMULATOR_BUILD_DIR}`, import.meta.url));
-const KILLABLE_RULES = allDetectors().filter((d) => d.meta.enforcement !== undefined).map((d) => d.meta.id);
-const KILLED_BY_SIGKILL = 137;
-
-let agent: RunningAgent;
-const containers: Container[] = [];
+let enforcing: EnforcingAgent;
 
 before(async () => {
-  assert.ok(existsSync(`${SIMULATOR_DIR}/release_agent_options`), 'simulator programs are built (make simulator)');
-  const rulesFile = path.join(mkdtempSync(path.join(tmpdir(), 'ks-enforcement-mount-')), 'rules.yaml');
-  writeFileSync(rulesFile, `enforcement: on\nrules:\n${KILLABLE_RULES.map((id) => `  ${id}: { action: kill }\n`).join('')}`);
-  agent = await startAgent({ args: ['--rules-file', rulesFile, '--log-level', 'debug'] });
+  enforcing = await startEnforcingAgent(['release_agent_options', 'bypass_untouched', 'bypass_remount', 'mount_type_race', 'bind_untouched_type']);
 });
 after(async () => {
-  await agent?.stop();
-  for (const c of containers) await c.remove().catch(() => {});
+  await enforcing?.stop();
 });
 
-async function armedPrivileged(): Promise<Container> {
-  const c = await startContainer({
-    podUid: randomUUID(), extraArgs: ['-v', `${SIMULATOR_DIR}:${SIMULATOR_MOUNT}:ro`, '--privileged'],
-  });
-  containers.push(c);
-  await agent.process.waitForLine(new RegExp(`enforcement: container ${c.id} .*kill checks`), 60_000);
-  return c;
-}
-
-async function assertKilled(c: Container, args: string[]): Promise<void> {
-  const r = await c.exec(args);
-  assert.doesNotMatch(r.stdout, /reached/, `the escape's next step ran:\n${r.stdout}${r.stderr}`);
-  assert.equal(r.code, KILLED_BY_SIGKILL, `exit status ${r.code}: ${r.stdout}${r.stderr}`);
-}
+const armedPrivileged = (): Promise<Container> => enforcing.armed('--privileged');
 
 function killDetection(c: Container, rule: string, summary: RegExp): Promise<JsonDetection> {
-  return agent.waitForDetection(
+  return enforcing.agent.waitForDetection(
     (d) => d.rule === rule && d.attributes['container.id'] === c.id && summary.test(d.summary) &&
       d.attributes['kubesentry.enforcement.action'] === 'kill' && d.attributes['kubesentry.enforcement.signal_sent'] === true,
     `${rule} kill detection matching ${summary}`, 30_000);
@@ -70,7 +42,6 @@ async function assertReleaseAgentUnset(c: Container, dir: string): Promise<void>
   assert.doesNotMatch(agentFile.stdout, /ks-/, 'release_agent was set');
 }
 
-const sim = (program: string, ...args: string[]) => [`${SIMULATOR_MOUNT}/${program}`, ...args];
 
 test('mount(2) of proc with the fstype string in a page not yet faulted in is killed (fails closed)', async () => {
   const c = await armedPrivileged();
