@@ -16,11 +16,15 @@
 //    time-open over interleaved rounds; ratios are taken per round (paired) and their median reported. A last round
 //    with the kernel's run-time statistics on gives the time inside the programs, which machine load barely moves.
 //    Other agents attached to the same tracepoints (other engineers' test agents) add to every figure, bare included.
-// 3. Per-syscall cost of the enforcement check (bpf/lib/enforce.h) on setns, mount and bpf(BPF_PROG_LOAD): the
-//    agent's programs for them with enforcement off, on for a container that is not armed (every host process), and
-//    in dry-run for an armed container whose rules kill (the whole decision, without the signal, which would end
-//    the loop), against the same programs with enforcement off. loadgen's time-enforced runs the calls from a new
-//    mount namespace and a cgroup of its own, as a container's process would.
+// 3. Per-call cost of the enforcement checks (bpf/lib/enforce.h) on the hooked calls: setns, mount,
+//    bpf(BPF_PROG_LOAD) and unshare(CLONE_NEWUSER) (failing calls, so that a loop can make them), an exec of /bin/true
+//    (the arming test and the fileless test), a fork (the user-namespace comparison) and an ordinary open (the file
+//    name's head compared against the control files'). Each call with the agent's program for it alone attached:
+//    enforcement off, on for a container that is not armed and has nothing pending, and in dry-run for an armed
+//    container whose rules kill (the whole decision, without the signal, which would end the loop), against the
+//    same program with enforcement off. loadgen's time-enforced makes the calls from a new mount namespace and a
+//    cgroup of its own, as a container's process would. The programs' own run time comes from the kernel's
+//    statistics, held on by loadgen hold-bpf-stats for the whole part.
 // 4. Per-syscall cost of the 32-bit syscall program (bpf/compat.bpf.c, on the raw sys_enter tracepoint: every
 //    syscall on the node runs it) on an ordinary 64-bit syscall, getppid: bare, with an empty raw_tp/sys_enter
 //    program (native/test/empty_sys_enter.bpf.c), and with sys_enter_compat__raw_tp. loadgen's time-getppid, from a
@@ -40,7 +44,7 @@ import { nativeAddon, type NativeBpfObject } from '../src/receiver/nativeAddon.t
 import { DEFAULT_TRACEFS_PATH, tracepointId } from '../src/receiver/probe.ts';
 import { kernelFixtures } from '../test/helpers/kernelFixtures.ts';
 import { createCgroup } from '../test/helpers/cgroup.ts';
-import { ENFORCEMENT_OUTCOMES, EnforcementMode, KERNEL_ENFORCE_CHECK_MAX, KernelEnforceCheck } from '../src/receiver/enforcement.ts';
+import { ENFORCEMENT_OUTCOMES, EnforceLevelsSlot, EnforcementMode, KERNEL_ENFORCE_CHECK_MAX, KernelEnforceCheck } from '../src/receiver/enforcement.ts';
 import { cgroupLevel } from '../src/enforcement/ContainerEnforcement.ts';
 import { reportResult } from './result.ts';
 
@@ -431,25 +435,47 @@ async function syscallCost(baselinePath: string | undefined): Promise<void> {
   console.log(`  ${dropped} open records dropped`);
 }
 
-const ENFORCED_CALLS_PER_RUN = 100_000;
 const BPF_STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
-const ENFORCED_PROGRAMS = { setns: 'sys_enter_setns__tp', mount: 'sys_enter_mount__tp', bpf: 'sys_enter_bpf__tp' } as const;
-type EnforcedCall = keyof typeof ENFORCED_PROGRAMS;
+/**
+ * Each call timed by loadgen's time-enforced: the agent's program that sees it, where it attaches (a syscall
+ * tracepoint, or undefined: where its SEC() says, tp_btf), the check whose dry-run decisions it counts, and how many
+ * calls make a run (an exec or a fork costs a thousand times a failing syscall).
+ */
+const ENFORCED_CALLS = {
+  setns: { program: 'sys_enter_setns__tp', tracepoint: 'syscalls/sys_enter_setns', check: KernelEnforceCheck.SetnsHost, perRun: 100_000 },
+  mount: { program: 'sys_enter_mount__tp', tracepoint: 'syscalls/sys_enter_mount', check: KernelEnforceCheck.SensitiveMount, perRun: 100_000 },
+  bpf: { program: 'sys_enter_bpf__tp', tracepoint: 'syscalls/sys_enter_bpf', check: KernelEnforceCheck.BpfProgLoad, perRun: 100_000 },
+  unshare: { program: 'sys_enter_unshare__tp', tracepoint: 'syscalls/sys_enter_unshare', check: KernelEnforceCheck.UserNamespace, perRun: 100_000 },
+  // An ordinary exec: the arming test, then the fileless test (an armed container whose rules kill memfd execs),
+  // which finds nothing, so no decision.
+  exec: { program: 'sched_exec__tp_btf', tracepoint: undefined, check: KernelEnforceCheck.MemfdExec, perRun: 300 },
+  // A child in its parent's user namespace: the comparison only.
+  fork: { program: 'sched_fork__tp_btf', tracepoint: undefined, check: KernelEnforceCheck.UserNamespace, perRun: 1_000 },
+  // An ordinary file (the agent's pattern list loaded): the name's first 8 bytes compared, no file facts read, no decision.
+  open: { program: 'sys_exit_openat__tp', tracepoint: 'syscalls/sys_exit_openat', check: KernelEnforceCheck.TunableWrite, perRun: 100_000 },
+} as const;
+type EnforcedCall = keyof typeof ENFORCED_CALLS;
 
 /** loadgen in `cgroupDir` (a container's place in the hierarchy: the kernel looks containers up at their level). */
 async function timeEnforced(call: EnforcedCall, cgroupDir: string): Promise<number> {
   const { stdout } = await execFileAsync(
     'sh',
-    ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroupDir, fixtures.loadgen, 'time-enforced', call, String(ENFORCED_CALLS_PER_RUN)],
+    ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroupDir, fixtures.loadgen, 'time-enforced', call, String(ENFORCED_CALLS[call].perRun)],
     { encoding: 'utf8' },
   );
   return Number(stdout);
 }
 
+function u64(value: bigint): Buffer {
+  const buffer = Buffer.alloc(8);
+  buffer.writeBigUInt64LE(value);
+  return buffer;
+}
+
 async function enforcementCost(): Promise<void> {
   if (!existsSync(DEFAULT_OBJECT_PATH)) throw new Error(`${DEFAULT_OBJECT_PATH} is missing: run \`make bpf\``);
-  const calls = Object.keys(ENFORCED_PROGRAMS) as EnforcedCall[];
-  const object = loadPrograms(DEFAULT_OBJECT_PATH, Object.values(ENFORCED_PROGRAMS), [], {
+  const calls = Object.keys(ENFORCED_CALLS) as EnforcedCall[];
+  const object = loadPrograms(DEFAULT_OBJECT_PATH, calls.map((call) => ENFORCED_CALLS[call].program), sensitivePathPatterns(), {
     host_mnt_ns_inum: u32(statSync('/proc/self/ns/mnt').ino),
   });
   // What the agent writes: the mount check's filesystem types, the host's namespaces (loadgen joins its own uts
@@ -459,11 +485,12 @@ async function enforcementCost(): Promise<void> {
   object.mapUpdate('enforce_fstypes', proc, u32(KernelEnforceCheck.SensitiveMount));
   object.mapUpdate('host_namespaces', u32(statSync('/proc/self/ns/uts').ino), Buffer.of(1));
   const cgroup = createCgroup(`/kubesentry-bench-enforce-${process.pid}`);
-  const cgroupKey = Buffer.alloc(8);
-  cgroupKey.writeBigUInt64LE(cgroup.id);
-  const levels = Buffer.alloc(8);
-  levels.writeBigUInt64LE(1n << BigInt(cgroupLevel(cgroup.relPath)));
-  object.mapUpdate('enforce_levels', u32(0), levels);
+  const cgroupKey = u64(cgroup.id);
+  const level = u64(1n << BigInt(cgroupLevel(cgroup.relPath)));
+  object.mapUpdate('enforce_levels', u32(EnforceLevelsSlot.ArmedByAgent), level);
+  // A pending level with no entry for loadgen's cgroup: an exec outside the host's mount namespace in a container
+  // that is not armed pays the pending lookup too, the longest path short of arming (once per container).
+  object.mapUpdate('enforce_levels', u32(EnforceLevelsSlot.Pending), level);
   const reader = new (nativeAddon().RingBufferReader)(object.mapFd('events'), () => {}, {
     maxBatchBytes: 1 << 20,
     maxQueuedBytes: 64 << 20,
@@ -476,44 +503,51 @@ async function enforcementCost(): Promise<void> {
     { name: 'dry-run, armed (full decision)', mode: EnforcementMode['dry-run'], armed: true, attached: true },
   ];
   const samples = new Map<string, number[]>();
-  // The programs' own run time per call (kernel.bpf_stats_enabled): free of the syscall's noise on a shared machine.
+  // The programs' own run time per call (bpf_stats): free of the syscall's noise on a shared machine.
   const programNs = new Map<string, { runs: bigint; ns: bigint }>();
-  const statsWereOn = readFileSync(BPF_STATS_SYSCTL, 'utf8').trim() !== '0';
-  if (!statsWereOn) writeFileSync(BPF_STATS_SYSCTL, '1');
+  const dryRuns = new Map<EnforcedCall, bigint>();
+  const dryRunCount = (call: EnforcedCall) =>
+    object.perCpuSum('enforce_actions', ENFORCED_CALLS[call].check * ENFORCEMENT_OUTCOMES.length + ENFORCEMENT_OUTCOMES.indexOf('dry-run'));
   const programTotals = () => new Map(object.programStats().map((p) => [p.name, p]));
   try {
-    for (let round = 0; round < RUNS; round++) {
-      for (const configuration of configurations) {
-        object.mapUpdate('enforce_mode', u32(0), u32(configuration.mode));
-        if (configuration.armed) object.mapUpdate('enforce_cgroups', cgroupKey, u32((1 << KERNEL_ENFORCE_CHECK_MAX) - 1));
-        else object.mapDelete('enforce_cgroups', cgroupKey);
-        const links: Link[] = configuration.attached
-          ? calls.map((call) => [object, ENFORCED_PROGRAMS[call], tracepointId(DEFAULT_TRACEFS_PATH, `syscalls/${ENFORCED_PROGRAMS[call].replace('__tp', '')}`)])
-          : [];
-        await withAttached(links, async () => {
+    await withProgramStats(async () => {
+      for (let round = 0; round < RUNS; round++) {
+        for (const configuration of configurations) {
+          object.mapUpdate('enforce_mode', u32(0), u32(configuration.mode));
+          if (configuration.armed) object.mapUpdate('enforce_cgroups', cgroupKey, u32((1 << KERNEL_ENFORCE_CHECK_MAX) - 1));
+          else object.mapDelete('enforce_cgroups', cgroupKey);
           for (const call of calls) {
-            const key = `${configuration.name}|${call}`;
-            const before = programTotals().get(ENFORCED_PROGRAMS[call])!;
-            samples.set(key, [...(samples.get(key) ?? []), await timeEnforced(call, cgroup.path)]);
-            const after = programTotals().get(ENFORCED_PROGRAMS[call])!;
-            const total = programNs.get(key) ?? { runs: 0n, ns: 0n };
-            programNs.set(key, { runs: total.runs + after.runCount - before.runCount, ns: total.ns + after.runTimeNs - before.runTimeNs });
+            const { program, tracepoint } = ENFORCED_CALLS[call];
+            // One program at a time: an exec's spawn is also a fork, whose program would count in the exec's time.
+            const links: Array<[NativeBpfObject, string, number?]> = configuration.attached
+              ? [[object, program, tracepoint === undefined ? undefined : tracepointId(DEFAULT_TRACEFS_PATH, tracepoint)]]
+              : [];
+            await withRawAttached(links, async () => {
+              const key = `${configuration.name}|${call}`;
+              const before = programTotals().get(program)!;
+              const decisionsBefore = dryRunCount(call);
+              samples.set(key, [...(samples.get(key) ?? []), await timeEnforced(call, cgroup.path)]);
+              const after = programTotals().get(program)!;
+              const total = programNs.get(key) ?? { runs: 0n, ns: 0n };
+              programNs.set(key, { runs: total.runs + after.runCount - before.runCount, ns: total.ns + after.runTimeNs - before.runTimeNs });
+              if (configuration.armed) dryRuns.set(call, (dryRuns.get(call) ?? 0n) + dryRunCount(call) - decisionsBefore);
+            });
           }
-        });
+        }
       }
-    }
+    });
   } finally {
     object.mapUpdate('enforce_mode', u32(0), u32(EnforcementMode.off));
-    if (!statsWereOn) writeFileSync(BPF_STATS_SYSCTL, '0');
     await cgroup.remove();
   }
-  const dryRuns = calls.map((_, i) => object.perCpuSum('enforce_actions', [KernelEnforceCheck.SetnsHost, KernelEnforceCheck.SensitiveMount, KernelEnforceCheck.BpfProgLoad][i] * ENFORCEMENT_OUTCOMES.length + ENFORCEMENT_OUTCOMES.indexOf('dry-run')));
   reader.close();
   object.close();
   const ns = (configuration: string, call: EnforcedCall) => median(samples.get(`${configuration}|${call}`) ?? [NaN]);
-  console.log(`enforced syscalls, per call (median of ${RUNS} interleaved rounds x ${ENFORCED_CALLS_PER_RUN.toLocaleString('en')} calls):`);
+  const format = (value: number) => (value >= 100_000 ? `${(value / 1000).toFixed(0)} µs` : `${value.toFixed(0)} ns`);
+  console.log(`enforced calls, per call (median of ${RUNS} interleaved rounds; ${calls.map((call) => `${call} x ${ENFORCED_CALLS[call].perRun.toLocaleString('en')}`).join(', ')}):`);
+  console.log('  setns, mount (ENOENT), bpf (EFAULT), unshare (CLONE_NEWUSER, EINVAL); exec = posix_spawn of /bin/true + wait; fork = fork + _exit + wait; open = openat + close of an ordinary file');
   for (const configuration of configurations) {
-    console.log(`  ${configuration.name}: ${calls.map((call) => `${call} ${ns(configuration.name, call).toFixed(0)} ns`).join('; ')}`);
+    console.log(`  ${configuration.name}: ${calls.map((call) => `${call} ${format(ns(configuration.name, call))}`).join('; ')}`);
   }
   const perRun = (configuration: string, call: EnforcedCall) => {
     const t = programNs.get(`${configuration}|${call}`);
@@ -521,7 +555,7 @@ async function enforcementCost(): Promise<void> {
   };
   console.log('  the program itself, per call (bpf_stats run time / run count):');
   for (const configuration of configurations.filter((c) => c.attached)) {
-    console.log(`    ${configuration.name}: ${calls.map((call) => `${ENFORCED_PROGRAMS[call]} ${perRun(configuration.name, call).toFixed(0)} ns`).join('; ')}`);
+    console.log(`    ${configuration.name}: ${calls.map((call) => `${ENFORCED_CALLS[call].program} ${perRun(configuration.name, call).toFixed(0)} ns`).join('; ')}`);
   }
   for (const call of calls) {
     const programOff = perRun('enforcement off', call);
@@ -542,7 +576,8 @@ async function enforcementCost(): Promise<void> {
       reportResult(name, value, 'x');
     }
   }
-  console.log(`  dry-run decisions counted by the kernel: ${calls.map((call, i) => `${call} ${dryRuns[i]}`).join(', ')}`);
+  // exec, fork and open decide nothing here (an ordinary file, no new user namespace): their checks ran and found nothing.
+  console.log(`  dry-run decisions counted by the kernel in the armed rounds: ${calls.map((call) => `${call} ${dryRuns.get(call) ?? 0n}`).join(', ')}`);
 }
 
 const GETPPID_CALLS_PER_RUN = 2_000_000;

@@ -15,7 +15,11 @@
  *   loadgen time-enforced CALL N        in a new mount namespace (so enforcement's host check passes), prints the
  *                                       mean nanoseconds of one CALL over N: setns (into its own uts namespace),
  *                                       mount (of proc on a missing target: ENOENT), bpf (BPF_PROG_LOAD, no attr:
- *                                       EFAULT). Each is a call an enforcement check looks at (bench/kernel.ts).
+ *                                       EFAULT), unshare (CLONE_NEWUSER with CLONE_PTRACE, which unshare does not
+ *                                       take: EINVAL, the user-namespace check all the same), exec (posix_spawn of
+ *                                       /bin/true and its wait), fork (fork, _exit in the child, wait), open (openat
+ *                                       of /usr/lib/os-release, an ordinary file, and close). Each is a call an
+ *                                       enforcement check looks at (bench/kernel.ts).
  *   loadgen hold-bpf-stats              turns the kernel's BPF run-time statistics on (BPF_ENABLE_STATS), prints
  *                                       `on`, and keeps them on until stdin closes. The statistics are
  *                                       reference-counted, unlike the kernel.bpf_stats_enabled sysctl, which
@@ -31,10 +35,12 @@
 #include <stdbool.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <linux/bpf.h>
 #include <time.h>
 #include <unistd.h>
@@ -108,12 +114,60 @@ static int getppid_storm(long threads, long seconds)
 	return 0;
 }
 
+extern char **environ;
+
+/* Fails the run rather than timing a call that did not happen: a failed fork or exec would be much cheaper. */
+static long wait_child(pid_t pid)
+{
+	int status;
+
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "loadgen: the child did not run and exit 0\n");
+		exit(1);
+	}
+	return 0;
+}
+
+static long spawn_true(void)
+{
+	char *argv[] = { "/bin/true", NULL };
+	pid_t pid;
+	int err = posix_spawn(&pid, argv[0], NULL, NULL, argv, environ);
+
+	if (err != 0) {
+		fprintf(stderr, "loadgen: posix_spawn /bin/true: %s\n", strerror(err));
+		exit(1);
+	}
+	return wait_child(pid);
+}
+
+static long fork_and_wait(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(0);
+	return wait_child(pid);
+}
+
+static const char *const ENFORCED_CALLS[] = { "setns", "mount", "bpf", "unshare", "exec", "fork", "open" };
+
 static long enforced_call(const char *call, int uts_fd)
 {
 	if (strcmp(call, "setns") == 0)
 		return setns(uts_fd, CLONE_NEWUTS);
 	if (strcmp(call, "mount") == 0)
 		return syscall(SYS_mount, "none", "/nonexistent/kubesentry-bench", "proc", 0UL, NULL);
+	if (strcmp(call, "unshare") == 0)
+		return syscall(SYS_unshare, CLONE_NEWUSER | CLONE_PTRACE);
+	if (strcmp(call, "exec") == 0)
+		return spawn_true();
+	if (strcmp(call, "fork") == 0)
+		return fork_and_wait();
+	if (strcmp(call, "open") == 0) {
+		open_once("/usr/lib/os-release");
+		return 0;
+	}
 	return syscall(SYS_bpf, 5 /* BPF_PROG_LOAD */, NULL, 0);
 }
 
@@ -121,9 +175,12 @@ static int time_enforced(const char *call, long count)
 {
 	long long start;
 	int uts_fd;
+	bool known = false;
 
-	if (strcmp(call, "setns") != 0 && strcmp(call, "mount") != 0 && strcmp(call, "bpf") != 0) {
-		fprintf(stderr, "loadgen: time-enforced takes setns, mount or bpf, got '%s'\n", call);
+	for (size_t i = 0; i < sizeof(ENFORCED_CALLS) / sizeof(ENFORCED_CALLS[0]); i++)
+		known |= strcmp(call, ENFORCED_CALLS[i]) == 0;
+	if (!known) {
+		fprintf(stderr, "loadgen: time-enforced takes setns, mount, bpf, unshare, exec, fork or open, got '%s'\n", call);
 		return 2;
 	}
 	if (unshare(CLONE_NEWNS) != 0) {
@@ -248,6 +305,6 @@ int main(int argc, char **argv)
 	}
 	if (arg + 3 == argc && strcmp(argv[arg], "time-enforced") == 0)
 		return time_enforced(argv[arg + 1], parse_count(argv[arg + 2]));
-	fprintf(stderr, "usage: loadgen time-enforced setns|mount|bpf N | [--wait] unshare N | [--wait] unshare-every US N | [--wait] getppid N | [--wait] getppid-storm THREADS SECONDS | [--wait] open PATH N | time-open PATH N | time-getppid N | hold-bpf-stats\n");
+	fprintf(stderr, "usage: loadgen time-enforced setns|mount|bpf|unshare|exec|fork|open N | [--wait] unshare N | [--wait] unshare-every US N | [--wait] getppid N | [--wait] getppid-storm THREADS SECONDS | [--wait] open PATH N | time-open PATH N | time-getppid N | hold-bpf-stats\n");
 	return 2;
 }
