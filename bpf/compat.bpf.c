@@ -154,7 +154,7 @@ static __noinline int ks_compat_syscall(struct task_struct *task, __u32 nr)
 
 	if (ks_from_agent())
 		return 0;
-	if (ks_in_host_mnt_ns(task))
+	if (ks_in_host_mnt_ns())
 		return 0;
 	/* Decided before the record is reserved, so neither the repeat window nor a full ring can save the process. */
 	check = ks_compat_check(nr, regs->bx);

@@ -37,19 +37,6 @@ struct {
 	__type(value, __u8);
 } host_filesystems SEC(".maps");
 
-/*
- * Every successful open of every process on the node passes here first. Through the BTF task pointer the three loads
- * are inline memory reads, not a helper call each as BPF_CORE_READ makes them: 146 -> 69 ns per host open in the
- * kernel's run-time stats, where an empty program costs ~65. nsproxy is NULL only for an exiting task.
- */
-static __always_inline bool ks_outside_host_mnt_ns(void)
-{
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct nsproxy *nsproxy = task->nsproxy;
-
-	return host_mnt_ns_inum != 0 && nsproxy && nsproxy->mnt_ns->ns.inum != host_mnt_ns_inum;
-}
-
 static __always_inline bool ks_on_host_fs(struct vfsmount *vfsmnt)
 {
 	__u32 dev = BPF_CORE_READ(vfsmnt, mnt_sb, s_dev);
@@ -149,7 +136,7 @@ static __always_inline int ks_host_fs_root_change(void *ctx, __u32 op)
 	struct fs_struct *fs;
 	struct vfsmount *vfsmnt;
 
-	if (KS_RET(ctx) != 0 || !ks_outside_host_mnt_ns())
+	if (KS_RET(ctx) != 0 || ks_in_host_mnt_ns())
 		return 0;
 	fs = BPF_CORE_READ(task, fs);
 	vfsmnt = BPF_CORE_READ(fs, root.mnt);
@@ -176,7 +163,7 @@ int hostfs_pivot_root__tp(struct trace_event_raw_sys_exit *ctx)
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(hostfs_exec__tp_btf, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
-	if (ks_outside_host_mnt_ns())
+	if (!ks_in_host_mnt_ns())
 		ks_host_fs_file(KS_OP_EXEC, BPF_CORE_READ(bprm, file), 0);
 	return 0;
 }
@@ -187,7 +174,7 @@ int hostfs_exec__tp(struct trace_event_raw_sched_process_exec *ctx)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 
-	if (ks_outside_host_mnt_ns())
+	if (!ks_in_host_mnt_ns())
 		ks_host_fs_file(KS_OP_EXEC, BPF_CORE_READ(task, mm, exe_file), 0);
 	return 0;
 }
@@ -201,7 +188,7 @@ static __always_inline int ks_host_fs_write_open(void *ctx, __u32 op)
 	long fd = KS_RET(ctx);
 	struct file *file;
 
-	if (fd < 0 || !ks_outside_host_mnt_ns())
+	if (fd < 0 || ks_in_host_mnt_ns())
 		return 0;
 	file = ks_fd_file(fd);
 	if (!file || !(BPF_CORE_READ(file, f_mode) & KS_FMODE_WRITE))

@@ -23,6 +23,20 @@ static __always_inline bool ks_from_agent(void)
 }
 
 /*
+ * The current task is in the host's mount namespace (host_mnt_ns_inum): the host's own work, which the host-fs hooks
+ * ignore and enforcement never kills. Unknown (0), and an exiting task (no nsproxy), count as the host's: no hook
+ * acts on them. Every successful open of every process on the node asks this, so the three loads go through the BTF
+ * task pointer, inline memory reads rather than a helper call each as BPF_CORE_READ makes them (146 -> 69 ns per
+ * host open in the kernel's run-time stats, where an empty program costs ~65).
+ */
+static __always_inline bool ks_in_host_mnt_ns(void)
+{
+	struct nsproxy *nsproxy = bpf_get_current_task_btf()->nsproxy;
+
+	return host_mnt_ns_inum == 0 || !nsproxy || nsproxy->mnt_ns->ns.inum == host_mnt_ns_inum;
+}
+
+/*
  * Counts one dropped record of `type` caused by the current task: in drops[type] (every reason) and in
  * cgroup_drops under the task's cgroup and the reason, which is what the agent's telemetry-gap detection names.
  */

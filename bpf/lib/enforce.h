@@ -54,11 +54,6 @@ static __always_inline __u32 *ks_enforce_container_checks(void)
 	return NULL;
 }
 
-static __always_inline bool ks_in_host_mnt_ns(struct task_struct *task)
-{
-	return host_mnt_ns_inum == 0 || BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum) == host_mnt_ns_inum;
-}
-
 /*
  * Closes the arming window: the agent reads a container's first exec a ring poll later, and an entrypoint that is
  * itself the escape (`unshare -U -r ...` as the container's command, a memfd exec as PID 1's first act) would be
@@ -89,7 +84,7 @@ static __always_inline void ks_enforce_arm_at_exec(struct task_struct *task)
 	if (!mode || *mode == KS_ENFORCE_OFF)
 		return;
 	pending_levels = ks_enforce_levels(KS_ENFORCE_LEVELS_PENDING);
-	if (!pending_levels || ks_in_host_mnt_ns(task) || ks_enforce_container_checks())
+	if (!pending_levels || ks_in_host_mnt_ns() || ks_enforce_container_checks())
 		return;
 	for (int i = KS_ENFORCE_MAX_LEVEL - 1; i >= 0; i--) {
 		if (!(pending_levels & (1ull << i)))
@@ -128,7 +123,6 @@ static __always_inline __u32 ks_enforce_mode_for(__u32 rule)
 	__u32 zero = 0;
 	__u32 *mode = bpf_map_lookup_elem(&enforce_mode, &zero);
 	__u32 *kill_rules;
-	struct task_struct *task;
 
 	if (!mode || *mode == KS_ENFORCE_OFF)
 		return KS_ENFORCE_OFF;
@@ -137,8 +131,7 @@ static __always_inline __u32 ks_enforce_mode_for(__u32 rule)
 		return KS_ENFORCE_OFF;
 	if (ks_from_agent())
 		return KS_ENFORCE_OFF;
-	task = (struct task_struct *)bpf_get_current_task();
-	if (ks_in_host_mnt_ns(task))
+	if (ks_in_host_mnt_ns())
 		return KS_ENFORCE_OFF;
 	return *mode;
 }
