@@ -6,20 +6,19 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startAgent, type JsonDetection, type RunningAgent } from '../helpers/agent.ts';
+import { KILLABLE_RULES } from '../helpers/enforcing.ts';
 import { startContainer, type Container } from '../helpers/podman.ts';
 import { run } from '../helpers/run.ts';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { allDetectors } from '../../src/detectors/index.ts';
 
 const ALARMING = new Set(['critical', 'high', 'medium']);
 
 let agent: RunningAgent;
 const containers: Container[] = [];
 
-const KILLABLE_RULES = allDetectors().filter((d) => d.meta.enforcement !== undefined).map((d) => d.meta.id);
 
 before(async () => {
   const rulesFile = path.join(mkdtempSync(path.join(tmpdir(), 'ks-benign-')), 'rules.yaml');

@@ -13,11 +13,10 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { allDetectors } from '../../src/detectors/index.ts';
 import { startAgent, type RunningAgent } from '../helpers/agent.ts';
+import { KILLABLE_RULES } from '../helpers/enforcing.ts';
 import { startContainer, type Container } from '../helpers/podman.ts';
 
-const KILLABLE_RULES = allDetectors().filter((d) => d.meta.enforcement !== undefined).map((d) => d.meta.id);
 
 let agent: RunningAgent;
 const containers: Container[] = [];

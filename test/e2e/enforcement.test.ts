@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startAgent, type JsonDetection, type RunningAgent } from '../helpers/agent.ts';
+import { KILLED_BY_SIGKILL } from '../helpers/enforcing.ts';
 import { FakeApiServer, podFixture } from '../helpers/apiserver.ts';
 import { runContainerToExit, startContainer, type Container } from '../helpers/podman.ts';
 import { SCENARIOS, SIMULATOR_BUILD_DIR, SIMULATOR_MOUNT, containerOptionsOf } from '../../src/simulate/scenarios.ts';
@@ -23,7 +24,6 @@ import { waitFor } from '../helpers/wait.ts';
 const NODE = 'kubesentry-enforcement-node';
 const SIMULATOR_DIR = fileURLToPath(new URL(`../../${SIMULATOR_BUILD_DIR}`, import.meta.url));
 /** podman exec's status for a command killed by SIGKILL (128 + 9). */
-const KILLED_BY_SIGKILL = 137;
 const EXCEPTED_NAMESPACE = 'ci';
 /** Every rule some scenario is killed for, plus KS-ESC-005 (its write-open case below). */
 const KILLED_SCENARIOS = SCENARIOS.filter((s) => s.killed && !s.needsKernelModules);

@@ -14,7 +14,7 @@ import { startContainer, type Container } from './podman.ts';
 
 export const KILLED_BY_SIGKILL = 137;
 const SIMULATOR_DIR = fileURLToPath(new URL(`../../${SIMULATOR_BUILD_DIR}`, import.meta.url));
-const KILLABLE_RULES = allDetectors().filter((d) => d.meta.enforcement !== undefined).map((d) => d.meta.id);
+export const KILLABLE_RULES = allDetectors().filter((d) => d.meta.enforcement !== undefined).map((d) => d.meta.id);
 
 /** argv running a simulator program inside a container started by armed(). */
 export const sim = (program: string, ...args: string[]): string[] => [`${SIMULATOR_MOUNT}/${program}`, ...args];
