@@ -5,7 +5,8 @@
  * Rules that keep the two sides from drifting:
  *  - fixed-width types only and no includes: the includer provides __u8..__u64 (vmlinux.h in BPF,
  *    <linux/types.h> in user space);
- *  - every record starts with struct ks_header and is a fixed size; hdr.size is that size;
+ *  - every record starts with struct ks_header and is a fixed size; hdr.size is that size (one exception, struct
+ *    ks_open, says so: its size varies with its strings);
  *  - every pad byte is named (_padN) and zeroed by the producer;
  *  - event type and op numbers are explicit and never reused: a retired one moves to the retired
  *    list in a comment and its number stays taken;
@@ -15,7 +16,8 @@
 #ifndef KUBESENTRY_EVENTS_H
 #define KUBESENTRY_EVENTS_H
 
-#define KS_ABI_VERSION 2 /* 2: hdr.start_boottime_ns (ks_exec/ks_exit lost their own copy) */
+/* 2: hdr.start_boottime_ns (ks_exec/ks_exit lost their own copy); 3: ks_open's strings packed, its size varies */
+#define KS_ABI_VERSION 3
 
 #define KS_COMM_LEN 16
 #define KS_PATH_LEN 256
@@ -295,6 +297,11 @@ struct ks_root_change {
 	char put_old[KS_PATH_LEN];
 };
 
+/*
+ * The one record whose size varies: the two strings are packed into strings[] and only the bytes used are emitted
+ * (hdr.size = KS_OPEN_FIXED_SIZE + those bytes rounded up to 8). At 608 fixed bytes the record was ten cache lines
+ * of ring memory written per sensitive open, most of them zeros, and a large part of what the open cost.
+ */
 struct ks_open {
 	struct ks_header hdr;
 	__u32 op;                /* KS_OP_OPEN .. KS_OP_OPEN_BY_HANDLE_AT */
@@ -303,11 +310,15 @@ struct ks_open {
 	__u32 mode;
 	__u32 pattern_id;        /* index of the sensitive-path pattern that matched; KS_OPEN_NO_PATTERN: none */
 	__u32 file_facts;        /* KS_OPEN_FACT_*: what the opened file is, read from the kernel's struct file */
-	char path[KS_PATH_LEN];  /* the path pattern_id matched: see path_source; empty for open_by_handle_at */
 	__s32 ret;               /* the new fd or -errno; KS_OPEN_RET_UNKNOWN when reported at syscall entry */
 	__u32 path_source;       /* KS_OPEN_PATH_*: which string `path` is */
-	char caller_path[KS_PATH_LEN]; /* with KS_OPEN_PATH_RESOLVED: the caller's string, read at exit (best effort) */
+	__u16 path_len;          /* path: strings[0 .. path_len), then a NUL; 0 for open_by_handle_at */
+	__u16 caller_path_len;   /* with KS_OPEN_PATH_RESOLVED, the caller's string when it was read: strings[path_len + 1 ..
+	                          * path_len + 1 + caller_path_len), then a NUL; 0: not read */
+	__u32 _pad0;
+	char strings[2 * KS_PATH_LEN]; /* path NUL [caller_path NUL]; each at most KS_PATH_LEN - 1 bytes */
 };
+#define KS_OPEN_FIXED_SIZE 104 /* offsetof(struct ks_open, strings): the smallest record is this + 8 */
 
 struct ks_connect {
 	struct ks_header hdr;
