@@ -187,6 +187,7 @@ enum ks_enforce_mode {
 #define KS_OPEN_FACT_WRITE (1u << 1)          /* f_mode has FMODE_WRITE: the fd can write */
 #define KS_OPEN_FACT_CGROUP_CONTROL (1u << 2) /* release_agent or notify_on_release on a cgroup filesystem */
 #define KS_OPEN_FACT_KERNEL_TUNABLE (1u << 3) /* proc's sys/kernel/{core_pattern,modprobe,hotplug}, sysrq-trigger; sysfs's kernel/uevent_helper */
+#define KS_OPEN_FACT_OWN_PROCESS (1u << 4)    /* a /proc/<pid>/ file of the opener itself (its proc inode's pid), however named */
 /* ks_open.ret of records emitted at syscall entry (open_by_handle_at) */
 #define KS_OPEN_RET_UNKNOWN (-0x7fffffff - 1)
 

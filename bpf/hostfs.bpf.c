@@ -29,14 +29,6 @@
 #define KS_SB_RDONLY 0x1ul   /* super_block->s_flags */
 
 
-/* s_dev of each host filesystem -> unused. Written by user space before attaching; read-only here. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, KS_MAX_HOST_FILESYSTEMS);
-	__type(key, __u32);
-	__type(value, __u8);
-} host_filesystems SEC(".maps");
-
 static __always_inline bool ks_on_host_fs(struct vfsmount *vfsmnt)
 {
 	__u32 dev = BPF_CORE_READ(vfsmnt, mnt_sb, s_dev);

@@ -2,18 +2,16 @@
 /*
  * Opens of sensitive paths (service-account tokens, host credentials, runtime sockets, ...): the
  * open family is matched in the kernel against `path_patterns`, and only matches are emitted, so
- * the many ordinary opens never reach user space. Both strings are matched at the syscall's exit, by one
- * program (see bpf/README.md):
- *  - the caller's string, read through the saved registers; a failed open (ENOENT, EACCES, EROFS) is
- *    reported with this string.
- *  - the opened file's real path, rebuilt from its dentries and mounts up to the opener's root, which
- *    relative paths, dirfds, '..', '//' and symlinks cannot disguise. Rebuilding costs a walk, so only a
- *    file whose name (d_name) is the leaf of some pattern is rebuilt (open/path_index.h); the rest cost
- *    an fd-table read and one or two array lookups.
+ * the many ordinary opens never reach user space. One program per syscall, at its exit (see bpf/README.md):
+ *  - a successful open is matched on the opened file's real path, rebuilt from its dentries and mounts up to
+ *    the opener's root, which relative paths, dirfds, '..', '//' and symlinks cannot disguise. Rebuilding costs
+ *    a walk, so only a file whose name (d_name) is the leaf of some pattern is rebuilt (open/path_index.h); the
+ *    rest cost an fd-table read and one or two array lookups.
+ *  - the caller's string, read through the saved registers, for a failed open (ENOENT, EACCES, EROFS, and
+ *    ENXIO, which is what opening a socket gives) and for a successful one where it can name what the resolved
+ *    path cannot: see ks_open_caller_string_matters(). Reading it costs ~110 ns, a third of an open's program.
  * Both are reported when they match different patterns (one record each); the record says which
- * string `path` is. (Matching at entry as well cost a second program on every open, and for a match a
- * 600-byte record parked in a hash from entry to exit.)
- * open_by_handle_at is always emitted: it bypasses paths altogether (the "shocker" escape).
+ * string `path` is. open_by_handle_at is always emitted: it bypasses paths altogether (the "shocker" escape).
  */
 #include "lib/common.h"
 #include "lib/syscall.h"
@@ -21,6 +19,7 @@
 #include "lib/path.h"
 #include "open/path_match.h"
 #include "open/file_identity.h"
+#include "open/untrusted_loads.h"
 
 #define KS_AT_FDCWD (-100)
 
@@ -32,13 +31,14 @@ struct {
 	__type(value, struct ks_open);
 } open_scratch SEC(".maps");
 
+/* Only the fixed part is zeroed: the strings are written before they are emitted, and only their bytes are. */
 static __always_inline struct ks_open *ks_open_record(void)
 {
 	__u32 zero = 0;
 	struct ks_open *e = bpf_map_lookup_elem(&open_scratch, &zero);
 
 	if (e)
-		__builtin_memset(e, 0, sizeof(*e));
+		__builtin_memset(e, 0, KS_OPEN_FIXED_SIZE);
 	return e;
 }
 
@@ -48,10 +48,24 @@ static __always_inline bool ks_open_is_write(struct ks_open *e)
 	return (e->flags & (KS_O_ACCMODE | KS_O_CREAT | KS_O_TRUNC)) != 0 || (e->file_facts & KS_OPEN_FACT_WRITE);
 }
 
-static __always_inline void ks_open_emit(struct ks_open *e)
+/*
+ * Emits the fixed part and the strings' bytes (struct ks_open): path, its NUL, and the caller's string with its NUL
+ * when caller_path_len says there is one. The scratch record holds older records' strings past the last NUL: the
+ * rest of its 8-byte word is zeroed, so the emitted bytes are this record's only.
+ */
+static __always_inline void ks_open_emit(struct ks_open *e, bool urgent)
 {
-	/* Reading a sensitive path is mostly routine; opening one to change it is what the rules raise on. */
-	ks_output(e, sizeof(*e), KS_EVENT_OPEN, ks_open_is_write(e));
+	__u32 used = ks_bounded(e->path_len, KS_PATH_LEN - 1) + 1;
+	__u32 last_word, size;
+	__u64 *words = (__u64 *)e->strings;
+
+	if (e->caller_path_len)
+		used += ks_bounded(e->caller_path_len, KS_PATH_LEN - 1) + 1;
+	last_word = ks_bounded((used - 1) / 8, sizeof(e->strings) / 8 - 1);
+	words[last_word] &= ks_low_bytes_mask(used - 8 * last_word);
+	size = KS_OPEN_FIXED_SIZE + 8 * (last_word + 1);
+	e->hdr.size = size;
+	ks_output(e, size, KS_EVENT_OPEN, urgent);
 }
 
 /*
@@ -73,8 +87,13 @@ static __always_inline __u32 ks_open_enforce(__u32 facts)
 /*
  * The call's arguments at exit come from the registers the syscall was entered with: x86-64 keeps them in
  * pt_regs and a syscall overwrites only the return value there. Plain loads through the BTF pointer, no helper
- * calls: the path pointer is read on every open. (ia32 compat calls fire no syscall tracepoints at all.)
+ * calls. (ia32 compat calls fire no syscall tracepoints at all.)
  */
+static __always_inline struct pt_regs *ks_open_regs(void)
+{
+	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
+
 static __always_inline const void *ks_open_user_path(__u32 op, struct pt_regs *regs)
 {
 	if (op == KS_OP_OPENAT || op == KS_OP_OPENAT2)
@@ -117,15 +136,16 @@ static __always_inline void ks_open_fill_call(struct ks_open *e, __u32 op, struc
 	}
 }
 
-/* Rebuilds the file's path into e->path and matches it; the pattern index or -1. */
+/* Rebuilds the file's path into the record's first string and matches it; the pattern index or -1. */
 static __always_inline int ks_open_match_resolved(struct ks_open *e, struct file *file, __u64 leaf_candidates)
 {
 	struct ks_path_head head;
 	__u64 candidates;
 	__u32 len;
 
-	len = ks_task_file_path(bpf_get_current_task_btf(), file, e->path, &e->hdr);
-	__builtin_memcpy(&head, e->path, sizeof(head));
+	len = ks_task_file_path(bpf_get_current_task_btf(), file, e->strings, &e->hdr);
+	e->path_len = len;
+	__builtin_memcpy(&head, e->strings, sizeof(head));
 	candidates = ks_path_candidates(head.word[0]) & leaf_candidates;
 	if (!candidates)
 		return -1;
@@ -133,11 +153,20 @@ static __always_inline int ks_open_match_resolved(struct ks_open *e, struct file
 	return candidates ? ks_path_match(e, len, candidates) : -1;
 }
 
+/* The caller's string after the resolved path, as the record's second string. */
+static __always_inline void ks_open_read_caller_path(struct ks_open *e, const void *user_path)
+{
+	/* at most KS_PATH_LEN, so KS_PATH_LEN bytes from it stay inside strings[] */
+	__u32 at = ks_bounded(e->path_len, KS_PATH_LEN - 1) + 1;
+
+	e->caller_path_len = ks_read_user_str(&e->strings[at], KS_PATH_LEN, user_path, &e->hdr);
+}
+
 /*
- * The new fd's file and its name's first bytes, on every successful open, so with as few helper calls as
- * possible: BTF pointers are read with plain loads (faults read as 0), only the fd slot (an array indexed by
- * the fd, which the verifier does not allow on a BTF pointer) and the name bytes take a probe read. A racing
- * close leaves a stale or NULL file, as in lib/files.h; the walk that follows a gate hit reads it the same way.
+ * The new fd's file, on every successful open, so with as few helper calls as possible: BTF pointers are read with
+ * plain loads (faults read as 0); the fd slot (an array indexed by the fd) too where the verifier allows it
+ * (open/untrusted_loads.h), else a probe read. A racing close leaves a stale or NULL file, as in lib/files.h; the
+ * walk that follows a gate hit reads it the same way.
  */
 static __always_inline struct file *ks_new_fd_file(long fd)
 {
@@ -146,13 +175,16 @@ static __always_inline struct file *ks_new_fd_file(long fd)
 
 	if (fd < 0 || !fdt || fd >= fdt->max_fds)
 		return NULL;
+	if (untrusted_loads)
+		return ks_fd_slot_load(fdt, fd);
 	bpf_probe_read_kernel(&file, sizeof(file), (void *)((unsigned long)fdt->fd + fd * sizeof(file)));
 	return file;
 }
 
 /*
- * A name shorter than the dentry's inline store (d_shortname, 40 bytes, since 6.14) lives in the dentry itself: a
- * plain load then, which is most opens; a longer one (or an older kernel) takes a probe read.
+ * The name's first 8 bytes. Without untrusted loads: a name shorter than the dentry's inline store (d_shortname,
+ * 40 bytes, since 6.14) lives in the dentry itself, a plain load then, which is most opens; a longer one (or an
+ * older kernel) takes a probe read.
  */
 static __always_inline __u64 ks_file_name_head(struct file *file)
 {
@@ -160,6 +192,8 @@ static __always_inline __u64 ks_file_name_head(struct file *file)
 	const unsigned char *name = dentry->d_name.name;
 	__u64 head = 0;
 
+	if (untrusted_loads)
+		return ks_name_head_load(dentry);
 	if (bpf_core_field_exists(dentry->d_shortname) && (unsigned long)name == (unsigned long)&dentry->d_shortname) {
 		__u64 inline_head = dentry->d_shortname.words[0];
 
@@ -175,36 +209,98 @@ static __always_inline __u64 ks_file_name_head(struct file *file)
 }
 
 /*
- * One program per open syscall, at its exit, matches both strings: the caller's (stages 1-2 of path_match.h on
- * the first bytes of the user string, for every open) and, for a new fd whose file's name is some pattern's leaf,
- * the file's resolved path. Only a candidate of either goes on to the record. The caller's string is read once,
- * here, after the kernel has read it (so a page the kernel faulted in is readable too); like a read at entry it
- * is the caller's memory, which another thread may change after the kernel's copy: the resolved path is the
- * one to trust.
+ * KS_OPEN_FACT_OWN_PROCESS for a file of the opener's own /proc/<pid>/ (or /proc/<pid>/task/<tid>/ of itself): the
+ * proc inode holds the struct pid it was made for. /proc/self/mem resolves to /proc/<pid>/mem, and which pid is the
+ * opener's own is not in the path (pid namespaces) nor to be taken from the caller's string.
+ */
+static __always_inline __u32 ks_open_proc_facts(struct file *file)
+{
+	struct inode *inode = ks_btf(struct file, file)->f_inode;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct proc_inode *proc;
+	struct pid *pid;
+
+	if (!inode || ks_btf(struct super_block, ks_btf(struct inode, inode)->i_sb)->s_magic != KS_PROC_SUPER_MAGIC)
+		return 0;
+	proc = ks_btf(struct proc_inode, (unsigned long)inode - bpf_core_field_offset(struct proc_inode, vfs_inode));
+	pid = proc->pid;
+	if (pid && (pid == task->thread_pid || pid == task->group_leader->thread_pid))
+		return KS_OPEN_FACT_OWN_PROCESS;
+	return 0;
+}
+
+/*
+ * Whether a successful open's caller string can match a pattern that the file's resolved path cannot; reading it
+ * is a third of an ordinary open's cost, so it is read only then. Kernel facts decide, none of the caller's text:
+ *  - an O_PATH fd, which is also how a socket is opened (/run/<any>.sock matches the string only);
+ *  - for a process outside the host's mount namespace (a container's): a file on a mount of another mount
+ *    namespace (/proc/<pid>/root/..., /proc/<pid>/exe of another container's or the host's process: the
+ *    resolved path is the target's own, which names no /proc), or a file on one of the host's filesystems
+ *    (a hostPath volume mounted at the host's own path: /etc/kubernetes/<any>.conf, /var/lib/kubelet/pki/<any>,
+ *    patterns with no leaf). A file on the container's own root filesystem skips the lookup.
+ * The host's own processes read it only for failed opens: every rule whose pattern has no leaf looks at
+ * containers only. With the host's mount namespace unknown (host_mnt_ns_inum 0) it is always read.
+ */
+static __always_inline bool ks_open_caller_string_matters(struct file *file)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct nsproxy *nsproxy = task->nsproxy;
+	struct file *f = ks_btf(struct file, file);
+	struct vfsmount *vfsmnt = f->f_path.mnt;
+	struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
+	struct super_block *sb;
+	__u32 dev;
+
+	if (f->f_mode & KS_FMODE_PATH)
+		return true;
+	if (host_mnt_ns_inum == 0 || !nsproxy)
+		return true;
+	if (nsproxy->mnt_ns->ns.inum == host_mnt_ns_inum)
+		return false;
+	if (ks_btf(struct mount, mnt)->mnt_ns != nsproxy->mnt_ns)
+		return true;
+	sb = ks_btf(struct vfsmount, vfsmnt)->mnt_sb;
+	if (sb == ks_btf(struct vfsmount, task->fs->root.mnt)->mnt_sb)
+		return false;
+	dev = ks_btf(struct super_block, sb)->s_dev;
+	return bpf_map_lookup_elem(&host_filesystems, &dev) != NULL;
+}
+
+/*
+ * One program per open syscall, at its exit. A new fd's file name is looked up among the patterns' leaves, and
+ * the caller's string (stages 1-2 of path_match.h on its first bytes) where it can matter; only a candidate of
+ * either goes on to the record. The caller's string is read after the kernel has read it (so a page the kernel
+ * faulted in is readable too); it is the caller's memory, which another thread may change after the kernel's
+ * copy: the resolved path is the one to trust.
  */
 static __always_inline int ks_open_exit(struct trace_event_raw_sys_exit *ctx, __u32 op)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	const void *user_path = ks_open_user_path(op, regs);
 	long ret = ctx->ret;
+	const void *user_path = NULL;
+	struct pt_regs *regs = NULL;
 	struct ks_path_head head;
 	struct file *file = NULL;
-	__u64 callers, leaves = 0, name_head = 0;
+	__u64 callers = 0, leaves = 0, name_head = 0;
 	struct ks_open *e;
 	int resolved = -1, matched;
 	__u32 len, facts = 0;
-	bool identified;
+	bool identified, read_caller = true;
 
-	ks_path_head(&head, user_path);
-	callers = ks_path_candidates(head.word[0]);
-	if (callers)
-		callers = ks_path_head_filter(&head, callers);
 	if (ret >= 0) {
 		file = ks_new_fd_file(ret);
 		if (file) {
 			name_head = ks_file_name_head(file);
 			leaves = ks_head_candidates(&leaf_heads, &leaf_key_lens, name_head);
+			read_caller = ks_open_caller_string_matters(file);
 		}
+	}
+	if (read_caller) {
+		regs = ks_open_regs();
+		user_path = ks_open_user_path(op, regs);
+		ks_path_head(&head, user_path);
+		callers = ks_path_candidates(head.word[0]);
+		if (callers)
+			callers = ks_path_head_filter(&head, callers);
 	}
 	if ((!callers && !leaves && !ks_file_name_may_be_control(name_head)) || ks_from_agent())
 		return 0;
@@ -217,40 +313,47 @@ static __always_inline int ks_open_exit(struct trace_event_raw_sys_exit *ctx, __
 	e = ks_open_record();
 	if (!e)
 		return 0;
+	if (!regs) {
+		regs = ks_open_regs();
+		user_path = ks_open_user_path(op, regs);
+	}
 	if (leaves || identified) {
 		/* leaves 0: only rebuilds the path, which an identified file is reported with */
 		resolved = ks_open_match_resolved(e, file, leaves);
 		if (resolved >= 0 || identified) {
 			ks_open_fill_call(e, op, regs, ret);
 			e->pattern_id = resolved >= 0 ? resolved : KS_OPEN_NO_PATTERN;
-			e->file_facts = facts;
+			e->file_facts = facts | ks_open_proc_facts(file);
 			e->path_source = KS_OPEN_PATH_RESOLVED;
-			ks_read_user_str(e->caller_path, sizeof(e->caller_path), user_path, &e->hdr);
+			/* the caller's string as context, where it was worth reading (above) */
+			if (read_caller)
+				ks_open_read_caller_path(e, user_path);
 			e->hdr.flags |= ks_open_enforce(facts);
-			ks_open_emit(e);
+			/* Reading a sensitive path is mostly routine; opening one to change it is what the rules raise on. */
+			ks_open_emit(e, ks_open_is_write(e));
 			/* The caller's string adds a record only when its lowest match is another pattern, which needs
 			 * another candidate: the common case, the same path, stops here. */
 			if (resolved >= 0 && callers == (1ULL << ks_bounded(resolved, 63)))
 				return 0;
-			__builtin_memset(e->caller_path, 0, sizeof(e->caller_path));
+			e->caller_path_len = 0;
 		}
 		if (!callers)
 			return 0;
 		/* the caller's string replaces the resolved path, and the walk's truncation flag goes with it */
-		__builtin_memset(e->path, 0, sizeof(e->path));
 		e->hdr.flags = 0;
 	}
 	if (!callers)
 		return 0;
-	len = ks_read_user_str(e->path, sizeof(e->path), user_path, &e->hdr);
+	len = ks_read_user_str(e->strings, KS_PATH_LEN, user_path, &e->hdr);
+	e->path_len = len;
 	matched = ks_path_match(e, len, callers);
 	if (matched < 0 || matched == resolved)
 		return 0;
 	ks_open_fill_call(e, op, regs, ret);
 	e->pattern_id = matched;
-	e->file_facts = facts;
+	e->file_facts = facts | (file ? ks_open_proc_facts(file) : 0);
 	e->path_source = KS_OPEN_PATH_CALLER;
-	ks_open_emit(e);
+	ks_open_emit(e, ks_open_is_write(e));
 	return 0;
 }
 
@@ -299,6 +402,7 @@ int sys_enter_open_by_handle_at__tp(struct trace_event_raw_sys_enter *ctx)
 	e->pattern_id = KS_OPEN_NO_PATTERN;
 	e->ret = KS_OPEN_RET_UNKNOWN;
 	e->path_source = KS_OPEN_PATH_CALLER;
-	ks_output(e, sizeof(*e), KS_EVENT_OPEN, true);
+	e->strings[0] = 0;
+	ks_open_emit(e, true);
 	return 0;
 }

@@ -50,6 +50,7 @@
 #define KS_TMPFS_MAGIC 0x01021994     /* shmem: tmpfs, and the internal mount behind memfd_create() */
 #define KS_HUGETLBFS_MAGIC 0x958458f6 /* memfd_create(MFD_HUGETLB) */
 #define KS_FMODE_WRITE 0x2u           /* file->f_mode: opened for writing */
+#define KS_FMODE_PATH 0x4000u         /* file->f_mode: an O_PATH fd (no read or write; also how a socket is opened) */
 
 #define KS_O_ACCMODE 00000003 /* O_WRONLY or O_RDWR: opened for writing */
 #define KS_O_WRONLY 00000001

@@ -162,6 +162,27 @@ KS_TUNABLE(__u32, hot_ring_percent, 75);
 KS_TUNABLE(__u32, host_mnt_ns_inum, 0);
 
 /*
+ * s_dev of each host filesystem -> unused. Written by user space before attaching (src/receiver/hostFilesystems.ts);
+ * read-only here. bpf/hostfs.bpf.c reports a container reaching one; the open filter reads the caller's string of a
+ * container's open of a file on one (a hostPath mounted at the host's own path).
+ */
+KS_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KS_MAX_HOST_FILESYSTEMS);
+	__type(key, __u32);
+	__type(value, __u8);
+} host_filesystems SEC(".maps");
+
+/*
+ * 1 when this kernel's verifier lets a tracing program read memory behind a BTF pointer that has no BTF type of its
+ * own (an array of file pointers, a name's bytes) with plain loads, which read 0 on a fault; user space learns it by
+ * loading build/probe.bpf.o's probe_untrusted_loads (src/receiver/probe.ts). 0: such reads take a probe-read helper
+ * call each (~30 ns). Code under `if (untrusted_loads)` is never verified on a kernel where it is 0: the verifier
+ * reads a frozen read-only map as a constant and skips the branch.
+ */
+KS_TUNABLE(__u32, untrusted_loads, 0);
+
+/*
  * Each container (cgroup) may emit one hot record per hot_record_interval_ns on average, in bursts of up to
  * hot_burst_ns / hot_record_interval_ns records; past that they are dropped (counted, KS_DROP_RATE_LIMIT), so
  * one container cannot take the ring from the others. 0 disables the limit. User space sets both from a rate

@@ -153,7 +153,7 @@ __noinline int ks_path_has_prefix(const struct ks_open *open, __u32 len, const s
 	for (__u32 i = 0; i < KS_PATTERN_LEN; i++) {
 		if (i >= n)
 			break;
-		if (open->path[i] != pattern->prefix[i])
+		if (open->strings[i] != pattern->prefix[i])
 			return 0;
 	}
 	return 1;
@@ -170,7 +170,7 @@ __noinline int ks_path_has_second_at(const struct ks_open *open, __u32 at, const
 	for (__u32 i = 0; i < KS_PATTERN_LEN; i++) {
 		if (i >= n)
 			break;
-		if (open->path[ks_bounded(at + i, KS_PATH_LEN - 1)] != pattern->second[i])
+		if (open->strings[ks_bounded(at + i, KS_PATH_LEN - 1)] != pattern->second[i])
 			return 0;
 	}
 	return 1;
@@ -261,7 +261,7 @@ static long ks_pattern_scan_step(__u64 index, void *ctx)
 	return 0;
 }
 
-/* Index of the lowest candidate pattern that the whole path (open->path) matches; -1 if none. */
+/* Index of the lowest candidate pattern that the whole path (open->strings, the first string) matches; -1 if none. */
 static __always_inline int ks_path_match(const struct ks_open *open, __u32 len, __u64 candidates)
 {
 	struct ks_pattern_scan scan = { .open = open, .len = len, .remaining = candidates, .matched = -1 };
