@@ -150,7 +150,7 @@ static __always_inline int ks_open_match_resolved(struct ks_open *e, struct file
 	if (!candidates)
 		return -1;
 	candidates = ks_path_head_filter(&head, candidates);
-	return candidates ? ks_path_match(e, len, candidates) : -1;
+	return candidates ? ks_path_match(e, len, candidates, KS_PATH_HEAD_BYTES) : -1;
 }
 
 /* The caller's string after the resolved path, as the record's second string. */
@@ -346,7 +346,7 @@ static __always_inline int ks_open_exit(struct trace_event_raw_sys_exit *ctx, __
 		return 0;
 	len = ks_read_user_str(e->strings, KS_PATH_LEN, user_path, &e->hdr);
 	e->path_len = len;
-	matched = ks_path_match(e, len, callers);
+	matched = ks_path_match(e, len, callers, 0);
 	if (matched < 0 || matched == resolved)
 		return 0;
 	ks_open_fill_call(e, op, regs, ret);

@@ -148,19 +148,29 @@ static __always_inline void *ks_reserve(__u32 type, __u32 size)
 }
 
 /*
- * Wakes the consumer when this record takes the unread bytes across wakeup_batch_bytes, not on every record past
- * it: a consumer that is busy or deliberately waiting (it coalesces reads) would otherwise be woken by each record,
- * at a cost to the process that made it. A crossing that concurrent producers both miss is left to the consumer's
- * poll interval.
+ * Wakes the consumer once the unread bytes have reached wakeup_batch_bytes, not on every record past it: a consumer
+ * that is busy or deliberately waiting (it coalesces reads) would otherwise be woken by each record, at a cost to the
+ * process that made it. The unread bytes are looked at only after this CPU has written a sixteenth of
+ * wakeup_batch_bytes since it last looked (wakeup_unchecked_bytes): each look reads the consumer's position, a cache
+ * line another CPU writes. So the consumer is woken at most that late, and at most once a sixteenth per CPU while it
+ * lags; the poll interval covers the rest.
  */
 static __always_inline __u64 ks_wakeup_flag(__u32 size)
 {
-	__u64 waiting = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	__u32 zero = 0;
+	__u64 *unchecked;
 
 	if (!wakeup_batch_bytes)
 		return BPF_RB_FORCE_WAKEUP;
-	return waiting < wakeup_batch_bytes && waiting + size >= wakeup_batch_bytes ? BPF_RB_FORCE_WAKEUP
-										      : BPF_RB_NO_WAKEUP;
+	unchecked = bpf_map_lookup_elem(&wakeup_unchecked_bytes, &zero);
+	if (unchecked) {
+		*unchecked += size;
+		if (*unchecked < wakeup_batch_bytes / 16)
+			return BPF_RB_NO_WAKEUP;
+		*unchecked = 0;
+	}
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + size >= wakeup_batch_bytes ? BPF_RB_FORCE_WAKEUP
+											 : BPF_RB_NO_WAKEUP;
 }
 
 /* ks_wakeup_flag(), or a forced wakeup when the last urgent one on this CPU is urgent_wakeup_gap_ns old. */

@@ -286,4 +286,16 @@ KS_SHARED struct {
 	__type(value, __u64);
 } last_urgent_wakeup SEC(".maps");
 
+/*
+ * [0] per CPU: bytes this CPU has put in the ring since it last looked at how much the consumer has left unread
+ * (emit.h ks_wakeup_flag()). Looking costs a read of the consumer's position, a cache line the consumer's CPU keeps
+ * writing: ~70 ns on the development VM, a tenth of a sensitive open's program when it was done for every record.
+ */
+KS_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} wakeup_unchecked_bytes SEC(".maps");
+
 #endif /* KS_LIB_MAPS_H */

@@ -198,12 +198,17 @@ static long ks_infix_search_step(__u64 index, void *ctx)
 	return 0;
 }
 
-static __always_inline bool ks_path_matches(const struct ks_open *open, __u32 len, const struct ks_path_pattern *pattern)
+/*
+ * `verified`: how many of the path's first bytes stage 2 already compared with this very string (ks_head_agrees());
+ * a prefix no longer than that agrees, and the path is at least as long (its NUL would have differed).
+ */
+static __always_inline bool ks_path_matches(const struct ks_open *open, __u32 len, const struct ks_path_pattern *pattern,
+					    __u32 verified)
 {
 	__u32 prefix_len = pattern->prefix_len;
 	__u32 second_len = pattern->second_len;
 
-	if (!ks_path_has_prefix(open, len, pattern))
+	if ((prefix_len > verified || prefix_len > len) && !ks_path_has_prefix(open, len, pattern))
 		return false;
 	switch (pattern->kind) {
 	case KS_PATTERN_EXACT:
@@ -234,6 +239,7 @@ static __always_inline bool ks_path_matches(const struct ks_open *open, __u32 le
 struct ks_pattern_scan {
 	const struct ks_open *open;
 	__u32 len;
+	__u32 verified;
 	__u64 remaining; /* candidates not yet checked */
 	int matched;
 };
@@ -254,17 +260,23 @@ static long ks_pattern_scan_step(__u64 index, void *ctx)
 	pattern = bpf_map_lookup_elem(&path_patterns, &i);
 	if (!pattern || pattern->kind == KS_PATTERN_UNUSED)
 		return 1;
-	if (ks_path_matches(scan->open, scan->len, pattern)) {
+	if (ks_path_matches(scan->open, scan->len, pattern, scan->verified)) {
 		scan->matched = i;
 		return 1;
 	}
 	return 0;
 }
 
-/* Index of the lowest candidate pattern that the whole path (open->strings, the first string) matches; -1 if none. */
-static __always_inline int ks_path_match(const struct ks_open *open, __u32 len, __u64 candidates)
+/*
+ * Index of the lowest candidate pattern that the whole path (open->strings, the first string) matches; -1 if none.
+ * `verified`: KS_PATH_HEAD_BYTES when the candidates passed ks_path_head_filter() on a copy of these very bytes, else 0
+ * (the caller's string is read twice, and another thread may change it in between).
+ */
+static __always_inline int ks_path_match(const struct ks_open *open, __u32 len, __u64 candidates, __u32 verified)
 {
-	struct ks_pattern_scan scan = { .open = open, .len = len, .remaining = candidates, .matched = -1 };
+	struct ks_pattern_scan scan = {
+		.open = open, .len = len, .verified = verified, .remaining = candidates, .matched = -1,
+	};
 
 	bpf_loop(KS_MAX_PATH_PATTERNS, ks_pattern_scan_step, &scan, 0);
 	return scan.matched;
