@@ -162,6 +162,24 @@ static long ks_path_append_step(__u64 index, void *ctx)
 	return 0;
 }
 
+/*
+ * Copies the path and its NUL into out[KS_PATH_LEN], by the 8-byte word up to the NUL's: most paths are a few words
+ * of the 32. The rest of the NUL's word (older paths' bytes in the scratch) is zeroed; out's later words are left as
+ * they are (a reserved record is zeroed, and ks_open emits only the bytes its strings use).
+ */
+static __always_inline void ks_path_copy_out(char *out, char *buf, __u32 len)
+{
+	__u32 last_word = ks_bounded(len / 8, KS_PATH_LEN / 8 - 1);
+	__u64 *from = (__u64 *)buf, *to = (__u64 *)out;
+
+	from[last_word] &= ~0ULL >> (64 - 8 * ((len & 7) + 1));
+	for (__u32 i = 0; i < KS_PATH_LEN / 8; i++) {
+		if (i > last_word)
+			break;
+		to[i] = from[i];
+	}
+}
+
 static __always_inline __u32 ks_file_path_walk(struct ks_path_walk *w, struct file *file, char *out,
 						 struct ks_header *hdr)
 {
@@ -188,8 +206,7 @@ static __always_inline __u32 ks_file_path_walk(struct ks_path_walk *w, struct fi
 	len = ks_bounded(len, KS_PATH_LEN - 1);
 	w->scratch->buf[len] = 0;
 	ks_mark_truncated_if(hdr, w->truncated);
-	/* both are BPF memory: an inline copy, not a helper call */
-	__builtin_memcpy(out, w->scratch->buf, KS_PATH_LEN);
+	ks_path_copy_out(out, w->scratch->buf, len);
 	return len;
 }
 
