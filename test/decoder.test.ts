@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { createDecoderStats, decodeBatch, formatIPv6, type DecoderStats } from '../src/receiver/decoder.ts';
-import { RECORD_SIZE_BY_TYPE } from '../src/receiver/layout.ts';
+import { RECORD_MAX_SIZE_BY_TYPE } from '../src/receiver/layout.ts';
 import { RateLimitedLog } from '../src/receiver/RateLimiter.ts';
 import { type KernelEvent } from '../src/receiver/events.ts';
 import { record } from './helpers/records.ts';
@@ -23,6 +23,7 @@ function decodeAll(buf: Buffer, stats: DecoderStats = createDecoderStats(), warn
 const C_WRITER = String.raw`
 #include <linux/types.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -33,6 +34,10 @@ const C_WRITER = String.raw`
 	(rec).hdr.tgid = 4242; (rec).hdr.pid = 4243; (rec).hdr.uid = 1000; (rec).hdr.gid = 1001; \
 	strcpy((rec).hdr.comm, "kworker/u8:1-ev"); (rec).hdr.start_boottime_ns = 0x0a0b0c0d0e0f1011ULL; } while (0)
 #define EMIT(rec) fwrite(&(rec), sizeof(rec), 1, stdout)
+/* ks_open is emitted at the size its strings use: the fixed part and those bytes, rounded up to 8 */
+#define OPEN_SIZE(used) ((KS_OPEN_FIXED_SIZE + (used) + 7) & ~7)
+#define EMIT_SIZED(rec) fwrite(&(rec), (rec).hdr.size, 1, stdout)
+_Static_assert(KS_OPEN_FIXED_SIZE == offsetof(struct ks_open, strings), "KS_OPEN_FIXED_SIZE is not where strings starts");
 
 int main(void) {
 	static const char args[] = "curl\0-s\0http://example.invalid/x\0";
@@ -75,9 +80,24 @@ int main(void) {
 
 	struct ks_open op; HDR(op, KS_EVENT_OPEN);
 	op.op = KS_OP_OPENAT; op.dirfd = -100; op.flags = 02101; op.mode = 0644; op.pattern_id = 3;
-	memset(op.path, 'a', sizeof(op.path)); /* no NUL at all: the decoder must stop at the field's end */
-	op.ret = 5; op.path_source = KS_OPEN_PATH_RESOLVED; strcpy(op.caller_path, "core_pattern");
-	EMIT(op);
+	op.ret = 5; op.path_source = KS_OPEN_PATH_RESOLVED;
+	strcpy(op.strings, "/proc/sys/kernel/core_pattern"); op.path_len = strlen(op.strings);
+	strcpy(op.strings + op.path_len + 1, "core_pattern"); op.caller_path_len = strlen("core_pattern");
+	op.hdr.size = OPEN_SIZE(op.path_len + 1 + op.caller_path_len + 1);
+	EMIT_SIZED(op);
+
+	struct ks_open oh; HDR(oh, KS_EVENT_OPEN); /* open_by_handle_at has no path: the smallest record */
+	oh.op = KS_OP_OPEN_BY_HANDLE_AT; oh.dirfd = 4; oh.flags = 0; oh.pattern_id = KS_OPEN_NO_PATTERN;
+	oh.ret = KS_OPEN_RET_UNKNOWN; oh.path_source = KS_OPEN_PATH_CALLER;
+	oh.hdr.size = OPEN_SIZE(1);
+	EMIT_SIZED(oh);
+
+	struct ks_open ol; HDR(ol, KS_EVENT_OPEN);
+	ol.op = KS_OP_OPEN; ol.dirfd = -100; ol.pattern_id = 0; ol.ret = -13; ol.path_source = KS_OPEN_PATH_CALLER;
+	memset(ol.strings, 'a', sizeof(ol.strings)); /* not even the NUL after it: the decoder must stop at path_len */
+	ol.path_len = KS_PATH_LEN - 1;
+	ol.hdr.size = OPEN_SIZE(ol.path_len + 1);
+	EMIT_SIZED(ol);
 
 	struct ks_connect c4; HDR(c4, KS_EVENT_CONNECT);
 	c4.fd = 3; c4.family = AF_INET; c4.port = 3333; c4.addr[0] = 10; c4.addr[1] = 0; c4.addr[2] = 2; c4.addr[3] = 15;
@@ -172,7 +192,7 @@ describe('decodeBatch', () => {
     const stats = createDecoderStats();
     const events = decodeAll(recordsWrittenByC(), stats);
     assert.deepEqual(stats.dropped, { unknown_type: 0, size_mismatch: 0, truncated: 0, bad_size: 0 });
-    assert.equal(stats.records, 21);
+    assert.equal(stats.records, 23);
     assert.equal(stats.truncatedFields, 1);
     const expected: KernelEvent[] = [
       {
@@ -201,8 +221,12 @@ describe('decodeBatch', () => {
       { ...header, type: 5, fd: 7, nstype: 0x20000, targetNsIno: 4026531841, targetNsType: 0x20000 },
       { ...header, type: 6, op: 10, mountFlags: 4096n, source: '/dev/sda1', target: '/mnt/host', fstype: 'ext4', facts: 5 },
       { ...header, type: 7, op: 21, newRoot: '.', putOld: '/.pivot' },
-      { ...header, type: 8, op: 31, dirfd: -100, openFlags: 0o2101, mode: 0o644, patternId: 3, path: 'a'.repeat(256),
+      { ...header, type: 8, op: 31, dirfd: -100, openFlags: 0o2101, mode: 0o644, patternId: 3, path: '/proc/sys/kernel/core_pattern',
         result: 5, pathSource: 2, callerPath: 'core_pattern', fileFacts: 0 },
+      { ...header, type: 8, op: 34, dirfd: 4, openFlags: 0, mode: 0, patternId: 0xffffffff, path: '',
+        result: -0x80000000, pathSource: 1, callerPath: '', fileFacts: 0 },
+      { ...header, type: 8, op: 30, dirfd: -100, openFlags: 0, mode: 0, patternId: 0, path: 'a'.repeat(255),
+        result: -13, pathSource: 1, callerPath: '', fileFacts: 0 },
       { ...header, type: 9, fd: 3, family: 2, port: 3333, address: '10.0.2.15', unixPath: '', protocol: 6, sockType: 1 },
       { ...header, type: 9, fd: 4, family: 10, port: 443, address: '2001:db8::1', unixPath: '', protocol: 17, sockType: 2 },
       { ...header, type: 9, fd: 5, family: 1, port: 0, address: '', unixPath: '@containerd-shim', protocol: 0, sockType: 5 },
@@ -370,7 +394,7 @@ describe('decodeBatch', () => {
       const buf = Buffer.concat(parts);
       const stats = createDecoderStats();
       let decodedBytes = 0;
-      decodeBatch(buf, (e) => (decodedBytes += RECORD_SIZE_BY_TYPE[e.type]), stats, new RateLimitedLog(() => {}));
+      decodeBatch(buf, (e) => (decodedBytes += RECORD_MAX_SIZE_BY_TYPE[e.type]), stats, new RateLimitedLog(() => {}));
       assert.equal(decodedBytes + stats.droppedBytes, buf.length, `round ${round}`);
     }
   });
