@@ -8,7 +8,7 @@ import { createDecoderStats, decodeBatch, formatIPv6, type DecoderStats } from '
 import { RECORD_MAX_SIZE_BY_TYPE } from '../src/receiver/layout.ts';
 import { RateLimitedLog } from '../src/receiver/RateLimiter.ts';
 import { type KernelEvent } from '../src/receiver/events.ts';
-import { record } from './helpers/records.ts';
+import { openRecord, record } from './helpers/records.ts';
 
 const EVENTS_H = resolve(import.meta.dirname, '../bpf/events.h');
 
@@ -307,6 +307,57 @@ describe('decodeBatch', () => {
     const [e] = decodeAll(record('ks_exec', { path: '/bin/sh', path_len: 60000 }));
     assert.equal(e.type === 1 && e.path, '/bin/sh');
   });
+
+  const openCases: { name: string; path: string; callerPath: string; size: number }[] = [
+    { name: 'the smallest, an empty path (open_by_handle_at), is 112 bytes', path: '', callerPath: '', size: 112 },
+    { name: 'a resolved path with the caller\'s string after it', path: '/proc/sys/kernel/core_pattern', callerPath: '../../proc/sys/kernel/core_pattern', size: 176 },
+    { name: 'a path without a caller\'s string', path: '/etc/shadow', callerPath: '', size: 120 },
+    { name: 'the largest, both strings at 255 bytes, is the whole struct', path: 'p'.repeat(255), callerPath: 'c'.repeat(255), size: 616 },
+  ];
+  for (const c of openCases) {
+    it(`open record: ${c.name}`, () => {
+      const rec = openRecord(c.path, c.callerPath);
+      assert.equal(rec.length, c.size);
+      const stats = createDecoderStats();
+      const events = decodeAll(Buffer.concat([rec, record('ks_exit', { exit_code: 1 })]), stats);
+      assert.deepEqual(events.map((e) => e.type === 8 && [e.path, e.callerPath]), [[c.path, c.callerPath], false]);
+      assert.equal(stats.droppedBytes, 0);
+    });
+  }
+
+  for (const size of [104, 624]) {
+    it(`drops an open record of size ${size}, outside 112 to 616, as size_mismatch and decodes the next`, () => {
+      const stats = createDecoderStats();
+      const warnings: string[] = [];
+      const events = decodeAll(Buffer.concat([openRecord('/etc/shadow', '', {}, { size }), record('ks_exit', { exit_code: 9 })]), stats, warnings);
+      assert.deepEqual(events.map((e) => e.type), [3]);
+      assert.equal(stats.dropped.size_mismatch, 1);
+      assert.equal(stats.droppedBytes, size);
+      assert.match(warnings[0], new RegExp(`open record at byte 0 has size ${size}, expected 112 to 616`));
+    });
+  }
+
+  // The record before a 'z'-filled one, so a read past its hdr.size would show as a 'z'.
+  const spill = record('ks_open', { strings: 'z'.repeat(512) });
+  const lyingLengths: { name: string; fields: Record<string, number>; size: number; path: string; callerPath: string }[] = [
+    { name: 'path_len past the record', fields: { path_len: 0xffff }, size: 112, path: 'aaaaaaaa', callerPath: '' },
+    { name: 'path_len past 255, and the caller part after it, in the largest record', fields: { path_len: 300, caller_path_len: 400 }, size: 616, path: 'a'.repeat(255), callerPath: 'a'.repeat(211) },
+    { name: 'path_len filling the record, leaving no room for its NUL', fields: { path_len: 16 }, size: 120, path: 'a'.repeat(16), callerPath: '' },
+    { name: 'caller_path_len past the record', fields: { path_len: 3, caller_path_len: 0xffff }, size: 120, path: 'aaa', callerPath: 'a'.repeat(12) },
+    { name: 'a caller part that starts past the record', fields: { path_len: 200, caller_path_len: 10 }, size: 120, path: 'a'.repeat(16), callerPath: '' },
+    { name: 'caller_path_len past 255 in the largest record', fields: { path_len: 0, caller_path_len: 400 }, size: 616, path: '', callerPath: 'a'.repeat(255) },
+  ];
+  for (const c of lyingLengths) {
+    it(`bounds an open record's strings by 255 bytes and by its hdr.size: ${c.name}`, () => {
+      const rec = openRecord('', '', c.fields, { size: c.size });
+      rec.fill('a', 104); // no NUL anywhere in strings: only the bounds stop a read
+      const stats = createDecoderStats();
+      const events = decodeAll(Buffer.concat([rec, spill]), stats);
+      assert.deepEqual(events.map((e) => e.type === 8 && [e.path, e.callerPath]), [[c.path, c.callerPath], ['', '']]);
+      assert.equal(stats.records, 2);
+      assert.equal(stats.truncatedFields, 0, 'a length the decoder bounds is not a field the producer flagged');
+    });
+  }
 
   const ipv6Cases: { name: string; hex: string; text: string }[] = [
     { name: 'the unspecified address is ::', hex: '00000000000000000000000000000000', text: '::' },
