@@ -2,24 +2,30 @@
 // records per second and as a ratio to the 1M records/s target. Run: node bench/decoder.ts
 import { createDecoderStats, decodeBatch } from '../src/receiver/decoder.ts';
 import type { KernelEvent } from '../src/receiver/events.ts';
-import { record } from '../test/helpers/records.ts';
+import { openRecord, record } from '../test/helpers/records.ts';
 import { reportResult } from './result.ts';
 
 const TARGET_RECORDS_PER_SECOND = 1_000_000;
 
 const args = Buffer.from(['/usr/bin/python3', '-m', 'http.server', '--bind', '127.0.0.1', ''].join('\x00'));
-const mix = [
+// Open records are as long as their strings: a path of about 40 bytes, and for one open in four a resolved path with
+// the caller's (relative) string after it.
+const KEY = '/var/lib/kubelet/pki/kubelet-client.key';
+const openByCaller = openRecord(KEY, '', { op: 31, path_source: 1, pattern_id: 4, ret: 3 }, { comm: 'cat' });
+const openResolved = openRecord(KEY, '../pki/kubelet-client.key', { op: 31, path_source: 2, pattern_id: 4, ret: 3 }, { comm: 'cat' });
+const mixWith = (open: Buffer) => [
   record('ks_exec', { path: '/usr/bin/python3', path_len: 16, args, args_len: args.length, argc: 5 }, { comm: 'python3' }),
   record('ks_fork', { child_tgid: 77 }, { comm: 'bash' }),
   record('ks_fork', { child_tgid: 78 }, { comm: 'bash' }),
   record('ks_exit', { exit_code: 0 }, { comm: 'true' }),
   record('ks_exit', { exit_code: 0 }, { comm: 'true' }),
-  record('ks_open', { path: '/etc/shadow', op: 31 }, { comm: 'cat' }),
+  open,
   record('ks_connect', { family: 2, port: 3333, addr: new Uint8Array([10, 0, 0, 1]) }, { comm: 'xmrig' }),
   record('ks_creds', { op: 90 }, { comm: 'sudo' }),
 ];
-const batch = Buffer.concat(Array.from({ length: 256 }, () => mix).flat());
-const recordsPerBatch = 256 * mix.length;
+const mixes = [mixWith(openResolved), mixWith(openByCaller), mixWith(openByCaller), mixWith(openByCaller)];
+const batch = Buffer.concat(Array.from({ length: 256 }, (_, i) => mixes[i % mixes.length]).flat());
+const recordsPerBatch = 256 * mixes[0].length;
 
 function run(batches: number): number {
   const stats = createDecoderStats();

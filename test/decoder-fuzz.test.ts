@@ -14,6 +14,7 @@ import { Worker } from 'node:worker_threads';
 import { EventType, EventTypeName } from '../src/receiver/events.ts';
 import { LAYOUT, RECORD_ALIGN, type StructLayout } from '../src/receiver/layout.ts';
 import {
+  OPEN_STRING_MAX,
   RECORD_TYPES,
   Rng,
   decodeAndCheck,
@@ -108,6 +109,35 @@ describe('decoder fuzzing', () => {
       }
     }));
   }
+
+  it("never reads an open record's strings outside the record, whatever path_len and caller_path_len say", onThisThread(() => {
+    const rng = new Rng(3);
+    const OPEN = LAYOUT.ks_open.fields;
+    const largest = LAYOUT.ks_open.size;
+    // Valid open records of the largest size with no NUL in strings, so only the decoder's bounds stop a read.
+    const neighbour = (byte: number) => record('ks_open', { strings: Buffer.alloc(OPEN.strings.length, byte) });
+    const edges = [0, 1, 7, 8, OPEN_STRING_MAX - 1, OPEN_STRING_MAX, OPEN_STRING_MAX + 1, 511, 512, 0x7fff, 0xffff];
+    for (let i = 0; i < 3000; i++) {
+      const rec = randomRecord(rng, 'ks_open', []);
+      const room = rec.length - OPEN.strings.offset;
+      const lying = () => (rng.chance(0.7) ? rng.pick([...edges, room - 1, room, room + 1]) : rng.below(0x10000));
+      rec.writeUInt16LE(lying(), OPEN.path_len.offset);
+      rec.writeUInt16LE(lying(), OPEN.caller_path_len.offset);
+      // Half without the NULs that would otherwise end a read inside the record whatever the lengths say.
+      if (rng.chance(0.5)) for (let at = OPEN.strings.offset; at < rec.length; at++) rec[at] ||= rng.between(1, 0xff);
+      // Alone in memory of exactly its size: a read past its end would throw (Buffer's slices check their range).
+      const alone = Buffer.alloc(rec.length);
+      rec.copy(alone);
+      assert.equal(alone.buffer.byteLength, rec.length);
+      const [event] = decodeAndCheck(alone, { decoded: [{ offset: 0, type: EventType.Open }], dropped: EMPTY_DROPS, droppedBytes: 0 }).events;
+      // Between records of other bytes, it must decode to the same: nothing before or after it shows through.
+      for (const byte of [0x7a, 0xfe]) {
+        const plan = [0, largest, largest + rec.length].map((offset) => ({ offset, type: EventType.Open }));
+        const { events } = decodeAndCheck(Buffer.concat([neighbour(byte), rec, neighbour(byte)]), { decoded: plan, dropped: EMPTY_DROPS, droppedBytes: 0 });
+        assert.deepEqual(events[1], event, `path_len ${rec.readUInt16LE(OPEN.path_len.offset)}, caller_path_len ${rec.readUInt16LE(OPEN.caller_path_len.offset)}, size ${rec.length}`);
+      }
+    }
+  }));
 
   const hostileSizes: Array<[string, number, 'bad_size' | 'truncated']> = [
     ['zero', 0, 'bad_size'],

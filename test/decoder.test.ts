@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { createDecoderStats, decodeBatch, formatIPv6, type DecoderStats } from '../src/receiver/decoder.ts';
-import { RECORD_SIZE_BY_TYPE } from '../src/receiver/layout.ts';
+import { RECORD_MAX_SIZE_BY_TYPE } from '../src/receiver/layout.ts';
 import { RateLimitedLog } from '../src/receiver/RateLimiter.ts';
 import { type KernelEvent } from '../src/receiver/events.ts';
-import { record } from './helpers/records.ts';
+import { openRecord, record } from './helpers/records.ts';
 
 const EVENTS_H = resolve(import.meta.dirname, '../bpf/events.h');
 
@@ -23,6 +23,7 @@ function decodeAll(buf: Buffer, stats: DecoderStats = createDecoderStats(), warn
 const C_WRITER = String.raw`
 #include <linux/types.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -33,6 +34,10 @@ const C_WRITER = String.raw`
 	(rec).hdr.tgid = 4242; (rec).hdr.pid = 4243; (rec).hdr.uid = 1000; (rec).hdr.gid = 1001; \
 	strcpy((rec).hdr.comm, "kworker/u8:1-ev"); (rec).hdr.start_boottime_ns = 0x0a0b0c0d0e0f1011ULL; } while (0)
 #define EMIT(rec) fwrite(&(rec), sizeof(rec), 1, stdout)
+/* ks_open is emitted at the size its strings use: the fixed part and those bytes, rounded up to 8 */
+#define OPEN_SIZE(used) ((KS_OPEN_FIXED_SIZE + (used) + 7) & ~7)
+#define EMIT_SIZED(rec) fwrite(&(rec), (rec).hdr.size, 1, stdout)
+_Static_assert(KS_OPEN_FIXED_SIZE == offsetof(struct ks_open, strings), "KS_OPEN_FIXED_SIZE is not where strings starts");
 
 int main(void) {
 	static const char args[] = "curl\0-s\0http://example.invalid/x\0";
@@ -75,9 +80,24 @@ int main(void) {
 
 	struct ks_open op; HDR(op, KS_EVENT_OPEN);
 	op.op = KS_OP_OPENAT; op.dirfd = -100; op.flags = 02101; op.mode = 0644; op.pattern_id = 3;
-	memset(op.path, 'a', sizeof(op.path)); /* no NUL at all: the decoder must stop at the field's end */
-	op.ret = 5; op.path_source = KS_OPEN_PATH_RESOLVED; strcpy(op.caller_path, "core_pattern");
-	EMIT(op);
+	op.ret = 5; op.path_source = KS_OPEN_PATH_RESOLVED;
+	strcpy(op.strings, "/proc/sys/kernel/core_pattern"); op.path_len = strlen(op.strings);
+	strcpy(op.strings + op.path_len + 1, "core_pattern"); op.caller_path_len = strlen("core_pattern");
+	op.hdr.size = OPEN_SIZE(op.path_len + 1 + op.caller_path_len + 1);
+	EMIT_SIZED(op);
+
+	struct ks_open oh; HDR(oh, KS_EVENT_OPEN); /* open_by_handle_at has no path: the smallest record */
+	oh.op = KS_OP_OPEN_BY_HANDLE_AT; oh.dirfd = 4; oh.flags = 0; oh.pattern_id = KS_OPEN_NO_PATTERN;
+	oh.ret = KS_OPEN_RET_UNKNOWN; oh.path_source = KS_OPEN_PATH_CALLER;
+	oh.hdr.size = OPEN_SIZE(1);
+	EMIT_SIZED(oh);
+
+	struct ks_open ol; HDR(ol, KS_EVENT_OPEN);
+	ol.op = KS_OP_OPEN; ol.dirfd = -100; ol.pattern_id = 0; ol.ret = -13; ol.path_source = KS_OPEN_PATH_CALLER;
+	memset(ol.strings, 'a', sizeof(ol.strings)); /* not even the NUL after it: the decoder must stop at path_len */
+	ol.path_len = KS_PATH_LEN - 1;
+	ol.hdr.size = OPEN_SIZE(ol.path_len + 1);
+	EMIT_SIZED(ol);
 
 	struct ks_connect c4; HDR(c4, KS_EVENT_CONNECT);
 	c4.fd = 3; c4.family = AF_INET; c4.port = 3333; c4.addr[0] = 10; c4.addr[1] = 0; c4.addr[2] = 2; c4.addr[3] = 15;
@@ -172,7 +192,7 @@ describe('decodeBatch', () => {
     const stats = createDecoderStats();
     const events = decodeAll(recordsWrittenByC(), stats);
     assert.deepEqual(stats.dropped, { unknown_type: 0, size_mismatch: 0, truncated: 0, bad_size: 0 });
-    assert.equal(stats.records, 21);
+    assert.equal(stats.records, 23);
     assert.equal(stats.truncatedFields, 1);
     const expected: KernelEvent[] = [
       {
@@ -201,8 +221,12 @@ describe('decodeBatch', () => {
       { ...header, type: 5, fd: 7, nstype: 0x20000, targetNsIno: 4026531841, targetNsType: 0x20000 },
       { ...header, type: 6, op: 10, mountFlags: 4096n, source: '/dev/sda1', target: '/mnt/host', fstype: 'ext4', facts: 5 },
       { ...header, type: 7, op: 21, newRoot: '.', putOld: '/.pivot' },
-      { ...header, type: 8, op: 31, dirfd: -100, openFlags: 0o2101, mode: 0o644, patternId: 3, path: 'a'.repeat(256),
+      { ...header, type: 8, op: 31, dirfd: -100, openFlags: 0o2101, mode: 0o644, patternId: 3, path: '/proc/sys/kernel/core_pattern',
         result: 5, pathSource: 2, callerPath: 'core_pattern', fileFacts: 0 },
+      { ...header, type: 8, op: 34, dirfd: 4, openFlags: 0, mode: 0, patternId: 0xffffffff, path: '',
+        result: -0x80000000, pathSource: 1, callerPath: '', fileFacts: 0 },
+      { ...header, type: 8, op: 30, dirfd: -100, openFlags: 0, mode: 0, patternId: 0, path: 'a'.repeat(255),
+        result: -13, pathSource: 1, callerPath: '', fileFacts: 0 },
       { ...header, type: 9, fd: 3, family: 2, port: 3333, address: '10.0.2.15', unixPath: '', protocol: 6, sockType: 1 },
       { ...header, type: 9, fd: 4, family: 10, port: 443, address: '2001:db8::1', unixPath: '', protocol: 17, sockType: 2 },
       { ...header, type: 9, fd: 5, family: 1, port: 0, address: '', unixPath: '@containerd-shim', protocol: 0, sockType: 5 },
@@ -283,6 +307,57 @@ describe('decodeBatch', () => {
     const [e] = decodeAll(record('ks_exec', { path: '/bin/sh', path_len: 60000 }));
     assert.equal(e.type === 1 && e.path, '/bin/sh');
   });
+
+  const openCases: { name: string; path: string; callerPath: string; size: number }[] = [
+    { name: 'the smallest, an empty path (open_by_handle_at), is 112 bytes', path: '', callerPath: '', size: 112 },
+    { name: 'a resolved path with the caller\'s string after it', path: '/proc/sys/kernel/core_pattern', callerPath: '../../proc/sys/kernel/core_pattern', size: 176 },
+    { name: 'a path without a caller\'s string', path: '/etc/shadow', callerPath: '', size: 120 },
+    { name: 'the largest, both strings at 255 bytes, is the whole struct', path: 'p'.repeat(255), callerPath: 'c'.repeat(255), size: 616 },
+  ];
+  for (const c of openCases) {
+    it(`open record: ${c.name}`, () => {
+      const rec = openRecord(c.path, c.callerPath);
+      assert.equal(rec.length, c.size);
+      const stats = createDecoderStats();
+      const events = decodeAll(Buffer.concat([rec, record('ks_exit', { exit_code: 1 })]), stats);
+      assert.deepEqual(events.map((e) => e.type === 8 && [e.path, e.callerPath]), [[c.path, c.callerPath], false]);
+      assert.equal(stats.droppedBytes, 0);
+    });
+  }
+
+  for (const size of [104, 624]) {
+    it(`drops an open record of size ${size}, outside 112 to 616, as size_mismatch and decodes the next`, () => {
+      const stats = createDecoderStats();
+      const warnings: string[] = [];
+      const events = decodeAll(Buffer.concat([openRecord('/etc/shadow', '', {}, { size }), record('ks_exit', { exit_code: 9 })]), stats, warnings);
+      assert.deepEqual(events.map((e) => e.type), [3]);
+      assert.equal(stats.dropped.size_mismatch, 1);
+      assert.equal(stats.droppedBytes, size);
+      assert.match(warnings[0], new RegExp(`open record at byte 0 has size ${size}, expected 112 to 616`));
+    });
+  }
+
+  // The record before a 'z'-filled one, so a read past its hdr.size would show as a 'z'.
+  const spill = record('ks_open', { strings: 'z'.repeat(512) });
+  const lyingLengths: { name: string; fields: Record<string, number>; size: number; path: string; callerPath: string }[] = [
+    { name: 'path_len past the record', fields: { path_len: 0xffff }, size: 112, path: 'aaaaaaaa', callerPath: '' },
+    { name: 'path_len past 255, and the caller part after it, in the largest record', fields: { path_len: 300, caller_path_len: 400 }, size: 616, path: 'a'.repeat(255), callerPath: 'a'.repeat(211) },
+    { name: 'path_len filling the record, leaving no room for its NUL', fields: { path_len: 16 }, size: 120, path: 'a'.repeat(16), callerPath: '' },
+    { name: 'caller_path_len past the record', fields: { path_len: 3, caller_path_len: 0xffff }, size: 120, path: 'aaa', callerPath: 'a'.repeat(12) },
+    { name: 'a caller part that starts past the record', fields: { path_len: 200, caller_path_len: 10 }, size: 120, path: 'a'.repeat(16), callerPath: '' },
+    { name: 'caller_path_len past 255 in the largest record', fields: { path_len: 0, caller_path_len: 400 }, size: 616, path: '', callerPath: 'a'.repeat(255) },
+  ];
+  for (const c of lyingLengths) {
+    it(`bounds an open record's strings by 255 bytes and by its hdr.size: ${c.name}`, () => {
+      const rec = openRecord('', '', c.fields, { size: c.size });
+      rec.fill('a', 104); // no NUL anywhere in strings: only the bounds stop a read
+      const stats = createDecoderStats();
+      const events = decodeAll(Buffer.concat([rec, spill]), stats);
+      assert.deepEqual(events.map((e) => e.type === 8 && [e.path, e.callerPath]), [[c.path, c.callerPath], ['', '']]);
+      assert.equal(stats.records, 2);
+      assert.equal(stats.truncatedFields, 0, 'a length the decoder bounds is not a field the producer flagged');
+    });
+  }
 
   const ipv6Cases: { name: string; hex: string; text: string }[] = [
     { name: 'the unspecified address is ::', hex: '00000000000000000000000000000000', text: '::' },
@@ -370,7 +445,7 @@ describe('decodeBatch', () => {
       const buf = Buffer.concat(parts);
       const stats = createDecoderStats();
       let decodedBytes = 0;
-      decodeBatch(buf, (e) => (decodedBytes += RECORD_SIZE_BY_TYPE[e.type]), stats, new RateLimitedLog(() => {}));
+      decodeBatch(buf, (e) => (decodedBytes += RECORD_MAX_SIZE_BY_TYPE[e.type]), stats, new RateLimitedLog(() => {}));
       assert.equal(decodedBytes + stats.droppedBytes, buf.length, `round ${round}`);
     }
   });

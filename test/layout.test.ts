@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { assertObjectLayout, checkObjectLayout, parseBtfStructs } from '../src/receiver/btfLayout.ts';
-import { LAYOUT, RECORD_ALIGN } from '../src/receiver/layout.ts';
+import { LAYOUT, RECORD_ALIGN, type StructLayout } from '../src/receiver/layout.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const EVENTS_H = join(ROOT, 'bpf/events.h');
@@ -66,6 +66,22 @@ describe('event layout', () => {
     for (const [name, layout] of Object.entries(LAYOUT)) {
       if ('eventType' in layout) assert.equal(layout.size % RECORD_ALIGN, 0, name);
     }
+  });
+
+  it('gives a record whose size varies a smallest size that is a multiple of 8, holds a header and is below its struct', () => {
+    for (const [name, layout] of Object.entries(LAYOUT) as [string, StructLayout][]) {
+      if (layout.minSize === undefined) continue;
+      assert.ok(layout.eventType !== undefined, `${name}: only a record's size can vary`);
+      assert.equal(layout.minSize % RECORD_ALIGN, 0, name);
+      assert.ok(layout.minSize >= LAYOUT.ks_header.size && layout.minSize < layout.size, name);
+    }
+  });
+
+  // BTF has the struct but not the #define, and the decoder's smallest open record is built on it.
+  it("starts ks_open's strings at KS_OPEN_FIXED_SIZE, and its smallest record holds the fixed part and a NUL", () => {
+    const fixed = Number(/^#define KS_OPEN_FIXED_SIZE (\d+)/m.exec(pristineHeader)?.[1]);
+    assert.equal(LAYOUT.ks_open.fields.strings.offset, fixed);
+    assert.equal(LAYOUT.ks_open.minSize, Math.ceil((fixed + 1) / RECORD_ALIGN) * RECORD_ALIGN);
   });
 
   it('matches the BTF of an object compiled from the pristine events.h', async () => {

@@ -35,7 +35,7 @@ import {
   type BpfEvent,
   type Op,
 } from './events.ts';
-import { LAYOUT, RECORD_ALIGN, RECORD_SIZE_BY_TYPE } from './layout.ts';
+import { LAYOUT, RECORD_ALIGN, RECORD_MAX_SIZE_BY_TYPE, RECORD_MIN_SIZE_BY_TYPE } from './layout.ts';
 import { RateLimitedLog } from './RateLimiter.ts';
 
 // The kernel writes records in host byte order and the typed-array views below read host byte order, so they agree
@@ -326,7 +326,9 @@ function decodeRootChange(v: Views, o: number): RootChangeEvent {
 }
 
 const OPEN = LAYOUT.ks_open.fields;
-function decodeOpen(v: Views, o: number): OpenEvent {
+// KS_PATH_LEN - 1: strings[] holds two strings of at most this many bytes, each with its NUL.
+const OPEN_STRING_MAX = OPEN.strings.length / 2 - 1;
+function decodeOpen(v: Views, o: number, size: number): OpenEvent {
   const e = header<OpenEvent>(v, o, EventType.Open);
   e.op = v.u32[(o + OPEN.op.offset) >>> 2] as Op;
   e.dirfd = v.i32[(o + OPEN.dirfd.offset) >>> 2];
@@ -334,10 +336,20 @@ function decodeOpen(v: Views, o: number): OpenEvent {
   e.mode = v.u32[(o + OPEN.mode.offset) >>> 2];
   e.patternId = v.u32[(o + OPEN.pattern_id.offset) >>> 2];
   e.fileFacts = v.u32[(o + OPEN.file_facts.offset) >>> 2];
-  e.path = cString(v.buf, o + OPEN.path.offset, OPEN.path.length);
   e.result = v.i32[(o + OPEN.ret.offset) >>> 2];
   e.pathSource = v.u32[(o + OPEN.path_source.offset) >>> 2] as OpenPathSource;
-  e.callerPath = cString(v.buf, o + OPEN.caller_path.offset, OPEN.caller_path.length);
+  // Each string is read where the ABI puts it, for the length its field gives, but never more than the ABI's
+  // maximum nor past hdr.size: the bytes after the record are the next record's. A length out of range is a
+  // producer bug (the BPF side computes them; the attacker only chooses the bytes), so, as with ks_exec's lengths
+  // and ks_payload's data_len, it is bounded and not counted: the record's other fields are sound and a detector
+  // may need them, and stats.truncatedFields stays what the producer itself flagged.
+  const strings = o + OPEN.strings.offset;
+  const end = o + size;
+  const pathLen = v.u16[(o + OPEN.path_len.offset) >>> 1];
+  e.path = cString(v.buf, strings, Math.min(pathLen, OPEN_STRING_MAX, end - strings));
+  const callerLen = v.u16[(o + OPEN.caller_path_len.offset) >>> 1];
+  const caller = strings + pathLen + 1;
+  e.callerPath = callerLen === 0 ? '' : cString(v.buf, caller, Math.max(0, Math.min(callerLen, OPEN_STRING_MAX, end - caller)));
   return e;
 }
 
@@ -501,7 +513,7 @@ function decodeHostFs(v: Views, o: number): HostFsEvent {
   return e;
 }
 
-function decodeRecord(v: Views, o: number, type: number): KernelEvent {
+function decodeRecord(v: Views, o: number, type: number, size: number): KernelEvent {
   switch (type) {
     case EventType.Exec: return decodeExec(v, o);
     case EventType.Fork: return decodeFork(v, o);
@@ -510,7 +522,7 @@ function decodeRecord(v: Views, o: number, type: number): KernelEvent {
     case EventType.Setns: return decodeSetns(v, o);
     case EventType.Mount: return decodeMount(v, o);
     case EventType.RootChange: return decodeRootChange(v, o);
-    case EventType.Open: return decodeOpen(v, o);
+    case EventType.Open: return decodeOpen(v, o, size);
     case EventType.Connect: return decodeConnect(v, o);
     case EventType.Payload: return decodePayload(v, o);
     case EventType.Module: return decodeModule(v, o);
@@ -528,8 +540,9 @@ function decodeRecord(v: Views, o: number, type: number): KernelEvent {
 
 /**
  * Decodes every record in `buf` and calls onEvent for each, in order. Never throws on bad input: a record with an
- * unknown type or a size that does not match its type is counted and skipped; a size that cannot be trusted (not a
- * multiple of 8, smaller than the header, or past the end of the batch) ends the batch and counts the rest.
+ * unknown type or a size its type cannot have (not its size, or for a type whose size varies, outside its range) is
+ * counted and skipped; a size that cannot be trusted (not a multiple of 8, smaller than the header, or past the end
+ * of the batch) ends the batch and counts the rest.
  */
 export function decodeBatch(
   buf: Buffer,
@@ -564,17 +577,18 @@ export function decodeBatch(
       drop(stats, log, 'truncated', remaining, `record at byte ${o} (type ${type}) claims ${size} bytes, only ${remaining} left`);
       return;
     }
-    const expected = type < EVENT_TYPE_MAX ? (RECORD_SIZE_BY_TYPE[type] ?? 0) : 0;
-    if (expected === 0) {
+    const largest = type < EVENT_TYPE_MAX ? (RECORD_MAX_SIZE_BY_TYPE[type] ?? 0) : 0;
+    if (largest === 0) {
       drop(stats, log, 'unknown_type', size, `record at byte ${o} has unknown type ${type}`);
-    } else if (size !== expected) {
-      const name = EventTypeName[type as EventType];
-      drop(stats, log, 'size_mismatch', size, `${name} record at byte ${o} has size ${size}, expected ${expected}`);
+    } else if (size > largest || size < RECORD_MIN_SIZE_BY_TYPE[type]) {
+      const smallest = RECORD_MIN_SIZE_BY_TYPE[type];
+      const expected = smallest === largest ? `${largest}` : `${smallest} to ${largest}`;
+      drop(stats, log, 'size_mismatch', size, `${EventTypeName[type as EventType]} record at byte ${o} has size ${size}, expected ${expected}`);
     } else {
       if ((v.u32[(o + H.flags.offset) >>> 2] & HEADER_FLAG_TRUNCATED) !== 0) stats.truncatedFields++;
       stats.records++;
       stats.recordsByType[type]++;
-      onEvent(decodeRecord(v, o, type));
+      onEvent(decodeRecord(v, o, type, size));
     }
     o += size;
   }

@@ -24,7 +24,13 @@ export interface ArrayFieldLayout extends FieldLayout {
 }
 
 export interface StructLayout {
+  /** sizeof(struct): the hdr.size of every record of the type, or the largest when minSize is set. */
   readonly size: number;
+  /**
+   * Set only on a record whose size varies with what it carries: the smallest hdr.size it can have. Its records are
+   * minSize to size bytes, in steps of RECORD_ALIGN; members past hdr.size are not in the record.
+   */
+  readonly minSize?: number;
   /** The record type carried in hdr.type; absent for structs that are not ring-buffer records. */
   readonly eventType?: EventType;
   readonly fields: Readonly<Record<string, FieldLayout>>;
@@ -143,7 +149,9 @@ export const LAYOUT = {
     fields: { hdr: header, op: u32(64), _pad0: u32(68), new_root: chars(72, 256), put_old: chars(328, 256) },
   },
   ks_open: {
-    size: 608,
+    size: 616,
+    // KS_OPEN_FIXED_SIZE (the offset of strings) + the empty path's NUL, rounded up to RECORD_ALIGN.
+    minSize: 112,
     eventType: EventType.Open,
     fields: {
       hdr: header,
@@ -153,10 +161,12 @@ export const LAYOUT = {
       mode: u32(76),
       pattern_id: u32(80),
       file_facts: u32(84),
-      path: chars(88, 256),
-      ret: s32(344),
-      path_source: u32(348),
-      caller_path: chars(352, 256),
+      ret: s32(88),
+      path_source: u32(92),
+      path_len: u16(96),
+      caller_path_len: u16(98),
+      _pad0: u32(100),
+      strings: chars(104, 512),
     },
   },
   ks_connect: {
@@ -309,14 +319,19 @@ export const LAYOUT = {
 
 export type StructName = keyof typeof LAYOUT;
 
-/** Record size by event type (index = hdr.type); 0 marks a number that is not an event type. */
-export const RECORD_SIZE_BY_TYPE: readonly number[] = (() => {
+function sizesByType(sizeOf: (layout: StructLayout) => number): readonly number[] {
   const sizes: number[] = [];
   for (const layout of Object.values(LAYOUT) as StructLayout[]) {
-    if (layout.eventType !== undefined) sizes[layout.eventType] = layout.size;
+    if (layout.eventType !== undefined) sizes[layout.eventType] = sizeOf(layout);
   }
   return Array.from(sizes, (size) => size ?? 0);
-})();
+}
+
+/** Largest record size by event type (index = hdr.type); 0 marks a number that is not an event type. */
+export const RECORD_MAX_SIZE_BY_TYPE: readonly number[] = sizesByType((layout) => layout.size);
+
+/** Smallest record size by event type: the same as the largest for every type whose size does not vary. */
+export const RECORD_MIN_SIZE_BY_TYPE: readonly number[] = sizesByType((layout) => layout.minSize ?? layout.size);
 
 /** Every record is 8-byte aligned in the batch: sizes are multiples of this. */
 export const RECORD_ALIGN = 8;

@@ -13,9 +13,18 @@
 import assert from 'node:assert/strict';
 import { createDecoderStats, decodeBatch, type DecoderStats, type DropReason } from '../../src/receiver/decoder.ts';
 import { AddressFamily, EVENT_TYPE_MAX, EventType, IpProtocol, SocketType, type KernelEvent } from '../../src/receiver/events.ts';
-import { KIND_SIZE, LAYOUT, RECORD_ALIGN, RECORD_SIZE_BY_TYPE, type FieldLayout, type StructLayout, type StructName } from '../../src/receiver/layout.ts';
+import {
+  KIND_SIZE,
+  LAYOUT,
+  RECORD_ALIGN,
+  RECORD_MAX_SIZE_BY_TYPE,
+  RECORD_MIN_SIZE_BY_TYPE,
+  type FieldLayout,
+  type StructLayout,
+  type StructName,
+} from '../../src/receiver/layout.ts';
 import { RateLimitedLog } from '../../src/receiver/RateLimiter.ts';
-import { record, type FieldValue } from './records.ts';
+import { openRecord, record, type FieldValue } from './records.ts';
 
 /** mulberry32: small, fast, and the same sequence on every machine for a seed. */
 export class Rng {
@@ -79,7 +88,16 @@ export function structOf(type: EventType): StructName {
 
 /** Members that count the bytes used in another member: the decoder must bound them by that member's size. */
 const LENGTH_OF: Readonly<Record<string, string>> = { path_len: 'path', args_len: 'args', data_len: 'data', exe_path_len: 'exe_path' };
-const COUNTED = new Set(Object.values(LENGTH_OF));
+
+// ks_open packs its two strings into strings[] and is only as long as they need: its path_len and caller_path_len
+// say where each string is, and the decoder must bound them by the ABI's maximum and by the record's end.
+const OPEN = LAYOUT.ks_open.fields;
+const OPEN_PACKED = new Set(['strings', 'path_len', 'caller_path_len']);
+/** KS_PATH_LEN - 1: the most bytes either of ks_open's strings has. */
+export const OPEN_STRING_MAX = OPEN.strings.length / 2 - 1;
+
+/** Text members the generic rules below do not read whole: a length field or the ABI says which bytes count. */
+const COUNTED = new Set([...Object.values(LENGTH_OF), 'strings']);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Generators
@@ -148,7 +166,7 @@ export function randomRecord(rng: Rng, struct: StructName, pool: readonly Buffer
   const layout: StructLayout = LAYOUT[struct];
   const fields: Record<string, FieldValue> = {};
   for (const [name, field] of Object.entries(layout.fields)) {
-    if (name === 'hdr' || LENGTH_OF[name] !== undefined) continue;
+    if (name === 'hdr' || LENGTH_OF[name] !== undefined || (struct === 'ks_open' && OPEN_PACKED.has(name))) continue;
     // The producer zeroes pad members; non-zero ones show a read that spills over from the member before.
     if (name.startsWith('_pad') && rng.chance(0.5)) continue;
     if (field.kind === 'char') fields[name] = randomText(rng, field.length!, pool);
@@ -161,7 +179,7 @@ export function randomRecord(rng: Rng, struct: StructName, pool: readonly Buffer
   }
   for (const [lengthName, counted] of Object.entries(LENGTH_OF)) {
     const field = layout.fields[lengthName];
-    if (field === undefined) continue;
+    if (field === undefined || layout.fields[counted] === undefined) continue;
     const bound = layout.fields[counted].length!;
     fields[lengthName] = lengthValue(rng, field.kind, (fields[counted] as Uint8Array).length, bound);
   }
@@ -176,7 +194,38 @@ export function randomRecord(rng: Rng, struct: StructName, pool: readonly Buffer
     comm: randomText(rng, HEADER.fields.comm.length!, pool),
     start_boottime_ns: randomScalar(rng, 'u64'),
   };
-  return record(struct, fields, hdr);
+  return struct === 'ks_open' ? randomOpenRecord(rng, fields, hdr, pool) : record(struct, fields, hdr);
+}
+
+/**
+ * A ks_open record at the size its strings use (sometimes larger, up to the struct, with zeros or junk after them),
+ * with path_len and caller_path_len mostly right and otherwise at the edges of the ABI's maximum, of the record's
+ * end and of a u16.
+ */
+function randomOpenRecord(rng: Rng, fields: Record<string, FieldValue>, hdr: Record<string, FieldValue>, pool: readonly Buffer[]): Buffer {
+  const path = randomText(rng, OPEN_STRING_MAX, pool);
+  const caller = rng.chance(0.5) ? randomText(rng, OPEN_STRING_MAX, pool) : Buffer.alloc(0);
+  const packed = openRecord(path, caller, fields, hdr);
+  const used = OPEN.strings.offset + path.length + 1 + (caller.length > 0 ? caller.length + 1 : 0);
+  if (rng.chance(0.8)) return mutateOpenLengths(rng, packed, path.length, caller.length);
+  const largest = LAYOUT.ks_open.size;
+  const size = RECORD_ALIGN * rng.between(packed.length / RECORD_ALIGN, largest / RECORD_ALIGN);
+  const rec = openRecord(path, caller, fields, { ...hdr, size });
+  if (rng.chance(0.5)) rec.set(rng.bytes(size - used), used);
+  return mutateOpenLengths(rng, rec, path.length, caller.length);
+}
+
+function openLength(rng: Rng, used: number, room: number): number {
+  if (rng.chance(0.6)) return used;
+  const edges = [0, 1, OPEN_STRING_MAX - 1, OPEN_STRING_MAX, OPEN_STRING_MAX + 1, room - 1, room, room + 1, 0x7fff, 0xffff];
+  return rng.chance(0.8) ? rng.pick(edges.filter((n) => n >= 0)) : rng.below(0x10000);
+}
+
+function mutateOpenLengths(rng: Rng, rec: Buffer, pathLen: number, callerLen: number): Buffer {
+  const path = openLength(rng, pathLen, rec.length - OPEN.strings.offset);
+  rec.writeUInt16LE(path, OPEN.path_len.offset);
+  rec.writeUInt16LE(openLength(rng, callerLen, rec.length - OPEN.strings.offset - path - 1), OPEN.caller_path_len.offset);
+  return rec;
 }
 
 /** Flips a few bits anywhere but hdr.type and hdr.size, so the record stays well framed. */
@@ -198,12 +247,18 @@ function untrustworthySize(rng: Rng, typeSize: number): number {
   return size < HEADER_SIZE || size % RECORD_ALIGN !== 0 ? size : size + 1;
 }
 
-/** A size a record could have (aligned, at least a header) that is not `typeSize`; sometimes the largest one. */
-function wrongSaneSize(rng: Rng, typeSize: number): number {
-  const largest = MAX_RECORD_SIZE - (MAX_RECORD_SIZE % RECORD_ALIGN);
-  const candidates = [HEADER_SIZE, typeSize - RECORD_ALIGN, typeSize + RECORD_ALIGN, ...RECORD_SIZE_BY_TYPE.filter((s) => s > 0), largest];
-  let size = rng.chance(0.8) ? rng.pick(candidates) : HEADER_SIZE + RECORD_ALIGN * rng.below((largest - HEADER_SIZE) / RECORD_ALIGN + 1);
-  if (size === typeSize || size < HEADER_SIZE) size = typeSize + RECORD_ALIGN;
+/** Every size some record type can have at an end of its range (and zeros for numbers that are no type). */
+const TYPE_SIZES = [...RECORD_MAX_SIZE_BY_TYPE, ...RECORD_MIN_SIZE_BY_TYPE];
+
+/**
+ * A size a record could have (aligned, at least a header) that its type cannot: outside [smallest, largest];
+ * sometimes the largest a u16 allows.
+ */
+function wrongSaneSize(rng: Rng, smallest: number, largest: number): number {
+  const top = MAX_RECORD_SIZE - (MAX_RECORD_SIZE % RECORD_ALIGN);
+  const candidates = [HEADER_SIZE, smallest - RECORD_ALIGN, largest + RECORD_ALIGN, ...TYPE_SIZES.filter((s) => s > 0), top];
+  let size = rng.chance(0.8) ? rng.pick(candidates) : HEADER_SIZE + RECORD_ALIGN * rng.below((top - HEADER_SIZE) / RECORD_ALIGN + 1);
+  if ((size >= smallest && size <= largest) || size < HEADER_SIZE) size = largest + RECORD_ALIGN;
   return size;
 }
 
@@ -256,7 +311,7 @@ export function randomPlan(rng: Rng): Plan {
       plan.droppedBytes += rec.length;
       add(rec);
     } else {
-      const size = wrongSaneSize(rng, layout.size);
+      const size = wrongSaneSize(rng, layout.minSize ?? layout.size, layout.size);
       const wrong = Buffer.concat([rec, rng.bytes(Math.max(0, size - rec.length))]).subarray(0, size);
       wrong.writeUInt16LE(size, SIZE_OFFSET);
       plan.dropped.size_mismatch++;
@@ -308,7 +363,7 @@ export function mangle(rng: Rng, batch: Buffer): Buffer {
       case 1: {
         // Headers sit on 8-byte boundaries: aim edge values at hdr.type and hdr.size.
         const at = Math.min(out.length - 2, RECORD_ALIGN * rng.below(Math.ceil(out.length / RECORD_ALIGN)) + rng.pick([TYPE_OFFSET, SIZE_OFFSET]));
-        out.writeUInt16LE(rng.chance(0.5) ? rng.pick(EDGE_SCALARS.u16) : rng.pick(RECORD_SIZE_BY_TYPE), at);
+        out.writeUInt16LE(rng.chance(0.5) ? rng.pick(EDGE_SCALARS.u16) : rng.pick(TYPE_SIZES), at);
         break;
       }
       case 2:
@@ -345,7 +400,7 @@ const STRING_BOUNDS: Readonly<Record<string, number>> = {
   comm: HEADER.fields.comm.length,
   path: LAYOUT.ks_exec.fields.path.length, // KS_PATH_LEN: exec, open and cgroup alike
   exePath: LAYOUT.ks_exec.fields.exe_path.length,
-  callerPath: LAYOUT.ks_open.fields.caller_path.length,
+  callerPath: OPEN_STRING_MAX,
   source: LAYOUT.ks_mount.fields.source.length,
   target: LAYOUT.ks_mount.fields.target.length,
   fstype: LAYOUT.ks_mount.fields.fstype.length,
@@ -387,6 +442,7 @@ function checkBigint(key: string, value: bigint): void {
 /** Every value is of a kind the ABI can produce and within its member's range; nothing is undefined or NaN. */
 export function checkEventBounds(event: KernelEvent): void {
   assert.ok(RECORD_TYPES.includes(event.type), `event type ${event.type} is not a record type`);
+  if (event.type === EventType.Open) assert.ok(event.path.length <= OPEN_STRING_MAX, `open path is ${event.path.length} long, over ${OPEN_STRING_MAX}`);
   for (const [key, value] of Object.entries(event)) {
     if (typeof value === 'string') checkString(key, value);
     else if (typeof value === 'number') checkNumber(key, value);
@@ -463,6 +519,14 @@ export function expectedFields(bytes: Buffer, type: EventType): Record<string, u
     expected.argv = argvOf(usedBytes('args'));
   } else if (type === EventType.Payload) {
     expected.data = new Uint8Array(usedBytes('data'));
+  } else if (type === EventType.Open) {
+    // Where the ABI puts each string, for its length, but no more than the ABI's maximum nor past hdr.size (which
+    // bytes.length is): the bytes after the record are another record's.
+    const pathLen = bytes.readUInt16LE(OPEN.path_len.offset);
+    const callerLen = bytes.readUInt16LE(OPEN.caller_path_len.offset);
+    const within = (at: number, length: number) => cText(bytes, at, Math.max(0, Math.min(length, OPEN_STRING_MAX, bytes.length - at)));
+    expected.path = within(OPEN.strings.offset, pathLen);
+    expected.callerPath = callerLen === 0 ? '' : within(OPEN.strings.offset + pathLen + 1, callerLen);
   } else if (type === EventType.Connect) {
     const C = LAYOUT.ks_connect.fields;
     const at = C.unix_path.offset;
@@ -498,25 +562,30 @@ function decodeAlone(bytes: Buffer): KernelEvent[] {
 export function decodeAndCheck(batch: Buffer, plan?: Omit<Plan, 'batch'>): { stats: DecoderStats; events: KernelEvent[] } {
   const stats = createDecoderStats();
   const warnings: string[] = [];
-  const seen: { offset: number; event: KernelEvent }[] = [];
+  const seen: { offset: number; size: number; event: KernelEvent }[] = [];
   let decodedBytes = 0;
   decodeBatch(
     batch,
     (event) => {
       // Skipped records are counted before the walk moves past them, so this is where the event's record starts.
-      seen.push({ offset: decodedBytes + stats.droppedBytes, event });
-      decodedBytes += RECORD_SIZE_BY_TYPE[event.type] ?? Number.NaN;
+      const offset = decodedBytes + stats.droppedBytes;
+      const size = offset + HEADER_SIZE <= batch.length ? SIZE_AT(batch, offset) : Number.NaN;
+      seen.push({ offset, size, event });
+      decodedBytes += size;
     },
     stats,
     new RateLimitedLog((message) => warnings.push(message), 1e9, 1e9),
   );
-  for (const { offset, event } of seen) {
+  for (const { offset, size, event } of seen) {
     const where = `event at byte ${offset} (type ${event.type})`;
-    assert.ok(offset + RECORD_SIZE_BY_TYPE[event.type] <= batch.length, `${where} runs past the batch`);
+    assert.ok(offset + size <= batch.length, `${where} runs past the batch`);
     assert.equal(TYPE_AT(batch, offset), event.type, `${where}: hdr.type there differs`);
-    assert.equal(SIZE_AT(batch, offset), RECORD_SIZE_BY_TYPE[event.type], `${where}: hdr.size there is not the type's size`);
+    assert.ok(
+      size % RECORD_ALIGN === 0 && size >= RECORD_MIN_SIZE_BY_TYPE[event.type] && size <= RECORD_MAX_SIZE_BY_TYPE[event.type],
+      `${where}: hdr.size there, ${size}, is not a size of its type`,
+    );
     checkEventBounds(event);
-    const bytes = batch.subarray(offset, offset + RECORD_SIZE_BY_TYPE[event.type]);
+    const bytes = batch.subarray(offset, offset + size);
     const expected = expectedFields(bytes, event.type);
     for (const [key, value] of Object.entries(expected)) {
       assert.deepEqual((event as unknown as Record<string, unknown>)[key], value, `${where}: ${key}`);

@@ -1,7 +1,7 @@
 // Builds raw ring-buffer records from layout.ts for tests and benchmarks that need bytes the kernel would write.
 // (Decoder correctness against the real C layout is tested separately from C-written records.)
 
-import { KIND_SIZE, LAYOUT, type StructLayout, type StructName } from '../../src/receiver/layout.ts';
+import { KIND_SIZE, LAYOUT, RECORD_ALIGN, type StructLayout, type StructName } from '../../src/receiver/layout.ts';
 
 export type FieldValue = number | bigint | string | Uint8Array;
 
@@ -39,4 +39,35 @@ export function record(struct: StructName, fields: Record<string, FieldValue> = 
   }
   for (const [name, value] of Object.entries(fields)) writeField(buf, 0, layout, name, value);
   return buf;
+}
+
+const OPEN = LAYOUT.ks_open.fields;
+
+/**
+ * A ks_open record as the kernel emits it: `path` NUL, then `callerPath` NUL when it is not empty, packed into
+ * strings[], path_len and caller_path_len set, and the record (and hdr.size) only as long as the bytes used, rounded
+ * up to RECORD_ALIGN. `fields` and `hdr` are written last, so a test can give a length or a size that lies; a size
+ * larger than the struct zero-fills, a smaller one cuts.
+ */
+export function openRecord(
+  path: string | Uint8Array,
+  callerPath: string | Uint8Array = '',
+  fields: Record<string, FieldValue> = {},
+  hdr: Record<string, FieldValue> = {},
+): Buffer {
+  const bytesOf = (text: string | Uint8Array) => (typeof text === 'string' ? Buffer.from(text) : Buffer.from(text));
+  const pathBytes = bytesOf(path);
+  const callerBytes = bytesOf(callerPath);
+  const nul = Buffer.alloc(1);
+  const strings = Buffer.concat(callerBytes.length === 0 ? [pathBytes, nul] : [pathBytes, nul, callerBytes, nul]);
+  const used = OPEN.strings.offset + strings.length;
+  const size = Number(hdr.size ?? Math.ceil(used / RECORD_ALIGN) * RECORD_ALIGN);
+  const full = record(
+    'ks_open',
+    { strings, path_len: pathBytes.length, caller_path_len: callerBytes.length, ...fields },
+    { ...hdr, size },
+  );
+  const out = Buffer.alloc(size);
+  full.copy(out, 0, 0, Math.min(size, full.length));
+  return out;
 }
