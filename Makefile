@@ -40,7 +40,7 @@ $(BUILD)/kubesentry-test-bad.bpf.o: bpf/test/verifier_reject.bpf.c $(BUILD)/vmli
 # --- probe: one tiny program per hook type, loaded one at a time to learn what the kernel allows ---
 probe: $(BUILD)/probe.bpf.o
 
-$(BUILD)/probe.bpf.o: bpf/probe.bpf.c $(BUILD)/vmlinux.h
+$(BUILD)/probe.bpf.o: bpf/probe.bpf.c bpf/open/untrusted_loads.h $(BUILD)/vmlinux.h
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 # --- simulator: static attack-simulator programs for `kubesentry simulate` (simulator/Makefile) ---

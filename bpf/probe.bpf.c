@@ -8,6 +8,8 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "open/untrusted_loads.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -52,6 +54,27 @@ int probe_send_signal(void *ctx)
 {
 	bpf_send_signal(0);
 	return 0;
+}
+
+/*
+ * The open programs' two untrusted plain loads (bpf/open/untrusted_loads.h), the same instructions: the agent sets
+ * their `untrusted_loads` tunable only where this loads. Loaded, never attached.
+ */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+SEC("tracepoint/syscalls/sys_exit_openat")
+int probe_untrusted_loads(struct trace_event_raw_sys_exit *ctx)
+{
+	struct fdtable *fdt = bpf_get_current_task_btf()->files->fdt;
+	long fd = ctx->ret;
+	struct file *file;
+
+	if (fd < 0 || !fdt || fd >= fdt->max_fds)
+		return 0;
+	file = ks_fd_slot_load(fdt, fd);
+	if (!file)
+		return 0;
+	return ks_name_head_load(((struct file *)bpf_rdonly_cast(file, bpf_core_type_id_kernel(struct file)))->f_path.dentry) != 0;
 }
 
 /* lsm and fentry are reported for operators; the agent depends on neither. */

@@ -237,7 +237,7 @@ export interface OpenEvent extends EventHeader {
 }
 
 /** KS_OPEN_FACT_* in bpf/events.h. Without Known the open had no file (failed, open_by_handle_at). */
-export const OpenFileFact = { Known: 1 << 0, Write: 1 << 1, CgroupControl: 1 << 2, KernelTunable: 1 << 3 } as const;
+export const OpenFileFact = { Known: 1 << 0, Write: 1 << 1, CgroupControl: 1 << 2, KernelTunable: 1 << 3, OwnProcess: 1 << 4 } as const;
 /** KS_OPEN_NO_PATTERN: the record was emitted for its file's facts (or is open_by_handle_at), no pattern matched. */
 export const OPEN_NO_PATTERN = 0xffffffff;
 

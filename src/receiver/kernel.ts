@@ -29,6 +29,7 @@ import {
   DEFAULT_TRACEFS_PATH,
   ensureMounted,
   probeHookTypes,
+  probeUntrustedLoads,
   requireBtf,
   tracepointId,
   type HookType,
@@ -58,6 +59,7 @@ const VARIANT_SECTIONS: Record<HookVariant, readonly string[]> = {
 };
 
 // Names fixed by the contract in bpf/events.h and bpf/lib/maps.h.
+const UNTRUSTED_LOADS_TUNABLE = 'untrusted_loads';
 const EVENTS_MAP = 'events';
 const DROPS_MAP = 'drops';
 const CGROUP_DROPS_MAP = 'cgroup_drops';
@@ -705,7 +707,9 @@ export function openKernelSource(options: KernelSourceOptions): KernelSource {
     restoreBpfStats = true;
   }
   try {
-    const object = loadWithFallback(objectPath, btfPath, hooks, options);
+    // The open programs' untrusted plain loads where this kernel's verifier takes them (bpf/open/untrusted_loads.h).
+    const untrustedLoads = existsSync(probeObjectPath) && probeUntrustedLoads({ btfPath, probeObjectPath }).supported;
+    const object = loadWithFallback(objectPath, btfPath, hooks, options, untrustedLoads);
     try {
       writePathPatterns(object, patterns);
       for (const dev of options.hostFilesystems?.devices ?? []) object.mapUpdate(HOST_FILESYSTEMS_MAP, u32(dev), Buffer.of(1));
@@ -774,6 +778,7 @@ function loadWithFallback(
   btfPath: string,
   hooks: Map<string, HookCandidates>,
   options: KernelSourceOptions,
+  untrustedLoads: boolean,
 ): NativeBpfObject {
   const addon = nativeAddon();
   const owner = new Map<string, HookCandidates>();
@@ -788,6 +793,7 @@ function loadWithFallback(
         if (entry !== undefined) object.setAutoload(program.name, entry.candidates[0]?.program === program.name);
       }
       object.setRodata('agent_tgid', u32(options.agentTgid));
+      if (untrustedLoads) object.setRodata(UNTRUSTED_LOADS_TUNABLE, u32(1));
       if (options.wakeupBatchBytes !== undefined) object.setRodata('wakeup_batch_bytes', u64(options.wakeupBatchBytes));
       if (options.urgentWakeupGapUs !== undefined) {
         object.setRodata('urgent_wakeup_gap_ns', u64(options.urgentWakeupGapUs * 1000));

@@ -29,6 +29,7 @@ const PROBE_PROGRAM: Record<HookType, string> = {
   fentry: 'probe_fentry',
 };
 const PROBE_SEND_SIGNAL_PROGRAM = 'probe_send_signal';
+const PROBE_UNTRUSTED_LOADS_PROGRAM = 'probe_untrusted_loads';
 /** Where probe_tracepoint attaches; a syscall tracepoint, like most of the agent's. */
 const PROBE_TRACEPOINT = 'syscalls/sys_enter_getpid';
 const PROBE_UPROBE_TARGET = { binary: 'libc.so.6', functionName: 'getpid' };
@@ -156,10 +157,31 @@ export function probeHookTypes(
  * Whether the kernel accepts a tracing program that calls bpf_send_signal(), the helper enforcement kills with:
  * the probe program is loaded (the verifier decides), never attached.
  */
-export function probeSendSignal(options: { btfPath: string; probeObjectPath: string }): { supported: boolean; errno?: number; reason?: string } {
+export function probeSendSignal(options: { btfPath: string; probeObjectPath: string }): ProgramLoadSupport {
+  return probeProgramLoads(PROBE_SEND_SIGNAL_PROGRAM, options);
+}
+
+/**
+ * Whether this kernel's verifier lets the open programs read the fd array's slot and a file name's bytes with plain
+ * loads (bpf/open/untrusted_loads.h): the probe program makes those very loads and is loaded, never attached. 6.18
+ * takes them; older verifiers refuse them, and the agent then sets the `untrusted_loads` tunable to 0 (a probe read
+ * each, ~30 ns an open) rather than lose the object.
+ */
+export function probeUntrustedLoads(options: { btfPath: string; probeObjectPath: string }): ProgramLoadSupport {
+  return probeProgramLoads(PROBE_UNTRUSTED_LOADS_PROGRAM, options);
+}
+
+export interface ProgramLoadSupport {
+  supported: boolean;
+  errno?: number;
+  reason?: string;
+}
+
+/** Loads one program of the probe object alone (the verifier decides), never attaches it. */
+function probeProgramLoads(program: string, options: { btfPath: string; probeObjectPath: string }): ProgramLoadSupport {
   const object = new (nativeAddon().BpfObject)(options.probeObjectPath, options.btfPath);
   try {
-    for (const other of object.programs()) object.setAutoload(other.name, other.name === PROBE_SEND_SIGNAL_PROGRAM);
+    for (const other of object.programs()) object.setAutoload(other.name, other.name === program);
     object.load();
     return { supported: true };
   } catch (error) {

@@ -115,7 +115,7 @@ export class CryptominingIncident implements Detector {
       'settings.miningPoolPorts, miningPoolDomains, minerExecutables, miningConfidenceThreshold, ' +
       'miningSignalWindowSeconds, cpuSaturationUtilization, cpuSaturationSeconds, longLivedConnectionSeconds.',
     uuid: '2e78780b-f31a-4741-8ea1-482c62b8d3f7',
-    openPathPatterns: ['/dev/cpu/*/msr', '/proc/sys/vm/nr_hugepages', '/sys/kernel/mm/hugepages/*'],
+    openPathPatterns: ['/dev/cpu/*/msr', '/proc/sys/vm/nr_hugepages', '/sys/kernel/mm/hugepages/*/nr_hugepages'],
   };
 
   readonly #incidents = new BoundedMap<string, Incident>(TRACKED_INCIDENTS);

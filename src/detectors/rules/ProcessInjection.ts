@@ -1,6 +1,6 @@
 // KS-ESC-009: writing into another process: ptrace attach/seize/poke, process_vm_writev, or /proc/<pid>/mem.
 
-import { EventType, Op, OpenPathSource, type OpenEvent, type PtraceEvent } from '../../receiver/events.ts';
+import { EventType, Op, OpenFileFact, type OpenEvent, type PtraceEvent } from '../../receiver/events.ts';
 import type { ContainerIdentity } from '../../receiver/identity.ts';
 import { Attr } from '../attributeKeys.ts';
 import { NO_FINDINGS, type DetectionContext, type Detector, type DetectorEvent, type Finding, type RuleMetadata } from '../Detector.ts';
@@ -93,11 +93,12 @@ export class ProcessInjection implements Detector {
   }
 }
 
-/** A resolved /proc/<pid>/mem names the opener's own pid when the caller wrote /proc/self/mem: its own memory. */
+/**
+ * /proc/self/mem resolves to /proc/<pid>/mem, and whether <pid> is the opener's own is not in the path (pid
+ * namespaces): the kernel says so from the proc inode (OwnProcess), whatever string the caller wrote.
+ */
 function writtenAsOwnMemory(event: OpenEvent): boolean {
-  if (event.pathSource !== OpenPathSource.Resolved) return false;
-  const asWritten = splitProcPath(event.callerPath);
-  return asWritten !== undefined && asWritten.rest === 'mem' && isOwnProcReference(asWritten.pid);
+  return (event.fileFacts & OpenFileFact.OwnProcess) !== 0;
 }
 
 function sameContainer(a: ContainerIdentity, b: ContainerIdentity | null): boolean {
