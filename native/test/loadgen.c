@@ -10,6 +10,8 @@
  *                                       getppid() as fast as THREADS threads can for SECONDS, then prints
  *                                       `calls=N`: exactly how many it made (one fixture record each)
  *   loadgen time-open PATH N            prints the mean nanoseconds of one openat(PATH) over N calls
+ *   loadgen time-open-unshared PATH N   the same from a new mount namespace, as a container's process opens a file
+ *                                       on its own root filesystem
  *   loadgen time-getppid N              prints the mean nanoseconds of one getppid() over N calls (from a new mount
  *                                       namespace, so a program that skips host processes does not stop early)
  *   loadgen time-enforced CALL N        in a new mount namespace (so enforcement's host check passes), prints the
@@ -275,9 +277,14 @@ int main(int argc, char **argv)
 			;
 		return 0;
 	}
-	if (arg + 3 == argc && strcmp(argv[arg], "time-open") == 0) {
+	if (arg + 3 == argc && (strcmp(argv[arg], "time-open") == 0 || strcmp(argv[arg], "time-open-unshared") == 0)) {
 		long count = parse_count(argv[arg + 2]);
 		long long start;
+
+		if (strcmp(argv[arg], "time-open-unshared") == 0 && unshare(CLONE_NEWNS) != 0) {
+			perror("loadgen: unshare(CLONE_NEWNS)");
+			return 1;
+		}
 
 		for (long i = 0; i < count / 10 + 1; i++) /* warm the dentry cache and the branch predictors */
 			open_once(argv[arg + 1]);
@@ -305,6 +312,6 @@ int main(int argc, char **argv)
 	}
 	if (arg + 3 == argc && strcmp(argv[arg], "time-enforced") == 0)
 		return time_enforced(argv[arg + 1], parse_count(argv[arg + 2]));
-	fprintf(stderr, "usage: loadgen time-enforced setns|mount|bpf|unshare|exec|fork|open N | [--wait] unshare N | [--wait] unshare-every US N | [--wait] getppid N | [--wait] getppid-storm THREADS SECONDS | [--wait] open PATH N | time-open PATH N | time-getppid N | hold-bpf-stats\n");
+	fprintf(stderr, "usage: loadgen time-enforced setns|mount|bpf|unshare|exec|fork|open N | [--wait] unshare N | [--wait] unshare-every US N | [--wait] getppid N | [--wait] getppid-storm THREADS SECONDS | [--wait] open PATH N | time-open[-unshared] PATH N | time-getppid N | hold-bpf-stats\n");
 	return 2;
 }
