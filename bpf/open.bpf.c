@@ -89,9 +89,9 @@ static __always_inline __u32 ks_open_enforce(__u32 facts)
  * pt_regs and a syscall overwrites only the return value there. Plain loads through the BTF pointer, no helper
  * calls. (ia32 compat calls fire no syscall tracepoints at all.)
  */
-static __always_inline struct pt_regs *ks_open_regs(void)
+static __always_inline struct pt_regs *ks_open_regs(struct task_struct *task)
 {
-	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	return (struct pt_regs *)bpf_task_pt_regs(task);
 }
 
 static __always_inline const void *ks_open_user_path(__u32 op, struct pt_regs *regs)
@@ -137,13 +137,14 @@ static __always_inline void ks_open_fill_call(struct ks_open *e, __u32 op, struc
 }
 
 /* Rebuilds the file's path into the record's first string and matches it; the pattern index or -1. */
-static __always_inline int ks_open_match_resolved(struct ks_open *e, struct file *file, __u64 leaf_candidates)
+static __always_inline int ks_open_match_resolved(struct task_struct *task, struct ks_open *e, struct file *file,
+						  __u64 leaf_candidates)
 {
 	struct ks_path_head head;
 	__u64 candidates;
 	__u32 len;
 
-	len = ks_task_file_path(bpf_get_current_task_btf(), file, e->strings, &e->hdr);
+	len = ks_task_file_path(task, file, e->strings, &e->hdr);
 	e->path_len = len;
 	__builtin_memcpy(&head, e->strings, sizeof(head));
 	candidates = ks_path_candidates(head.word[0]) & leaf_candidates;
@@ -168,9 +169,9 @@ static __always_inline void ks_open_read_caller_path(struct ks_open *e, const vo
  * (open/untrusted_loads.h), else a probe read. A racing close leaves a stale or NULL file, as in lib/files.h; the
  * walk that follows a gate hit reads it the same way.
  */
-static __always_inline struct file *ks_new_fd_file(long fd)
+static __always_inline struct file *ks_new_fd_file(struct task_struct *task, long fd)
 {
-	struct fdtable *fdt = bpf_get_current_task_btf()->files->fdt;
+	struct fdtable *fdt = task->files->fdt;
 	struct file *file = NULL;
 
 	if (fd < 0 || !fdt || fd >= fdt->max_fds)
@@ -213,10 +214,9 @@ static __always_inline __u64 ks_file_name_head(struct file *file)
  * proc inode holds the struct pid it was made for. /proc/self/mem resolves to /proc/<pid>/mem, and which pid is the
  * opener's own is not in the path (pid namespaces) nor to be taken from the caller's string.
  */
-static __always_inline __u32 ks_open_proc_facts(struct file *file)
+static __always_inline __u32 ks_open_proc_facts(struct task_struct *task, struct file *file)
 {
 	struct inode *inode = ks_btf(struct file, file)->f_inode;
-	struct task_struct *task = bpf_get_current_task_btf();
 	struct proc_inode *proc;
 	struct pid *pid;
 
@@ -241,9 +241,8 @@ static __always_inline __u32 ks_open_proc_facts(struct file *file)
  * The host's own processes read it only for failed opens: every rule whose pattern has no leaf looks at
  * containers only. With the host's mount namespace unknown (host_mnt_ns_inum 0) it is always read.
  */
-static __always_inline bool ks_open_caller_string_matters(struct file *file)
+static __always_inline bool ks_open_caller_string_matters(struct task_struct *task, struct file *file)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
 	struct nsproxy *nsproxy = task->nsproxy;
 	struct file *f = ks_btf(struct file, file);
 	struct vfsmount *vfsmnt = f->f_path.mnt;
@@ -275,6 +274,7 @@ static __always_inline bool ks_open_caller_string_matters(struct file *file)
  */
 static __always_inline int ks_open_exit(struct trace_event_raw_sys_exit *ctx, __u32 op)
 {
+	struct task_struct *task = bpf_get_current_task_btf();
 	long ret = ctx->ret;
 	const void *user_path = NULL;
 	struct pt_regs *regs = NULL;
@@ -287,22 +287,23 @@ static __always_inline int ks_open_exit(struct trace_event_raw_sys_exit *ctx, __
 	bool identified, read_caller = true;
 
 	if (ret >= 0) {
-		file = ks_new_fd_file(ret);
+		file = ks_new_fd_file(task, ret);
 		if (file) {
 			name_head = ks_file_name_head(file);
 			leaves = ks_head_candidates(&leaf_heads, &leaf_key_lens, name_head);
-			read_caller = ks_open_caller_string_matters(file);
+			read_caller = ks_open_caller_string_matters(task, file);
 		}
 	}
 	if (read_caller) {
-		regs = ks_open_regs();
+		regs = ks_open_regs(task);
 		user_path = ks_open_user_path(op, regs);
 		ks_path_head(&head, user_path);
 		callers = ks_path_candidates(head.word[0]);
 		if (callers)
 			callers = ks_path_head_filter(&head, callers);
 	}
-	if ((!callers && !leaves && !ks_file_name_may_be_control(name_head)) || ks_from_agent())
+	/* the agent's own opens (task->tgid: the same as bpf_get_current_pid_tgid(), without a helper call) */
+	if ((!callers && !leaves && !ks_file_name_may_be_control(name_head)) || task->tgid == agent_tgid)
 		return 0;
 	if (file)
 		facts = ks_open_file_facts(file, name_head);
@@ -314,16 +315,16 @@ static __always_inline int ks_open_exit(struct trace_event_raw_sys_exit *ctx, __
 	if (!e)
 		return 0;
 	if (!regs) {
-		regs = ks_open_regs();
+		regs = ks_open_regs(task);
 		user_path = ks_open_user_path(op, regs);
 	}
 	if (leaves || identified) {
 		/* leaves 0: only rebuilds the path, which an identified file is reported with */
-		resolved = ks_open_match_resolved(e, file, leaves);
+		resolved = ks_open_match_resolved(task, e, file, leaves);
 		if (resolved >= 0 || identified) {
 			ks_open_fill_call(e, op, regs, ret);
 			e->pattern_id = resolved >= 0 ? resolved : KS_OPEN_NO_PATTERN;
-			e->file_facts = facts | ks_open_proc_facts(file);
+			e->file_facts = facts | ks_open_proc_facts(task, file);
 			e->path_source = KS_OPEN_PATH_RESOLVED;
 			/* the caller's string as context, where it was worth reading (above) */
 			if (read_caller)
@@ -351,7 +352,7 @@ static __always_inline int ks_open_exit(struct trace_event_raw_sys_exit *ctx, __
 		return 0;
 	ks_open_fill_call(e, op, regs, ret);
 	e->pattern_id = matched;
-	e->file_facts = facts | (file ? ks_open_proc_facts(file) : 0);
+	e->file_facts = facts | (file ? ks_open_proc_facts(task, file) : 0);
 	e->path_source = KS_OPEN_PATH_CALLER;
 	ks_open_emit(e, ks_open_is_write(e));
 	return 0;
