@@ -95,7 +95,10 @@ export function renderDetectionDocs(): string {
     '',
     'Opens leave the kernel only when a path matches one of these patterns (the union of the rules\' needs). Two ' +
       'paths are matched, both at syscall exit. The caller\'s string, as passed: this is what a failed open (ENOENT, ' +
-      'EACCES, EROFS) is reported with. And, when the open succeeded, the opened file\'s real path, rebuilt from its ' +
+      'EACCES, EROFS, ENXIO) is reported with; of a successful open it is read only where kernel facts say it can ' +
+      'name more than the file\'s own path (an O_PATH fd; for a container\'s process, a file on another mount ' +
+      'namespace\'s mount or on one of the host\'s filesystems), since reading it was a third of every open\'s ' +
+      'cost. And, when the open succeeded, the opened file\'s real path, rebuilt from its ' +
       'dentries and mounts up to the opener\'s root: relative paths, dirfd opens, `//`, `..` and symlinks all ' +
       'resolve to it. The rebuild is gated by the ' +
       'file\'s name: only a pattern whose last component starts with a literal (`core_pattern`, `release_agent`, ' +
@@ -104,7 +107,7 @@ export function renderDetectionDocs(): string {
       'A refused open through a relative path, dirfd or symlink has no file to resolve and is not seen. A host ' +
       'filesystem mounted elsewhere (`/host/proc/...`) resolves to that mount path and does not match these patterns. ' +
       'A detection says which path the rule saw: `kubesentry.open.path_source` (`resolved` or `caller`), with the ' +
-      'caller\'s string in `kubesentry.open.caller_path` when the path was resolved.',
+      'caller\'s string in `kubesentry.open.caller_path` when the path was resolved and the string was read.',
     '',
     ...sensitivePathPatterns().map((p) => `- \`${p}\``),
     '',

@@ -339,9 +339,14 @@ detectorTable(() => new ProcessInjection(), [
   { name: 'opening /proc/<pid>/mem for writing is high', events: [ev.open({ path: '/proc/7/mem', openFlags: O_RDWR })], expect: ['high'] },
   { name: 'opening /proc/self/mem for writing is ignored', events: [ev.open({ path: '/proc/self/mem', openFlags: O_RDWR })], expect: [] },
   {
-    name: 'opening /proc/self/mem for writing is ignored when the kernel resolved it to the own pid',
-    events: [ev.open({ path: '/proc/7/mem', pathSource: OpenPathSource.Resolved, callerPath: '/proc/self/mem', openFlags: O_RDWR })],
+    name: 'opening its own /proc/<pid>/mem for writing is ignored: the kernel says the proc inode is the opener\'s',
+    events: [ev.open({ path: '/proc/7/mem', pathSource: OpenPathSource.Resolved, fileFacts: OpenFileFact.Known | OpenFileFact.Write | OpenFileFact.OwnProcess, openFlags: O_RDWR })],
     expect: [],
+  },
+  {
+    name: 'the caller writing /proc/self/mem is no evidence: another pid\'s mem without the kernel\'s OwnProcess is high',
+    events: [ev.open({ path: '/proc/7/mem', pathSource: OpenPathSource.Resolved, callerPath: '/proc/self/mem', fileFacts: OpenFileFact.Known | OpenFileFact.Write, openFlags: O_RDWR })],
+    expect: ['high'],
   },
   {
     name: 'another pid\'s mem reached through /proc/self/.. is high on its resolved path',

@@ -23,7 +23,10 @@ export class HostResourceAccess implements Detector {
       'through /proc/<pid>/root of another process (high; critical when the process shares the host pid namespace, ' +
       'where /proc/1/root is the node\'s root). The memory devices and a raw disk directly under /dev are also ' +
       'matched on the opened file\'s resolved path (a relative path, dirfd or symlink to them is seen); ' +
-      '/proc/<pid>/root paths only as the caller wrote them (the file resolves to the target\'s own path).',
+      '/proc/<pid>/root paths only as the caller wrote them (the file resolves to the target\'s own path), and of ' +
+      'a successful open only when the file is on a mount of another mount namespace (another container\'s or the ' +
+      'host\'s root) or a host filesystem: through the root of a process in its own mount namespace a container ' +
+      'reaches nothing it could not open directly, and that is not reported.',
     falsePositives: [
       'Storage daemonsets (CSI node plugins, Ceph OSDs) that open raw disks.',
       'Node-inspection tools in privileged pods that read /proc/<pid>/root of other processes.',
