@@ -121,8 +121,9 @@ static int on_record(void *ctx, void *data, size_t size)
 	}
 	case KS_EVENT_OPEN: {
 		const struct ks_open *e = data;
-		printf("op=%u dirfd=%d flags=%x mode=%o pattern=%u path=%s", e->op, e->dirfd, e->flags, e->mode,
-		       e->pattern_id, e->path);
+		/* the record's size varies with its strings (events.h); path_len bounds the read */
+		printf("op=%u dirfd=%d flags=%x mode=%o pattern=%u path=%.*s", e->op, e->dirfd, e->flags, e->mode,
+		       e->pattern_id, e->path_len < KS_PATH_LEN ? e->path_len : KS_PATH_LEN - 1, e->strings);
 		break;
 	}
 	case KS_EVENT_CONNECT: {

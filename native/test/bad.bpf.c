@@ -12,6 +12,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 const volatile __u32 agent_tgid = 0;
 const volatile __u64 wakeup_batch_bytes = 0;
+const volatile __u32 untrusted_loads = 0; /* set by the loader wherever the verifier allows (bpf/lib/maps.h); unused here */
 
 SEC("tracepoint/syscalls/sys_enter_getpid")
 int sys_enter_getpid__tp(void *ctx)

@@ -34,6 +34,7 @@ struct {
 
 const volatile __u32 agent_tgid = 0;
 const volatile __u64 wakeup_batch_bytes = 0;
+const volatile __u32 untrusted_loads = 0; /* set by the loader wherever the verifier allows (bpf/lib/maps.h); unused here */
 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(sched_exec__tp_btf)

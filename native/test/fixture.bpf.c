@@ -38,6 +38,7 @@ struct {
 
 const volatile __u32 agent_tgid = 0;
 const volatile __u64 wakeup_batch_bytes = 0;
+const volatile __u32 untrusted_loads = 0; /* set by the loader wherever the verifier allows (bpf/lib/maps.h); unused here */
 /* Fixture only: when set, only this process emits, so drop counts in a shared machine belong to the test. */
 const volatile __u32 only_tgid = 0;
 
