@@ -326,8 +326,10 @@ static __always_inline int ks_open_exit(struct trace_event_raw_sys_exit *ctx, __
 			e->pattern_id = resolved >= 0 ? resolved : KS_OPEN_NO_PATTERN;
 			e->file_facts = facts | ks_open_proc_facts(task, file);
 			e->path_source = KS_OPEN_PATH_RESOLVED;
-			/* the caller's string as context, where it was worth reading (above) */
-			if (read_caller)
+			/* The caller's string as context (how the file was reached: a dirfd, '..', a symlink) where it was
+			 * read above, and for a write-open, what attacks do; a routine read of a sensitive file (a token)
+			 * goes without it, ~110 ns less. */
+			if (read_caller || (facts & KS_OPEN_FACT_WRITE))
 				ks_open_read_caller_path(e, user_path);
 			e->hdr.flags |= ks_open_enforce(facts);
 			/* Reading a sensitive path is mostly routine; opening one to change it is what the rules raise on. */

@@ -107,7 +107,8 @@ export function renderDetectionDocs(): string {
       'A refused open through a relative path, dirfd or symlink has no file to resolve and is not seen. A host ' +
       'filesystem mounted elsewhere (`/host/proc/...`) resolves to that mount path and does not match these patterns. ' +
       'A detection says which path the rule saw: `kubesentry.open.path_source` (`resolved` or `caller`), with the ' +
-      'caller\'s string in `kubesentry.open.caller_path` when the path was resolved and the string was read.',
+      'caller\'s string in `kubesentry.open.caller_path` when the path was resolved and the string was read (a ' +
+      'write-open, or where the kernel facts above said so).',
     '',
     ...sensitivePathPatterns().map((p) => `- \`${p}\``),
     '',
