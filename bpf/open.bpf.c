@@ -234,10 +234,12 @@ static __always_inline __u32 ks_open_proc_facts(struct task_struct *task, struct
  * is a third of an ordinary open's cost, so it is read only then. Kernel facts decide, none of the caller's text:
  *  - an O_PATH fd, which is also how a socket is opened (/run/<any>.sock matches the string only);
  *  - for a process outside the host's mount namespace (a container's): a file on a mount of another mount
- *    namespace (/proc/<pid>/root/..., /proc/<pid>/exe of another container's or the host's process: the
- *    resolved path is the target's own, which names no /proc), or a file on one of the host's filesystems
- *    (a hostPath volume mounted at the host's own path: /etc/kubernetes/<any>.conf, /var/lib/kubelet/pki/<any>,
- *    patterns with no leaf). A file on the container's own root filesystem skips the lookup.
+ *    namespace (/proc/<pid>/root/..., /proc/<pid>/exe of another container's or the host's process: the resolved
+ *    path is the target's own, which names no /proc); or a file that is not on the container's own root
+ *    filesystem (its image) and is not made by the kernel (proc, sysfs, cgroup, a device node): what volumes hold,
+ *    hostPath, emptyDir, secrets, where the patterns with no leaf point (/etc/kubernetes/<any>.conf,
+ *    /var/lib/kubelet/pods/<uid>/volumes/kubernetes.io~secret/...). A list of the host's filesystems would miss
+ *    the tmpfs of a pod started after the agent.
  * The host's own processes read it only for failed opens: every rule whose pattern has no leaf looks at
  * containers only. With the host's mount namespace unknown (host_mnt_ns_inum 0) it is always read.
  */
@@ -248,7 +250,8 @@ static __always_inline bool ks_open_caller_string_matters(struct task_struct *ta
 	struct vfsmount *vfsmnt = f->f_path.mnt;
 	struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
 	struct super_block *sb;
-	__u32 dev;
+	struct inode *inode;
+	__u32 type;
 
 	if (f->f_mode & KS_FMODE_PATH)
 		return true;
@@ -261,8 +264,16 @@ static __always_inline bool ks_open_caller_string_matters(struct task_struct *ta
 	sb = ks_btf(struct vfsmount, vfsmnt)->mnt_sb;
 	if (sb == ks_btf(struct vfsmount, task->fs->root.mnt)->mnt_sb)
 		return false;
-	dev = ks_btf(struct super_block, sb)->s_dev;
-	return bpf_map_lookup_elem(&host_filesystems, &dev) != NULL;
+	switch (ks_btf(struct super_block, sb)->s_magic) {
+	case KS_PROC_SUPER_MAGIC:
+	case KS_SYSFS_MAGIC:
+	case KS_CGROUP_SUPER_MAGIC:
+	case KS_CGROUP2_SUPER_MAGIC:
+		return false;
+	}
+	inode = f->f_inode;
+	type = inode ? ks_btf(struct inode, inode)->i_mode & KS_S_IFMT : 0;
+	return type != KS_S_IFCHR && type != KS_S_IFBLK;
 }
 
 /*

@@ -40,6 +40,8 @@
 #define KS_DNS_PORT 53
 
 #define KS_S_IFMT 00170000
+#define KS_S_IFCHR 0020000
+#define KS_S_IFBLK 0060000
 #define KS_S_IFSOCK 0140000
 #define KS_NSFS_MAGIC 0x6e736673
 #define KS_PIDFS_MAGIC 0x50494446 /* pidfd files since 6.9 */

@@ -163,8 +163,7 @@ KS_TUNABLE(__u32, host_mnt_ns_inum, 0);
 
 /*
  * s_dev of each host filesystem -> unused. Written by user space before attaching (src/receiver/hostFilesystems.ts);
- * read-only here. bpf/hostfs.bpf.c reports a container reaching one; the open filter reads the caller's string of a
- * container's open of a file on one (a hostPath mounted at the host's own path).
+ * read-only here. bpf/hostfs.bpf.c reports a container reaching one.
  */
 KS_SHARED struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -97,7 +97,8 @@ export function renderDetectionDocs(): string {
       'paths are matched, both at syscall exit. The caller\'s string, as passed: this is what a failed open (ENOENT, ' +
       'EACCES, EROFS, ENXIO) is reported with; of a successful open it is read only where kernel facts say it can ' +
       'name more than the file\'s own path (an O_PATH fd; for a container\'s process, a file on another mount ' +
-      'namespace\'s mount or on one of the host\'s filesystems), since reading it was a third of every open\'s ' +
+      'namespace\'s mount, or on a volume rather than its image or proc/sysfs/cgroup or a device node), since ' +
+      'reading it was a third of every open\'s ' +
       'cost. And, when the open succeeded, the opened file\'s real path, rebuilt from its ' +
       'dentries and mounts up to the opener\'s root: relative paths, dirfd opens, `//`, `..` and symlinks all ' +
       'resolve to it. The rebuild is gated by the ' +

@@ -25,7 +25,7 @@ export class HostResourceAccess implements Detector {
       'matched on the opened file\'s resolved path (a relative path, dirfd or symlink to them is seen); ' +
       '/proc/<pid>/root paths only as the caller wrote them (the file resolves to the target\'s own path), and of ' +
       'a successful open only when the file is on a mount of another mount namespace (another container\'s or the ' +
-      'host\'s root) or a host filesystem: through the root of a process in its own mount namespace a container ' +
+      'host\'s root) or on a volume: through the root of a process in its own mount namespace a container ' +
       'reaches nothing it could not open directly, and that is not reported.',
     falsePositives: [
       'Storage daemonsets (CSI node plugins, Ceph OSDs) that open raw disks.',

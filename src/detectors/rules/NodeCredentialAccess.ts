@@ -22,8 +22,8 @@ export class NodeCredentialAccess implements Detector {
       '/var/lib/kubelet/pods/<uid>/volumes/ (uid differs from the process\'s own pod). /var/lib/kubelet/kubeconfig ' +
       'is also matched on the opened file\'s resolved path; the other patterns end in * and are matched on the ' +
       'caller\'s string only, so a relative path, dirfd open or symlink to a certificate or token is not seen. The ' +
-      'string of a successful open is read when the file is on one of the host\'s filesystems (a hostPath volume), ' +
-      'so a credential on a host filesystem the agent did not list at start-up is not seen. A ' +
+      'string of a successful open is read when the file is on a volume (a filesystem other than the container\'s ' +
+      'image and the kernel\'s own proc, sysfs and cgroup). A ' +
       'host /var/lib/kubelet is seen mounted at the same path; a hostPath mounted elsewhere ' +
       '(e.g. /host/var/lib/kubelet) is not matched.',
     falsePositives: ['Node agents that legitimately read kubelet certificates (some monitoring and log shippers).'],
