@@ -230,18 +230,60 @@ static __always_inline __u32 ks_open_proc_facts(struct task_struct *task, struct
 }
 
 /*
+ * A task in a container's cgroup, below one of the kubepods roots the agent listed (container_root_ids/levels), at
+ * least a pod and a container deep: what a container's process that joined the host's mount namespace still is.
+ * Most host processes are in system.slice services, two levels down, and stop at the level compare.
+ */
+static __always_inline bool ks_open_task_in_container_cgroup(struct task_struct *task)
+{
+	__u32 level = task->cgroups->dfl_cgrp->level;
+
+	for (__u32 i = 0; i < KS_MAX_CONTAINER_ROOTS; i++) {
+		__u64 *id = bpf_map_lookup_elem(&container_root_ids, &i);
+		__u32 *root_level = bpf_map_lookup_elem(&container_root_levels, &i);
+
+		if (!id || !root_level || !*id)
+			return false;
+		if (level >= *root_level + 2 && bpf_get_current_ancestor_cgroup_id(*root_level) == *id)
+			return true;
+	}
+	return false;
+}
+
+/* struct file before 6.13 counted its references in f_count (one reference: 1); file_ref_t counts from 0 */
+struct file___f_count {
+	atomic_long_t f_count;
+} __attribute__((preserve_access_index));
+
+/*
+ * More references to the file than the new fd's own: another thread may have dup2()'d the new fd away and put
+ * another file in its slot before this program read it, to have an innocent file judged (it holds a reference of
+ * its own fd too). A fresh open's file has exactly the fd table's reference.
+ */
+static __always_inline bool ks_open_file_shared(struct file *file)
+{
+	if (bpf_core_field_exists(file->f_ref))
+		return ks_btf(struct file, file)->f_ref.refcnt.counter != 0;
+	return BPF_CORE_READ((struct file___f_count *)file, f_count.counter) != 1;
+}
+
+/*
  * Whether a successful open's caller string can match a pattern that the file's resolved path cannot; reading it
  * is a third of an ordinary open's cost, so it is read only then. Kernel facts decide, none of the caller's text:
  *  - an O_PATH fd, which is also how a socket is opened (/run/<any>.sock matches the string only);
+ *  - a file with more references than the new fd's (ks_open_file_shared(): a slot swapped under us);
  *  - for a process outside the host's mount namespace (a container's): a file on a mount of another mount
  *    namespace (/proc/<pid>/root/..., /proc/<pid>/exe of another container's or the host's process: the resolved
- *    path is the target's own, which names no /proc); or a file that is not on the container's own root
- *    filesystem (its image) and is not made by the kernel (proc, sysfs, cgroup, a device node): what volumes hold,
+ *    path is the target's own, which names no /proc); or a file that is not on the container's image (its root,
+ *    when that is an overlay: a root on the host's disk after chroot /host, or a --rootfs on the disk its volumes
+ *    are on, is no image) and is not made by the kernel (proc, sysfs, cgroup, a device node): what volumes hold,
  *    hostPath, emptyDir, secrets, where the patterns with no leaf point (/etc/kubernetes/<any>.conf,
  *    /var/lib/kubelet/pods/<uid>/volumes/kubernetes.io~secret/...). A list of the host's filesystems would miss
  *    the tmpfs of a pod started after the agent.
- * The host's own processes read it only for failed opens: every rule whose pattern has no leaf looks at
- * containers only. With the host's mount namespace unknown (host_mnt_ns_inum 0) it is always read.
+ *  - for a process in the host's mount namespace: when it is a container's by its cgroup (nsenter -t 1 -m from a
+ *    privileged pod); the host's own processes read it for failed opens only, as every rule whose pattern has no
+ *    leaf looks at containers only.
+ * With the host's mount namespace unknown (host_mnt_ns_inum 0) it is always read.
  */
 static __always_inline bool ks_open_caller_string_matters(struct task_struct *task, struct file *file)
 {
@@ -249,20 +291,21 @@ static __always_inline bool ks_open_caller_string_matters(struct task_struct *ta
 	struct file *f = ks_btf(struct file, file);
 	struct vfsmount *vfsmnt = f->f_path.mnt;
 	struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
-	struct super_block *sb;
+	struct super_block *sb, *root_sb;
 	struct inode *inode;
 	__u32 type;
 
-	if (f->f_mode & KS_FMODE_PATH)
+	if ((f->f_mode & KS_FMODE_PATH) || ks_open_file_shared(file))
 		return true;
 	if (host_mnt_ns_inum == 0 || !nsproxy)
 		return true;
 	if (nsproxy->mnt_ns->ns.inum == host_mnt_ns_inum)
-		return false;
+		return ks_open_task_in_container_cgroup(task);
 	if (ks_btf(struct mount, mnt)->mnt_ns != nsproxy->mnt_ns)
 		return true;
 	sb = ks_btf(struct vfsmount, vfsmnt)->mnt_sb;
-	if (sb == ks_btf(struct vfsmount, task->fs->root.mnt)->mnt_sb)
+	root_sb = ks_btf(struct vfsmount, task->fs->root.mnt)->mnt_sb;
+	if (sb == root_sb && ks_btf(struct super_block, sb)->s_magic == KS_OVERLAYFS_SUPER_MAGIC)
 		return false;
 	switch (ks_btf(struct super_block, sb)->s_magic) {
 	case KS_PROC_SUPER_MAGIC:

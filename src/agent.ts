@@ -26,7 +26,7 @@ import { TelemetryGapSampler } from './receiver/TelemetryGapSampler.ts';
 import { RateLimitedLog } from './receiver/RateLimiter.ts';
 import { EventType, EventTypeName, Op, type KernelEvent } from './receiver/events.ts';
 import { isKubepodsRoot } from './receiver/cgroups.ts';
-import { ContainerEnforcement } from './enforcement/ContainerEnforcement.ts';
+import { cgroupLevel, ContainerEnforcement } from './enforcement/ContainerEnforcement.ts';
 import type { EnforcementOutcome } from './receiver/enforcement.ts';
 import type { PodAttributes } from './detectors/Detector.ts';
 import type { ContainerIdentity } from './receiver/identity.ts';
@@ -214,6 +214,9 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
     bootToWallNs: (ns) => pipeline.clock.toUnixNs(ns),
   };
   let enforcement: ContainerEnforcement | undefined;
+  // The kernel's open filter tells a container's process in the host's mount namespace by its cgroup (nsenter).
+  const setContainerRoots = () =>
+    pipeline.kernel.setContainerRoots([...pipeline.containers.kubepodsRoots()].map(([cgroupId, path]) => ({ cgroupId, level: cgroupLevel(path) })));
   const onEvent = (event: KernelEvent) => {
     if (event.type === EventType.Exec) {
       // After the process table took the exec in: it says whether this is the runtime's set-up or the workload.
@@ -223,7 +226,10 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
       enforcement?.onCgroupRemoved(event.id, event.path);
     } else if (event.type === EventType.Cgroup && event.op === Op.CgroupMkdir && pipeline.containers.pathOf(event.id) === event.path) {
       // After the resolver took the mkdir in (it ignores a v1 hierarchy's): a root, or a container not running yet.
-      if (isKubepodsRoot(event.path)) enforcement?.addKubepodsRoot(event.id, event.path);
+      if (isKubepodsRoot(event.path)) {
+        enforcement?.addKubepodsRoot(event.id, event.path);
+        setContainerRoots();
+      }
       const container = pipeline.containers.resolve(event.id);
       if (container?.cgroupId === event.id) enforcement?.onContainerCreated(container);
     }
@@ -258,6 +264,7 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
   const enforcementLog = new RateLimitedLog((m) => log.warn(m));
   try {
     pipeline.kernel.setHostNamespaces(Object.values(pipeline.host.inodes));
+    setContainerRoots();
     pipeline.kernel.setEnforcedFsTypes(engine.enforcedFsTypes());
     enforcement = new ContainerEnforcement({
       kernel: pipeline.kernel,

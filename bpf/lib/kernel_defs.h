@@ -49,6 +49,7 @@
 #define KS_CGROUP2_SUPER_MAGIC 0x63677270
 #define KS_PROC_SUPER_MAGIC 0x9fa0
 #define KS_SYSFS_MAGIC 0x62656572
+#define KS_OVERLAYFS_SUPER_MAGIC 0x794c7630
 #define KS_TMPFS_MAGIC 0x01021994     /* shmem: tmpfs, and the internal mount behind memfd_create() */
 #define KS_HUGETLBFS_MAGIC 0x958458f6 /* memfd_create(MFD_HUGETLB) */
 #define KS_FMODE_WRITE 0x2u           /* file->f_mode: opened for writing */

@@ -173,6 +173,26 @@ KS_SHARED struct {
 } host_filesystems SEC(".maps");
 
 /*
+ * The kubepods roots the agent has found (the cgroups the kubelet puts every pod's below): [i] their cgroup ids and
+ * levels, id 0 ending the list. The open filter tells by them a container's process that joined the host's mount
+ * namespace (nsenter -t 1 -m) from the host's own. Written level first, then id, as the agent finds them.
+ */
+#define KS_MAX_CONTAINER_ROOTS 4
+KS_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KS_MAX_CONTAINER_ROOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} container_root_ids SEC(".maps");
+
+KS_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KS_MAX_CONTAINER_ROOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} container_root_levels SEC(".maps");
+
+/*
  * 1 when this kernel's verifier lets a tracing program read memory behind a BTF pointer that has no BTF type of its
  * own (an array of file pointers, a name's bytes) with plain loads, which read 0 on a fault; user space learns it by
  * loading build/probe.bpf.o's probe_untrusted_loads (src/receiver/probe.ts). 0: such reads take a probe-read helper

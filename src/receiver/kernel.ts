@@ -60,6 +60,10 @@ const VARIANT_SECTIONS: Record<HookVariant, readonly string[]> = {
 
 // Names fixed by the contract in bpf/events.h and bpf/lib/maps.h.
 const UNTRUSTED_LOADS_TUNABLE = 'untrusted_loads';
+const CONTAINER_ROOT_IDS_MAP = 'container_root_ids';
+const CONTAINER_ROOT_LEVELS_MAP = 'container_root_levels';
+/** KS_MAX_CONTAINER_ROOTS in bpf/lib/maps.h. */
+const MAX_CONTAINER_ROOTS = 4;
 const EVENTS_MAP = 'events';
 const DROPS_MAP = 'drops';
 const CGROUP_DROPS_MAP = 'cgroup_drops';
@@ -572,6 +576,24 @@ export class KernelSource {
   setEnforcementMode(mode: EnforcementModeName): void {
     this.#ensureOpen();
     this.#object.mapUpdate(ENFORCE_MODE_MAP, u32(0), u32(EnforcementMode[mode]));
+  }
+
+  /**
+   * The kubepods roots (cgroup id and level): the open filter tells a container's process in the host's mount
+   * namespace from the host's own by them (bpf/open.bpf.c). At most KS_MAX_CONTAINER_ROOTS; the rest are left out
+   * (a node has one). Each slot's level is written before its id, which the kernel reads as the slot's presence.
+   */
+  setContainerRoots(roots: ReadonlyArray<{ cgroupId: bigint; level: number }>): void {
+    this.#ensureOpen();
+    for (let slot = 0; slot < MAX_CONTAINER_ROOTS; slot++) {
+      const root = roots[slot];
+      if (root === undefined) {
+        this.#object.mapUpdate(CONTAINER_ROOT_IDS_MAP, u32(slot), u64(0n));
+        continue;
+      }
+      this.#object.mapUpdate(CONTAINER_ROOT_LEVELS_MAP, u32(slot), u32(root.level));
+      this.#object.mapUpdate(CONTAINER_ROOT_IDS_MAP, u32(slot), u64(root.cgroupId));
+    }
   }
 
   /** The host's namespace inodes, which a setns from a container may not join (KernelEnforceCheck.SetnsHost). */
