@@ -186,7 +186,7 @@ interface OpenCase {
   label: string;
   path: string;
   cwd?: string;
-  /** From a new mount namespace: a container's process opening a file on its own root filesystem. */
+  /** From a new mount namespace with an overlay root (loadgen time-open-unshared): a container's process opening a file of its image. */
   unsharedMountNamespace?: boolean;
 }
 
@@ -278,9 +278,9 @@ async function syscallCost(baselinePath: string | undefined): Promise<void> {
     // the common case: an ordinary path no pattern's head or leaf shares
     ordinary: { label: 'ordinary /usr/lib/os-release', path: '/usr/lib/os-release' },
     relative: { label: 'relative os-release (cwd /usr/lib)', path: 'os-release', cwd: '/usr/lib' },
-    // a container's open: outside the host's mount namespace the gate also asks whether the file is on another
-    // namespace's mount or a host filesystem (bpf/open.bpf.c ks_open_caller_string_matters)
-    container: { label: 'ordinary, from a new mount namespace', path: '/usr/lib/os-release', unsharedMountNamespace: true },
+    // a container's open: outside the host's mount namespace the gate also asks where the file is
+    // (bpf/open.bpf.c ks_open_caller_string_matters): its image, an overlay, reads no caller's string
+    container: { label: 'ordinary, from a container (an overlay root in a new mount namespace)', path: '/usr/lib/os-release', unsharedMountNamespace: true },
     // shares a long prefix with the `-match*` pattern: the caller's string is copied and matched, the open fails
     candidate: { label: 'candidate (prefix shared, ENOENT)', path: `${BENCH_PATH_PREFIX}-unmatched` },
     leafHit: { label: 'leaf gate hit, no match (a file named mem)', path: `${scratch}/mem` },
@@ -398,7 +398,7 @@ async function syscallCost(baselinePath: string | undefined): Promise<void> {
   const lines: Array<[string, [string, CaseName], [string, CaseName], string, { op: '<=' | '>='; value: number } | undefined]> = [
     ['openat.filtered_vs_empty', [filter, 'ordinary'], ['empty program', 'ordinary'], 'filter, ordinary path / empty program', { op: '<=', value: FILTERED_VS_EMPTY_GOAL }],
     ['openat.relative_filtered_vs_empty', [filter, 'relative'], ['empty program', 'relative'], 'filter, relative path / empty program', { op: '<=', value: FILTERED_VS_EMPTY_GOAL }],
-    ['openat.container_filtered_vs_empty', [filter, 'container'], ['empty program', 'container'], 'filter, ordinary path from a new mount namespace / empty program', { op: '<=', value: FILTERED_VS_EMPTY_GOAL }],
+    ['openat.container_filtered_vs_empty', [filter, 'container'], ['empty program', 'container'], 'filter, ordinary path from a container (overlay root) / empty program', { op: '<=', value: FILTERED_VS_EMPTY_GOAL }],
     ['openat.candidate_filtered_vs_empty', [filter, 'candidate'], ['empty program', 'candidate'], 'filter, candidate path / empty program', undefined],
     ['openat.leaf_hit_vs_empty', [filter, 'leafHit'], ['empty program', 'leafHit'], 'filter, leaf hit without match / empty program', undefined],
     ['openat.ordinary_vs_bare', [filter, 'ordinary'], ['bare', 'ordinary'], 'filter, ordinary path / bare', undefined],

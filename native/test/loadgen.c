@@ -10,8 +10,8 @@
  *                                       getppid() as fast as THREADS threads can for SECONDS, then prints
  *                                       `calls=N`: exactly how many it made (one fixture record each)
  *   loadgen time-open PATH N            prints the mean nanoseconds of one openat(PATH) over N calls
- *   loadgen time-open-unshared PATH N   the same from a new mount namespace, as a container's process opens a file
- *                                       on its own root filesystem
+ *   loadgen time-open-unshared PATH N   the same from a new mount namespace whose root is an overlay of the host's
+ *                                       (chroot), as a container's process opens a file of its image
  *   loadgen time-getppid N              prints the mean nanoseconds of one getppid() over N calls (from a new mount
  *                                       namespace, so a program that skips host processes does not stop early)
  *   loadgen time-enforced CALL N        in a new mount namespace (so enforcement's host check passes), prints the
@@ -41,6 +41,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <linux/bpf.h>
@@ -65,6 +67,24 @@ static void open_once(const char *path)
 
 	if (fd >= 0)
 		close(fd);
+}
+
+/*
+ * Into a new mount namespace whose root is an overlay of the host's / (upper layer on a tmpfs), as a container's
+ * image is: what the open filter treats as a container's own files. The tmpfs is mounted over /tmp inside the
+ * namespace, so nothing is left on the host when the process exits.
+ */
+static int enter_overlay_root(void)
+{
+	if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+	    mount("tmpfs", "/tmp", "tmpfs", 0, NULL) != 0 || mkdir("/tmp/upper", 0700) != 0 ||
+	    mkdir("/tmp/work", 0700) != 0 || mkdir("/tmp/merged", 0700) != 0 ||
+	    mount("overlay", "/tmp/merged", "overlay", 0, "lowerdir=/,upperdir=/tmp/upper,workdir=/tmp/work") != 0 ||
+	    chroot("/tmp/merged") != 0 || chdir("/") != 0) {
+		perror("loadgen: an overlay root in a new mount namespace");
+		return -1;
+	}
+	return 0;
 }
 
 static long long now_ns(void)
@@ -281,10 +301,8 @@ int main(int argc, char **argv)
 		long count = parse_count(argv[arg + 2]);
 		long long start;
 
-		if (strcmp(argv[arg], "time-open-unshared") == 0 && unshare(CLONE_NEWNS) != 0) {
-			perror("loadgen: unshare(CLONE_NEWNS)");
+		if (strcmp(argv[arg], "time-open-unshared") == 0 && enter_overlay_root() != 0)
 			return 1;
-		}
 
 		for (long i = 0; i < count / 10 + 1; i++) /* warm the dentry cache and the branch predictors */
 			open_once(argv[arg + 1]);
