@@ -29,8 +29,8 @@ export class ProcessInjection implements Detector {
       'process_vm_writev on another process, or opens /proc/<pid>/mem of another process for writing. Critical ' +
       'when the target is a host process or in another container. /proc/<pid>/mem is also matched on the opened ' +
       'file\'s resolved path (a relative path, dirfd or symlink to it is seen); there /proc/self is the opener\'s ' +
-      'pid, so a resolved open counts as the process\'s own only when the caller wrote /proc/self/mem or ' +
-      '/proc/thread-self/mem.',
+      'pid, so whether a resolved open is of the process\'s own memory comes from the kernel (the proc inode\'s ' +
+      'pid is the opener\'s), not from what the caller wrote.',
     falsePositives: ['Debuggers and profilers (gdb, delve, py-spy) in development or debug pods.'],
     tuning: 'Exception by image or namespace for debug tooling.',
     uuid: '9dc4e91b-a54f-4de7-b49b-9d185009e827',

@@ -24,7 +24,10 @@ export class RuntimeBinaryOverwrite implements Detector {
       'way and writes later through /proc/self/fd/N, which the path filter does not see. Runtime binaries are ' +
       'seen at their usual install paths (/usr/bin, /usr/sbin, /usr/local/bin, /usr/local/sbin, ' +
       '/usr/libexec/podman) only, there also on the opened file\'s resolved path (a symlink or relative path to ' +
-      'them is seen). /proc/<pid>/exe is matched as the caller wrote it: it resolves to the binary itself.',
+      'them is seen). /proc/<pid>/exe is matched as the caller wrote it: it resolves to the binary itself. The ' +
+      'string of a successful open is read for a process of another container or the host (the binary is on ' +
+      'another mount namespace\'s mount), so a read-only open of /proc/<pid>/exe of a process of the same ' +
+      'container is not seen; a write-open of the runtime\'s binary is, on its resolved path.',
     falsePositives: ['Images that build or install container runtimes (CI images compiling runc).'],
     tuning: 'Exception by image for runtime build pipelines.',
     uuid: 'fb0da87c-be18-4187-82a6-686cf6d9d3fb',
