@@ -60,6 +60,8 @@ const VARIANT_SECTIONS: Record<HookVariant, readonly string[]> = {
 
 // Names fixed by the contract in bpf/events.h and bpf/lib/maps.h.
 const UNTRUSTED_LOADS_TUNABLE = 'untrusted_loads';
+/** The programs that take the untrusted loads under that tunable (bpf/open.bpf.c). */
+const UNTRUSTED_LOAD_PROGRAMS = /^sys_exit_(openat2?|open|creat)__tp$/;
 const CONTAINER_ROOT_IDS_MAP = 'container_root_ids';
 const CONTAINER_ROOT_LEVELS_MAP = 'container_root_levels';
 /** KS_MAX_CONTAINER_ROOTS in bpf/lib/maps.h. */
@@ -839,6 +841,12 @@ function loadWithFallback(
       object.close();
       if (!(error instanceof KernelError) || error.code !== 'EBPF_LOAD') throw error;
       const program = failingProgram(error);
+      // The probe loaded the same instructions, but should the open programs still be refused with them, they load
+      // without (a probe read each) rather than fail the agent.
+      if (untrustedLoads && program !== undefined && UNTRUSTED_LOAD_PROGRAMS.test(program)) {
+        untrustedLoads = false;
+        continue;
+      }
       const entry = program === undefined ? undefined : owner.get(program);
       if (entry === undefined || entry.candidates.length < 2 || entry.candidates[0].program !== program) throw error;
       const refused = entry.candidates.shift()!;
