@@ -150,10 +150,11 @@ __noinline int ks_path_has_prefix(const struct ks_open *open, __u32 len, const s
 	n = pattern->prefix_len;
 	if (n > KS_PATTERN_LEN || n > len)
 		return 0;
-	for (__u32 i = 0; i < KS_PATTERN_LEN; i++) {
-		if (i >= n)
+	/* by the 8-byte word, the last one masked to the prefix's bytes: a byte loop cost ~1 ns a byte */
+	for (__u32 w = 0; w < KS_PATTERN_LEN / 8; w++) {
+		if (8 * w >= n)
 			break;
-		if (open->strings[i] != pattern->prefix[i])
+		if ((((const __u64 *)open->strings)[w] ^ ((const __u64 *)pattern->prefix)[w]) & ks_low_bytes_mask(n - 8 * w))
 			return 0;
 	}
 	return 1;
