@@ -329,8 +329,11 @@ export function writePathPatterns(object: NativeBpfObject, patterns: readonly Co
     object.mapUpdate(PATH_PATTERNS_MAP, u32(index), encodePathPattern(pattern));
   }
   const { buckets, keyLengths, leaves } = pathPatternIndex(patterns);
-  for (const [bucket, mask] of leaves.buckets) object.mapUpdate(LEAF_HEADS_MAP, u32(bucket), u64(mask));
-  object.mapUpdate(LEAF_KEY_LENS_MAP, u32(0), u64(leaves.keyLengths));
+  // an object from before the leaf index (bench --baseline of an older checkout) filters on the caller's string only
+  if (object.maps().some((map) => map.name === LEAF_HEADS_MAP)) {
+    for (const [bucket, mask] of leaves.buckets) object.mapUpdate(LEAF_HEADS_MAP, u32(bucket), u64(mask));
+    object.mapUpdate(LEAF_KEY_LENS_MAP, u32(0), u64(leaves.keyLengths));
+  }
   for (const [bucket, mask] of buckets) object.mapUpdate(PATH_HEADS_MAP, u32(bucket), u64(mask));
   object.mapUpdate(PATH_KEY_LENS_MAP, u32(0), u64(keyLengths));
 }
