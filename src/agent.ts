@@ -348,6 +348,11 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
   for (const h of hooks.filter((h) => h.variant === null)) {
     log.warn(`hook ${h.hook} not attached, its events will not be seen: ${h.rejected.map((r) => `${r.variant}: ${r.reason}`).join('; ')}`);
   }
+  const untrustedLoads = pipeline.kernel.untrustedLoads();
+  if (!untrustedLoads.enabled) {
+    // sees the same opens; only their cost differs
+    log.info(`open programs read the fd slot and file name with a probe read each (~30-40 ns more per open): ${untrustedLoads.reason}`);
+  }
 
   // Rules reload: SIGHUP or a change of the rules file. A bad file keeps the running rules.
   const reload = (why: string) => {

@@ -170,6 +170,28 @@ describe('kernel source', () => {
     source.close();
   });
 
+  test('the untrusted loads are on where the probe loads them, and a missing probe object turns them off with the reason', () => {
+    const probed = open({ objectPath: fixtures.fixtureObject, agentTgid: process.pid, pathPatterns: [] });
+    assert.deepEqual(probed.untrustedLoads(), { enabled: true, reason: null }, 'this 6.18 verifier takes them');
+    probed.close();
+    const unprobed = open({ objectPath: fixtures.fixtureObject, agentTgid: process.pid, pathPatterns: [], probeObjectPath: '/nonexistent/probe.bpf.o' });
+    assert.equal(unprobed.untrustedLoads().enabled, false);
+    assert.match(unprobed.untrustedLoads().reason ?? '', /no probe object at \/nonexistent\/probe\.bpf\.o/);
+    unprobed.close();
+  });
+
+  test('an open program refused with the untrusted loads though the probe took them is loaded without them', () => {
+    const source = open({ objectPath: fixtures.untrustedRefusedObject, agentTgid: process.pid, pathPatterns: [] });
+    const state = source.untrustedLoads();
+    assert.equal(state.enabled, false);
+    assert.match(state.reason ?? '', /refused sys_exit_openat__tp with them: .*invalid mem access/);
+    const [choice] = source.hooks();
+    assert.equal(choice.program, 'sys_exit_openat__tp', 'the same program, not a demoted variant');
+    assert.deepEqual(choice.rejected, []);
+    source.start(() => {});
+    source.close();
+  });
+
   test('hooks() prefers tp_btf and honours a restricted variant list', () => {
     const preferred = open({ objectPath: fixtures.fixtureObject, agentTgid: process.pid, pathPatterns: [] });
     const byHook = new Map(preferred.hooks().map((h) => [h.hook, h]));

@@ -175,6 +175,15 @@ export interface RejectedVariant {
   reason: string;
 }
 
+/**
+ * Whether the open programs read the new fd's slot and the file name with plain loads (bpf/open/untrusted_loads.h),
+ * or with a probe read each (~30-40 ns more per open); `reason` says why not.
+ */
+export interface UntrustedLoadsState {
+  enabled: boolean;
+  reason: string | null;
+}
+
 export interface HookChoice {
   hook: string;
   /**
@@ -469,16 +478,24 @@ export class KernelSource {
   readonly #choices: HookChoice[];
   readonly #tracefsPath: string;
   readonly #restoreBpfStats: boolean;
+  readonly #untrustedLoads: UntrustedLoadsState;
   #reader: NativeRingBufferReader | undefined;
   #readerFailure: ReaderFailure | undefined;
   #closed = false;
 
   /** Use openKernelSource(). */
-  constructor(object: NativeBpfObject, choices: HookChoice[], tracefsPath: string, restoreBpfStats: boolean) {
+  constructor(
+    object: NativeBpfObject,
+    choices: HookChoice[],
+    tracefsPath: string,
+    restoreBpfStats: boolean,
+    untrustedLoads: UntrustedLoadsState,
+  ) {
     this.#object = object;
     this.#choices = choices;
     this.#tracefsPath = tracefsPath;
     this.#restoreBpfStats = restoreBpfStats;
+    this.#untrustedLoads = untrustedLoads;
   }
 
   #ensureOpen(): void {
@@ -692,6 +709,11 @@ export class KernelSource {
     return this.#choices.map((c) => ({ ...c, rejected: [...c.rejected] }));
   }
 
+  /** How the open programs were loaded: with the untrusted plain loads, or without them and why. */
+  untrustedLoads(): UntrustedLoadsState {
+    return { ...this.#untrustedLoads };
+  }
+
   /** Detaches everything and stops the reader; batches not yet delivered are freed. Safe to call twice. */
   close(): void {
     if (this.#closed) return;
@@ -735,7 +757,7 @@ export function openKernelSource(options: KernelSourceOptions): KernelSource {
   }
   try {
     // The open programs' untrusted plain loads where this kernel's verifier takes them (bpf/open/untrusted_loads.h).
-    const untrustedLoads = existsSync(probeObjectPath) && probeUntrustedLoads({ btfPath, probeObjectPath }).supported;
+    const untrustedLoads = probeUntrustedLoadsState(btfPath, probeObjectPath);
     const object = loadWithFallback(objectPath, btfPath, hooks, options, untrustedLoads);
     try {
       writePathPatterns(object, patterns);
@@ -750,7 +772,7 @@ export function openKernelSource(options: KernelSourceOptions): KernelSource {
       program: candidates[0]?.program ?? null,
       rejected,
     }));
-    return new KernelSource(object, choices, tracefsPath, restoreBpfStats);
+    return new KernelSource(object, choices, tracefsPath, restoreBpfStats, untrustedLoads);
   } catch (error) {
     if (restoreBpfStats) writeFileSync(BPF_STATS_SYSCTL, '0');
     throw error;
@@ -799,13 +821,22 @@ function rejectUnusableVariants(
   }
 }
 
-/** Loads the object with each hook's best remaining variant, demoting a variant the verifier refuses. */
+function probeUntrustedLoadsState(btfPath: string, probeObjectPath: string): UntrustedLoadsState {
+  if (!existsSync(probeObjectPath)) return { enabled: false, reason: `no probe object at ${probeObjectPath}` };
+  const probe = probeUntrustedLoads({ btfPath, probeObjectPath });
+  return probe.supported ? { enabled: true, reason: null } : { enabled: false, reason: `the verifier refused the probe: ${probe.reason}` };
+}
+
+/**
+ * Loads the object with each hook's best remaining variant, demoting a variant the verifier refuses. `untrustedLoads`
+ * is updated in place when the open programs are refused with them.
+ */
 function loadWithFallback(
   objectPath: string,
   btfPath: string,
   hooks: Map<string, HookCandidates>,
   options: KernelSourceOptions,
-  untrustedLoads: boolean,
+  untrustedLoads: UntrustedLoadsState,
 ): NativeBpfObject {
   const addon = nativeAddon();
   const owner = new Map<string, HookCandidates>();
@@ -820,7 +851,7 @@ function loadWithFallback(
         if (entry !== undefined) object.setAutoload(program.name, entry.candidates[0]?.program === program.name);
       }
       object.setRodata('agent_tgid', u32(options.agentTgid));
-      if (untrustedLoads) object.setRodata(UNTRUSTED_LOADS_TUNABLE, u32(1));
+      if (untrustedLoads.enabled) object.setRodata(UNTRUSTED_LOADS_TUNABLE, u32(1));
       if (options.wakeupBatchBytes !== undefined) object.setRodata('wakeup_batch_bytes', u64(options.wakeupBatchBytes));
       if (options.urgentWakeupGapUs !== undefined) {
         object.setRodata('urgent_wakeup_gap_ns', u64(options.urgentWakeupGapUs * 1000));
@@ -846,8 +877,9 @@ function loadWithFallback(
       const program = failingProgram(error);
       // The probe loaded the same instructions, but should the open programs still be refused with them, they load
       // without (a probe read each) rather than fail the agent.
-      if (untrustedLoads && program !== undefined && UNTRUSTED_LOAD_PROGRAMS.test(program)) {
-        untrustedLoads = false;
+      if (untrustedLoads.enabled && program !== undefined && UNTRUSTED_LOAD_PROGRAMS.test(program)) {
+        untrustedLoads.enabled = false;
+        untrustedLoads.reason = `the verifier refused ${program} with them: ${verifierReason(error)}`;
         continue;
       }
       const entry = program === undefined ? undefined : owner.get(program);

@@ -7,6 +7,7 @@
  *                     `only_tgid` when set), a snapshot iterator, and a hook with three variants
  *     badObject       verifier-rejected, with the contract's tunables (fails at load, not before)
  *     fallbackObject  a hook whose tp_btf variant the verifier refuses and whose raw_tp variant loads
+ *     untrustedRefusedObject  an open program the verifier refuses only with the untrusted_loads tunable set
  *     emptyOpenatObject  one empty program on sys_enter_openat, the baseline of the syscall-cost bench
  *     emptySysEnterObject  one empty program on the raw sys_enter tracepoint, the baseline of the compat bench
  *     emitCostObject  the parts of emitting an open record, one program each (native/test/emit_cost.bpf.c)
@@ -35,6 +36,7 @@ export interface KernelFixtures {
   fixtureObject: string;
   badObject: string;
   fallbackObject: string;
+  untrustedRefusedObject: string;
   emptyOpenatObject: string;
   emptySysEnterObject: string;
   emitCostObject: string;
@@ -77,6 +79,7 @@ export function kernelFixtures(): KernelFixtures {
     fixtureObject: bpfObject('fixture'),
     badObject: bpfObject('bad'),
     fallbackObject: bpfObject('fallback'),
+    untrustedRefusedObject: bpfObject('untrusted_refused'),
     emptyOpenatObject: bpfObject('empty_openat'),
     emptySysEnterObject: bpfObject('empty_sys_enter'),
     emitCostObject: bpfObject('emit_cost'),

@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * An open program the verifier refuses only with the untrusted_loads tunable set, on a kernel whose probe takes
+ * them: openKernelSource must load it again with the tunable off, not fail, and untrustedLoads() must say why.
+ * Carries the contract's tunables and maps so nothing else fails first.
+ */
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "../../bpf/events.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KS_EVENT_TYPE_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KS_MAX_PATH_PATTERNS);
+	__type(key, __u32);
+	__type(value, struct ks_path_pattern);
+} path_patterns SEC(".maps");
+
+const volatile __u32 agent_tgid = 0;
+const volatile __u64 wakeup_batch_bytes = 0;
+const volatile __u32 untrusted_loads = 0;
+
+SEC("tracepoint/syscalls/sys_exit_openat")
+int sys_exit_openat__tp(void *ctx)
+{
+	/* the tunable is read-only data: with it 0 the verifier never walks this branch */
+	if (untrusted_loads) {
+		long *not_a_pointer = (long *)(unsigned long)bpf_get_prandom_u32();
+
+		return *not_a_pointer;
+	}
+	return agent_tgid == 0 && wakeup_batch_bytes == 0;
+}
