@@ -13,32 +13,11 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 
-#include "../../bpf/events.h"
+#define KS_TEST_RING_BYTES (256 * 1024)
+#include "contract.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024);
-} events SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, KS_EVENT_TYPE_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} drops SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, KS_MAX_PATH_PATTERNS);
-	__type(key, __u32);
-	__type(value, struct ks_path_pattern);
-} path_patterns SEC(".maps");
-
-const volatile __u32 agent_tgid = 0;
-const volatile __u64 wakeup_batch_bytes = 0;
-const volatile __u32 untrusted_loads = 0; /* set by the loader wherever the verifier allows (bpf/lib/maps.h); unused here */
 /* Fixture only: when set, only this process emits, so drop counts in a shared machine belong to the test. */
 const volatile __u32 only_tgid = 0;
 

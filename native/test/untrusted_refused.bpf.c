@@ -8,32 +8,9 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
-#include "../../bpf/events.h"
+#include "contract.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4096);
-} events SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, KS_EVENT_TYPE_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} drops SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, KS_MAX_PATH_PATTERNS);
-	__type(key, __u32);
-	__type(value, struct ks_path_pattern);
-} path_patterns SEC(".maps");
-
-const volatile __u32 agent_tgid = 0;
-const volatile __u64 wakeup_batch_bytes = 0;
-const volatile __u32 untrusted_loads = 0;
 
 SEC("tracepoint/syscalls/sys_exit_openat")
 int sys_exit_openat__tp(void *ctx)

@@ -65,7 +65,7 @@ function build(output: string, inputs: readonly string[], command: string, args:
 
 function bpfObject(name: string): string {
   const source = `${SOURCES}${name}.bpf.c`;
-  return build(`${OUT}${name}.bpf.o`, [source, `${REPO}bpf/events.h`], 'clang', [...BPF_FLAGS, '-c', source]);
+  return build(`${OUT}${name}.bpf.o`, [source, `${SOURCES}contract.h`, `${REPO}bpf/events.h`], 'clang', [...BPF_FLAGS, '-c', source]);
 }
 
 let built: KernelFixtures | undefined;
