@@ -39,7 +39,7 @@ import { cpus, loadavg } from 'node:os';
 import { sensitivePathPatterns } from '../src/detectors/paths.ts';
 import { createDecoderStats, decodeBatch } from '../src/receiver/decoder.ts';
 import { EventType, type KernelEvent } from '../src/receiver/events.ts';
-import { compilePathPatterns, DEFAULT_OBJECT_PATH, openKernelSource, writePathPatterns } from '../src/receiver/kernel.ts';
+import { compilePathPatterns, DEFAULT_OBJECT_PATH, LEAF_HEADS_MAP, openKernelSource, writePathPatterns } from '../src/receiver/kernel.ts';
 import { nativeAddon, type NativeBpfObject } from '../src/receiver/nativeAddon.ts';
 import { DEFAULT_BTF_PATH, DEFAULT_PROBE_OBJECT_PATH, DEFAULT_TRACEFS_PATH, probeUntrustedLoads, tracepointId } from '../src/receiver/probe.ts';
 import { kernelFixtures } from '../test/helpers/kernelFixtures.ts';
@@ -178,7 +178,8 @@ function loadPrograms(objectPath: string, names: readonly string[], patterns: re
   object.setRodata('agent_tgid', u32(process.pid));
   for (const [name, value] of Object.entries(rodata)) object.setRodata(name, value);
   object.load();
-  writePathPatterns(object, compilePathPatterns(patterns));
+  // an object from before the leaf index (--baseline of a checkout before issue 12) filters on the caller's string only
+  writePathPatterns(object, compilePathPatterns(patterns), { leafIndex: object.maps().some((map) => map.name === LEAF_HEADS_MAP) });
   return object;
 }
 

@@ -75,7 +75,7 @@ const PATH_HEADS_MAP = 'path_heads';
 const PATH_KEY_LENS_MAP = 'path_key_lens';
 const HOST_FILESYSTEMS_MAP = 'host_filesystems';
 const HOST_MNT_NS_TUNABLE = 'host_mnt_ns_inum';
-const LEAF_HEADS_MAP = 'leaf_heads';
+export const LEAF_HEADS_MAP = 'leaf_heads';
 const LEAF_KEY_LENS_MAP = 'leaf_key_lens';
 const ENFORCE_MODE_MAP = 'enforce_mode';
 const ENFORCE_CGROUPS_MAP = 'enforce_cgroups';
@@ -332,14 +332,17 @@ export function pathPatternIndex(patterns: readonly CompiledPathPattern[]): Path
  * kernel never looks up a length whose keys are still missing. With no patterns nothing is written (every
  * open is then rejected at the first lookup), so stand-in objects without the filter's maps load too.
  */
-export function writePathPatterns(object: NativeBpfObject, patterns: readonly CompiledPathPattern[]): void {
+export function writePathPatterns(
+  object: NativeBpfObject,
+  patterns: readonly CompiledPathPattern[],
+  { leafIndex = true }: { leafIndex?: boolean } = {},
+): void {
   if (patterns.length === 0) return;
   for (const [index, pattern] of patterns.entries()) {
     object.mapUpdate(PATH_PATTERNS_MAP, u32(index), encodePathPattern(pattern));
   }
   const { buckets, keyLengths, leaves } = pathPatternIndex(patterns);
-  // an object from before the leaf index (bench --baseline of an older checkout) filters on the caller's string only
-  if (object.maps().some((map) => map.name === LEAF_HEADS_MAP)) {
+  if (leafIndex) {
     for (const [bucket, mask] of leaves.buckets) object.mapUpdate(LEAF_HEADS_MAP, u32(bucket), u64(mask));
     object.mapUpdate(LEAF_KEY_LENS_MAP, u32(0), u64(leaves.keyLengths));
   }
