@@ -556,7 +556,12 @@ export class DetectorEngine {
     // owner its executable (an exception) or its container.
     const start = 'startBoottimeNs' in event && tgid === event.tgid ? event.startBoottimeNs : undefined;
     const proc = tgid === 0 ? undefined : ctx.process(tgid, start);
-    const container = proc ? proc.container : ctx.container(event);
+    // For the record's own process, the cgroup the kernel put in the record is the fact of that moment; the table's
+    // entry can be older than a cgroup move, or a /proc read of a process exiting under it that found no cgroup (a
+    // flooding container's user namespace was reported without its container that way). The entry answers when the
+    // record's cgroup resolves to nothing (a host cgroup, or an unknown one whose walk was rate limited).
+    const container =
+      'tgid' in event && tgid === event.tgid ? (ctx.container(event) ?? proc?.container ?? null) : proc ? proc.container : ctx.container(event);
     const pod = container ? ctx.podAttributes(container) : undefined;
     if (!options.ignoreExceptions && rule.exceptions.length > 0 && matchesException(rule.exceptions, proc, pod, ctx)) {
       rule.counters.suppressed++;

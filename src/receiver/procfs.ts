@@ -94,6 +94,12 @@ export function readProcProcess(pid: number, procRoot = '/proc'): ProcProcess | 
   const exe = optional(() => statSync(`${dir}/exe`, { bigint: true }), null);
   const cmdline = optional(() => readFileSync(`${dir}/cmdline`, 'utf8'), '');
   const argv = cmdline === '' ? [] : cmdline.replace(/\0$/, '').split('\0');
+  const ns = optional(() => readNamespaceInodes(String(pid), procRoot), { mnt: 0, pid: 0, net: 0, user: 0, uts: 0, ipc: 0, cgroup: 0 });
+  const cgroupPath = optional(() => cgroupPathFromProcFile(readFileSync(`${dir}/cgroup`, 'utf8')), null);
+  // A process reaped while it was read leaves everything after stat absent, and its pid may already name another:
+  // either way what was read is not one process. Read stat again; gone or started at another time is gone.
+  const after = optional(() => parseProcStat(readFileSync(`${dir}/stat`, 'latin1')), null);
+  if (after === null || after.startBoottimeNs !== stat.startBoottimeNs) return null;
   const uids = statusField(status, 'Uid');
   const gids = statusField(status, 'Gid');
   const capEff = statusField(status, 'CapEff')[0];
@@ -113,8 +119,8 @@ export function readProcProcess(pid: number, procRoot = '/proc'): ProcProcess | 
     gid: Number(gids[0] ?? 0),
     egid: Number(gids[1] ?? 0),
     capEffective: capEff ? BigInt(`0x${capEff}`) : 0n,
-    ns: optional(() => readNamespaceInodes(String(pid), procRoot), { mnt: 0, pid: 0, net: 0, user: 0, uts: 0, ipc: 0, cgroup: 0 }),
-    cgroupPath: optional(() => cgroupPathFromProcFile(readFileSync(`${dir}/cgroup`, 'utf8')), null),
+    ns,
+    cgroupPath,
   };
 }
 

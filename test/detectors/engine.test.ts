@@ -189,6 +189,23 @@ describe('DetectorEngine', () => {
     assert.deepEqual(d.ancestry, []);
   });
 
+  it("takes the container of a record's own process from the record's cgroup, not from a table entry without one", () => {
+    // What a /proc read of a process exiting under it gives: the pid and start time right, no cgroup, no container.
+    const agent = agentWithShell();
+    agent.addProcess({ tgid: 4242, startBoottimeNs: 4242000n, executable: '', commandLine: '', container: null, cgroupId: 0n });
+    const [d] = new DetectorEngine().process(ev.namespace(), agent);
+    assert.equal(d.rule, 'KS-ESC-001');
+    assert.equal(d.attributes[Attr.containerId], WEB.id);
+    assert.equal(d.attributes[Attr.k8sNamespaceName], 'shop');
+  });
+
+  it("keeps a table entry's container when the record's cgroup resolves to none", () => {
+    const meta = { ...new DetectorEngine().rules.find((r) => r.id === 'KS-ESC-001')!, events: [EventType.Namespace] };
+    const alwaysFinds: Detector = { meta, onEvent: () => [{ summary: 'found', attributes: {} }] };
+    const [d] = new DetectorEngine(undefined, [alwaysFinds]).process(ev.namespace({ cgroupId: 0xdeadn }), agentWithShell());
+    assert.equal(d.attributes[Attr.containerId], WEB.id);
+  });
+
   it('rejects an invalid reload, keeps the old rules and says why', () => {
     const engine = new DetectorEngine({ rules: { 'KS-ESC-005': { enabled: false } } });
     const result = engine.reload({ rules: { 'KS-ESC-999': { enabled: false } } });

@@ -63,8 +63,13 @@ test('a container flooding fork/exec cannot hide its user namespaces, and the fl
     intervalMs: 200,
   }).catch((error: Error) => {
     const seen = userNamespaceDetections(agent.detections(), container.id);
+    const elsewhere = agent.detections().filter((d) => d.rule === USER_NAMESPACE_RULE && d.attributes['container.id'] !== container.id);
     const gaps = agent.detections().filter((d) => d.rule === TELEMETRY_GAP_RULE).map((d) => `${String(d.attributes['container.id']).slice(0, 12)}: ${d.summary}`);
-    throw new Error(`${error.message}: ${seen} of ${UNSHARES} seen, the others were lost behind the flood; gaps: ${gaps.join(' | ')}`);
+    const misattributed = elsewhere.map((d) => `pid ${String(d.attributes['process.pid'])} container ${String(d.attributes['container.id'])}`);
+    throw new Error(
+      `${error.message}: ${seen} of ${UNSHARES} seen in the container, ${elsewhere.length} elsewhere (${misattributed.join(', ')}); ` +
+        `gaps: ${gaps.join(' | ')}`,
+    );
   });
 
   const gap = await agent.waitForDetection(
