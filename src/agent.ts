@@ -23,6 +23,7 @@ import { escapeForTerminal } from './output/escape.ts';
 import { AgentStartError, openPipeline, type Pipeline } from './pipeline.ts';
 import { ContainerCpuSampler } from './receiver/ContainerCpuSampler.ts';
 import { TelemetryGapSampler } from './receiver/TelemetryGapSampler.ts';
+import { LineageRecordLoss } from './receiver/LineageRecordLoss.ts';
 import { RateLimitedLog } from './receiver/RateLimiter.ts';
 import { EventType, EventTypeName, Op, type KernelEvent } from './receiver/events.ts';
 import { isKubepodsRoot } from './receiver/cgroups.ts';
@@ -188,6 +189,8 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
   };
 
   let pipeline: Pipeline;
+  let lineageLoss: LineageRecordLoss | undefined;
+  const lineage = () => (lineageLoss ??= new LineageRecordLoss(pipeline.kernel, () => pipeline.clock.nowBootNs()));
   const context: AgentContext = {
     process: (tgid, startBoottimeNs) => pipeline.process(tgid, startBoottimeNs),
     ancestry: (tgid, startBoottimeNs) => pipeline.processes.ancestry(tgid, { stopAtContainerInit: true }, startBoottimeNs),
@@ -209,6 +212,7 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
       if (named === 'pending') runtimeMeta!.observe(c.id);
       return typeof named === 'object' ? workloadFromAttributes(named) : named === 'pending' ? 'pending' : undefined;
     },
+    lineageRecordsLostSince: (cgroupId, sinceNs) => lineage().lostSince(cgroupId, sinceNs),
     hostNamespaces: { mnt: 0, pid: 0, net: 0, user: 0, uts: 0, ipc: 0, cgroup: 0 },
     nowNs: 0n,
     bootToWallNs: (ns) => pipeline.clock.toUnixNs(ns),
@@ -224,6 +228,7 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
       if (proc?.container) enforcement?.onExec(proc.container, { runtimeSetup: proc.runtimeSetup, mntNs: event.ns.mnt });
     } else if (event.type === EventType.Cgroup && event.op === Op.CgroupRmdir) {
       enforcement?.onCgroupRemoved(event.id, event.path);
+      lineageLoss?.forget(event.id);
     } else if (event.type === EventType.Cgroup && event.op === Op.CgroupMkdir && pipeline.containers.pathOf(event.id) === event.path) {
       // After the resolver took the mkdir in (it ignores a v1 hierarchy's): a root, or a container not running yet.
       if (isKubepodsRoot(event.path)) {
@@ -342,6 +347,7 @@ export async function startAgent(config: AgentConfig, extraOutput?: (d: Detectio
       for (let i = 0; i < found.length; i++) route(found[i]);
     },
     onDropped: (type, reason, count) => metrics?.kernelDroppedByReason(type, reason, count),
+    onRead: (drops, unattributed) => lineage().observe(drops, unattributed),
   });
   gapSampler.start();
   const hooks = pipeline.kernel.hooks();

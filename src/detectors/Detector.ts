@@ -152,6 +152,12 @@ export interface AgentContext {
    * up, undefined when nothing will name it.
    */
   workload?(container: ContainerIdentity): WorkloadIdentity | 'pending' | undefined;
+  /**
+   * Whether the kernel lost exec or fork records of the cgroup's tasks after `sinceNs` (src/receiver/
+   * LineageRecordLoss.ts): then what the process table says of a lineage since that time may be missing an exec.
+   * Absent: nothing was lost.
+   */
+  lineageRecordsLostSince?(cgroupId: bigint, sinceNs: bigint): boolean;
   /** Namespace inodes of the host (read from /proc/2/ns at start). */
   hostNamespaces: NamespaceInodes;
   /** CLOCK_BOOTTIME ns now. */

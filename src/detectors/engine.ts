@@ -153,6 +153,9 @@ class EngineContext implements DetectionContext {
   podAttributes(container: ContainerIdentity): PodAttributes | undefined {
     return this.agent.podAttributes?.(container);
   }
+  lineageRecordsLostSince(cgroupId: bigint, sinceNs: bigint): boolean {
+    return this.agent.lineageRecordsLostSince?.(cgroupId, sinceNs) ?? false;
+  }
   workload(container: ContainerIdentity): WorkloadIdentity | 'pending' | undefined {
     return this.agent.workload?.(container);
   }
@@ -556,12 +559,12 @@ export class DetectorEngine {
     // owner its executable (an exception) or its container.
     const start = 'startBoottimeNs' in event && tgid === event.tgid ? event.startBoottimeNs : undefined;
     const proc = tgid === 0 ? undefined : ctx.process(tgid, start);
-    // For the record's own process, the cgroup the kernel put in the record is the fact of that moment; the table's
-    // entry can be older than a cgroup move, or a /proc read of a process exiting under it that found no cgroup (a
-    // flooding container's user namespace was reported without its container that way). The entry answers when the
-    // record's cgroup resolves to nothing (a host cgroup, or an unknown one whose walk was rate limited).
-    const container =
-      'tgid' in event && tgid === event.tgid ? (ctx.container(event) ?? proc?.container ?? null) : proc ? proc.container : ctx.container(event);
+    // The container of the process the detection is about: its table entry's, taken from its exec (or its parent's)
+    // record, which a privileged process cannot change afterwards by moving itself into another container's cgroup.
+    // For the record's own process without a container in its entry (a host process, or a /proc read of a process
+    // exiting under it that found no cgroup), the cgroup the kernel put in the record answers.
+    const own = 'tgid' in event && tgid === event.tgid;
+    const container = proc?.container ?? (own || !proc ? ctx.container(event) : null);
     const pod = container ? ctx.podAttributes(container) : undefined;
     if (!options.ignoreExceptions && rule.exceptions.length > 0 && matchesException(rule.exceptions, proc, pod, ctx)) {
       rule.counters.suppressed++;

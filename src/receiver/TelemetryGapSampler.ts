@@ -18,6 +18,8 @@ export interface TelemetryGapSamplerOptions {
   onGap: (event: TelemetryGapEvent) => void;
   /** Drops since the last read by type and reason ('unattributed_<reason>' for those without a cgroup). */
   onDropped?: (type: string, reason: string, count: number) => void;
+  /** Every read whole, counts since load (LineageRecordLoss dates losses by it). */
+  onRead?: (drops: readonly CgroupDrops[], unattributed: Map<DropReason, bigint>) => void;
 }
 
 const DEFAULT_INTERVAL_MS = 5000;
@@ -63,7 +65,10 @@ export class TelemetryGapSampler {
     const windowNs = nowNs - this.#lastReadNs;
     this.#lastReadNs = nowNs;
     const byCgroup = new Map<bigint, DroppedRecords[]>();
-    for (const entry of source.cgroupDrops()) {
+    const drops = source.cgroupDrops();
+    const unattributedCounts = source.unattributedDrops();
+    this.#options.onRead?.(drops, unattributedCounts);
+    for (const entry of drops) {
       const key = `${entry.cgroupId}/${entry.type}/${entry.reason}`;
       const delta = entry.count - (this.#reported.get(key) ?? 0n);
       if (delta <= 0n) continue;
@@ -75,7 +80,7 @@ export class TelemetryGapSampler {
       byCgroup.set(entry.cgroupId, list);
     }
     const unattributed: DroppedRecords[] = [];
-    for (const [reason, count] of source.unattributedDrops()) {
+    for (const [reason, count] of unattributedCounts) {
       const delta = count - (this.#reportedUnattributed.get(reason) ?? 0n);
       if (delta <= 0n) continue;
       this.#reportedUnattributed.set(reason, count);

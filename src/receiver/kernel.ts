@@ -587,6 +587,26 @@ export class KernelSource {
     return out;
   }
 
+  /**
+   * Records of `types` the kernel dropped for the tasks of one cgroup, every reason, since load: a handful of map
+   * lookups, for a question about one cgroup that cannot wait for the next cgroupDrops() read.
+   */
+  cgroupDropCount(cgroupId: bigint, types: readonly EventType[]): bigint {
+    this.#ensureOpen();
+    const key = Buffer.alloc(DROP_KEY_BYTES);
+    key.writeBigUInt64LE(cgroupId, 0);
+    let total = 0n;
+    for (const type of types) {
+      key.writeUInt32LE(type, 8);
+      for (let reason = 0; reason < DROP_REASON_MAX; reason++) {
+        key.writeUInt32LE(reason, 12);
+        const value = this.#object.mapLookup(CGROUP_DROPS_MAP, key);
+        if (value) total += value.readBigUInt64LE(0);
+      }
+    }
+    return total;
+  }
+
   /** Drops by reason that cgroup_drops had no room to attribute (it was full). */
   unattributedDrops(): Map<DropReason, bigint> {
     this.#ensureOpen();

@@ -7,7 +7,7 @@ import { DetectorEngine, RULE_ERROR_LIMIT, type RuleFailure } from '../../src/de
 import { Attr, DETECTION_ATTRIBUTE_KEYS } from '../../src/detectors/attributeKeys.ts';
 import { NO_FINDINGS, type Detector, type DetectorEvent, type Finding } from '../../src/detectors/Detector.ts';
 import { allDetectors } from '../../src/detectors/registry.ts';
-import { BOOT_TO_WALL, FakeAgent, HOST_CGROUP, HOST_NS, O_WRONLY, WEB, ev } from './fixtures.ts';
+import { BOOT_TO_WALL, FakeAgent, HOST_CGROUP, HOST_NS, O_WRONLY, OTHER, WEB, ev } from './fixtures.ts';
 
 const coreWrite = () => ev.open({ path: '/proc/sys/kernel/core_pattern', openFlags: O_WRONLY });
 
@@ -189,7 +189,7 @@ describe('DetectorEngine', () => {
     assert.deepEqual(d.ancestry, []);
   });
 
-  it("takes the container of a record's own process from the record's cgroup, not from a table entry without one", () => {
+  it("takes the container of a record's own process from the record's cgroup when its table entry has none", () => {
     // What a /proc read of a process exiting under it gives: the pid and start time right, no cgroup, no container.
     const agent = agentWithShell();
     agent.addProcess({ tgid: 4242, startBoottimeNs: 4242000n, executable: '', commandLine: '', container: null, cgroupId: 0n });
@@ -199,10 +199,10 @@ describe('DetectorEngine', () => {
     assert.equal(d.attributes[Attr.k8sNamespaceName], 'shop');
   });
 
-  it("keeps a table entry's container when the record's cgroup resolves to none", () => {
+  it("keeps a table entry's container when the record's cgroup is another container's (a process that moved itself)", () => {
     const meta = { ...new DetectorEngine().rules.find((r) => r.id === 'KS-ESC-001')!, events: [EventType.Namespace] };
     const alwaysFinds: Detector = { meta, onEvent: () => [{ summary: 'found', attributes: {} }] };
-    const [d] = new DetectorEngine(undefined, [alwaysFinds]).process(ev.namespace({ cgroupId: 0xdeadn }), agentWithShell());
+    const [d] = new DetectorEngine(undefined, [alwaysFinds]).process(ev.namespace({ cgroupId: OTHER.cgroupId }), agentWithShell());
     assert.equal(d.attributes[Attr.containerId], WEB.id);
   });
 

@@ -33,6 +33,11 @@ import { detectorTable } from './table.ts';
 const onHost = { cgroupId: HOST_CGROUP };
 /** The process table's verdict for the event's process (tgid 4242): the host's runtime binary, by device and inode. */
 const isTheRuntime = (a: FakeAgent) => void a.addProcess({ tgid: 4242, comm: 'runc:[2:INIT]', executable: '/usr/sbin/runc', runtimeSetup: true });
+/** The runtime's standing granted at the container's start (its exec), then an exec or fork record of the container lost. */
+const keptTheRuntimesStandingPastALostExec = (a: FakeAgent) => {
+  a.addProcess({ tgid: 4242, comm: 'unshare', executable: '/usr/sbin/runc', runtimeSetup: true, execTimeNs: CONTAINER_SEEN_NS });
+  a.lineageLostAtNs.set(WEB.cgroupId, CONTAINER_SEEN_NS + 1_000_000n);
+};
 /** A container process that only took the runtime's names (comm, argv, basename). */
 const namedLikeTheRuntime = (a: FakeAgent) => void a.addProcess({ tgid: 4242, comm: 'runc:[2:INIT]', executable: '/tmp/runc', argv: ['runc', 'init'] });
 const minute = 60_000_000_000n;
@@ -50,6 +55,12 @@ detectorTable(() => new UserNamespaceCreation(), [
     events: [ev.namespace({ op: Op.Clone, comm: 'runc:[1:CHILD]', cloneFlags: 0x10000000n | 0x20000n })],
     setup: isTheRuntime,
     expect: [],
+  },
+  {
+    name: "a workload still holding the runtime's standing because the exec that ended it was lost is high",
+    events: [ev.namespace({ comm: 'unshare' })],
+    setup: keptTheRuntimesStandingPastALostExec,
+    expect: ['high'],
   },
   {
     name: 'a container process named runc:[1:CHILD] creating a user namespace is high',

@@ -77,6 +77,13 @@ export class FakeAgent implements AgentContext {
   readonly pods = new Map<string, PodAttributes>();
   hostNamespaces = HOST_NS;
   nowNs = CONTAINER_SEEN_NS;
+  /** When exec or fork records of a cgroup were last lost (LineageRecordLoss); none by default. */
+  readonly lineageLostAtNs = new Map<bigint, bigint>();
+
+  lineageRecordsLostSince(cgroupId: bigint, sinceNs: bigint): boolean {
+    const at = this.lineageLostAtNs.get(cgroupId);
+    return at !== undefined && at >= sinceNs;
+  }
 
   process(tgid: number): ProcessInfo | undefined {
     return this.processes.get(tgid);
@@ -138,6 +145,7 @@ export function detectionContext(agent: FakeAgent = new FakeAgent(), settings = 
     container: (event) => (event.type === SyntheticEventType.ContainerCpuSample ? event.container : agent.container(event)),
     podAttributes: (c) => agent.podAttributes(c),
     ancestry: (tgid) => agent.ancestry(tgid),
+    lineageRecordsLostSince: (cgroupId, sinceNs) => agent.lineageRecordsLostSince(cgroupId, sinceNs),
     hostNamespaces: agent.hostNamespaces,
     nowNs: agent.nowNs,
     bootToWallNs: (ns) => agent.bootToWallNs(ns),

@@ -62,10 +62,12 @@ export function isOwnProcReference(pid: string): boolean {
  * before they unshare, mount, pivot_root and setns, so those records carry the container's cgroup id. The process
  * table decides it from kernel facts (ProcessInfo.runtimeSetup: the host's runtime binary by device and inode,
  * executed in the host's mount namespace, until the next exec of anything else); a name decides nothing. An
- * unknown process is not the runtime.
+ * unknown process is not the runtime, and neither is one whose standing is older than a lost exec or fork record
+ * of its cgroup: the lost exec may be the one that ended it (a workload keeping the runtime's standing).
  */
 export function isRuntimeSetup(event: KernelEvent, ctx: DetectionContext): boolean {
-  return processOf(event, ctx)?.runtimeSetup === true;
+  const proc = processOf(event, ctx);
+  return proc?.runtimeSetup === true && ctx.lineageRecordsLostSince?.(event.cgroupId, proc.execTimeNs) !== true;
 }
 
 /** The process that made `event`: by tgid and start time, so never an earlier holder of the pid. */
